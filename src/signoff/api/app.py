@@ -1,0 +1,247 @@
+"""The FastAPI application: REST under /api/v1, health probes, OpenAPI at /docs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+
+from signoff import __version__, audit, intake, review, users
+from signoff.api import errors
+from signoff.api.limits import BodyLimit
+from signoff.api.schemas import BatchIn, CaseIn, ClaimIn, LeaseIn, ReviewIn
+from signoff.config import Project, load_project
+from signoff.domain import TaskId, User
+from signoff.errors import InvalidInput, NotFound, Problem
+from signoff.store import cases as case_store
+from signoff.store import migrate
+from signoff.store import tasks as task_store
+from signoff.store.database import Database
+
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+DEFAULT_MAX_BATCH = 10_000
+
+
+@dataclass
+class Context:
+    """What every request needs, built once when the app starts."""
+
+    project: Project
+    db: Database
+    runtimes: dict[str, intake.FlowRuntime]
+    max_batch: int
+
+
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) <= 0:
+        raise SystemExit(f"{name} must be a positive whole number, got {value!r}")
+    return int(value)
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.signoff
+    return ctx
+
+
+Ctx = Annotated[Context, Depends(context)]
+
+
+def current_user(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> User:
+    scheme, _, token = (authorization or "").partition(" ")
+    return users.authenticate(ctx.db, token.strip() if scheme.lower() == "bearer" else None)
+
+
+Caller = Annotated[User, Depends(current_user)]
+
+
+def _json(payload: Any, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(jsonable_encoder(payload), status_code=status_code)
+
+
+def _parse_cases(body: Any, max_batch: int) -> tuple[list[CaseIn], bool]:
+    if isinstance(body, dict) and "cases" in body:
+        if isinstance(body["cases"], list) and len(body["cases"]) > max_batch:
+            raise InvalidInput([Problem("cases", f"a batch holds at most {max_batch} cases")])
+        try:
+            return BatchIn.model_validate(body).cases, True
+        except ValidationError as error:
+            raise InvalidInput(_problems(error), "invalid batch") from None
+    try:
+        return [TypeAdapter(CaseIn).validate_python(body)], False
+    except ValidationError as error:
+        raise InvalidInput(_problems(error), "invalid case") from None
+
+
+def _problems(error: ValidationError) -> list[Problem]:
+    out = []
+    for e in error.errors(include_url=False):
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]).lstrip(".")
+        out.append(Problem(loc or "body", e["msg"]))
+    return out
+
+
+def create_app(project: Project | None = None) -> FastAPI:
+    """Build the app for ``project`` (default: the file named by $SIGNOFF_PROJECT or ./signoff.yaml)."""
+    project = project or load_project()
+    db = Database(project.database_url)
+    migrate.require_current(db)
+    ctx = Context(project, db, intake.prepare(db, project), _int_env("SIGNOFF_MAX_BATCH", DEFAULT_MAX_BATCH))
+    audit.seal(db)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sealer = audit.Sealer(db)
+        sealer.start()
+        try:
+            yield
+        finally:
+            sealer.stop()
+
+    app = FastAPI(
+        title="Signoff",
+        version=__version__,
+        description="Human-in-the-loop decisions: submit cases, review flagged ones, read decisions.",
+        lifespan=lifespan,
+    )
+    app.state.signoff = ctx
+    errors.install(app)
+    app.add_middleware(BodyLimit, limit=_int_env("SIGNOFF_MAX_REQUEST_BYTES", DEFAULT_MAX_BODY))
+    _routes(app)
+    return app
+
+
+def _routes(app: FastAPI) -> None:  # one place lists every endpoint
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz(ctx: Ctx) -> JSONResponse:
+        try:
+            migrate.require_current(ctx.db)
+        except Exception as error:  # noqa: BLE001  # readiness reports any failure instead of raising it
+            return _json({"status": "unavailable", "reason": str(error)}, 503)
+        return _json({"status": "ready"})
+
+    @app.get("/api/v1/flows", tags=["flows"])
+    def list_flows(ctx: Ctx, user: Caller) -> JSONResponse:
+        users.require(user, "read_flows")
+        return _json(
+            {
+                "flows": [
+                    {
+                        "name": name,
+                        "description": rt.flow.description,
+                        "labels": rt.flow.labels,
+                        "fields": {n: s.model_dump(exclude_none=True) for n, s in rt.flow.fields.items()},
+                        "groups": rt.flow.groups,
+                        "model_version": rt.model.version,
+                        "policy_version": rt.policy.version,
+                        "queues": list(rt.flow.queues),
+                    }
+                    for name, rt in ctx.runtimes.items()
+                ]
+            }
+        )
+
+    @app.post("/api/v1/flows/{flow}/cases", tags=["cases"], status_code=201)
+    def submit_cases(
+        flow: str,
+        ctx: Ctx,
+        user: Caller,
+        body: Annotated[Any, Body(description="One case, or {'cases': [...]} for a batch.")],
+    ) -> JSONResponse:
+        """Submit one case or a batch. A batch with any invalid case is refused whole; nothing is written."""
+        users.require(user, "submit_cases")
+        runtime = ctx.runtimes.get(flow)
+        if runtime is None:
+            raise NotFound("flow", flow)
+        items, batch = _parse_cases(body, ctx.max_batch)
+        valid, problems = [], []
+        for index, item in enumerate(items):
+            where = f"cases[{index}]" if batch else "case"
+            case, found = intake.validate_case(runtime.flow, item.external_id, item.fields, where)
+            problems.extend(found)
+            if case is not None:
+                valid.append(case)
+        if problems:
+            raise InvalidInput(problems, "invalid cases; nothing was written")
+        results = [asdict(r) for r in intake.submit(ctx.db, runtime, valid, user.name)]
+        status = 201 if any(r["created"] for r in results) else 200
+        return _json({"cases": results} if batch else {"case": results[0]}, status)
+
+    @app.get("/api/v1/cases/{case_id}", tags=["cases"])
+    def get_case(case_id: int, ctx: Ctx, user: Caller) -> JSONResponse:
+        """The whole record: fields, prediction, route, tasks with leases, reviews and the decision."""
+        users.require(user, "read_cases")
+        with ctx.db.transaction(write=False) as conn:
+            record = case_store.case_record(conn, case_id)
+        if record is None:
+            raise NotFound("case", case_id)
+        return _json(record)
+
+    @app.get("/api/v1/tasks", tags=["review"])
+    def list_tasks(
+        ctx: Ctx,
+        user: Caller,
+        flow: str | None = None,
+        queue: str | None = None,
+        status: str | None = None,
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> JSONResponse:
+        """Tasks by id; pass the returned ``next_after`` as ``after`` for the next page."""
+        users.require(user, "list_tasks")
+        with ctx.db.transaction(write=False) as conn:
+            rows = task_store.page(conn, flow=flow, queue=queue, status=status, after=after, limit=limit)
+        return _json({"tasks": rows, "next_after": rows[-1]["id"] if len(rows) == limit else None})
+
+    @app.post("/api/v1/tasks/claim", tags=["review"], responses={204: {"description": "No task is waiting"}})
+    def claim(ctx: Ctx, user: Caller, body: ClaimIn | None = None) -> Response:
+        """Lease the most urgent task you may take. Keep the token: every later call needs it."""
+        users.require(user, "review")
+        wanted = body or ClaimIn()
+        if wanted.flow is not None and wanted.flow not in ctx.runtimes:
+            raise NotFound("flow", wanted.flow)
+        got = review.claim(ctx.db, user, flow=wanted.flow, queue=wanted.queue)
+        if got is None:
+            return Response(status_code=204)
+        with ctx.db.transaction(write=False) as conn:
+            record = case_store.case_record(conn, got.case_id)
+        return _json(
+            {
+                "task": {"id": got.task_id, "flow": got.flow, "queue": got.queue},
+                "lease": {"token": got.token, "expires_at": got.expires_at},
+                "labels": ctx.project.flow(got.flow).labels,
+                "case": record,
+            }
+        )
+
+    @app.post("/api/v1/tasks/{task_id}/heartbeat", tags=["review"])
+    def heartbeat(task_id: int, body: LeaseIn, ctx: Ctx, user: Caller) -> JSONResponse:
+        users.require(user, "review")
+        expires = review.heartbeat(ctx.db, user, TaskId(task_id), body.token)
+        return _json({"lease": {"token": body.token, "expires_at": expires}})
+
+    @app.post("/api/v1/tasks/{task_id}/submit", tags=["review"])
+    def submit_review(task_id: int, body: ReviewIn, ctx: Ctx, user: Caller) -> JSONResponse:
+        """Record your review; it becomes the case's decision. Refused (409) if your lease is not live."""
+        users.require(user, "review")
+        outcome = review.submit(ctx.db, ctx.project, user, TaskId(task_id), body.token, body.label, body.comment)
+        return _json({"review_id": outcome.review_id, "decision": asdict(outcome)})
+
+    @app.post("/api/v1/tasks/{task_id}/release", tags=["review"])
+    def release(task_id: int, body: LeaseIn, ctx: Ctx, user: Caller) -> JSONResponse:
+        users.require(user, "review")
+        review.release(ctx.db, user, TaskId(task_id), body.token)
+        return _json({"released": task_id})

@@ -1,0 +1,34 @@
+"""Request bodies. Pydantic lives here, at the edge; the services take plain values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CaseIn(_Body):
+    external_id: str | None = Field(default=None, description="Your id for the case; makes submission idempotent.")
+    fields: dict[str, Any] = Field(description="The case's field values, as the flow's schema declares them.")
+
+
+class BatchIn(_Body):
+    cases: list[CaseIn] = Field(min_length=1)
+
+
+class ClaimIn(_Body):
+    flow: str | None = None
+    queue: str | None = None
+
+
+class LeaseIn(_Body):
+    token: int = Field(description="The fencing token the claim returned.")
+
+
+class ReviewIn(LeaseIn):
+    label: str
+    comment: str = ""

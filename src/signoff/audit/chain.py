@@ -1,0 +1,40 @@
+"""The hash chain: each seal commits to its event's every field and to the seal before it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def event_hash(
+    prev_hash: str,
+    *,
+    event_id: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    data: Any,
+) -> str:
+    """SHA-256 over the previous hash and the canonical JSON of the event."""
+    canonical = json.dumps(
+        [
+            event_id,
+            at.astimezone(UTC).isoformat(timespec="microseconds"),
+            actor,
+            action,
+            entity,
+            entity_id,
+            data,
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
+    return hashlib.sha256(prev_hash.encode() + canonical.encode()).hexdigest()

@@ -1,0 +1,145 @@
+"""Recording, sealing and verifying audit events.
+
+A request writes its events unsealed, in its own transaction, with no global lock. One sealer (an advisory
+lock on PostgreSQL, the write lock on SQLite) appends seals in the order it sees events commit, so a late
+commit with a low id is sealed late rather than lost from the chain.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from signoff.audit.chain import GENESIS, event_hash
+from signoff.domain import AuditEvent
+from signoff.store import audit as audit_store
+from signoff.store.database import Database
+
+log = logging.getLogger(__name__)
+
+
+def record(db: Database, conn: Connection, events: list[AuditEvent]) -> None:
+    """Append events in the caller's transaction: they commit or vanish together with the change."""
+    audit_store.append(conn, events, db.now(conn))
+
+
+def seal(db: Database, batch: int = 5000) -> int:
+    """Seal every committed, unsealed event; returns how many were sealed (0 if another sealer is busy)."""
+    total = 0
+    while True:
+        with db.transaction() as conn:
+            if not db.run(conn, "lock_sealer")[0].locked:
+                return total
+            last = audit_store.last_seal(conn)
+            seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
+            rows = audit_store.unsealed(conn, batch)
+            now = db.now(conn)
+            seals: list[dict[str, Any]] = []
+            for row in rows:
+                seq += 1
+                digest = event_hash(
+                    prev,
+                    event_id=row.id,
+                    at=row.at,
+                    actor=row.actor,
+                    action=row.action,
+                    entity=row.entity,
+                    entity_id=row.entity_id,
+                    data=row.data,
+                )
+                seals.append({"seq": seq, "event_id": row.id, "prev_hash": prev, "hash": digest, "sealed_at": now})
+                prev = digest
+            audit_store.append_seals(conn, seals)
+        total += len(rows)
+        if len(rows) < batch:
+            return total
+
+
+@dataclass(frozen=True)
+class Breach:
+    """The first place where the chain and the events disagree."""
+
+    seq: int
+    event_id: int
+    why: str
+
+    def __str__(self) -> str:
+        return f"audit event {self.event_id} (seal {self.seq}): {self.why}"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    checked: int
+    unsealed: int
+    breach: Breach | None
+
+    @property
+    def ok(self) -> bool:
+        return self.breach is None
+
+
+def verify(db: Database) -> VerifyReport:
+    """Recompute the whole chain and name the first event that does not match what was sealed."""
+    checked = 0
+    prev = GENESIS
+    with db.transaction(write=False) as conn:
+        unsealed = audit_store.count_unsealed(conn)
+        for row in audit_store.chain(conn):
+            if row.seq != checked + 1:
+                return VerifyReport(checked, unsealed, Breach(checked + 1, row.event_id, "this seal is missing"))
+            if row.found_id is None:
+                return VerifyReport(checked, unsealed, Breach(row.seq, row.event_id, "the event was deleted"))
+            if row.prev_hash != prev:
+                return VerifyReport(
+                    checked,
+                    unsealed,
+                    Breach(row.seq, row.event_id, "the seal does not follow the one before it"),
+                )
+            digest = event_hash(
+                prev,
+                event_id=row.event_id,
+                at=row.at,
+                actor=row.actor,
+                action=row.action,
+                entity=row.entity,
+                entity_id=row.entity_id,
+                data=row.data,
+            )
+            if digest != row.seal_hash:
+                return VerifyReport(
+                    checked,
+                    unsealed,
+                    Breach(row.seq, row.event_id, "its content was altered after it was sealed (hash mismatch)"),
+                )
+            prev = digest
+            checked += 1
+    return VerifyReport(checked, unsealed, None)
+
+
+class Sealer:
+    """Seals in the background, so events are sealed within about ``interval`` seconds of commit."""
+
+    def __init__(self, db: Database, interval: float = 0.25) -> None:
+        self.db = db
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="signoff-sealer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        seal(self.db)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                seal(self.db)
+            except Exception:  # keep sealing after a passing database error
+                log.exception("audit sealing failed; retrying")

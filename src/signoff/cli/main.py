@@ -1,0 +1,276 @@
+"""``signoff``: set up a project, run the server, ingest files, manage users, verify the audit trail."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from signoff import audit, intake, users
+from signoff.config import Project, load_project
+from signoff.domain import Role
+from signoff.errors import ConfigError, InvalidInput, SignoffError
+from signoff.intake import files
+from signoff.store import migrate
+from signoff.store.database import Database
+
+app = typer.Typer(help="Signoff: human-in-the-loop decisions for machine-learning models.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Users, roles and API tokens.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+err = Console(stderr=True)
+
+ProjectOption = Annotated[
+    Path | None,
+    typer.Option("--project", "-p", help="The project file (default: $SIGNOFF_PROJECT or ./signoff.yaml)."),
+]
+ACTOR = "cli"
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn Signoff's errors into a message and an exit code instead of a traceback."""
+    try:
+        yield
+    except (ConfigError, InvalidInput) as error:
+        _fail(str(error).replace("[", "\\["), 2)
+    except SignoffError as error:
+        _fail(str(error).replace("[", "\\["))
+
+
+def _project(path: Path | None) -> Project:
+    return load_project(path)
+
+
+def _database(project: Project, *, ready: bool = True) -> Database:
+    db = Database(project.database_url)
+    if ready:
+        migrate.require_current(db)
+    return db
+
+
+@app.command()
+def init(folder: Annotated[Path, typer.Argument(help="Where to write the example project.")]) -> None:
+    """Write a working example project: a flow file, a trained model and a file of cases to ingest."""
+    from signoff.sim.example import write_example
+
+    if (folder / "signoff.yaml").exists():
+        _fail(f"{folder / 'signoff.yaml'} already exists; choose another folder", 2)
+    with _errors(), out.status("Training the example model..."):
+        example = write_example(folder)
+    out.print(f"Wrote [bold]{example.project.path}[/] with flow [bold]credit-approval[/].")
+    out.print("Next:")
+    out.print(f"  cd {folder}")
+    out.print("  signoff db upgrade")
+    out.print("  signoff ingest credit-approval credit-cases.csv")
+    out.print("  signoff users add alice --role reviewer")
+    out.print("  signoff serve")
+
+
+@db_app.command("upgrade")
+def db_upgrade(project: ProjectOption = None) -> None:
+    """Create the schema or bring it up to date (safe to repeat)."""
+    with _errors():
+        db = _database(_project(project), ready=False)
+        migrate.upgrade(db)
+        out.print(f"Database {db.safe_url} is at revision {migrate.current(db)}.")
+
+
+@users_app.command("add")
+def users_add(
+    name: str,
+    role: Annotated[Role, typer.Option(help="What the user may do.")],
+    project: ProjectOption = None,
+) -> None:
+    """Create a user and print their first API token (shown once; only its hash is stored)."""
+    with _errors():
+        db = _database(_project(project))
+        user, token = users.create_user(db, name, role, ACTOR)
+        audit.seal(db)
+    out.print(f"Created {user.role.value} [bold]{user.name}[/]. API token (keep it secret, it is shown once):")
+    print(token)
+
+
+@users_app.command("token")
+def users_token(
+    name: str,
+    revoke_others: Annotated[bool, typer.Option(help="Revoke the user's earlier tokens.")] = False,
+    project: ProjectOption = None,
+) -> None:
+    """Issue a new API token for a user."""
+    with _errors():
+        db = _database(_project(project))
+        token = users.issue_token(db, name, ACTOR, revoke_others=revoke_others)
+        audit.seal(db)
+    print(token)
+
+
+@users_app.command("list")
+def users_list(project: ProjectOption = None) -> None:
+    """List users and their roles."""
+    with _errors():
+        found = users.list_users(_database(_project(project)))
+    table = Table("id", "name", "role")
+    for user in found:
+        table.add_row(str(user.id), user.name, user.role.value)
+    out.print(table)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+@app.command()
+def ingest(
+    flow: Annotated[str, typer.Argument(help="The flow the cases belong to.")],
+    path: Annotated[
+        Path, typer.Argument(help="A .csv, .parquet or .jsonl file of cases.", exists=True, dir_okay=False)
+    ],
+    chunk_size: Annotated[int, typer.Option(min=1, max=100_000, help="Cases per transaction.")] = 5000,
+    project: ProjectOption = None,
+) -> None:
+    """Score, route and record every case in a file. The whole file is validated before anything is written."""
+    with _errors():
+        loaded = _project(project)
+        runtime = intake.prepare(db := _database(loaded), loaded, ACTOR)[flow] if flow in loaded.flows else None
+        if runtime is None:
+            _fail(f"flow {flow!r} is not in {loaded.path}; flows: {', '.join(loaded.flows)}", 2)
+        total = files.count_rows(path)
+        with _progress() as bar:
+            checking = bar.add_task("Validating", total=total)
+            files.validate_file(runtime.flow, path, lambda n: bar.advance(checking, n))
+            writing = bar.add_task("Ingesting ", total=total)
+            report = files.ingest_file(db, runtime, path, ACTOR, lambda n: bar.advance(writing, n), chunk_size)
+        audit.seal(db)
+    out.print(
+        f"Read {report.read} cases: {report.created} new ({report.to_review} sent to review), "
+        f"{report.replayed} already recorded."
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (use PostgreSQL for more than one).")] = 1,
+    project: ProjectOption = None,
+) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    with _errors():
+        loaded = _project(project)
+        _database(loaded)
+    os.environ["SIGNOFF_PROJECT"] = str(loaded.path)
+    out.print(f"Serving {loaded.path} on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
+    uvicorn.run("signoff.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+@audit_app.command("verify")
+def audit_verify(project: ProjectOption = None) -> None:
+    """Recompute the hash chain; name the first event that was altered, deleted or reordered."""
+    with _errors():
+        report = audit.verify(_database(_project(project)))
+    if report.breach is not None:
+        _fail(f"audit chain broken after {report.checked} good events: {report.breach}")
+    note = f"; {report.unsealed} recent events not sealed yet" if report.unsealed else ""
+    out.print(f"[green]Audit chain intact:[/] {report.checked} events verified{note}.")
+
+
+@audit_app.command("seal")
+def audit_seal(project: ProjectOption = None) -> None:
+    """Seal every committed event now (a running server does this continuously)."""
+    with _errors():
+        sealed = audit.seal(_database(_project(project)))
+    out.print(f"Sealed {sealed} events.")
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option("--dir", help="Where the demo lives (wiped and rebuilt).")] = Path(
+        "signoff-demo"
+    ),
+    cases: Annotated[int, typer.Option(min=100, max=200_000, help="Credit applications to ingest.")] = 3000,
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    host: str = "127.0.0.1",
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server at the end.")] = True,
+) -> None:
+    """Build a demo on SQLite (credit approval and breast-cancer triage), ingest cases, and serve it."""
+    from signoff.sim.example import write_example
+
+    marker = folder / ".signoff-demo"
+    if folder.exists() and any(folder.iterdir()):
+        if not marker.exists():
+            _fail(f"{folder} exists and is not a Signoff demo folder; choose another with --dir")
+        shutil.rmtree(folder)
+    with _errors():
+        with out.status("Generating applicants and training the models..."):
+            example = write_example(folder, cases=cases, with_cancer=True)
+        marker.write_text("built by `signoff demo`; safe to delete\n", encoding="utf-8")
+        db = Database(example.project.database_url)
+        migrate.upgrade(db)
+        tokens = {name: users.create_user(db, name, role, "demo")[1] for name, role in _DEMO_USERS}
+        runtimes = intake.prepare(db, example.project, "demo")
+        for flow, path in example.case_files.items():
+            total = files.count_rows(path)
+            with _progress() as bar:
+                task = bar.add_task(f"Ingesting {flow}", total=total)
+                files.ingest_file(db, runtimes[flow], path, "demo", partial(bar.advance, task))
+        audit.seal(db)
+    _demo_summary(example.project, db, tokens, host, port)
+    if serve_after:
+        serve(host=host, port=port, workers=1, project=example.project.path)
+
+
+_DEMO_USERS = (
+    ("admin", Role.ADMIN),
+    ("alice", Role.REVIEWER),
+    ("bob", Role.REVIEWER),
+    ("audra", Role.AUDITOR),
+    ("intake-service", Role.INTAKE),
+)
+
+
+def _demo_summary(project: Project, db: Database, tokens: dict[str, str], host: str, port: int) -> None:
+    from sqlalchemy import func, select
+
+    from signoff.store.schema import cases, tasks
+
+    with db.transaction(write=False) as conn:
+        n_cases = conn.execute(select(func.count()).select_from(cases)).scalar_one()
+        n_tasks = conn.execute(select(func.count()).select_from(tasks).where(tasks.c.status == "queued")).scalar_one()
+    out.print(f"\n[bold green]Signoff demo ready[/] in {project.path.parent}")
+    out.print(f"  {n_cases} cases recorded, {n_tasks} tasks waiting for review")
+    out.print(f"  API:      http://{host}:{port}/api/v1")
+    out.print(f"  API docs: http://{host}:{port}/docs")
+    table = Table("user", "role", "API token")
+    for name, role in _DEMO_USERS:
+        table.add_row(name, role.value, tokens[name])
+    out.print(table)
+    out.print(f"Try:  curl -s -X POST -H 'Authorization: Bearer <alice token>' http://{host}:{port}/api/v1/tasks/claim")

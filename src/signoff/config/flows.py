@@ -1,0 +1,266 @@
+"""The project file: database, flows, their input schema, model, policy, queues and costs.
+
+Pydantic validates the file because it is a boundary: every error comes back with its location
+(``flows.credit-approval.policy[0].low``) and what was expected, and the whole file is refused at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from signoff.domain import Role
+from signoff.errors import ConfigError, Problem
+
+NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(_Strict):
+    """One input field of a case."""
+
+    type: Literal["number", "integer", "string", "boolean", "category"]
+    required: bool = True
+    min: float | None = None
+    max: float | None = None
+    values: tuple[str, ...] | None = None
+    max_length: int = Field(default=10_000, ge=1)
+
+    @model_validator(mode="after")
+    def _values_only_for_categories(self) -> FieldSpec:
+        if self.type == "category" and not self.values:
+            raise ValueError("a category field needs its allowed 'values'")
+        if self.type != "category" and self.values is not None:
+            raise ValueError("'values' is only allowed on category fields")
+        if (self.min is not None or self.max is not None) and self.type not in ("number", "integer"):
+            raise ValueError("'min' and 'max' are only allowed on number and integer fields")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"'min' ({self.min}) is greater than 'max' ({self.max})")
+        return self
+
+
+class ModelSpec(_Strict):
+    """Where the model comes from: a scikit-learn artifact or a Python entry point ``module:function``."""
+
+    kind: Literal["sklearn", "python"]
+    path: str | None = None
+    entry_point: str | None = None
+    version: str | None = None
+    trusted_types: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSpec:
+        if self.kind == "sklearn" and not self.path:
+            raise ValueError("a sklearn model needs 'path' (a .skops or .joblib file)")
+        if self.kind == "python":
+            if not self.entry_point or not re.fullmatch(r"[\w.]+:[\w.]+", self.entry_point):
+                raise ValueError("a python model needs 'entry_point' in the form 'package.module:function'")
+            if not self.version:
+                raise ValueError("a python model needs 'version' (code has no file to fingerprint)")
+        return self
+
+
+class _RuleBase(_Strict):
+    name: Name
+    queue: Name | None = None
+    priority: int = Field(default=0, ge=-1000, le=1000)
+
+
+class ThresholdRule(_RuleBase):
+    """Review when the top-class probability is below ``min_confidence``."""
+
+    kind: Literal["threshold"]
+    min_confidence: float = Field(gt=0, le=1)
+
+
+class BandRule(_RuleBase):
+    """Review by the probability of one label: inside the band [low, high], or outside it."""
+
+    kind: Literal["band"]
+    label: str
+    low: float = Field(ge=0, le=1)
+    high: float = Field(ge=0, le=1)
+    review: Literal["inside", "outside"]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BandRule:
+        if self.low > self.high:
+            raise ValueError(f"'low' ({self.low}) is greater than 'high' ({self.high})")
+        return self
+
+
+Rule = Annotated[ThresholdRule | BandRule, Field(discriminator="kind")]
+
+
+class QueueSpec(_Strict):
+    """A review queue: who may work it and how long a claim lasts."""
+
+    role: Literal[Role.REVIEWER, Role.ADMIN] = Role.REVIEWER
+    lease_ttl: float = Field(default=300.0, ge=1, le=86_400, description="seconds")
+
+
+class Costs(_Strict):
+    per_review: float = Field(default=0.0, ge=0)
+    per_case: float = Field(default=0.0, ge=0)
+    currency: str = "USD"
+
+
+class Flow(_Strict):
+    """One kind of decision."""
+
+    name: Name
+    description: str = ""
+    labels: tuple[str, ...] = Field(min_length=2)
+    fields: dict[str, FieldSpec] = Field(min_length=1)
+    extra_fields: Literal["forbid", "ignore"] = "forbid"
+    groups: tuple[str, ...] = ()
+    model: ModelSpec
+    policy: tuple[Rule, ...] = ()
+    queues: dict[Name, QueueSpec] = Field(default_factory=lambda: {"default": QueueSpec()})
+    costs: Costs = Costs()
+
+    @field_validator("labels")
+    @classmethod
+    def _unique_labels(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(labels)) != len(labels):
+            raise ValueError("labels must be unique")
+        return labels
+
+    @model_validator(mode="after")
+    def _references(self) -> Flow:
+        for group in self.groups:
+            if group not in self.fields:
+                raise ValueError(f"group attribute {group!r} is not one of the fields ({', '.join(self.fields)})")
+        names = [rule.name for rule in self.policy]
+        if len(set(names)) != len(names):
+            raise ValueError("policy rule names must be unique")
+        for rule in self.policy:
+            if rule.queue is not None and rule.queue not in self.queues:
+                raise ValueError(f"rule {rule.name!r} sends to queue {rule.queue!r}, which is not declared")
+            if isinstance(rule, BandRule) and rule.label not in self.labels:
+                raise ValueError(f"rule {rule.name!r} names label {rule.label!r}, not one of {list(self.labels)}")
+        if not self.queues:
+            raise ValueError("a flow needs at least one queue")
+        return self
+
+    @property
+    def default_queue(self) -> str:
+        return next(iter(self.queues))
+
+    @property
+    def policy_version(self) -> str:
+        """The content hash of the policy: the same rules always give the same version."""
+        body = json.dumps(self.policy_document(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()
+
+    def policy_document(self) -> dict[str, Any]:
+        return {
+            "rules": [rule.model_dump(mode="json") for rule in self.policy],
+            "queues": {name: q.model_dump(mode="json") for name, q in self.queues.items()},
+        }
+
+
+class Project(_Strict):
+    """A project file: where the data lives and which flows exist."""
+
+    path: Path
+    database_url: str
+    flows: dict[str, Flow]
+
+    def flow(self, name: str) -> Flow:
+        from signoff.errors import NotFound
+
+        try:
+            return self.flows[name]
+        except KeyError:
+            raise NotFound("flow", name) from None
+
+    def resolve(self, relative: str) -> Path:
+        """Resolve a path written in the project file against the file's folder."""
+        candidate = Path(relative)
+        return candidate if candidate.is_absolute() else self.path.parent / candidate
+
+
+class _ProjectFile(_Strict):
+    database_url: str | None = None
+    flows: dict[Name, dict[str, Any]] = Field(min_length=1)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _problems(error: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[Problem]:
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = tuple(item["loc"])
+        reason = item["msg"]
+        if item["type"] == "extra_forbidden":
+            reason = "unknown field (check its spelling)"
+        problems.append(Problem(_location(prefix + loc), reason))
+    return problems
+
+
+def default_database_url(folder: Path) -> str:
+    return f"sqlite:///{(folder / 'signoff.db').resolve()}"
+
+
+def parse_project(document: object, path: Path) -> Project:
+    """Validate a parsed project document; ``path`` is used for messages and to resolve relative paths."""
+    where = str(path)
+    try:
+        raw = _ProjectFile.model_validate(document)
+    except ValidationError as error:
+        raise ConfigError(where, _problems(error)) from None
+    flows: dict[str, Flow] = {}
+    problems: list[Problem] = []
+    for name, body in raw.flows.items():
+        if not isinstance(body, dict):
+            problems.append(Problem(f"flows.{name}", "must be a mapping of flow settings"))
+            continue
+        try:
+            flows[name] = Flow.model_validate({**body, "name": name})
+        except ValidationError as error:
+            problems.extend(_problems(error, ("flows", name)))
+    if problems:
+        raise ConfigError(where, problems)
+    url = raw.database_url or default_database_url(path.parent)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        # A relative SQLite path in the file means relative to the file, not to wherever the command runs.
+        url = f"sqlite:///{(path.parent / url.removeprefix('sqlite:///')).resolve()}"
+    url = os.environ.get("SIGNOFF_DATABASE_URL") or url
+    return Project(path=path.resolve(), database_url=url, flows=flows)
+
+
+def load_project(path: str | os.PathLike[str] | None = None) -> Project:
+    """Load the project file named by ``path``, ``$SIGNOFF_PROJECT``, or ``./signoff.yaml``."""
+    chosen = Path(path or os.environ.get("SIGNOFF_PROJECT") or "signoff.yaml")
+    if not chosen.is_file():
+        raise ConfigError(
+            str(chosen),
+            [Problem("(file)", "not found; create one with `signoff init DIR` or pass --project PATH")],
+        )
+    try:
+        document = yaml.safe_load(chosen.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        reason = getattr(error, "problem", None) or str(error)
+        raise ConfigError(str(chosen), [Problem(where, f"not valid YAML: {reason}")]) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(str(chosen), [Problem("(file)", f"not UTF-8 text: {error}")]) from None
+    return parse_project(document, chosen)

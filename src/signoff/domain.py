@@ -1,0 +1,79 @@
+"""The vocabulary shared by every layer: ids, statuses and the records that cross layer boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NewType
+
+CaseId = NewType("CaseId", int)
+TaskId = NewType("TaskId", int)
+UserId = NewType("UserId", int)
+ModelVersionId = NewType("ModelVersionId", int)
+
+
+class Role(StrEnum):
+    """What a user may do. ``intake`` is for services that submit cases and read decisions."""
+
+    ADMIN = "admin"
+    INTAKE = "intake"
+    REVIEWER = "reviewer"
+    AUDITOR = "auditor"
+
+
+class Verdict(StrEnum):
+    """The policy's verdict for a case."""
+
+    AUTO = "auto"
+    REVIEW = "review"
+
+
+class CaseStatus(StrEnum):
+    IN_REVIEW = "in_review"
+    DECIDED = "decided"
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    LEASED = "leased"
+    DONE = "done"
+
+
+class LeaseEnd(StrEnum):
+    SUBMITTED = "submitted"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+class DecidedBy(StrEnum):
+    MODEL = "model"
+    REVIEWER = "reviewer"
+
+
+@dataclass(frozen=True)
+class User:
+    id: UserId
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A reviewer's time-limited claim on a task; ``token`` fences out every older holder."""
+
+    task_id: TaskId
+    token: int
+    reviewer_id: UserId
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """An append-only record of one state change."""
+
+    actor: str
+    action: str
+    entity: str
+    entity_id: str
+    data: dict[str, Any]

@@ -1,0 +1,118 @@
+"""One error root for the whole package; each subclass carries the data that explains it.
+
+The edges translate these into their own language (HTTP status codes in ``signoff.api.errors``, exit codes
+and messages in the CLI); nothing below the edges knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class SignoffError(Exception):
+    """Something went wrong in Signoff."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where it is and what was expected."""
+
+    location: str
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.reason}"
+
+
+class InvalidInput(SignoffError):
+    """The input is not valid."""
+
+    def __init__(self, problems: list[Problem], message: str | None = None) -> None:
+        self.problems = problems
+        head = message or "invalid input"
+        listed = "; ".join(str(p) for p in problems[:20])
+        more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
+        super().__init__(f"{head}: {listed}{more}" if problems else head)
+
+
+class ConfigError(SignoffError):
+    """The configuration is not valid."""
+
+    def __init__(self, path: str, problems: list[Problem]) -> None:
+        self.path = path
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{path} is not a valid Signoff configuration:\n{lines}")
+
+
+class NotFound(SignoffError):
+    """The thing asked for does not exist."""
+
+    def __init__(self, kind: str, key: object) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"{kind} {key!r} does not exist")
+
+
+class Conflict(SignoffError):
+    """The request conflicts with what is already recorded."""
+
+
+class IdempotencyConflict(Conflict):
+    """The external id was used before with another payload."""
+
+    def __init__(self, flow: str, external_id: str) -> None:
+        self.flow = flow
+        self.external_id = external_id
+        super().__init__(
+            f"case {external_id!r} of flow {flow!r} was already submitted with a different payload; "
+            "an external id may only be reused with the identical payload"
+        )
+
+
+class LeaseRefused(Conflict):
+    """The lease on this task is not held by the caller any more."""
+
+    def __init__(self, task_id: int, token: int, why: str) -> None:
+        self.task_id = task_id
+        self.token = token
+        self.why = why
+        super().__init__(f"lease {token} on task {task_id} is refused: {why}; nothing was changed")
+
+
+class TaskClosed(Conflict):
+    """The task has already been completed."""
+
+    def __init__(self, task_id: int) -> None:
+        self.task_id = task_id
+        super().__init__(f"task {task_id} is already completed")
+
+
+class Unauthenticated(SignoffError):
+    """A valid API token is required."""
+
+
+class Forbidden(SignoffError):
+    """The caller's role does not allow this."""
+
+    def __init__(self, role: str, allowed: tuple[str, ...]) -> None:
+        self.role = role
+        self.allowed = allowed
+        super().__init__(f"role {role!r} may not do this; allowed roles: {', '.join(allowed)}")
+
+
+class ModelError(SignoffError):
+    """The model could not be loaded or called."""
+
+
+class DatabaseNotReady(SignoffError):
+    """The database schema is missing or out of date; run `signoff db upgrade`."""

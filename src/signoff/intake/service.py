@@ -1,0 +1,336 @@
+"""Submit cases: score, route, and record case, prediction, route, task or decision and audit in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from signoff.audit import record
+from signoff.config import Flow, Project
+from signoff.domain import AuditEvent, CaseId, CaseStatus, DecidedBy, ModelVersionId, TaskStatus, Verdict
+from signoff.errors import Conflict, IdempotencyConflict
+from signoff.intake.validation import CaseInput
+from signoff.models import LoadedModel, Scores, load_model
+from signoff.routing import Policy, Route
+from signoff.store import cases as case_store
+from signoff.store import registry
+from signoff.store.database import Database
+
+
+@dataclass(frozen=True)
+class FlowRuntime:
+    """A flow ready to take cases: its settings, its loaded model and its compiled policy, all recorded."""
+
+    flow: Flow
+    model: LoadedModel
+    model_version_id: ModelVersionId
+    policy: Policy
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What the submitter learns about a case: how it was routed and, if decided, the decision."""
+
+    case_id: CaseId
+    external_id: str | None
+    created: bool
+    status: str
+    verdict: str
+    rule: str | None
+    reason: str
+    queue: str | None
+    decision: str | None
+    decided_by: str | None
+
+
+def _register(db: Database, flow: Flow, model: LoadedModel, actor: str) -> ModelVersionId:
+    with db.transaction() as conn:
+        now = db.now(conn)
+        events: list[AuditEvent] = []
+        found = registry.find_model_version(conn, flow.name, model.version)
+        if found is None:
+            version_id = registry.insert_model_version(
+                conn,
+                flow=flow.name,
+                version=model.version,
+                kind=model.kind,
+                uri=model.uri,
+                sha256=model.sha256,
+                labels=list(model.labels),
+                now=now,
+            )
+            events.append(
+                AuditEvent(
+                    actor,
+                    "model.registered",
+                    "model_version",
+                    str(version_id),
+                    {
+                        "flow": flow.name,
+                        "version": model.version,
+                        "kind": model.kind,
+                        "uri": model.uri,
+                        "sha256": model.sha256,
+                    },
+                )
+            )
+        else:
+            version_id, sha = found
+            if sha != model.sha256:
+                raise Conflict(
+                    f"model version {model.version!r} of flow {flow.name!r} was recorded with another file "
+                    f"(sha256 {sha}); give the new model a new 'version' in the flow file"
+                )
+        if not registry.has_policy_version(conn, flow.policy_version):
+            document = flow.policy_document()
+            registry.insert_policy_version(
+                conn, flow=flow.name, version=flow.policy_version, document=document, now=now
+            )
+            events.append(
+                AuditEvent(
+                    actor,
+                    "policy.registered",
+                    "policy_version",
+                    flow.policy_version,
+                    {
+                        "flow": flow.name,
+                        "document": document,
+                    },
+                )
+            )
+        record(db, conn, events)
+    return version_id
+
+
+def prepare(db: Database, project: Project, actor: str = "system") -> dict[str, FlowRuntime]:
+    """Load every flow's model and record its model and policy versions (once; safe to repeat)."""
+    runtimes: dict[str, FlowRuntime] = {}
+    for name, flow in project.flows.items():
+        model = load_model(project, flow)
+        try:
+            version_id = _register(db, flow, model, actor)
+        except IntegrityError:  # another process registered the same versions at the same moment
+            version_id = _register(db, flow, model, actor)
+        runtimes[name] = FlowRuntime(flow, model, version_id, Policy(flow))
+    return runtimes
+
+
+def _deduplicate(flow: Flow, cases: Sequence[CaseInput]) -> list[CaseInput]:
+    """Collapse repeats of one external id inside a batch; a repeat with another payload is a conflict."""
+    seen: dict[str, CaseInput] = {}
+    unique: list[CaseInput] = []
+    for case in cases:
+        if case.external_id is None:
+            unique.append(case)
+            continue
+        earlier = seen.get(case.external_id)
+        if earlier is None:
+            seen[case.external_id] = case
+            unique.append(case)
+        elif earlier.payload_hash != case.payload_hash:
+            raise IdempotencyConflict(flow.name, case.external_id)
+    return unique
+
+
+def _earlier(conn: Connection, flow: Flow, cases: Sequence[CaseInput]) -> dict[str, int]:
+    """Case ids already recorded for these external ids; a changed payload is a conflict."""
+    ids = [c.external_id for c in cases if c.external_id is not None]
+    found = case_store.find_external(conn, flow.name, ids) if ids else {}
+    for case in cases:
+        row = found.get(case.external_id) if case.external_id is not None else None
+        if row is not None and row.payload_hash != case.payload_hash:
+            raise IdempotencyConflict(flow.name, row.external_id)
+    return {ext: row.id for ext, row in found.items()}
+
+
+def _frame(flow: Flow, cases: Sequence[CaseInput]) -> pd.DataFrame:
+    columns = list(flow.fields)
+    frame = pd.DataFrame([[c.fields[name] for name in columns] for c in cases], columns=columns)
+    for name, spec in flow.fields.items():
+        if spec.type in ("number", "integer"):
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    return frame
+
+
+def _write(
+    db: Database,
+    conn: Connection,
+    runtime: FlowRuntime,
+    cases: Sequence[CaseInput],
+    scores: Scores,
+    routes: Sequence[Route],
+    actor: str,
+) -> list[CaseId]:
+    flow, model = runtime.flow, runtime.model
+    now = db.now(conn)
+    auto = [r.verdict is Verdict.AUTO for r in routes]
+    case_ids = case_store.insert_cases(
+        conn,
+        [
+            {
+                "flow": flow.name,
+                "external_id": c.external_id,
+                "fields": c.fields,
+                "payload_hash": c.payload_hash,
+                "groups": c.groups,
+                "status": (CaseStatus.DECIDED if a else CaseStatus.IN_REVIEW).value,
+                "created_at": now,
+                "decided_at": now if a else None,
+            }
+            for c, a in zip(cases, auto, strict=True)
+        ],
+    )
+    valid = scores.valid
+    top = np.where(valid, scores.probabilities.argmax(axis=1) if len(cases) else 0, -1)
+    probabilities: list[list[float] | None] = [
+        [float(p) for p in row] if ok else None for row, ok in zip(scores.probabilities, valid, strict=True)
+    ]
+    labels = [flow.labels[t] if t >= 0 else None for t in top]
+    prediction_ids = case_store.insert_predictions(
+        conn,
+        [
+            {
+                "case_id": cid,
+                "model_version_id": runtime.model_version_id,
+                "probabilities": probs,
+                "label": label,
+                "confidence": max(probs) if probs else None,
+                "problem": problem,
+                "created_at": now,
+            }
+            for cid, probs, label, problem in zip(case_ids, probabilities, labels, scores.problems, strict=True)
+        ],
+    )
+    case_store.insert_routes(
+        conn,
+        [
+            {
+                "case_id": cid,
+                "prediction_id": pid,
+                "policy_version": runtime.policy.version,
+                "verdict": r.verdict.value,
+                "rule": r.rule,
+                "reason": r.reason,
+                "queue": r.queue,
+                "priority": r.priority,
+                "created_at": now,
+            }
+            for cid, pid, r in zip(case_ids, prediction_ids, routes, strict=True)
+        ],
+    )
+    review = [(cid, r) for cid, r in zip(case_ids, routes, strict=True) if r.verdict is Verdict.REVIEW]
+    task_ids = case_store.insert_tasks(
+        conn,
+        [
+            {
+                "case_id": cid,
+                "flow": flow.name,
+                "queue": r.queue,
+                "role": flow.queues[r.queue or flow.default_queue].role,
+                "priority": r.priority,
+                "status": TaskStatus.QUEUED.value,
+                "lease_token": 0,
+                "lease_ttl": flow.queues[r.queue or flow.default_queue].lease_ttl,
+                "created_at": now,
+            }
+            for cid, r in review
+        ],
+    )
+    case_store.insert_decisions(
+        conn,
+        [
+            {
+                "case_id": cid,
+                "label": label,
+                "decided_by": DecidedBy.MODEL.value,
+                "model_version_id": runtime.model_version_id,
+                "created_at": now,
+            }
+            for cid, label, a in zip(case_ids, labels, auto, strict=True)
+            if a
+        ],
+    )
+    task_of = {cid: tid for (cid, _), tid in zip(review, task_ids, strict=True)}
+    events = []
+    for cid, case, probs, label, problem, r in zip(
+        case_ids, cases, probabilities, labels, scores.problems, routes, strict=True
+    ):
+        data: dict[str, Any] = {
+            "flow": flow.name,
+            "external_id": case.external_id,
+            "payload_hash": case.payload_hash,
+            "model_version": model.version,
+            "probabilities": probs,
+            "problem": problem,
+            "policy_version": runtime.policy.version,
+            "verdict": r.verdict.value,
+            "rule": r.rule,
+            "reason": r.reason,
+        }
+        if r.verdict is Verdict.AUTO:
+            data["decision"] = {"label": label, "decided_by": DecidedBy.MODEL.value}
+        else:
+            data["task_id"] = task_of[cid]
+        events.append(AuditEvent(actor, "case.submitted", "case", str(cid), data))
+    record(db, conn, events)
+    return case_ids
+
+
+def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor: str) -> list[Submitted]:
+    """Record validated cases; an external id seen before returns the earlier case (same payload) or conflicts.
+
+    The model runs before the write transaction so that scoring never holds the database's write lock.
+    """
+    flow = runtime.flow
+    unique = _deduplicate(flow, cases)
+    for _attempt in range(3):
+        with db.transaction(write=False) as conn:
+            known = _earlier(conn, flow, unique)
+        fresh = [c for c in unique if c.external_id is None or c.external_id not in known]
+        scores = runtime.model.score(_frame(flow, fresh))
+        routes = runtime.policy.route(scores.probabilities, scores.problems)
+        try:
+            with db.transaction() as conn:
+                if _earlier(conn, flow, unique) != known:
+                    continue  # another request recorded some of these meanwhile; start again
+                new_ids = _write(db, conn, runtime, fresh, scores, routes, actor)
+                summaries = case_store.summaries(conn, new_ids + list(known.values()))
+            break
+        except IntegrityError:
+            continue  # a concurrent insert of the same external id won the race; the next pass replays it
+    else:
+        raise Conflict("the cases could not be recorded because of concurrent submissions; try again")
+    new_by_external = {c.external_id: cid for c, cid in zip(fresh, new_ids, strict=True) if c.external_id}
+    anonymous = iter(cid for c, cid in zip(fresh, new_ids, strict=True) if c.external_id is None)
+    answered: set[str] = set()
+    results = []
+    for case in cases:
+        if case.external_id is None:
+            case_id, is_new = next(anonymous), True
+        elif case.external_id in known:
+            case_id, is_new = CaseId(known[case.external_id]), False
+        else:  # new; a repeat of it later in the same batch is a replay
+            case_id, is_new = new_by_external[case.external_id], case.external_id not in answered
+            answered.add(case.external_id)
+        s = summaries[case_id]
+        results.append(
+            Submitted(
+                case_id=CaseId(case_id),
+                external_id=s["external_id"],
+                created=is_new,
+                status=s["status"],
+                verdict=s["verdict"],
+                rule=s["rule"],
+                reason=s["reason"],
+                queue=s["queue"],
+                decision=s["decision"],
+                decided_by=s["decided_by"],
+            )
+        )
+    return results

@@ -1,0 +1,158 @@
+"""Load a flow's model and score cases with it.
+
+scikit-learn artifacts are loaded with skops, which refuses types it was not told to trust instead of
+running arbitrary pickled code; joblib pickles are accepted with a warning because they can run code on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from signoff.config import Flow, Project
+from signoff.errors import ModelError
+from signoff.models.outputs import distribution_problems
+
+log = logging.getLogger(__name__)
+
+Predict = Callable[[pd.DataFrame], Any]
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Class probabilities in the flow's label order; ``problems[i]`` says why row i is unusable."""
+
+    probabilities: npt.NDArray[np.float64]
+    problems: list[str | None]
+
+    @property
+    def valid(self) -> npt.NDArray[np.bool_]:
+        return np.array([p is None for p in self.problems], dtype=bool)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to score one flow's cases, with the identity every prediction records."""
+
+    flow: str
+    labels: tuple[str, ...]
+    kind: str
+    uri: str
+    version: str
+    sha256: str | None
+    predict: Predict = field(repr=False)
+    column_order: tuple[int, ...] | None = None
+
+    def score(self, frame: pd.DataFrame) -> Scores:
+        """Score every row. A model that fails or returns garbage marks rows invalid; it never raises."""
+        n, k = len(frame), len(self.labels)
+        try:
+            raw = np.asarray(self.predict(frame), dtype=np.float64)
+        except Exception as error:  # any model failure must route to people, not crash intake
+            log.exception("model %s of flow %s failed", self.version, self.flow)
+            return _all_invalid(n, k, f"the model failed: {type(error).__name__}: {error}")
+        if raw.shape != (n, k):
+            return _all_invalid(n, k, f"the model returned shape {raw.shape}, expected ({n}, {k})")
+        if self.column_order is not None:
+            raw = raw[:, list(self.column_order)]
+        return Scores(raw, distribution_problems(raw))
+
+
+def _all_invalid(n: int, k: int, problem: str) -> Scores:
+    return Scores(np.full((n, k), np.nan), [problem] * n)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_estimator(path: Path, trusted: tuple[str, ...], where: str) -> Any:
+    suffix = path.suffix.lower()
+    if suffix == ".skops":
+        import skops.io as sio
+
+        untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in trusted]
+        if untrusted:
+            raise ModelError(
+                f"{where}: {path} contains types skops does not trust: {', '.join(untrusted)}; "
+                "if you trust this file, list them under 'trusted_types'"
+            )
+        return sio.load(path, trusted=list(trusted) or None)
+    if suffix in (".joblib", ".pkl", ".pickle"):
+        import joblib
+
+        log.warning("%s: loading the pickle %s runs any code it contains; prefer a .skops file", where, path)
+        return joblib.load(path)
+    raise ModelError(f"{where}: {path.name} is neither a .skops nor a .joblib file")
+
+
+def _entry_point(spec: str, where: str) -> Predict:
+    module_name, _, attribute = spec.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ModelError(f"{where}: cannot import module {module_name!r}: {error}") from None
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise ModelError(f"{where}: module {module_name!r} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ModelError(f"{where}: {spec} is not callable")
+    return target  # type: ignore[no-any-return]  # checked callable; its signature is the user's promise
+
+
+def load_model(project: Project, flow: Flow) -> LoadedModel:
+    """Load the model a flow declares; every error names the flow file field to fix."""
+    spec = flow.model
+    where = f"{project.path}: flows.{flow.name}.model"
+    if spec.kind == "python":
+        assert spec.entry_point is not None and spec.version is not None
+        return LoadedModel(
+            flow=flow.name,
+            labels=flow.labels,
+            kind="python",
+            uri=spec.entry_point,
+            version=spec.version,
+            sha256=None,
+            predict=_entry_point(spec.entry_point, where),
+        )
+    assert spec.path is not None
+    path = project.resolve(spec.path)
+    if not path.is_file():
+        raise ModelError(f"{where}.path: model file {path} not found")
+    sha = _sha256(path)
+    try:
+        estimator = _load_estimator(path, spec.trusted_types, where)
+    except ModelError:
+        raise
+    except Exception as error:  # noqa: BLE001  # loaders raise anything; the user needs the file and the cause
+        raise ModelError(f"{where}.path: cannot load {path}: {type(error).__name__}: {error}") from None
+    if not hasattr(estimator, "predict_proba") or not hasattr(estimator, "classes_"):
+        raise ModelError(f"{where}: {path} is not a fitted classifier with predict_proba")
+    classes = [str(c) for c in estimator.classes_]
+    if sorted(classes) != sorted(flow.labels):
+        raise ModelError(f"{where}: the model's classes {classes} are not the flow's labels {list(flow.labels)}")
+    order = tuple(classes.index(label) for label in flow.labels)
+    return LoadedModel(
+        flow=flow.name,
+        labels=flow.labels,
+        kind="sklearn",
+        uri=str(path),
+        version=spec.version or f"sha256:{sha[:12]}",
+        sha256=sha,
+        predict=estimator.predict_proba,
+        column_order=None if order == tuple(range(len(order))) else order,
+    )

@@ -1,0 +1,7 @@
+"""Layer 4: review tasks, leases with fencing tokens, and the reviews that decide cases."""
+
+from __future__ import annotations
+
+from signoff.review.service import Claim, Outcome, claim, heartbeat, release, submit
+
+__all__ = ["Claim", "Outcome", "claim", "heartbeat", "release", "submit"]

@@ -1,0 +1,228 @@
+"""Claim, heartbeat, submit and release. Every lease check happens in the database, on its clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from signoff.audit import record
+from signoff.config import Project
+from signoff.domain import AuditEvent, CaseId, DecidedBy, Role, TaskId, TaskStatus, User
+from signoff.errors import InvalidInput, LeaseRefused, NotFound, Problem, TaskClosed
+from signoff.store import cases as case_store
+from signoff.store import tasks as task_store
+from signoff.store.database import Database, as_utc
+
+MAX_COMMENT = 10_000
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A task leased to a reviewer until ``expires_at``; ``token`` must come back with every call."""
+
+    task_id: TaskId
+    case_id: CaseId
+    flow: str
+    queue: str
+    token: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of a submitted review: the review and the case's final decision."""
+
+    review_id: int
+    case_id: CaseId
+    label: str
+    decided_by: str
+    replayed: bool
+
+
+def claim(db: Database, user: User, *, flow: str | None = None, queue: str | None = None) -> Claim | None:
+    """Lease the most urgent task this reviewer may take, or None if the queue is empty."""
+    with db.transaction() as conn:
+        row = task_store.claim(
+            db,
+            conn,
+            reviewer=user.id,
+            role=user.role.value,
+            any_role=user.role is Role.ADMIN,
+            flow=flow,
+            queue=queue,
+        )
+        if row is None:
+            return None
+        result = Claim(
+            TaskId(row.id),
+            CaseId(row.case_id),
+            row.flow,
+            row.queue,
+            row.lease_token,
+            as_utc(row.lease_expires_at),
+        )
+        record(
+            db,
+            conn,
+            [
+                AuditEvent(
+                    user.name,
+                    "task.claimed",
+                    "task",
+                    str(row.id),
+                    {
+                        "case_id": row.case_id,
+                        "token": row.lease_token,
+                        "expires_at": result.expires_at.isoformat(),
+                    },
+                )
+            ],
+        )
+    return result
+
+
+def _refusal(db: Database, conn: Connection, task_id: TaskId, token: int, user: User) -> Exception:
+    """Say exactly why a fenced call was refused."""
+    task = task_store.get(conn, task_id)
+    if task is None:
+        return NotFound("task", task_id)
+    if task.status == TaskStatus.DONE.value and task.lease_token == token and task.lease_owner == user.id:
+        return TaskClosed(task_id)
+    if task.lease_token != token:
+        return LeaseRefused(task_id, token, f"a newer lease (token {task.lease_token}) has replaced it")
+    if task.lease_owner != user.id:
+        return LeaseRefused(task_id, token, "it is not held by you")
+    if task.status == TaskStatus.QUEUED.value:
+        return LeaseRefused(task_id, token, "it was released")
+    expiry = task.lease_expires_at
+    return LeaseRefused(task_id, token, f"it expired at {expiry.isoformat() if expiry else 'an earlier time'}")
+
+
+def heartbeat(db: Database, user: User, task_id: TaskId, token: int) -> datetime:
+    """Extend a held lease by its TTL and return the new expiry."""
+    with db.transaction() as conn:
+        expires = task_store.extend(db, conn, task_id, token, user.id)
+        if expires is None:
+            raise _refusal(db, conn, task_id, token, user)
+        record(
+            db,
+            conn,
+            [
+                AuditEvent(
+                    user.name,
+                    "lease.extended",
+                    "task",
+                    str(task_id),
+                    {
+                        "token": token,
+                        "expires_at": expires.isoformat(),
+                    },
+                )
+            ],
+        )
+    return expires
+
+
+def release(db: Database, user: User, task_id: TaskId, token: int) -> None:
+    """Give the task back to its queue."""
+    with db.transaction() as conn:
+        if task_store.release(db, conn, task_id, token, user.id) is None:
+            raise _refusal(db, conn, task_id, token, user)
+        record(db, conn, [AuditEvent(user.name, "task.released", "task", str(task_id), {"token": token})])
+
+
+def _check_answer(project: Project, flow_name: str, label: Any, comment: Any) -> None:
+    flow = project.flow(flow_name)
+    problems = []
+    if label not in flow.labels:
+        problems.append(Problem("label", f"must be one of {list(flow.labels)}, got {label!r}"[:300]))
+    if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
+        problems.append(Problem("comment", f"must be text of at most {MAX_COMMENT} characters"))
+    if problems:
+        raise InvalidInput(problems, "the review is not valid")
+
+
+def submit(
+    db: Database, project: Project, user: User, task_id: TaskId, token: int, label: str, comment: str = ""
+) -> Outcome:
+    """Record the review and the case's decision, only while the caller's lease is live.
+
+    Sending the same review again on the same lease returns the first result instead of failing, so a
+    reviewer whose connection dropped after submitting can safely retry.
+    """
+    with db.transaction(write=False) as conn:
+        task = task_store.get(conn, task_id)
+    if task is None:
+        raise NotFound("task", task_id)
+    _check_answer(project, task.flow, label, comment)
+    with db.transaction() as conn:
+        completed = task_store.complete(db, conn, task_id, token, user.id)
+        if completed is None:
+            earlier = task_store.review_for(conn, task_id, token)
+            if earlier is not None and (earlier.reviewer_id, earlier.label, earlier.comment) == (
+                user.id,
+                label,
+                comment,
+            ):
+                return Outcome(earlier.id, CaseId(earlier.case_id), label, DecidedBy.REVIEWER.value, replayed=True)
+            raise _refusal(db, conn, task_id, token, user)
+        case_id = CaseId(task.case_id)
+        review_id = task_store.insert_review(
+            conn,
+            {
+                "task_id": task_id,
+                "case_id": case_id,
+                "reviewer_id": user.id,
+                "lease_token": token,
+                "label": label,
+                "comment": comment,
+                "created_at": completed,
+            },
+        )
+        case_store.insert_decisions(
+            conn,
+            [
+                {
+                    "case_id": case_id,
+                    "label": label,
+                    "decided_by": DecidedBy.REVIEWER.value,
+                    "review_id": review_id,
+                    "created_at": completed,
+                }
+            ],
+        )
+        case_store.mark_decided(conn, case_id, completed)
+        record(
+            db,
+            conn,
+            [
+                AuditEvent(
+                    user.name,
+                    "review.submitted",
+                    "task",
+                    str(task_id),
+                    {
+                        "case_id": case_id,
+                        "token": token,
+                        "review_id": review_id,
+                        "label": label,
+                        "comment": comment,
+                    },
+                ),
+                AuditEvent(
+                    user.name,
+                    "case.decided",
+                    "case",
+                    str(case_id),
+                    {
+                        "label": label,
+                        "decided_by": DecidedBy.REVIEWER.value,
+                        "review_id": review_id,
+                    },
+                ),
+            ],
+        )
+    return Outcome(review_id, case_id, label, DecidedBy.REVIEWER.value, replayed=False)

@@ -1,0 +1,1 @@
+"""Simulated applicants and example projects that drive the real engine."""

@@ -1,0 +1,119 @@
+"""Write working example projects: ``signoff init`` (credit approval) and ``signoff demo`` (plus cancer triage).
+
+Everything is generated or ships with scikit-learn, so no download is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from signoff.config import FieldSpec, Project, parse_project
+from signoff.learning.train import save, train
+from signoff.sim import credit
+
+TREE_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+
+CREDIT_FIELDS: dict[str, dict[str, object]] = {
+    "age": {"type": "integer", "min": 18, "max": 120},
+    "income": {"type": "number", "min": 0},
+    "debt_to_income": {"type": "number", "min": 0, "max": 5},
+    "credit_history_years": {"type": "number", "min": 0},
+    "late_payments": {"type": "integer", "min": 0},
+    "loan_amount": {"type": "number", "min": 0},
+    "student": {"type": "category", "values": ["yes", "no"]},
+}
+
+
+def credit_flow() -> dict[str, object]:
+    return {
+        "description": "Approve or decline a credit application; uncertain ones go to an underwriter.",
+        "labels": list(credit.LABELS),
+        "fields": CREDIT_FIELDS,
+        "groups": ["student"],
+        "model": {"kind": "sklearn", "path": "models/credit.skops", "trusted_types": [TREE_PREDICTOR]},
+        "policy": [
+            {
+                "name": "uncertain-risk",
+                "kind": "band",
+                "label": "decline",
+                "low": 0.2,
+                "high": 0.8,
+                "review": "inside",
+                "queue": "underwriting",
+                "priority": 10,
+            },
+            {"name": "low-confidence", "kind": "threshold", "min_confidence": 0.85, "queue": "underwriting"},
+        ],
+        "queues": {"underwriting": {"role": "reviewer", "lease_ttl": 300}},
+        "costs": {"per_review": 4.0, "per_case": 0.002, "currency": "USD"},
+    }
+
+
+def _field_specs(fields: dict[str, dict[str, object]]) -> dict[str, FieldSpec]:
+    return {name: FieldSpec.model_validate(spec) for name, spec in fields.items()}
+
+
+def _credit(folder: Path, cases: int, seed: int) -> pd.DataFrame:
+    data = credit.applicants(5000 + cases, seed)
+    training, incoming = data.iloc[:5000], data.iloc[5000:].reset_index(drop=True)
+    features = [f for f in CREDIT_FIELDS if f != "student"]  # the group attribute is not a model input
+    model = train(training, training["label"], _field_specs(CREDIT_FIELDS), features)
+    save(model, folder / "models" / "credit.skops")
+    incoming = incoming.drop(columns="label")
+    incoming.insert(0, "external_id", [f"app-{i:06d}" for i in range(len(incoming))])
+    return incoming
+
+
+def _cancer(folder: Path) -> tuple[dict[str, object], pd.DataFrame]:
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer(as_frame=True)
+    frame = bunch.frame.rename(columns=lambda c: c.replace(" ", "_"))
+    names = [c for c in frame.columns if c != "target"]
+    labels = [str(bunch.target_names[t]) for t in frame["target"]]
+    fields: dict[str, dict[str, object]] = {n: {"type": "number", "min": 0} for n in names}
+    train_part = frame.sample(frac=0.5, random_state=0)
+    rest = frame.drop(train_part.index)
+    model = train(
+        train_part, pd.Series(labels, index=frame.index)[train_part.index], _field_specs(fields), names, kind="linear"
+    )
+    save(model, folder / "models" / "cancer.skops")
+    flow: dict[str, object] = {
+        "description": "Triage breast-mass biopsies (Wisconsin diagnostic data); unsure ones go to a pathologist.",
+        "labels": [str(t) for t in bunch.target_names],
+        "fields": fields,
+        "model": {"kind": "sklearn", "path": "models/cancer.skops"},
+        "policy": [{"name": "unsure", "kind": "threshold", "min_confidence": 0.97, "queue": "pathology"}],
+        "queues": {"pathology": {"role": "reviewer", "lease_ttl": 600}},
+        "costs": {"per_review": 25.0, "currency": "USD"},
+    }
+    cases = rest[names].reset_index(drop=True)
+    cases.insert(0, "external_id", [f"biopsy-{i:04d}" for i in rest.index])
+    return flow, cases
+
+
+@dataclass(frozen=True)
+class Example:
+    project: Project
+    case_files: dict[str, Path]
+
+
+def write_example(folder: Path, *, cases: int = 500, with_cancer: bool = False, seed: int = 7) -> Example:
+    """Write ``signoff.yaml``, trained models and case files into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    flows: dict[str, object] = {"credit-approval": credit_flow()}
+    files = {"credit-approval": folder / "credit-cases.csv"}
+    _credit(folder, cases, seed).to_csv(files["credit-approval"], index=False)
+    if with_cancer:
+        flows["breast-cancer"], cancer_cases = _cancer(folder)
+        files["breast-cancer"] = folder / "breast-cancer-cases.csv"
+        cancer_cases.to_csv(files["breast-cancer"], index=False)
+    document = {"database_url": "sqlite:///signoff.db", "flows": flows}
+    path = folder / "signoff.yaml"
+    header = "# Signoff project: flows, their models, routing policies and review queues.\n"
+    path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return Example(parse_project(document, path), files)

@@ -1,0 +1,1 @@
+"""The SQL schema, migrations and dialect-specific queries (SQLite and PostgreSQL)."""

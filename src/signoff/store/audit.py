@@ -1,0 +1,98 @@
+"""The audit tables: events appended in the writer's transaction, seals appended by the one sealer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select
+
+from signoff.domain import AuditEvent
+from signoff.store.schema import audit_events, audit_seals
+
+EVENT_COLUMNS = (
+    audit_events.c.id,
+    audit_events.c.at,
+    audit_events.c.actor,
+    audit_events.c.action,
+    audit_events.c.entity,
+    audit_events.c.entity_id,
+    audit_events.c.data,
+)
+
+
+def append(conn: Connection, events: Sequence[AuditEvent], at: datetime) -> None:
+    if events:
+        conn.execute(
+            insert(audit_events),
+            [
+                {
+                    "at": at,
+                    "actor": e.actor,
+                    "action": e.action,
+                    "entity": e.entity,
+                    "entity_id": e.entity_id,
+                    "data": e.data,
+                }
+                for e in events
+            ],
+        )
+
+
+def unsealed(conn: Connection, limit: int) -> list[Row[Any]]:
+    """Committed events without a seal, oldest id first."""
+    sealed = select(audit_seals.c.event_id).where(audit_seals.c.event_id == audit_events.c.id).exists()
+    return list(conn.execute(select(*EVENT_COLUMNS).where(~sealed).order_by(audit_events.c.id).limit(limit)))
+
+
+def count_unsealed(conn: Connection) -> int:
+    sealed = select(audit_seals.c.event_id).where(audit_seals.c.event_id == audit_events.c.id).exists()
+    return int(conn.execute(select(func.count()).select_from(audit_events).where(~sealed)).scalar_one())
+
+
+def last_seal(conn: Connection) -> Any:
+    return conn.execute(
+        select(audit_seals.c.seq, audit_seals.c.hash).order_by(audit_seals.c.seq.desc()).limit(1)
+    ).first()
+
+
+def append_seals(conn: Connection, seals: Sequence[dict[str, Any]]) -> None:
+    if seals:
+        conn.execute(insert(audit_seals), list(seals))
+
+
+def chain(conn: Connection, batch: int = 5000) -> Iterator[Any]:
+    """Every seal in order with the event it seals (event columns are NULL if the event was deleted)."""
+    after = 0
+    while True:
+        rows = list(
+            conn.execute(
+                select(
+                    audit_seals.c.seq,
+                    audit_seals.c.event_id,
+                    audit_seals.c.prev_hash,
+                    audit_seals.c.hash.label("seal_hash"),
+                    *EVENT_COLUMNS[1:],
+                    audit_events.c.id.label("found_id"),
+                )
+                .select_from(audit_seals.outerjoin(audit_events, audit_events.c.id == audit_seals.c.event_id))
+                .where(audit_seals.c.seq > after)
+                .order_by(audit_seals.c.seq)
+                .limit(batch)
+            )
+        )
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = rows[-1].seq
+
+
+def events_for(conn: Connection, entity: str, entity_ids: Sequence[str]) -> list[Row[Any]]:
+    return list(
+        conn.execute(
+            select(*EVENT_COLUMNS)
+            .where(audit_events.c.entity == entity, audit_events.c.entity_id.in_(entity_ids))
+            .order_by(audit_events.c.id)
+        )
+    )

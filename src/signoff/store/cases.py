@@ -1,0 +1,107 @@
+"""Cases and everything that hangs off them: predictions, routes, tasks and decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from signoff.domain import CaseId, CaseStatus
+from signoff.store.schema import cases, decisions, leases, model_versions, predictions, reviews, routes, tasks
+
+
+def find_external(conn: Connection, flow: str, external_ids: Sequence[str]) -> dict[str, Row[Any]]:
+    """Earlier cases of this flow with these external ids, by external id."""
+    found: dict[str, Row[Any]] = {}
+    for start in range(0, len(external_ids), 1000):
+        chunk = external_ids[start : start + 1000]
+        query = select(cases.c.id, cases.c.external_id, cases.c.payload_hash).where(
+            cases.c.flow == flow, cases.c.external_id.in_(chunk)
+        )
+        found.update({row.external_id: row for row in conn.execute(query)})
+    return found
+
+
+def _insert_returning_ids(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> list[int]:
+    if not rows:
+        return []
+    result = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows))
+    return [row.id for row in result]
+
+
+def insert_cases(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[CaseId]:
+    return [CaseId(i) for i in _insert_returning_ids(conn, cases, rows)]
+
+
+def insert_predictions(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    return _insert_returning_ids(conn, predictions, rows)
+
+
+def insert_routes(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(routes), list(rows))
+
+
+def insert_tasks(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    return _insert_returning_ids(conn, tasks, rows)
+
+
+def insert_decisions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(decisions), list(rows))
+
+
+def mark_decided(conn: Connection, case_id: CaseId, at: datetime) -> None:
+    conn.execute(update(cases).where(cases.c.id == case_id).values(status=CaseStatus.DECIDED.value, decided_at=at))
+
+
+def summaries(conn: Connection, case_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """What a submitter needs to know of each case: its route and, if made, its decision."""
+    query = (
+        select(
+            cases.c.id,
+            cases.c.external_id,
+            cases.c.status,
+            routes.c.verdict,
+            routes.c.rule,
+            routes.c.reason,
+            routes.c.queue,
+            decisions.c.label.label("decision"),
+            decisions.c.decided_by,
+        )
+        .select_from(cases.join(routes, routes.c.case_id == cases.c.id).outerjoin(decisions))
+        .where(cases.c.id.in_(case_ids))
+    )
+    return {row.id: dict(row._mapping) for row in conn.execute(query)}
+
+
+def _rows(conn: Connection, query: Any) -> list[dict[str, Any]]:
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def case_record(conn: Connection, case_id: int) -> dict[str, Any] | None:
+    """The whole record of one case, for reviewers, submitters and auditors."""
+    case = conn.execute(select(cases).where(cases.c.id == case_id)).first()
+    if case is None:
+        return None
+    record = dict(case._mapping)
+    record["predictions"] = _rows(
+        conn,
+        select(predictions, model_versions.c.version.label("model_version"))
+        .join(model_versions)
+        .where(predictions.c.case_id == case_id)
+        .order_by(predictions.c.id),
+    )
+    record["routes"] = _rows(conn, select(routes).where(routes.c.case_id == case_id).order_by(routes.c.id))
+    task_rows = _rows(conn, select(tasks).where(tasks.c.case_id == case_id).order_by(tasks.c.id))
+    task_ids = [t["id"] for t in task_rows]
+    lease_rows = _rows(conn, select(leases).where(leases.c.task_id.in_(task_ids)).order_by(leases.c.token))
+    for task in task_rows:
+        task["leases"] = [lease for lease in lease_rows if lease["task_id"] == task["id"]]
+    record["tasks"] = task_rows
+    record["reviews"] = _rows(conn, select(reviews).where(reviews.c.case_id == case_id).order_by(reviews.c.id))
+    decision = conn.execute(select(decisions).where(decisions.c.case_id == case_id)).first()
+    record["decision"] = None if decision is None else dict(decision._mapping)
+    return record

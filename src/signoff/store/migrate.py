@@ -1,0 +1,46 @@
+"""Schema migrations with Alembic, shipped inside the package so that ``signoff db upgrade`` works anywhere."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from signoff.errors import DatabaseNotReady
+from signoff.store.database import Database
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("signoff.store") / "migrations"))
+    return config
+
+
+def head() -> str:
+    revision = ScriptDirectory.from_config(_config()).get_current_head()
+    assert revision is not None
+    return revision
+
+
+def current(db: Database) -> str | None:
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Bring the schema up to ``revision``; safe to run again."""
+    with db.engine.begin() as conn:
+        config = _config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def require_current(db: Database) -> None:
+    """Refuse to serve a database whose schema is missing or older than this code."""
+    found = current(db)
+    if found != head():
+        state = "has no Signoff schema" if found is None else f"is at revision {found}, expected {head()}"
+        raise DatabaseNotReady(f"the database {db.safe_url} {state}; run `signoff db upgrade`")

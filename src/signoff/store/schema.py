@@ -1,0 +1,246 @@
+"""The one schema source. Alembic migrations must produce exactly this (tests check it on both databases)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+# BigInteger on PostgreSQL, but INTEGER on SQLite so that it stays the rowid alias (autoincrement).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Document = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on the Python side; ``timestamptz`` on PostgreSQL, ISO text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass a timezone-aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # values written by SQLite's own clock in named queries
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _created() -> Column[datetime]:
+    return Column("created_at", UtcDateTime(), nullable=False)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    _created(),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    _created(),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("flow", String(63), nullable=False, index=True),
+    Column("document", Document, nullable=False),
+    _created(),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("flow", String(63), nullable=False),
+    Column("version", String(100), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("uri", Text, nullable=False),
+    Column("sha256", String(64), nullable=True),
+    Column("labels", Document, nullable=False),
+    _created(),
+    UniqueConstraint("flow", "version"),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("flow", String(63), nullable=False),
+    Column("external_id", String(200), nullable=True),
+    Column("fields", Document, nullable=False),
+    Column("payload_hash", String(64), nullable=False),
+    Column("groups", Document, nullable=False),
+    Column("status", String(20), nullable=False),
+    _created(),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("flow", "external_id"),
+    Index("ix_cases_flow_created", "flow", "created_at"),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("model_version_id", Id, ForeignKey("model_versions.id"), nullable=False),
+    Column("probabilities", Document, nullable=True),
+    Column("label", String(100), nullable=True),
+    Column("confidence", Float, nullable=True),
+    Column("problem", Text, nullable=True),
+    _created(),
+)
+
+routes = Table(
+    "routes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("prediction_id", Id, ForeignKey("predictions.id"), nullable=False),
+    Column("policy_version", String(64), ForeignKey("policy_versions.version"), nullable=False),
+    Column("verdict", String(20), nullable=False),
+    Column("rule", String(63), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("queue", String(63), nullable=True),
+    Column("priority", Integer, nullable=False),
+    _created(),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("flow", String(63), nullable=False),
+    Column("queue", String(63), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("lease_token", Integer, nullable=False),
+    Column("lease_owner", Id, ForeignKey("users.id"), nullable=True),
+    Column("lease_expires_at", UtcDateTime(), nullable=True),
+    Column("lease_ttl", Float, nullable=False),
+    _created(),
+    Column("completed_at", UtcDateTime(), nullable=True),
+    # The claim scans only open tasks, best priority first, oldest first.
+    Index(
+        "ix_tasks_open",
+        "flow",
+        "queue",
+        text("priority DESC"),
+        "id",
+        postgresql_where=text("status <> 'done'"),
+        sqlite_where=text("status <> 'done'"),
+    ),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("task_id", Id, ForeignKey("tasks.id"), primary_key=True),
+    Column("token", Integer, primary_key=True),
+    Column("reviewer_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("acquired_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("ended_at", UtcDateTime(), nullable=True),
+    Column("end_reason", String(20), nullable=True),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("task_id", Id, ForeignKey("tasks.id"), nullable=False),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("reviewer_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("lease_token", Integer, nullable=False),
+    Column("label", String(100), nullable=False),
+    Column("comment", Text, nullable=False),
+    _created(),
+    UniqueConstraint("task_id", "lease_token"),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("case_id", Id, ForeignKey("cases.id"), primary_key=True),
+    Column("label", String(100), nullable=False),
+    Column("decided_by", String(20), nullable=False),
+    Column("model_version_id", Id, ForeignKey("model_versions.id"), nullable=True),
+    Column("review_id", Id, ForeignKey("reviews.id"), nullable=True),
+    _created(),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(63), nullable=False),
+    Column("entity", String(63), nullable=False),
+    Column("entity_id", String(200), nullable=False),
+    Column("data", Document, nullable=False),
+)
+
+# The chain: the single sealer appends one row per event, in the order it sees events commit.
+audit_seals = Table(
+    "audit_seals",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=False),
+    Column("event_id", Id, ForeignKey("audit_events.id"), nullable=False, unique=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("sealed_at", UtcDateTime(), nullable=False),
+)
+
+APPEND_ONLY = ("audit_events", "audit_seals")

@@ -1,0 +1,53 @@
+-- Named queries for PostgreSQL. Every name here must also exist in sqlite.sql (a test checks).
+-- Lease times come from the database clock (clock_timestamp), never from the caller's.
+
+-- name: db_now
+SELECT clock_timestamp() AS now;
+
+-- name: claim_task
+-- Claims a new task or re-claims one whose lease expired, in one statement; SKIP LOCKED lets
+-- concurrent reviewers pass over rows another transaction is claiming instead of waiting on them.
+WITH candidate AS (
+    SELECT id FROM tasks
+    WHERE status <> 'done'
+      AND (CAST(:flow AS text) IS NULL OR flow = CAST(:flow AS text))
+      AND (CAST(:queue AS text) IS NULL OR queue = CAST(:queue AS text))
+      AND (role = :role OR CAST(:any_role AS boolean))
+      AND (status = 'queued' OR lease_expires_at < clock_timestamp())
+    ORDER BY priority DESC, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE tasks AS t
+SET status = 'leased',
+    lease_token = t.lease_token + 1,
+    lease_owner = :reviewer,
+    lease_expires_at = clock_timestamp() + make_interval(secs => t.lease_ttl)
+FROM candidate
+WHERE t.id = candidate.id
+RETURNING t.id, t.case_id, t.flow, t.queue, t.lease_token, t.lease_expires_at, clock_timestamp() AS now;
+
+-- name: extend_lease
+UPDATE tasks
+SET lease_expires_at = clock_timestamp() + make_interval(secs => lease_ttl)
+WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_owner = :reviewer
+  AND lease_expires_at > clock_timestamp()
+RETURNING lease_expires_at, clock_timestamp() AS now;
+
+-- name: complete_task
+UPDATE tasks
+SET status = 'done', completed_at = clock_timestamp()
+WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_owner = :reviewer
+  AND lease_expires_at > clock_timestamp()
+RETURNING completed_at AS now;
+
+-- name: release_task
+UPDATE tasks
+SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL
+WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_owner = :reviewer
+  AND lease_expires_at > clock_timestamp()
+RETURNING clock_timestamp() AS now;
+
+-- name: lock_sealer
+-- One sealer at a time: the chain is appended in the order one process sees events commit.
+SELECT pg_try_advisory_xact_lock(7355608) AS locked;

@@ -1,0 +1,50 @@
+-- Named queries for SQLite. Every name here must also exist in postgresql.sql (a test checks).
+-- Times are written in SQLAlchemy's SQLite format (microseconds, UTC) so that they compare as text.
+-- Writers run in BEGIN IMMEDIATE transactions, so a claim cannot race another writer.
+
+-- name: db_now
+SELECT strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
+
+-- name: claim_task
+UPDATE tasks
+SET status = 'leased',
+    lease_token = lease_token + 1,
+    lease_owner = :reviewer,
+    lease_expires_at = strftime('%Y-%m-%d %H:%M:%f000', 'now', '+' || lease_ttl || ' seconds')
+WHERE id = (
+    SELECT id FROM tasks
+    WHERE status <> 'done'
+      AND (:flow IS NULL OR flow = :flow)
+      AND (:queue IS NULL OR queue = :queue)
+      AND (role = :role OR :any_role)
+      AND (status = 'queued' OR lease_expires_at < strftime('%Y-%m-%d %H:%M:%f000', 'now'))
+    ORDER BY priority DESC, id
+    LIMIT 1
+)
+RETURNING id, case_id, flow, queue, lease_token, lease_expires_at,
+          strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
+
+-- name: extend_lease
+UPDATE tasks
+SET lease_expires_at = strftime('%Y-%m-%d %H:%M:%f000', 'now', '+' || lease_ttl || ' seconds')
+WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_owner = :reviewer
+  AND lease_expires_at > strftime('%Y-%m-%d %H:%M:%f000', 'now')
+RETURNING lease_expires_at, strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
+
+-- name: complete_task
+UPDATE tasks
+SET status = 'done', completed_at = strftime('%Y-%m-%d %H:%M:%f000', 'now')
+WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_owner = :reviewer
+  AND lease_expires_at > strftime('%Y-%m-%d %H:%M:%f000', 'now')
+RETURNING completed_at AS now;
+
+-- name: release_task
+UPDATE tasks
+SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL
+WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_owner = :reviewer
+  AND lease_expires_at > strftime('%Y-%m-%d %H:%M:%f000', 'now')
+RETURNING strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
+
+-- name: lock_sealer
+-- Writers are already serialised by BEGIN IMMEDIATE; the sealer needs no lock of its own.
+SELECT 1 AS locked;

@@ -1,0 +1,107 @@
+"""Tasks, leases and reviews. The lease-changing statements are named SQL, judged by the database clock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from signoff.domain import LeaseEnd, TaskId, UserId
+from signoff.store.database import Database, as_utc
+from signoff.store.schema import leases, reviews, tasks
+
+
+def claim(
+    db: Database,
+    conn: Connection,
+    *,
+    reviewer: UserId,
+    role: str,
+    any_role: bool,
+    flow: str | None,
+    queue: str | None,
+) -> Row[Any] | None:
+    """Lease the best open task (or one whose lease expired) and record the lease; None if there is none."""
+    rows = db.run(conn, "claim_task", reviewer=reviewer, role=role, any_role=any_role, flow=flow, queue=queue)
+    if not rows:
+        return None
+    row = rows[0]
+    now, expires = as_utc(row.now), as_utc(row.lease_expires_at)
+    # An older lease still open on this task has expired: close it before recording the new one.
+    conn.execute(
+        update(leases)
+        .where(leases.c.task_id == row.id, leases.c.ended_at.is_(None), leases.c.token < row.lease_token)
+        .values(ended_at=now, end_reason=LeaseEnd.EXPIRED.value)
+    )
+    conn.execute(
+        insert(leases).values(
+            task_id=row.id, token=row.lease_token, reviewer_id=reviewer, acquired_at=now, expires_at=expires
+        )
+    )
+    return row
+
+
+def _fenced(
+    db: Database, conn: Connection, name: str, task_id: TaskId, token: int, reviewer: UserId
+) -> datetime | None:
+    rows = db.run(conn, name, task_id=task_id, token=token, reviewer=reviewer)
+    return as_utc(rows[0].now) if rows else None
+
+
+def extend(db: Database, conn: Connection, task_id: TaskId, token: int, reviewer: UserId) -> datetime | None:
+    """Push the lease's expiry out by its TTL; None if the lease is not held any more."""
+    rows = db.run(conn, "extend_lease", task_id=task_id, token=token, reviewer=reviewer)
+    if not rows:
+        return None
+    expires = as_utc(rows[0].lease_expires_at)
+    conn.execute(update(leases).where(leases.c.task_id == task_id, leases.c.token == token).values(expires_at=expires))
+    return expires
+
+
+def complete(db: Database, conn: Connection, task_id: TaskId, token: int, reviewer: UserId) -> datetime | None:
+    return _end(db, conn, "complete_task", LeaseEnd.SUBMITTED, task_id, token, reviewer)
+
+
+def release(db: Database, conn: Connection, task_id: TaskId, token: int, reviewer: UserId) -> datetime | None:
+    return _end(db, conn, "release_task", LeaseEnd.RELEASED, task_id, token, reviewer)
+
+
+def _end(
+    db: Database, conn: Connection, name: str, reason: LeaseEnd, task_id: TaskId, token: int, reviewer: UserId
+) -> datetime | None:
+    now = _fenced(db, conn, name, task_id, token, reviewer)
+    if now is not None:
+        conn.execute(
+            update(leases)
+            .where(leases.c.task_id == task_id, leases.c.token == token)
+            .values(ended_at=now, end_reason=reason.value)
+        )
+    return now
+
+
+def get(conn: Connection, task_id: int) -> Row[Any] | None:
+    return conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+
+
+def insert_review(conn: Connection, row: dict[str, Any]) -> int:
+    result = conn.execute(insert(reviews).values(**row).returning(reviews.c.id)).one()
+    return int(result.id)
+
+
+def review_for(conn: Connection, task_id: int, token: int) -> Row[Any] | None:
+    return conn.execute(select(reviews).where(reviews.c.task_id == task_id, reviews.c.lease_token == token)).first()
+
+
+def page(
+    conn: Connection, *, flow: str | None, queue: str | None, status: str | None, after: int, limit: int
+) -> list[dict[str, Any]]:
+    """Tasks by id, keyset-paginated: ``after`` is the last id of the previous page."""
+    query = select(tasks).where(tasks.c.id > after).order_by(tasks.c.id).limit(limit)
+    if flow is not None:
+        query = query.where(tasks.c.flow == flow)
+    if queue is not None:
+        query = query.where(tasks.c.queue == queue)
+    if status is not None:
+        query = query.where(tasks.c.status == status)
+    return [dict(row._mapping) for row in conn.execute(query)]
