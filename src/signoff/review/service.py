@@ -84,19 +84,21 @@ def claim(db: Database, user: User, *, flow: str | None = None, queue: str | Non
     return result
 
 
-def _refusal(db: Database, conn: Connection, task_id: TaskId, token: int, user: User) -> Exception:
+def _refusal(conn: Connection, task_id: TaskId, token: int, user: User) -> Exception:
     """Say exactly why a fenced call was refused."""
     task = task_store.get(conn, task_id)
     if task is None:
         return NotFound("task", task_id)
-    if task.status == TaskStatus.DONE.value and task.lease_token == token and task.lease_owner == user.id:
+    if task.status == TaskStatus.DONE.value:
         return TaskClosed(task_id)
-    if task.lease_token != token:
+    if token > task.lease_token:
+        return LeaseRefused(task_id, token, "no such lease was ever issued for this task")
+    if token < task.lease_token:
         return LeaseRefused(task_id, token, f"a newer lease (token {task.lease_token}) has replaced it")
-    if task.lease_owner != user.id:
-        return LeaseRefused(task_id, token, "it is not held by you")
     if task.status == TaskStatus.QUEUED.value:
         return LeaseRefused(task_id, token, "it was released")
+    if task.lease_owner != user.id:
+        return LeaseRefused(task_id, token, "it is not held by you")
     expiry = task.lease_expires_at
     return LeaseRefused(task_id, token, f"it expired at {expiry.isoformat() if expiry else 'an earlier time'}")
 
@@ -106,7 +108,7 @@ def heartbeat(db: Database, user: User, task_id: TaskId, token: int) -> datetime
     with db.transaction() as conn:
         expires = task_store.extend(db, conn, task_id, token, user.id)
         if expires is None:
-            raise _refusal(db, conn, task_id, token, user)
+            raise _refusal(conn, task_id, token, user)
         record(
             db,
             conn,
@@ -130,7 +132,7 @@ def release(db: Database, user: User, task_id: TaskId, token: int) -> None:
     """Give the task back to its queue."""
     with db.transaction() as conn:
         if task_store.release(db, conn, task_id, token, user.id) is None:
-            raise _refusal(db, conn, task_id, token, user)
+            raise _refusal(conn, task_id, token, user)
         record(db, conn, [AuditEvent(user.name, "task.released", "task", str(task_id), {"token": token})])
 
 
@@ -168,7 +170,7 @@ def submit(
                 comment,
             ):
                 return Outcome(earlier.id, CaseId(earlier.case_id), label, DecidedBy.REVIEWER.value, replayed=True)
-            raise _refusal(db, conn, task_id, token, user)
+            raise _refusal(conn, task_id, token, user)
         case_id = CaseId(task.case_id)
         review_id = task_store.insert_review(
             conn,

@@ -1,0 +1,30 @@
+# One entry point for every routine task. `make demo` and `make test` set everything up themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install  ## build the demo on SQLite and serve it on http://127.0.0.1:8000
+	$(BIN)/signoff demo
+
+lint: install  ## ruff, mypy strict, and the layer rules
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint  ## lint, then every test (unit, integration on SQLite and PostgreSQL, acceptance)
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) signoff-demo .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Builders and test models shared by the test suites."""

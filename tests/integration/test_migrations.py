@@ -1,0 +1,54 @@
+"""The migrations produce exactly the schema in ``signoff.store.schema``, with append-only audit tables."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
+
+from signoff.errors import DatabaseNotReady
+from signoff.store import migrate
+from signoff.store.database import Database
+from signoff.store.schema import metadata
+
+
+@pytest.mark.parametrize("empty_database_url", ["sqlite", "postgresql"], indirect=True)
+def test_migrations_produce_the_metadata_schema(empty_database_url: str) -> None:
+    db = Database(empty_database_url)
+    with pytest.raises(DatabaseNotReady, match="signoff db upgrade"):
+        migrate.require_current(db)
+    migrate.upgrade(db)
+    migrate.upgrade(db)  # a second run changes nothing
+    with db.engine.connect() as conn:
+        with warnings.catch_warnings():
+            # SQLite cannot reflect expression indexes; that index is compared by its SQL below instead.
+            warnings.filterwarnings("ignore", message=".*expression-based index.*")
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        if db.dialect == "sqlite":
+            diff = [d for d in diff if not (d[0] in ("add_index", "remove_index") and d[1].name == "ix_tasks_open")]
+            sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'ix_tasks_open'")).scalar_one()
+            assert "priority DESC" in sql and "WHERE status <> 'done'" in sql
+        assert diff == []
+        assert "ix_tasks_open" in {i["name"] for i in inspect(conn).get_indexes("tasks")}
+    migrate.require_current(db)
+    db.dispose()
+
+
+@pytest.mark.parametrize("table", ["audit_events", "audit_seals"])
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET {c} = {c}", "DELETE FROM {t}"])
+def test_audit_tables_refuse_update_and_delete(db: Database, table: str, statement: str) -> None:
+    from signoff import audit
+    from signoff.domain import AuditEvent
+
+    with db.transaction() as conn:
+        audit.record(db, conn, [AuditEvent("tester", "test.done", "test", "1", {"x": 1})])
+    audit.seal(db)
+    column = "actor" if table == "audit_events" else "hash"
+    with pytest.raises(DBAPIError, match="append-only"), db.transaction() as conn:
+        conn.execute(text(statement.format(t=table, c=column)))
+    with db.transaction(write=False) as conn:
+        assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 1

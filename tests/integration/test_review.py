@@ -1,0 +1,153 @@
+"""Leases: claim, heartbeat, submit, release and expiry, fenced by token, owner and the database clock."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from signoff import review
+from signoff.domain import Role, TaskId
+from signoff.errors import InvalidInput, LeaseRefused, TaskClosed
+from signoff.store import cases as case_store
+from signoff.store.database import Database
+from signoff.store.schema import audit_events, decisions, reviews, tasks
+
+from helpers.queues import queued, reviewer
+
+
+def _actions(db: Database) -> list[str]:
+    with db.transaction(write=False) as conn:
+        return list(conn.execute(select(audit_events.c.action).order_by(audit_events.c.id)).scalars())
+
+
+def test_claim_submit_decides_the_case_and_audits_each_step(db: Database, tmp_path: Path) -> None:
+    project = queued(db, tmp_path, 1)
+    alice = reviewer(db, "alice")
+    got = review.claim(db, alice)
+    assert got is not None and got.token == 1
+    outcome = review.submit(db, project, alice, got.task_id, got.token, "bad", "looks risky")
+    assert (outcome.label, outcome.decided_by, outcome.replayed) == ("bad", "reviewer", False)
+    with db.transaction(write=False) as conn:
+        record = case_store.case_record(conn, got.case_id)
+    assert record is not None
+    assert record["status"] == "decided"
+    assert record["decision"]["label"] == "bad" and record["decision"]["decided_by"] == "reviewer"
+    assert record["reviews"][0]["comment"] == "looks risky"
+    assert record["tasks"][0]["status"] == "done"
+    assert [(lease["token"], lease["end_reason"]) for lease in record["tasks"][0]["leases"]] == [(1, "submitted")]
+    assert _actions(db)[-3:] == ["task.claimed", "review.submitted", "case.decided"]
+    assert review.claim(db, alice) is None
+
+
+def test_a_stale_token_is_refused_and_changes_nothing(db: Database, tmp_path: Path) -> None:
+    project = queued(db, tmp_path, 1, queues={"default": {"lease_ttl": 1}})
+    alice, bob = reviewer(db, "alice"), reviewer(db, "bob")
+    first = review.claim(db, alice)
+    assert first is not None
+    time.sleep(1.2)  # alice's lease expires by the database clock
+    second = review.claim(db, bob)
+    assert second is not None and (second.task_id, second.token) == (first.task_id, 2)
+    before = _actions(db)
+    with pytest.raises(LeaseRefused, match="a newer lease \\(token 2\\) has replaced it"):
+        review.submit(db, project, alice, first.task_id, first.token, "good")
+    with pytest.raises(LeaseRefused):
+        review.heartbeat(db, alice, first.task_id, first.token)
+    assert _actions(db) == before
+    with db.transaction(write=False) as conn:
+        assert conn.execute(select(reviews)).first() is None
+        assert conn.execute(select(decisions)).first() is None
+    review.submit(db, project, bob, second.task_id, second.token, "good")
+
+
+def test_a_foreign_lease_is_refused(db: Database, tmp_path: Path) -> None:
+    project = queued(db, tmp_path, 1)
+    alice, mallory = reviewer(db, "alice"), reviewer(db, "mallory")
+    got = review.claim(db, alice)
+    assert got is not None
+    with pytest.raises(LeaseRefused, match="not held by you"):
+        review.submit(db, project, mallory, got.task_id, got.token, "good")
+    with pytest.raises(LeaseRefused, match="not held by you"):
+        review.release(db, mallory, got.task_id, got.token)
+
+
+def test_an_expired_lease_cannot_submit_even_before_anyone_reclaims(db: Database, tmp_path: Path) -> None:
+    project = queued(db, tmp_path, 1, queues={"default": {"lease_ttl": 1}})
+    alice = reviewer(db, "alice")
+    got = review.claim(db, alice)
+    assert got is not None
+    time.sleep(1.2)
+    with pytest.raises(LeaseRefused, match="it expired at"):
+        review.submit(db, project, alice, got.task_id, got.token, "good")
+    again = review.claim(db, alice)
+    assert again is not None and again.token == 2
+    with db.transaction(write=False) as conn:
+        record = case_store.case_record(conn, got.case_id)
+    assert record is not None
+    assert [(x["token"], x["end_reason"]) for x in record["tasks"][0]["leases"]] == [(1, "expired"), (2, None)]
+
+
+def test_heartbeat_extends_the_lease_past_its_ttl(db: Database, tmp_path: Path) -> None:
+    project = queued(db, tmp_path, 1, queues={"default": {"lease_ttl": 1}})
+    alice = reviewer(db, "alice")
+    got = review.claim(db, alice)
+    assert got is not None
+    for _ in range(3):
+        time.sleep(0.5)
+        expires = review.heartbeat(db, alice, got.task_id, got.token)
+        assert expires > got.expires_at
+    review.submit(db, project, alice, got.task_id, got.token, "good")
+
+
+def test_release_returns_the_task_and_the_old_token_is_dead(db: Database, tmp_path: Path) -> None:
+    project = queued(db, tmp_path, 1)
+    alice, bob = reviewer(db, "alice"), reviewer(db, "bob")
+    got = review.claim(db, alice)
+    assert got is not None
+    review.release(db, alice, got.task_id, got.token)
+    with pytest.raises(LeaseRefused, match="released"):
+        review.submit(db, project, alice, got.task_id, got.token, "good")
+    again = review.claim(db, bob)
+    assert again is not None and again.task_id == got.task_id and again.token == 2
+
+
+def test_repeating_the_same_submit_is_idempotent_but_a_different_one_is_refused(db: Database, tmp_path: Path) -> None:
+    project = queued(db, tmp_path, 1)
+    alice = reviewer(db, "alice")
+    got = review.claim(db, alice)
+    assert got is not None
+    first = review.submit(db, project, alice, got.task_id, got.token, "bad", "x")
+    replay = review.submit(db, project, alice, got.task_id, got.token, "bad", "x")
+    assert (replay.review_id, replay.replayed) == (first.review_id, True)
+    with pytest.raises(TaskClosed):
+        review.submit(db, project, alice, got.task_id, got.token, "good", "changed my mind")
+    with db.transaction(write=False) as conn:
+        assert len(conn.execute(select(reviews)).all()) == 1
+
+
+def test_a_label_outside_the_flow_is_invalid_and_keeps_the_lease(db: Database, tmp_path: Path) -> None:
+    project = queued(db, tmp_path, 1)
+    alice = reviewer(db, "alice")
+    got = review.claim(db, alice)
+    assert got is not None
+    with pytest.raises(InvalidInput, match="label: must be one of \\['good', 'bad'\\]"):
+        review.submit(db, project, alice, got.task_id, got.token, "maybe")
+    review.submit(db, project, alice, got.task_id, got.token, "good")
+
+
+def test_claims_follow_priority_then_age_and_respect_roles(db: Database, tmp_path: Path) -> None:
+    project = queued(
+        db, tmp_path, 3,
+        queues={"default": {}, "senior": {"role": "admin"}},
+    )
+    with db.transaction() as conn:
+        conn.execute(tasks.update().where(tasks.c.id == 2).values(priority=5))
+        conn.execute(tasks.update().where(tasks.c.id == 3).values(queue="senior", role="admin", priority=9))
+    alice, boss = reviewer(db, "alice"), reviewer(db, "boss", Role.ADMIN)
+    claimed = [review.claim(db, alice), review.claim(db, alice), review.claim(db, alice)]
+    assert [c.task_id if c else None for c in claimed] == [TaskId(2), TaskId(1), None]
+    senior = review.claim(db, boss, queue="senior")
+    assert senior is not None and senior.task_id == 3
+    assert project.flows["test-flow"].queues["senior"].role == "admin"
