@@ -64,6 +64,23 @@ def current_user(ctx: Ctx, authorization: Annotated[str | None, Header()] = None
 Caller = Annotated[User, Depends(current_user)]
 
 
+def _allowed(action: users.Action) -> Any:
+    """A dependency that lets through only roles allowed to do ``action``, before the body is even read."""
+
+    def check(user: Caller) -> User:
+        users.require(user, action)
+        return user
+
+    return Depends(check)
+
+
+Submitter = Annotated[User, _allowed("submit_cases")]
+Reader = Annotated[User, _allowed("read_cases")]
+Reviewer = Annotated[User, _allowed("review")]
+TaskLister = Annotated[User, _allowed("list_tasks")]
+FlowReader = Annotated[User, _allowed("read_flows")]
+
+
 def _json(payload: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(jsonable_encoder(payload), status_code=status_code)
 
@@ -106,6 +123,7 @@ def create_app(project: Project | None = None) -> FastAPI:
             yield
         finally:
             sealer.stop()
+            db.dispose()
 
     app = FastAPI(
         title="Signoff",
@@ -134,8 +152,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         return _json({"status": "ready"})
 
     @app.get("/api/v1/flows", tags=["flows"])
-    def list_flows(ctx: Ctx, user: Caller) -> JSONResponse:
-        users.require(user, "read_flows")
+    def list_flows(ctx: Ctx, user: FlowReader) -> JSONResponse:
         return _json(
             {
                 "flows": [
@@ -158,11 +175,10 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     def submit_cases(
         flow: str,
         ctx: Ctx,
-        user: Caller,
+        user: Submitter,
         body: Annotated[Any, Body(description="One case, or {'cases': [...]} for a batch.")],
     ) -> JSONResponse:
         """Submit one case or a batch. A batch with any invalid case is refused whole; nothing is written."""
-        users.require(user, "submit_cases")
         runtime = ctx.runtimes.get(flow)
         if runtime is None:
             raise NotFound("flow", flow)
@@ -181,9 +197,8 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         return _json({"cases": results} if batch else {"case": results[0]}, status)
 
     @app.get("/api/v1/cases/{case_id}", tags=["cases"])
-    def get_case(case_id: int, ctx: Ctx, user: Caller) -> JSONResponse:
+    def get_case(case_id: int, ctx: Ctx, user: Reader) -> JSONResponse:
         """The whole record: fields, prediction, route, tasks with leases, reviews and the decision."""
-        users.require(user, "read_cases")
         with ctx.db.transaction(write=False) as conn:
             record = case_store.case_record(conn, case_id)
         if record is None:
@@ -193,7 +208,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     @app.get("/api/v1/tasks", tags=["review"])
     def list_tasks(
         ctx: Ctx,
-        user: Caller,
+        user: TaskLister,
         flow: str | None = None,
         queue: str | None = None,
         status: str | None = None,
@@ -201,15 +216,13 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> JSONResponse:
         """Tasks by id; pass the returned ``next_after`` as ``after`` for the next page."""
-        users.require(user, "list_tasks")
         with ctx.db.transaction(write=False) as conn:
             rows = task_store.page(conn, flow=flow, queue=queue, status=status, after=after, limit=limit)
         return _json({"tasks": rows, "next_after": rows[-1]["id"] if len(rows) == limit else None})
 
     @app.post("/api/v1/tasks/claim", tags=["review"], responses={204: {"description": "No task is waiting"}})
-    def claim(ctx: Ctx, user: Caller, body: ClaimIn | None = None) -> Response:
+    def claim(ctx: Ctx, user: Reviewer, body: ClaimIn | None = None) -> Response:
         """Lease the most urgent task you may take. Keep the token: every later call needs it."""
-        users.require(user, "review")
         wanted = body or ClaimIn()
         if wanted.flow is not None and wanted.flow not in ctx.runtimes:
             raise NotFound("flow", wanted.flow)
@@ -228,20 +241,17 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         )
 
     @app.post("/api/v1/tasks/{task_id}/heartbeat", tags=["review"])
-    def heartbeat(task_id: int, body: LeaseIn, ctx: Ctx, user: Caller) -> JSONResponse:
-        users.require(user, "review")
+    def heartbeat(task_id: int, body: LeaseIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
         expires = review.heartbeat(ctx.db, user, TaskId(task_id), body.token)
         return _json({"lease": {"token": body.token, "expires_at": expires}})
 
     @app.post("/api/v1/tasks/{task_id}/submit", tags=["review"])
-    def submit_review(task_id: int, body: ReviewIn, ctx: Ctx, user: Caller) -> JSONResponse:
+    def submit_review(task_id: int, body: ReviewIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
         """Record your review; it becomes the case's decision. Refused (409) if your lease is not live."""
-        users.require(user, "review")
         outcome = review.submit(ctx.db, ctx.project, user, TaskId(task_id), body.token, body.label, body.comment)
         return _json({"review_id": outcome.review_id, "decision": asdict(outcome)})
 
     @app.post("/api/v1/tasks/{task_id}/release", tags=["review"])
-    def release(task_id: int, body: LeaseIn, ctx: Ctx, user: Caller) -> JSONResponse:
-        users.require(user, "review")
+    def release(task_id: int, body: LeaseIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
         review.release(ctx.db, user, TaskId(task_id), body.token)
         return _json({"released": task_id})
