@@ -27,8 +27,13 @@ TEMPLATE = f"signoff_template_{os.getpid()}"
 def _admin() -> psycopg.Connection:
     url = make_url(POSTGRES_URL)
     return psycopg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, dbname=url.database,
-        autocommit=True, connect_timeout=5,
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        autocommit=True,
+        connect_timeout=5,
     )
 
 

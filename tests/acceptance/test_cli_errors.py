@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+
 from helpers.builders import flow_document
 from helpers.processes import environment, signoff
 
@@ -20,7 +21,9 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     path.write_text("flows:\n  test-flow:\n    labels: [good, bad\n", encoding="utf-8")
     result = signoff("db", "upgrade", "-p", str(path), env=environment())
     assert result.returncode == 2
-    assert "is not a valid Signoff configuration" in result.stderr and "line 4, column 1: not valid YAML" in result.stderr
+    assert (
+        "is not a valid Signoff configuration" in result.stderr and "line 4, column 1: not valid YAML" in result.stderr
+    )
 
 
 def test_an_invalid_policy_names_the_flow_and_field(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers.builders import case, make_project
 from sqlalchemy import func, select
 
+from helpers.builders import case, make_project
 from signoff import users
 from signoff.api.app import create_app
 from signoff.domain import Role
@@ -35,8 +35,10 @@ class Api:
 
     def rows(self) -> dict[str, int]:
         with self.db.transaction(write=False) as conn:
-            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-                    for t in (cases, tasks, reviews, audit_events)}
+            return {
+                t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in (cases, tasks, reviews, audit_events)
+            }
 
 
 @pytest.fixture
@@ -96,8 +98,11 @@ def test_an_unknown_flow_or_case_is_404(api: Api) -> None:
         ({"score": 1.5, "group": "a"}, "case.fields.score", "must be at most 1, got 1.5"),
         ({"score": 0.5, "group": "c"}, "case.fields.group", "must be one of ['a', 'b'], got 'c'"),
         ({"group": "a"}, "case.fields.score", "required number field is missing"),
-        ({"score": 0.5, "group": "a", "colour": "red"}, "case.fields.colour",
-         "unknown field; this flow's fields are score, amount, group"),
+        (
+            {"score": 0.5, "group": "a", "colour": "red"},
+            "case.fields.colour",
+            "unknown field; this flow's fields are score, amount, group",
+        ),
     ],
 )
 def test_wrong_fields_are_422_with_location_and_reason(
@@ -111,7 +116,7 @@ def test_wrong_fields_are_422_with_location_and_reason(
 
 @pytest.mark.parametrize(("literal", "shown"), [("NaN", "nan"), ("Infinity", "inf"), ("-Infinity", "-inf")])
 def test_nan_and_infinity_are_422(api: Api, literal: str, shown: str) -> None:
-    body = '{"fields": {"score": %s, "group": "a"}}' % literal
+    body = '{"fields": {"score": ' + literal + ', "group": "a"}}'
     response = api.post(CASES, content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert _problems(response) == [("case.fields.score", f"must be a finite number, got {shown}")]
@@ -162,7 +167,10 @@ def test_a_stale_lease_is_409_and_changes_nothing(api: Api) -> None:
     before = api.rows()
     stale = api.post(f"/api/v1/tasks/{task}/submit", Role.REVIEWER, json={"token": token, "label": "good"})
     assert stale.status_code == 409
-    assert stale.json()["error"]["message"] == f"lease {token} on task {task} is refused: it was released; nothing was changed"
+    assert (
+        stale.json()["error"]["message"]
+        == f"lease {token} on task {task} is refused: it was released; nothing was changed"
+    )
     assert api.rows() == before
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from helpers.processes import environment, server, signoff
 from sqlalchemy.engine import make_url
+
+from helpers.processes import environment, server, signoff
 
 
 def _token(output: str) -> str:
@@ -54,7 +55,9 @@ def test_init_ingest_review_decide_verify_and_detect_tampering(empty_database_ur
         assert body["case"]["routes"][0]["verdict"] == "review"
         assert body["case"]["routes"][0]["reason"]
         submitted = http.post(
-            f"/api/v1/tasks/{task}/submit", headers=as_alice, json={"token": token, "label": "decline", "comment": "dti"}
+            f"/api/v1/tasks/{task}/submit",
+            headers=as_alice,
+            json={"token": token, "label": "decline", "comment": "dti"},
         )
         assert submitted.status_code == 200, submitted.text
         record = http.get(f"/api/v1/cases/{case_id}", headers={"Authorization": f"Bearer {ops}"}).json()
@@ -63,10 +66,18 @@ def test_init_ingest_review_decide_verify_and_detect_tampering(empty_database_ur
         fresh = http.post(
             "/api/v1/flows/credit-approval/cases",
             headers={"Authorization": f"Bearer {ops}"},
-            json={"external_id": "walk-in-1", "fields": {
-                "age": 40, "income": 90000, "debt_to_income": 0.1, "credit_history_years": 15,
-                "late_payments": 0, "loan_amount": 5000, "student": "no",
-            }},
+            json={
+                "external_id": "walk-in-1",
+                "fields": {
+                    "age": 40,
+                    "income": 90000,
+                    "debt_to_income": 0.1,
+                    "credit_history_years": 15,
+                    "late_payments": 0,
+                    "loan_amount": 5000,
+                    "student": "no",
+                },
+            },
         )
         assert fresh.status_code == 201 and fresh.json()["case"]["created"] is True
 

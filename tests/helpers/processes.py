@@ -43,7 +43,10 @@ def server(project: Path, env: dict[str, str]) -> Iterator[httpx.Client]:
     port = free_port()
     process = subprocess.Popen(
         [SIGNOFF, "serve", "--port", str(port), "--project", str(project)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     try:

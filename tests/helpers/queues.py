@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from helpers.builders import make_project
-
 from signoff import intake, users
 from signoff.config import Project
 from signoff.domain import Role, User

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from helpers.queues import queued, reviewer
 from signoff import audit, review
 from signoff.store.database import Database
-
-from helpers.queues import queued, reviewer
 
 
 def _tamper(db: Database, sql: str) -> None:
@@ -67,7 +66,7 @@ def test_editing_any_field_of_one_event_is_detected_and_named(busy: Database, co
 
 def test_editing_the_data_or_time_of_an_event_is_detected(busy: Database) -> None:
     audit.seal(busy)
-    data = "'{\"label\": \"bad\"}'" if busy.dialect == "sqlite" else "'{\"label\": \"bad\"}'::jsonb"
+    data = '\'{"label": "bad"}\'' if busy.dialect == "sqlite" else '\'{"label": "bad"}\'::jsonb'
     _tamper(busy, f"UPDATE audit_events SET data = {data} WHERE id = 9")
     assert audit.verify(busy).breach is not None and audit.verify(busy).breach.event_id == 9  # type: ignore[union-attr]
 

@@ -6,9 +6,9 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from helpers.queues import queued, reviewer
 from sqlalchemy import func, select
 
+from helpers.queues import queued, reviewer
 from signoff import audit, review
 from signoff.domain import TaskId
 from signoff.errors import Conflict

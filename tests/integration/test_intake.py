@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers.builders import make_project
 from sqlalchemy import func, select
 
+from helpers.builders import make_project
 from signoff import intake
 from signoff.errors import IdempotencyConflict
 from signoff.intake import CaseInput, validate_case
@@ -39,11 +39,20 @@ def _runtime(db: Database, tmp_path: Path, **overrides: object) -> intake.FlowRu
 
 def test_confident_cases_are_decided_by_the_model_and_uncertain_ones_queued(db: Database, tmp_path: Path) -> None:
     runtime = _runtime(db, tmp_path)
-    results = intake.submit(db, runtime, _inputs(runtime, {"fields": {"score": 0.1, "group": "a"}},
-                                                  {"fields": {"score": 0.5, "group": "b"}}), "tester")
+    results = intake.submit(
+        db,
+        runtime,
+        _inputs(runtime, {"fields": {"score": 0.1, "group": "a"}}, {"fields": {"score": 0.5, "group": "b"}}),
+        "tester",
+    )
     auto, flagged = results
     assert (auto.verdict, auto.decision, auto.decided_by, auto.status) == ("auto", "good", "model", "decided")
-    assert (flagged.verdict, flagged.decision, flagged.rule, flagged.status) == ("review", None, "uncertain", "in_review")
+    assert (flagged.verdict, flagged.decision, flagged.rule, flagged.status) == (
+        "review",
+        None,
+        "uncertain",
+        "in_review",
+    )
     assert "inside the review band [0.3, 0.7]" in flagged.reason
     assert _counts(db) == {"cases": 2, "predictions": 2, "routes": 2, "tasks": 1, "decisions": 1}
     with db.transaction(write=False) as conn:
@@ -74,7 +83,7 @@ def test_same_external_id_with_another_payload_is_refused_and_writes_nothing(db:
         {"external_id": "loan-2", "fields": {"score": 0.2, "group": "a"}},
         {"external_id": "loan-1", "fields": {"score": 0.6, "group": "a"}},
     )
-    with pytest.raises(IdempotencyConflict, match="'loan-1'.*different payload"):
+    with pytest.raises(IdempotencyConflict, match=r"'loan-1'.*different payload"):
         intake.submit(db, runtime, batch, "t")
     assert _counts(db) == before
 
@@ -105,7 +114,9 @@ def test_invalid_model_output_never_becomes_an_automatic_decision(
 ) -> None:
     runtime = _runtime(db, tmp_path, model={"kind": "python", "entry_point": entry_point, "version": "bad"}, policy=[])
     results = intake.submit(
-        db, runtime, _inputs(runtime, {"fields": {"score": 0.01, "group": "a"}}, {"fields": {"score": 0.99, "group": "b"}}),
+        db,
+        runtime,
+        _inputs(runtime, {"fields": {"score": 0.01, "group": "a"}}, {"fields": {"score": 0.99, "group": "b"}}),
         "t",
     )
     assert {(r.verdict, r.rule, r.decision) for r in results} == {("review", "invalid-model-output", None)}
@@ -120,7 +131,9 @@ def test_nan_from_the_model_goes_to_review(db: Database, tmp_path: Path) -> None
         db, tmp_path, model={"kind": "python", "entry_point": "helpers.models:nan_for_negative", "version": "n"}
     )
     low, nan = intake.submit(
-        db, runtime, _inputs(runtime, {"fields": {"score": 0.05, "group": "a"}}, {"fields": {"score": 0.95, "group": "a"}}),
+        db,
+        runtime,
+        _inputs(runtime, {"fields": {"score": 0.05, "group": "a"}}, {"fields": {"score": 0.95, "group": "a"}}),
         "t",
     )
     assert low.verdict == "auto"

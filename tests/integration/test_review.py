@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from helpers.queues import queued, reviewer
 from signoff import review
 from signoff.domain import Role, TaskId
 from signoff.errors import InvalidInput, LeaseRefused, TaskClosed
 from signoff.store import cases as case_store
 from signoff.store.database import Database
 from signoff.store.schema import audit_events, decisions, reviews, tasks
-
-from helpers.queues import queued, reviewer
 
 
 def _actions(db: Database) -> list[str]:
@@ -139,7 +138,9 @@ def test_a_label_outside_the_flow_is_invalid_and_keeps_the_lease(db: Database, t
 
 def test_claims_follow_priority_then_age_and_respect_roles(db: Database, tmp_path: Path) -> None:
     project = queued(
-        db, tmp_path, 3,
+        db,
+        tmp_path,
+        3,
         queues={"default": {}, "senior": {"role": "admin"}},
     )
     with db.transaction() as conn:

@@ -1,0 +1,52 @@
+"""`signoff demo` builds its project, serves it and answers with the tokens it printed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from helpers.processes import SIGNOFF, environment, free_port
+
+
+def test_the_demo_comes_up_and_a_reviewer_can_claim(tmp_path: Path) -> None:
+    port = free_port()
+    folder = tmp_path / "demo"
+    process = subprocess.Popen(
+        [SIGNOFF, "demo", "--dir", str(folder), "--port", str(port), "--cases", "500"],
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    output = ""
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 180
+        while "Serving" not in output and time.monotonic() < deadline and process.poll() is None:
+            output += process.stdout.readline()
+        assert "Signoff demo ready" in output, output
+        assert f"http://127.0.0.1:{port}/docs" in output
+        tokens = dict(re.findall(r"│ (\w[\w-]*) +│ \w+ +│ (so_[\w-]+) +│", output))
+        assert set(tokens) == {"admin", "alice", "bob", "audra", "intake-service"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            for _ in range(100):
+                try:
+                    if http.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            assert http.get("/docs").status_code == 200
+            claimed = http.post("/api/v1/tasks/claim", headers={"Authorization": f"Bearer {tokens['alice']}"})
+            assert claimed.status_code == 200 and claimed.json()["case"]["flow"] in ("credit-approval", "breast-cancer")
+            flows = http.get("/api/v1/flows", headers={"Authorization": f"Bearer {tokens['audra']}"}).json()["flows"]
+            assert {f["name"] for f in flows} == {"credit-approval", "breast-cancer"}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stdout:
+            process.stdout.close()
+    assert (folder / ".signoff-demo").exists()
