@@ -184,3 +184,15 @@ def test_task_listing_pages_by_keyset(api: Api) -> None:
     second = api.client.get(f"/api/v1/tasks?limit=3&after={first['next_after']}", headers=api.as_(Role.AUDITOR)).json()
     ids = [t["id"] for t in first["tasks"] + second["tasks"]]
     assert ids == sorted(set(ids)) and len(ids) == 5 and second["next_after"] is None
+
+
+def test_every_api_endpoint_requires_a_token(api: Api) -> None:
+    from fastapi.routing import APIRoute
+
+    routes = [r for r in api.client.app.routes if isinstance(r, APIRoute) and r.path.startswith("/api/v1")]  # type: ignore[attr-defined]
+    assert len(routes) >= 8
+    for route in routes:
+        url = route.path.replace("{flow}", "test-flow").replace("{case_id}", "1").replace("{task_id}", "1")
+        for method in route.methods:
+            response = api.client.request(method, url, json={})
+            assert response.status_code == 401, (method, url, response.status_code)

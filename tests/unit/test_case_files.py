@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from helpers.builders import make_flow
 
+from helpers.builders import make_flow
 from signoff.errors import InvalidInput, Problem
 from signoff.intake.files import Row, count_rows, read_chunks
 from signoff.intake.validation import validate_case
@@ -60,11 +60,6 @@ def test_empty_csv_cells_are_missing_values(tmp_path: Path) -> None:
     assert case.fields == {"score": 0.1, "amount": None, "group": "a"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG files.py:57-62: line numbers count parsed rows, but pandas skips blank lines, so every row "
-    "after a blank line is reported one line too early",
-)
 def test_csv_line_numbers_stay_true_after_a_blank_line(tmp_path: Path) -> None:
     path = _write(tmp_path / "cases.csv", "score,group\n0.1,a\n\n0.3,b\n")
     [(rows, _text)] = list(read_chunks(path))

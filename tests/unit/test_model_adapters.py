@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
-from helpers import models
-from helpers.builders import flow_document
 from numpy.testing import assert_allclose
 from sklearn.linear_model import LogisticRegression
 
+from helpers import models
+from helpers.builders import flow_document
 from signoff.config import Project, parse_project
 from signoff.errors import ModelError
 from signoff.models.adapters import LoadedModel, load_model

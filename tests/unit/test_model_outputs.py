@@ -62,19 +62,9 @@ def test_no_rows_give_no_problems() -> None:
     assert distribution_problems(np.zeros((0, 2))) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG outputs.py:29: the sum is printed with 6 significant digits, so a sum of 1.000002 "
-    "reads 'probabilities sum to 1, not 1'",
-)
 def test_a_sum_just_beyond_the_tolerance_is_shown_with_its_deviation() -> None:
     assert distribution_problems(np.array([[0.5, 0.500002]])) == ["probabilities sum to 1.000002, not 1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG outputs.py:27: a probability of 1.000002 is printed with 6 significant digits as "
-    "'a probability is above 1 (1)'",
-)
 def test_a_probability_just_above_one_is_shown_with_its_excess() -> None:
     assert distribution_problems(np.array([[1.000002, 0.0]])) == ["a probability is above 1 (1.000002)"]

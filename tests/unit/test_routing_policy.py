@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pytest
-from helpers.builders import make_flow
 
+from helpers.builders import make_flow
 from signoff.domain import Verdict
 from signoff.routing.policy import Policy, Route
 
@@ -33,9 +32,7 @@ def test_a_threshold_fires_below_min_confidence() -> None:
 
 def test_a_threshold_does_not_fire_at_min_confidence() -> None:
     (route,) = _route([THRESHOLD], [0.4, 0.6])
-    assert route == Route(
-        Verdict.AUTO, None, "no rule fired; the model decides 'bad' with confidence 0.600", None, 0
-    )
+    assert route == Route(Verdict.AUTO, None, "no rule fired; the model decides 'bad' with confidence 0.600", None, 0)
 
 
 def test_an_inside_band_fires_inside_and_on_its_edges() -> None:
@@ -112,11 +109,6 @@ def test_rows_with_problems_are_never_auto_decided_over_many_random_cases() -> N
     assert {r.verdict for r, p in zip(routes, problems, strict=True) if p is None} == {"auto", "review"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG policy.py:47: the confidence is rounded to 3 decimals, so 0.5996 below 0.6 reads "
-    "'the model's confidence 0.600 ... is below 0.6'",
-)
 def test_a_reason_never_shows_a_confidence_at_or_above_the_threshold_it_fell_below() -> None:
     (route,) = _route([THRESHOLD], [0.5996, 0.4004])
     assert route.rule == "unsure"

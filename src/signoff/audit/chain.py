@@ -22,6 +22,8 @@ def event_hash(
     data: Any,
 ) -> str:
     """SHA-256 over the previous hash and the canonical JSON of the event."""
+    if at.tzinfo is None:
+        raise ValueError("audit times must be timezone-aware; a naive time would hash differently per machine")
     canonical = json.dumps(
         [
             event_id,

@@ -208,7 +208,7 @@ def _problems(error: ValidationError, prefix: tuple[int | str, ...] = ()) -> lis
     problems = []
     for item in error.errors(include_url=False):
         loc = tuple(item["loc"])
-        reason = item["msg"]
+        reason = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             reason = "unknown field (check its spelling)"
         problems.append(Problem(_location(prefix + loc), reason))

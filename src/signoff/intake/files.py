@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,15 +52,7 @@ def read_chunks(path: Path, chunk_size: int = 5000) -> Iterator[tuple[list[Row],
     if suffix not in FORMATS:
         raise InvalidInput([Problem(str(path), f"unsupported file type; use one of {', '.join(FORMATS)}")])
     if suffix == ".csv":
-        import pandas as pd
-
-        # Every value as text: the flow schema, not pandas' guessing, decides types; empty cells are missing.
-        reader = pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=chunk_size)
-        line = 2
-        for frame in reader:
-            records: list[dict[str, Any]] = frame.to_dict(orient="records")  # type: ignore[assignment]  # str columns
-            yield [_row(f"{path.name}:line {line + i}", r) for i, r in enumerate(records)], True
-            line += len(records)
+        yield from _csv(path, chunk_size)
     elif suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -70,6 +63,32 @@ def read_chunks(path: Path, chunk_size: int = 5000) -> Iterator[tuple[list[Row],
             number += len(records)
     else:
         yield from _jsonl(path, chunk_size)
+
+
+def _csv(path: Path, chunk_size: int) -> Iterator[tuple[list[Row], bool]]:
+    """Every value stays text: the flow schema, not a guess, decides types. Blank lines are skipped, and each row
+    is named by the line it starts on."""
+    chunk: list[Row] = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            return
+        start = reader.line_num + 1
+        for values in reader:
+            if not any(v.strip() for v in values):
+                start = reader.line_num + 1
+                continue
+            where = f"{path.name}:line {start}"
+            if len(values) != len(header):
+                raise InvalidInput([Problem(where, f"has {len(values)} values, the header has {len(header)}")])
+            chunk.append(_row(where, dict(zip(header, values, strict=True))))
+            start = reader.line_num + 1
+            if len(chunk) >= chunk_size:
+                yield chunk, True
+                chunk = []
+    if chunk:
+        yield chunk, True
 
 
 def _jsonl(path: Path, chunk_size: int) -> Iterator[tuple[list[Row], bool]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -43,20 +44,36 @@ def _number(value: Any, text: bool) -> float:
             raise ValueError(f"must be a number, got {value!r}") from None
     if not isinstance(value, int | float):
         raise ValueError(f"must be a number, got {type(value).__name__} {value!r}"[:200])
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError("is too large to be a number") from None
     if not math.isfinite(number):
         raise ValueError(f"must be a finite number, got {number}")
     return number
+
+
+def _integer(value: Any, text: bool) -> int:
+    """Whole numbers stay exact (no detour through float), within the 64-bit range databases store."""
+    if text and isinstance(value, str):
+        with contextlib.suppress(ValueError):  # not a whole number in text; the float path below says why
+            value = int(value.strip())
+    if not isinstance(value, int) or isinstance(value, bool):
+        number = _number(value, text)
+        if not number.is_integer():
+            raise ValueError(f"must be a whole number, got {number}")
+        value = int(number)
+    whole = int(value)
+    if not -(2**63) <= whole < 2**63:
+        raise ValueError("is outside the 64-bit integer range")
+    return whole
 
 
 def _convert(spec: FieldSpec, value: Any, text: bool) -> Any:
     if spec.type == "number":
         number = _number(value, text)
     elif spec.type == "integer":
-        number = _number(value, text)
-        if not number.is_integer():
-            raise ValueError(f"must be a whole number, got {number}")
-        number = int(number)
+        number = _integer(value, text)
     elif spec.type == "boolean":
         if isinstance(value, bool):
             return value

@@ -22,9 +22,9 @@ def distribution_problems(probabilities: npt.NDArray[np.float64]) -> list[str | 
         if not finite[i]:
             problems[i] = "a probability is NaN or infinite"
         elif negative[i]:
-            problems[i] = f"a probability is negative ({float(rows[i].min()):.6g})"
+            problems[i] = f"a probability is negative ({float(rows[i].min()):.10g})"
         elif above_one[i]:
-            problems[i] = f"a probability is above 1 ({float(rows[i].max()):.6g})"
+            problems[i] = f"a probability is above 1 ({float(rows[i].max()):.10g})"
         else:
-            problems[i] = f"probabilities sum to {float(sums[i]):.6g}, not 1"
+            problems[i] = f"probabilities sum to {float(sums[i]):.10g}, not 1"
     return problems

@@ -40,16 +40,25 @@ def _fires(rule: ThresholdRule | BandRule, probabilities: Floats, labels: tuple[
     return np.asarray(inside if rule.review == "inside" else ~inside)
 
 
+def _shown(value: float, *limits: float) -> str:
+    """``value`` with enough decimals that it never seems to sit on the other side of a limit it is compared to."""
+    for digits in range(3, 18):
+        text = f"{value:.{digits}f}"
+        if all(np.sign(float(text) - limit) == np.sign(value - limit) for limit in limits):
+            return text
+    return repr(value)
+
+
 def _reason(rule: ThresholdRule | BandRule, row: Floats, labels: tuple[str, ...]) -> str:
     if isinstance(rule, ThresholdRule):
         top = int(row.argmax())
         return (
-            f"the model's confidence {row[top]:.3f} (for {labels[top]!r}) is below "
+            f"the model's confidence {_shown(row[top], rule.min_confidence)} (for {labels[top]!r}) is below "
             f"{rule.min_confidence:g} (rule {rule.name!r})"
         )
     p = row[labels.index(rule.label)]
     return (
-        f"the probability of {rule.label!r} is {p:.3f}, {rule.review} the review band "
+        f"the probability of {rule.label!r} is {_shown(p, rule.low, rule.high)}, {rule.review} the review band "
         f"[{rule.low:g}, {rule.high:g}] (rule {rule.name!r})"
     )
 
