@@ -23,10 +23,18 @@ class Role(StrEnum):
 
 
 class Verdict(StrEnum):
-    """The policy's verdict for a case."""
+    """The policy's verdict: decided by the model, sent to review, or decided and also drawn for audit."""
 
     AUTO = "auto"
     REVIEW = "review"
+    AUDIT = "audit"
+
+
+class TaskKind(StrEnum):
+    """A review decides the case; an audit checks a decision the model already made."""
+
+    REVIEW = "review"
+    AUDIT = "audit"
 
 
 class CaseStatus(StrEnum):

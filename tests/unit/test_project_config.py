@@ -115,13 +115,17 @@ def test_a_band_with_low_above_high_is_refused() -> None:
 def test_a_band_label_must_be_one_of_the_labels() -> None:
     rule = {"name": "uncertain", "kind": "band", "label": "ugly", "low": 0.3, "high": 0.7, "review": "inside"}
     document = {"flows": {"credit": flow_document(policy=[rule])}}
-    assert _problems(document) == [("flows.credit", "rule 'uncertain' names label 'ugly', not one of ['good', 'bad']")]
+    assert _problems(document) == [
+        ("flows.credit", "policy[0] ('uncertain') names label 'ugly', not one of ['good', 'bad']")
+    ]
 
 
 def test_a_rule_queue_must_be_declared() -> None:
     rule = {"name": "unsure", "kind": "threshold", "min_confidence": 0.6, "queue": "senior"}
     document = {"flows": {"credit": flow_document(policy=[rule])}}
-    assert _problems(document) == [("flows.credit", "rule 'unsure' sends to queue 'senior', which is not declared")]
+    assert _problems(document) == [
+        ("flows.credit", "policy[0] ('unsure') sends to queue 'senior', which is not declared under 'queues'")
+    ]
 
 
 def test_labels_must_be_unique() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from helpers.builders import make_flow
 from signoff.domain import Verdict
-from signoff.routing.policy import Policy, Route
+from signoff.routing.policy import Batch, Policy, Route
 
 THRESHOLD = {"name": "unsure", "kind": "threshold", "min_confidence": 0.6}
 BAND = {"name": "uncertain", "kind": "band", "label": "bad", "low": 0.3, "high": 0.7, "review": "inside"}
@@ -16,7 +16,7 @@ BAND = {"name": "uncertain", "kind": "band", "label": "bad", "low": 0.3, "high":
 
 def _route(policy: list[dict[str, object]], *rows: list[float], **overrides: object) -> list[Route]:
     flow = make_flow(policy=policy, **overrides)
-    return Policy(flow).route(np.array(rows, dtype=float), [None] * len(rows))
+    return Policy(flow).route(Batch(np.array(rows, dtype=float), [None] * len(rows)))
 
 
 def test_a_threshold_fires_below_min_confidence() -> None:
@@ -26,13 +26,14 @@ def test_a_threshold_fires_below_min_confidence() -> None:
         "unsure",
         "the model's confidence 0.550 (for 'good') is below 0.6 (rule 'unsure')",
         "default",
-        0,
     )
 
 
 def test_a_threshold_does_not_fire_at_min_confidence() -> None:
     (route,) = _route([THRESHOLD], [0.4, 0.6])
-    assert route == Route(Verdict.AUTO, None, "no rule fired; the model decides 'bad' with confidence 0.600", None, 0)
+    assert route == Route(
+        Verdict.AUTO, None, "no rule fired; the model decides 'bad' with confidence 0.600", inclusion_probability=0.0
+    )
 
 
 def test_an_inside_band_fires_inside_and_on_its_edges() -> None:
@@ -61,16 +62,21 @@ def test_a_later_rule_fires_when_an_earlier_one_does_not() -> None:
 
 def test_a_row_with_a_problem_goes_to_review_whatever_its_probabilities() -> None:
     flow = make_flow(policy=[BAND])
-    routes = Policy(flow).route(np.array([[0.99, 0.01], [np.nan, np.nan]]), ["sum is 2", "the model failed"])
+    routes = Policy(flow).route(Batch(np.array([[0.99, 0.01], [np.nan, np.nan]]), ["sum is 2", "the model failed"]))
     assert routes == [
-        Route(Verdict.REVIEW, "invalid-model-output", "invalid model output: sum is 2", "default", 0),
-        Route(Verdict.REVIEW, "invalid-model-output", "invalid model output: the model failed", "default", 0),
+        Route(Verdict.REVIEW, "invalid-model-output", "invalid model output: sum is 2", "default"),
+        Route(Verdict.REVIEW, "invalid-model-output", "invalid model output: the model failed", "default"),
     ]
 
 
 def test_an_auto_route_has_no_rule_queue_or_priority() -> None:
     assert _route([BAND], [0.9, 0.1]) == [
-        Route(Verdict.AUTO, None, "no rule fired; the model decides 'good' with confidence 0.900", None, 0)
+        Route(
+            Verdict.AUTO,
+            None,
+            "no rule fired; the model decides 'good' with confidence 0.900",
+            inclusion_probability=0.0,
+        )
     ]
 
 
@@ -100,7 +106,7 @@ def test_rows_with_problems_are_never_auto_decided_over_many_random_cases() -> N
     flow = make_flow(policy=[THRESHOLD, {**BAND, "review": "outside"}])
     probabilities = rng.dirichlet([0.3, 0.3], size=2000)
     problems = [("bad output" if broken else None) for broken in rng.random(2000) < 0.3]
-    routes = Policy(flow).route(probabilities, problems)
+    routes = Policy(flow).route(Batch(probabilities, problems))
     for problem, route in zip(problems, routes, strict=True):
         if problem is not None:
             assert (route.verdict, route.rule) == ("review", "invalid-model-output")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -19,7 +19,7 @@ from signoff import audit, intake, users
 from signoff.config import Project, load_project
 from signoff.domain import Role
 from signoff.errors import ConfigError, InvalidInput, SignoffError
-from signoff.intake import files
+from signoff.intake import files, ingest
 from signoff.store import migrate
 from signoff.store.database import Database
 
@@ -30,6 +30,8 @@ audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+policy_app = typer.Typer(help="Routing policies: check, replay on labelled data.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
 
 out = Console()
 err = Console(stderr=True)
@@ -146,8 +148,8 @@ def _progress() -> Progress:
     )
 
 
-@app.command()
-def ingest(
+@app.command("ingest")
+def ingest_command(
     flow: Annotated[str, typer.Argument(help="The flow the cases belong to.")],
     path: Annotated[
         Path, typer.Argument(help="A .csv, .parquet or .jsonl file of cases.", exists=True, dir_okay=False)
@@ -164,9 +166,9 @@ def ingest(
         total = files.count_rows(path)
         with _progress() as bar:
             checking = bar.add_task("Validating", total=total)
-            files.validate_file(runtime.flow, path, lambda n: bar.advance(checking, n))
+            ingest.validate_file(runtime.flow, path, lambda n: bar.advance(checking, n))
             writing = bar.add_task("Ingesting ", total=total)
-            report = files.ingest_file(db, runtime, path, ACTOR, lambda n: bar.advance(writing, n), chunk_size)
+            report = ingest.ingest_file(db, runtime, path, ACTOR, lambda n: bar.advance(writing, n), chunk_size)
         audit.seal(db)
     out.print(
         f"Read {report.read} cases: {report.created} new ({report.to_review} sent to review), "
@@ -190,6 +192,85 @@ def serve(
     os.environ["SIGNOFF_PROJECT"] = str(loaded.path)
     out.print(f"Serving {loaded.path} on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
     uvicorn.run("signoff.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+@policy_app.command("check")
+def policy_check(
+    flow: Annotated[str | None, typer.Argument(help="The flow to check (default: every flow).")] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Validate flows: their fields, model, rules and business-rule expressions, without touching the database."""
+    with _errors():
+        loaded = _project(project)
+        names = [flow] if flow is not None else list(loaded.flows)
+        for name in names:
+            runtime = intake.load(loaded, loaded.flow(name))
+            rules = ", ".join(f"{r.name} ({r.kind})" for r in runtime.flow.policy) or "no rules: the model decides all"
+            out.print(
+                f"[green]ok[/] {name}: policy {runtime.policy.version[:12]}, model {runtime.model.version}; "
+                f"rules: {rules}; audit rate {runtime.flow.audit.rate:g}",
+                soft_wrap=True,
+            )
+
+
+@policy_app.command("evaluate")
+def policy_evaluate(
+    flow: Annotated[str, typer.Argument(help="The flow whose policy to replay.")],
+    labeled: Annotated[Path, typer.Option(help="A file of cases with a label column.", exists=True, dir_okay=False)],
+    label_column: Annotated[str, typer.Option(help="The column that holds the true label.")] = "label",
+    plot: Annotated[Path | None, typer.Option(help="Draw the risk-coverage curve to this PNG or SVG file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
+    project: ProjectOption = None,
+) -> None:
+    """Replay labelled cases through a flow's policy: flag rate, model errors caught, error on auto-decided."""
+    import dataclasses
+    import json
+
+    from signoff.intake.labelled import read_labelled
+    from signoff.learning import evaluate as evaluation
+    from signoff.models.frames import columns_of
+    from signoff.routing import Batch
+
+    with _errors():
+        loaded = _project(project)
+        db = _optional_database(loaded)
+        runtime = intake.load(loaded, loaded.flow(flow), db)
+        data = read_labelled(runtime.flow, labeled, label_column)
+        scores = runtime.model.score(data.frame)
+        batch = Batch(scores.probabilities, scores.problems, columns_of(runtime.flow, data.frame))
+        result = evaluation.evaluate(runtime.policy, runtime.state.snapshot(), batch, data.labels)
+    if as_json:
+        print(json.dumps(dataclasses.asdict(result) | {"coverage": None, "risk": None}, indent=2))
+    else:
+        _print_evaluation(flow, result)
+    if plot is not None:
+        evaluation.plot(result, plot, f"{flow}: risk-coverage on {labeled.name}")
+        out.print(f"Risk-coverage curve written to {plot}")
+
+
+def _optional_database(project: Project) -> Database | None:
+    """The store when it is ready (for audit-sample calibration), or None for a replay without one."""
+    try:
+        return _database(project)
+    except SignoffError:
+        return None
+
+
+def _print_evaluation(flow: str, result: Any) -> None:
+    table = Table(title=f"Policy replay: {flow}, {result.cases} labelled cases", show_header=False)
+    table.add_row("flag rate (sent to review)", f"{result.flag_rate:.2%}")
+    table.add_row("random audit rate", f"{result.audit_rate:.2%}")
+    table.add_row("model errors", str(result.model_errors))
+    table.add_row("model errors sent to review", f"{result.errors_caught:.2%}")
+    auto_error = "no case auto-decided" if result.auto_error is None else f"{result.auto_error:.3%}"
+    table.add_row("error on auto-decided cases", auto_error)
+    for rule, count in sorted(result.by_rule.items()):
+        table.add_row(f"  fired: {rule}", str(count))
+    out.print(table)
+    curve = Table("coverage", "confidence threshold", "error among covered", title="Risk-coverage (model alone)")
+    for coverage, threshold, risk in result.table:
+        curve.add_row(f"{coverage:.1%}", f"{threshold:.4f}", f"{risk:.3%}")
+    out.print(curve)
 
 
 @audit_app.command("verify")
@@ -241,7 +322,7 @@ def demo(
             total = files.count_rows(path)
             with _progress() as bar:
                 task = bar.add_task(f"Ingesting {flow}", total=total)
-                files.ingest_file(db, runtimes[flow], path, "demo", partial(bar.advance, task))
+                ingest.ingest_file(db, runtimes[flow], path, "demo", partial(bar.advance, task))
         audit.seal(db)
     _demo_summary(example.project, db, tokens, host, port)
     if serve_after:

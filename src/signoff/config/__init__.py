@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
-from signoff.config.flows import (
+from signoff.config.flows import FieldSpec, Flow, ModelSpec, Project, QueueSpec, load_project, parse_project
+from signoff.config.policy import (
+    AuditSpec,
     BandRule,
-    FieldSpec,
-    Flow,
-    ModelSpec,
-    Project,
-    QueueSpec,
+    CapacityRule,
+    CertifiedRule,
+    ConformalRule,
+    ExpressionRule,
+    JointRiskRule,
+    OutOfDistributionRule,
     Rule,
     ThresholdRule,
-    load_project,
-    parse_project,
+    UncertaintyRule,
 )
 
 __all__ = [
+    "AuditSpec",
     "BandRule",
+    "CapacityRule",
+    "CertifiedRule",
+    "ConformalRule",
+    "ExpressionRule",
     "FieldSpec",
     "Flow",
+    "JointRiskRule",
     "ModelSpec",
+    "OutOfDistributionRule",
     "Project",
     "QueueSpec",
     "Rule",
     "ThresholdRule",
+    "UncertaintyRule",
     "load_project",
     "parse_project",
 ]

@@ -16,6 +16,16 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from signoff.config.policy import (
+    AuditSpec,
+    BandRule,
+    BySegment,
+    CalibrationSpec,
+    CertifiedRule,
+    OutOfDistributionRule,
+    Rule,
+    UncertaintyRule,
+)
 from signoff.domain import Role
 from signoff.errors import ConfigError, Problem
 
@@ -71,38 +81,6 @@ class ModelSpec(_Strict):
         return self
 
 
-class _RuleBase(_Strict):
-    name: Name
-    queue: Name | None = None
-    priority: int = Field(default=0, ge=-1000, le=1000)
-
-
-class ThresholdRule(_RuleBase):
-    """Review when the top-class probability is below ``min_confidence``."""
-
-    kind: Literal["threshold"]
-    min_confidence: float = Field(gt=0, le=1)
-
-
-class BandRule(_RuleBase):
-    """Review by the probability of one label: inside the band [low, high], or outside it."""
-
-    kind: Literal["band"]
-    label: str
-    low: float = Field(ge=0, le=1)
-    high: float = Field(ge=0, le=1)
-    review: Literal["inside", "outside"]
-
-    @model_validator(mode="after")
-    def _ordered(self) -> BandRule:
-        if self.low > self.high:
-            raise ValueError(f"'low' ({self.low}) is greater than 'high' ({self.high})")
-        return self
-
-
-Rule = Annotated[ThresholdRule | BandRule, Field(discriminator="kind")]
-
-
 class QueueSpec(_Strict):
     """A review queue: who may work it and how long a claim lasts."""
 
@@ -129,6 +107,8 @@ class Flow(_Strict):
     policy: tuple[Rule, ...] = ()
     queues: dict[Name, QueueSpec] = Field(default_factory=lambda: {"default": QueueSpec()})
     costs: Costs = Costs()
+    audit: AuditSpec = AuditSpec()
+    calibration: CalibrationSpec = CalibrationSpec()
 
     @field_validator("labels")
     @classmethod
@@ -139,20 +119,52 @@ class Flow(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Flow:
+        if not self.queues:
+            raise ValueError("a flow needs at least one queue")
         for group in self.groups:
             if group not in self.fields:
                 raise ValueError(f"group attribute {group!r} is not one of the fields ({', '.join(self.fields)})")
         names = [rule.name for rule in self.policy]
         if len(set(names)) != len(names):
             raise ValueError("policy rule names must be unique")
-        for rule in self.policy:
+        for index, rule in enumerate(self.policy):
+            where = f"policy[{index}] ({rule.name!r})"
             if rule.queue is not None and rule.queue not in self.queues:
-                raise ValueError(f"rule {rule.name!r} sends to queue {rule.queue!r}, which is not declared")
+                raise ValueError(f"{where} sends to queue {rule.queue!r}, which is not declared under 'queues'")
             if isinstance(rule, BandRule) and rule.label not in self.labels:
-                raise ValueError(f"rule {rule.name!r} names label {rule.label!r}, not one of {list(self.labels)}")
-        if not self.queues:
-            raise ValueError("a flow needs at least one queue")
+                raise ValueError(f"{where} names label {rule.label!r}, not one of {list(self.labels)}")
+            segment = getattr(rule, "by_segment", None)
+            if isinstance(segment, BySegment):
+                self._check_segment(segment, where)
+            if isinstance(rule, CertifiedRule) and rule.segment_field is not None:
+                self._check_field(rule.segment_field, where, ("category", "string", "boolean", "integer"))
+            if isinstance(rule, OutOfDistributionRule):
+                for field in rule.ranges:
+                    self._check_field(field, where, ("number", "integer"))
+                for field in rule.categories:
+                    self._check_field(field, where, ("category", "string"))
+            if isinstance(rule, UncertaintyRule) and rule.measure in ("least_confidence", "margin") and rule.limit > 1:
+                raise ValueError(f"{where}: a {rule.measure} limit must be within [0, 1]")
+        if self.audit.queue is not None and self.audit.queue not in self.queues:
+            raise ValueError(f"audit sends to queue {self.audit.queue!r}, which is not declared under 'queues'")
+        if self.audit.by_segment is not None:
+            self._check_segment(self.audit.by_segment, "audit")
         return self
+
+    def _check_field(self, field: str, where: str, types: tuple[str, ...]) -> None:
+        spec = self.fields.get(field)
+        if spec is None:
+            raise ValueError(f"{where} reads field {field!r}, which is not one of {', '.join(self.fields)}")
+        if spec.type not in types:
+            raise ValueError(f"{where} needs field {field!r} to be {' or '.join(types)}, not {spec.type}")
+
+    def _check_segment(self, segment: BySegment, where: str) -> None:
+        self._check_field(segment.field, where, ("category", "string", "boolean", "integer"))
+        spec = self.fields[segment.field]
+        if spec.values is not None:
+            unknown = [v for v in segment.values if v not in spec.values]
+            if unknown:
+                raise ValueError(f"{where}: segment values {unknown} are not values of {segment.field!r}")
 
     @property
     def default_queue(self) -> str:
@@ -168,6 +180,8 @@ class Flow(_Strict):
         return {
             "rules": [rule.model_dump(mode="json") for rule in self.policy],
             "queues": {name: q.model_dump(mode="json") for name, q in self.queues.items()},
+            "audit": self.audit.model_dump(mode="json"),
+            "calibration": self.calibration.model_dump(mode="json"),
         }
 
 

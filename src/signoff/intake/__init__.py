@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from signoff.intake.service import FlowRuntime, Submitted, prepare, submit
+from signoff.intake.service import FlowRuntime, Submitted, load, prepare, route, submit
 from signoff.intake.validation import CaseInput, validate_case
 
-__all__ = ["CaseInput", "FlowRuntime", "Submitted", "prepare", "submit", "validate_case"]
+__all__ = ["CaseInput", "FlowRuntime", "Submitted", "load", "prepare", "route", "submit", "validate_case"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -13,11 +14,15 @@ from sqlalchemy.exc import IntegrityError
 
 from signoff.audit import record
 from signoff.config import Flow, Project
-from signoff.domain import AuditEvent, CaseId, CaseStatus, DecidedBy, ModelVersionId, TaskStatus, Verdict
+from signoff.domain import AuditEvent, CaseId, CaseStatus, DecidedBy, ModelVersionId, TaskKind, TaskStatus, Verdict
 from signoff.errors import Conflict, IdempotencyConflict
+from signoff.intake.labelled import read_labelled
 from signoff.intake.validation import CaseInput
+from signoff.learning import calibrate
 from signoff.models import LoadedModel, Scores, load_model
-from signoff.routing import Policy, Route
+from signoff.models.frames import columns_of, frame_of
+from signoff.routing import Batch, Policy, Route
+from signoff.routing.state import RoutingState
 from signoff.store import cases as case_store
 from signoff.store import registry
 from signoff.store.database import Database
@@ -29,8 +34,10 @@ class FlowRuntime:
 
     flow: Flow
     model: LoadedModel
-    model_version_id: ModelVersionId
+    model_version_id: ModelVersionId | None
     policy: Policy
+    state: RoutingState
+    project: Project
 
 
 @dataclass(frozen=True)
@@ -108,17 +115,54 @@ def _register(db: Database, flow: Flow, model: LoadedModel, actor: str) -> Model
     return version_id
 
 
-def prepare(db: Database, project: Project, actor: str = "system") -> dict[str, FlowRuntime]:
-    """Load every flow's model and record its model and policy versions (once; safe to repeat)."""
-    runtimes: dict[str, FlowRuntime] = {}
-    for name, flow in project.flows.items():
-        model = load_model(project, flow)
+def warm_up(db: Database | None, runtime: FlowRuntime) -> None:
+    """Give the routing state its memory: recent scores from the store, and certificates calibrated on the
+    random audit sample (when there is a store) plus the flow's calibration file."""
+    flow = runtime.flow
+    windows = [getattr(rule, "window", 0) for rule in flow.policy]
+    audits: list[Any] = []
+    if db is not None:
+        with db.transaction(write=False) as conn:
+            if runtime.state.tracks_history:
+                runtime.state.observe(np.array(case_store.recent_confidences(conn, flow.name, max(windows))[::-1]))
+            if runtime.policy.learning_rules:
+                audits = case_store.verified_audits(conn, flow.name)
+    if not runtime.policy.learning_rules:
+        return
+    rows = [a.fields for a in audits]
+    probabilities = [a.probabilities for a in audits]
+    human = [a.label for a in audits]
+    if flow.calibration.file is not None:
+        labelled = read_labelled(flow, runtime.project.resolve(flow.calibration.file), flow.calibration.label_column)
+        scores = runtime.model.score(labelled.frame)
+        keep = scores.valid
+        probabilities += [list(p) for p in scores.probabilities[keep]]
+        human += [h for h, k in zip(labelled.labels, keep, strict=True) if k]
+        rows += [r for r, k in zip(labelled.frame.to_dict(orient="records"), keep, strict=True) if k]
+    matrix = np.array(probabilities, dtype=np.float64).reshape(len(human), len(flow.labels))
+    segments = {name: [r.get(name) for r in rows] for name in flow.fields}
+    runtime.state.calibrated(*calibrate.certificates(runtime.policy, matrix, human, segments))
+
+
+def load(project: Project, flow: Flow, db: Database | None = None, actor: str = "system") -> FlowRuntime:
+    """Load a flow's model and policy and warm its routing state. With a store, the model and policy versions
+    are recorded (once; safe to repeat); without one (an offline replay), nothing is recorded."""
+    model = load_model(project, flow)
+    policy = Policy(flow, calibrate.profile(project, flow))
+    version_id = None
+    if db is not None:
         try:
             version_id = _register(db, flow, model, actor)
         except IntegrityError:  # another process registered the same versions at the same moment
             version_id = _register(db, flow, model, actor)
-        runtimes[name] = FlowRuntime(flow, model, version_id, Policy(flow))
-    return runtimes
+    runtime = FlowRuntime(flow, model, version_id, policy, RoutingState(policy), project)
+    warm_up(db, runtime)
+    return runtime
+
+
+def prepare(db: Database, project: Project, actor: str = "system") -> dict[str, FlowRuntime]:
+    """Load every flow of the project, ready to take cases."""
+    return {name: load(project, flow, db, actor) for name, flow in project.flows.items()}
 
 
 def _deduplicate(flow: Flow, cases: Sequence[CaseInput]) -> list[CaseInput]:
@@ -149,13 +193,39 @@ def _earlier(conn: Connection, flow: Flow, cases: Sequence[CaseInput]) -> dict[s
     return {ext: row.id for ext, row in found.items()}
 
 
-def _frame(flow: Flow, cases: Sequence[CaseInput]) -> pd.DataFrame:
-    columns = list(flow.fields)
-    frame = pd.DataFrame([[c.fields[name] for name in columns] for c in cases], columns=columns)
-    for name, spec in flow.fields.items():
-        if spec.type in ("number", "integer"):
-            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
-    return frame
+def route(runtime: FlowRuntime, frame: pd.DataFrame) -> tuple[Scores, list[Route]]:
+    """Score and route a table of cases with the flow's current routing state, then remember their scores."""
+    scores = runtime.model.score(frame)
+    batch = Batch(
+        scores.probabilities,
+        scores.problems,
+        columns_of(runtime.flow, frame),
+        datetime.now(UTC),
+        np.random.default_rng().random(len(frame)),
+        runtime.model.members(frame) if runtime.policy.needs_members else None,
+    )
+    routes = runtime.policy.route(batch, runtime.state.snapshot())
+    if runtime.state.tracks_history:
+        runtime.state.observe(scores.probabilities[scores.valid].max(axis=1))
+    return scores, routes
+
+
+def _task(flow: Flow, case_id: CaseId, route: Route, now: datetime) -> dict[str, Any]:
+    queue = route.queue or flow.default_queue
+    spec = flow.queues[queue]
+    return {
+        "case_id": case_id,
+        "flow": flow.name,
+        "queue": queue,
+        "role": route.role or spec.role,
+        "priority": route.priority,
+        "status": TaskStatus.QUEUED.value,
+        "lease_token": 0,
+        "lease_ttl": spec.lease_ttl,
+        "created_at": now,
+        "kind": (TaskKind.AUDIT if route.verdict is Verdict.AUDIT else TaskKind.REVIEW).value,
+        "due_at": now + timedelta(seconds=route.sla) if route.sla is not None else None,
+    }
 
 
 def _write(
@@ -168,8 +238,9 @@ def _write(
     actor: str,
 ) -> list[CaseId]:
     flow, model = runtime.flow, runtime.model
+    assert runtime.model_version_id is not None, "an offline runtime cannot record cases"
     now = db.now(conn)
-    auto = [r.verdict is Verdict.AUTO for r in routes]
+    auto = [r.verdict is not Verdict.REVIEW for r in routes]
     case_ids = case_store.insert_cases(
         conn,
         [
@@ -273,10 +344,12 @@ def _write(
             "rule": r.rule,
             "reason": r.reason,
         }
-        if r.verdict is Verdict.AUTO:
+        if r.verdict is not Verdict.REVIEW:
             data["decision"] = {"label": label, "decided_by": DecidedBy.MODEL.value}
-        else:
+        if r.verdict is not Verdict.AUTO:
             data["task_id"] = task_of[cid]
+        if r.inclusion_probability is not None:
+            data["inclusion_probability"] = r.inclusion_probability
         events.append(AuditEvent(actor, "case.submitted", "case", str(cid), data))
     record(db, conn, events)
     return case_ids
@@ -293,8 +366,7 @@ def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor
         with db.transaction(write=False) as conn:
             known = _earlier(conn, flow, unique)
         fresh = [c for c in unique if c.external_id is None or c.external_id not in known]
-        scores = runtime.model.score(_frame(flow, fresh))
-        routes = runtime.policy.route(scores.probabilities, scores.problems)
+        scores, routes = route(runtime, frame_of(flow, [c.fields for c in fresh]))
         try:
             with db.transaction() as conn:
                 if _earlier(conn, flow, unique) != known:

@@ -51,6 +51,19 @@ class LoadedModel:
     sha256: str | None
     predict: Predict = field(repr=False)
     column_order: tuple[int, ...] | None = None
+    estimator: Any = field(default=None, repr=False)
+
+    def members(self, frame: pd.DataFrame) -> npt.NDArray[np.float64] | None:
+        """The members' probabilities (m, n, k) of an ensemble (bagging, random forest), or None."""
+        ensemble = self.estimator.steps[-1][1] if hasattr(self.estimator, "steps") else self.estimator
+        inner = getattr(ensemble, "estimators_", None)
+        if not isinstance(inner, list) or not inner or not hasattr(inner[0], "predict_proba"):
+            return None
+        features = frame
+        if hasattr(self.estimator, "steps"):
+            features = self.estimator[:-1].transform(frame)
+        stacked = np.stack([np.asarray(m.predict_proba(features), dtype=np.float64) for m in inner])
+        return stacked[:, :, list(self.column_order)] if self.column_order is not None else stacked
 
     def score(self, frame: pd.DataFrame) -> Scores:
         """Score every row. A model that fails or returns garbage marks rows invalid; it never raises."""
@@ -153,6 +166,7 @@ def load_model(project: Project, flow: Flow) -> LoadedModel:
         uri=str(path),
         version=spec.version or f"sha256:{sha[:12]}",
         sha256=sha,
+        estimator=estimator,
         predict=estimator.predict_proba,
         column_order=None if order == tuple(range(len(order))) else order,
     )

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from signoff.audit import record
 from signoff.config import Project
-from signoff.domain import AuditEvent, CaseId, DecidedBy, Role, TaskId, TaskStatus, User
+from signoff.domain import AuditEvent, CaseId, DecidedBy, Role, TaskId, TaskKind, TaskStatus, User
 from signoff.errors import InvalidInput, LeaseRefused, NotFound, Problem, TaskClosed
 from signoff.store import cases as case_store
 from signoff.store import tasks as task_store
@@ -184,6 +184,40 @@ def submit(
                 "created_at": completed,
             },
         )
+        events = [
+            AuditEvent(
+                user.name,
+                "review.submitted",
+                "task",
+                str(task_id),
+                {
+                    "case_id": case_id,
+                    "token": token,
+                    "review_id": review_id,
+                    "label": label,
+                    "comment": comment,
+                },
+            )
+        ]
+        if task.kind == TaskKind.AUDIT.value:
+            # The model's decision stands (it was already acted on); the audit label measures the model.
+            decision = case_store.decision_of(conn, case_id)
+            events.append(
+                AuditEvent(
+                    user.name,
+                    "case.audited",
+                    "case",
+                    str(case_id),
+                    {
+                        "label": label,
+                        "model_label": decision,
+                        "agrees": decision == label,
+                        "review_id": review_id,
+                    },
+                )
+            )
+            record(db, conn, events)
+            return Outcome(review_id, case_id, decision or label, DecidedBy.MODEL.value, replayed=False)
         case_store.insert_decisions(
             conn,
             [
@@ -197,34 +231,18 @@ def submit(
             ],
         )
         case_store.mark_decided(conn, case_id, completed)
-        record(
-            db,
-            conn,
-            [
-                AuditEvent(
-                    user.name,
-                    "review.submitted",
-                    "task",
-                    str(task_id),
-                    {
-                        "case_id": case_id,
-                        "token": token,
-                        "review_id": review_id,
-                        "label": label,
-                        "comment": comment,
-                    },
-                ),
-                AuditEvent(
-                    user.name,
-                    "case.decided",
-                    "case",
-                    str(case_id),
-                    {
-                        "label": label,
-                        "decided_by": DecidedBy.REVIEWER.value,
-                        "review_id": review_id,
-                    },
-                ),
-            ],
+        events.append(
+            AuditEvent(
+                user.name,
+                "case.decided",
+                "case",
+                str(case_id),
+                {
+                    "label": label,
+                    "decided_by": DecidedBy.REVIEWER.value,
+                    "review_id": review_id,
+                },
+            )
         )
+        record(db, conn, events)
     return Outcome(review_id, case_id, label, DecidedBy.REVIEWER.value, replayed=False)

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from signoff.routing.policy import INVALID_OUTPUT_RULE, Policy, Route
+from signoff.routing.policy import INVALID_OUTPUT_RULE, Batch, Policy, PolicyState, Profile, Route
 
-__all__ = ["INVALID_OUTPUT_RULE", "Policy", "Route"]
+__all__ = ["INVALID_OUTPUT_RULE", "Batch", "Policy", "PolicyState", "Profile", "Route"]

@@ -57,6 +57,10 @@ def mark_decided(conn: Connection, case_id: CaseId, at: datetime) -> None:
     conn.execute(update(cases).where(cases.c.id == case_id).values(status=CaseStatus.DECIDED.value, decided_at=at))
 
 
+def decision_of(conn: Connection, case_id: CaseId) -> str | None:
+    return conn.execute(select(decisions.c.label).where(decisions.c.case_id == case_id)).scalar_one_or_none()
+
+
 def summaries(conn: Connection, case_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """What a submitter needs to know of each case: its route and, if made, its decision."""
     query = (
@@ -105,3 +109,30 @@ def case_record(conn: Connection, case_id: int) -> dict[str, Any] | None:
     decision = conn.execute(select(decisions).where(decisions.c.case_id == case_id)).first()
     record["decision"] = None if decision is None else dict(decision._mapping)
     return record
+
+
+def recent_confidences(conn: Connection, flow: str, limit: int) -> list[float]:
+    """The confidences of this flow's latest valid predictions, newest first."""
+    if limit <= 0:
+        return []
+    query = (
+        select(predictions.c.confidence)
+        .join(cases, cases.c.id == predictions.c.case_id)
+        .where(cases.c.flow == flow, predictions.c.confidence.is_not(None))
+        .order_by(predictions.c.id.desc())
+        .limit(limit)
+    )
+    return [float(c) for c in conn.execute(query).scalars()]
+
+
+def verified_audits(conn: Connection, flow: str) -> list[Row[Any]]:
+    """Audit reviews with the probabilities the model gave and the case fields: unbiased verified labels."""
+    query = (
+        select(reviews.c.label, predictions.c.probabilities, cases.c.fields)
+        .join(tasks, tasks.c.id == reviews.c.task_id)
+        .join(cases, cases.c.id == reviews.c.case_id)
+        .join(predictions, predictions.c.case_id == reviews.c.case_id)
+        .where(tasks.c.flow == flow, tasks.c.kind == "audit", predictions.c.probabilities.is_not(None))
+        .order_by(reviews.c.id)
+    )
+    return list(conn.execute(query))

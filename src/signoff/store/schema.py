@@ -153,6 +153,9 @@ routes = Table(
     Column("queue", String(63), nullable=True),
     Column("priority", Integer, nullable=False),
     _created(),
+    Column("role", String(20), nullable=True),
+    Column("sla", Float, nullable=True),
+    Column("inclusion_probability", Float, nullable=True),
 )
 
 tasks = Table(
@@ -171,6 +174,8 @@ tasks = Table(
     Column("lease_ttl", Float, nullable=False),
     _created(),
     Column("completed_at", UtcDateTime(), nullable=True),
+    Column("kind", String(20), nullable=False, server_default=text("'review'")),
+    Column("due_at", UtcDateTime(), nullable=True),
     # The claim scans only open tasks, best priority first, oldest first.
     Index(
         "ix_tasks_open",

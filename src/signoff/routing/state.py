@@ -1,0 +1,54 @@
+"""The engine's memory between batches: recent scores for capacity rules and the latest calibration.
+
+Kept apart from the policy so that routing stays a pure function of (batch, state); this holder is the one
+mutable piece, shared by the request threads of one process and guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Mapping
+
+import numpy as np
+
+from signoff.config import CapacityRule
+from signoff.routing.calibration import Certificate, Refusal
+from signoff.routing.policy import Floats, Policy, PolicyState
+
+
+class RoutingState:
+    def __init__(self, policy: Policy) -> None:
+        self._lock = threading.Lock()
+        self._history: dict[str, deque[float]] = {
+            rule.name: deque(maxlen=rule.window) for rule in policy.rules if isinstance(rule, CapacityRule)
+        }
+        self._certificates: dict[str, Mapping[str | None, Certificate | Refusal]] = {}
+        self._quantiles: dict[str, Certificate | Refusal] = {}
+
+    @property
+    def tracks_history(self) -> bool:
+        return bool(self._history)
+
+    def snapshot(self) -> PolicyState:
+        with self._lock:
+            return PolicyState(
+                history={name: np.fromiter(values, dtype=np.float64) for name, values in self._history.items()},
+                certificates=dict(self._certificates),
+                quantiles=dict(self._quantiles),
+            )
+
+    def observe(self, confidence: Floats) -> None:
+        """Remember the confidences of routed cases (valid outputs only) for the capacity quantiles."""
+        with self._lock:
+            for window in self._history.values():
+                window.extend(float(c) for c in confidence)
+
+    def calibrated(
+        self,
+        certificates: Mapping[str, Mapping[str | None, Certificate | Refusal]],
+        quantiles: Mapping[str, Certificate | Refusal],
+    ) -> None:
+        with self._lock:
+            self._certificates = dict(certificates)
+            self._quantiles = dict(quantiles)
