@@ -85,9 +85,9 @@ def test_measures_return_one_value_per_case_and_accept_no_cases() -> None:
     for measure in (least_confidence, margin, entropy):
         assert measure(P).shape == (3,)
         assert measure(empty).shape == (0,)
-    for measure in (vote_entropy, spread):
-        assert measure(MEMBERS).shape == (2,)
-        assert measure(np.zeros((2, 0, 3))).shape == (0,)
+    for member_measure in (vote_entropy, spread):
+        assert member_measure(MEMBERS).shape == (2,)
+        assert member_measure(np.zeros((2, 0, 3))).shape == (0,)
 
 
 @pytest.mark.parametrize(
@@ -112,9 +112,9 @@ def test_margin_needs_two_labels() -> None:
 
 
 def test_member_measures_need_three_dimensions_and_a_member() -> None:
-    for measure in (vote_entropy, spread):
+    for member_measure in (vote_entropy, spread):
         with pytest.raises(InvalidInput) as caught:
-            measure(P)
+            member_measure(P)
         assert caught.value.problems[0].location == "members"
         with pytest.raises(InvalidInput, match="at least one member"):
-            measure(np.zeros((0, 2, 2)))
+            member_measure(np.zeros((0, 2, 2)))

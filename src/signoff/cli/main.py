@@ -257,7 +257,8 @@ def _optional_database(project: Project) -> Database | None:
 
 
 def _print_evaluation(flow: str, result: Any) -> None:
-    table = Table(title=f"Policy replay: {flow}, {result.cases} labelled cases", show_header=False)
+    table = Table(title=f"Policy replay: {flow}", show_header=False)
+    table.add_row("labelled cases", str(result.cases))
     table.add_row("flag rate (sent to review)", f"{result.flag_rate:.2%}")
     table.add_row("random audit rate", f"{result.audit_rate:.2%}")
     table.add_row("model errors", str(result.model_errors))

@@ -291,28 +291,15 @@ def _write(
                 "queue": r.queue,
                 "priority": r.priority,
                 "created_at": now,
+                "role": r.role,
+                "sla": r.sla,
+                "inclusion_probability": r.inclusion_probability,
             }
             for cid, pid, r in zip(case_ids, prediction_ids, routes, strict=True)
         ],
     )
-    review = [(cid, r) for cid, r in zip(case_ids, routes, strict=True) if r.verdict is Verdict.REVIEW]
-    task_ids = case_store.insert_tasks(
-        conn,
-        [
-            {
-                "case_id": cid,
-                "flow": flow.name,
-                "queue": r.queue,
-                "role": flow.queues[r.queue or flow.default_queue].role,
-                "priority": r.priority,
-                "status": TaskStatus.QUEUED.value,
-                "lease_token": 0,
-                "lease_ttl": flow.queues[r.queue or flow.default_queue].lease_ttl,
-                "created_at": now,
-            }
-            for cid, r in review
-        ],
-    )
+    review = [(cid, r) for cid, r in zip(case_ids, routes, strict=True) if r.verdict is not Verdict.AUTO]
+    task_ids = case_store.insert_tasks(conn, [_task(flow, cid, r, now) for cid, r in review])
     case_store.insert_decisions(
         conn,
         [

@@ -426,14 +426,13 @@ def _probability_matrix(p: npt.ArrayLike, name: str, problems: list[Problem]) ->
 
 
 def _nonconformity(
-    cal_probabilities: npt.ArrayLike, cal_labels: npt.ArrayLike, alpha: float, problems: list[Problem]
-) -> tuple[Floats, Floats, float]:
-    """Calibration probabilities, their scores ``1 - p_true`` and the checked alpha (problems are appended)."""
+    cal_probabilities: npt.ArrayLike, cal_labels: npt.ArrayLike, problems: list[Problem]
+) -> tuple[Floats, Floats]:
+    """Calibration probabilities and their scores ``1 - p_true`` (problems are appended, not raised)."""
     before = len(problems)
     probabilities = _probability_matrix(cal_probabilities, "cal_probabilities", problems)
     valid_matrix = len(problems) == before
     labels = np.asarray(cal_labels)
-    level = _level(alpha, "alpha", problems)
     if labels.ndim != 1 or labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer):
         problems.append(Problem("cal_labels", "expected a 1-dimensional array of label indices (integers)"))
     elif valid_matrix and labels.size != probabilities.shape[0]:
@@ -442,9 +441,9 @@ def _nonconformity(
     elif valid_matrix and ((labels < 0).any() or (labels >= probabilities.shape[1]).any()):
         problems.append(Problem("cal_labels", f"every label index must be in [0, {probabilities.shape[1] - 1}]"))
     if problems:
-        return probabilities, np.zeros(0), level
+        return probabilities, np.zeros(0)
     true = probabilities[np.arange(labels.size), labels]
-    return probabilities, 1.0 - true, level
+    return probabilities, 1.0 - true
 
 
 def _rank(n: int, alpha: float) -> int:
@@ -479,14 +478,14 @@ def conformal_sets(
     ``qhat = inf``. The engine sends a case to review whenever its set is not a single label.
     """
     problems: list[Problem] = []
-    calibration, scores, level = _nonconformity(cal_probabilities, cal_labels, alpha, problems)
+    calibration, scores = _nonconformity(cal_probabilities, cal_labels, problems)
+    valid_calibration = not problems
+    before = len(problems)
     test = _probability_matrix(test_probabilities, "test_probabilities", problems)
-    if not problems and test.shape[1] != calibration.shape[1]:
-        problems.append(
-            Problem(
-                "test_probabilities", f"has {test.shape[1]} labels but cal_probabilities has {calibration.shape[1]}"
-            )
-        )
+    if valid_calibration and len(problems) == before and test.shape[1] != calibration.shape[1]:
+        labels = f"has {test.shape[1]} labels but cal_probabilities has {calibration.shape[1]}"
+        problems.append(Problem("test_probabilities", labels))
+    level = _level(alpha, "alpha", problems)
     if problems:
         raise InvalidInput(problems)
     qhat = _qhat(scores, level)
@@ -505,7 +504,8 @@ def conformal_quantile(
     nothing about the error among cases whose set is a single label (use ``certify_selective`` for that).
     """
     problems: list[Problem] = []
-    calibration, scores, level = _nonconformity(cal_probabilities, cal_labels, alpha, problems)
+    calibration, scores = _nonconformity(cal_probabilities, cal_labels, problems)
+    level = _level(alpha, "alpha", problems)
     if problems:
         raise InvalidInput(problems)
     n, qhat = scores.size, _qhat(scores, level)
