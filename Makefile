@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint check clean
+.PHONY: install demo test lint bench bench-routing clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ lint: install  ## ruff, mypy strict, and the layer rules
 
 test: lint  ## lint, then every test (unit, integration on SQLite and PostgreSQL, acceptance)
 	$(BIN)/pytest
+
+bench-routing: install  ## routing throughput on 1M cases, beside a bare numpy peer
+	$(BIN)/python bench/routing_speed.py
+
+bench: bench-routing  ## every benchmark
 
 clean:
 	rm -rf $(VENV) signoff-demo .mypy_cache .ruff_cache .pytest_cache

@@ -88,6 +88,68 @@ class PolicyState:
 
 EMPTY_STATE = PolicyState()
 
+AUTO, REVIEW, AUDIT = 0, 1, 2
+VERDICTS = (Verdict.AUTO, Verdict.REVIEW, Verdict.AUDIT)
+NO_RULE, INVALID = -1, -2
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """The routes of a batch as arrays: ``verdict`` (AUTO, REVIEW, AUDIT), ``rule`` (index into the policy's
+    rules, NO_RULE, or INVALID for bad model output) and each auto case's audit inclusion probability."""
+
+    policy: Policy
+    batch: Batch
+    verdict: npt.NDArray[np.int8]
+    rule: npt.NDArray[np.int16]
+    inclusion: Floats
+    explain: Sequence[Explain]
+
+    def __len__(self) -> int:
+        return len(self.verdict)
+
+    def route(self, i: int) -> Route:
+        """Case ``i``'s route, with its reason in words."""
+        flow, rule_index = self.policy.flow, int(self.rule[i])
+        if rule_index == INVALID:
+            return Route(
+                Verdict.REVIEW,
+                INVALID_OUTPUT_RULE,
+                f"invalid model output: {self.batch.problems[i]}",
+                flow.default_queue,
+            )
+        if rule_index >= 0:
+            rule = self.policy.rules[rule_index]
+            return Route(
+                Verdict.REVIEW,
+                rule.name,
+                f"{self.explain[rule_index](i)} (rule {rule.name!r})",
+                rule.queue or flow.default_queue,
+                rule.role,
+                rule.priority,
+                rule.sla,
+            )
+        row = self.batch.probabilities[i]
+        top = int(row.argmax())
+        decided = f"no rule fired; the model decides {flow.labels[top]!r} with confidence {row[top]:.3f}"
+        p = float(self.inclusion[i])
+        if self.verdict[i] == AUDIT:
+            audit = flow.audit
+            return Route(
+                Verdict.AUDIT,
+                None,
+                f"{decided}; also drawn for the random audit (inclusion probability {p:g})",
+                audit.queue or flow.default_queue,
+                None,
+                audit.priority,
+                None,
+                p,
+            )
+        return Route(Verdict.AUTO, None, decided, inclusion_probability=p)
+
+    def routes(self) -> list[Route]:
+        return [self.route(i) for i in range(len(self))]
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -124,7 +186,9 @@ def _segment_values(segment: BySegment, base: float, batch: Batch) -> Floats:
     column = batch.columns.get(segment.field)
     if column is None:
         return np.full(len(batch), base)
-    keys = pd.Series(column, dtype=object).map(lambda v: None if v is None else str(v))
+    keys = pd.Series(column, dtype=object)
+    if np.asarray(column).dtype.kind == "f":  # integer segments arrive as floats: match the file's "3", not "3.0"
+        keys = keys.map(lambda v: None if v != v else str(int(v)) if float(v).is_integer() else str(v))
     return np.asarray(keys.map(segment.values).fillna(base), dtype=np.float64)
 
 
@@ -180,68 +244,33 @@ class Policy:
         kinds = (CapacityRule, CertifiedRule, JointRiskRule, ConformalRule)
         return [rule for rule in self.rules if isinstance(rule, kinds)]
 
-    def route(self, batch: Batch, state: PolicyState = EMPTY_STATE) -> list[Route]:
-        """Route every case of the batch; a case with a problem in its model output always goes to review."""
-        n, labels = len(batch), self.flow.labels
-        invalid = np.array([p is not None for p in batch.problems], dtype=bool)
-        safe = np.where(invalid[:, None], 0.0, batch.probabilities) if n else batch.probabilities
+    def decide(self, batch: Batch, state: PolicyState = EMPTY_STATE) -> Decisions:
+        """Route the whole batch as arrays; reasons are worded only when asked for (``Decisions.route``)."""
+        n = len(batch)
+        invalid = np.fromiter((p is not None for p in batch.problems), dtype=bool, count=n)
+        safe = np.where(invalid[:, None], 0.0, batch.probabilities) if invalid.any() else batch.probabilities
         scored = Batch(safe, batch.problems, batch.columns, batch.now, batch.draws, batch.members, batch.novelty)
-        chosen = np.full(n, -1)
+        rule = np.full(n, NO_RULE, dtype=np.int16)
+        rule[invalid] = INVALID
         explain: list[Explain] = []
         undecided = ~invalid
-        for index, rule in enumerate(self.rules):
+        for index, candidate in enumerate(self.rules):
             if not undecided.any():
                 break
-            mask, why = self._fires(rule, scored, state)
+            mask, why = self._fires(candidate, scored, state)
             hit = undecided & mask
-            chosen[hit] = index
+            rule[hit] = index
             undecided &= ~hit
             explain.append(why)
         rates = self._audit_rates(scored)
         draws = batch.draws if batch.draws is not None else np.ones(n)
-        routes: list[Route] = []
-        top = safe.argmax(axis=1) if n else np.zeros(0, dtype=int)
-        for i in range(n):
-            problem = batch.problems[i]
-            if problem is not None:
-                routes.append(
-                    Route(
-                        Verdict.REVIEW, INVALID_OUTPUT_RULE, f"invalid model output: {problem}", self.flow.default_queue
-                    )
-                )
-            elif chosen[i] >= 0:
-                rule = self.rules[chosen[i]]
-                routes.append(
-                    Route(
-                        Verdict.REVIEW,
-                        rule.name,
-                        f"{explain[chosen[i]](i)} (rule {rule.name!r})",
-                        rule.queue or self.flow.default_queue,
-                        rule.role,
-                        rule.priority,
-                        rule.sla,
-                    )
-                )
-            else:
-                decided = f"the model decides {labels[top[i]]!r} with confidence {safe[i, top[i]]:.3f}"
-                p = float(rates[i])
-                if draws[i] < p:
-                    audit = self.flow.audit
-                    routes.append(
-                        Route(
-                            Verdict.AUDIT,
-                            None,
-                            f"no rule fired; {decided}; also drawn for the random audit (inclusion probability {p:g})",
-                            audit.queue or self.flow.default_queue,
-                            None,
-                            audit.priority,
-                            None,
-                            p,
-                        )
-                    )
-                else:
-                    routes.append(Route(Verdict.AUTO, None, f"no rule fired; {decided}", inclusion_probability=p))
-        return routes
+        verdict = np.where(rule == NO_RULE, AUTO, REVIEW).astype(np.int8)
+        verdict[(rule == NO_RULE) & (draws < rates)] = AUDIT
+        return Decisions(self, scored, verdict, rule, np.where(rule == NO_RULE, rates, np.nan), explain)
+
+    def route(self, batch: Batch, state: PolicyState = EMPTY_STATE) -> list[Route]:
+        """Route every case of the batch; a case with a problem in its model output always goes to review."""
+        return self.decide(batch, state).routes()
 
     def _audit_rates(self, batch: Batch) -> Floats:
         audit = self.flow.audit
