@@ -281,7 +281,9 @@ def certify_selective(
       there, so after a few rungs the tests run at nearly the full delta. With room for one rung only it is
       exactly ``"fixed-sequence"``.
 
-    The certified threshold is the rejected candidate that accepts the most cases.
+    The certified threshold is the rejected candidate that accepts the most cases. The p-value is exact for a
+    threshold fixed in advance; at the observed scores (the grid SGR uses too) it stays valid as long as errors
+    do not get rarer as the score falls, and the tests check the guarantee by simulation.
     """
     scores, right, (alpha, delta) = _calibration(score, correct, alpha=alpha, delta=delta)
     if procedure not in ("fallback", "fixed-sequence"):

@@ -377,7 +377,7 @@ class Policy:
         if not isinstance(found, Certificate):
             statement = found.statement if found is not None else "no calibration data yet"
             return np.ones(n, dtype=bool), lambda _i: f"{statement}; every case goes to review until then"
-        sets = batch.probabilities >= 1 - found.threshold
+        sets = 1 - batch.probabilities <= found.threshold  # the arithmetic that made the calibration scores
         sizes = sets.sum(axis=1)
         labels = self.flow.labels
 
