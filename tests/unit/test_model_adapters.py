@@ -130,7 +130,7 @@ def test_a_model_file_with_another_suffix_is_a_model_error(tmp_path: Path) -> No
     project = _project(tmp_path, {"kind": "sklearn", "path": "credit.txt"})
     with pytest.raises(ModelError) as caught:
         load_model(project, project.flow("credit"))
-    assert caught.value.message == f"{_where(project)}: credit.txt is neither a .skops nor a .joblib file"
+    assert caught.value.message == f"{_where(project)}.path: credit.txt is neither a .skops nor a .joblib file"
 
 
 def test_a_skops_model_scores_in_the_flows_label_order(tmp_path: Path) -> None:
@@ -168,5 +168,33 @@ def test_a_model_whose_classes_are_not_the_flows_labels_is_a_model_error(tmp_pat
     with pytest.raises(ModelError) as caught:
         load_model(project, project.flow("credit"))
     assert caught.value.message == (
-        f"{_where(project)}: the model's classes ['approve', 'deny'] are not the flow's labels ['good', 'bad']"
+        f"{_where(project)}.path: the model's classes ['approve', 'deny'] are not the flow's labels ['good', 'bad']"
     )
+
+
+def test_member_models_give_the_ensemble_and_name_the_version(tmp_path: Path) -> None:
+    sio.dump(_train(["good", "bad"]), tmp_path / "main.skops")
+    for i, c in enumerate((1.0, 0.01)):
+        features = pd.DataFrame({"score": [0.1, 0.2, 0.8, 0.9]})
+        sio.dump(LogisticRegression(C=c).fit(features, ["good", "good", "bad", "bad"]), tmp_path / f"m{i}.skops")
+    alone = load_model(*_flow_of(_project(tmp_path, {"kind": "sklearn", "path": "main.skops"})))
+    both = load_model(
+        *_flow_of(_project(tmp_path, {"kind": "sklearn", "path": "main.skops", "members": ["m0.skops", "m1.skops"]}))
+    )
+    frame = pd.DataFrame({"score": [0.15, 0.85]})
+    members = both.members(frame)
+    assert members is not None and members.shape == (2, 2, 2)
+    assert_allclose(members.sum(axis=2), 1.0)
+    assert alone.members(frame) is None
+    assert both.version != alone.version and both.version.startswith("sha256:")
+
+
+def test_a_missing_member_file_names_its_position(tmp_path: Path) -> None:
+    sio.dump(_train(["good", "bad"]), tmp_path / "main.skops")
+    project = _project(tmp_path, {"kind": "sklearn", "path": "main.skops", "members": ["gone.skops"]})
+    with pytest.raises(ModelError, match=r"model\.members\[0\]: model file .*gone\.skops not found"):
+        load_model(*_flow_of(project))
+
+
+def _flow_of(project: Project) -> tuple[Project, Any]:
+    return project, next(iter(project.flows.values()))

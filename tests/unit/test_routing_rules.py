@@ -12,7 +12,7 @@ from helpers.builders import make_flow
 from signoff.domain import Verdict
 from signoff.errors import ConfigError
 from signoff.routing.calibration import certify_selective, conformal_quantile
-from signoff.routing.policy import Batch, Policy, PolicyState, Profile, Route
+from signoff.routing.policy import Batch, Policy, PolicyState, Profile, Route, score_of
 
 GOOD_BAD = np.array([[0.95, 0.05], [0.75, 0.25], [0.55, 0.45]])
 
@@ -132,7 +132,7 @@ def test_capacity_flags_the_budget_share_of_the_least_confident() -> None:
     routes = _route([rule], np.column_stack([top, 1 - top]), PolicyState(history={"c": history}))
     rate = np.mean([r.verdict is Verdict.REVIEW for r in routes])
     assert abs(rate - 0.07) < 0.005
-    assert "among the least confident 7.0% of recent cases" in next(r.reason for r in routes if r.rule == "c")
+    assert "is among the lowest 7.0% of recent cases" in next(r.reason for r in routes if r.rule == "c")
 
 
 def test_capacity_follows_a_drifting_stream() -> None:
@@ -269,3 +269,27 @@ def test_flagged_cases_are_never_drawn_for_audit() -> None:
     rule = {"name": "t", "kind": "threshold", "min_confidence": 0.9}
     routes = _route([rule], [[0.6, 0.4]], draws=np.array([0.0]), flow={"audit": {"rate": 1.0}})
     assert _verdicts(routes) == ["review"] and routes[0].inclusion_probability is None
+
+
+def test_the_ensemble_score_is_the_members_mean_for_the_models_own_label() -> None:
+    probabilities = np.array([[0.9, 0.1], [0.4, 0.6]])
+    members = np.array([[[0.8, 0.2], [0.5, 0.5]], [[0.6, 0.4], [0.7, 0.3]]])
+    score = score_of("ensemble", Batch(probabilities, [None, None], members=members))
+    assert score is not None and np.allclose(score, [0.7, 0.4])
+    assert score_of("ensemble", Batch(probabilities, [None, None])) is None
+
+
+def test_a_rule_ranking_by_the_ensemble_reviews_when_the_model_has_no_members() -> None:
+    rule = {"name": "c", "kind": "capacity", "budget": 0.1, "score": "ensemble"}
+    (route,) = _route([rule], [[0.99, 0.01]])
+    assert route.verdict is Verdict.REVIEW and "the model has no ensemble members" in route.reason
+
+
+def test_capacity_by_the_ensemble_flags_what_the_members_doubt() -> None:
+    probabilities = np.tile([0.95, 0.05], (10, 1))
+    members = np.tile([0.95, 0.05], (3, 10, 1))
+    members[:, 3] = [0.4, 0.6]  # the members doubt case 3, which the model is sure of
+    rule = {"name": "c", "kind": "capacity", "budget": 0.1, "score": "ensemble"}
+    routes = _route([rule], probabilities, members=members)
+    assert [i for i, r in enumerate(routes) if r.verdict is Verdict.REVIEW] == [3]
+    assert routes[3].reason.startswith("the ensemble score 0.400 is among the lowest 10.0% of recent cases")

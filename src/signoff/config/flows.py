@@ -68,6 +68,9 @@ class ModelSpec(_Strict):
     entry_point: str | None = None
     version: str | None = None
     trusted_types: tuple[str, ...] = ()
+    members: tuple[str, ...] = Field(
+        default=(), description="sklearn files of an ensemble beside the model (e.g. its cross-validation folds)"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:

@@ -116,10 +116,14 @@ class UncertaintyRule(_Dynamic):
         return self.measure == "margin"
 
 
+Score = Literal["confidence", "ensemble"]
+
+
 class CapacityRule(_Rule):
     """Review the ``budget`` share of least confident cases, by a quantile of recent scores, updated online."""
 
     kind: Literal["capacity"]
+    score: Score = "confidence"
     budget: Rate
     window: int = Field(default=10_000, ge=100, le=10_000_000)
     min_history: int = Field(default=1_000, ge=10)
@@ -137,6 +141,7 @@ class CertifiedRule(_Rule):
 
     kind: Literal["certified"]
     alpha: Rate
+    score: Score = "confidence"
     delta: Rate = 0.05
     method: Literal["learn-then-test", "sgr"] = "learn-then-test"
     segment_field: str | None = None
@@ -147,6 +152,7 @@ class JointRiskRule(_Rule):
 
     kind: Literal["joint_risk"]
     alpha: Rate
+    score: Score = "confidence"
 
 
 class ConformalRule(_Rule):

@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from signoff.audit import record
-from signoff.config import Flow, Project
+from signoff.config import CapacityRule, Flow, Project
 from signoff.domain import AuditEvent, CaseId, CaseStatus, DecidedBy, ModelVersionId, TaskKind, TaskStatus, Verdict
 from signoff.errors import Conflict, IdempotencyConflict
 from signoff.intake.labelled import read_labelled
@@ -123,8 +123,15 @@ def warm_up(db: Database | None, runtime: FlowRuntime) -> None:
     audits: list[Any] = []
     if db is not None:
         with db.transaction(write=False) as conn:
-            if runtime.state.tracks_history:
-                runtime.state.observe(np.array(case_store.recent_confidences(conn, flow.name, max(windows))[::-1]))
+            if runtime.state.tracks_history:  # stored predictions give the confidence score; others start afresh
+                recent = np.array(case_store.recent_confidences(conn, flow.name, max(windows))[::-1])
+                runtime.state.observe(
+                    {
+                        rule.name: recent
+                        for rule in flow.policy
+                        if isinstance(rule, CapacityRule) and rule.score == "confidence"
+                    }
+                )
             if runtime.policy.learning_rules:
                 audits = case_store.verified_audits(conn, flow.name)
     if not runtime.policy.learning_rules:
@@ -141,7 +148,8 @@ def warm_up(db: Database | None, runtime: FlowRuntime) -> None:
         rows += [r for r, k in zip(labelled.frame.to_dict(orient="records"), keep, strict=True) if k]
     matrix = np.array(probabilities, dtype=np.float64).reshape(len(human), len(flow.labels))
     segments = {name: [r.get(name) for r in rows] for name in flow.fields}
-    runtime.state.calibrated(*calibrate.certificates(runtime.policy, matrix, human, segments))
+    members = runtime.model.members(frame_of(flow, rows)) if runtime.policy.needs_members and rows else None
+    runtime.state.calibrated(*calibrate.certificates(runtime.policy, matrix, human, segments, members))
 
 
 def load(project: Project, flow: Flow, db: Database | None = None, actor: str = "system") -> FlowRuntime:
@@ -206,7 +214,7 @@ def route(runtime: FlowRuntime, frame: pd.DataFrame) -> tuple[Scores, list[Route
     )
     routes = runtime.policy.route(batch, runtime.state.snapshot())
     if runtime.state.tracks_history:
-        runtime.state.observe(scores.probabilities[scores.valid].max(axis=1))
+        runtime.state.observe(runtime.policy.capacity_scores(batch))
     return scores, routes
 
 

@@ -16,9 +16,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from signoff.config import CertifiedRule, ConformalRule, Flow, JointRiskRule, OutOfDistributionRule, Project
-from signoff.routing import Policy, Profile
+from signoff.routing import Batch, Policy, Profile
 from signoff.routing import calibration as stats
 from signoff.routing.calibration import Certificate, Refusal
+from signoff.routing.policy import score_of
 
 Certificates = dict[str, dict[str | None, Certificate | Refusal]]
 Quantiles = dict[str, Certificate | Refusal]
@@ -61,30 +62,35 @@ def certificates(
     probabilities: npt.NDArray[np.float64],
     human: Sequence[str],
     segments: Mapping[str, Sequence[Any]],
+    members: npt.NDArray[np.float64] | None = None,
 ) -> tuple[Certificates, Quantiles]:
     """Certificates for every certified and joint-risk rule (per segment where asked) and conformal quantiles."""
     labels = policy.flow.labels
     truth = np.array([labels.index(h) for h in human], dtype=int)
     n = len(truth)
-    confidence = probabilities.max(axis=1) if n else np.zeros(0)
+    batch = Batch(probabilities.reshape(n, len(labels)), [None] * n, members=members)
     correct = probabilities.argmax(axis=1) == truth if n else np.zeros(0, dtype=bool)
     certs: Certificates = {}
     quantiles: Quantiles = {}
     for rule in policy.learning_rules:
+        if isinstance(rule, CertifiedRule | JointRiskRule):
+            found = score_of(rule.score, batch)
+            confidence = found if found is not None else np.zeros(0)
+            correct_scored = correct if found is not None else np.zeros(0, dtype=bool)
         if isinstance(rule, CertifiedRule):
             certify = stats.certify_selective if rule.method == "learn-then-test" else stats.sgr
             if rule.segment_field is None:
-                certs[rule.name] = {None: certify(confidence, correct, rule.alpha, rule.delta)}
+                certs[rule.name] = {None: certify(confidence, correct_scored, rule.alpha, rule.delta)}
             else:
                 keys = np.array(
                     [None if v is None else str(v) for v in segments.get(rule.segment_field, [])], dtype=object
                 )
                 certs[rule.name] = {
-                    key: certify(confidence[keys == key], correct[keys == key], rule.alpha, rule.delta)
+                    key: certify(confidence[keys == key], correct_scored[keys == key], rule.alpha, rule.delta)
                     for key in sorted({k for k in keys if k is not None})
                 }
         elif isinstance(rule, JointRiskRule):
-            certs[rule.name] = {None: stats.conformal_risk_control(confidence, correct, rule.alpha)}
+            certs[rule.name] = {None: stats.conformal_risk_control(confidence, correct_scored, rule.alpha)}
         elif isinstance(rule, ConformalRule):
             quantiles[rule.name] = stats.conformal_quantile(probabilities, truth, rule.alpha)
     return certs, quantiles

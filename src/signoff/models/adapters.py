@@ -6,6 +6,7 @@ running arbitrary pickled code; joblib pickles are accepted with a warning becau
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import logging
@@ -52,9 +53,13 @@ class LoadedModel:
     predict: Predict = field(repr=False)
     column_order: tuple[int, ...] | None = None
     estimator: Any = field(default=None, repr=False)
+    member_models: tuple[LoadedModel, ...] = ()
 
     def members(self, frame: pd.DataFrame) -> npt.NDArray[np.float64] | None:
-        """The members' probabilities (m, n, k) of an ensemble (bagging, random forest), or None."""
+        """The members' probabilities (m, n, k): the flow's member models if it names some, else the inner
+        estimators of an ensemble (bagging, random forest), else None."""
+        if self.member_models:
+            return np.stack([member.score(frame).probabilities for member in self.member_models])
         ensemble = self.estimator.steps[-1][1] if hasattr(self.estimator, "steps") else self.estimator
         inner = getattr(ensemble, "estimators_", None)
         if not isinstance(inner, list) or not inner or not hasattr(inner[0], "predict_proba"):
@@ -142,17 +147,30 @@ def load_model(project: Project, flow: Flow) -> LoadedModel:
             sha256=None,
             predict=_entry_point(spec.entry_point, where),
         )
+    members = tuple(
+        _load_sklearn(project.resolve(member), flow, spec.trusted_types, f"{where}.members[{i}]")
+        for i, member in enumerate(spec.members)
+    )
     assert spec.path is not None
-    path = project.resolve(spec.path)
+    main = _load_sklearn(project.resolve(spec.path), flow, spec.trusted_types, f"{where}.path", spec.version)
+    if members and spec.version is None:  # the version names the whole ensemble, so a changed member shows
+        combined = hashlib.sha256("".join(m.sha256 or "" for m in (main, *members)).encode()).hexdigest()
+        main = dataclasses.replace(main, version=f"sha256:{combined[:12]}")
+    return dataclasses.replace(main, member_models=members)
+
+
+def _load_sklearn(
+    path: Path, flow: Flow, trusted: tuple[str, ...], where: str, version: str | None = None
+) -> LoadedModel:
     if not path.is_file():
-        raise ModelError(f"{where}.path: model file {path} not found")
+        raise ModelError(f"{where}: model file {path} not found")
     sha = _sha256(path)
     try:
-        estimator = _load_estimator(path, spec.trusted_types, where)
+        estimator = _load_estimator(path, trusted, where)
     except ModelError:
         raise
     except Exception as error:  # noqa: BLE001  # loaders raise anything; the user needs the file and the cause
-        raise ModelError(f"{where}.path: cannot load {path}: {type(error).__name__}: {error}") from None
+        raise ModelError(f"{where}: cannot load {path}: {type(error).__name__}: {error}") from None
     if not hasattr(estimator, "predict_proba") or not hasattr(estimator, "classes_"):
         raise ModelError(f"{where}: {path} is not a fitted classifier with predict_proba")
     classes = [str(c) for c in estimator.classes_]
@@ -164,7 +182,7 @@ def load_model(project: Project, flow: Flow) -> LoadedModel:
         labels=flow.labels,
         kind="sklearn",
         uri=str(path),
-        version=spec.version or f"sha256:{sha[:12]}",
+        version=version or f"sha256:{sha[:12]}",
         sha256=sha,
         estimator=estimator,
         predict=estimator.predict_proba,

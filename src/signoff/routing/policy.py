@@ -182,6 +182,19 @@ def _scheduled(schedule: Schedule | None, now: datetime | None) -> float | None:
     return None
 
 
+def score_of(kind: str, batch: Batch) -> Floats | None:
+    """The score a rule ranks cases by: the top-class probability, or the ensemble's mean probability for the
+    model's own label (a better ranking of its likely errors; None when the model has no members)."""
+    p = batch.probabilities
+    if kind == "confidence":
+        return p.max(axis=1) if len(p) else np.zeros(0)
+    if batch.members is None:
+        return None
+    chosen = p.argmax(axis=1)
+    score = np.asarray(batch.members.mean(axis=0)[np.arange(len(p)), chosen], dtype=np.float64)
+    return np.where(np.isfinite(score), score, -np.inf)  # a member that failed makes the case least trusted
+
+
 def _segment_values(segment: BySegment, base: float, batch: Batch) -> Floats:
     column = batch.columns.get(segment.field)
     if column is None:
@@ -218,10 +231,11 @@ class Policy:
         self.rules = flow.policy
         self.profile = profile or Profile()
         self._expressions = self._compile_expressions()
-        if any(isinstance(r, UncertaintyRule) and r.measure in ("vote_entropy", "spread") for r in self.rules):
-            self.needs_members = True
-        else:
-            self.needs_members = False
+        self.needs_members = any(
+            (isinstance(r, UncertaintyRule) and r.measure in ("vote_entropy", "spread"))
+            or getattr(r, "score", "confidence") == "ensemble"
+            for r in self.rules
+        )
 
     def _compile_expressions(self) -> dict[str, Expression]:
         schema = {name: spec.type for name, spec in self.flow.fields.items()}
@@ -278,6 +292,15 @@ class Policy:
             return np.full(len(batch), audit.rate)
         return _segment_values(audit.by_segment, audit.rate, batch)
 
+    def capacity_scores(self, batch: Batch) -> dict[str, Floats]:
+        """What each capacity rule ranks by, for the valid cases of the batch (its memory of recent scores)."""
+        valid = np.fromiter((p is None for p in batch.problems), dtype=bool, count=len(batch))
+        return {
+            rule.name: score[valid]
+            for rule in self.rules
+            if isinstance(rule, CapacityRule) and (score := score_of(rule.score, batch)) is not None
+        }
+
     def _fires(self, rule: Rule, batch: Batch, state: PolicyState) -> tuple[Mask, Explain]:
         p, labels = batch.probabilities, self.flow.labels
         confidence = p.max(axis=1) if len(batch) else np.zeros(0)
@@ -302,10 +325,15 @@ class Policy:
             )
         if isinstance(rule, UncertaintyRule):
             return self._uncertainty(rule, batch)
-        if isinstance(rule, CapacityRule):
-            return self._capacity(rule, confidence, state)
-        if isinstance(rule, CertifiedRule | JointRiskRule):
-            return self._certified(rule, confidence, batch, state)
+        if isinstance(rule, CapacityRule | CertifiedRule | JointRiskRule):
+            score = score_of(rule.score, batch)
+            if score is None:
+                return np.ones(
+                    len(batch), dtype=bool
+                ), lambda _i: "this rule ranks by the ensemble score, but the model has no ensemble members"
+            if isinstance(rule, CapacityRule):
+                return self._capacity(rule, score, state)
+            return self._certified(rule, score, batch, state)
         if isinstance(rule, ConformalRule):
             return self._conformal(rule, batch, state)
         if isinstance(rule, OutOfDistributionRule):
@@ -332,12 +360,12 @@ class Policy:
     def _capacity(self, rule: CapacityRule, confidence: Floats, state: PolicyState) -> tuple[Mask, Explain]:
         history = state.history.get(rule.name, np.zeros(0))
         pool = np.concatenate([history, confidence])[-rule.window :]  # the latest scores, this batch included
-        threshold = float(np.quantile(pool, rule.budget, method="lower")) if len(pool) else 0.0
+        threshold = float(np.quantile(pool, rule.budget, method="higher")) if len(pool) else 0.0
         provisional = "" if len(pool) >= rule.min_history else f"; provisional, from only {len(pool)} scores"
         return (
             confidence < threshold,
             lambda i: (
-                f"the model's confidence {_fmt(confidence[i], threshold)} is among the least confident "
+                f"the {rule.score} score {_fmt(confidence[i], threshold)} is among the lowest "
                 f"{rule.budget:.1%} of recent cases (below {threshold:.4f}{provisional})"
             ),
         )
@@ -364,7 +392,7 @@ class Policy:
         return (
             confidence < thresholds,
             lambda i: (
-                f"the model's confidence {_fmt(confidence[i], thresholds[i])} is below the certified threshold "
+                f"the {rule.score} score {_fmt(confidence[i], thresholds[i])} is below the certified threshold "
                 f"{thresholds[i]:.4f}: {statements[i]}"
                 if np.isfinite(thresholds[i])
                 else statements[i]

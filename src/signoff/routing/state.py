@@ -38,11 +38,12 @@ class RoutingState:
                 quantiles=dict(self._quantiles),
             )
 
-    def observe(self, confidence: Floats) -> None:
-        """Remember the confidences of routed cases (valid outputs only) for the capacity quantiles."""
+    def observe(self, scores: Mapping[str, Floats]) -> None:
+        """Remember the scores of routed cases, per capacity rule, for its quantile."""
         with self._lock:
-            for window in self._history.values():
-                window.extend(float(c) for c in confidence)
+            for name, values in scores.items():
+                if name in self._history:
+                    self._history[name].extend(float(v) for v in values)
 
     def calibrated(
         self,
