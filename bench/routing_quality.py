@@ -56,8 +56,15 @@ class Dataset:
 
 
 def datasets(credit: Path) -> Iterator[Dataset]:
-    x, y = make_classification(n_samples=30000, n_features=20, n_informative=8, n_redundant=4,
-                               n_clusters_per_class=3, flip_y=0.005, random_state=0)
+    x, y = make_classification(
+        n_samples=30000,
+        n_features=20,
+        n_informative=8,
+        n_redundant=4,
+        n_clusters_per_class=3,
+        flip_y=0.005,
+        random_state=0,
+    )
     yield Dataset("reference (synthetic 30k)", x, y, (1 / 3, 1 / 3, 1 / 3))
     cancer = load_breast_cancer()
     yield Dataset("breast_cancer", cancer.data, cancer.target, (0.4, 0.3, 0.3))
@@ -66,8 +73,7 @@ def datasets(credit: Path) -> Iterator[Dataset]:
     if credit.is_file():
         frame = pd.read_csv(credit)
         features = np.column_stack([frame["balance"], frame["income"], frame["student"] == "Yes"]).astype(float)
-        yield Dataset("credit_default", features, (frame["default"] == "Yes").to_numpy(dtype=np.int64),
-                      (0.4, 0.3, 0.3))
+        yield Dataset("credit_default", features, (frame["default"] == "Yes").to_numpy(dtype=np.int64), (0.4, 0.3, 0.3))
 
 
 def _model(seed: int) -> HistGradientBoostingClassifier:
@@ -116,8 +122,10 @@ def oracle(score: Floats, right: npt.NDArray[np.bool_], alpha: float) -> float:
 
 def run(splits: int, credit: Path) -> None:
     console = Console(width=150)
-    console.print(f"[bold]Routing quality[/]: {splits} random splits per dataset, delta = {DELTA:.0%}, "
-                  f"capacity budget b = {BUDGET:.0%}")
+    console.print(
+        f"[bold]Routing quality[/]: {splits} random splits per dataset, delta = {DELTA:.0%}, "
+        f"capacity budget b = {BUDGET:.0%}"
+    )
     started = time.perf_counter()
     for data in datasets(credit):
         results: dict[tuple[str, str, float], list[tuple[float, bool]]] = {}
@@ -142,9 +150,14 @@ def run(splits: int, credit: Path) -> None:
     console.print(f"took {time.perf_counter() - started:.0f} s")
 
 
-def _print(console: Console, data: Dataset, results: dict[tuple[str, str, float], list[tuple[float, bool]]],
-           oracles: dict[tuple[str, float], list[float]], capacity: dict[str, list[tuple[float, float]]],
-           splits: int) -> None:
+def _print(
+    console: Console,
+    data: Dataset,
+    results: dict[tuple[str, str, float], list[tuple[float, bool]]],
+    oracles: dict[tuple[str, float], list[float]],
+    capacity: dict[str, list[tuple[float, float]]],
+    splits: int,
+) -> None:
     reference = data.name.startswith("reference")
     table = Table(title=f"{data.name}: certified error (delta {DELTA:.0%})", title_justify="left")
     for column in ("score", "method", "alpha", "deferral", "violated", "refused", "oracle"):
@@ -155,8 +168,15 @@ def _print(console: Console, data: Dataset, results: dict[tuple[str, str, float]
         deferral = np.mean([d for d, _ in rows])
         violated = np.mean([v for _, v in rows])
         refused = np.mean([d == 1.0 for d, _ in rows])
-        cells = [score_name, method, f"{alpha:.0%}", f"{deferral:.1%}", f"{violated:.0%}", f"{refused:.0%}",
-                 f"{np.mean(oracles[(score_name, alpha)]):.1%}"]
+        cells = [
+            score_name,
+            method,
+            f"{alpha:.0%}",
+            f"{deferral:.1%}",
+            f"{violated:.0%}",
+            f"{refused:.0%}",
+            f"{np.mean(oracles[(score_name, alpha)]):.1%}",
+        ]
         if reference:
             cells.append(f"{ANCHORS['sgr'][alpha]:.1%} / <= {ANCHORS['target'][alpha]:.1%}")
         table.add_row(*cells)
@@ -172,8 +192,10 @@ def _print(console: Console, data: Dataset, results: dict[tuple[str, str, float]
             cells.append(f"{ANCHORS['capacity_confidence']:.1%}")
         cap.add_row(*cells)
     console.print(cap)
-    console.print(f"(violated: share of the {splits} splits whose test error among auto-decided cases exceeded "
-                  "alpha; refused: share of splits where the method would not certify and everything goes to review)")
+    console.print(
+        f"(violated: share of the {splits} splits whose test error among auto-decided cases exceeded "
+        "alpha; refused: share of splits where the method would not certify and everything goes to review)"
+    )
 
 
 def main() -> None:
