@@ -50,6 +50,7 @@ def credit_flow() -> dict[str, object]:
         ],
         "queues": {"underwriting": {"role": "reviewer", "lease_ttl": 300}},
         "costs": {"per_review": 4.0, "per_case": 0.002, "currency": "USD"},
+        "audit": {"rate": 0.02},
     }
 
 
