@@ -72,6 +72,7 @@ def test_a_missing_or_unknown_token_is_401(api: Api) -> None:
         (Role.INTAKE, "post", "/api/v1/tasks/claim"),
         (Role.AUDITOR, "post", "/api/v1/tasks/claim"),
         (Role.INTAKE, "get", "/api/v1/tasks"),
+        (Role.INTAKE, "get", "/api/v1/queues"),
     ],
 )
 def test_the_wrong_role_is_403(api: Api, role: Role, method: str, url: str) -> None:
@@ -196,3 +197,10 @@ def test_every_api_endpoint_requires_a_token(api: Api) -> None:
         for method in route.methods:
             response = api.client.request(method, url, json={})
             assert response.status_code == 401, (method, url, response.status_code)
+
+
+def test_the_queue_overview_answers_leads(api: Api) -> None:
+    api.post(CASES, json={"cases": [case(0.5) for _ in range(3)]})
+    body = api.client.get("/api/v1/queues?risk_window=60", headers=api.as_(Role.REVIEWER)).json()
+    assert [(q["queue"], q["open"], q["leased"]) for q in body["queues"]] == [("default", 3, 0)]
+    assert body["risk_window"] == 60

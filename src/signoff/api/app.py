@@ -20,6 +20,7 @@ from signoff.api.schemas import BatchIn, CaseIn, ClaimIn, LeaseIn, ReviewIn
 from signoff.config import Project, load_project
 from signoff.domain import TaskId, User
 from signoff.errors import InvalidInput, NotFound, Problem
+from signoff.review import queues as review_queues
 from signoff.store import cases as case_store
 from signoff.store import migrate
 from signoff.store import tasks as task_store
@@ -219,6 +220,17 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         with ctx.db.transaction(write=False) as conn:
             rows = task_store.page(conn, flow=flow, queue=queue, status=status, after=after, limit=limit)
         return _json({"tasks": rows, "next_after": rows[-1]["id"] if len(rows) == limit else None})
+
+    @app.get("/api/v1/queues", tags=["review"])
+    def queues(
+        ctx: Ctx,
+        user: TaskLister,
+        flow: str | None = None,
+        risk_window: Annotated[float, Query(gt=0, le=7 * 86_400, description="seconds")] = 900.0,
+    ) -> JSONResponse:
+        """Per queue: open and leased tasks, the oldest, tasks at SLA risk and overdue, completions in the last
+        hour; per reviewer: leases held and reviews in the last hour."""
+        return _json(asdict(review_queues.overview(ctx.db, flow=flow, risk_window=risk_window)))
 
     @app.post("/api/v1/tasks/claim", tags=["review"], responses={204: {"description": "No task is waiting"}})
     def claim(ctx: Ctx, user: Reviewer, body: ClaimIn | None = None) -> Response:

@@ -194,6 +194,48 @@ def serve(
     uvicorn.run("signoff.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
 
 
+@app.command()
+def queues(
+    flow: Annotated[str | None, typer.Option(help="Only this flow's queues.")] = None,
+    risk_window: Annotated[float, typer.Option(min=1, help="Seconds before the due time that count as at risk.")] = 900,
+    project: ProjectOption = None,
+) -> None:
+    """Queue depth, oldest task, SLA risk, throughput, and each reviewer's load."""
+    from signoff.review.queues import overview
+
+    with _errors():
+        found = overview(_database(_project(project)), flow=flow, risk_window=risk_window)
+    table = Table(
+        "flow",
+        "queue",
+        "open",
+        "leased",
+        "oldest",
+        "at risk",
+        "overdue",
+        "done last hour",
+        title=f"Queues at {found.at:%Y-%m-%d %H:%M:%S} UTC",
+    )
+    for row in found.queues:
+        age = row["oldest_age_seconds"]
+        table.add_row(
+            row["flow"],
+            row["queue"],
+            str(row["open"]),
+            str(row["leased"]),
+            "-" if age is None else f"{age / 60:.0f} min ago",
+            str(row["at_risk"]),
+            str(row["overdue"]),
+            str(row["done_last_hour"]),
+        )
+    out.print(table)
+    if found.reviewers:
+        people = Table("reviewer", "leases held", "reviews last hour", title="Reviewers")
+        for row in found.reviewers:
+            people.add_row(row["name"], str(row["leases_held"]), str(row["reviews_last_hour"]))
+        out.print(people)
+
+
 @policy_app.command("check")
 def policy_check(
     flow: Annotated[str | None, typer.Argument(help="The flow to check (default: every flow).")] = None,

@@ -1,0 +1,65 @@
+"""Queue statistics: what a review lead watches. Plain aggregates over the open tasks and recent reviews."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, select
+
+from signoff.store.schema import reviews, tasks, users
+
+
+def by_queue(conn: Connection, now: datetime, risk_window: timedelta, flow: str | None) -> list[dict[str, Any]]:
+    """Per flow and queue: open tasks, how many are leased, the oldest, those due soon or overdue, and how
+    many were completed in the last hour."""
+    open_task = tasks.c.status != "done"
+    leased = and_(tasks.c.status == "leased", tasks.c.lease_expires_at > now)
+    query = (
+        select(
+            tasks.c.flow,
+            tasks.c.queue,
+            func.count().filter(open_task).label("open"),
+            func.count().filter(leased).label("leased"),
+            func.min(case((open_task, tasks.c.created_at))).label("oldest"),
+            func.count().filter(and_(open_task, tasks.c.due_at < now)).label("overdue"),
+            func.count()
+            .filter(and_(open_task, tasks.c.due_at >= now, tasks.c.due_at < now + risk_window))
+            .label("at_risk"),
+            func.count().filter(tasks.c.completed_at >= now - timedelta(hours=1)).label("done_last_hour"),
+        )
+        .group_by(tasks.c.flow, tasks.c.queue)
+        .order_by(tasks.c.flow, tasks.c.queue)
+    )
+    if flow is not None:
+        query = query.where(tasks.c.flow == flow)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def by_reviewer(conn: Connection, now: datetime) -> list[dict[str, Any]]:
+    """Per reviewer: leases held now and reviews submitted in the last hour."""
+    held = (
+        select(tasks.c.lease_owner.label("user_id"), func.count().label("held"))
+        .where(tasks.c.status == "leased", tasks.c.lease_expires_at > now)
+        .group_by(tasks.c.lease_owner)
+        .subquery()
+    )
+    recent = (
+        select(reviews.c.reviewer_id.label("user_id"), func.count().label("reviews_last_hour"))
+        .where(reviews.c.created_at >= now - timedelta(hours=1))
+        .group_by(reviews.c.reviewer_id)
+        .subquery()
+    )
+    query = (
+        select(
+            users.c.name,
+            func.coalesce(held.c.held, 0).label("leases_held"),
+            func.coalesce(recent.c.reviews_last_hour, 0).label("reviews_last_hour"),
+        )
+        .select_from(
+            users.outerjoin(held, held.c.user_id == users.c.id).outerjoin(recent, recent.c.user_id == users.c.id)
+        )
+        .where((held.c.held.is_not(None)) | (recent.c.reviews_last_hour.is_not(None)))
+        .order_by(users.c.name)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
