@@ -81,3 +81,12 @@ def test_serving_an_unmigrated_database_says_to_upgrade(tmp_path: Path) -> None:
     path = _project(tmp_path)
     result = signoff("serve", "-p", str(path), env=environment())
     assert result.returncode == 1 and "run `signoff db upgrade`" in result.stderr
+
+
+def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    path = _project(tmp_path)
+    env = environment("postgresql://nobody@127.0.0.1:1/none")
+    result = signoff("db", "upgrade", "-p", str(path), env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert "Traceback" not in result.stderr

@@ -114,3 +114,35 @@ def test_a_rule_sets_role_priority_and_due_time_of_its_task(db: Database, tmp_pa
         route = conn.execute(select(routes.c.role, routes.c.sla)).one()
     assert (task.role, task.priority, route.role, route.sla) == ("admin", 5, "admin", 7200.0)
     assert task.due_at - task.created_at == timedelta(hours=2)
+
+
+def test_a_certified_rule_starts_cold_by_census_and_then_certifies(db: Database, tmp_path: Path) -> None:
+    rule = {"name": "cert", "kind": "certified", "alpha": 0.01}
+    project = make_project(tmp_path, db.url, policy=[rule], calibration={"min_refresh": 1})
+    runtime = intake.prepare(db, project)["test-flow"]
+    first = _submit(db, runtime, list(np.linspace(0.0, 0.3, 320)))
+    assert {r.verdict for r in first} == {"review"}  # no guarantee yet: every case goes to a person
+    assert "cannot certify" in first[0].reason
+    with db.transaction(write=False) as conn:
+        assert set(conn.execute(select(routes.c.inclusion_probability)).scalars()) == {1.0}
+    assert _review_all(db, runtime, "good") == 320
+    intake.recalibrate(db, runtime)
+    certificate = runtime.state.snapshot().certificates["cert"][None]
+    assert isinstance(certificate, Certificate) and certificate.calibration_size == 320
+    (later,) = _submit(db, runtime, [0.05])
+    assert later.verdict == "auto"
+
+
+def test_calibration_ignores_verified_labels_of_another_model_version(db: Database, tmp_path: Path) -> None:
+    sampling = make_project(tmp_path, db.url, policy=[], audit={"rate": 1.0})
+    runtime = intake.prepare(db, sampling)["test-flow"]
+    _submit(db, runtime, list(np.linspace(0.0, 0.3, 320)))
+    _review_all(db, runtime, "good")
+    retrained = make_project(
+        tmp_path,
+        db.url,
+        policy=[{"name": "cert", "kind": "certified", "alpha": 0.01}],
+        model={"kind": "python", "entry_point": "helpers.models:by_score", "version": "test-2"},
+    )
+    found = intake.prepare(db, retrained)["test-flow"].state.snapshot().certificates["cert"][None]
+    assert isinstance(found, Refusal) and found.calibration_size == 0

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from helpers.builders import flow_document, make_flow
-from signoff.config import load_project, parse_project
+from signoff.config import Flow, load_project, parse_project
 from signoff.errors import ConfigError, Problem
 
 PATH = Path("/projects/credit/signoff.yaml")
@@ -222,3 +222,30 @@ def test_policy_version_changes_when_a_threshold_changes() -> None:
     after = make_flow(policy=[{**rule, "min_confidence": 0.65}]).policy_version
     assert before != after
     assert len(before) == 64
+
+
+def test_unquoted_yes_no_labels_get_a_yaml_hint_and_no_noise() -> None:
+    document = {"flows": {"credit": flow_document(labels=[True, False])}}
+    assert _problems(document) == [
+        (
+            "flows.credit.labels[0]",
+            "Input should be a valid string (YAML reads unquoted yes/no/on/off/true/false "
+            "as booleans: put quotes around it)",
+        ),
+        (
+            "flows.credit.labels[1]",
+            "Input should be a valid string (YAML reads unquoted yes/no/on/off/true/false "
+            "as booleans: put quotes around it)",
+        ),
+    ]
+
+
+def test_a_queue_role_error_names_the_allowed_roles_plainly() -> None:
+    document = {"flows": {"credit": flow_document(queues={"q": {"role": "boss"}})}}
+    assert _problems(document) == [("flows.credit.queues.q.role", "Input should be 'reviewer' or 'admin'")]
+
+
+def test_two_flows_with_the_same_rules_have_different_policy_versions() -> None:
+    a = Flow.model_validate({"name": "a", **flow_document()})
+    b = Flow.model_validate({"name": "b", **flow_document()})
+    assert a.policy_version != b.policy_version

@@ -189,6 +189,8 @@ def serve(
     with _errors():
         loaded = _project(project)
         _database(loaded)
+        for flow in loaded.flows.values():  # fail here, with one clear line, rather than inside the server
+            intake.load(loaded, flow)
     os.environ["SIGNOFF_PROJECT"] = str(loaded.path)
     out.print(f"Serving {loaded.path} on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
     uvicorn.run("signoff.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
@@ -270,16 +272,15 @@ def policy_evaluate(
 
     from signoff.intake.labelled import read_labelled
     from signoff.learning import evaluate as evaluation
-    from signoff.models.frames import columns_of
-    from signoff.routing import Batch
 
     with _errors():
         loaded = _project(project)
+        runtime = intake.load(loaded, loaded.flow(flow))  # a replay records nothing
         db = _optional_database(loaded)
-        runtime = intake.load(loaded, loaded.flow(flow), db)
+        if db is not None:  # calibrate on the audit sample too, as the server would
+            intake.warm_up(db, runtime)
         data = read_labelled(runtime.flow, labeled, label_column)
-        scores = runtime.model.score(data.frame)
-        batch = Batch(scores.probabilities, scores.problems, columns_of(runtime.flow, data.frame))
+        batch = intake.batch_of(runtime, data.frame)
         result = evaluation.evaluate(runtime.policy, runtime.state.snapshot(), batch, data.labels)
     if as_json:
         print(json.dumps(dataclasses.asdict(result) | {"coverage": None, "risk": None}, indent=2))

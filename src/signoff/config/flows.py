@@ -26,7 +26,6 @@ from signoff.config.policy import (
     Rule,
     UncertaintyRule,
 )
-from signoff.domain import Role
 from signoff.errors import ConfigError, Problem
 
 NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -87,7 +86,7 @@ class ModelSpec(_Strict):
 class QueueSpec(_Strict):
     """A review queue: who may work it and how long a claim lasts."""
 
-    role: Literal[Role.REVIEWER, Role.ADMIN] = Role.REVIEWER
+    role: Literal["reviewer", "admin"] = "reviewer"
     lease_ttl: float = Field(default=300.0, ge=1, le=86_400, description="seconds")
 
 
@@ -181,6 +180,7 @@ class Flow(_Strict):
 
     def policy_document(self) -> dict[str, Any]:
         return {
+            "flow": self.name,
             "rules": [rule.model_dump(mode="json") for rule in self.policy],
             "queues": {name: q.model_dump(mode="json") for name, q in self.queues.items()},
             "audit": self.audit.model_dump(mode="json"),
@@ -223,9 +223,16 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 def _problems(error: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[Problem]:
     problems = []
-    for item in error.errors(include_url=False):
+    items = error.errors(include_url=False)
+    for item in items:
         loc = tuple(item["loc"])
+        if item["type"] == "too_short" and any(
+            len(other["loc"]) > len(loc) and tuple(other["loc"][: len(loc)]) == loc for other in items
+        ):
+            continue  # the items themselves were refused; saying the list is then too short only adds noise
         reason = item["msg"].removeprefix("Value error, ")
+        if isinstance(item.get("input"), bool) and item["type"] in ("string_type", "literal_error"):
+            reason += " (YAML reads unquoted yes/no/on/off/true/false as booleans: put quotes around it)"
         if item["type"] == "extra_forbidden":
             reason = "unknown field (check its spelling)"
         problems.append(Problem(_location(prefix + loc), reason))

@@ -10,8 +10,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from signoff.domain import Role
-
 NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME)]
 Probability = Annotated[float, Field(ge=0, le=1)]
@@ -66,7 +64,7 @@ class BySegment(Strict):
 class _Rule(Strict):
     name: Name
     queue: Name | None = None
-    role: Literal[Role.REVIEWER, Role.ADMIN] | None = None
+    role: Literal["reviewer", "admin"] | None = None
     priority: int = Field(default=0, ge=-1000, le=1000)
     sla: float | None = Field(default=None, gt=0, le=30 * 86_400, description="seconds until the task is due")
 

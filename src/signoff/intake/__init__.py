@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from signoff.intake.service import FlowRuntime, Submitted, load, prepare, route, submit
+from signoff.intake.service import FlowRuntime, Submitted, batch_of, load, prepare, recalibrate, route, submit, warm_up
 from signoff.intake.validation import CaseInput, validate_case
 
-__all__ = ["CaseInput", "FlowRuntime", "Submitted", "load", "prepare", "route", "submit", "validate_case"]
+__all__ = [
+    "CaseInput",
+    "FlowRuntime",
+    "Submitted",
+    "batch_of",
+    "load",
+    "prepare",
+    "recalibrate",
+    "route",
+    "submit",
+    "validate_case",
+    "warm_up",
+]

@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from signoff.audit import record
-from signoff.config import CapacityRule, Flow, Project
+from signoff.config import CapacityRule, Flow, OutOfDistributionRule, Project
 from signoff.domain import AuditEvent, CaseId, CaseStatus, DecidedBy, ModelVersionId, TaskKind, TaskStatus, Verdict
 from signoff.errors import Conflict, IdempotencyConflict
 from signoff.intake.labelled import read_labelled
 from signoff.intake.validation import CaseInput
 from signoff.learning import calibrate
 from signoff.models import LoadedModel, Scores, load_model
+from signoff.models.adapters import entry_point
 from signoff.models.frames import columns_of, frame_of
 from signoff.routing import Batch, Policy, Route
 from signoff.routing.state import RoutingState
 from signoff.store import cases as case_store
 from signoff.store import registry
 from signoff.store.database import Database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class FlowRuntime:
     policy: Policy
     state: RoutingState
     project: Project
+    novelty: dict[str, Callable[[pd.DataFrame], Any]]
 
 
 @dataclass(frozen=True)
@@ -116,40 +122,58 @@ def _register(db: Database, flow: Flow, model: LoadedModel, actor: str) -> Model
 
 
 def warm_up(db: Database | None, runtime: FlowRuntime) -> None:
-    """Give the routing state its memory: recent scores from the store, and certificates calibrated on the
-    random audit sample (when there is a store) plus the flow's calibration file."""
+    """Give the routing state its memory: recent scores from the store, then a first calibration."""
     flow = runtime.flow
-    windows = [getattr(rule, "window", 0) for rule in flow.policy]
-    audits: list[Any] = []
-    if db is not None:
-        with db.transaction(write=False) as conn:
-            if runtime.state.tracks_history:  # stored predictions give the confidence score; others start afresh
-                recent = np.array(case_store.recent_confidences(conn, flow.name, max(windows))[::-1])
-                runtime.state.observe(
-                    {
-                        rule.name: recent
-                        for rule in flow.policy
-                        if isinstance(rule, CapacityRule) and rule.score == "confidence"
-                    }
-                )
-            if runtime.policy.learning_rules:
-                audits = case_store.verified_audits(conn, flow.name)
+    if db is not None and runtime.state.tracks_history:
+        windows = [getattr(rule, "window", 0) for rule in flow.policy]
+        with db.transaction(write=False) as conn:  # stored predictions give the confidence score only
+            recent = np.array(case_store.recent_confidences(conn, flow.name, max(windows))[::-1])
+        runtime.state.observe(
+            {rule.name: recent for rule in flow.policy if isinstance(rule, CapacityRule) and rule.score == "confidence"}
+        )
+    recalibrate(db, runtime)
+
+
+def recalibrate(db: Database | None, runtime: FlowRuntime) -> None:
+    """Certify the learning rules again on the verified labels of this model version (from the store, when
+    there is one) plus the flow's calibration file (read once)."""
+    flow = runtime.flow
     if not runtime.policy.learning_rules:
         return
-    rows = [a.fields for a in audits]
-    probabilities = [a.probabilities for a in audits]
-    human = [a.label for a in audits]
+    verified: list[Any] = []
+    if db is not None:
+        with db.transaction(write=False) as conn:
+            version_id = runtime.model_version_id
+            if version_id is None:  # an offline replay: use the recorded version of this model, if any
+                found = registry.find_model_version(conn, flow.name, runtime.model.version)
+                version_id = found[0] if found else None
+            if version_id is not None:
+                verified = case_store.verified(conn, flow.name, version_id)
+    rows = [v.fields for v in verified]
+    probabilities = [v.probabilities for v in verified]
+    human = [v.label for v in verified]
     if flow.calibration.file is not None:
-        labelled = read_labelled(flow, runtime.project.resolve(flow.calibration.file), flow.calibration.label_column)
-        scores = runtime.model.score(labelled.frame)
-        keep = scores.valid
-        probabilities += [list(p) for p in scores.probabilities[keep]]
-        human += [h for h, k in zip(labelled.labels, keep, strict=True) if k]
-        rows += [r for r, k in zip(labelled.frame.to_dict(orient="records"), keep, strict=True) if k]
+        file_rows, file_probabilities, file_human = runtime.state.remember_file(lambda: _calibration_file(runtime))
+        rows, probabilities, human = rows + file_rows, probabilities + file_probabilities, human + file_human
     matrix = np.array(probabilities, dtype=np.float64).reshape(len(human), len(flow.labels))
     segments = {name: [r.get(name) for r in rows] for name in flow.fields}
     members = runtime.model.members(frame_of(flow, rows)) if runtime.policy.needs_members and rows else None
     runtime.state.calibrated(*calibrate.certificates(runtime.policy, matrix, human, segments, members))
+
+
+def _calibration_file(runtime: FlowRuntime) -> tuple[list[dict[str, Any]], list[list[float]], list[str]]:
+    flow = runtime.flow
+    assert flow.calibration.file is not None
+    labelled = read_labelled(flow, runtime.project.resolve(flow.calibration.file), flow.calibration.label_column)
+    scores = runtime.model.score(labelled.frame)
+    keep = scores.valid
+    records = labelled.frame.to_dict(orient="records")
+    rows = [{str(name): value for name, value in r.items()} for r, k in zip(records, keep, strict=True) if k]
+    return (
+        rows,
+        [list(p) for p in scores.probabilities[keep]],
+        [h for h, k in zip(labelled.labels, keep, strict=True) if k],
+    )
 
 
 def load(project: Project, flow: Flow, db: Database | None = None, actor: str = "system") -> FlowRuntime:
@@ -163,7 +187,12 @@ def load(project: Project, flow: Flow, db: Database | None = None, actor: str = 
             version_id = _register(db, flow, model, actor)
         except IntegrityError:  # another process registered the same versions at the same moment
             version_id = _register(db, flow, model, actor)
-    runtime = FlowRuntime(flow, model, version_id, policy, RoutingState(policy), project)
+    novelty = {
+        rule.name: entry_point(rule.novelty.entry_point, f"flows.{flow.name}.policy: rule {rule.name!r} novelty")
+        for rule in flow.policy
+        if isinstance(rule, OutOfDistributionRule) and rule.novelty is not None
+    }
+    runtime = FlowRuntime(flow, model, version_id, policy, RoutingState(policy), project, novelty)
     warm_up(db, runtime)
     return runtime
 
@@ -201,21 +230,37 @@ def _earlier(conn: Connection, flow: Flow, cases: Sequence[CaseInput]) -> dict[s
     return {ext: row.id for ext, row in found.items()}
 
 
-def route(runtime: FlowRuntime, frame: pd.DataFrame) -> tuple[Scores, list[Route]]:
-    """Score and route a table of cases with the flow's current routing state, then remember their scores."""
+def batch_of(runtime: FlowRuntime, frame: pd.DataFrame) -> Batch:
+    """Score a table of cases and gather what the rules read: fields, the moment, audit draws, members, novelty."""
     scores = runtime.model.score(frame)
-    batch = Batch(
+    return Batch(
         scores.probabilities,
         scores.problems,
         columns_of(runtime.flow, frame),
         datetime.now(UTC),
         np.random.default_rng().random(len(frame)),
         runtime.model.members(frame) if runtime.policy.needs_members else None,
+        {name: _novelty(scorer, frame) for name, scorer in runtime.novelty.items()},
     )
+
+
+def _novelty(scorer: Callable[[pd.DataFrame], Any], frame: pd.DataFrame) -> npt.NDArray[np.float64]:
+    """A novelty scorer's output; a failure or a non-finite score counts as maximally novel (review)."""
+    try:
+        values = np.asarray(scorer(frame), dtype=np.float64).reshape(len(frame))
+    except Exception:  # a broken scorer must send cases to people, not stop intake
+        log.exception("novelty scorer failed")
+        return np.full(len(frame), np.inf)
+    return np.where(np.isfinite(values), values, np.inf)
+
+
+def route(runtime: FlowRuntime, frame: pd.DataFrame) -> tuple[Scores, list[Route]]:
+    """Score and route a table of cases with the flow's current routing state, then remember their scores."""
+    batch = batch_of(runtime, frame)
     routes = runtime.policy.route(batch, runtime.state.snapshot())
     if runtime.state.tracks_history:
         runtime.state.observe(runtime.policy.capacity_scores(batch))
-    return scores, routes
+    return Scores(batch.probabilities, list(batch.problems)), routes
 
 
 def _task(flow: Flow, case_id: CaseId, route: Route, now: datetime) -> dict[str, Any]:
@@ -357,16 +402,18 @@ def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor
     """
     flow = runtime.flow
     unique = _deduplicate(flow, cases)
+    if runtime.policy.learning_rules and runtime.state.stale(flow.calibration.min_refresh):
+        recalibrate(db, runtime)
     for _attempt in range(3):
         with db.transaction(write=False) as conn:
             known = _earlier(conn, flow, unique)
         fresh = [c for c in unique if c.external_id is None or c.external_id not in known]
-        scores, routes = route(runtime, frame_of(flow, [c.fields for c in fresh]))
+        scores, routes = route(runtime, frame_of(flow, [c.fields for c in fresh])) if fresh else (None, [])
         try:
             with db.transaction() as conn:
                 if _earlier(conn, flow, unique) != known:
                     continue  # another request recorded some of these meanwhile; start again
-                new_ids = _write(db, conn, runtime, fresh, scores, routes, actor)
+                new_ids = _write(db, conn, runtime, fresh, scores, routes, actor) if scores is not None else []
                 summaries = case_store.summaries(conn, new_ids + list(known.values()))
             break
         except IntegrityError:

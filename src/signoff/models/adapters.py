@@ -117,7 +117,7 @@ def _load_estimator(path: Path, trusted: tuple[str, ...], where: str) -> Any:
     raise ModelError(f"{where}: {path.name} is neither a .skops nor a .joblib file")
 
 
-def _entry_point(spec: str, where: str) -> Predict:
+def entry_point(spec: str, where: str) -> Predict:
     module_name, _, attribute = spec.partition(":")
     try:
         target: Any = importlib.import_module(module_name)
@@ -145,7 +145,7 @@ def load_model(project: Project, flow: Flow) -> LoadedModel:
             uri=spec.entry_point,
             version=spec.version,
             sha256=None,
-            predict=_entry_point(spec.entry_point, where),
+            predict=entry_point(spec.entry_point, where),
         )
     members = tuple(
         _load_sklearn(project.resolve(member), flow, spec.trusted_types, f"{where}.members[{i}]")

@@ -169,6 +169,9 @@ def submit(
                 label,
                 comment,
             ):
+                if task.kind == TaskKind.AUDIT.value:  # the same answer the first submit gave
+                    decision = case_store.decision_of(conn, CaseId(earlier.case_id))
+                    return Outcome(earlier.id, CaseId(earlier.case_id), decision or label, DecidedBy.MODEL.value, True)
                 return Outcome(earlier.id, CaseId(earlier.case_id), label, DecidedBy.REVIEWER.value, replayed=True)
             raise _refusal(conn, task_id, token, user)
         case_id = CaseId(task.case_id)

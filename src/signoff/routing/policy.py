@@ -104,6 +104,7 @@ class Decisions:
     rule: npt.NDArray[np.int16]
     inclusion: Floats
     explain: Sequence[Explain]
+    census: Mask
 
     def __len__(self) -> int:
         return len(self.verdict)
@@ -128,6 +129,9 @@ class Decisions:
                 rule.role,
                 rule.priority,
                 rule.sla,
+                # Reviewed because the rule cannot certify yet: every such case is reviewed, so the answers are
+                # a census of the cases the rule will decide, fit to calibrate it (probability 1 of inclusion).
+                1.0 if self.census[i] else None,
             )
         row = self.batch.probabilities[i]
         top = int(row.argmax())
@@ -267,6 +271,7 @@ class Policy:
         rule = np.full(n, NO_RULE, dtype=np.int16)
         rule[invalid] = INVALID
         explain: list[Explain] = []
+        census = np.zeros(n, dtype=bool)
         undecided = ~invalid
         for index, candidate in enumerate(self.rules):
             if not undecided.any():
@@ -274,13 +279,27 @@ class Policy:
             mask, why = self._fires(candidate, scored, state)
             hit = undecided & mask
             rule[hit] = index
+            if isinstance(candidate, CertifiedRule | JointRiskRule | ConformalRule):
+                census |= hit & self._uncertified(candidate, scored, state)
             undecided &= ~hit
             explain.append(why)
         rates = self._audit_rates(scored)
         draws = batch.draws if batch.draws is not None else np.ones(n)
         verdict = np.where(rule == NO_RULE, AUTO, REVIEW).astype(np.int8)
         verdict[(rule == NO_RULE) & (draws < rates)] = AUDIT
-        return Decisions(self, scored, verdict, rule, np.where(rule == NO_RULE, rates, np.nan), explain)
+        return Decisions(self, scored, verdict, rule, np.where(rule == NO_RULE, rates, np.nan), explain, census)
+
+    def _uncertified(
+        self, rule: CertifiedRule | JointRiskRule | ConformalRule, batch: Batch, state: PolicyState
+    ) -> Mask:
+        """Where the rule has no guarantee to give (and so reviews every case)."""
+        if isinstance(rule, ConformalRule):
+            return np.full(len(batch), not isinstance(state.quantiles.get(rule.name), Certificate))
+        if score_of(rule.score, batch) is None:
+            return np.ones(len(batch), dtype=bool)
+        found = state.certificates.get(rule.name, {})
+        keys = _segment_keys(batch, rule.segment_field if isinstance(rule, CertifiedRule) else None)
+        return np.array([not isinstance(found.get(key), Certificate) for key in keys], dtype=bool)
 
     def route(self, batch: Batch, state: PolicyState = EMPTY_STATE) -> list[Route]:
         """Route every case of the batch; a case with a problem in its model output always goes to review."""

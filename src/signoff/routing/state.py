@@ -6,15 +6,20 @@ mutable piece, shared by the request threads of one process and guarded by a loc
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 
 from signoff.config import CapacityRule
 from signoff.routing.calibration import Certificate, Refusal
 from signoff.routing.policy import Floats, Policy, PolicyState
+
+T = TypeVar("T")
 
 
 class RoutingState:
@@ -25,6 +30,8 @@ class RoutingState:
         }
         self._certificates: dict[str, Mapping[str | None, Certificate | Refusal]] = {}
         self._quantiles: dict[str, Certificate | Refusal] = {}
+        self._calibrated_at = -math.inf
+        self._file: Any = None
 
     @property
     def tracks_history(self) -> bool:
@@ -53,3 +60,16 @@ class RoutingState:
         with self._lock:
             self._certificates = dict(certificates)
             self._quantiles = dict(quantiles)
+            self._calibrated_at = time.monotonic()
+
+    def stale(self, seconds: float) -> bool:
+        """Whether the last calibration is older than ``seconds``."""
+        return time.monotonic() - self._calibrated_at > seconds
+
+    def remember_file(self, read: Callable[[], T]) -> T:
+        """The scored calibration file, read once per process (it changes only with a new flow file)."""
+        with self._lock:
+            if self._file is None:
+                self._file = read()
+            result: T = self._file
+            return result

@@ -125,14 +125,21 @@ def recent_confidences(conn: Connection, flow: str, limit: int) -> list[float]:
     return [float(c) for c in conn.execute(query).scalars()]
 
 
-def verified_audits(conn: Connection, flow: str) -> list[Row[Any]]:
-    """Audit reviews with the probabilities the model gave and the case fields: unbiased verified labels."""
+def verified(conn: Connection, flow: str, model_version_id: int) -> list[Row[Any]]:
+    """Reviews of cases that were sampled for verification (the random audit, or a census while a rule could not
+    certify), scored by this model version: unbiased labels with the probabilities the model gave."""
     query = (
         select(reviews.c.label, predictions.c.probabilities, cases.c.fields)
         .join(tasks, tasks.c.id == reviews.c.task_id)
         .join(cases, cases.c.id == reviews.c.case_id)
-        .join(predictions, predictions.c.case_id == reviews.c.case_id)
-        .where(tasks.c.flow == flow, tasks.c.kind == "audit", predictions.c.probabilities.is_not(None))
+        .join(routes, routes.c.case_id == reviews.c.case_id)
+        .join(predictions, predictions.c.id == routes.c.prediction_id)
+        .where(
+            tasks.c.flow == flow,
+            routes.c.inclusion_probability.is_not(None),
+            predictions.c.model_version_id == model_version_id,
+            predictions.c.problem.is_(None),
+        )
         .order_by(reviews.c.id)
     )
     return list(conn.execute(query))

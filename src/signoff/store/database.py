@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,6 +83,17 @@ class Database:
                 raise DatabaseUnavailable(f"cannot reach the database at {self.safe_url}: {error.orig}") from error
             raise
 
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A plain connection (for migrations), with the same translation of an unreachable database."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as error:
+            if _is_unreachable(error):
+                raise DatabaseUnavailable(f"cannot reach the database at {self.safe_url}: {error.orig}") from error
+            raise
+
     @property
     def safe_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
@@ -113,6 +125,14 @@ def _is_unreachable(error: OperationalError) -> bool:
     return any(s in message for s in ("connection refused", "could not connect", "unable to open", "does not exist"))
 
 
+def _synchronous() -> str:
+    """NORMAL by default; SIGNOFF_SQLITE_SYNCHRONOUS=FULL trades write speed for surviving a power loss."""
+    value = os.environ.get("SIGNOFF_SQLITE_SYNCHRONOUS", "NORMAL").upper()
+    if value not in ("NORMAL", "FULL"):
+        raise SignoffError(f"SIGNOFF_SQLITE_SYNCHRONOUS must be NORMAL or FULL, got {value!r}")
+    return value
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -121,7 +141,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         # NORMAL survives a killed process; a power loss may drop the last commits (FULL would not).
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={_synchronous()}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

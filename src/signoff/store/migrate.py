@@ -26,13 +26,13 @@ def head() -> str:
 
 
 def current(db: Database) -> str | None:
-    with db.engine.connect() as conn:
+    with db.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema up to ``revision``; safe to run again."""
-    with db.engine.begin() as conn:
+    with db.connect() as conn, conn.begin():
         config = _config()
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
