@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -88,14 +89,23 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@contextmanager
+def _fresh_postgres(prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new database (a clone of ``template`` if given), dropped afterwards whatever connections remain."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with _admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    try:
+        yield _postgres_url(name)
+    finally:
+        with _admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def postgres_url(postgres_template: str) -> Iterator[str]:
-    name = f"signoff_test_{uuid.uuid4().hex[:12]}"
-    with _admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
-    yield _postgres_url(name)
-    with _admin() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with _fresh_postgres("signoff_test", postgres_template) as url:
+        yield url
 
 
 @pytest.fixture
@@ -128,9 +138,5 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     problem = request.config.stash[_PG_PROBLEM]
     if problem:
         pytest.skip(f"PostgreSQL not available: {problem}")
-    name = f"signoff_empty_{uuid.uuid4().hex[:12]}"
-    with _admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield _postgres_url(name)
-    with _admin() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with _fresh_postgres("signoff_empty") as url:
+        yield url
