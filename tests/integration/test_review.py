@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,21 @@ def test_claims_follow_priority_then_age_and_respect_roles(db: Database, tmp_pat
     senior = review.claim(db, boss, queue="senior")
     assert senior is not None and senior.task_id == 3
     assert project.flows["test-flow"].queues["senior"].role == "admin"
+
+
+def test_at_equal_priority_the_earliest_due_task_is_claimed_first(db: Database, tmp_path: Path) -> None:
+    queued(db, tmp_path, 4)
+    with db.transaction() as conn:
+        now = db.now(conn)
+        conn.execute(tasks.update().where(tasks.c.id == 2).values(due_at=now + timedelta(hours=2)))
+        conn.execute(tasks.update().where(tasks.c.id == 3).values(due_at=now + timedelta(minutes=5)))
+    alice = reviewer(db, "alice")
+    order = [got.task_id for _ in range(4) if (got := review.claim(db, alice)) is not None]
+    assert order == [3, 2, 1, 4]  # due soonest, due later, then the tasks without a due time, oldest first
+
+
+def test_a_queue_sla_sets_the_due_time_of_its_tasks(db: Database, tmp_path: Path) -> None:
+    queued(db, tmp_path, 1, queues={"default": {"sla": 7200}})
+    with db.transaction(write=False) as conn:
+        row = conn.execute(select(tasks.c.created_at, tasks.c.due_at)).one()
+    assert row.due_at - row.created_at == timedelta(hours=2)

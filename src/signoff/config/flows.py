@@ -88,6 +88,7 @@ class QueueSpec(_Strict):
 
     role: Literal["reviewer", "admin"] = "reviewer"
     lease_ttl: float = Field(default=300.0, ge=1, le=86_400, description="seconds")
+    sla: float | None = Field(default=None, gt=0, le=30 * 86_400, description="seconds until a task is due")
 
 
 class Costs(_Strict):

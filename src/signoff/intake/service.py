@@ -277,7 +277,7 @@ def _task(flow: Flow, case_id: CaseId, route: Route, now: datetime) -> dict[str,
         "lease_ttl": spec.lease_ttl,
         "created_at": now,
         "kind": (TaskKind.AUDIT if route.verdict is Verdict.AUDIT else TaskKind.REVIEW).value,
-        "due_at": now + timedelta(seconds=route.sla) if route.sla is not None else None,
+        "due_at": now + timedelta(seconds=sla) if (sla := route.sla or spec.sla) is not None else None,
     }
 
 

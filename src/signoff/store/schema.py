@@ -176,12 +176,23 @@ tasks = Table(
     Column("completed_at", UtcDateTime(), nullable=True),
     Column("kind", String(20), nullable=False, server_default=text("'review'")),
     Column("due_at", UtcDateTime(), nullable=True),
-    # The claim scans only open tasks, best priority first, oldest first.
+    # Claims scan only open tasks in claim order: best priority, then earliest due (no due time last), then oldest.
     Index(
         "ix_tasks_open",
         "flow",
         "queue",
         text("priority DESC"),
+        text("(due_at IS NULL)"),
+        "due_at",
+        "id",
+        postgresql_where=text("status <> 'done'"),
+        sqlite_where=text("status <> 'done'"),
+    ),
+    Index(
+        "ix_tasks_open_any",
+        text("priority DESC"),
+        text("(due_at IS NULL)"),
+        "due_at",
         "id",
         postgresql_where=text("status <> 'done'"),
         sqlite_where=text("status <> 'done'"),

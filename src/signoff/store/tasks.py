@@ -23,7 +23,8 @@ def claim(
     queue: str | None,
 ) -> Row[Any] | None:
     """Lease the best open task (or one whose lease expired) and record the lease; None if there is none."""
-    rows = db.run(conn, "claim_task", reviewer=reviewer, role=role, any_role=any_role, flow=flow, queue=queue)
+    name = "claim_task" if flow is not None and queue is not None else "claim_any"
+    rows = db.run(conn, name, reviewer=reviewer, role=role, any_role=any_role, flow=flow, queue=queue)
     if not rows:
         return None
     row = rows[0]

@@ -5,8 +5,30 @@
 SELECT clock_timestamp() AS now;
 
 -- name: claim_task
--- Claims a new task or re-claims one whose lease expired, in one statement; SKIP LOCKED lets
--- concurrent reviewers pass over rows another transaction is claiming instead of waiting on them.
+-- Claims the most urgent task of one queue (priority, then earliest due, then oldest), new or with an
+-- expired lease, in one statement; ix_tasks_open serves it in order. SKIP LOCKED lets concurrent
+-- reviewers pass over rows another transaction is claiming instead of waiting on them.
+WITH candidate AS (
+    SELECT id FROM tasks
+    WHERE status <> 'done'
+      AND flow = :flow AND queue = :queue
+      AND (role = :role OR CAST(:any_role AS boolean))
+      AND (status = 'queued' OR lease_expires_at < clock_timestamp())
+    ORDER BY priority DESC, (due_at IS NULL), due_at, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE tasks AS t
+SET status = 'leased',
+    lease_token = t.lease_token + 1,
+    lease_owner = :reviewer,
+    lease_expires_at = clock_timestamp() + make_interval(secs => t.lease_ttl)
+FROM candidate
+WHERE t.id = candidate.id
+RETURNING t.id, t.case_id, t.flow, t.queue, t.lease_token, t.lease_expires_at, clock_timestamp() AS now;
+
+-- name: claim_any
+-- The same across queues (optionally one flow's), in the order of ix_tasks_open_any.
 WITH candidate AS (
     SELECT id FROM tasks
     WHERE status <> 'done'
@@ -14,7 +36,7 @@ WITH candidate AS (
       AND (CAST(:queue AS text) IS NULL OR queue = CAST(:queue AS text))
       AND (role = :role OR CAST(:any_role AS boolean))
       AND (status = 'queued' OR lease_expires_at < clock_timestamp())
-    ORDER BY priority DESC, id
+    ORDER BY priority DESC, (due_at IS NULL), due_at, id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 )

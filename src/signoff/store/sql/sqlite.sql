@@ -6,6 +6,26 @@
 SELECT strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
 
 -- name: claim_task
+-- The most urgent task of one queue, in the order of ix_tasks_open.
+UPDATE tasks
+SET status = 'leased',
+    lease_token = lease_token + 1,
+    lease_owner = :reviewer,
+    lease_expires_at = strftime('%Y-%m-%d %H:%M:%f000', 'now', '+' || lease_ttl || ' seconds')
+WHERE id = (
+    SELECT id FROM tasks
+    WHERE status <> 'done'
+      AND flow = :flow AND queue = :queue
+      AND (role = :role OR :any_role)
+      AND (status = 'queued' OR lease_expires_at < strftime('%Y-%m-%d %H:%M:%f000', 'now'))
+    ORDER BY priority DESC, (due_at IS NULL), due_at, id
+    LIMIT 1
+)
+RETURNING id, case_id, flow, queue, lease_token, lease_expires_at,
+          strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
+
+-- name: claim_any
+-- The same across queues (optionally one flow's), in the order of ix_tasks_open_any.
 UPDATE tasks
 SET status = 'leased',
     lease_token = lease_token + 1,
@@ -18,7 +38,7 @@ WHERE id = (
       AND (:queue IS NULL OR queue = :queue)
       AND (role = :role OR :any_role)
       AND (status = 'queued' OR lease_expires_at < strftime('%Y-%m-%d %H:%M:%f000', 'now'))
-    ORDER BY priority DESC, id
+    ORDER BY priority DESC, (due_at IS NULL), due_at, id
     LIMIT 1
 )
 RETURNING id, case_id, flow, queue, lease_token, lease_expires_at,

@@ -1,0 +1,69 @@
+"""The claim is served by its index: no sequential scan and no sort of the queue, even with 1M open tasks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import insert, text
+
+from signoff.store.database import Database
+from signoff.store.schema import cases
+
+PARAMS = {"reviewer": 1, "role": "reviewer", "any_role": False, "flow": "f", "queue": "q0"}
+
+
+def _fill(db: Database, n: int) -> None:
+    now = datetime.now(UTC)
+    with db.transaction() as conn:
+        conn.execute(
+            insert(cases).values(flow="f", fields={}, payload_hash="x", groups={}, status="in_review", created_at=now)
+        )
+        series = (
+            "SELECT i FROM generate_series(1, :n) AS i"
+            if db.dialect == "postgresql"
+            else "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < :n) SELECT i FROM s"
+        )
+        due = (
+            "CASE WHEN i % 3 = 0 THEN NULL ELSE now() + make_interval(secs => i % 7200) END"
+            if db.dialect == "postgresql"
+            else "CASE WHEN i % 3 = 0 THEN NULL ELSE strftime('%Y-%m-%d %H:%M:%f000', 'now', '+' || (i % 7200) || "
+            "' seconds') END"
+        )
+        conn.execute(
+            text(
+                "INSERT INTO tasks (case_id, flow, queue, role, priority, status, lease_token, lease_ttl, created_at, "
+                f"kind, due_at) SELECT 1, 'f', 'q' || (i % 4), 'reviewer', i % 3, CASE WHEN i % 5 = 0 THEN 'done' "
+                f"ELSE 'queued' END, 0, 300, :now, 'review', {due} FROM ({series}) AS g"
+            ),
+            {"n": n, "now": now.replace(tzinfo=None) if db.dialect == "sqlite" else now},
+        )
+        conn.execute(text("ANALYZE"))
+
+
+def _plan(db: Database, name: str) -> str:
+    explain = "EXPLAIN" if db.dialect == "postgresql" else "EXPLAIN QUERY PLAN"
+    with db.transaction() as conn:
+        params = PARAMS if name == "claim_task" else {**PARAMS, "flow": None, "queue": None}
+        rows = conn.execute(text(f"{explain} {db.queries[name]}"), params).all()
+    return "\n".join(" ".join(str(cell) for cell in row) for row in rows)
+
+
+@pytest.mark.parametrize(("name", "index"), [("claim_task", "ix_tasks_open"), ("claim_any", "ix_tasks_open_any")])
+def test_the_postgresql_claim_uses_its_index_over_a_million_tasks(postgres_url: str, name: str, index: str) -> None:
+    db = Database(postgres_url)
+    _fill(db, 1_000_000)
+    plan = _plan(db, name)
+    db.dispose()
+    assert f"Index Scan using {index} on tasks" in plan, plan
+    assert "Seq Scan on tasks" not in plan and "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize(("name", "index"), [("claim_task", "ix_tasks_open"), ("claim_any", "ix_tasks_open_any")])
+def test_the_sqlite_claim_uses_its_index_without_sorting(sqlite_url: str, name: str, index: str) -> None:
+    db = Database(sqlite_url)
+    _fill(db, 50_000)
+    plan = _plan(db, name)
+    db.dispose()
+    assert f"USING INDEX {index}" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
