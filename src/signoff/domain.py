@@ -51,6 +51,7 @@ class TaskStatus(StrEnum):
 class LeaseEnd(StrEnum):
     SUBMITTED = "submitted"
     RELEASED = "released"
+    SKIPPED = "skipped"
     EXPIRED = "expired"
 
 

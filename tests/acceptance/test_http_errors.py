@@ -204,3 +204,17 @@ def test_the_queue_overview_answers_leads(api: Api) -> None:
     body = api.client.get("/api/v1/queues?risk_window=60", headers=api.as_(Role.REVIEWER)).json()
     assert [(q["queue"], q["open"], q["leased"]) for q in body["queues"]] == [("default", 3, 0)]
     assert body["risk_window"] == 60
+
+
+def test_a_skip_over_http_requeues_and_an_empty_reason_is_422(api: Api) -> None:
+    api.post(CASES, json=case(0.5))
+    claimed = api.post("/api/v1/tasks/claim", Role.REVIEWER).json()
+    task, token = claimed["task"]["id"], claimed["lease"]["token"]
+    empty = api.post(f"/api/v1/tasks/{task}/skip", Role.REVIEWER, json={"token": token, "reason": ""})
+    assert empty.status_code == 422 and _problems(empty)[0][0] == "reason"
+    done = api.post(
+        f"/api/v1/tasks/{task}/skip", Role.REVIEWER, json={"token": token, "reason": "conflict", "unsure": True}
+    )
+    assert done.status_code == 200
+    assert api.post("/api/v1/tasks/claim", Role.REVIEWER).status_code == 204  # not offered to the same reviewer
+    assert api.post("/api/v1/tasks/claim", Role.ADMIN).json()["task"]["id"] == task

@@ -171,3 +171,30 @@ def test_a_queue_sla_sets_the_due_time_of_its_tasks(db: Database, tmp_path: Path
     with db.transaction(write=False) as conn:
         row = conn.execute(select(tasks.c.created_at, tasks.c.due_at)).one()
     assert row.due_at - row.created_at == timedelta(hours=2)
+
+
+def test_a_skipped_task_returns_higher_and_not_to_the_reviewer_who_skipped(db: Database, tmp_path: Path) -> None:
+    queued(db, tmp_path, 2)
+    alice, bob = reviewer(db, "alice"), reviewer(db, "bob")
+    got = review.claim(db, alice)
+    assert got is not None and got.task_id == 1
+    review.skip(db, alice, got.task_id, got.token, "I know this applicant", unsure=False)
+    again = review.claim(db, alice)
+    assert again is not None and again.task_id == 2  # not task 1 again
+    theirs = review.claim(db, bob)
+    assert theirs is not None and theirs.task_id == 1  # raised above nothing else, so first for bob
+    with db.transaction(write=False) as conn:
+        priority = conn.execute(select(tasks.c.priority).where(tasks.c.id == 1)).scalar_one()
+    assert priority == 1
+    assert _actions(db)[-3:] == ["task.skipped", "task.claimed", "task.claimed"]
+
+
+def test_a_skip_needs_a_reason_and_a_live_lease(db: Database, tmp_path: Path) -> None:
+    queued(db, tmp_path, 1)
+    alice = reviewer(db, "alice")
+    got = review.claim(db, alice)
+    assert got is not None
+    with pytest.raises(InvalidInput, match="say why"):
+        review.skip(db, alice, got.task_id, got.token, "  ")
+    with pytest.raises(LeaseRefused):
+        review.skip(db, alice, got.task_id, got.token + 1, "unsure", unsure=True)

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from signoff import __version__, audit, intake, review, users
 from signoff.api import errors
 from signoff.api.limits import BodyLimit
-from signoff.api.schemas import BatchIn, CaseIn, ClaimIn, LeaseIn, ReviewIn
+from signoff.api.schemas import BatchIn, CaseIn, ClaimIn, LeaseIn, ReviewIn, SkipIn
 from signoff.config import Project, load_project
 from signoff.domain import TaskId, User
 from signoff.errors import InvalidInput, NotFound, Problem
@@ -262,6 +262,12 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         """Record your review; it becomes the case's decision. Refused (409) if your lease is not live."""
         outcome = review.submit(ctx.db, ctx.project, user, TaskId(task_id), body.token, body.label, body.comment)
         return _json({"review_id": outcome.review_id, "decision": asdict(outcome)})
+
+    @app.post("/api/v1/tasks/{task_id}/skip", tags=["review"])
+    def skip(task_id: int, body: SkipIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
+        """Pass the task on, or mark it unsure, with a reason: it returns one priority higher, not to you."""
+        review.skip(ctx.db, user, TaskId(task_id), body.token, body.reason, body.unsure)
+        return _json({"skipped": task_id})
 
     @app.post("/api/v1/tasks/{task_id}/release", tags=["review"])
     def release(task_id: int, body: LeaseIn, ctx: Ctx, user: Reviewer) -> JSONResponse:

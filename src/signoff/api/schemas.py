@@ -32,3 +32,8 @@ class LeaseIn(_Body):
 class ReviewIn(LeaseIn):
     label: str
     comment: str = ""
+
+
+class SkipIn(LeaseIn):
+    reason: str = Field(description="Why you pass this task on; shown to leads and kept in the audit trail.")
+    unsure: bool = Field(default=False, description="True when you looked but could not decide.")

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from signoff.review.service import Claim, Outcome, claim, heartbeat, release, submit
+from signoff.review.service import Claim, Outcome, claim, heartbeat, release, skip, submit
 
-__all__ = ["Claim", "Outcome", "claim", "heartbeat", "release", "submit"]
+__all__ = ["Claim", "Outcome", "claim", "heartbeat", "release", "skip", "submit"]

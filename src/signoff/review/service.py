@@ -136,6 +136,36 @@ def release(db: Database, user: User, task_id: TaskId, token: int) -> None:
         record(db, conn, [AuditEvent(user.name, "task.released", "task", str(task_id), {"token": token})])
 
 
+MAX_REASON = 1000
+
+
+def skip(db: Database, user: User, task_id: TaskId, token: int, reason: str, unsure: bool = False) -> None:
+    """Pass a task on (or mark it unsure) with a reason: it goes back one priority higher, and this reviewer
+    is not offered it again."""
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
+        raise InvalidInput([Problem("reason", f"say why, in 1 to {MAX_REASON} characters")], "the skip is not valid")
+    with db.transaction() as conn:
+        if task_store.skip(db, conn, task_id, token, user.id, reason, unsure) is None:
+            raise _refusal(conn, task_id, token, user)
+        record(
+            db,
+            conn,
+            [
+                AuditEvent(
+                    user.name,
+                    "task.skipped",
+                    "task",
+                    str(task_id),
+                    {
+                        "token": token,
+                        "reason": reason,
+                        "unsure": unsure,
+                    },
+                )
+            ],
+        )
+
+
 def _check_answer(project: Project, flow_name: str, label: Any, comment: Any) -> None:
     flow = project.flow(flow_name)
     problems = []

@@ -211,6 +211,17 @@ leases = Table(
     Column("end_reason", String(20), nullable=True),
 )
 
+task_skips = Table(
+    "task_skips",
+    metadata,
+    Column("task_id", Id, ForeignKey("tasks.id"), primary_key=True),
+    Column("reviewer_id", Id, ForeignKey("users.id"), primary_key=True),
+    Column("token", Integer, nullable=False),
+    Column("unsure", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    _created(),
+)
+
 reviews = Table(
     "reviews",
     metadata,

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from signoff.domain import LeaseEnd, TaskId, UserId
 from signoff.store.database import Database, as_utc
-from signoff.store.schema import leases, reviews, tasks
+from signoff.store.schema import leases, reviews, task_skips, tasks
 
 
 def claim(
@@ -66,6 +66,20 @@ def complete(db: Database, conn: Connection, task_id: TaskId, token: int, review
 
 def release(db: Database, conn: Connection, task_id: TaskId, token: int, reviewer: UserId) -> datetime | None:
     return _end(db, conn, "release_task", LeaseEnd.RELEASED, task_id, token, reviewer)
+
+
+def skip(
+    db: Database, conn: Connection, task_id: TaskId, token: int, reviewer: UserId, reason: str, unsure: bool
+) -> datetime | None:
+    """Give the task back one priority higher and remember that this reviewer passed on it."""
+    now = _end(db, conn, "skip_task", LeaseEnd.SKIPPED, task_id, token, reviewer)
+    if now is not None:
+        conn.execute(
+            insert(task_skips).values(
+                task_id=task_id, reviewer_id=reviewer, token=token, unsure=unsure, reason=reason, created_at=now
+            )
+        )
+    return now
 
 
 def _end(

@@ -13,6 +13,7 @@ WITH candidate AS (
     WHERE status <> 'done'
       AND flow = :flow AND queue = :queue
       AND (role = :role OR CAST(:any_role AS boolean))
+      AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.task_id = tasks.id AND s.reviewer_id = :reviewer)
       AND (status = 'queued' OR lease_expires_at < clock_timestamp())
     ORDER BY priority DESC, (due_at IS NULL), due_at, id
     LIMIT 1
@@ -35,6 +36,7 @@ WITH candidate AS (
       AND (CAST(:flow AS text) IS NULL OR flow = CAST(:flow AS text))
       AND (CAST(:queue AS text) IS NULL OR queue = CAST(:queue AS text))
       AND (role = :role OR CAST(:any_role AS boolean))
+      AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.task_id = tasks.id AND s.reviewer_id = :reviewer)
       AND (status = 'queued' OR lease_expires_at < clock_timestamp())
     ORDER BY priority DESC, (due_at IS NULL), due_at, id
     LIMIT 1
@@ -66,6 +68,14 @@ RETURNING completed_at AS now;
 -- name: release_task
 UPDATE tasks
 SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL
+WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_owner = :reviewer
+  AND lease_expires_at > clock_timestamp()
+RETURNING clock_timestamp() AS now;
+
+-- name: skip_task
+-- Back to the queue one priority higher, so the next reviewer sees it sooner.
+UPDATE tasks
+SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, priority = priority + 1
 WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_owner = :reviewer
   AND lease_expires_at > clock_timestamp()
 RETURNING clock_timestamp() AS now;

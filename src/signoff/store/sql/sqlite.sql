@@ -17,6 +17,7 @@ WHERE id = (
     WHERE status <> 'done'
       AND flow = :flow AND queue = :queue
       AND (role = :role OR :any_role)
+      AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.task_id = tasks.id AND s.reviewer_id = :reviewer)
       AND (status = 'queued' OR lease_expires_at < strftime('%Y-%m-%d %H:%M:%f000', 'now'))
     ORDER BY priority DESC, (due_at IS NULL), due_at, id
     LIMIT 1
@@ -37,6 +38,7 @@ WHERE id = (
       AND (:flow IS NULL OR flow = :flow)
       AND (:queue IS NULL OR queue = :queue)
       AND (role = :role OR :any_role)
+      AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.task_id = tasks.id AND s.reviewer_id = :reviewer)
       AND (status = 'queued' OR lease_expires_at < strftime('%Y-%m-%d %H:%M:%f000', 'now'))
     ORDER BY priority DESC, (due_at IS NULL), due_at, id
     LIMIT 1
@@ -61,6 +63,14 @@ RETURNING completed_at AS now;
 -- name: release_task
 UPDATE tasks
 SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL
+WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_owner = :reviewer
+  AND lease_expires_at > strftime('%Y-%m-%d %H:%M:%f000', 'now')
+RETURNING strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
+
+-- name: skip_task
+-- Back to the queue one priority higher, so the next reviewer sees it sooner.
+UPDATE tasks
+SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, priority = priority + 1
 WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_owner = :reviewer
   AND lease_expires_at > strftime('%Y-%m-%d %H:%M:%f000', 'now')
 RETURNING strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
