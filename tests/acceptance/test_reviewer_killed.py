@@ -1,0 +1,53 @@
+"""A reviewer process killed with SIGKILL mid-lease loses nothing: the task is claimable again after the TTL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers.processes import environment
+from helpers.queues import queued, reviewer
+from signoff import review
+from signoff.errors import Conflict
+from signoff.store.database import Database
+
+CLAIMER = """
+import sys, time
+from signoff import review
+from signoff.store.database import Database
+from signoff.store.users import user_by_name
+db = Database(sys.argv[1])
+with db.transaction(write=False) as conn:
+    me = user_by_name(conn, "doomed")
+got = review.claim(db, me)
+print(got.task_id, got.token, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_reviewers_task_returns_after_its_lease(db: Database, tmp_path: Path) -> None:
+    project = queued(db, tmp_path, 1, queues={"default": {"lease_ttl": 2}})
+    reviewer(db, "doomed")
+    survivor = reviewer(db, "survivor")
+    process = subprocess.Popen(
+        [sys.executable, "-c", CLAIMER, db.url], env=environment(), stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    task_id, token = (int(x) for x in process.stdout.readline().split())
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    process.stdout.close()
+    assert process.returncode == -signal.SIGKILL
+    assert review.claim(db, survivor) is None  # the dead reviewer's lease still holds the task
+    time.sleep(2.2)
+    again = review.claim(db, survivor)
+    assert again is not None and (again.task_id, again.token) == (task_id, token + 1)
+    review.submit(db, project, survivor, again.task_id, again.token, "good")
+    with pytest.raises(Conflict):  # the dead lease can never act again
+        review.heartbeat(db, survivor, again.task_id, token)
