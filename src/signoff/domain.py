@@ -58,6 +58,7 @@ class LeaseEnd(StrEnum):
 class DecidedBy(StrEnum):
     MODEL = "model"
     REVIEWER = "reviewer"
+    DEFAULT_ACTION = "default-action"
 
 
 @dataclass(frozen=True)

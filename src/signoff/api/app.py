@@ -20,7 +20,9 @@ from signoff.api.schemas import BatchIn, CaseIn, ClaimIn, LeaseIn, ReviewIn, Ski
 from signoff.config import Project, load_project
 from signoff.domain import TaskId, User
 from signoff.errors import InvalidInput, NotFound, Problem
+from signoff.periodic import Periodic
 from signoff.review import queues as review_queues
+from signoff.review.escalation import escalate
 from signoff.store import cases as case_store
 from signoff.store import migrate
 from signoff.store import tasks as task_store
@@ -118,12 +120,18 @@ def create_app(project: Project | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        sealer = audit.Sealer(db)
-        sealer.start()
+        # The audit chain is sealed within about 0.25 s of a commit; due tasks are escalated every 5 s.
+        workers = [
+            Periodic("audit sealer", lambda: audit.seal(db), 0.25, final=True),
+            Periodic("escalation", lambda: escalate(db, project), 5.0),
+        ]
+        for worker in workers:
+            worker.start()
         try:
             yield
         finally:
-            sealer.stop()
+            for worker in workers:
+                worker.stop()
             db.dispose()
 
     app = FastAPI(

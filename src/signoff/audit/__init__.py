@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from signoff.audit.chain import GENESIS, event_hash
-from signoff.audit.service import Breach, Sealer, VerifyReport, record, seal, verify
+from signoff.audit.service import Breach, VerifyReport, record, seal, verify
 
-__all__ = ["GENESIS", "Breach", "Sealer", "VerifyReport", "event_hash", "record", "seal", "verify"]
+__all__ = ["GENESIS", "Breach", "VerifyReport", "event_hash", "record", "seal", "verify"]

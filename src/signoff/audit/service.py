@@ -7,8 +7,6 @@ commit with a low id is sealed late rather than lost from the chain.
 
 from __future__ import annotations
 
-import logging
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +16,6 @@ from signoff.audit.chain import GENESIS, event_hash
 from signoff.domain import AuditEvent
 from signoff.store import audit as audit_store
 from signoff.store.database import Database
-
-log = logging.getLogger(__name__)
 
 
 def record(db: Database, conn: Connection, events: list[AuditEvent]) -> None:
@@ -118,28 +114,3 @@ def verify(db: Database) -> VerifyReport:
             prev = digest
             checked += 1
     return VerifyReport(checked, unsealed, None)
-
-
-class Sealer:
-    """Seals in the background, so events are sealed within about ``interval`` seconds of commit."""
-
-    def __init__(self, db: Database, interval: float = 0.25) -> None:
-        self.db = db
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="signoff-sealer", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        seal(self.db)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                seal(self.db)
-            except Exception:  # keep sealing after a passing database error
-                log.exception("audit sealing failed; retrying")

@@ -238,6 +238,22 @@ def queues(
         out.print(people)
 
 
+@app.command()
+def escalate(project: ProjectOption = None) -> None:
+    """Escalate due tasks now (a running server does this every 5 seconds)."""
+    from signoff.review.escalation import escalate as sweep
+
+    with _errors():
+        loaded = _project(project)
+        db = _database(loaded)
+        done = sweep(db, loaded)
+        audit.seal(db)
+    for item in done:
+        target = f"to {item.to_queue}" if item.to_queue else f"chain exhausted: {item.action}"
+        out.print(f"task {item.task_id} ({item.flow}/{item.from_queue}): {target}")
+    out.print(f"Escalated {len(done)} tasks.")
+
+
 @policy_app.command("check")
 def policy_check(
     flow: Annotated[str | None, typer.Argument(help="The flow to check (default: every flow).")] = None,

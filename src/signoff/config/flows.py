@@ -83,12 +83,28 @@ class ModelSpec(_Strict):
         return self
 
 
+class WhenExhausted(_Strict):
+    """The default-safe action when a task is due and its escalation chain has no next queue."""
+
+    action: Literal["hold", "label", "model"] = "hold"
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _label(self) -> WhenExhausted:
+        if (self.action == "label") != (self.label is not None):
+            raise ValueError("give 'label' exactly when the action is 'label'")
+        return self
+
+
 class QueueSpec(_Strict):
     """A review queue: who may work it and how long a claim lasts."""
 
     role: Literal["reviewer", "admin"] = "reviewer"
     lease_ttl: float = Field(default=300.0, ge=1, le=86_400, description="seconds")
     sla: float | None = Field(default=None, gt=0, le=30 * 86_400, description="seconds until a task is due")
+    escalate_to: Name | None = None
+    escalate_before: float = Field(default=0.0, ge=0, description="seconds before the due time to escalate")
+    when_exhausted: WhenExhausted = WhenExhausted()
 
 
 class Costs(_Strict):
@@ -148,11 +164,26 @@ class Flow(_Strict):
                     self._check_field(field, where, ("category", "string"))
             if isinstance(rule, UncertaintyRule) and rule.measure in ("least_confidence", "margin") and rule.limit > 1:
                 raise ValueError(f"{where}: a {rule.measure} limit must be within [0, 1]")
+        for name, queue in self.queues.items():
+            if queue.escalate_to is not None and queue.escalate_to not in self.queues:
+                raise ValueError(f"queue {name!r} escalates to {queue.escalate_to!r}, which is not declared")
+            if queue.when_exhausted.label is not None and queue.when_exhausted.label not in self.labels:
+                raise ValueError(f"queue {name!r}: default label {queue.when_exhausted.label!r} is not a label")
+        self._check_no_escalation_cycle()
         if self.audit.queue is not None and self.audit.queue not in self.queues:
             raise ValueError(f"audit sends to queue {self.audit.queue!r}, which is not declared under 'queues'")
         if self.audit.by_segment is not None:
             self._check_segment(self.audit.by_segment, "audit")
         return self
+
+    def _check_no_escalation_cycle(self) -> None:
+        for start in self.queues:
+            seen, current = {start}, self.queues[start].escalate_to
+            while current is not None:
+                if current in seen:
+                    raise ValueError(f"the escalation chain from queue {start!r} loops back to {current!r}")
+                seen.add(current)
+                current = self.queues[current].escalate_to
 
     def _check_field(self, field: str, where: str, types: tuple[str, ...]) -> None:
         spec = self.fields.get(field)

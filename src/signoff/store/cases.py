@@ -143,3 +143,14 @@ def verified(conn: Connection, flow: str, model_version_id: int) -> list[Row[Any
         .order_by(reviews.c.id)
     )
     return list(conn.execute(query))
+
+
+def predicted_label(conn: Connection, case_id: int) -> tuple[str | None, int]:
+    """The label of the case's latest prediction (None if the output was invalid) and its model version."""
+    row = conn.execute(
+        select(predictions.c.label, predictions.c.model_version_id)
+        .where(predictions.c.case_id == case_id)
+        .order_by(predictions.c.id.desc())
+        .limit(1)
+    ).one()
+    return row.label, int(row.model_version_id)

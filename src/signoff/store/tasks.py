@@ -120,3 +120,37 @@ def page(
     if status is not None:
         query = query.where(tasks.c.status == status)
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def due(conn: Connection, horizon: datetime, now: datetime, limit: int) -> list[Row[Any]]:
+    """Open tasks nobody holds (queued, or with an expired lease) that are due by ``horizon``, earliest first.
+    Locked for this transaction; other sweepers skip them."""
+    query = (
+        select(tasks)
+        .where(
+            tasks.c.status != "done",
+            tasks.c.due_at <= horizon,
+            (tasks.c.status == "queued") | (tasks.c.lease_expires_at < now),
+        )
+        .order_by(tasks.c.due_at, tasks.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(conn.execute(query))
+
+
+def move(conn: Connection, task_id: int, queue: str, role: str, due_at: datetime | None) -> None:
+    conn.execute(update(tasks).where(tasks.c.id == task_id).values(queue=queue, role=role, due_at=due_at))
+
+
+def hold(conn: Connection, task_id: int) -> None:
+    """Keep the task open with no due time, so it is escalated once, not at every sweep."""
+    conn.execute(update(tasks).where(tasks.c.id == task_id).values(due_at=None))
+
+
+def close(conn: Connection, task_id: int, now: datetime) -> None:
+    conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id)
+        .values(status="done", completed_at=now, lease_owner=None, lease_expires_at=None)
+    )

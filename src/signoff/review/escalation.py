@@ -1,0 +1,111 @@
+"""Escalation: a task due (or about to be) moves along its queue's chain; when the chain runs out, the
+queue's default-safe action applies: hold it, decide a fixed label, or let the model decide and flag it.
+
+Only tasks nobody holds are escalated: a reviewer working on a task past its due time is left to finish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from signoff.audit import record
+from signoff.config import Flow, Project
+from signoff.domain import AuditEvent, CaseId, DecidedBy, TaskKind
+from signoff.store import cases as case_store
+from signoff.store import tasks as task_store
+from signoff.store.database import Database
+
+ACTOR = "escalation"
+
+
+@dataclass(frozen=True)
+class Escalation:
+    task_id: int
+    flow: str
+    from_queue: str
+    to_queue: str | None
+    action: str
+
+
+def escalate(db: Database, project: Project, batch: int = 500) -> list[Escalation]:
+    """One sweep: escalate every due task (up to ``batch``), each with its audit event, in one transaction."""
+    lead = max((q.escalate_before for f in project.flows.values() for q in f.queues.values()), default=0.0)
+    done: list[Escalation] = []
+    with db.transaction() as conn:
+        now = db.now(conn)
+        events: list[AuditEvent] = []
+        for task in task_store.due(conn, now + timedelta(seconds=lead), now, batch):
+            flow = project.flows.get(task.flow)
+            spec = flow.queues.get(task.queue) if flow is not None else None
+            if flow is None or spec is None or task.due_at > now + timedelta(seconds=spec.escalate_before):
+                continue
+            done.append(_one(conn, flow, task, now, events))
+        record(db, conn, events)
+    return done
+
+
+def _one(conn: Connection, flow: Flow, task: Any, now: datetime, events: list[AuditEvent]) -> Escalation:
+    spec = flow.queues[task.queue]
+    base = {"case_id": task.case_id, "from_queue": task.queue, "due_at": task.due_at.isoformat()}
+    if spec.escalate_to is not None:
+        target = flow.queues[spec.escalate_to]
+        due = now + timedelta(seconds=target.sla) if target.sla is not None else None
+        task_store.move(conn, task.id, spec.escalate_to, target.role, due)
+        events.append(AuditEvent(ACTOR, "task.escalated", "task", str(task.id), {**base, "to_queue": spec.escalate_to}))
+        return Escalation(task.id, flow.name, task.queue, spec.escalate_to, "escalated")
+    action = spec.when_exhausted.action
+    if action == "hold" or task.kind == TaskKind.AUDIT.value:  # an audited case is decided already
+        task_store.hold(conn, task.id)
+        events.append(AuditEvent(ACTOR, "task.held", "task", str(task.id), {**base, "action": "hold"}))
+        return Escalation(task.id, flow.name, task.queue, None, "hold")
+    label, model_version = case_store.predicted_label(conn, task.case_id)
+    if action == "label" or label is None:  # the model cannot decide a case whose output was invalid
+        label, decided_by = spec.when_exhausted.label, DecidedBy.DEFAULT_ACTION
+        if label is None:
+            task_store.hold(conn, task.id)
+            events.append(
+                AuditEvent(
+                    ACTOR,
+                    "task.held",
+                    "task",
+                    str(task.id),
+                    {**base, "action": "hold", "why": "the model's output was invalid and no default label is set"},
+                )
+            )
+            return Escalation(task.id, flow.name, task.queue, None, "hold")
+    else:
+        decided_by = DecidedBy.MODEL
+    task_store.close(conn, task.id, now)
+    case_store.insert_decisions(
+        conn,
+        [
+            {
+                "case_id": task.case_id,
+                "label": label,
+                "decided_by": decided_by.value,
+                "model_version_id": model_version if decided_by is DecidedBy.MODEL else None,
+                "created_at": now,
+            }
+        ],
+    )
+    case_store.mark_decided(conn, CaseId(task.case_id), now)
+    events.append(
+        AuditEvent(
+            ACTOR,
+            "case.decided",
+            "case",
+            str(task.case_id),
+            {
+                **base,
+                "task_id": task.id,
+                "label": label,
+                "decided_by": decided_by.value,
+                "escalation_exhausted": True,
+            },
+        )
+    )
+    return Escalation(task.id, flow.name, task.queue, None, action)
