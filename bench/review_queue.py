@@ -1,0 +1,660 @@
+"""Review queue: claim + submit cycles/s, next-task latency against queue depth, and a peer queue in the same run.
+
+Three measurements, on SQLite (a file in a temporary folder) and on PostgreSQL (a database of its own, dropped at
+the end):
+
+1. Cycles/s. N tasks are queued (one case each: ``decisions`` is keyed by case), then W threads loop
+   ``review.claim`` then ``review.submit`` until the queue is empty. Targets: >= 2,000/s SQLite, >= 1,000/s
+   PostgreSQL.
+2. Next-task latency. With 10k, 100k (and 1M) tasks queued, single ``review.claim`` calls are timed, each followed
+   by an untimed ``review.release`` so the depth stays the same; p50/p95 in ms, and how p95 grows from the
+   smallest depth to the largest. Targets: p95 < 50 ms at 1M, growth <= 2x. Timed twice: as ``claim(db, user)``
+   (what the API does when the body names no flow) and as ``claim(db, user, flow=..., queue=...)``.
+3. A peer queue library, procrastinate, doing its own claim + complete on the same PostgreSQL server in the same
+   run, with the same N jobs and the same number of concurrent workers; jobs/s and the Signoff/peer ratio.
+
+What one cycle does on each side (so the ratio compares like with like only as far as stated):
+
+- Signoff: claim = one write transaction: the named ``claim_task`` UPDATE (FOR UPDATE SKIP LOCKED on PostgreSQL,
+  BEGIN IMMEDIATE on SQLite) that bumps the fencing token and sets the lease, an UPDATE closing any older open
+  lease, an INSERT of the lease history row, a read of the database clock, an INSERT of the ``task.claimed`` audit
+  event. submit = one read transaction (the task, to check the label against the flow) and one write transaction:
+  the fenced ``complete_task`` UPDATE (token, owner and expiry checked by the database), the lease row's UPDATE,
+  INSERT of the review row, INSERT of the decision row, UPDATE of the case, a clock read and INSERT of 2 audit
+  events (``review.submitted``, ``case.decided``). So 3 transactions, ~11 statements and 3 audit rows per cycle,
+  through SQLAlchemy, from W OS threads (the GIL and the database share the machine's cores).
+- procrastinate (its ``JobManager.fetch_job`` / ``finish_job``, as its worker does, without running a task body):
+  fetch = one autocommit call of ``procrastinate_fetch_job_v2`` (UPDATE ... FOR UPDATE SKIP LOCKED to 'doing';
+  a trigger inserts a 'started' row in ``procrastinate_events``); finish = one autocommit call of
+  ``procrastinate_finish_job_v1`` (UPDATE to 'succeeded'; the trigger inserts a 'succeeded' event row). So 2
+  transactions, 2 statements (plus 2 trigger inserts) per cycle, from W coroutines on one asyncio loop over a
+  psycopg async pool. No fencing token, no lease history, no domain rows, no audit trail.
+
+Run: ``.venv/bin/python bench/review_queue.py`` (about 10 minutes), ``--quick`` for a fast look, ``--full`` to put
+1M tasks in SQLite too. PostgreSQL comes from ``--postgres-url`` (default $SIGNOFF_BENCH_POSTGRES_URL or
+postgresql://postgres@127.0.0.1:5432/test); the bench creates and drops its own ``signoff_bench_<random>``
+databases there. It prints numbers and verdicts; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from signoff import review, users
+from signoff.config import Project, parse_project
+from signoff.domain import Role, User
+from signoff.store import migrate
+from signoff.store.database import Database
+
+FLOW = "bench"
+QUEUE = "default"
+LABEL = "good"
+TARGET_CYCLES = {"sqlite": 2_000.0, "postgresql": 1_000.0}
+TARGET_P95_MS = 50.0
+TARGET_GROWTH = 2.0
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+console = Console() if sys.stdout.isatty() else Console(width=150)
+
+
+def constant(frame: pd.DataFrame) -> np.ndarray:
+    """The flow's model (entry point ``review_queue:constant``): P = 0.5 for both labels, inside the review band."""
+    return np.full((len(frame), 2), 0.5)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Setup: project, databases, bulk rows
+
+
+def make_project(folder: Path, url: str) -> Project:
+    document = {
+        "database_url": url,
+        "flows": {
+            FLOW: {
+                "labels": ["good", "bad"],
+                "fields": {
+                    "score": {"type": "number", "min": 0, "max": 1},
+                    "group": {"type": "category", "values": ["a", "b"]},
+                },
+                "groups": ["group"],
+                "model": {"kind": "python", "entry_point": "review_queue:constant", "version": "1"},
+                "policy": [
+                    {"name": "uncertain", "kind": "band", "label": "bad", "low": 0.3, "high": 0.7, "review": "inside"}
+                ],
+                "queues": {QUEUE: {"role": "reviewer", "lease_ttl": 300}},
+            }
+        },
+    }
+    return parse_project(document, folder / "signoff.yaml")
+
+
+def _admin(base_url: str) -> psycopg.Connection[Any]:
+    url = make_url(base_url)
+    return psycopg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        autocommit=True,
+        connect_timeout=5,
+    )
+
+
+@contextmanager
+def postgres_database(base_url: str, suffix: str = "") -> Iterator[str]:
+    """A fresh ``signoff_bench_<random>`` database on the server of ``base_url``, dropped afterwards."""
+    name = f"signoff_bench_{secrets.token_hex(4)}{suffix}"
+    with _admin(base_url) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with _admin(base_url) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def signoff_database(backend: str, postgres_url: str) -> Iterator[tuple[Database, Project]]:
+    """A migrated, empty Signoff database of the given backend and a project whose flow is ``bench``."""
+    with tempfile.TemporaryDirectory(prefix="signoff-bench-") as folder:
+        if backend == "sqlite":
+            cm: Any = _nullcontext(f"sqlite:///{Path(folder) / 'bench.db'}")
+        else:
+            cm = postgres_database(postgres_url)
+        with cm as url:
+            db = Database(url)
+            try:
+                migrate.upgrade(db)
+                yield db, make_project(Path(folder), url)
+            finally:
+                db.dispose()
+
+
+@contextmanager
+def _nullcontext(value: str) -> Iterator[str]:
+    yield value
+
+
+def _now_sql(db: Database) -> str:
+    # SQLite keeps times as text in SQLAlchemy's format, which the named queries also write and compare.
+    return "strftime('%Y-%m-%d %H:%M:%f000', 'now')" if db.dialect == "sqlite" else "now()"
+
+
+def _series(db: Database) -> tuple[str, str]:
+    """(prefix, source) that yield :n rows, one per integer, on either database."""
+    if db.dialect == "sqlite":
+        return "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < :n) ", "seq"
+    return "", "generate_series(1, :n)"
+
+
+def insert_cases(db: Database, n: int) -> tuple[int, int]:
+    """N minimal cases awaiting review (no prediction or route: review does not read them); (first id, last id)."""
+    prefix, source = _series(db)
+    empty = "'{}'" if db.dialect == "sqlite" else "CAST('{}' AS jsonb)"
+    with db.transaction() as conn:
+        before = conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM cases")).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO cases (flow, external_id, fields, payload_hash, groups, status, created_at) "
+                f"{prefix}SELECT :flow, NULL, {empty}, 'x', {empty}, 'in_review', {_now_sql(db)} FROM {source}"
+            ),
+            {"n": n, "flow": FLOW},
+        )
+        after = conn.execute(text("SELECT MAX(id) FROM cases")).scalar_one()
+    return int(before) + 1, int(after)
+
+
+# Explicit columns: a nullable column added later takes its default.
+TASK_COLUMNS = "case_id, flow, queue, role, priority, status, lease_token, lease_ttl, created_at, kind"
+
+
+def insert_tasks_per_case(db: Database, first_case: int, last_case: int) -> None:
+    """One queued review task for each case in [first_case, last_case]."""
+    with db.transaction() as conn:
+        conn.execute(
+            text(
+                f"INSERT INTO tasks ({TASK_COLUMNS}) "
+                f"SELECT id, :flow, :queue, 'reviewer', 0, 'queued', 0, 300, {_now_sql(db)}, 'review' "
+                "FROM cases WHERE id BETWEEN :first AND :last ORDER BY id"
+            ),
+            {"flow": FLOW, "queue": QUEUE, "first": first_case, "last": last_case},
+        )
+
+
+def insert_tasks_for_one_case(db: Database, case_id: int, n: int, chunk: int = 100_000) -> Iterator[int]:
+    """N queued review tasks all on one case (enough for claim latency); yields progress per chunk."""
+    prefix, source = _series(db)
+    done = 0
+    while done < n:
+        size = min(chunk, n - done)
+        with db.transaction() as conn:
+            conn.execute(
+                text(
+                    f"INSERT INTO tasks ({TASK_COLUMNS}) "
+                    f"{prefix}SELECT :case_id, :flow, :queue, 'reviewer', 0, 'queued', 0, 300, {_now_sql(db)}, "
+                    f"'review' FROM {source}"
+                ),
+                {"n": size, "case_id": case_id, "flow": FLOW, "queue": QUEUE},
+            )
+        done += size
+        yield size
+
+
+def analyze(db: Database) -> None:
+    """PostgreSQL statistics, as autovacuum would soon gather after a bulk load. SQLite is left as Signoff leaves
+    it (Signoff never runs ANALYZE there)."""
+    if db.dialect == "postgresql":
+        with db.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+
+
+def reviewers(db: Database, count: int) -> list[User]:
+    return [users.create_user(db, f"bench-reviewer-{i}", Role.REVIEWER, "bench")[0] for i in range(count)]
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. Claim + submit cycles
+
+
+@dataclass
+class CycleResult:
+    backend: str
+    tasks: int
+    workers: int
+    seconds: float
+    cycles: int
+    errors: list[str] = field(default_factory=list)
+    check: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.cycles / self.seconds if self.seconds else 0.0
+
+
+def run_cycles(db: Database, project: Project, n: int, workers: int) -> CycleResult:
+    with progress_bar() as bar:
+        setup = bar.add_task(f"{db.dialect}: queueing {n:,} tasks", total=2)
+        first, last = insert_cases(db, n)
+        bar.advance(setup)
+        insert_tasks_per_case(db, first, last)
+        bar.advance(setup)
+    analyze(db)
+    team = reviewers(db, workers)
+    counts = [0] * workers
+    errors: list[str] = []
+    start_line = threading.Barrier(workers + 1)
+
+    def work(index: int, user: User) -> None:
+        start_line.wait()
+        try:
+            while True:
+                got = review.claim(db, user)
+                if got is None:
+                    return
+                review.submit(db, project, user, got.task_id, got.token, LABEL)
+                counts[index] += 1
+        except Exception as error:  # noqa: BLE001  # reported in the results; the other workers go on
+            errors.append(f"{type(error).__name__}: {error}"[:300])
+
+    threads = [threading.Thread(target=work, args=(i, u), daemon=True) for i, u in enumerate(team)]
+    for thread in threads:
+        thread.start()
+    with progress_bar() as bar:
+        shown = bar.add_task(f"{db.dialect}: claim + submit, {workers} workers", total=n)
+        start_line.wait()
+        started = time.perf_counter()
+        while any(t.is_alive() for t in threads):
+            bar.update(shown, completed=sum(counts))
+            time.sleep(0.2)
+        took = time.perf_counter() - started
+    for thread in threads:
+        thread.join()
+    with db.transaction(write=False) as conn:
+        open_tasks = conn.execute(text("SELECT COUNT(*) FROM tasks WHERE status <> 'done'")).scalar_one()
+        decisions = conn.execute(text("SELECT COUNT(*) FROM decisions")).scalar_one()
+        events = conn.execute(
+            text(
+                "SELECT COUNT(*) FROM audit_events WHERE action IN ('task.claimed', 'review.submitted', 'case.decided')"
+            )
+        ).scalar_one()
+    check = f"{open_tasks} tasks left open, {decisions:,} decisions, {events:,} review audit events"
+    return CycleResult(db.dialect, n, workers, took, sum(counts), errors, check)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. Next-task latency against depth
+
+
+@dataclass
+class Latency:
+    backend: str
+    depth: int
+    variant: str
+    samples: list[float]
+
+    def pct(self, q: float) -> float:
+        return float(np.percentile(np.array(self.samples) * 1000, q))
+
+
+def time_claims(db: Database, user: User, count: int, budget: float, **where: str) -> list[float]:
+    """Time ``count`` claims (each released, untimed), or fewer if ``budget`` seconds run out (at least 20)."""
+    for _ in range(3):  # warm the pool, the statement cache and the plan cache
+        got = review.claim(db, user, **where)  # type: ignore[arg-type]
+        assert got is not None, "the queue is empty"
+        review.release(db, user, got.task_id, got.token)
+    samples: list[float] = []
+    deadline = time.perf_counter() + budget
+    for _ in range(count):
+        started = time.perf_counter()
+        got = review.claim(db, user, **where)  # type: ignore[arg-type]
+        samples.append(time.perf_counter() - started)
+        assert got is not None, "the queue is empty"
+        review.release(db, user, got.task_id, got.token)
+        if len(samples) >= 20 and time.perf_counter() > deadline:
+            break
+    return samples
+
+
+def claim_plan(db: Database, user: User, **where: str | None) -> list[str]:
+    """The database's plan for the named ``claim_task`` query, run and rolled back (PostgreSQL) or not run
+    (SQLite)."""
+    params = {"reviewer": user.id, "role": "reviewer", "any_role": False, "flow": None, "queue": None, **where}
+    # The store picks the query by what the caller named; older versions had one query for both.
+    narrow = params["flow"] is not None and params["queue"] is not None
+    query = db.queries["claim_task" if narrow or "claim_any" not in db.queries else "claim_any"]
+    with db.engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            if db.dialect == "postgresql":
+                rows = conn.execute(text(f"EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) {query}"), params)
+                return [row[0] for row in rows]
+            rows = conn.execute(text(f"EXPLAIN QUERY PLAN {query}"), params)
+            return [f"{'  ' * int(row[1] > 0)}{row[3]}" for row in rows]
+        finally:
+            transaction.rollback()
+
+
+def run_latency(
+    db: Database, sizes: list[int], claims: int, budget: float
+) -> tuple[list[Latency], dict[str, list[str]]]:
+    (user,) = reviewers(db, 1)
+    first, _ = insert_cases(db, 1)
+    results: list[Latency] = []
+    depth = 0
+    for size in sorted(sizes):
+        with progress_bar() as bar:
+            shown = bar.add_task(f"{db.dialect}: queueing up to {size:,} tasks", total=size - depth)
+            for added in insert_tasks_for_one_case(db, first, size - depth):
+                bar.advance(shown, added)
+        depth = size
+        analyze(db)
+        with console.status(f"{db.dialect}: timing claims at depth {size:,}"):
+            results.append(Latency(db.dialect, size, "any flow", time_claims(db, user, claims, budget)))
+            results.append(
+                Latency(db.dialect, size, "flow+queue", time_claims(db, user, claims, budget, flow=FLOW, queue=QUEUE))
+            )
+    plans = {
+        f"{db.dialect} at {depth:,}, any flow": claim_plan(db, user),
+        f"{db.dialect} at {depth:,}, flow+queue": claim_plan(db, user, flow=FLOW, queue=QUEUE),
+    }
+    return results, plans
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. The peer: procrastinate on the same PostgreSQL server
+
+
+@dataclass
+class PeerResult:
+    library: str
+    jobs: int
+    workers: int
+    seconds: float
+    done: int
+    check: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds else 0.0
+
+
+async def _procrastinate(url: str, n: int, workers: int) -> PeerResult:
+    import procrastinate
+    from procrastinate.jobs import Status
+
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=workers))
+
+    @app.task(name="bench", queue=QUEUE)
+    def bench_task() -> None:  # never run: the bench drives fetch/finish itself
+        return None
+
+    async with app.open_async():
+        await app.schema_manager.apply_schema_async()
+        with progress_bar() as bar:
+            shown = bar.add_task(f"procrastinate: deferring {n:,} jobs", total=n)
+            for start in range(0, n, 5000):
+                size = min(5000, n - start)
+                await bench_task.batch_defer_async(*({} for _ in range(size)))
+                bar.advance(shown, size)
+        manager = app.job_manager
+        worker_ids = [await manager.register_worker() for _ in range(workers)]
+        counts = [0] * workers
+
+        async def work(index: int) -> None:
+            while True:
+                job = await manager.fetch_job(queues=None, worker_id=worker_ids[index])
+                if job is None:
+                    return
+                await manager.finish_job(job, Status.SUCCEEDED, delete_job=False)
+                counts[index] += 1
+
+        with progress_bar() as bar:
+            shown = bar.add_task(f"procrastinate: fetch + finish, {workers} workers", total=n)
+            started = time.perf_counter()
+            running = asyncio.gather(*(work(i) for i in range(workers)))
+            while not running.done():
+                bar.update(shown, completed=sum(counts))
+                await asyncio.wait([running], timeout=0.2)
+            took = time.perf_counter() - started
+            await running
+        for worker_id in worker_ids:
+            await manager.unregister_worker(worker_id)
+        left = await app.connector.execute_query_one_async(
+            "SELECT COUNT(*) AS n FROM procrastinate_jobs WHERE status <> 'succeeded'"
+        )
+    return PeerResult(
+        f"procrastinate {metadata.version('procrastinate')}", n, workers, took, sum(counts), f"{left['n']} jobs left"
+    )
+
+
+def run_peer(postgres_url: str, n: int, workers: int) -> PeerResult:
+    with postgres_database(postgres_url, "_peer") as url:
+        return asyncio.run(_procrastinate(url, n, workers))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Report
+
+
+def _git(*args: str) -> str | None:
+    """What git says about the checkout this bench runs from (None without git)."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    with suppress(OSError, subprocess.SubprocessError):
+        here = Path(__file__).resolve().parent
+        done = subprocess.run([git, *args], cwd=here, capture_output=True, text=True, check=True)  # noqa: S603  # fixed args
+        return done.stdout.strip()
+    return None
+
+
+def machine_facts(postgres_url: str | None) -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    with suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with suppress(OSError, ValueError, IndexError):
+        kib = int(Path("/proc/meminfo").read_text(encoding="utf-8").split()[1])
+        memory = f", {kib / 2**20:.0f} GiB RAM"
+    facts = [
+        f"machine: {cpu}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.release()}",
+        f"Python {platform.python_version()}, SQLAlchemy {metadata.version('sqlalchemy')}, "
+        f"psycopg {metadata.version('psycopg')}, SQLite {sqlite3.sqlite_version} "
+        f"(WAL, synchronous={os.environ.get('SIGNOFF_SQLITE_SYNCHRONOUS', 'NORMAL').upper()})",
+    ]
+    head, dirty = _git("rev-parse", "--short", "HEAD"), _git("status", "--porcelain", "src")
+    if head is not None:
+        facts.append(f"Signoff at {head} ({'with uncommitted changes in src/' if dirty else 'clean src/'})")
+    if postgres_url:
+        with _admin(postgres_url) as admin:
+            version = admin.execute("SHOW server_version").fetchone()
+            settings = {
+                name: admin.execute(f"SHOW {name}").fetchone()
+                for name in ("shared_buffers", "synchronous_commit", "fsync", "work_mem", "max_connections")
+            }
+        shown = ", ".join(f"{k}={v[0] if v else '?'}" for k, v in settings.items())
+        facts.append(f"PostgreSQL {version[0] if version else '?'} on the same machine (loopback TCP): {shown}")
+    return facts
+
+
+def verdict(ok: bool) -> str:
+    return "[green]ok[/green]" if ok else "[red]MISSED[/red]"
+
+
+def report(
+    cycles: list[CycleResult],
+    latencies: list[Latency],
+    peer: PeerResult | None,
+    plans: dict[str, list[str]],
+    facts: list[str],
+) -> None:
+    console.rule("Signoff review queue")
+    for fact in facts:
+        console.print(fact)
+    table = Table(title="Claim + submit (fenced lease, lease history, review, decision, case update, 3 audit rows)")
+    for column in ("backend", "tasks", "workers", "seconds", "cycles/s", "target", "", "check"):
+        table.add_column(column, justify="right" if column in ("tasks", "workers", "seconds", "cycles/s") else "left")
+    for c in cycles:
+        target = TARGET_CYCLES[c.backend]
+        table.add_row(
+            c.backend,
+            f"{c.tasks:,}",
+            str(c.workers),
+            f"{c.seconds:.1f}",
+            f"{c.rate:,.0f}",
+            f">= {target:,.0f}/s",
+            verdict(c.rate >= target and not c.errors),
+            c.check + (f"; {len(c.errors)} worker errors: {c.errors[0]}" if c.errors else ""),
+        )
+    console.print(table)
+
+    if latencies:
+        table = Table(title="Next-task latency: one review.claim at constant depth (release untimed)")
+        for column in ("backend", "depth", "claim", "n", "p50 ms", "p95 ms", "max ms", "target", ""):
+            table.add_column(column, justify="left" if column in ("backend", "claim", "target", "") else "right")
+        for lat in latencies:
+            table.add_row(
+                lat.backend,
+                f"{lat.depth:,}",
+                lat.variant,
+                str(len(lat.samples)),
+                f"{lat.pct(50):.2f}",
+                f"{lat.pct(95):.2f}",
+                f"{max(lat.samples) * 1000:.2f}",
+                f"p95 < {TARGET_P95_MS:.0f}",
+                verdict(lat.pct(95) < TARGET_P95_MS),
+            )
+        console.print(table)
+        for backend in dict.fromkeys(lat.backend for lat in latencies):
+            for variant in ("any flow", "flow+queue"):
+                rows = sorted(
+                    (lat for lat in latencies if (lat.backend, lat.variant) == (backend, variant)),
+                    key=lambda lat: lat.depth,
+                )
+                if len(rows) < 2:
+                    continue
+                small, large = rows[0], rows[-1]
+                growth = large.pct(95) / small.pct(95)
+                console.print(
+                    f"growth {backend}, {variant}: p95({large.depth:,}) / p95({small.depth:,}) = {growth:.2f}x "
+                    f"(target <= {TARGET_GROWTH:.0f}x from 10k to 1M) {verdict(growth <= TARGET_GROWTH)}"
+                )
+
+    if peer is not None:
+        signoff_pg = next((c for c in cycles if c.backend == "postgresql"), None)
+        console.print(
+            f"peer on the same PostgreSQL: {peer.library}: {peer.done:,} of {peer.jobs:,} jobs fetched + finished by "
+            f"{peer.workers} coroutines in {peer.seconds:.1f} s = {peer.rate:,.0f} jobs/s ({peer.check})"
+        )
+        if signoff_pg is not None and peer.rate:
+            console.print(
+                f"Signoff / peer = {signoff_pg.rate:,.0f} / {peer.rate:,.0f} = {signoff_pg.rate / peer.rate:.2f} "
+                "(Signoff does 3 transactions, ~11 statements and 3 audit rows per cycle; the peer 2 and 2 events)"
+            )
+
+    for title, plan in plans.items():
+        console.rule(f"claim_task plan, {title}")
+        for line in plan:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _sizes(text_value: str) -> list[int]:
+    return [int(float(part)) for part in text_value.split(",") if part.strip()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    parser.add_argument("--workers", type=int, default=8, help="concurrent reviewers in the cycle benchmark")
+    parser.add_argument("--tasks", type=int, help="tasks drained in the cycle benchmark (default 10000; quick 2000)")
+    parser.add_argument("--sizes", type=_sizes, help="queue depths for the latency benchmark, e.g. 10000,100000")
+    parser.add_argument("--claims", type=int, help="timed claims per depth and variant (default 200; quick 50)")
+    parser.add_argument("--budget", type=float, default=45.0, help="seconds at most per depth and variant")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a fast look")
+    parser.add_argument("--full", action="store_true", help="SQLite gets the 1M depth too")
+    parser.add_argument("--no-peer", action="store_true", help="skip the procrastinate peer")
+    parser.add_argument("--skip", default="", help="comma-separated phases to skip: cycles, latency")
+    parser.add_argument("--postgres-url", default=os.environ.get("SIGNOFF_BENCH_POSTGRES_URL", DEFAULT_POSTGRES))
+    args = parser.parse_args()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    tasks = args.tasks or (2_000 if args.quick else 10_000)
+    claims = args.claims or (50 if args.quick else 200)
+    default_sizes = {
+        "postgresql": [1_000, 10_000] if args.quick else [10_000, 100_000, 1_000_000],
+        "sqlite": [1_000, 10_000] if args.quick else [10_000, 100_000, *([1_000_000] if args.full else [])],
+    }
+    # The flow's entry point ``review_queue:constant`` names this module by its file name.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+    cycles: list[CycleResult] = []
+    latencies: list[Latency] = []
+    plans: dict[str, list[str]] = {}
+    peer: PeerResult | None = None
+    for backend in backends:
+        if "cycles" not in skip:
+            with signoff_database(backend, args.postgres_url) as (db, project):
+                cycles.append(run_cycles(db, project, tasks, args.workers))
+            console.print(f"{backend}: {cycles[-1].rate:,.0f} cycles/s ({cycles[-1].check})")
+        if backend == "postgresql" and not args.no_peer and "cycles" not in skip:
+            peer = run_peer(args.postgres_url, tasks, args.workers)
+            console.print(f"peer: {peer.rate:,.0f} jobs/s")
+        if "latency" not in skip:
+            with signoff_database(backend, args.postgres_url) as (db, _project):
+                found, plan = run_latency(db, args.sizes or default_sizes[backend], claims, args.budget)
+            latencies += found
+            plans.update(plan)
+            for lat in found:
+                console.print(
+                    f"{backend} at {lat.depth:,} ({lat.variant}): p50 {lat.pct(50):.2f} ms, p95 {lat.pct(95):.2f} ms"
+                )
+    report(cycles, latencies, peer, plans, machine_facts(args.postgres_url if "postgresql" in backends else None))
+
+
+if __name__ == "__main__":
+    main()
