@@ -31,10 +31,12 @@ class Verdict(StrEnum):
 
 
 class TaskKind(StrEnum):
-    """A review decides the case; an audit checks a decision the model already made."""
+    """A review decides the case (alone, or with others by consensus); an adjudication settles reviewers who
+    disagreed; an audit checks a decision the model already made."""
 
     REVIEW = "review"
     AUDIT = "audit"
+    ADJUDICATION = "adjudication"
 
 
 class CaseStatus(StrEnum):
@@ -58,6 +60,8 @@ class LeaseEnd(StrEnum):
 class DecidedBy(StrEnum):
     MODEL = "model"
     REVIEWER = "reviewer"
+    CONSENSUS = "consensus"
+    ADJUDICATION = "adjudication"
     DEFAULT_ACTION = "default-action"
 
 

@@ -5,38 +5,43 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import text
 
 from signoff.store.database import Database
-from signoff.store.schema import cases
 
 PARAMS = {"reviewer": 1, "role": "reviewer", "any_role": False, "flow": "f", "queue": "q0"}
 
 
 def _fill(db: Database, n: int) -> None:
+    """n open or done tasks over 4 queues and 3 priorities, two thirds with a due time, each on its own case."""
     now = datetime.now(UTC)
+    stamp = now.replace(tzinfo=None) if db.dialect == "sqlite" else now
+    series = (
+        "SELECT i FROM generate_series(1, :n) AS i"
+        if db.dialect == "postgresql"
+        else "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < :n) SELECT i FROM s"
+    )
+    due = (
+        "CASE WHEN i % 3 = 0 THEN NULL ELSE now() + make_interval(secs => i % 7200) END"
+        if db.dialect == "postgresql"
+        else "CASE WHEN i % 3 = 0 THEN NULL ELSE strftime('%Y-%m-%d %H:%M:%f000', 'now', '+' || (i % 7200) || "
+        "' seconds') END"
+    )
     with db.transaction() as conn:
         conn.execute(
-            insert(cases).values(flow="f", fields={}, payload_hash="x", groups={}, status="in_review", created_at=now)
-        )
-        series = (
-            "SELECT i FROM generate_series(1, :n) AS i"
-            if db.dialect == "postgresql"
-            else "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < :n) SELECT i FROM s"
-        )
-        due = (
-            "CASE WHEN i % 3 = 0 THEN NULL ELSE now() + make_interval(secs => i % 7200) END"
-            if db.dialect == "postgresql"
-            else "CASE WHEN i % 3 = 0 THEN NULL ELSE strftime('%Y-%m-%d %H:%M:%f000', 'now', '+' || (i % 7200) || "
-            "' seconds') END"
+            text(
+                "INSERT INTO cases (id, flow, fields, payload_hash, groups, status, created_at) "
+                f"SELECT i, 'f', '{{}}', 'x', '{{}}', 'in_review', :now FROM ({series}) AS g"
+            ),
+            {"n": n, "now": stamp},
         )
         conn.execute(
             text(
                 "INSERT INTO tasks (case_id, flow, queue, role, priority, status, lease_token, lease_ttl, created_at, "
-                f"kind, due_at) SELECT 1, 'f', 'q' || (i % 4), 'reviewer', i % 3, CASE WHEN i % 5 = 0 THEN 'done' "
+                f"kind, due_at) SELECT i, 'f', 'q' || (i % 4), 'reviewer', i % 3, CASE WHEN i % 5 = 0 THEN 'done' "
                 f"ELSE 'queued' END, 0, 300, :now, 'review', {due} FROM ({series}) AS g"
             ),
-            {"n": n, "now": now.replace(tzinfo=None) if db.dialect == "sqlite" else now},
+            {"n": n, "now": stamp},
         )
         conn.execute(text("ANALYZE"))
 

@@ -251,9 +251,12 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
             return Response(status_code=204)
         with ctx.db.transaction(write=False) as conn:
             record = case_store.case_record(conn, got.case_id)
+        assert record is not None
+        if got.kind != "adjudication":  # blind: a reviewer never sees another reviewer's answer
+            record["reviews"] = []
         return _json(
             {
-                "task": {"id": got.task_id, "flow": got.flow, "queue": got.queue},
+                "task": {"id": got.task_id, "flow": got.flow, "queue": got.queue, "kind": got.kind},
                 "lease": {"token": got.token, "expires_at": got.expires_at},
                 "labels": ctx.project.flow(got.flow).labels,
                 "case": record,

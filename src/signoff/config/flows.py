@@ -96,6 +96,21 @@ class WhenExhausted(_Strict):
         return self
 
 
+class Consensus(_Strict):
+    """How many independent reviews a task of this queue needs, and how they settle the case; a disagreement
+    goes to ``adjudicate_in`` (a queue for a senior role)."""
+
+    reviews: int = Field(default=1, ge=1, le=9)
+    agreement: Literal["unanimous", "majority"] = "unanimous"
+    adjudicate_in: Name | None = None
+
+    @model_validator(mode="after")
+    def _adjudication(self) -> Consensus:
+        if self.reviews > 1 and self.adjudicate_in is None:
+            raise ValueError("a queue needing several reviews must name 'adjudicate_in' for disagreements")
+        return self
+
+
 class QueueSpec(_Strict):
     """A review queue: who may work it and how long a claim lasts."""
 
@@ -105,6 +120,7 @@ class QueueSpec(_Strict):
     escalate_to: Name | None = None
     escalate_before: float = Field(default=0.0, ge=0, description="seconds before the due time to escalate")
     when_exhausted: WhenExhausted = WhenExhausted()
+    consensus: Consensus = Consensus()
 
 
 class Costs(_Strict):
@@ -167,6 +183,11 @@ class Flow(_Strict):
         for name, queue in self.queues.items():
             if queue.escalate_to is not None and queue.escalate_to not in self.queues:
                 raise ValueError(f"queue {name!r} escalates to {queue.escalate_to!r}, which is not declared")
+            target = queue.consensus.adjudicate_in
+            if target is not None and (target not in self.queues or self.queues[target].consensus.reviews > 1):
+                raise ValueError(
+                    f"queue {name!r} adjudicates in {target!r}, which must be a declared single-review queue"
+                )
             if queue.when_exhausted.label is not None and queue.when_exhausted.label not in self.labels:
                 raise ValueError(f"queue {name!r}: default label {queue.when_exhausted.label!r} is not a label")
         self._check_no_escalation_cycle()

@@ -263,6 +263,11 @@ def route(runtime: FlowRuntime, frame: pd.DataFrame) -> tuple[Scores, list[Route
     return Scores(batch.probabilities, list(batch.problems)), routes
 
 
+def _copies(flow: Flow, route: Route) -> int:
+    """A review needs as many independent tasks as its queue's consensus asks for; an audit needs one."""
+    return flow.queues[route.queue or flow.default_queue].consensus.reviews if route.verdict is Verdict.REVIEW else 1
+
+
 def _task(flow: Flow, case_id: CaseId, route: Route, now: datetime) -> dict[str, Any]:
     queue = route.queue or flow.default_queue
     spec = flow.queues[queue]
@@ -351,7 +356,12 @@ def _write(
             for cid, pid, r in zip(case_ids, prediction_ids, routes, strict=True)
         ],
     )
-    review = [(cid, r) for cid, r in zip(case_ids, routes, strict=True) if r.verdict is not Verdict.AUTO]
+    review = [
+        (cid, r)
+        for cid, r in zip(case_ids, routes, strict=True)
+        if r.verdict is not Verdict.AUTO
+        for _ in range(_copies(flow, r))
+    ]
     task_ids = case_store.insert_tasks(conn, [_task(flow, cid, r, now) for cid, r in review])
     case_store.insert_decisions(
         conn,
@@ -367,7 +377,9 @@ def _write(
             if a
         ],
     )
-    task_of = {cid: tid for (cid, _), tid in zip(review, task_ids, strict=True)}
+    task_of: dict[CaseId, int] = {}
+    for (cid, _), tid in zip(review, task_ids, strict=True):
+        task_of.setdefault(cid, tid)
     events = []
     for cid, case, probs, label, problem, r in zip(
         case_ids, cases, probabilities, labels, scores.problems, routes, strict=True

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -27,6 +28,7 @@ class Claim:
     case_id: CaseId
     flow: str
     queue: str
+    kind: str
     token: int
     expires_at: datetime
 
@@ -37,7 +39,7 @@ class Outcome:
 
     review_id: int
     case_id: CaseId
-    label: str
+    label: str | None
     decided_by: str
     replayed: bool
 
@@ -61,6 +63,7 @@ def claim(db: Database, user: User, *, flow: str | None = None, queue: str | Non
             CaseId(row.case_id),
             row.flow,
             row.queue,
+            row.kind,
             row.lease_token,
             as_utc(row.lease_expires_at),
         )
@@ -251,31 +254,110 @@ def submit(
             )
             record(db, conn, events)
             return Outcome(review_id, case_id, decision or label, DecidedBy.MODEL.value, replayed=False)
-        case_store.insert_decisions(
-            conn,
-            [
-                {
-                    "case_id": case_id,
-                    "label": label,
-                    "decided_by": DecidedBy.REVIEWER.value,
-                    "review_id": review_id,
-                    "created_at": completed,
-                }
-            ],
-        )
-        case_store.mark_decided(conn, case_id, completed)
-        events.append(
-            AuditEvent(
-                user.name,
-                "case.decided",
-                "case",
-                str(case_id),
-                {
-                    "label": label,
-                    "decided_by": DecidedBy.REVIEWER.value,
-                    "review_id": review_id,
-                },
-            )
-        )
+        outcome = _settle(db, conn, project, task, user, review_id, label, completed, events)
         record(db, conn, events)
-    return Outcome(review_id, case_id, label, DecidedBy.REVIEWER.value, replayed=False)
+    return outcome
+
+
+def _settle(
+    db: Database,
+    conn: Connection,
+    project: Project,
+    task: Any,
+    user: User,
+    review_id: int,
+    label: str,
+    now: datetime,
+    events: list[AuditEvent],
+) -> Outcome:
+    """Decide the case when its answers are in: a lone review or an adjudication decides; consensus reviews
+    decide once all are in and agree, and a disagreement goes to adjudication."""
+    case_id = CaseId(task.case_id)
+    flow = project.flow(task.flow)
+    consensus = flow.queues[task.queue].consensus if task.queue in flow.queues else None
+    if task.kind == TaskKind.ADJUDICATION.value:
+        return _decide(conn, user, case_id, review_id, label, DecidedBy.ADJUDICATION, now, events)
+    if consensus is None or consensus.reviews == 1:
+        return _decide(conn, user, case_id, review_id, label, DecidedBy.REVIEWER, now, events)
+    case_store.lock(conn, case_id)  # the last of concurrent submits must see all the others
+    answers = case_store.consensus_answers(conn, case_id)
+    if any(a is None for a in answers):
+        return Outcome(review_id, case_id, None, "pending", replayed=False)
+    counts = Counter(a for a in answers if a is not None)
+    top, votes = counts.most_common(1)[0]
+    agreed = votes == len(answers) if consensus.agreement == "unanimous" else votes * 2 > len(answers)
+    if agreed:
+        return _decide(conn, user, case_id, review_id, top, DecidedBy.CONSENSUS, now, events)
+    assert consensus.adjudicate_in is not None
+    target = flow.queues[consensus.adjudicate_in]
+    (adjudication,) = case_store.insert_tasks(
+        conn,
+        [
+            {
+                "case_id": case_id,
+                "flow": flow.name,
+                "queue": consensus.adjudicate_in,
+                "role": target.role,
+                "priority": task.priority + 100,
+                "status": TaskStatus.QUEUED.value,
+                "lease_token": 0,
+                "lease_ttl": target.lease_ttl,
+                "created_at": now,
+                "kind": TaskKind.ADJUDICATION.value,
+                "due_at": now + timedelta(seconds=target.sla) if target.sla is not None else None,
+            }
+        ],
+    )
+    events.append(
+        AuditEvent(
+            user.name,
+            "case.disputed",
+            "case",
+            str(case_id),
+            {
+                "answers": dict(counts),
+                "adjudication_task": adjudication,
+                "queue": consensus.adjudicate_in,
+            },
+        )
+    )
+    return Outcome(review_id, case_id, None, "pending", replayed=False)
+
+
+def _decide(
+    conn: Connection,
+    user: User,
+    case_id: CaseId,
+    review_id: int,
+    label: str,
+    by: DecidedBy,
+    now: datetime,
+    events: list[AuditEvent],
+) -> Outcome:
+    case_store.insert_decisions(
+        conn,
+        [
+            {
+                "case_id": case_id,
+                "label": label,
+                "decided_by": by.value,
+                "review_id": review_id,
+                "created_at": now,
+            }
+        ],
+    )
+    case_store.mark_decided(conn, case_id, now)
+    events.append(
+        AuditEvent(
+            user.name,
+            "case.decided",
+            "case",
+            str(case_id),
+            {
+                "label": label,
+                "decided_by": by.value,
+                "review_id": review_id,
+            },
+        )
+    )
+    return Outcome(review_id, case_id, label, by.value, replayed=False)

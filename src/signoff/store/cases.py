@@ -154,3 +154,20 @@ def predicted_label(conn: Connection, case_id: int) -> tuple[str | None, int]:
         .limit(1)
     ).one()
     return row.label, int(row.model_version_id)
+
+
+def lock(conn: Connection, case_id: int) -> None:
+    """Serialise the settling of one case (a row lock on PostgreSQL; SQLite writers are serial already)."""
+    # FOR NO KEY UPDATE: it does not wait on the key-share locks that inserting reviews takes on the case.
+    conn.execute(select(cases.c.id).where(cases.c.id == case_id).with_for_update(key_share=True))
+
+
+def consensus_answers(conn: Connection, case_id: int) -> list[str | None]:
+    """The label of each review task of the case (None while a task is still open)."""
+    query = (
+        select(reviews.c.label)
+        .select_from(tasks.outerjoin(reviews, reviews.c.task_id == tasks.c.id))
+        .where(tasks.c.case_id == case_id, tasks.c.kind == "review")
+        .order_by(tasks.c.id)
+    )
+    return list(conn.execute(query).scalars())

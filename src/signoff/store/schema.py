@@ -189,6 +189,13 @@ tasks = Table(
         sqlite_where=text("status <> 'done'"),
     ),
     Index(
+        "ix_tasks_leased_owner",
+        "lease_owner",
+        "case_id",
+        postgresql_where=text("status = 'leased'"),
+        sqlite_where=text("status = 'leased'"),
+    ),
+    Index(
         "ix_tasks_open_any",
         text("priority DESC"),
         text("(due_at IS NULL)"),
@@ -220,6 +227,7 @@ task_skips = Table(
     Column("unsure", Boolean, nullable=False),
     Column("reason", Text, nullable=False),
     _created(),
+    Index("ix_task_skips_reviewer", "reviewer_id", "task_id"),
 )
 
 reviews = Table(
@@ -234,6 +242,7 @@ reviews = Table(
     Column("comment", Text, nullable=False),
     _created(),
     UniqueConstraint("task_id", "lease_token"),
+    Index("ix_reviews_reviewer", "reviewer_id", "case_id"),
 )
 
 decisions = Table(

@@ -13,7 +13,13 @@ WITH candidate AS (
     WHERE status <> 'done'
       AND flow = :flow AND queue = :queue
       AND (role = :role OR CAST(:any_role AS boolean))
-      AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.task_id = tasks.id AND s.reviewer_id = :reviewer)
+      -- Not a task this reviewer passed on, and never two answers on one case from the same person: not after
+      -- reviewing it, not while holding a live lease on one of its tasks. Uncorrelated NOT IN lists become small hashed filters,
+      -- so the scan stays in claim order along the index.
+      AND tasks.id NOT IN (SELECT s.task_id FROM task_skips s WHERE s.reviewer_id = :reviewer)
+      AND tasks.case_id NOT IN (SELECT r.case_id FROM reviews r WHERE r.reviewer_id = :reviewer)
+      AND tasks.case_id NOT IN (SELECT h.case_id FROM tasks h WHERE h.status = 'leased' AND h.lease_owner = :reviewer
+                                AND h.lease_expires_at > clock_timestamp())
       AND (status = 'queued' OR lease_expires_at < clock_timestamp())
     ORDER BY priority DESC, (due_at IS NULL), due_at, id
     LIMIT 1
@@ -26,7 +32,7 @@ SET status = 'leased',
     lease_expires_at = clock_timestamp() + make_interval(secs => t.lease_ttl)
 FROM candidate
 WHERE t.id = candidate.id
-RETURNING t.id, t.case_id, t.flow, t.queue, t.lease_token, t.lease_expires_at, clock_timestamp() AS now;
+RETURNING t.id, t.case_id, t.flow, t.queue, t.kind, t.lease_token, t.lease_expires_at, clock_timestamp() AS now;
 
 -- name: claim_any
 -- The same across queues (optionally one flow's), in the order of ix_tasks_open_any.
@@ -36,7 +42,13 @@ WITH candidate AS (
       AND (CAST(:flow AS text) IS NULL OR flow = CAST(:flow AS text))
       AND (CAST(:queue AS text) IS NULL OR queue = CAST(:queue AS text))
       AND (role = :role OR CAST(:any_role AS boolean))
-      AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.task_id = tasks.id AND s.reviewer_id = :reviewer)
+      -- Not a task this reviewer passed on, and never two answers on one case from the same person: not after
+      -- reviewing it, not while holding a live lease on one of its tasks. Uncorrelated NOT IN lists become small hashed filters,
+      -- so the scan stays in claim order along the index.
+      AND tasks.id NOT IN (SELECT s.task_id FROM task_skips s WHERE s.reviewer_id = :reviewer)
+      AND tasks.case_id NOT IN (SELECT r.case_id FROM reviews r WHERE r.reviewer_id = :reviewer)
+      AND tasks.case_id NOT IN (SELECT h.case_id FROM tasks h WHERE h.status = 'leased' AND h.lease_owner = :reviewer
+                                AND h.lease_expires_at > clock_timestamp())
       AND (status = 'queued' OR lease_expires_at < clock_timestamp())
     ORDER BY priority DESC, (due_at IS NULL), due_at, id
     LIMIT 1
@@ -49,7 +61,7 @@ SET status = 'leased',
     lease_expires_at = clock_timestamp() + make_interval(secs => t.lease_ttl)
 FROM candidate
 WHERE t.id = candidate.id
-RETURNING t.id, t.case_id, t.flow, t.queue, t.lease_token, t.lease_expires_at, clock_timestamp() AS now;
+RETURNING t.id, t.case_id, t.flow, t.queue, t.kind, t.lease_token, t.lease_expires_at, clock_timestamp() AS now;
 
 -- name: extend_lease
 UPDATE tasks

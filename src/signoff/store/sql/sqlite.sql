@@ -17,12 +17,18 @@ WHERE id = (
     WHERE status <> 'done'
       AND flow = :flow AND queue = :queue
       AND (role = :role OR :any_role)
-      AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.task_id = tasks.id AND s.reviewer_id = :reviewer)
+      -- Not a task this reviewer passed on, and never two answers on one case from the same person: not after
+      -- reviewing it, not while holding a live lease on one of its tasks. Uncorrelated NOT IN lists become small hashed filters,
+      -- so the scan stays in claim order along the index.
+      AND tasks.id NOT IN (SELECT s.task_id FROM task_skips s WHERE s.reviewer_id = :reviewer)
+      AND tasks.case_id NOT IN (SELECT r.case_id FROM reviews r WHERE r.reviewer_id = :reviewer)
+      AND tasks.case_id NOT IN (SELECT h.case_id FROM tasks h WHERE h.status = 'leased' AND h.lease_owner = :reviewer
+                                AND h.lease_expires_at > strftime('%Y-%m-%d %H:%M:%f000', 'now'))
       AND (status = 'queued' OR lease_expires_at < strftime('%Y-%m-%d %H:%M:%f000', 'now'))
     ORDER BY priority DESC, (due_at IS NULL), due_at, id
     LIMIT 1
 )
-RETURNING id, case_id, flow, queue, lease_token, lease_expires_at,
+RETURNING id, case_id, flow, queue, kind, lease_token, lease_expires_at,
           strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
 
 -- name: claim_any
@@ -38,12 +44,18 @@ WHERE id = (
       AND (:flow IS NULL OR flow = :flow)
       AND (:queue IS NULL OR queue = :queue)
       AND (role = :role OR :any_role)
-      AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.task_id = tasks.id AND s.reviewer_id = :reviewer)
+      -- Not a task this reviewer passed on, and never two answers on one case from the same person: not after
+      -- reviewing it, not while holding a live lease on one of its tasks. Uncorrelated NOT IN lists become small hashed filters,
+      -- so the scan stays in claim order along the index.
+      AND tasks.id NOT IN (SELECT s.task_id FROM task_skips s WHERE s.reviewer_id = :reviewer)
+      AND tasks.case_id NOT IN (SELECT r.case_id FROM reviews r WHERE r.reviewer_id = :reviewer)
+      AND tasks.case_id NOT IN (SELECT h.case_id FROM tasks h WHERE h.status = 'leased' AND h.lease_owner = :reviewer
+                                AND h.lease_expires_at > strftime('%Y-%m-%d %H:%M:%f000', 'now'))
       AND (status = 'queued' OR lease_expires_at < strftime('%Y-%m-%d %H:%M:%f000', 'now'))
     ORDER BY priority DESC, (due_at IS NULL), due_at, id
     LIMIT 1
 )
-RETURNING id, case_id, flow, queue, lease_token, lease_expires_at,
+RETURNING id, case_id, flow, queue, kind, lease_token, lease_expires_at,
           strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
 
 -- name: extend_lease
