@@ -29,8 +29,8 @@ test: lint  ## lint, then every test (unit, integration on SQLite and PostgreSQL
 bench-routing: install  ## routing throughput on 1M cases, beside a bare numpy peer
 	$(BIN)/python bench/routing_speed.py
 
-bench-quality: install  ## certified error and capacity over 20 splits of 4 datasets, with the anchors
-	OMP_NUM_THREADS=1 $(BIN)/python bench/routing_quality.py
+bench-quality: install  ## certified error and capacity over 20 splits of 4 datasets, with the anchors (about 8 min)
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python bench/routing_quality.py
 
 bench: bench-routing bench-quality  ## every benchmark
 

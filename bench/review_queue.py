@@ -9,20 +9,24 @@ the end):
 2. Next-task latency. With 10k, 100k (and 1M) tasks queued, single ``review.claim`` calls are timed, each followed
    by an untimed ``review.release`` so the depth stays the same; p50/p95 in ms, and how p95 grows from the
    smallest depth to the largest. Targets: p95 < 50 ms at 1M, growth <= 2x. Timed twice: as ``claim(db, user)``
-   (what the API does when the body names no flow) and as ``claim(db, user, flow=..., queue=...)``.
+   (what the API does when the body names no flow) and as ``claim(db, user, flow=..., queue=...)``. Every task has
+   a case of its own (a case holds 1-3 tasks in practice, and the claim looks at the case's other tasks). At the
+   deepest queue, claims are also timed for a reviewer with ``--history`` past reviews (default 100k): the claim
+   passes over cases the reviewer already answered, so its cost may follow the reviewer's history as well.
 3. A peer queue library, procrastinate, doing its own claim + complete on the same PostgreSQL server in the same
    run, with the same N jobs and the same number of concurrent workers; jobs/s and the Signoff/peer ratio.
 
 What one cycle does on each side (so the ratio compares like with like only as far as stated):
 
-- Signoff: claim = one write transaction: the named ``claim_task`` UPDATE (FOR UPDATE SKIP LOCKED on PostgreSQL,
-  BEGIN IMMEDIATE on SQLite) that bumps the fencing token and sets the lease, an UPDATE closing any older open
-  lease, an INSERT of the lease history row, a read of the database clock, an INSERT of the ``task.claimed`` audit
-  event. submit = one read transaction (the task, to check the label against the flow) and one write transaction:
-  the fenced ``complete_task`` UPDATE (token, owner and expiry checked by the database), the lease row's UPDATE,
-  INSERT of the review row, INSERT of the decision row, UPDATE of the case, a clock read and INSERT of 2 audit
-  events (``review.submitted``, ``case.decided``). So 3 transactions, ~11 statements and 3 audit rows per cycle,
-  through SQLAlchemy, from W OS threads (the GIL and the database share the machine's cores).
+- Signoff (a queue without consensus: one review decides the case): claim = one write transaction: the named
+  ``claim_task`` UPDATE (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite) that bumps the fencing
+  token and sets the lease, an UPDATE closing any older open lease, an INSERT of the lease history row, a read of
+  the database clock, an INSERT of the ``task.claimed`` audit event. submit = one read transaction (the task, to
+  check the label against the flow) and one write transaction: the fenced ``complete_task`` UPDATE (token, owner and
+  expiry checked by the database), the lease row's UPDATE, INSERT of the review row, INSERT of the decision row,
+  UPDATE of the case, a clock read and INSERT of 2 audit events (``review.submitted``, ``case.decided``). So 3
+  transactions, 13 statements (2 of them clock reads) and 3 audit rows per cycle, plus the pool's pre-ping on
+  PostgreSQL, through SQLAlchemy, from W OS threads (the GIL and the database share the machine's cores).
 - procrastinate (its ``JobManager.fetch_job`` / ``finish_job``, as its worker does, without running a task body):
   fetch = one autocommit call of ``procrastinate_fetch_job_v2`` (UPDATE ... FOR UPDATE SKIP LOCKED to 'doing';
   a trigger inserts a 'started' row in ``procrastinate_events``); finish = one autocommit call of
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import platform
 import secrets
@@ -174,20 +179,19 @@ def _series(db: Database) -> tuple[str, str]:
     return "", "generate_series(1, :n)"
 
 
-def insert_cases(db: Database, n: int) -> tuple[int, int]:
+def _insert_cases(db: Database, conn: Any, n: int) -> tuple[int, int]:
     """N minimal cases awaiting review (no prediction or route: review does not read them); (first id, last id)."""
     prefix, source = _series(db)
     empty = "'{}'" if db.dialect == "sqlite" else "CAST('{}' AS jsonb)"
-    with db.transaction() as conn:
-        before = conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM cases")).scalar_one()
-        conn.execute(
-            text(
-                "INSERT INTO cases (flow, external_id, fields, payload_hash, groups, status, created_at) "
-                f"{prefix}SELECT :flow, NULL, {empty}, 'x', {empty}, 'in_review', {_now_sql(db)} FROM {source}"
-            ),
-            {"n": n, "flow": FLOW},
-        )
-        after = conn.execute(text("SELECT MAX(id) FROM cases")).scalar_one()
+    before = conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM cases")).scalar_one()
+    conn.execute(
+        text(
+            "INSERT INTO cases (flow, external_id, fields, payload_hash, groups, status, created_at) "
+            f"{prefix}SELECT :flow, NULL, {empty}, 'x', {empty}, 'in_review', {_now_sql(db)} FROM {source}"
+        ),
+        {"n": n, "flow": FLOW},
+    )
+    after = conn.execute(text("SELECT MAX(id) FROM cases")).scalar_one()
     return int(before) + 1, int(after)
 
 
@@ -195,33 +199,24 @@ def insert_cases(db: Database, n: int) -> tuple[int, int]:
 TASK_COLUMNS = "case_id, flow, queue, role, priority, status, lease_token, lease_ttl, created_at, kind"
 
 
-def insert_tasks_per_case(db: Database, first_case: int, last_case: int) -> None:
-    """One queued review task for each case in [first_case, last_case]."""
-    with db.transaction() as conn:
-        conn.execute(
-            text(
-                f"INSERT INTO tasks ({TASK_COLUMNS}) "
-                f"SELECT id, :flow, :queue, 'reviewer', 0, 'queued', 0, 300, {_now_sql(db)}, 'review' "
-                "FROM cases WHERE id BETWEEN :first AND :last ORDER BY id"
-            ),
-            {"flow": FLOW, "queue": QUEUE, "first": first_case, "last": last_case},
-        )
+def queue_tasks(db: Database, n: int, chunk: int = 100_000) -> Iterator[int]:
+    """N queued review tasks, each on a case of its own; yields how many were added, chunk by chunk.
 
-
-def insert_tasks_for_one_case(db: Database, case_id: int, n: int, chunk: int = 100_000) -> Iterator[int]:
-    """N queued review tasks all on one case (enough for claim latency); yields progress per chunk."""
-    prefix, source = _series(db)
+    One case per task, not N tasks on one case: the decision row is keyed by case, and the claim passes over
+    cases on which the reviewer already holds another task, which it checks through the case's tasks.
+    """
     done = 0
     while done < n:
         size = min(chunk, n - done)
         with db.transaction() as conn:
+            first, last = _insert_cases(db, conn, size)
             conn.execute(
                 text(
                     f"INSERT INTO tasks ({TASK_COLUMNS}) "
-                    f"{prefix}SELECT :case_id, :flow, :queue, 'reviewer', 0, 'queued', 0, 300, {_now_sql(db)}, "
-                    f"'review' FROM {source}"
+                    f"SELECT id, :flow, :queue, 'reviewer', 0, 'queued', 0, 300, {_now_sql(db)}, 'review' "
+                    "FROM cases WHERE id BETWEEN :first AND :last ORDER BY id"
                 ),
-                {"n": size, "case_id": case_id, "flow": FLOW, "queue": QUEUE},
+                {"flow": FLOW, "queue": QUEUE, "first": first, "last": last},
             )
         done += size
         yield size
@@ -235,8 +230,36 @@ def analyze(db: Database) -> None:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
 
 
-def reviewers(db: Database, count: int) -> list[User]:
-    return [users.create_user(db, f"bench-reviewer-{i}", Role.REVIEWER, "bench")[0] for i in range(count)]
+def reviewers(db: Database, count: int, prefix: str = "bench-reviewer") -> list[User]:
+    return [users.create_user(db, f"{prefix}-{i}", Role.REVIEWER, "bench")[0] for i in range(count)]
+
+
+def add_history(db: Database, user: User, n: int, chunk: int = 100_000) -> Iterator[int]:
+    """N past reviews by ``user``: each a case, a done task and a review row (the queue depth does not change)."""
+    done = 0
+    while done < n:
+        size = min(chunk, n - done)
+        now = _now_sql(db)
+        with db.transaction() as conn:
+            first, last = _insert_cases(db, conn, size)
+            conn.execute(
+                text(
+                    f"INSERT INTO tasks ({TASK_COLUMNS}, lease_owner, completed_at) "
+                    f"SELECT id, :flow, :queue, 'reviewer', 0, 'done', 1, 300, {now}, 'review', :user, {now} "
+                    "FROM cases WHERE id BETWEEN :first AND :last ORDER BY id"
+                ),
+                {"flow": FLOW, "queue": QUEUE, "first": first, "last": last, "user": user.id},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO reviews (task_id, case_id, reviewer_id, lease_token, label, comment, created_at) "
+                    f"SELECT id, case_id, :user, 1, :label, '', {now} FROM tasks "
+                    "WHERE case_id BETWEEN :first AND :last AND status = 'done'"
+                ),
+                {"first": first, "last": last, "user": user.id, "label": LABEL},
+            )
+        done += size
+        yield size
 
 
 def progress_bar() -> Progress:
@@ -247,6 +270,7 @@ def progress_bar() -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        disable=not console.is_terminal,
     )
 
 
@@ -271,11 +295,9 @@ class CycleResult:
 
 def run_cycles(db: Database, project: Project, n: int, workers: int) -> CycleResult:
     with progress_bar() as bar:
-        setup = bar.add_task(f"{db.dialect}: queueing {n:,} tasks", total=2)
-        first, last = insert_cases(db, n)
-        bar.advance(setup)
-        insert_tasks_per_case(db, first, last)
-        bar.advance(setup)
+        setup = bar.add_task(f"{db.dialect}: queueing {n:,} tasks", total=n)
+        for added in queue_tasks(db, n):
+            bar.advance(setup, added)
     analyze(db)
     team = reviewers(db, workers)
     counts = [0] * workers
@@ -373,16 +395,15 @@ def claim_plan(db: Database, user: User, **where: str | None) -> list[str]:
 
 
 def run_latency(
-    db: Database, sizes: list[int], claims: int, budget: float
+    db: Database, sizes: list[int], claims: int, budget: float, history: int
 ) -> tuple[list[Latency], dict[str, list[str]]]:
     (user,) = reviewers(db, 1)
-    first, _ = insert_cases(db, 1)
     results: list[Latency] = []
     depth = 0
     for size in sorted(sizes):
         with progress_bar() as bar:
             shown = bar.add_task(f"{db.dialect}: queueing up to {size:,} tasks", total=size - depth)
-            for added in insert_tasks_for_one_case(db, first, size - depth):
+            for added in queue_tasks(db, size - depth):
                 bar.advance(shown, added)
         depth = size
         analyze(db)
@@ -395,6 +416,19 @@ def run_latency(
         f"{db.dialect} at {depth:,}, any flow": claim_plan(db, user),
         f"{db.dialect} at {depth:,}, flow+queue": claim_plan(db, user, flow=FLOW, queue=QUEUE),
     }
+    if history:
+        # The claim passes over cases the reviewer already answered, so its cost may follow the reviewer's own
+        # history too: time a reviewer with ``history`` past reviews at the deepest queue.
+        (veteran,) = reviewers(db, 1, prefix="bench-veteran")
+        with progress_bar() as bar:
+            shown = bar.add_task(f"{db.dialect}: {history:,} past reviews for one reviewer", total=history)
+            for added in add_history(db, veteran, history):
+                bar.advance(shown, added)
+        analyze(db)
+        variant = f"any flow, reviewer with {history:,} reviews"
+        with console.status(f"{db.dialect}: timing claims by a reviewer with {history:,} reviews"):
+            results.append(Latency(db.dialect, depth, variant, time_claims(db, veteran, claims, budget)))
+        plans[f"{db.dialect} at {depth:,}, {variant}"] = claim_plan(db, veteran)
     return results, plans
 
 
@@ -420,6 +454,7 @@ async def _procrastinate(url: str, n: int, workers: int) -> PeerResult:
     import procrastinate
     from procrastinate.jobs import Status
 
+    logging.getLogger("procrastinate").setLevel(logging.ERROR)  # it warns that the App lives in __main__
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=workers))
 
@@ -487,7 +522,13 @@ def _git(*args: str) -> str | None:
     return None
 
 
-def machine_facts(postgres_url: str | None) -> list[str]:
+def load_average() -> str:
+    with suppress(OSError, AttributeError):
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    return "?"
+
+
+def machine_facts(postgres_url: str | None, load_before: str) -> list[str]:
     cpu = platform.processor() or platform.machine()
     with suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
@@ -499,12 +540,14 @@ def machine_facts(postgres_url: str | None) -> list[str]:
         kib = int(Path("/proc/meminfo").read_text(encoding="utf-8").split()[1])
         memory = f", {kib / 2**20:.0f} GiB RAM"
     facts = [
-        f"machine: {cpu}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.release()}",
+        f"machine: {cpu}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.release()}; "
+        f"load average (1/5/15 min) {load_before} before, {load_average()} after: anything else running on the "
+        "machine (a test suite, another bench) shows in these numbers",
         f"Python {platform.python_version()}, SQLAlchemy {metadata.version('sqlalchemy')}, "
         f"psycopg {metadata.version('psycopg')}, SQLite {sqlite3.sqlite_version} "
         f"(WAL, synchronous={os.environ.get('SIGNOFF_SQLITE_SYNCHRONOUS', 'NORMAL').upper()})",
     ]
-    head, dirty = _git("rev-parse", "--short", "HEAD"), _git("status", "--porcelain", "src")
+    head, dirty = _git("rev-parse", "--short", "HEAD"), _git("status", "--porcelain", ":/src")
     if head is not None:
         facts.append(f"Signoff at {head} ({'with uncommitted changes in src/' if dirty else 'clean src/'})")
     if postgres_url:
@@ -523,16 +566,7 @@ def verdict(ok: bool) -> str:
     return "[green]ok[/green]" if ok else "[red]MISSED[/red]"
 
 
-def report(
-    cycles: list[CycleResult],
-    latencies: list[Latency],
-    peer: PeerResult | None,
-    plans: dict[str, list[str]],
-    facts: list[str],
-) -> None:
-    console.rule("Signoff review queue")
-    for fact in facts:
-        console.print(fact)
+def cycle_table(cycles: list[CycleResult]) -> None:
     table = Table(title="Claim + submit (fenced lease, lease history, review, decision, case update, 3 audit rows)")
     for column in ("backend", "tasks", "workers", "seconds", "cycles/s", "target", "", "check"):
         table.add_column(column, justify="right" if column in ("tasks", "workers", "seconds", "cycles/s") else "left")
@@ -550,6 +584,19 @@ def report(
         )
     console.print(table)
 
+
+def report(
+    cycles: list[CycleResult],
+    latencies: list[Latency],
+    peer: PeerResult | None,
+    plans: dict[str, list[str]],
+    facts: list[str],
+) -> None:
+    console.rule("Signoff review queue")
+    for fact in facts:
+        console.print(fact)
+    if cycles:
+        cycle_table(cycles)
     if latencies:
         table = Table(title="Next-task latency: one review.claim at constant depth (release untimed)")
         for column in ("backend", "depth", "claim", "n", "p50 ms", "p95 ms", "max ms", "target", ""):
@@ -591,7 +638,7 @@ def report(
         if signoff_pg is not None and peer.rate:
             console.print(
                 f"Signoff / peer = {signoff_pg.rate:,.0f} / {peer.rate:,.0f} = {signoff_pg.rate / peer.rate:.2f} "
-                "(Signoff does 3 transactions, ~11 statements and 3 audit rows per cycle; the peer 2 and 2 events)"
+                "(per cycle Signoff does 3 transactions, 13 statements, 3 audit rows; the peer 2, 2 and 2 event rows)"
             )
 
     for title, plan in plans.items():
@@ -615,6 +662,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=_sizes, help="queue depths for the latency benchmark, e.g. 10000,100000")
     parser.add_argument("--claims", type=int, help="timed claims per depth and variant (default 200; quick 50)")
     parser.add_argument("--budget", type=float, default=45.0, help="seconds at most per depth and variant")
+    parser.add_argument(
+        "--history",
+        type=int,
+        help="past reviews of one more reviewer, timed at the deepest queue (default 100000; quick 10000; 0: off)",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a fast look")
     parser.add_argument("--full", action="store_true", help="SQLite gets the 1M depth too")
     parser.add_argument("--no-peer", action="store_true", help="skip the procrastinate peer")
@@ -625,6 +677,7 @@ def main() -> None:
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     tasks = args.tasks or (2_000 if args.quick else 10_000)
     claims = args.claims or (50 if args.quick else 200)
+    history = args.history if args.history is not None else (10_000 if args.quick else 100_000)
     default_sizes = {
         "postgresql": [1_000, 10_000] if args.quick else [10_000, 100_000, 1_000_000],
         "sqlite": [1_000, 10_000] if args.quick else [10_000, 100_000, *([1_000_000] if args.full else [])],
@@ -632,6 +685,7 @@ def main() -> None:
     # The flow's entry point ``review_queue:constant`` names this module by its file name.
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+    load_before = load_average()
     cycles: list[CycleResult] = []
     latencies: list[Latency] = []
     plans: dict[str, list[str]] = {}
@@ -646,14 +700,15 @@ def main() -> None:
             console.print(f"peer: {peer.rate:,.0f} jobs/s")
         if "latency" not in skip:
             with signoff_database(backend, args.postgres_url) as (db, _project):
-                found, plan = run_latency(db, args.sizes or default_sizes[backend], claims, args.budget)
+                found, plan = run_latency(db, args.sizes or default_sizes[backend], claims, args.budget, history)
             latencies += found
             plans.update(plan)
             for lat in found:
                 console.print(
                     f"{backend} at {lat.depth:,} ({lat.variant}): p50 {lat.pct(50):.2f} ms, p95 {lat.pct(95):.2f} ms"
                 )
-    report(cycles, latencies, peer, plans, machine_facts(args.postgres_url if "postgresql" in backends else None))
+    facts = machine_facts(args.postgres_url if "postgresql" in backends else None, load_before)
+    report(cycles, latencies, peer, plans, facts)
 
 
 if __name__ == "__main__":
