@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-routing bench-quality clean
+.PHONY: install demo test lint bench bench-routing bench-quality bench-queue clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,11 @@ bench-routing: install  ## routing throughput on 1M cases, beside a bare numpy p
 bench-quality: install  ## certified error and capacity over 20 splits of 4 datasets, with the anchors (about 8 min)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python bench/routing_quality.py
 
-bench: bench-routing bench-quality  ## every benchmark
+bench-queue: install  ## claim + submit cycles and next-task latency on both databases, beside procrastinate
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/review_queue.py
+
+bench: bench-routing bench-quality bench-queue  ## every benchmark
 
 clean:
 	rm -rf $(VENV) signoff-demo .mypy_cache .ruff_cache .pytest_cache

@@ -285,6 +285,7 @@ class CycleResult:
     workers: int
     seconds: float
     cycles: int
+    cpu: float  # this process's CPU seconds (all threads; SQLite's engine runs in-process too)
     errors: list[str] = field(default_factory=list)
     check: str = ""
 
@@ -322,11 +323,11 @@ def run_cycles(db: Database, project: Project, n: int, workers: int) -> CycleRes
     with progress_bar() as bar:
         shown = bar.add_task(f"{db.dialect}: claim + submit, {workers} workers", total=n)
         start_line.wait()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         while any(t.is_alive() for t in threads):
             bar.update(shown, completed=sum(counts))
             time.sleep(0.2)
-        took = time.perf_counter() - started
+        took, cpu = time.perf_counter() - started, time.process_time() - cpu
     for thread in threads:
         thread.join()
     with db.transaction(write=False) as conn:
@@ -337,8 +338,8 @@ def run_cycles(db: Database, project: Project, n: int, workers: int) -> CycleRes
                 "SELECT COUNT(*) FROM audit_events WHERE action IN ('task.claimed', 'review.submitted', 'case.decided')"
             )
         ).scalar_one()
-    check = f"{open_tasks} tasks left open, {decisions:,} decisions, {events:,} review audit events"
-    return CycleResult(db.dialect, n, workers, took, sum(counts), errors, check)
+    check = f"{open_tasks} open, {decisions:,} decisions, {events:,} audit events"
+    return CycleResult(db.dialect, n, workers, took, sum(counts), cpu, errors, check)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -359,14 +360,14 @@ class Latency:
 def time_claims(db: Database, user: User, count: int, budget: float, **where: str) -> list[float]:
     """Time ``count`` claims (each released, untimed), or fewer if ``budget`` seconds run out (at least 20)."""
     for _ in range(3):  # warm the pool, the statement cache and the plan cache
-        got = review.claim(db, user, **where)  # type: ignore[arg-type]
+        got = review.claim(db, user, **where)
         assert got is not None, "the queue is empty"
         review.release(db, user, got.task_id, got.token)
     samples: list[float] = []
     deadline = time.perf_counter() + budget
     for _ in range(count):
         started = time.perf_counter()
-        got = review.claim(db, user, **where)  # type: ignore[arg-type]
+        got = review.claim(db, user, **where)
         samples.append(time.perf_counter() - started)
         assert got is not None, "the queue is empty"
         review.release(db, user, got.task_id, got.token)
@@ -443,6 +444,7 @@ class PeerResult:
     workers: int
     seconds: float
     done: int
+    cpu: float
     check: str = ""
 
     @property
@@ -484,21 +486,20 @@ async def _procrastinate(url: str, n: int, workers: int) -> PeerResult:
 
         with progress_bar() as bar:
             shown = bar.add_task(f"procrastinate: fetch + finish, {workers} workers", total=n)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             running = asyncio.gather(*(work(i) for i in range(workers)))
             while not running.done():
                 bar.update(shown, completed=sum(counts))
                 await asyncio.wait([running], timeout=0.2)
-            took = time.perf_counter() - started
+            took, cpu = time.perf_counter() - started, time.process_time() - cpu
             await running
         for worker_id in worker_ids:
             await manager.unregister_worker(worker_id)
         left = await app.connector.execute_query_one_async(
             "SELECT COUNT(*) AS n FROM procrastinate_jobs WHERE status <> 'succeeded'"
         )
-    return PeerResult(
-        f"procrastinate {metadata.version('procrastinate')}", n, workers, took, sum(counts), f"{left['n']} jobs left"
-    )
+    library = f"procrastinate {metadata.version('procrastinate')}"
+    return PeerResult(library, n, workers, took, sum(counts), cpu, f"{left['n']} jobs left")
 
 
 def run_peer(postgres_url: str, n: int, workers: int) -> PeerResult:
@@ -568,8 +569,9 @@ def verdict(ok: bool) -> str:
 
 def cycle_table(cycles: list[CycleResult]) -> None:
     table = Table(title="Claim + submit (fenced lease, lease history, review, decision, case update, 3 audit rows)")
-    for column in ("backend", "tasks", "workers", "seconds", "cycles/s", "target", "", "check"):
-        table.add_column(column, justify="right" if column in ("tasks", "workers", "seconds", "cycles/s") else "left")
+    numbers = ("tasks", "workers", "seconds", "cycles/s", "CPU ms/cycle")
+    for column in ("backend", *numbers[:4], "target", "", numbers[4], "check"):
+        table.add_column(column, justify="right" if column in numbers else "left")
     for c in cycles:
         target = TARGET_CYCLES[c.backend]
         table.add_row(
@@ -580,6 +582,7 @@ def cycle_table(cycles: list[CycleResult]) -> None:
             f"{c.rate:,.0f}",
             f">= {target:,.0f}/s",
             verdict(c.rate >= target and not c.errors),
+            f"{c.cpu / c.cycles * 1000:.2f}" if c.cycles else "-",
             c.check + (f"; {len(c.errors)} worker errors: {c.errors[0]}" if c.errors else ""),
         )
     console.print(table)
@@ -633,7 +636,8 @@ def report(
         signoff_pg = next((c for c in cycles if c.backend == "postgresql"), None)
         console.print(
             f"peer on the same PostgreSQL: {peer.library}: {peer.done:,} of {peer.jobs:,} jobs fetched + finished by "
-            f"{peer.workers} coroutines in {peer.seconds:.1f} s = {peer.rate:,.0f} jobs/s ({peer.check})"
+            f"{peer.workers} coroutines in {peer.seconds:.1f} s = {peer.rate:,.0f} jobs/s, "
+            f"{peer.cpu / max(peer.done, 1) * 1000:.2f} ms of this process's CPU per job ({peer.check})"
         )
         if signoff_pg is not None and peer.rate:
             console.print(
