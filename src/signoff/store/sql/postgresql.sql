@@ -14,10 +14,10 @@ WITH candidate AS (
       AND flow = :flow AND queue = :queue
       AND (role = :role OR CAST(:any_role AS boolean))
       -- Not a task this reviewer passed on, and never two answers on one case from the same person: not after
-      -- reviewing it (index probes per candidate, so a long review history costs nothing), not while holding a
-      -- live lease on one of its tasks (a tiny list, hashed once).
-      AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.task_id = tasks.id AND s.reviewer_id = :reviewer)
-      AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.case_id = tasks.case_id AND r.reviewer_id = :reviewer)
+      -- reviewing it, not while holding a live lease on one of its tasks. Uncorrelated NOT IN lists become small hashed filters,
+      -- so the scan stays in claim order along the index.
+      AND tasks.id NOT IN (SELECT s.task_id FROM task_skips s WHERE s.reviewer_id = :reviewer)
+      AND tasks.case_id NOT IN (SELECT r.case_id FROM reviews r WHERE r.reviewer_id = :reviewer)
       AND tasks.case_id NOT IN (SELECT h.case_id FROM tasks h WHERE h.status = 'leased' AND h.lease_owner = :reviewer
                                 AND h.lease_expires_at > clock_timestamp())
       AND (status = 'queued' OR lease_expires_at < clock_timestamp())
@@ -43,10 +43,10 @@ WITH candidate AS (
       AND (CAST(:queue AS text) IS NULL OR queue = CAST(:queue AS text))
       AND (role = :role OR CAST(:any_role AS boolean))
       -- Not a task this reviewer passed on, and never two answers on one case from the same person: not after
-      -- reviewing it (index probes per candidate, so a long review history costs nothing), not while holding a
-      -- live lease on one of its tasks (a tiny list, hashed once).
-      AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.task_id = tasks.id AND s.reviewer_id = :reviewer)
-      AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.case_id = tasks.case_id AND r.reviewer_id = :reviewer)
+      -- reviewing it, not while holding a live lease on one of its tasks. Uncorrelated NOT IN lists become small hashed filters,
+      -- so the scan stays in claim order along the index.
+      AND tasks.id NOT IN (SELECT s.task_id FROM task_skips s WHERE s.reviewer_id = :reviewer)
+      AND tasks.case_id NOT IN (SELECT r.case_id FROM reviews r WHERE r.reviewer_id = :reviewer)
       AND tasks.case_id NOT IN (SELECT h.case_id FROM tasks h WHERE h.status = 'leased' AND h.lease_owner = :reviewer
                                 AND h.lease_expires_at > clock_timestamp())
       AND (status = 'queued' OR lease_expires_at < clock_timestamp())
