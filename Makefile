@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-routing bench-quality bench-queue clean
+.PHONY: install demo test lint bench bench-routing bench-quality bench-queue bench-ui clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,10 @@ bench-queue: install  ## claim + submit cycles and next-task latency on both dat
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/review_queue.py
 
-bench: bench-routing bench-quality bench-queue  ## every benchmark
+bench-ui: install  ## the review workspace's next-task transition with 100k queued tasks, beside the JSON API
+	$(BIN)/python bench/review_ui.py
+
+bench: bench-routing bench-quality bench-queue bench-ui  ## every benchmark
 
 clean:
 	rm -rf $(VENV) signoff-demo .mypy_cache .ruff_cache .pytest_cache

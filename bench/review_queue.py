@@ -75,6 +75,7 @@ from signoff import review, users
 from signoff.config import Project, parse_project
 from signoff.domain import Role, User
 from signoff.store import migrate
+from signoff.store import tasks as task_store
 from signoff.store.database import Database
 
 FLOW = "bench"
@@ -309,7 +310,7 @@ def run_cycles(db: Database, project: Project, n: int, workers: int) -> CycleRes
         start_line.wait()
         try:
             while True:
-                got = review.claim(db, user)
+                got = review.claim(db, project, user)
                 if got is None:
                     return
                 review.submit(db, project, user, got.task_id, got.token, LABEL)
@@ -357,17 +358,17 @@ class Latency:
         return float(np.percentile(np.array(self.samples) * 1000, q))
 
 
-def time_claims(db: Database, user: User, count: int, budget: float, **where: str) -> list[float]:
+def time_claims(db: Database, project: Project, user: User, count: int, budget: float, **where: str) -> list[float]:
     """Time ``count`` claims (each released, untimed), or fewer if ``budget`` seconds run out (at least 20)."""
     for _ in range(3):  # warm the pool, the statement cache and the plan cache
-        got = review.claim(db, user, **where)
+        got = review.claim(db, project, user, **where)
         assert got is not None, "the queue is empty"
         review.release(db, user, got.task_id, got.token)
     samples: list[float] = []
     deadline = time.perf_counter() + budget
     for _ in range(count):
         started = time.perf_counter()
-        got = review.claim(db, user, **where)
+        got = review.claim(db, project, user, **where)
         samples.append(time.perf_counter() - started)
         assert got is not None, "the queue is empty"
         review.release(db, user, got.task_id, got.token)
@@ -379,10 +380,8 @@ def time_claims(db: Database, user: User, count: int, budget: float, **where: st
 def claim_plan(db: Database, user: User, **where: str | None) -> list[str]:
     """The database's plan for the named ``claim_task`` query, run and rolled back (PostgreSQL) or not run
     (SQLite)."""
-    params = {"reviewer": user.id, "role": "reviewer", "any_role": False, "flow": None, "queue": None, **where}
-    # The store picks the query by what the caller named; older versions had one query for both.
-    narrow = params["flow"] is not None and params["queue"] is not None
-    query = db.queries["claim_task" if narrow or "claim_any" not in db.queries else "claim_any"]
+    name, params = task_store.claim_query(db, reviewer=user.id, reviewer_name=user.name, roles=["reviewer"], **where)
+    query = db.queries[name]
     with db.engine.connect() as conn:
         transaction = conn.begin()
         try:
@@ -396,7 +395,7 @@ def claim_plan(db: Database, user: User, **where: str | None) -> list[str]:
 
 
 def run_latency(
-    db: Database, sizes: list[int], claims: int, budget: float, history: int
+    db: Database, project: Project, sizes: list[int], claims: int, budget: float, history: int
 ) -> tuple[list[Latency], dict[str, list[str]]]:
     (user,) = reviewers(db, 1)
     results: list[Latency] = []
@@ -409,10 +408,9 @@ def run_latency(
         depth = size
         analyze(db)
         with console.status(f"{db.dialect}: timing claims at depth {size:,}"):
-            results.append(Latency(db.dialect, size, "any flow", time_claims(db, user, claims, budget)))
-            results.append(
-                Latency(db.dialect, size, "flow+queue", time_claims(db, user, claims, budget, flow=FLOW, queue=QUEUE))
-            )
+            results.append(Latency(db.dialect, size, "any flow", time_claims(db, project, user, claims, budget)))
+            timed = time_claims(db, project, user, claims, budget, flow=FLOW, queue=QUEUE)
+            results.append(Latency(db.dialect, size, "flow+queue", timed))
     plans = {
         f"{db.dialect} at {depth:,}, any flow": claim_plan(db, user),
         f"{db.dialect} at {depth:,}, flow+queue": claim_plan(db, user, flow=FLOW, queue=QUEUE),
@@ -428,7 +426,7 @@ def run_latency(
         analyze(db)
         variant = f"any flow, reviewer with {history:,} reviews"
         with console.status(f"{db.dialect}: timing claims by a reviewer with {history:,} reviews"):
-            results.append(Latency(db.dialect, depth, variant, time_claims(db, veteran, claims, budget)))
+            results.append(Latency(db.dialect, depth, variant, time_claims(db, project, veteran, claims, budget)))
         plans[f"{db.dialect} at {depth:,}, {variant}"] = claim_plan(db, veteran)
     return results, plans
 
@@ -703,8 +701,10 @@ def main() -> None:
             peer = run_peer(args.postgres_url, tasks, args.workers)
             console.print(f"peer: {peer.rate:,.0f} jobs/s")
         if "latency" not in skip:
-            with signoff_database(backend, args.postgres_url) as (db, _project):
-                found, plan = run_latency(db, args.sizes or default_sizes[backend], claims, args.budget, history)
+            with signoff_database(backend, args.postgres_url) as (db, project):
+                found, plan = run_latency(
+                    db, project, args.sizes or default_sizes[backend], claims, args.budget, history
+                )
             latencies += found
             plans.update(plan)
             for lat in found:

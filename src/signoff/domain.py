@@ -14,11 +14,14 @@ ModelVersionId = NewType("ModelVersionId", int)
 
 
 class Role(StrEnum):
-    """What a user may do. ``intake`` is for services that submit cases and read decisions."""
+    """What a user may do. ``intake`` is for services that submit cases and read decisions; a ``lead`` runs
+    the review floor (reviews, adjudicates, assigns); an ``owner`` is the model owner (flows, models, metrics)."""
 
     ADMIN = "admin"
     INTAKE = "intake"
     REVIEWER = "reviewer"
+    LEAD = "lead"
+    OWNER = "owner"
     AUDITOR = "auditor"
 
 
@@ -32,16 +35,19 @@ class Verdict(StrEnum):
 
 class TaskKind(StrEnum):
     """A review decides the case (alone, or with others by consensus); an adjudication settles reviewers who
-    disagreed; an audit checks a decision the model already made."""
+    disagreed; an audit checks a decision the model already made; a gold task measures the reviewer on a case
+    whose answer is known (reviewers see it as a review)."""
 
     REVIEW = "review"
     AUDIT = "audit"
     ADJUDICATION = "adjudication"
+    GOLD = "gold"
 
 
 class CaseStatus(StrEnum):
     IN_REVIEW = "in_review"
     DECIDED = "decided"
+    GOLD = "gold"  # a case with a known answer, kept to measure reviewers; never decided
 
 
 class TaskStatus(StrEnum):

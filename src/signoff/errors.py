@@ -97,6 +97,14 @@ class TaskClosed(Conflict):
         super().__init__(f"task {task_id} is already completed")
 
 
+class LimitReached(SignoffError):
+    """A workload limit (leases held, tasks per hour, continuous work) stops this reviewer for now."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unauthenticated(SignoffError):
     """A valid API token is required."""
 

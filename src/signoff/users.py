@@ -1,25 +1,35 @@
-"""Users, roles and API tokens; what each role may do is one table of plain predicates."""
+"""Users, roles, API tokens, passwords and web sessions; what each role may do is one table of plain predicates."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
+
+# argon2-cffi: the maintained binding to the reference Argon2 implementation; Argon2id is OWASP's first choice for
+# password storage. PasswordHasher's defaults are RFC 9106's low-memory profile (t=3, 64 MiB, p=4).
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from signoff.audit import record
 from signoff.domain import AuditEvent, Role, User
-from signoff.errors import Forbidden, Unauthenticated
+from signoff.errors import Forbidden, InvalidInput, Problem, Unauthenticated
 from signoff.store import users as store
 from signoff.store.database import Database
 
-Action = Literal["submit_cases", "read_cases", "review", "list_tasks", "read_flows"]
+Action = Literal["submit_cases", "read_cases", "review", "list_tasks", "read_flows", "assign", "read_metrics", "audit"]
 
 PERMISSIONS: dict[Action, tuple[Role, ...]] = {
     "submit_cases": (Role.ADMIN, Role.INTAKE),
-    "read_cases": (Role.ADMIN, Role.INTAKE, Role.REVIEWER, Role.AUDITOR),
-    "review": (Role.ADMIN, Role.REVIEWER),
-    "list_tasks": (Role.ADMIN, Role.REVIEWER, Role.AUDITOR),
-    "read_flows": (Role.ADMIN, Role.INTAKE, Role.REVIEWER, Role.AUDITOR),
+    "read_cases": (Role.ADMIN, Role.INTAKE, Role.REVIEWER, Role.LEAD, Role.OWNER, Role.AUDITOR),
+    "review": (Role.ADMIN, Role.REVIEWER, Role.LEAD),
+    "list_tasks": (Role.ADMIN, Role.REVIEWER, Role.LEAD, Role.OWNER, Role.AUDITOR),
+    "read_flows": (Role.ADMIN, Role.INTAKE, Role.REVIEWER, Role.LEAD, Role.OWNER, Role.AUDITOR),
+    "assign": (Role.ADMIN, Role.LEAD),
+    "read_metrics": (Role.ADMIN, Role.LEAD, Role.OWNER, Role.AUDITOR),
+    "audit": (Role.ADMIN, Role.AUDITOR),
 }
 
 TOKEN_PREFIX = "so_"  # noqa: S105  # a public prefix that makes leaked tokens easy to scan for
@@ -88,3 +98,89 @@ def authenticate(db: Database, token: str | None) -> User:
 def list_users(db: Database) -> list[User]:
     with db.transaction(write=False) as conn:
         return store.list_users(conn)
+
+
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024  # hashing is deliberately slow; refuse megabyte passwords before they reach it
+SESSION_TTL = timedelta(hours=12)
+_hasher = PasswordHasher()
+# Verified when the user is unknown or has no password, so that a failed login takes the same time either way.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(15)  # 120 random bits in 20 characters
+
+
+def set_password(db: Database, name: str, password: str, actor: str) -> None:
+    """Set a user's web login password (only its Argon2id hash is kept) and end their open web sessions."""
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(
+            [Problem("password", f"must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long")], "password refused"
+        )
+    hashed = _hasher.hash(password)
+    with db.transaction() as conn:
+        now = db.now(conn)
+        user = store.user_by_name(conn, name)
+        store.set_password_hash(conn, user.id, hashed)
+        ended = store.revoke_sessions(conn, user.id, now)
+        record(db, conn, [AuditEvent(actor, "password.set", "user", str(user.id), {"name": name, "sessions": ended})])
+
+
+@dataclass(frozen=True)
+class Session:
+    """A live web session: ``session_id`` goes in the cookie (only its hash is stored); ``csrf_token`` must come
+    back with every state-changing request."""
+
+    user: User
+    session_id: str
+    csrf_token: str
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def login(db: Database, name: str, password: str, *, source: str = "") -> Session:
+    """Check a name and password and open a session. Every attempt is audited; a failure never says whether the
+    user exists."""
+    with db.transaction(write=False) as conn:
+        found = store.login_row(conn, name[:100])
+    ok = len(password) <= MAX_PASSWORD and _verify(found[1] if found else None, password)
+    with db.transaction() as conn:
+        now = db.now(conn)
+        if found is None or not ok:
+            entity_id = str(found[0].id) if found else name[:200]
+            record(db, conn, [AuditEvent(name[:200] or "-", "login.failed", "user", entity_id, {"source": source})])
+            failed = True
+        else:
+            user, hashed = found
+            session = Session(user, secrets.token_urlsafe(32), secrets.token_urlsafe(32))
+            store.add_session(conn, user.id, hash_token(session.session_id), session.csrf_token, now, now + SESSION_TTL)
+            if hashed is not None and _hasher.check_needs_rehash(hashed):
+                store.set_password_hash(conn, user.id, _hasher.hash(password))
+            record(db, conn, [AuditEvent(user.name, "login", "user", str(user.id), {"source": source})])
+            failed = False
+    if failed:
+        raise Unauthenticated("unknown user or wrong password")
+    return session
+
+
+def session_user(db: Database, session_id: str | None) -> tuple[User, str] | None:
+    """The user and CSRF token of a live session, or None."""
+    if not session_id:
+        return None
+    with db.transaction(write=False) as conn:
+        return store.session_by_hash(conn, hash_token(session_id), db.now(conn))
+
+
+def logout(db: Database, session_id: str) -> None:
+    """Revoke the session (audited); logging out of a session that is not live does nothing."""
+    with db.transaction() as conn:
+        user_id = store.revoke_session(conn, hash_token(session_id), db.now(conn))
+        if user_id is not None:
+            name = store.user_by_id(conn, user_id).name
+            record(db, conn, [AuditEvent(name, "logout", "user", str(user_id), {})])

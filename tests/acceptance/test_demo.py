@@ -1,4 +1,4 @@
-"""`signoff demo` builds its project, serves it and answers with the tokens it printed."""
+"""`signoff demo` builds its project, serves it, and answers with the tokens and passwords it printed."""
 
 from __future__ import annotations
 
@@ -30,8 +30,12 @@ def test_the_demo_comes_up_and_a_reviewer_can_claim(tmp_path: Path) -> None:
             output += process.stdout.readline()
         assert "Signoff demo ready" in output, output
         assert f"http://127.0.0.1:{port}/docs" in output
-        tokens = dict(re.findall(r"│ (\w[\w-]*) +│ \w+ +│ (so_[\w-]+) +│", output))
-        assert set(tokens) == {"admin", "alice", "bob", "audra", "intake-service"}
+        assert output.index("Web UI:") < output.index("API:")
+        rows = re.findall(r"│ (\w[\w-]*) +│ \w+ +│ (\S+) +│ (so_[\w-]+) +│", output)
+        tokens = {name: token for name, _, token in rows}
+        passwords = {name: password for name, password, _ in rows if password != "-"}
+        assert set(tokens) == {"admin", "alice", "bob", "lena", "owen", "audra", "intake-service"}
+        assert set(passwords) == {"admin", "alice", "bob", "lena", "owen", "audra"}
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
             for _ in range(100):
                 try:
@@ -44,6 +48,13 @@ def test_the_demo_comes_up_and_a_reviewer_can_claim(tmp_path: Path) -> None:
             assert claimed.status_code == 200 and claimed.json()["case"]["flow"] in ("credit-approval", "breast-cancer")
             flows = http.get("/api/v1/flows", headers={"Authorization": f"Bearer {tokens['audra']}"}).json()["flows"]
             assert {f["name"] for f in flows} == {"credit-approval", "breast-cancer"}
+            form = http.get("/login")
+            login_token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert login_token is not None
+            fields = {"name": "lena", "password": passwords["lena"], "csrf_token": login_token[1], "next": ""}
+            landed = http.post("/login", data=fields)
+            assert landed.status_code == 303 and landed.headers["location"] == "/lead"
+            assert http.get("/lead").status_code == 200  # the session cookie from the login
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -8,37 +8,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
+from helpers.api import Api
 from helpers.builders import case, make_project
-from signoff import users
 from signoff.api.app import create_app
 from signoff.domain import Role
 from signoff.store.database import Database
-from signoff.store.schema import audit_events, cases, reviews, tasks
-
-
-class Api:
-    """A test client with one token per role."""
-
-    def __init__(self, client: TestClient, db: Database) -> None:
-        self.client = client
-        self.db = db
-        self.tokens = {role: users.create_user(db, role.value, role, "test")[1] for role in Role}
-
-    def as_(self, role: Role) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
-
-    def post(self, url: str, role: Role = Role.INTAKE, **kwargs: Any) -> Any:
-        headers = {**self.as_(role), **kwargs.pop("headers", {})}
-        return self.client.post(url, headers=headers, **kwargs)
-
-    def rows(self) -> dict[str, int]:
-        with self.db.transaction(write=False) as conn:
-            return {
-                t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-                for t in (cases, tasks, reviews, audit_events)
-            }
 
 
 @pytest.fixture
@@ -194,6 +169,7 @@ def test_every_api_endpoint_requires_a_token(api: Api) -> None:
     assert len(routes) >= 8
     for route in routes:
         url = route.path.replace("{flow}", "test-flow").replace("{case_id}", "1").replace("{task_id}", "1")
+        url = url.replace("{name}", "alice").replace("{queue}", "default")
         for method in route.methods:
             response = api.client.request(method, url, json={})
             assert response.status_code == 401, (method, url, response.status_code)

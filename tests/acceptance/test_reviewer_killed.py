@@ -20,12 +20,13 @@ from signoff.store.database import Database
 CLAIMER = """
 import sys, time
 from signoff import review
+from signoff.config import load_project
 from signoff.store.database import Database
 from signoff.store.users import user_by_name
 db = Database(sys.argv[1])
 with db.transaction(write=False) as conn:
     me = user_by_name(conn, "doomed")
-got = review.claim(db, me)
+got = review.claim(db, load_project(sys.argv[2]), me)
 print(got.task_id, got.token, flush=True)
 time.sleep(600)
 """
@@ -36,7 +37,7 @@ def test_a_killed_reviewers_task_returns_after_its_lease(db: Database, tmp_path:
     reviewer(db, "doomed")
     survivor = reviewer(db, "survivor")
     process = subprocess.Popen(
-        [sys.executable, "-c", CLAIMER, db.url], env=environment(), stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", CLAIMER, db.url, str(project.path)], env=environment(), stdout=subprocess.PIPE, text=True
     )
     assert process.stdout is not None
     task_id, token = (int(x) for x in process.stdout.readline().split())
@@ -44,9 +45,9 @@ def test_a_killed_reviewers_task_returns_after_its_lease(db: Database, tmp_path:
     process.wait(timeout=10)
     process.stdout.close()
     assert process.returncode == -signal.SIGKILL
-    assert review.claim(db, survivor) is None  # the dead reviewer's lease still holds the task
+    assert review.claim(db, project, survivor) is None  # the dead reviewer's lease still holds the task
     time.sleep(2.2)
-    again = review.claim(db, survivor)
+    again = review.claim(db, project, survivor)
     assert again is not None and (again.task_id, again.token) == (task_id, token + 1)
     review.submit(db, project, survivor, again.task_id, again.token, "good")
     with pytest.raises(Conflict):  # the dead lease can never act again

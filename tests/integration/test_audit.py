@@ -37,7 +37,7 @@ def busy(db: Database, tmp_path: Path) -> Database:
     project = queued(db, tmp_path, 5)
     alice = reviewer(db, "alice")
     for _ in range(3):
-        got = review.claim(db, alice)
+        got = review.claim(db, project, alice)
         assert got is not None
         review.submit(db, project, alice, got.task_id, got.token, "good")
     return db

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
+from signoff.domain import UserId
+from signoff.store import tasks as task_store
 from signoff.store.database import Database
-
-PARAMS = {"reviewer": 1, "role": "reviewer", "any_role": False, "flow": "f", "queue": "q0"}
 
 
 def _fill(db: Database, n: int) -> None:
@@ -49,7 +49,11 @@ def _fill(db: Database, n: int) -> None:
 def _plan(db: Database, name: str) -> str:
     explain = "EXPLAIN" if db.dialect == "postgresql" else "EXPLAIN QUERY PLAN"
     with db.transaction() as conn:
-        params = PARAMS if name == "claim_task" else {**PARAMS, "flow": None, "queue": None}
+        where = {"flow": "f", "queue": "q0"} if name == "claim_task" else {}
+        chosen, params = task_store.claim_query(
+            db, reviewer=UserId(1), reviewer_name="alice", roles=["reviewer"], blocked=["f/q3"], **where
+        )
+        assert chosen == name
         rows = conn.execute(text(f"{explain} {db.queries[name]}"), params).all()
     return "\n".join(" ".join(str(cell) for cell in row) for row in rows)
 

@@ -32,7 +32,7 @@ def test_32_reviewers_complete_2000_tasks_exactly_once(db: Database, tmp_path: P
         me = people[index]
         try:
             start.wait()
-            while (got := review.claim(db, me)) is not None:
+            while (got := review.claim(db, project, me)) is not None:
                 if got.token > 1:
                     raise AssertionError(f"task {got.task_id} was claimed again while its lease was live")
                 review.submit(db, project, me, got.task_id, got.token, "good" if got.task_id % 2 else "bad")

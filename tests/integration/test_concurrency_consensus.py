@@ -48,7 +48,7 @@ def test_64_reviewers_settle_10000_cases_with_consensus_on_a_tenth(db: Database,
         me = people[index]
         try:
             gate.wait()
-            while (got := review.claim(db, me)) is not None:
+            while (got := review.claim(db, project, me)) is not None:
                 label = "good" if got.case_id % 2 else "bad"  # reviewers agree, so consensus settles every case
                 review.submit(db, project, me, got.task_id, got.token, label)
         except BaseException as error:  # noqa: BLE001  # reported in the main thread

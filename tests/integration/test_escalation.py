@@ -85,7 +85,7 @@ def test_a_task_someone_is_working_on_is_not_escalated(db: Database, tmp_path: P
     project = _project(db, tmp_path, escalate_to="senior")
     _overdue(db)
     alice = reviewer(db, "alice")
-    got = review.claim(db, alice)
+    got = review.claim(db, project, alice)
     assert got is not None
     assert escalate(db, project) == []
     review.submit(db, project, alice, got.task_id, got.token, "good")

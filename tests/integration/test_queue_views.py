@@ -22,10 +22,10 @@ def test_the_overview_counts_what_a_lead_needs(db: Database, tmp_path: Path) -> 
         conn.execute(update(tasks).where(tasks.c.id == 2).values(due_at=now + timedelta(minutes=10)))  # at risk
         conn.execute(update(tasks).where(tasks.c.id == 3).values(due_at=now + timedelta(hours=3)))  # fine
     alice, bob = reviewer(db, "alice"), reviewer(db, "bob")
-    first = review.claim(db, alice)
+    first = review.claim(db, project, alice)
     assert first is not None
     review.submit(db, project, alice, first.task_id, first.token, "good")  # task 1 done: no longer overdue
-    review.claim(db, bob)  # bob holds task 2
+    review.claim(db, project, bob)  # bob holds task 2
     view = overview(db)
     (row,) = view.queues
     assert (row["flow"], row["queue"], row["open"], row["leased"]) == ("test-flow", "default", 5, 1)

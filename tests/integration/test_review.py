@@ -26,7 +26,7 @@ def _actions(db: Database) -> list[str]:
 def test_claim_submit_decides_the_case_and_audits_each_step(db: Database, tmp_path: Path) -> None:
     project = queued(db, tmp_path, 1)
     alice = reviewer(db, "alice")
-    got = review.claim(db, alice)
+    got = review.claim(db, project, alice)
     assert got is not None and got.token == 1
     outcome = review.submit(db, project, alice, got.task_id, got.token, "bad", "looks risky")
     assert (outcome.label, outcome.decided_by, outcome.replayed) == ("bad", "reviewer", False)
@@ -39,16 +39,16 @@ def test_claim_submit_decides_the_case_and_audits_each_step(db: Database, tmp_pa
     assert record["tasks"][0]["status"] == "done"
     assert [(lease["token"], lease["end_reason"]) for lease in record["tasks"][0]["leases"]] == [(1, "submitted")]
     assert _actions(db)[-3:] == ["task.claimed", "review.submitted", "case.decided"]
-    assert review.claim(db, alice) is None
+    assert review.claim(db, project, alice) is None
 
 
 def test_a_stale_token_is_refused_and_changes_nothing(db: Database, tmp_path: Path) -> None:
     project = queued(db, tmp_path, 1, queues={"default": {"lease_ttl": 1}})
     alice, bob = reviewer(db, "alice"), reviewer(db, "bob")
-    first = review.claim(db, alice)
+    first = review.claim(db, project, alice)
     assert first is not None
     time.sleep(1.2)  # alice's lease expires by the database clock
-    second = review.claim(db, bob)
+    second = review.claim(db, project, bob)
     assert second is not None and (second.task_id, second.token) == (first.task_id, 2)
     before = _actions(db)
     with pytest.raises(LeaseRefused, match="a newer lease \\(token 2\\) has replaced it"):
@@ -65,7 +65,7 @@ def test_a_stale_token_is_refused_and_changes_nothing(db: Database, tmp_path: Pa
 def test_a_foreign_lease_is_refused(db: Database, tmp_path: Path) -> None:
     project = queued(db, tmp_path, 1)
     alice, mallory = reviewer(db, "alice"), reviewer(db, "mallory")
-    got = review.claim(db, alice)
+    got = review.claim(db, project, alice)
     assert got is not None
     with pytest.raises(LeaseRefused, match="not held by you"):
         review.submit(db, project, mallory, got.task_id, got.token, "good")
@@ -76,12 +76,12 @@ def test_a_foreign_lease_is_refused(db: Database, tmp_path: Path) -> None:
 def test_an_expired_lease_cannot_submit_even_before_anyone_reclaims(db: Database, tmp_path: Path) -> None:
     project = queued(db, tmp_path, 1, queues={"default": {"lease_ttl": 1}})
     alice = reviewer(db, "alice")
-    got = review.claim(db, alice)
+    got = review.claim(db, project, alice)
     assert got is not None
     time.sleep(1.2)
     with pytest.raises(LeaseRefused, match="it expired at"):
         review.submit(db, project, alice, got.task_id, got.token, "good")
-    again = review.claim(db, alice)
+    again = review.claim(db, project, alice)
     assert again is not None and again.token == 2
     with db.transaction(write=False) as conn:
         record = case_store.case_record(conn, got.case_id)
@@ -92,7 +92,7 @@ def test_an_expired_lease_cannot_submit_even_before_anyone_reclaims(db: Database
 def test_heartbeat_extends_the_lease_past_its_ttl(db: Database, tmp_path: Path) -> None:
     project = queued(db, tmp_path, 1, queues={"default": {"lease_ttl": 1}})
     alice = reviewer(db, "alice")
-    got = review.claim(db, alice)
+    got = review.claim(db, project, alice)
     assert got is not None
     for _ in range(3):
         time.sleep(0.5)
@@ -104,19 +104,19 @@ def test_heartbeat_extends_the_lease_past_its_ttl(db: Database, tmp_path: Path) 
 def test_release_returns_the_task_and_the_old_token_is_dead(db: Database, tmp_path: Path) -> None:
     project = queued(db, tmp_path, 1)
     alice, bob = reviewer(db, "alice"), reviewer(db, "bob")
-    got = review.claim(db, alice)
+    got = review.claim(db, project, alice)
     assert got is not None
     review.release(db, alice, got.task_id, got.token)
     with pytest.raises(LeaseRefused, match="released"):
         review.submit(db, project, alice, got.task_id, got.token, "good")
-    again = review.claim(db, bob)
+    again = review.claim(db, project, bob)
     assert again is not None and again.task_id == got.task_id and again.token == 2
 
 
 def test_repeating_the_same_submit_is_idempotent_but_a_different_one_is_refused(db: Database, tmp_path: Path) -> None:
     project = queued(db, tmp_path, 1)
     alice = reviewer(db, "alice")
-    got = review.claim(db, alice)
+    got = review.claim(db, project, alice)
     assert got is not None
     first = review.submit(db, project, alice, got.task_id, got.token, "bad", "x")
     replay = review.submit(db, project, alice, got.task_id, got.token, "bad", "x")
@@ -130,7 +130,7 @@ def test_repeating_the_same_submit_is_idempotent_but_a_different_one_is_refused(
 def test_a_label_outside_the_flow_is_invalid_and_keeps_the_lease(db: Database, tmp_path: Path) -> None:
     project = queued(db, tmp_path, 1)
     alice = reviewer(db, "alice")
-    got = review.claim(db, alice)
+    got = review.claim(db, project, alice)
     assert got is not None
     with pytest.raises(InvalidInput, match="label: must be one of \\['good', 'bad'\\]"):
         review.submit(db, project, alice, got.task_id, got.token, "maybe")
@@ -147,22 +147,27 @@ def test_claims_follow_priority_then_age_and_respect_roles(db: Database, tmp_pat
     with db.transaction() as conn:
         conn.execute(tasks.update().where(tasks.c.id == 2).values(priority=5))
         conn.execute(tasks.update().where(tasks.c.id == 3).values(queue="senior", role="admin", priority=9))
-    alice, boss = reviewer(db, "alice"), reviewer(db, "boss", Role.ADMIN)
-    claimed = [review.claim(db, alice), review.claim(db, alice), review.claim(db, alice)]
-    assert [c.task_id if c else None for c in claimed] == [TaskId(2), TaskId(1), None]
-    senior = review.claim(db, boss, queue="senior")
+    alice, bob, boss = reviewer(db, "alice"), reviewer(db, "bob"), reviewer(db, "boss", Role.ADMIN)
+    claimed = [review.claim(db, project, alice), review.claim(db, project, alice), review.claim(db, project, bob)]
+    assert [c.task_id if c else None for c in claimed] == [TaskId(2), TaskId(1), None]  # 3 needs an admin
+    senior = review.claim(db, project, boss, queue="senior")
     assert senior is not None and senior.task_id == 3
     assert project.flows["test-flow"].queues["senior"].role == "admin"
 
 
 def test_at_equal_priority_the_earliest_due_task_is_claimed_first(db: Database, tmp_path: Path) -> None:
-    queued(db, tmp_path, 4)
+    project = queued(db, tmp_path, 4)
     with db.transaction() as conn:
         now = db.now(conn)
         conn.execute(tasks.update().where(tasks.c.id == 2).values(due_at=now + timedelta(hours=2)))
         conn.execute(tasks.update().where(tasks.c.id == 3).values(due_at=now + timedelta(minutes=5)))
     alice = reviewer(db, "alice")
-    order = [got.task_id for _ in range(4) if (got := review.claim(db, alice)) is not None]
+    order = []
+    while (got := review.claim(db, project, alice)) is not None:
+        order.append(got.task_id)
+        review.release(db, alice, got.task_id, got.token)
+        with db.transaction() as conn:  # out of the way, so the next claim shows the next in order
+            conn.execute(tasks.update().where(tasks.c.id == got.task_id).values(status="done"))
     assert order == [3, 2, 1, 4]  # due soonest, due later, then the tasks without a due time, oldest first
 
 
@@ -174,14 +179,14 @@ def test_a_queue_sla_sets_the_due_time_of_its_tasks(db: Database, tmp_path: Path
 
 
 def test_a_skipped_task_returns_higher_and_not_to_the_reviewer_who_skipped(db: Database, tmp_path: Path) -> None:
-    queued(db, tmp_path, 2)
+    project = queued(db, tmp_path, 2)
     alice, bob = reviewer(db, "alice"), reviewer(db, "bob")
-    got = review.claim(db, alice)
+    got = review.claim(db, project, alice)
     assert got is not None and got.task_id == 1
     review.skip(db, alice, got.task_id, got.token, "I know this applicant", unsure=False)
-    again = review.claim(db, alice)
+    again = review.claim(db, project, alice)
     assert again is not None and again.task_id == 2  # not task 1 again
-    theirs = review.claim(db, bob)
+    theirs = review.claim(db, project, bob)
     assert theirs is not None and theirs.task_id == 1  # raised above nothing else, so first for bob
     with db.transaction(write=False) as conn:
         priority = conn.execute(select(tasks.c.priority).where(tasks.c.id == 1)).scalar_one()
@@ -190,9 +195,9 @@ def test_a_skipped_task_returns_higher_and_not_to_the_reviewer_who_skipped(db: D
 
 
 def test_a_skip_needs_a_reason_and_a_live_lease(db: Database, tmp_path: Path) -> None:
-    queued(db, tmp_path, 1)
+    project = queued(db, tmp_path, 1)
     alice = reviewer(db, "alice")
-    got = review.claim(db, alice)
+    got = review.claim(db, project, alice)
     assert got is not None
     with pytest.raises(InvalidInput, match="say why"):
         review.skip(db, alice, got.task_id, got.token, "  ")

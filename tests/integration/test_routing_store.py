@@ -31,7 +31,7 @@ def _submit(db: Database, runtime: intake.FlowRuntime, scores: list[float], **fi
 def _review_all(db: Database, runtime: intake.FlowRuntime, label: str) -> int:
     alice = reviewer(db, "alice")
     done = 0
-    while (got := review.claim(db, alice)) is not None:
+    while (got := review.claim(db, runtime.project, alice)) is not None:
         review.submit(db, runtime.project, alice, got.task_id, got.token, label)
         done += 1
     return done

@@ -242,7 +242,7 @@ def test_unquoted_yes_no_labels_get_a_yaml_hint_and_no_noise() -> None:
 
 def test_a_queue_role_error_names_the_allowed_roles_plainly() -> None:
     document = {"flows": {"credit": flow_document(queues={"q": {"role": "boss"}})}}
-    assert _problems(document) == [("flows.credit.queues.q.role", "Input should be 'reviewer' or 'admin'")]
+    assert _problems(document) == [("flows.credit.queues.q.role", "Input should be 'reviewer', 'lead' or 'admin'")]
 
 
 def test_two_flows_with_the_same_rules_have_different_policy_versions() -> None:

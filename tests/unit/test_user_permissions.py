@@ -36,7 +36,7 @@ def test_may_follows_the_permission_table(role: Role, action: Action, allowed: b
 def test_require_refuses_with_the_roles_that_are_allowed() -> None:
     with pytest.raises(Forbidden) as caught:
         require(_user(Role.AUDITOR), "review")
-    assert caught.value.message == "role 'auditor' may not do this; allowed roles: admin, reviewer"
+    assert caught.value.message == "role 'auditor' may not do this; allowed roles: admin, reviewer, lead"
 
 
 def test_hash_token_is_the_sha256_hex_digest() -> None:

@@ -1,4 +1,4 @@
-"""The FastAPI application: REST under /api/v1, health probes, OpenAPI at /docs."""
+"""The FastAPI application: REST under /api/v1, health probes, OpenAPI at /docs, and the web UI."""
 
 from __future__ import annotations
 
@@ -13,14 +13,29 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
-from signoff import __version__, audit, intake, review, users
+from signoff import __version__, audit, intake, review, users, web
 from signoff.api import errors
 from signoff.api.limits import BodyLimit
-from signoff.api.schemas import BatchIn, CaseIn, ClaimIn, LeaseIn, ReviewIn, SkipIn
+from signoff.api.schemas import (
+    AssignIn,
+    BatchIn,
+    CaseIn,
+    ClaimIn,
+    ConflictIn,
+    GoldIn,
+    LeaseIn,
+    ReviewIn,
+    SkillsIn,
+    SkipIn,
+)
+from signoff.audit.webhooks import deliver
 from signoff.config import Project, load_project
 from signoff.domain import TaskId, User
 from signoff.errors import InvalidInput, NotFound, Problem
+from signoff.metrics import alerts, prometheus, tracing
+from signoff.metrics import service as metrics_service
 from signoff.periodic import Periodic
+from signoff.review import leads
 from signoff.review import queues as review_queues
 from signoff.review.escalation import escalate
 from signoff.store import cases as case_store
@@ -82,6 +97,8 @@ Reader = Annotated[User, _allowed("read_cases")]
 Reviewer = Annotated[User, _allowed("review")]
 TaskLister = Annotated[User, _allowed("list_tasks")]
 FlowReader = Annotated[User, _allowed("read_flows")]
+Lead = Annotated[User, _allowed("assign")]
+MetricsReader = Annotated[User, _allowed("read_metrics")]
 
 
 def _json(payload: Any, status_code: int = 200) -> JSONResponse:
@@ -113,6 +130,8 @@ def _problems(error: ValidationError) -> list[Problem]:
 def create_app(project: Project | None = None) -> FastAPI:
     """Build the app for ``project`` (default: the file named by $SIGNOFF_PROJECT or ./signoff.yaml)."""
     project = project or load_project()
+    tracing.configure_logging()
+    tracing.configure()
     db = Database(project.database_url)
     migrate.require_current(db)
     ctx = Context(project, db, intake.prepare(db, project), _int_env("SIGNOFF_MAX_BATCH", DEFAULT_MAX_BATCH))
@@ -125,6 +144,11 @@ def create_app(project: Project | None = None) -> FastAPI:
             Periodic("audit sealer", lambda: audit.seal(db), 0.25, final=True),
             Periodic("escalation", lambda: escalate(db, project), 5.0),
         ]
+        if any(_has_alerts(flow) for flow in project.flows.values()):  # thresholds from the flow files
+            every = min(flow.alerts.every for flow in project.flows.values() if _has_alerts(flow))
+            workers.append(Periodic("alerts", lambda: alerts.check(db, project), every))
+        if project.webhooks:  # sealed events go out about a second after they commit
+            workers.append(Periodic("webhooks", lambda: deliver(db, project), 1.0))
         for worker in workers:
             worker.start()
         try:
@@ -141,10 +165,20 @@ def create_app(project: Project | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.signoff = ctx
+    app.state.metrics_registry = prometheus.registry_for(db, project)
     errors.install(app)
     app.add_middleware(BodyLimit, limit=_int_env("SIGNOFF_MAX_REQUEST_BYTES", DEFAULT_MAX_BODY))
     _routes(app)
+    web.mount(app, project, db, ctx.runtimes)
     return app
+
+
+def _has_alerts(flow: Any) -> bool:
+    spec = flow.alerts
+    return any(
+        getattr(spec, k) is not None
+        for k in ("flag_rate", "drift_psi", "sla_compliance", "audit_lag", "fairness_drift")
+    )
 
 
 def _routes(app: FastAPI) -> None:  # one place lists every endpoint
@@ -159,6 +193,27 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         except Exception as error:  # noqa: BLE001  # readiness reports any failure instead of raising it
             return _json({"status": "unavailable", "reason": str(error)}, 503)
         return _json({"status": "ready"})
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        """Prometheus exposition (unauthenticated, like the health probes: counts only, no case data)."""
+        body = prometheus.exposition(request.app.state.metrics_registry)
+        return Response(body, media_type=prometheus.CONTENT_TYPE)
+
+    @app.get("/api/v1/flows/{flow}/metrics", tags=["metrics"])
+    def flow_metrics(
+        flow: str,
+        ctx: Ctx,
+        user: MetricsReader,
+        window: Annotated[str, Query(pattern="^(hour|day|week)$")] = "day",
+        points: Annotated[int, Query(ge=0, le=90, description="windows in the trend series")] = 12,
+    ) -> JSONResponse:
+        """The flow's KPIs over the last hour, day or week, with a trend of earlier windows: what the dashboard
+        draws. The model's accuracy comes from the random audit sample only, with its 95% interval."""
+        if flow not in ctx.runtimes:
+            raise NotFound("flow", flow)
+        found = metrics_service.flow_metrics(ctx.db, ctx.project, flow, window, points=points)
+        return _json(metrics_service.as_document(found))
 
     @app.get("/api/v1/flows", tags=["flows"])
     def list_flows(ctx: Ctx, user: FlowReader) -> JSONResponse:
@@ -246,20 +301,15 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         wanted = body or ClaimIn()
         if wanted.flow is not None and wanted.flow not in ctx.runtimes:
             raise NotFound("flow", wanted.flow)
-        got = review.claim(ctx.db, user, flow=wanted.flow, queue=wanted.queue)
+        got = review.claim(ctx.db, ctx.project, user, flow=wanted.flow, queue=wanted.queue)
         if got is None:
             return Response(status_code=204)
-        with ctx.db.transaction(write=False) as conn:
-            record = case_store.case_record(conn, got.case_id)
-        assert record is not None
-        if got.kind != "adjudication":  # blind: a reviewer never sees another reviewer's answer
-            record["reviews"] = []
         return _json(
             {
-                "task": {"id": got.task_id, "flow": got.flow, "queue": got.queue, "kind": got.kind},
+                "task": {"id": got.task_id, "flow": got.flow, "queue": got.queue, "kind": review.shown_kind(got.kind)},
                 "lease": {"token": got.token, "expires_at": got.expires_at},
                 "labels": ctx.project.flow(got.flow).labels,
-                "case": record,
+                "case": review.claimed_case(ctx.db, got),
             }
         )
 
@@ -284,3 +334,49 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     def release(task_id: int, body: LeaseIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
         review.release(ctx.db, user, TaskId(task_id), body.token)
         return _json({"released": task_id})
+
+    @app.get("/api/v1/reviewers", tags=["leads"])
+    def reviewers(ctx: Ctx, user: TaskLister, flow: str | None = None) -> JSONResponse:
+        """Per reviewer: load, gold accuracy with its 95% interval, open pauses; the leads' view of the floor."""
+        return _json(asdict(review_queues.reviewers(ctx.db, flow=flow)))
+
+    @app.post("/api/v1/tasks/{task_id}/assign", tags=["leads"])
+    def assign(task_id: int, body: AssignIn, ctx: Ctx, user: Lead) -> JSONResponse:
+        """Reserve an open task for one reviewer (only they may claim it), or free it with ``null``."""
+        leads.assign(ctx.db, ctx.project, user.name, task_id, body.reviewer)
+        return _json({"task_id": task_id, "assignee": body.reviewer})
+
+    @app.put("/api/v1/users/{name}/skills", tags=["leads"])
+    def set_skills(name: str, body: SkillsIn, ctx: Ctx, user: Lead) -> JSONResponse:
+        return _json({"name": name, "skills": leads.set_skills(ctx.db, user.name, name, body.skills)})
+
+    @app.post("/api/v1/users/{name}/conflicts", tags=["leads"], status_code=201)
+    def mark_conflict(name: str, body: ConflictIn, ctx: Ctx, user: Lead) -> JSONResponse:
+        """Never offer this case to the reviewer (four eyes: conflicts of interest)."""
+        leads.mark_conflict(ctx.db, user.name, name, body.case_id, body.reason)
+        return _json({"name": name, "case_id": body.case_id}, 201)
+
+    @app.delete("/api/v1/users/{name}/pauses/{flow}/{queue}", tags=["leads"])
+    def lift_pause(name: str, flow: str, queue: str, ctx: Ctx, user: Lead) -> JSONResponse:
+        """Let a reviewer whom gold tasks paused work the queue again."""
+        leads.lift_pause(ctx.db, user.name, name, flow, queue)
+        return _json({"name": name, "flow": flow, "queue": queue, "paused": False})
+
+    @app.post("/api/v1/flows/{flow}/gold", tags=["leads"], status_code=201)
+    def add_gold(flow: str, body: GoldIn, ctx: Ctx, user: Lead) -> JSONResponse:
+        """Add gold cases (known answers) that gold-enabled queues mix into reviewers' work. All or nothing."""
+        runtime = ctx.runtimes.get(flow)
+        if runtime is None:
+            raise NotFound("flow", flow)
+        valid, problems = [], []
+        for index, item in enumerate(body.cases):
+            case, found = intake.validate_case(runtime.flow, None, item.fields, f"cases[{index}]")
+            problems.extend(found)
+            if item.label not in runtime.flow.labels:
+                problems.append(Problem(f"cases[{index}].label", f"must be one of {list(runtime.flow.labels)}"))
+            if case is not None:
+                valid.append(case)
+        if problems:
+            raise InvalidInput(problems, "invalid gold cases; nothing was written")
+        added = intake.add_gold(ctx.db, runtime, valid, [c.label for c in body.cases], user.name)
+        return _json({"added": added}, 201)

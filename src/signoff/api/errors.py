@@ -13,6 +13,7 @@ from signoff.errors import (
     DatabaseNotReady,
     Forbidden,
     InvalidInput,
+    LimitReached,
     ModelError,
     NotFound,
     SignoffError,
@@ -26,6 +27,7 @@ STATUS: list[tuple[type[SignoffError], int, str]] = [
     (Conflict, 409, "conflict"),
     (Unauthenticated, 401, "unauthenticated"),
     (Forbidden, 403, "forbidden"),
+    (LimitReached, 429, "limit_reached"),
     (ModelError, 502, "model_error"),
     (DatabaseUnavailable, 503, "database_unavailable"),
     (DatabaseNotReady, 503, "database_not_ready"),
@@ -57,6 +59,8 @@ def install(app: FastAPI) -> None:
                     else None
                 )
                 headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+                if isinstance(error, LimitReached) and error.retry_after is not None:
+                    headers = {"Retry-After": str(max(1, round(error.retry_after)))}
                 return JSONResponse(error_body(name, error.message, problems), status_code=status, headers=headers)
         return JSONResponse(error_body("error", error.message), status_code=500)
 

@@ -37,3 +37,25 @@ class ReviewIn(LeaseIn):
 class SkipIn(LeaseIn):
     reason: str = Field(description="Why you pass this task on; shown to leads and kept in the audit trail.")
     unsure: bool = Field(default=False, description="True when you looked but could not decide.")
+
+
+class AssignIn(_Body):
+    reviewer: str | None = Field(description="Who alone may claim the task; null frees it for everyone again.")
+
+
+class SkillsIn(_Body):
+    skills: list[str] = Field(max_length=100, description="The reviewer's skills; queues may require some.")
+
+
+class ConflictIn(_Body):
+    case_id: int
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class GoldCaseIn(_Body):
+    fields: dict[str, Any] = Field(description="The case's field values, as the flow's schema declares them.")
+    label: str = Field(description="The known answer.")
+
+
+class GoldIn(_Body):
+    cases: list[GoldCaseIn] = Field(min_length=1)

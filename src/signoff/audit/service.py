@@ -8,6 +8,7 @@ commit with a low id is sealed late rather than lost from the chain.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -18,9 +19,10 @@ from signoff.store import audit as audit_store
 from signoff.store.database import Database
 
 
-def record(db: Database, conn: Connection, events: list[AuditEvent]) -> None:
-    """Append events in the caller's transaction: they commit or vanish together with the change."""
-    audit_store.append(conn, events, db.now(conn))
+def record(db: Database, conn: Connection, events: list[AuditEvent], at: datetime | None = None) -> None:
+    """Append events in the caller's transaction: they commit or vanish together with the change. ``at`` is
+    the database time the caller already read in this transaction, if any."""
+    audit_store.append(conn, events, at or db.now(conn))
 
 
 def seal(db: Database, batch: int = 5000) -> int:

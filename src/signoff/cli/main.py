@@ -25,13 +25,15 @@ from signoff.store.database import Database
 
 app = typer.Typer(help="Signoff: human-in-the-loop decisions for machine-learning models.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
-users_app = typer.Typer(help="Users, roles and API tokens.", no_args_is_help=True)
+users_app = typer.Typer(help="Users, roles, API tokens and web passwords.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 policy_app = typer.Typer(help="Routing policies: check, replay on labelled data.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
+gold_app = typer.Typer(help="Gold cases: known answers that measure reviewers.", no_args_is_help=True)
+app.add_typer(gold_app, name="gold")
 
 out = Console()
 err = Console(stderr=True)
@@ -126,6 +128,27 @@ def users_token(
     print(token)
 
 
+@users_app.command("password")
+def users_password(
+    name: str,
+    generate: Annotated[bool, typer.Option("--generate", help="Set a random password and print it.")] = False,
+    project: ProjectOption = None,
+) -> None:
+    """Set a user's password for the web UI (asked twice, or random with --generate); ends their web sessions."""
+    password = (
+        users.new_password()
+        if generate
+        else typer.prompt(f"New password for {name}", hide_input=True, confirmation_prompt=True)
+    )
+    with _errors():
+        db = _database(_project(project))
+        users.set_password(db, name, password, ACTOR)
+        audit.seal(db)
+    out.print(f"Password set for [bold]{name}[/].")
+    if generate:
+        print(password)
+
+
 @users_app.command("list")
 def users_list(project: ProjectOption = None) -> None:
     """List users and their roles."""
@@ -135,6 +158,134 @@ def users_list(project: ProjectOption = None) -> None:
     for user in found:
         table.add_row(str(user.id), user.name, user.role.value)
     out.print(table)
+
+
+@users_app.command("skills")
+def users_skills(
+    name: str,
+    skills: Annotated[list[str] | None, typer.Argument(help="The skills; none clears them.")] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Set a reviewer's skills (queues may require some)."""
+    from signoff.review import leads
+
+    with _errors():
+        db = _database(_project(project))
+        kept = leads.set_skills(db, ACTOR, name, skills or [])
+        audit.seal(db)
+    out.print(f"{name}: {', '.join(kept) or 'no skills'}")
+
+
+@users_app.command("conflict")
+def users_conflict(
+    name: str,
+    case_id: Annotated[int, typer.Argument(help="The case they must never review.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")],
+    project: ProjectOption = None,
+) -> None:
+    """Mark a reviewer conflicted on a case: its tasks are never offered to them."""
+    from signoff.review import leads
+
+    with _errors():
+        db = _database(_project(project))
+        leads.mark_conflict(db, ACTOR, name, case_id, reason)
+        audit.seal(db)
+    out.print(f"{name} will not be offered case {case_id}.")
+
+
+@users_app.command("unpause")
+def users_unpause(name: str, flow: str, queue: str, project: ProjectOption = None) -> None:
+    """Lift the pause that gold tasks put on a reviewer for a queue."""
+    from signoff.review import leads
+
+    with _errors():
+        db = _database(_project(project))
+        leads.lift_pause(db, ACTOR, name, flow, queue)
+        audit.seal(db)
+    out.print(f"{name} may work {flow}/{queue} again.")
+
+
+@app.command()
+def assign(
+    task_id: Annotated[int, typer.Argument(help="An open task.")],
+    reviewer: Annotated[str | None, typer.Argument(help="Who alone may claim it; leave out to free it.")] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Reserve a task for a named reviewer, or free it again."""
+    from signoff.review import leads
+
+    with _errors():
+        loaded = _project(project)
+        db = _database(loaded)
+        leads.assign(db, loaded, ACTOR, task_id, reviewer)
+        audit.seal(db)
+    out.print(f"task {task_id}: {'assigned to ' + reviewer if reviewer else 'open to every reviewer'}")
+
+
+@app.command()
+def reviewers(
+    flow: Annotated[str | None, typer.Option(help="Only this flow's gold answers and pauses.")] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Each reviewer's load, gold accuracy (with its 95% interval) and pauses."""
+    from signoff.review.queues import reviewers as floor
+
+    with _errors():
+        found = floor(_database(_project(project)), flow=flow)
+    load = Table("reviewer", "leases held", "reviews last hour", title=f"Reviewers at {found.at:%H:%M:%S} UTC")
+    for row in found.reviewers:
+        load.add_row(row["name"], str(row["leases_held"]), str(row["reviews_last_hour"]))
+    gold = Table("reviewer", "flow", "queue", "gold answers", "accuracy", "95% interval", title="Gold tasks")
+    for row in found.gold:
+        interval = f"{row['accuracy_low']:.0%} - {row['accuracy_high']:.0%}"
+        gold.add_row(
+            row["reviewer"], row["flow"], row["queue"], str(row["answered"]), f"{row['accuracy']:.0%}", interval
+        )
+    shown = Table("flow", "queue", "cases", "Krippendorff's alpha", "Fleiss' kappa", title="Agreement")
+    for row in found.agreement.queues:
+        shown.add_row(
+            row["flow"],
+            row["queue"],
+            str(row["cases"]),
+            _figure(row["krippendorff_alpha"]),
+            _figure(row["fleiss_kappa"]),
+        )
+    for pair in found.agreement.pairs:
+        shown.add_row(
+            "", " & ".join(pair["reviewers"]), str(pair["cases"]), f"Cohen's {_figure(pair['cohen_kappa'])}", ""
+        )
+    for table, none in (
+        (load, "No reviewer holds a lease or reviewed in the last hour."),
+        (gold, "No gold answers yet."),
+        (shown, "No case has had several independent reviews yet."),
+    ):
+        out.print(table if table.row_count else f"[dim]{none}[/]")
+    for pause in found.pauses:
+        out.print(f"[bold]paused[/] {pause['reviewer']} on {pause['flow']}/{pause['queue']}: {pause['reason']}")
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+@gold_app.command("add")
+def gold_add(
+    flow: str,
+    path: Annotated[Path, typer.Argument(help="CSV, Parquet or JSONL: the flow's fields plus the known answer.")],
+    label_column: Annotated[str, typer.Option(help="The column holding the known answer.")] = "label",
+    project: ProjectOption = None,
+) -> None:
+    """Add gold cases (known answers) that gold-enabled queues mix into reviewers' work. All or nothing."""
+    from signoff.intake.labelled import read_labelled
+
+    with _errors():
+        loaded = _project(project)
+        db = _database(loaded)
+        runtime = intake.load(loaded, loaded.flow(flow), db, ACTOR)
+        labelled = read_labelled(runtime.flow, path, label_column)
+        added = intake.add_gold(db, runtime, labelled.cases, labelled.labels, ACTOR)
+        audit.seal(db)
+    out.print(f"Added {added} gold cases to flow {flow}.")
 
 
 def _progress() -> Progress:
@@ -362,7 +513,7 @@ def demo(
     host: str = "127.0.0.1",
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server at the end.")] = True,
 ) -> None:
-    """Build a demo on SQLite (credit approval and breast-cancer triage), ingest cases, and serve it."""
+    """Build a demo on SQLite (credit approval and breast-cancer triage), ingest cases, and serve it with the web UI."""
     from signoff.sim.example import write_example
 
     marker = folder / ".signoff-demo"
@@ -377,6 +528,9 @@ def demo(
         db = Database(example.project.database_url)
         migrate.upgrade(db)
         tokens = {name: users.create_user(db, name, role, "demo")[1] for name, role in _DEMO_USERS}
+        passwords = {name: users.new_password() for name, role in _DEMO_USERS if role is not Role.INTAKE}
+        for name, password in passwords.items():
+            users.set_password(db, name, password, "demo")
         runtimes = intake.prepare(db, example.project, "demo")
         for flow, path in example.case_files.items():
             total = files.count_rows(path)
@@ -384,7 +538,7 @@ def demo(
                 task = bar.add_task(f"Ingesting {flow}", total=total)
                 ingest.ingest_file(db, runtimes[flow], path, "demo", partial(bar.advance, task))
         audit.seal(db)
-    _demo_summary(example.project, db, tokens, host, port)
+    _demo_summary(example.project, db, tokens, passwords, host, port)
     if serve_after:
         serve(host=host, port=port, workers=1, project=example.project.path)
 
@@ -393,12 +547,16 @@ _DEMO_USERS = (
     ("admin", Role.ADMIN),
     ("alice", Role.REVIEWER),
     ("bob", Role.REVIEWER),
+    ("lena", Role.LEAD),
+    ("owen", Role.OWNER),
     ("audra", Role.AUDITOR),
     ("intake-service", Role.INTAKE),
 )
 
 
-def _demo_summary(project: Project, db: Database, tokens: dict[str, str], host: str, port: int) -> None:
+def _demo_summary(
+    project: Project, db: Database, tokens: dict[str, str], passwords: dict[str, str], host: str, port: int
+) -> None:
     from sqlalchemy import func, select
 
     from signoff.store.schema import cases, tasks
@@ -408,10 +566,77 @@ def _demo_summary(project: Project, db: Database, tokens: dict[str, str], host: 
         n_tasks = conn.execute(select(func.count()).select_from(tasks).where(tasks.c.status == "queued")).scalar_one()
     out.print(f"\n[bold green]Signoff demo ready[/] in {project.path.parent}")
     out.print(f"  {n_cases} cases recorded, {n_tasks} tasks waiting for review")
+    out.print(f"  Web UI:   http://{host}:{port}/  (log in with a name and password below)")
     out.print(f"  API:      http://{host}:{port}/api/v1")
     out.print(f"  API docs: http://{host}:{port}/docs")
-    table = Table("user", "role", "API token")
+    table = Table("user", "role", "password (web UI)", "API token")
     for name, role in _DEMO_USERS:
-        table.add_row(name, role.value, tokens[name])
+        table.add_row(name, role.value, passwords.get(name, "-"), tokens[name])
     out.print(table)
     out.print(f"Try:  curl -s -X POST -H 'Authorization: Bearer <alice token>' http://{host}:{port}/api/v1/tasks/claim")
+
+
+WindowOption = Annotated[str, typer.Option("--window", "-w", help="hour, day or week (the last one, to now).")]
+
+
+@app.command("metrics")
+def metrics_command(
+    flow: Annotated[str, typer.Argument(help="The flow to measure.")],
+    window: WindowOption = "day",
+    as_json: Annotated[bool, typer.Option("--json", help="Print every metric as JSON instead of a table.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Check the flow's alert thresholds; record alerts; exit 1 on a breach.")
+    ] = False,
+    project: ProjectOption = None,
+) -> None:
+    """A flow's KPIs over the last hour, day or week: flag rate, turnaround, SLA, accuracy gain, cost, drift."""
+    import json
+
+    from signoff.metrics import alerts
+    from signoff.metrics import service as metrics_service
+    from signoff.metrics.report import summary_rows
+
+    with _errors():
+        loaded = _project(project)
+        db = _database(loaded)
+        found = metrics_service.flow_metrics(db, loaded, flow, window, points=0)
+        raised = alerts.check(db, loaded, [flow]) if check else []
+        if raised:
+            audit.seal(db)
+    if as_json:
+        document = metrics_service.as_document(found)
+        if check:
+            document["alerts"] = [vars(a) for a in raised]
+        print(json.dumps(document, indent=2))
+    else:
+        table = Table(
+            "metric",
+            "value",
+            title=f"{flow}: last {window} ({found.start:%Y-%m-%d %H:%M} to {found.end:%Y-%m-%d %H:%M} UTC)",
+        )
+        for name, value in summary_rows(found):
+            table.add_row(name, value)
+        out.print(table)
+        for alert in raised:
+            err.print(f"[bold red]alert[/] {alert.check}: {alert.message}", highlight=False)
+    if raised:
+        raise typer.Exit(1)
+
+
+@app.command("report")
+def report_command(
+    flow: Annotated[str, typer.Argument(help="The flow to report on.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("report.html"),
+    window: WindowOption = "day",
+    points: Annotated[int, typer.Option(min=1, max=90, help="Earlier windows in the trend charts.")] = 14,
+    project: ProjectOption = None,
+) -> None:
+    """Write one self-contained HTML report of a flow's metrics, charts included (inline SVG, no external files)."""
+    from signoff.metrics import service as metrics_service
+    from signoff.metrics.report import render
+
+    with _errors():
+        loaded = _project(project)
+        found = metrics_service.flow_metrics(_database(loaded), loaded, flow, window, points=points)
+        output.write_text(render(found), encoding="utf-8")
+    out.print(f"Wrote {output} ({output.stat().st_size // 1024} KiB): {found.cases} cases in the last {window}.")

@@ -111,22 +111,92 @@ class Consensus(_Strict):
         return self
 
 
+class GoldSpec(_Strict):
+    """Gold tasks (cases with known answers) mixed into a queue at ``rate``; a reviewer with at least
+    ``min_answers`` gold answers there whose accuracy is confidently below ``min_accuracy`` (the upper end of
+    its 95% Wilson interval is under it) is paused for the queue until a lead lifts the pause."""
+
+    rate: float = Field(gt=0, le=1)
+    min_accuracy: float = Field(default=0.8, gt=0, le=1)
+    min_answers: int = Field(default=10, ge=1)
+
+
 class QueueSpec(_Strict):
     """A review queue: who may work it and how long a claim lasts."""
 
-    role: Literal["reviewer", "admin"] = "reviewer"
+    role: Literal["reviewer", "lead", "admin"] = "reviewer"
+    skills: tuple[Name, ...] = ()
     lease_ttl: float = Field(default=300.0, ge=1, le=86_400, description="seconds")
     sla: float | None = Field(default=None, gt=0, le=30 * 86_400, description="seconds until a task is due")
     escalate_to: Name | None = None
     escalate_before: float = Field(default=0.0, ge=0, description="seconds before the due time to escalate")
     when_exhausted: WhenExhausted = WhenExhausted()
     consensus: Consensus = Consensus()
+    gold: GoldSpec | None = None
+
+
+class Workload(_Strict):
+    """Limits that keep reviewers fresh and the load fair (per reviewer, across all flows)."""
+
+    max_leases: int = Field(default=2, ge=1, le=100, description="tasks held at once (no hoarding)")
+    max_per_hour: int | None = Field(default=None, ge=1, description="reviews in any 60 minutes")
+    max_continuous: float | None = Field(default=None, gt=0, description="seconds of work before a break")
+    min_break: float = Field(default=600.0, gt=0, description="seconds without a review that count as a break")
+    rotate_after: int | None = Field(
+        default=None, ge=1, description="reviews in a row in one queue, after which other queues with work go first"
+    )
+
+
+class Webhook(_Strict):
+    """Audit events delivered by HTTP POST, in commit order, at least once; ``secret_env`` names the environment
+    variable whose value signs each body (HMAC-SHA256 in the X-Signoff-Signature header)."""
+
+    url: str = Field(pattern=r"^https?://")
+    events: tuple[str, ...] = Field(min_length=1, description="audit actions such as task.escalated, or *")
+    secret_env: str | None = None
 
 
 class Costs(_Strict):
     per_review: float = Field(default=0.0, ge=0)
     per_case: float = Field(default=0.0, ge=0)
     currency: str = "USD"
+
+
+class FlagRateBounds(_Strict):
+    """The flag rate (share of cases sent to review) expected in a window; outside it, an alert."""
+
+    min: float | None = Field(default=None, ge=0, le=1)
+    max: float | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> FlagRateBounds:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"'min' ({self.min}) is greater than 'max' ({self.max})")
+        return self
+
+
+class Alerts(_Strict):
+    """Thresholds checked over the last ``window`` by the server (every ``every`` seconds) and by
+    ``signoff metrics --check``; a breach records an ``alert.raised`` audit event, which webhooks deliver.
+    A threshold left out is not checked. Rates need ``min_cases`` cases in the window to count."""
+
+    window: Literal["hour", "day", "week"] = "hour"
+    every: float = Field(default=60.0, ge=1, le=86_400, description="seconds between checks in a server")
+    min_cases: int = Field(default=30, ge=1)
+    flag_rate: FlagRateBounds | None = None
+    drift_psi: float | None = Field(default=None, gt=0, description="largest PSI of any feature or the score")
+    sla_compliance: float | None = Field(default=None, gt=0, le=1, description="lowest share of tasks on time")
+    audit_lag: float | None = Field(default=None, gt=0, description="seconds the oldest unsealed event may wait")
+    fairness_drift: float | None = Field(
+        default=None, gt=0, le=1, description="largest move of a group rate or gap from the previous window"
+    )
+
+
+class Metrics(_Strict):
+    """How the metrics read this flow: ``favourable`` is the label counted as approval in the fairness rates
+    (default: the flow's first label)."""
+
+    favourable: str | None = None
 
 
 class Flow(_Strict):
@@ -144,6 +214,8 @@ class Flow(_Strict):
     costs: Costs = Costs()
     audit: AuditSpec = AuditSpec()
     calibration: CalibrationSpec = CalibrationSpec()
+    alerts: Alerts = Alerts()
+    metrics: Metrics = Metrics()
 
     @field_validator("labels")
     @classmethod
@@ -190,6 +262,8 @@ class Flow(_Strict):
                 )
             if queue.when_exhausted.label is not None and queue.when_exhausted.label not in self.labels:
                 raise ValueError(f"queue {name!r}: default label {queue.when_exhausted.label!r} is not a label")
+        if self.metrics.favourable is not None and self.metrics.favourable not in self.labels:
+            raise ValueError(f"metrics.favourable {self.metrics.favourable!r} is not one of {list(self.labels)}")
         self._check_no_escalation_cycle()
         if self.audit.queue is not None and self.audit.queue not in self.queues:
             raise ValueError(f"audit sends to queue {self.audit.queue!r}, which is not declared under 'queues'")
@@ -222,6 +296,11 @@ class Flow(_Strict):
                 raise ValueError(f"{where}: segment values {unknown} are not values of {segment.field!r}")
 
     @property
+    def favourable(self) -> str:
+        """The label the fairness rates count as approval."""
+        return self.metrics.favourable or self.labels[0]
+
+    @property
     def default_queue(self) -> str:
         return next(iter(self.queues))
 
@@ -247,6 +326,8 @@ class Project(_Strict):
     path: Path
     database_url: str
     flows: dict[str, Flow]
+    workload: Workload = Workload()
+    webhooks: dict[str, Webhook] = Field(default_factory=dict)
 
     def flow(self, name: str) -> Flow:
         from signoff.errors import NotFound
@@ -265,6 +346,8 @@ class Project(_Strict):
 class _ProjectFile(_Strict):
     database_url: str | None = None
     flows: dict[Name, dict[str, Any]] = Field(min_length=1)
+    workload: Workload = Workload()
+    webhooks: dict[Name, Webhook] = Field(default_factory=dict)
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -320,7 +403,7 @@ def parse_project(document: object, path: Path) -> Project:
         # A relative SQLite path in the file means relative to the file, not to wherever the command runs.
         url = f"sqlite:///{(path.parent / url.removeprefix('sqlite:///')).resolve()}"
     url = os.environ.get("SIGNOFF_DATABASE_URL") or url
-    return Project(path=path.resolve(), database_url=url, flows=flows)
+    return Project(path=path.resolve(), database_url=url, flows=flows, workload=raw.workload, webhooks=raw.webhooks)
 
 
 def load_project(path: str | os.PathLike[str] | None = None) -> Project:

@@ -64,7 +64,7 @@ class BySegment(Strict):
 class _Rule(Strict):
     name: Name
     queue: Name | None = None
-    role: Literal["reviewer", "admin"] | None = None
+    role: Literal["reviewer", "lead", "admin"] | None = None
     priority: int = Field(default=0, ge=-1000, le=1000)
     sla: float | None = Field(default=None, gt=0, le=30 * 86_400, description="seconds until the task is due")
 

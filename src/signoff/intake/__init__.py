@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from signoff.intake.service import FlowRuntime, Submitted, batch_of, load, prepare, recalibrate, route, submit, warm_up
+from signoff.intake.service import (
+    FlowRuntime,
+    Submitted,
+    add_gold,
+    batch_of,
+    load,
+    prepare,
+    recalibrate,
+    route,
+    submit,
+    warm_up,
+)
 from signoff.intake.validation import CaseInput, validate_case
 
 __all__ = [
     "CaseInput",
     "FlowRuntime",
     "Submitted",
+    "add_gold",
     "batch_of",
     "load",
     "prepare",

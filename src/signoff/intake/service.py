@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,10 +18,12 @@ from sqlalchemy.exc import IntegrityError
 from signoff.audit import record
 from signoff.config import CapacityRule, Flow, OutOfDistributionRule, Project
 from signoff.domain import AuditEvent, CaseId, CaseStatus, DecidedBy, ModelVersionId, TaskKind, TaskStatus, Verdict
-from signoff.errors import Conflict, IdempotencyConflict
+from signoff.errors import Conflict, IdempotencyConflict, InvalidInput, Problem
 from signoff.intake.labelled import read_labelled
 from signoff.intake.validation import CaseInput
 from signoff.learning import calibrate
+from signoff.metrics import tracing
+from signoff.metrics.prometheus import INTAKE_SECONDS
 from signoff.models import LoadedModel, Scores, load_model
 from signoff.models.adapters import entry_point
 from signoff.models.frames import columns_of, frame_of
@@ -28,6 +31,7 @@ from signoff.routing import Batch, Policy, Route
 from signoff.routing.state import RoutingState
 from signoff.store import cases as case_store
 from signoff.store import registry
+from signoff.store import reviewers as people
 from signoff.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -254,10 +258,17 @@ def _novelty(scorer: Callable[[pd.DataFrame], Any], frame: pd.DataFrame) -> npt.
     return np.where(np.isfinite(values), values, np.inf)
 
 
-def route(runtime: FlowRuntime, frame: pd.DataFrame) -> tuple[Scores, list[Route]]:
-    """Score and route a table of cases with the flow's current routing state, then remember their scores."""
+def route(
+    runtime: FlowRuntime, frame: pd.DataFrame, timings: dict[str, tuple[int, int]] | None = None
+) -> tuple[Scores, list[Route]]:
+    """Score and route a table of cases with the flow's current routing state, then remember their scores.
+    ``timings`` receives the (start, end) nanoseconds of scoring and routing, for the cases' trace spans."""
+    begin = time.time_ns()
     batch = batch_of(runtime, frame)
+    scored = time.time_ns()
     routes = runtime.policy.route(batch, runtime.state.snapshot())
+    if timings is not None:
+        timings["score"], timings["route"] = (begin, scored), (scored, time.time_ns())
     if runtime.state.tracks_history:
         runtime.state.observe(runtime.policy.capacity_scores(batch))
     return Scores(batch.probabilities, list(batch.problems)), routes
@@ -294,11 +305,16 @@ def _write(
     scores: Scores,
     routes: Sequence[Route],
     actor: str,
+    gold: Sequence[str] | None = None,
+    traces: Sequence[str | None] | None = None,
 ) -> list[CaseId]:
+    """Record cases with their predictions, routes, tasks and model decisions; gold cases (with ``gold``
+    labels) get neither tasks nor decisions: they wait to be served to reviewers as gold tasks."""
     flow, model = runtime.flow, runtime.model
     assert runtime.model_version_id is not None, "an offline runtime cannot record cases"
     now = db.now(conn)
-    auto = [r.verdict is not Verdict.REVIEW for r in routes]
+    auto = [r.verdict is not Verdict.REVIEW and gold is None for r in routes]
+    status = CaseStatus.GOLD if gold is not None else None
     case_ids = case_store.insert_cases(
         conn,
         [
@@ -308,11 +324,13 @@ def _write(
                 "fields": c.fields,
                 "payload_hash": c.payload_hash,
                 "groups": c.groups,
-                "status": (CaseStatus.DECIDED if a else CaseStatus.IN_REVIEW).value,
+                "status": (status or (CaseStatus.DECIDED if a else CaseStatus.IN_REVIEW)).value,
                 "created_at": now,
                 "decided_at": now if a else None,
+                "submitted_by": actor,
+                "traceparent": traces[i] if traces else None,
             }
-            for c, a in zip(cases, auto, strict=True)
+            for i, (c, a) in enumerate(zip(cases, auto, strict=True))
         ],
     )
     valid = scores.valid
@@ -359,9 +377,13 @@ def _write(
     review = [
         (cid, r)
         for cid, r in zip(case_ids, routes, strict=True)
-        if r.verdict is not Verdict.AUTO
+        if r.verdict is not Verdict.AUTO and gold is None
         for _ in range(_copies(flow, r))
     ]
+    if gold is not None:
+        people.insert_gold(
+            conn, [{"case_id": c, "label": g, "created_at": now} for c, g in zip(case_ids, gold, strict=True)]
+        )
     task_ids = case_store.insert_tasks(conn, [_task(flow, cid, r, now) for cid, r in review])
     case_store.insert_decisions(
         conn,
@@ -380,7 +402,7 @@ def _write(
     task_of: dict[CaseId, int] = {}
     for (cid, _), tid in zip(review, task_ids, strict=True):
         task_of.setdefault(cid, tid)
-    events = []
+    events: list[AuditEvent] = []
     for cid, case, probs, label, problem, r in zip(
         case_ids, cases, probabilities, labels, scores.problems, routes, strict=True
     ):
@@ -396,13 +418,15 @@ def _write(
             "rule": r.rule,
             "reason": r.reason,
         }
-        if r.verdict is not Verdict.REVIEW:
+        if gold is not None:
+            data["gold_label"] = gold[len(events)]
+        elif r.verdict is not Verdict.REVIEW:
             data["decision"] = {"label": label, "decided_by": DecidedBy.MODEL.value}
-        if r.verdict is not Verdict.AUTO:
+        if cid in task_of:
             data["task_id"] = task_of[cid]
         if r.inclusion_probability is not None:
             data["inclusion_probability"] = r.inclusion_probability
-        events.append(AuditEvent(actor, "case.submitted", "case", str(cid), data))
+        events.append(AuditEvent(actor, "case.gold_added" if gold else "case.submitted", "case", str(cid), data))
     record(db, conn, events)
     return case_ids
 
@@ -413,6 +437,7 @@ def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor
     The model runs before the write transaction so that scoring never holds the database's write lock.
     """
     flow = runtime.flow
+    started, start_ns = time.perf_counter(), tracing.now_ns()
     unique = _deduplicate(flow, cases)
     if runtime.policy.learning_rules and runtime.state.stale(flow.calibration.min_refresh):
         recalibrate(db, runtime)
@@ -420,13 +445,27 @@ def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor
         with db.transaction(write=False) as conn:
             known = _earlier(conn, flow, unique)
         fresh = [c for c in unique if c.external_id is None or c.external_id not in known]
-        scores, routes = route(runtime, frame_of(flow, [c.fields for c in fresh])) if fresh else (None, [])
+        steps: dict[str, tuple[int, int]] = {}
+        traces = tracing.CaseTraces(flow.name, len(fresh), start_ns) if fresh and tracing.enabled() else None
+        with tracing.current(traces):  # log lines written while scoring carry the batch's trace id
+            scores, routes = route(runtime, frame_of(flow, [c.fields for c in fresh]), steps) if fresh else (None, [])
         try:
             with db.transaction() as conn:
+                written = tracing.now_ns()
                 if _earlier(conn, flow, unique) != known:
                     continue  # another request recorded some of these meanwhile; start again
-                new_ids = _write(db, conn, runtime, fresh, scores, routes, actor) if scores is not None else []
+                parents = traces.traceparents() if traces else None
+                new_ids = (
+                    _write(db, conn, runtime, fresh, scores, routes, actor, traces=parents)
+                    if scores is not None
+                    else []
+                )
                 summaries = case_store.summaries(conn, new_ids + list(known.values()))
+            steps["enqueue"] = steps["decision"] = (written, tracing.now_ns())
+            if traces is not None:
+                traces.close(
+                    new_ids, [r.verdict.value for r in routes], [r.queue or flow.default_queue for r in routes], steps
+                )
             break
         except IntegrityError:
             continue  # a concurrent insert of the same external id won the race; the next pass replays it
@@ -459,4 +498,18 @@ def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor
                 decided_by=s["decided_by"],
             )
         )
+    INTAKE_SECONDS.labels(flow.name).observe(time.perf_counter() - started)
     return results
+
+
+def add_gold(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], labels: Sequence[str], actor: str) -> int:
+    """Record gold cases (known answers) for gold tasks: scored and routed like any case, so that a reviewer sees
+    the same model view and reason, but never decided. Returns how many were added."""
+    if len(cases) != len(labels):
+        raise ValueError("one label per gold case")
+    bad = sorted({label for label in labels if label not in runtime.flow.labels})
+    if bad:
+        raise InvalidInput([Problem("label", f"{bad} are not labels of flow {runtime.flow.name!r}")])
+    scores, routes = route(runtime, frame_of(runtime.flow, [c.fields for c in cases]))
+    with db.transaction() as conn:
+        return len(_write(db, conn, runtime, cases, scores, routes, actor, gold=labels))

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
-from signoff.review.service import Claim, Outcome, claim, heartbeat, release, skip, submit
+from signoff.review.service import (
+    Claim,
+    Outcome,
+    claim,
+    claimed_case,
+    heartbeat,
+    release,
+    shown_kind,
+    skip,
+    submit,
+)
 
-__all__ = ["Claim", "Outcome", "claim", "heartbeat", "release", "skip", "submit"]
+__all__ = ["Claim", "Outcome", "claim", "claimed_case", "heartbeat", "release", "shown_kind", "skip", "submit"]

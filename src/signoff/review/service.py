@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,10 +11,16 @@ from typing import Any
 from sqlalchemy import Connection
 
 from signoff.audit import record
-from signoff.config import Project
-from signoff.domain import AuditEvent, CaseId, DecidedBy, Role, TaskId, TaskKind, TaskStatus, User
+from signoff.config import Project, QueueSpec
+from signoff.domain import AuditEvent, CaseId, CaseStatus, DecidedBy, Role, TaskId, TaskKind, TaskStatus, User
 from signoff.errors import InvalidInput, LeaseRefused, NotFound, Problem, TaskClosed
+from signoff.metrics import tracing
+from signoff.metrics.prometheus import TURNAROUND_SECONDS
+from signoff.review import gold, workload
+from signoff.review.workload import lookback
 from signoff.store import cases as case_store
+from signoff.store import metrics as metric_store
+from signoff.store import reviewers as people
 from signoff.store import tasks as task_store
 from signoff.store.database import Database, as_utc
 
@@ -44,29 +51,64 @@ class Outcome:
     replayed: bool
 
 
-def claim(db: Database, user: User, *, flow: str | None = None, queue: str | None = None) -> Claim | None:
-    """Lease the most urgent task this reviewer may take, or None if the queue is empty."""
+# The task roles each user role may work: a lead also takes reviewer tasks, an admin every task.
+ROLE_SCOPE: dict[Role, tuple[str, ...]] = {
+    Role.ADMIN: ("reviewer", "lead", "admin"),
+    Role.LEAD: ("reviewer", "lead"),
+    Role.REVIEWER: ("reviewer",),
+}
+
+
+def claim(
+    db: Database,
+    project: Project,
+    user: User,
+    *,
+    flow: str | None = None,
+    queue: str | None = None,
+    rng: random.Random | None = None,
+) -> Claim | None:
+    """Lease the most urgent task this reviewer may take, or None if there is none for them.
+
+    Refused (LimitReached) while a workload limit holds. Queues whose skills the reviewer lacks, or where
+    gold tasks paused them, are passed over; a gold task is mixed in at its queue's rate.
+    """
+    start = tracing.now_ns()
+    roles = ROLE_SCOPE.get(user.role, ())
+    limits = project.workload
     with db.transaction() as conn:
-        row = task_store.claim(
-            db,
-            conn,
-            reviewer=user.id,
-            role=user.role.value,
-            any_role=user.role is Role.ADMIN,
-            flow=flow,
-            queue=queue,
-        )
-        if row is None:
-            return None
-        result = Claim(
-            TaskId(row.id),
-            CaseId(row.case_id),
-            row.flow,
-            row.queue,
-            row.kind,
-            row.lease_token,
-            as_utc(row.lease_expires_at),
-        )
+        me = people.profile(db, conn, user.id)
+        now = me.now
+        recent = limits.max_per_hour is not None or limits.max_continuous is not None
+        times = [r.created_at for r in people.recent_reviews(conn, user.id, now - lookback(limits))] if recent else []
+        workload.check(limits, me.held, times, now)
+        blocked, open_to_me = [], []
+        for spec_flow in project.flows.values():
+            for name, spec in spec_flow.queues.items():
+                if not set(spec.skills) <= me.skills or (spec_flow.name, name) in me.paused:
+                    blocked.append(f"{spec_flow.name}/{name}")
+                elif (flow in (None, spec_flow.name)) and (queue in (None, name)) and spec.role in roles:
+                    open_to_me.append((spec_flow.name, name, spec))
+        result = _serve_gold(db, conn, user, open_to_me, now, rng or _RNG)
+        if result is None:
+            row = None
+            last = people.last_queues(conn, user.id, limits.rotate_after) if limits.rotate_after else []
+            avoid = workload.rotation_due(limits, last)
+            if avoid is not None:
+                row = _claim_row(db, conn, user, roles, [*blocked, "/".join(avoid)], flow, queue)
+            if row is None:
+                row = _claim_row(db, conn, user, roles, blocked, flow, queue)
+            if row is None:
+                return None
+            result = Claim(
+                TaskId(row.id),
+                CaseId(row.case_id),
+                row.flow,
+                row.queue,
+                row.kind,
+                row.lease_token,
+                as_utc(row.lease_expires_at),
+            )
         record(
             db,
             conn,
@@ -75,16 +117,126 @@ def claim(db: Database, user: User, *, flow: str | None = None, queue: str | Non
                     user.name,
                     "task.claimed",
                     "task",
-                    str(row.id),
+                    str(result.task_id),
                     {
-                        "case_id": row.case_id,
-                        "token": row.lease_token,
+                        "case_id": result.case_id,
+                        "token": result.token,
                         "expires_at": result.expires_at.isoformat(),
                     },
                 )
             ],
+            at=now,
         )
+    _trace(db, "signoff.review.claim", result.case_id, start, result.flow, result.queue, result.kind)
     return result
+
+
+def _trace(
+    db: Database, name: str, case_id: int, start: int, flow: str, queue: str, kind: str, decided_by: str | None = None
+) -> None:
+    """A span in the case's own trace (its stored traceparent), when tracing is on; a decision span under it."""
+    if not tracing.enabled():
+        return
+    with db.transaction(write=False) as conn:
+        parent = metric_store.traceparents(conn, [case_id]).get(case_id)
+    attributes: dict[str, str | int | float | bool] = {
+        "signoff.flow": flow,
+        "signoff.queue": queue,
+        "signoff.case_id": case_id,
+        "signoff.task_kind": kind,
+    }
+    span = tracing.record_span(name, parent, start, attributes)
+    if decided_by is not None:
+        tracing.record_span(
+            "signoff.decision", tracing.traceparent(span), start, {**attributes, "signoff.decided_by": decided_by}
+        )
+
+
+_RNG = random.Random()  # noqa: S311  # drawing gold tasks needs no cryptographic randomness
+
+
+def _claim_row(
+    db: Database,
+    conn: Connection,
+    user: User,
+    roles: tuple[str, ...],
+    blocked: list[str],
+    flow: str | None,
+    queue: str | None,
+) -> Any:
+    return task_store.claim(
+        db,
+        conn,
+        reviewer=user.id,
+        reviewer_name=user.name,
+        roles=roles,
+        blocked=blocked,
+        flow=flow,
+        queue=queue,
+    )
+
+
+def _serve_gold(
+    db: Database,
+    conn: Connection,
+    user: User,
+    queues: list[tuple[str, str, QueueSpec]],
+    now: datetime,
+    rng: random.Random,
+) -> Claim | None:
+    """With each gold queue's probability, a gold case this reviewer has not answered, as a new task leased
+    to them; only in queues that have real work waiting, so gold never replaces an empty queue's silence."""
+    for flow_name, name, spec in queues:
+        if spec.gold is None or rng.random() >= spec.gold.rate or not people.has_open_work(conn, flow_name, name):
+            continue
+        case_id = people.gold_case_for(conn, flow_name, user.id, user.name)
+        if case_id is None:
+            continue
+        expires = now + timedelta(seconds=spec.lease_ttl)
+        (task_id,) = case_store.insert_tasks(
+            conn,
+            [
+                {
+                    "case_id": case_id,
+                    "flow": flow_name,
+                    "queue": name,
+                    "role": spec.role,
+                    "priority": 0,
+                    "status": TaskStatus.LEASED.value,
+                    "lease_token": 1,
+                    "lease_owner": user.id,
+                    "lease_expires_at": expires,
+                    "lease_ttl": spec.lease_ttl,
+                    "created_at": now,
+                    "kind": TaskKind.GOLD.value,
+                    "due_at": now + timedelta(seconds=spec.sla) if spec.sla is not None else None,
+                }
+            ],
+        )
+        task_store.record_lease(conn, task_id, 1, user.id, now, expires)
+        return Claim(TaskId(task_id), CaseId(case_id), flow_name, name, TaskKind.GOLD.value, 1, expires)
+    return None
+
+
+def claimed_case(db: Database, claim: Claim) -> dict[str, Any]:
+    """The case as its reviewer sees it: blind to other reviewers' answers (except when adjudicating), and a
+    gold task indistinguishable from any other review."""
+    with db.transaction(write=False) as conn:
+        record = case_store.case_record(conn, claim.case_id)
+    assert record is not None
+    if claim.kind != TaskKind.ADJUDICATION.value:
+        record["reviews"] = []
+    if claim.kind == TaskKind.GOLD.value:
+        record["status"] = CaseStatus.IN_REVIEW.value
+        record["tasks"] = [t for t in record["tasks"] if t["id"] == claim.task_id]
+        for task in record["tasks"]:
+            task["kind"] = TaskKind.REVIEW.value
+    return record
+
+
+def shown_kind(kind: str) -> str:
+    """The task kind a reviewer is told: a gold task is a review to them."""
+    return TaskKind.REVIEW.value if kind == TaskKind.GOLD.value else kind
 
 
 def _refusal(conn: Connection, task_id: TaskId, token: int, user: User) -> Exception:
@@ -188,14 +340,28 @@ def submit(
     Sending the same review again on the same lease returns the first result instead of failing, so a
     reviewer whose connection dropped after submitting can safely retry.
     """
-    with db.transaction(write=False) as conn:
-        task = task_store.get(conn, task_id)
-    if task is None:
-        raise NotFound("task", task_id)
-    _check_answer(project, task.flow, label, comment)
+    start = tracing.now_ns()
+    outcome, task = _submit(db, project, user, task_id, token, label, comment)
+    if task is not None:
+        decided = outcome.decided_by if outcome.decided_by in _HUMAN_DECISIONS else None
+        _trace(db, "signoff.review.submit", outcome.case_id, start, task.flow, task.queue, task.kind, decided)
+    return outcome
+
+
+_HUMAN_DECISIONS = (DecidedBy.REVIEWER.value, DecidedBy.CONSENSUS.value, DecidedBy.ADJUDICATION.value)
+
+
+def _submit(
+    db: Database, project: Project, user: User, task_id: TaskId, token: int, label: str, comment: str
+) -> tuple[Outcome, Any]:
+    """``submit``, returning the completed task too (None for a replay)."""
     with db.transaction() as conn:
-        completed = task_store.complete(db, conn, task_id, token, user.id)
-        if completed is None:
+        task = task_store.complete(db, conn, task_id, token, user.id)
+        if task is None:
+            task = task_store.get(conn, task_id)
+            if task is None:
+                raise NotFound("task", task_id)
+            _check_answer(project, task.flow, label, comment)
             earlier = task_store.review_for(conn, task_id, token)
             if earlier is not None and (earlier.reviewer_id, earlier.label, earlier.comment) == (
                 user.id,
@@ -204,9 +370,20 @@ def submit(
             ):
                 if task.kind == TaskKind.AUDIT.value:  # the same answer the first submit gave
                     decision = case_store.decision_of(conn, CaseId(earlier.case_id))
-                    return Outcome(earlier.id, CaseId(earlier.case_id), decision or label, DecidedBy.MODEL.value, True)
-                return Outcome(earlier.id, CaseId(earlier.case_id), label, DecidedBy.REVIEWER.value, replayed=True)
+                    replay = Outcome(
+                        earlier.id, CaseId(earlier.case_id), decision or label, DecidedBy.MODEL.value, True
+                    )
+                    return replay, None
+                return Outcome(
+                    earlier.id, CaseId(earlier.case_id), label, DecidedBy.REVIEWER.value, replayed=True
+                ), None
             raise _refusal(conn, task_id, token, user)
+        _check_answer(project, task.flow, label, comment)  # refusing rolls the completion back
+        completed = as_utc(task.now)
+        if task.kind != TaskKind.GOLD.value:
+            TURNAROUND_SECONDS.labels(task.flow, task.queue).observe(
+                (completed - as_utc(task.created_at)).total_seconds()
+            )
         case_id = CaseId(task.case_id)
         review_id = task_store.insert_review(
             conn,
@@ -252,11 +429,57 @@ def submit(
                     },
                 )
             )
-            record(db, conn, events)
-            return Outcome(review_id, case_id, decision or label, DecidedBy.MODEL.value, replayed=False)
+            record(db, conn, events, at=completed)
+            return Outcome(review_id, case_id, decision or label, DecidedBy.MODEL.value, replayed=False), task
+        if task.kind == TaskKind.GOLD.value:
+            _judge_gold(conn, project, task, user, label, completed, events)
+            record(db, conn, events, at=completed)
+            return Outcome(review_id, case_id, label, DecidedBy.REVIEWER.value, replayed=False), task
         outcome = _settle(db, conn, project, task, user, review_id, label, completed, events)
-        record(db, conn, events)
-    return outcome
+        record(db, conn, events, at=completed)
+    return outcome, task
+
+
+def _judge_gold(
+    conn: Connection, project: Project, task: Any, user: User, label: str, now: datetime, events: list[AuditEvent]
+) -> None:
+    """Score a gold answer and pause the reviewer for the queue once the evidence says they are below its bar.
+    The gold case itself is never decided."""
+    expected = people.gold_label(conn, task.case_id)
+    events.append(
+        AuditEvent(
+            user.name,
+            "gold.answered",
+            "task",
+            str(task.id),
+            {"case_id": task.case_id, "label": label, "expected": expected, "correct": label == expected},
+        )
+    )
+    spec = project.flow(task.flow).queues.get(task.queue)
+    if spec is None or spec.gold is None or (task.flow, task.queue) in people.paused_queues(conn, user.id):
+        return
+    answered, correct = people.gold_record(conn, user.id, task.flow, task.queue)
+    reason = gold.pause_reason(spec.gold, answered, correct)
+    if reason is None:
+        return
+    pause_id = people.pause(conn, user.id, task.flow, task.queue, reason, now)
+    events.append(
+        AuditEvent(
+            "gold",
+            "reviewer.paused",
+            "user",
+            str(user.id),
+            {
+                "reviewer": user.name,
+                "flow": task.flow,
+                "queue": task.queue,
+                "reason": reason,
+                "answered": answered,
+                "correct": correct,
+                "pause_id": pause_id,
+            },
+        )
+    )
 
 
 def _settle(

@@ -96,3 +96,19 @@ def events_for(conn: Connection, entity: str, entity_ids: Sequence[str]) -> list
             .order_by(audit_events.c.id)
         )
     )
+
+
+def sealed_after(conn: Connection, seq: int, limit: int) -> list[Row[Any]]:
+    """Sealed events after ``seq``, in seal (commit) order, with their seq."""
+    query = (
+        select(audit_seals.c.seq, *EVENT_COLUMNS)
+        .join(audit_events, audit_events.c.id == audit_seals.c.event_id)
+        .where(audit_seals.c.seq > seq)
+        .order_by(audit_seals.c.seq)
+        .limit(limit)
+    )
+    return list(conn.execute(query))
+
+
+def last_seq(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(audit_seals.c.seq), 0))).scalar_one())

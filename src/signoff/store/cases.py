@@ -57,6 +57,10 @@ def mark_decided(conn: Connection, case_id: CaseId, at: datetime) -> None:
     conn.execute(update(cases).where(cases.c.id == case_id).values(status=CaseStatus.DECIDED.value, decided_at=at))
 
 
+def exists(conn: Connection, case_id: int) -> bool:
+    return conn.execute(select(cases.c.id).where(cases.c.id == case_id)).first() is not None
+
+
 def decision_of(conn: Connection, case_id: CaseId) -> str | None:
     return conn.execute(select(decisions.c.label).where(decisions.c.case_id == case_id)).scalar_one_or_none()
 
@@ -171,3 +175,9 @@ def consensus_answers(conn: Connection, case_id: int) -> list[str | None]:
         .order_by(tasks.c.id)
     )
     return list(conn.execute(query).scalars())
+
+
+def recent_fields(conn: Connection, flow: str, limit: int) -> list[dict[str, Any]]:
+    """The fields of this flow's latest cases, newest first (a sample for reference values)."""
+    query = select(cases.c.fields).where(cases.c.flow == flow).order_by(cases.c.id.desc()).limit(limit)
+    return [dict(f) for f in conn.execute(query).scalars()]

@@ -76,6 +76,9 @@ users = Table(
     Column("role", String(20), nullable=False),
     Column("active", Boolean, nullable=False, server_default=text("true")),
     _created(),
+    Column("skills", Document, nullable=True),  # a list of names; queues may require some
+    # An Argon2id hash in PHC format (parameters and salt included); NULL: the user cannot log in to the web UI.
+    Column("password_hash", String(200), nullable=True),
 )
 
 api_tokens = Table(
@@ -85,6 +88,20 @@ api_tokens = Table(
     Column("user_id", Id, ForeignKey("users.id"), nullable=False, index=True),
     Column("token_hash", String(64), nullable=False, unique=True),
     _created(),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+# Web UI sessions. Only a hash of the session id is stored, so a leaked table opens no session; the CSRF token
+# is stored as is because pages must render it. Logging out sets revoked_at.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("session_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    _created(),
+    Column("expires_at", UtcDateTime(), nullable=False),
     Column("revoked_at", UtcDateTime(), nullable=True),
 )
 
@@ -123,8 +140,11 @@ cases = Table(
     Column("status", String(20), nullable=False),
     _created(),
     Column("decided_at", UtcDateTime(), nullable=True),
+    Column("submitted_by", String(200), nullable=True),  # four eyes: nobody reviews a case they submitted
+    Column("traceparent", String(55), nullable=True),  # W3C trace context of the intake span: reviews join it
     UniqueConstraint("flow", "external_id"),
     Index("ix_cases_flow_created", "flow", "created_at"),
+    Index("ix_cases_submitted_by", "submitted_by"),
 )
 
 predictions = Table(
@@ -176,6 +196,7 @@ tasks = Table(
     Column("completed_at", UtcDateTime(), nullable=True),
     Column("kind", String(20), nullable=False, server_default=text("'review'")),
     Column("due_at", UtcDateTime(), nullable=True),
+    Column("assignee", Id, ForeignKey("users.id"), nullable=True),  # set by a lead: only this reviewer may claim it
     # Claims scan only open tasks in claim order: best priority, then earliest due (no due time last), then oldest.
     Index(
         "ix_tasks_open",
@@ -243,6 +264,53 @@ reviews = Table(
     _created(),
     UniqueConstraint("task_id", "lease_token"),
     Index("ix_reviews_reviewer", "reviewer_id", "case_id"),
+    Index("ix_reviews_reviewer_created", "reviewer_id", "created_at"),
+)
+
+# A reviewer marked conflicted on a case is never offered its tasks.
+conflicts = Table(
+    "conflicts",
+    metadata,
+    Column("reviewer_id", Id, ForeignKey("users.id"), primary_key=True),
+    Column("case_id", Id, ForeignKey("cases.id"), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("marked_by", String(200), nullable=False),
+    _created(),
+)
+
+# Gold cases: known answers, served to reviewers like any other task to measure their accuracy.
+gold_answers = Table(
+    "gold_answers",
+    metadata,
+    Column("case_id", Id, ForeignKey("cases.id"), primary_key=True),
+    Column("label", String(100), nullable=False),
+    _created(),
+)
+
+# A reviewer paused for a queue (gold accuracy too low) until a lead lifts it.
+reviewer_pauses = Table(
+    "reviewer_pauses",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("reviewer_id", Id, ForeignKey("users.id"), nullable=False, index=True),
+    Column("flow", String(63), nullable=False),
+    Column("queue", String(63), nullable=False),
+    Column("reason", Text, nullable=False),
+    _created(),
+    Column("lifted_at", UtcDateTime(), nullable=True),
+    Column("lifted_by", String(200), nullable=True),
+)
+
+# Webhook delivery: sealed audit events are the outbox; each webhook keeps how far it has delivered.
+webhook_cursors = Table(
+    "webhook_cursors",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("delivered_seq", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 decisions = Table(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,35 +14,71 @@ from signoff.store.database import Database, as_utc
 from signoff.store.schema import leases, reviews, task_skips, tasks
 
 
+def _text_list(db: Database, values: Sequence[str]) -> Any:
+    """A list parameter of a named query: an array on PostgreSQL, JSON text for SQLite's json_each."""
+    return list(values) if db.dialect == "postgresql" else json.dumps(list(values))
+
+
+def claim_query(
+    db: Database,
+    *,
+    reviewer: UserId,
+    reviewer_name: str,
+    roles: Sequence[str],
+    blocked: Sequence[str] = (),
+    flow: str | None = None,
+    queue: str | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The named claim query and its parameters (also what the plan checks EXPLAIN).
+    ``roles`` are the task roles this reviewer may take; ``blocked`` lists ``flow/queue`` they may not work now."""
+    name = "claim_task" if flow is not None and queue is not None else "claim_any"
+    params = {
+        "reviewer": reviewer,
+        "reviewer_name": reviewer_name,
+        "roles": _text_list(db, roles),
+        "blocked": _text_list(db, blocked),
+        "flow": flow,
+        "queue": queue,
+    }
+    return name, params
+
+
 def claim(
     db: Database,
     conn: Connection,
     *,
     reviewer: UserId,
-    role: str,
-    any_role: bool,
+    reviewer_name: str,
+    roles: Sequence[str],
+    blocked: Sequence[str],
     flow: str | None,
     queue: str | None,
 ) -> Row[Any] | None:
     """Lease the best open task (or one whose lease expired) and record the lease; None if there is none."""
-    name = "claim_task" if flow is not None and queue is not None else "claim_any"
-    rows = db.run(conn, name, reviewer=reviewer, role=role, any_role=any_role, flow=flow, queue=queue)
+    name, params = claim_query(
+        db, reviewer=reviewer, reviewer_name=reviewer_name, roles=roles, blocked=blocked, flow=flow, queue=queue
+    )
+    rows = db.run(conn, name, **params)
     if not rows:
         return None
     row = rows[0]
-    now, expires = as_utc(row.now), as_utc(row.lease_expires_at)
-    # An older lease still open on this task has expired: close it before recording the new one.
-    conn.execute(
-        update(leases)
-        .where(leases.c.task_id == row.id, leases.c.ended_at.is_(None), leases.c.token < row.lease_token)
-        .values(ended_at=now, end_reason=LeaseEnd.EXPIRED.value)
-    )
-    conn.execute(
-        insert(leases).values(
-            task_id=row.id, token=row.lease_token, reviewer_id=reviewer, acquired_at=now, expires_at=expires
-        )
-    )
+    record_lease(conn, row.id, row.lease_token, reviewer, as_utc(row.now), as_utc(row.lease_expires_at))
     return row
+
+
+def record_lease(
+    conn: Connection, task_id: int, token: int, reviewer: UserId, now: datetime, expires: datetime
+) -> None:
+    """Write the lease history row of a new lease, closing an older one that expired."""
+    if token > 1:  # an older lease still open on this task has expired: close it before recording the new one
+        conn.execute(
+            update(leases)
+            .where(leases.c.task_id == task_id, leases.c.ended_at.is_(None), leases.c.token < token)
+            .values(ended_at=now, end_reason=LeaseEnd.EXPIRED.value)
+        )
+    conn.execute(
+        insert(leases).values(task_id=task_id, token=token, reviewer_id=reviewer, acquired_at=now, expires_at=expires)
+    )
 
 
 def _fenced(
@@ -60,8 +98,13 @@ def extend(db: Database, conn: Connection, task_id: TaskId, token: int, reviewer
     return expires
 
 
-def complete(db: Database, conn: Connection, task_id: TaskId, token: int, reviewer: UserId) -> datetime | None:
-    return _end(db, conn, "complete_task", LeaseEnd.SUBMITTED, task_id, token, reviewer)
+def complete(db: Database, conn: Connection, task_id: TaskId, token: int, reviewer: UserId) -> Row[Any] | None:
+    """Close the task on a live lease; the task (``now`` is the completion time) or None if the lease is not live."""
+    rows = db.run(conn, "complete_task", task_id=task_id, token=token, reviewer=reviewer)
+    if not rows:
+        return None
+    _lease_ended(conn, task_id, token, as_utc(rows[0].now), LeaseEnd.SUBMITTED)
+    return rows[0]
 
 
 def release(db: Database, conn: Connection, task_id: TaskId, token: int, reviewer: UserId) -> datetime | None:
@@ -87,12 +130,16 @@ def _end(
 ) -> datetime | None:
     now = _fenced(db, conn, name, task_id, token, reviewer)
     if now is not None:
-        conn.execute(
-            update(leases)
-            .where(leases.c.task_id == task_id, leases.c.token == token)
-            .values(ended_at=now, end_reason=reason.value)
-        )
+        _lease_ended(conn, task_id, token, now, reason)
     return now
+
+
+def _lease_ended(conn: Connection, task_id: int, token: int, now: datetime, reason: LeaseEnd) -> None:
+    conn.execute(
+        update(leases)
+        .where(leases.c.task_id == task_id, leases.c.token == token)
+        .values(ended_at=now, end_reason=reason.value)
+    )
 
 
 def get(conn: Connection, task_id: int) -> Row[Any] | None:
@@ -154,3 +201,17 @@ def close(conn: Connection, task_id: int, now: datetime) -> None:
         .where(tasks.c.id == task_id)
         .values(status="done", completed_at=now, lease_owner=None, lease_expires_at=None)
     )
+
+
+def assign(conn: Connection, task_id: int, assignee: UserId | None) -> None:
+    conn.execute(update(tasks).where(tasks.c.id == task_id).values(assignee=assignee))
+
+
+def unassign_case(conn: Connection, case_id: int, assignee: UserId) -> int:
+    """Free the open tasks of a case reserved for ``assignee``; how many."""
+    result = conn.execute(
+        update(tasks)
+        .where(tasks.c.case_id == case_id, tasks.c.assignee == assignee, tasks.c.status != "done")
+        .values(assignee=None)
+    )
+    return result.rowcount

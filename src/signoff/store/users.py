@@ -1,4 +1,5 @@
-"""Users and their API tokens (stored as SHA-256 hashes: a leaked table reveals no usable token)."""
+"""Users, their API tokens (stored as SHA-256 hashes: a leaked table reveals no usable token), their password
+hashes and their web sessions (stored by the hash of the session id, for the same reason)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from signoff.domain import Role, User, UserId
 from signoff.errors import Conflict, NotFound
-from signoff.store.schema import api_tokens, users
+from signoff.store.schema import api_tokens, users, web_sessions
 
 
 def _user(row: object) -> User:
@@ -31,6 +32,13 @@ def user_by_name(conn: Connection, name: str) -> User:
     row = conn.execute(select(users).where(users.c.name == name)).first()
     if row is None:
         raise NotFound("user", name)
+    return _user(row)
+
+
+def user_by_id(conn: Connection, user_id: UserId) -> User:
+    row = conn.execute(select(users).where(users.c.id == user_id)).first()
+    if row is None:
+        raise NotFound("user", user_id)
     return _user(row)
 
 
@@ -58,3 +66,58 @@ def user_by_token_hash(conn: Connection, token_hash: str) -> User | None:
         .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None), users.c.active)
     ).first()
     return None if row is None else _user(row)
+
+
+def set_password_hash(conn: Connection, user_id: UserId, password_hash: str) -> None:
+    conn.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
+
+
+def login_row(conn: Connection, name: str) -> tuple[User, str | None] | None:
+    """An active user and their password hash (None if no password is set), or None if there is no such user."""
+    row = conn.execute(select(users).where(users.c.name == name, users.c.active)).first()
+    return None if row is None else (_user(row), row.password_hash)
+
+
+def add_session(
+    conn: Connection, user_id: UserId, session_hash: str, csrf_token: str, now: datetime, expires_at: datetime
+) -> None:
+    conn.execute(
+        insert(web_sessions).values(
+            session_hash=session_hash, user_id=user_id, csrf_token=csrf_token, created_at=now, expires_at=expires_at
+        )
+    )
+
+
+def session_by_hash(conn: Connection, session_hash: str, now: datetime) -> tuple[User, str] | None:
+    """The user and CSRF token of a live session: not revoked, not expired, and its user still active."""
+    row = conn.execute(
+        select(users, web_sessions.c.csrf_token)
+        .join(web_sessions, web_sessions.c.user_id == users.c.id)
+        .where(
+            web_sessions.c.session_hash == session_hash,
+            web_sessions.c.revoked_at.is_(None),
+            web_sessions.c.expires_at > now,
+            users.c.active,
+        )
+    ).first()
+    return None if row is None else (_user(row), row.csrf_token)
+
+
+def revoke_session(conn: Connection, session_hash: str, now: datetime) -> UserId | None:
+    """Revoke a live session; returns its user, or None if it was not live."""
+    row = conn.execute(
+        update(web_sessions)
+        .where(web_sessions.c.session_hash == session_hash, web_sessions.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .returning(web_sessions.c.user_id)
+    ).first()
+    return None if row is None else UserId(row.user_id)
+
+
+def revoke_sessions(conn: Connection, user_id: UserId, now: datetime) -> int:
+    result = conn.execute(
+        update(web_sessions)
+        .where(web_sessions.c.user_id == user_id, web_sessions.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount

@@ -16,12 +16,18 @@ WHERE id = (
     SELECT id FROM tasks
     WHERE status <> 'done'
       AND flow = :flow AND queue = :queue
-      AND (role = :role OR :any_role)
+      AND role IN (SELECT value FROM json_each(:roles))
+      -- Queues this reviewer may not work now (missing skills, paused after gold tasks).
+      AND (flow || '/' || queue) NOT IN (SELECT value FROM json_each(:blocked))
+      AND (assignee IS NULL OR assignee = :reviewer)
       -- Not a task this reviewer passed on, and never two answers on one case from the same person: not after
       -- reviewing it, not while holding a live lease on one of its tasks. Uncorrelated NOT IN lists become small hashed filters,
       -- so the scan stays in claim order along the index.
       AND tasks.id NOT IN (SELECT s.task_id FROM task_skips s WHERE s.reviewer_id = :reviewer)
       AND tasks.case_id NOT IN (SELECT r.case_id FROM reviews r WHERE r.reviewer_id = :reviewer)
+      -- Four eyes: not a case they submitted, nor one they are marked conflicted on.
+      AND tasks.case_id NOT IN (SELECT c.id FROM cases c WHERE c.submitted_by = :reviewer_name)
+      AND tasks.case_id NOT IN (SELECT k.case_id FROM conflicts k WHERE k.reviewer_id = :reviewer)
       AND tasks.case_id NOT IN (SELECT h.case_id FROM tasks h WHERE h.status = 'leased' AND h.lease_owner = :reviewer
                                 AND h.lease_expires_at > strftime('%Y-%m-%d %H:%M:%f000', 'now'))
       AND (status = 'queued' OR lease_expires_at < strftime('%Y-%m-%d %H:%M:%f000', 'now'))
@@ -43,12 +49,18 @@ WHERE id = (
     WHERE status <> 'done'
       AND (:flow IS NULL OR flow = :flow)
       AND (:queue IS NULL OR queue = :queue)
-      AND (role = :role OR :any_role)
+      AND role IN (SELECT value FROM json_each(:roles))
+      -- Queues this reviewer may not work now (missing skills, paused after gold tasks).
+      AND (flow || '/' || queue) NOT IN (SELECT value FROM json_each(:blocked))
+      AND (assignee IS NULL OR assignee = :reviewer)
       -- Not a task this reviewer passed on, and never two answers on one case from the same person: not after
       -- reviewing it, not while holding a live lease on one of its tasks. Uncorrelated NOT IN lists become small hashed filters,
       -- so the scan stays in claim order along the index.
       AND tasks.id NOT IN (SELECT s.task_id FROM task_skips s WHERE s.reviewer_id = :reviewer)
       AND tasks.case_id NOT IN (SELECT r.case_id FROM reviews r WHERE r.reviewer_id = :reviewer)
+      -- Four eyes: not a case they submitted, nor one they are marked conflicted on.
+      AND tasks.case_id NOT IN (SELECT c.id FROM cases c WHERE c.submitted_by = :reviewer_name)
+      AND tasks.case_id NOT IN (SELECT k.case_id FROM conflicts k WHERE k.reviewer_id = :reviewer)
       AND tasks.case_id NOT IN (SELECT h.case_id FROM tasks h WHERE h.status = 'leased' AND h.lease_owner = :reviewer
                                 AND h.lease_expires_at > strftime('%Y-%m-%d %H:%M:%f000', 'now'))
       AND (status = 'queued' OR lease_expires_at < strftime('%Y-%m-%d %H:%M:%f000', 'now'))
@@ -70,7 +82,7 @@ UPDATE tasks
 SET status = 'done', completed_at = strftime('%Y-%m-%d %H:%M:%f000', 'now')
 WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_owner = :reviewer
   AND lease_expires_at > strftime('%Y-%m-%d %H:%M:%f000', 'now')
-RETURNING completed_at AS now;
+RETURNING completed_at AS now, id, case_id, flow, queue, kind, priority, created_at;
 
 -- name: release_task
 UPDATE tasks
@@ -90,3 +102,13 @@ RETURNING strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
 -- name: lock_sealer
 -- Writers are already serialised by BEGIN IMMEDIATE; the sealer needs no lock of its own.
 SELECT 1 AS locked;
+
+-- name: reviewer_profile
+-- What a claim must know of its reviewer, in one round trip: the clock, skills, live leases held, open pauses
+-- (one row per pause, or one row with NULLs).
+SELECT strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now, u.skills,
+       (SELECT count(*) FROM tasks h WHERE h.status = 'leased' AND h.lease_owner = u.id
+                                      AND h.lease_expires_at > strftime('%Y-%m-%d %H:%M:%f000', 'now')) AS held,
+       p.flow AS paused_flow, p.queue AS paused_queue
+FROM users u LEFT JOIN reviewer_pauses p ON p.reviewer_id = u.id AND p.lifted_at IS NULL
+WHERE u.id = :reviewer;

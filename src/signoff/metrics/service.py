@@ -1,0 +1,353 @@
+"""A flow's KPIs over a time window, read from the store and computed with the pure formulas beside this module.
+
+Windows are the last hour, day or week before ``end`` (the database clock by default). What each number rests
+on travels with it (counts, n, intervals), and the choices that shape them are stated where they are made:
+
+* the model's accuracy on the cases it decides alone comes only from the random audit sample, weighted by the
+  inclusion probabilities (``estimates.audit_accuracy``); agreement on flagged cases is never reported as
+  accuracy;
+* the human accuracy comes from gold answers and adjudications: a reviewer's answer on a case an adjudicator
+  later settled is right when it matches the adjudicated label;
+* there is no outcome table yet, so error rates by group use audit labels (reviews of audit tasks) only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from signoff.config import Flow, Project
+from signoff.metrics import agreement, drift, estimates, fairness, kpis
+from signoff.metrics.fairness import FairnessReport, Movement
+from signoff.store import metrics as metric_store
+from signoff.store.database import Database
+
+Window = Literal["hour", "day", "week"]
+WINDOWS: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+HUMAN = ("reviewer", "consensus", "adjudication")
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """``Acc_human - Acc_model``: ``model`` from the audit sample only, ``human`` from gold and adjudications."""
+
+    model: estimates.Estimate | None
+    human: estimates.Estimate | None
+    gain: estimates.Gain | None
+    audited: int
+    human_sources: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Cost:
+    labour: float
+    system: float
+    corrected: int
+    per_corrected: float | None
+    currency: str
+    reviews: int
+    cases: int
+
+
+@dataclass(frozen=True)
+class Reviewers:
+    """Agreement between reviewers on cases with several reviews (Krippendorff's alpha) and gold accuracy."""
+
+    alpha: float | None
+    units: int
+    gold: estimates.Estimate | None
+
+
+@dataclass(frozen=True)
+class Drift:
+    reference: str
+    features: dict[str, drift.Stability | None]
+    score: drift.ScoreDrift | None
+
+    @property
+    def largest(self) -> float | None:
+        values = [s.psi for s in self.features.values() if s is not None]
+        if self.score is not None:
+            values.append(self.score.stability.psi)
+        return max(values) if values else None
+
+
+@dataclass(frozen=True)
+class Point:
+    """One window of the trend series the charts draw."""
+
+    start: datetime
+    cases: int
+    flag_rate: float | None
+    sla_compliance: float | None
+    turnaround_p95: float | None
+
+
+@dataclass(frozen=True)
+class FlowMetrics:
+    flow: str
+    window: str
+    start: datetime
+    end: datetime
+    cases: int
+    flagged: int
+    flag_rate: float | None
+    flag_rate_by_reason: dict[str, float]
+    turnaround: kpis.Turnaround | None
+    sla: kpis.SlaCompliance
+    accuracy: Accuracy
+    fairness: dict[str, FairnessReport]
+    fairness_drift: dict[str, list[Movement]]
+    cost: Cost
+    reviewers: Reviewers
+    drift: Drift
+    series: list[Point] = field(default_factory=list)
+
+
+def window_bounds(window: str, end: datetime) -> tuple[datetime, datetime]:
+    if window not in WINDOWS:
+        from signoff.errors import InvalidInput, Problem
+
+        raise InvalidInput([Problem("window", f"must be one of {list(WINDOWS)}, got {window!r}")])
+    return end - WINDOWS[window], end
+
+
+def _flagged(row: Any) -> bool:
+    return bool(row.verdict == "review")
+
+
+def _reason(row: Any) -> str:
+    return str(row.rule or row.verdict)
+
+
+def _human_accuracy(reviews: Sequence[Any]) -> tuple[estimates.Estimate | None, dict[str, int]]:
+    """Gold answers, plus the reviews of cases an adjudicator settled (right when they match the adjudication)."""
+    gold = [r for r in reviews if r.kind == "gold" and r.gold is not None]
+    adjudicated = [r for r in reviews if r.kind == "review" and r.decided_by == "adjudication"]
+    right = sum(r.label == r.gold for r in gold) + sum(r.label == r.decision for r in adjudicated)
+    total = len(gold) + len(adjudicated)
+    return estimates.wilson_interval(right, total), {"gold": len(gold), "adjudication": len(adjudicated)}
+
+
+def _audit_labels(reviews: Sequence[Any]) -> dict[int, Any]:
+    """The first audit review per case: its label is the truth for the model's auto decision."""
+    found: dict[int, Any] = {}
+    for r in reviews:
+        if r.kind == "audit" and r.inclusion_probability is not None:
+            found.setdefault(int(r.case_id), r)
+    return found
+
+
+def _fairness(flow: Flow, rows: Sequence[Any], audits: dict[int, Any]) -> dict[str, fairness.FairnessReport]:
+    decided = [r for r in rows if r.decision is not None]
+    if not decided or not flow.groups:
+        return {}
+    good = flow.favourable
+    flagged = [_flagged(r) for r in decided]
+    approved = [r.decision == good for r in decided]
+    overridden = [(r.decision != r.model_label) if r.decided_by in HUMAN else None for r in decided]
+    truth = [(audits[r.id].label == good) if r.id in audits else None for r in decided]
+    return {
+        attribute: fairness.fairness_report(
+            [(r.groups or {}).get(attribute) for r in decided], flagged, approved, overridden, truth
+        )
+        for attribute in flow.groups
+    }
+
+
+def _numbers(values: list[Any]) -> Any:
+    """A column as floats when every value is a number (None as NaN), otherwise as objects (categories)."""
+    if all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    return np.array(values, dtype=object)
+
+
+_REFERENCES: dict[tuple[str, str, float], tuple[dict[str, Any], list[float]]] = {}
+
+
+def _reference_file(project: Project, flow: Flow, path: Path) -> tuple[dict[str, Any], list[float]]:
+    """Feature columns and model scores of the flow's calibration file (the training reference), read once per
+    version of the file."""
+    from signoff.intake.labelled import read_labelled
+    from signoff.models import load_model
+
+    key = (flow.name, str(path), path.stat().st_mtime)
+    if key not in _REFERENCES:
+        frame = read_labelled(flow, path, flow.calibration.label_column).frame
+        columns = {name: _numbers(list(frame[name])) for name in flow.fields if name in frame.columns}
+        scores = load_model(project, flow).score(frame)
+        confidence = [float(max(p)) for p, ok in zip(scores.probabilities, scores.valid, strict=True) if ok]
+        _REFERENCES[key] = (columns, confidence)
+    return _REFERENCES[key]
+
+
+def _drift(db: Database, conn: Any, project: Project, flow: Flow, rows: Sequence[Any], span: timedelta) -> Drift:
+    current = {name: _numbers([(r.fields or {}).get(name) for r in rows]) for name in flow.fields}
+    scores = [float(r.confidence) for r in rows if r.confidence is not None]
+    if flow.calibration.file is not None:
+        columns, reference_scores = _reference_file(project, flow, project.resolve(flow.calibration.file))
+        source = f"calibration file {flow.calibration.file}"
+    else:
+        first = metric_store.first_case_at(conn, flow.name)
+        if first is None:
+            return Drift("none", {}, None)
+        reference = metric_store.case_rows(conn, flow.name, first, first + span)
+        columns = {name: _numbers([(r.fields or {}).get(name) for r in reference]) for name in flow.fields}
+        reference_scores = metric_store.confidences(conn, flow.name, first, first + span)
+        source = f"earliest window from {first.isoformat()}"
+    features = drift.feature_drift(columns, current) if rows else {}
+    score = drift.score_drift(reference_scores, scores) if rows and reference_scores and scores else None
+    return Drift(source, features, score)
+
+
+def _series(conn: Any, flow: str, window: str, end: datetime, points: int, now: datetime) -> list[Point]:
+    span = WINDOWS[window]
+    start = end - span * points
+    rows = metric_store.case_rows(conn, flow, start, end)
+    task_rows = metric_store.task_rows(conn, flow, start, end)
+    buckets: dict[int, list[Any]] = defaultdict(list)
+    task_buckets: dict[int, list[Any]] = defaultdict(list)
+    for r in rows:
+        buckets[int((r.created_at - start) / span)].append(r)
+    for t in task_rows:
+        if t.kind != "gold":
+            task_buckets[int((t.created_at - start) / span)].append(t)
+    series = []
+    for i in range(points):
+        cases = buckets.get(i, [])
+        work = task_buckets.get(i, [])
+        done = kpis.turnaround([t.created_at for t in work], [t.completed_at for t in work]) if work else None
+        sla = kpis.sla_compliance([t.due_at for t in work], [t.completed_at for t in work], now)
+        series.append(
+            Point(
+                start + span * i,
+                len(cases),
+                kpis.flag_rate(sum(_flagged(r) for r in cases), len(cases)),
+                sla.value,
+                done.p95 if done else None,
+            )
+        )
+    return series
+
+
+def flow_metrics(
+    db: Database,
+    project: Project,
+    flow_name: str,
+    window: str = "day",
+    end: datetime | None = None,
+    points: int = 12,
+    drift_threshold: float | None = None,
+) -> FlowMetrics:
+    """Every KPI of one flow over the window ending at ``end``, with a trend of ``points`` windows before it."""
+    flow = project.flow(flow_name)
+    with db.transaction(write=False) as conn:
+        now = db.now(conn)
+        end = end or now
+        start, _ = window_bounds(window, end)
+        span = WINDOWS[window]
+        rows = metric_store.case_rows(conn, flow.name, start, end)
+        previous = metric_store.case_rows(conn, flow.name, start - span, start)
+        task_rows = [t for t in metric_store.task_rows(conn, flow.name, start, end) if t.kind != "gold"]
+        reviews = metric_store.review_rows(conn, flow.name, start, end)
+        previous_reviews = metric_store.review_rows(conn, flow.name, start - span, start)
+        data_drift = _drift(db, conn, project, flow, rows, span)
+        series = _series(conn, flow.name, window, end, points, now) if points else []
+
+    flagged = [r for r in rows if _flagged(r)]
+    done = kpis.turnaround([t.created_at for t in task_rows], [t.completed_at for t in task_rows])
+    sla = kpis.sla_compliance([t.due_at for t in task_rows], [t.completed_at for t in task_rows], now)
+
+    audits = _audit_labels(reviews)
+    audited = list(audits.values())
+    model = estimates.audit_accuracy(
+        [r.label == r.model_label for r in audited], [float(r.inclusion_probability) for r in audited]
+    )
+    human, sources = _human_accuracy(reviews)
+    gain = estimates.accuracy_gain(human, model) if human is not None and model is not None else None
+
+    report = _fairness(flow, rows, audits)
+    before = _fairness(flow, previous, _audit_labels(previous_reviews))
+    threshold = drift_threshold if drift_threshold is not None else (flow.alerts.fairness_drift or 0.1)
+    moved = {
+        attribute: fairness.fairness_drift(before[attribute], now_report, threshold, flow.alerts.min_cases)
+        for attribute, now_report in report.items()
+        if attribute in before
+    }
+
+    labour = len(reviews) * flow.costs.per_review
+    system = len(rows) * flow.costs.per_case
+    corrected = sum(r.decided_by in HUMAN and r.decision != r.model_label for r in rows)
+    cost = Cost(
+        labour,
+        system,
+        corrected,
+        kpis.cost_per_corrected(labour, system, corrected),
+        flow.costs.currency,
+        len(reviews),
+        len(rows),
+    )
+
+    by_case: dict[int, list[str]] = defaultdict(list)
+    for r in reviews:
+        if r.kind == "review":
+            by_case[int(r.case_id)].append(str(r.label))
+    units = [labels for labels in by_case.values() if len(labels) >= 2]
+    gold = [r for r in reviews if r.kind == "gold" and r.gold is not None]
+    reviewers = Reviewers(
+        agreement.krippendorff_alpha(units),
+        len(units),
+        estimates.wilson_interval(sum(r.label == r.gold for r in gold), len(gold)),
+    )
+
+    return FlowMetrics(
+        flow=flow.name,
+        window=window,
+        start=start,
+        end=end,
+        cases=len(rows),
+        flagged=len(flagged),
+        flag_rate=kpis.flag_rate(len(flagged), len(rows)),
+        flag_rate_by_reason=kpis.flag_rate_by_reason([_reason(r) for r in flagged], len(rows)),
+        turnaround=done,
+        sla=sla,
+        accuracy=Accuracy(model, human, gain, len(audited), sources),
+        fairness=report,
+        fairness_drift=moved,
+        cost=cost,
+        reviewers=reviewers,
+        drift=data_drift,
+        series=series,
+    )
+
+
+def as_document(metrics: FlowMetrics) -> dict[str, Any]:
+    """The metrics as plain JSON-ready values (datetimes as ISO text), with the drift's largest PSI."""
+    from dataclasses import asdict
+
+    document: dict[str, Any] = _plain(asdict(metrics))
+    document["drift"]["largest_psi"] = metrics.drift.largest
+    for name, stability in metrics.drift.features.items():
+        if stability is not None:
+            document["drift"]["features"][name]["level"] = stability.level
+    return document
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

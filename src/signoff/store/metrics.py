@@ -1,0 +1,249 @@
+"""The reads behind the metrics: a flow's cases, tasks and reviews in a time window, and the live counts that
+Prometheus scrapes. Plain SQLAlchemy Core; the formulas themselves live in ``signoff.metrics``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select
+
+from signoff.store.schema import (
+    audit_events,
+    audit_seals,
+    cases,
+    decisions,
+    gold_answers,
+    leases,
+    predictions,
+    reviews,
+    routes,
+    tasks,
+)
+
+
+def case_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> list[Any]:
+    """Every case of ``flow`` created in ``[start, end)`` (gold cases left out) with its prediction, route and
+    decision, if any: one row per case, oldest first."""
+    query = (
+        select(
+            cases.c.id,
+            cases.c.fields,
+            cases.c.groups,
+            cases.c.status,
+            cases.c.created_at,
+            predictions.c.label.label("model_label"),
+            predictions.c.confidence,
+            routes.c.verdict,
+            routes.c.rule,
+            routes.c.inclusion_probability,
+            decisions.c.label.label("decision"),
+            decisions.c.decided_by,
+        )
+        .select_from(
+            cases.join(predictions, predictions.c.case_id == cases.c.id)
+            .join(routes, routes.c.case_id == cases.c.id)
+            .outerjoin(decisions, decisions.c.case_id == cases.c.id)
+        )
+        .where(
+            cases.c.flow == flow,
+            cases.c.created_at >= start,
+            cases.c.created_at < end,
+            cases.c.status != "gold",
+        )
+        .order_by(cases.c.id)
+    )
+    return list(conn.execute(query))
+
+
+def task_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> list[Any]:
+    """Tasks of ``flow`` created in ``[start, end)``: kind, queue, created, completed and due times."""
+    query = (
+        select(
+            tasks.c.id,
+            tasks.c.case_id,
+            tasks.c.kind,
+            tasks.c.queue,
+            tasks.c.created_at,
+            tasks.c.completed_at,
+            tasks.c.due_at,
+        )
+        .where(tasks.c.flow == flow, tasks.c.created_at >= start, tasks.c.created_at < end)
+        .order_by(tasks.c.id)
+    )
+    return list(conn.execute(query))
+
+
+def review_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> list[Any]:
+    """Reviews submitted in ``[start, end)`` on tasks of ``flow``, with the task's kind and queue, the model's
+    label, the case's final decision, and the gold answer for gold tasks."""
+    query = (
+        select(
+            reviews.c.id,
+            reviews.c.case_id,
+            reviews.c.reviewer_id,
+            reviews.c.label,
+            reviews.c.created_at,
+            tasks.c.kind,
+            tasks.c.queue,
+            predictions.c.label.label("model_label"),
+            decisions.c.label.label("decision"),
+            decisions.c.decided_by,
+            gold_answers.c.label.label("gold"),
+            routes.c.inclusion_probability,
+        )
+        .select_from(
+            reviews.join(tasks, tasks.c.id == reviews.c.task_id)
+            .join(predictions, predictions.c.case_id == reviews.c.case_id)
+            .join(routes, routes.c.case_id == reviews.c.case_id)
+            .outerjoin(decisions, decisions.c.case_id == reviews.c.case_id)
+            .outerjoin(gold_answers, gold_answers.c.case_id == reviews.c.case_id)
+        )
+        .where(tasks.c.flow == flow, reviews.c.created_at >= start, reviews.c.created_at < end)
+        .order_by(reviews.c.id)
+    )
+    return list(conn.execute(query))
+
+
+def first_case_at(conn: Connection, flow: str) -> datetime | None:
+    """When the flow's first (non-gold) case arrived."""
+    value: datetime | None = conn.execute(
+        select(func.min(cases.c.created_at)).where(cases.c.flow == flow, cases.c.status != "gold")
+    ).scalar()
+    return value
+
+
+def confidences(conn: Connection, flow: str, start: datetime, end: datetime) -> list[float]:
+    """The model's top-class probabilities on the flow's cases created in ``[start, end)``."""
+    query = (
+        select(predictions.c.confidence)
+        .select_from(predictions.join(cases, cases.c.id == predictions.c.case_id))
+        .where(
+            cases.c.flow == flow,
+            cases.c.created_at >= start,
+            cases.c.created_at < end,
+            cases.c.status != "gold",
+            predictions.c.confidence.is_not(None),
+        )
+    )
+    return [float(v) for v in conn.execute(query).scalars()]
+
+
+# What Prometheus scrapes: totals since the start, grouped by bounded labels, read from the store so that every
+# server process reports the same global numbers.
+
+
+def _grouped(conn: Connection, query: Any) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in conn.execute(query)]
+
+
+def cases_by_flow(conn: Connection) -> list[tuple[Any, ...]]:
+    return _grouped(
+        conn,
+        select(cases.c.flow, func.count()).where(cases.c.status != "gold").group_by(cases.c.flow),
+    )
+
+
+def routes_by_verdict(conn: Connection) -> list[tuple[Any, ...]]:
+    return _grouped(
+        conn,
+        select(cases.c.flow, routes.c.verdict, func.count())
+        .select_from(routes.join(cases, cases.c.id == routes.c.case_id))
+        .where(cases.c.status != "gold")
+        .group_by(cases.c.flow, routes.c.verdict),
+    )
+
+
+def open_tasks(conn: Connection) -> list[tuple[Any, ...]]:
+    """(flow, queue, open tasks, the oldest one's creation time) for queues with open tasks."""
+    return _grouped(
+        conn,
+        select(tasks.c.flow, tasks.c.queue, func.count(), func.min(tasks.c.created_at))
+        .where(tasks.c.status != "done")
+        .group_by(tasks.c.flow, tasks.c.queue),
+    )
+
+
+def lease_expiries(conn: Connection) -> list[tuple[Any, ...]]:
+    return _grouped(
+        conn,
+        select(tasks.c.flow, tasks.c.queue, func.count())
+        .select_from(leases.join(tasks, tasks.c.id == leases.c.task_id))
+        .where(leases.c.end_reason == "expired")
+        .group_by(tasks.c.flow, tasks.c.queue),
+    )
+
+
+def reviews_by_queue(conn: Connection) -> list[tuple[Any, ...]]:
+    return _grouped(
+        conn,
+        select(tasks.c.flow, tasks.c.queue, func.count())
+        .select_from(reviews.join(tasks, tasks.c.id == reviews.c.task_id))
+        .group_by(tasks.c.flow, tasks.c.queue),
+    )
+
+
+def decisions_by_source(conn: Connection) -> list[tuple[Any, ...]]:
+    return _grouped(
+        conn,
+        select(cases.c.flow, decisions.c.decided_by, func.count())
+        .select_from(decisions.join(cases, cases.c.id == decisions.c.case_id))
+        .group_by(cases.c.flow, decisions.c.decided_by),
+    )
+
+
+def sla_breaches(conn: Connection, now: datetime) -> list[tuple[Any, ...]]:
+    """(flow, queue, tasks completed after their due time or still open past it)."""
+    late = and_(
+        tasks.c.due_at.is_not(None),
+        ((tasks.c.completed_at.is_not(None)) & (tasks.c.completed_at > tasks.c.due_at))
+        | ((tasks.c.completed_at.is_(None)) & (tasks.c.status != "done") & (tasks.c.due_at < now)),
+    )
+    return _grouped(
+        conn,
+        select(tasks.c.flow, tasks.c.queue, func.count()).where(late).group_by(tasks.c.flow, tasks.c.queue),
+    )
+
+
+def completed_durations(conn: Connection, flow: str | None = None) -> list[tuple[str, str, datetime, datetime]]:
+    """(flow, queue, created, completed) of every completed task except gold ones: the turnaround histogram."""
+    query = select(tasks.c.flow, tasks.c.queue, tasks.c.created_at, tasks.c.completed_at).where(
+        tasks.c.completed_at.is_not(None), tasks.c.kind != "gold"
+    )
+    if flow is not None:
+        query = query.where(tasks.c.flow == flow)
+    return [(r[0], r[1], r[2], r[3]) for r in conn.execute(query)]
+
+
+def audit_lag(conn: Connection) -> tuple[int, datetime | None, datetime | None]:
+    """(unsealed events, the oldest unsealed event's time, the newest seal's time)."""
+    unsealed = (
+        select(func.count(), func.min(audit_events.c.at))
+        .select_from(audit_events.outerjoin(audit_seals, audit_seals.c.event_id == audit_events.c.id))
+        .where(audit_seals.c.seq.is_(None))
+    )
+    count, oldest = conn.execute(unsealed).one()
+    newest = conn.execute(select(func.max(audit_seals.c.sealed_at))).scalar()
+    return int(count), oldest, newest
+
+
+def recent_alerts(conn: Connection, flow: str, since: datetime) -> list[dict[str, Any]]:
+    """The data of ``alert.raised`` events for ``flow`` recorded since ``since``."""
+    query = select(audit_events.c.data).where(
+        audit_events.c.action == "alert.raised",
+        audit_events.c.entity == "flow",
+        audit_events.c.entity_id == flow,
+        audit_events.c.at >= since,
+    )
+    return [dict(row) for row in conn.execute(query).scalars()]
+
+
+def traceparents(conn: Connection, case_ids: Sequence[int]) -> dict[int, str]:
+    """The W3C traceparent recorded for each case at intake (cases recorded without tracing have none)."""
+    if not case_ids:
+        return {}
+    query = select(cases.c.id, cases.c.traceparent).where(
+        cases.c.id.in_(list(case_ids)), cases.c.traceparent.is_not(None)
+    )
+    return {int(r.id): str(r.traceparent) for r in conn.execute(query)}

@@ -1,0 +1,326 @@
+// The review workspace: keyboard shortcuts, the undo grace period, lease renewals and the prefetched next task.
+// Task HTML comes rendered (and escaped) by the server; this script only moves it around and never builds markup
+// from data: messages are set with textContent.
+"use strict";
+
+(() => {
+  const workspace = document.getElementById("workspace");
+  const slot = document.getElementById("task-slot");
+  const toast = document.getElementById("toast");
+  const help = document.getElementById("help");
+  const skipDialog = document.getElementById("skip-dialog");
+  const skipReason = document.getElementById("skip-reason");
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const undoMs = Math.round(parseFloat(workspace.dataset.undoSeconds) * 1000);
+
+  let current = null; // the task on screen: {id, token, ttl, labels, el, label, deadline, lastBeat, lost}
+  let ahead = []; // tasks claimed but not shown yet (a prefetched next task, or the one an undo put back)
+  let pending = null; // a submitted answer held for the undo period: {task, label, comment, timer}
+  let busy = false;
+  let emptyPoll = null;
+
+  async function post(url, body, keepalive = false) {
+    let response;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-csrf-token": csrf },
+        body: JSON.stringify(body || {}),
+        credentials: "same-origin",
+        keepalive,
+      });
+    } catch (error) {
+      return { ok: false, status: 0, message: "the server cannot be reached; check your connection" };
+    }
+    let data = null;
+    try { data = await response.json(); } catch (error) { data = null; }
+    if (!response.ok) {
+      const message = data && data.error && data.error.message ? data.error.message : `error ${response.status}`;
+      return { ok: false, status: response.status, message };
+    }
+    return { ok: true, status: response.status, data };
+  }
+
+  function say(text, withUndo = false) {
+    toast.replaceChildren();
+    if (!text) return;
+    const span = document.createElement("span");
+    span.textContent = text;
+    toast.append(span);
+    if (withUndo) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "undo-button";
+      button.textContent = "Undo (U)";
+      button.addEventListener("click", undo);
+      toast.append(button);
+    }
+  }
+
+  function build(payload) {
+    const holder = document.createElement("div");
+    holder.innerHTML = payload.html; // rendered and escaped by the server's templates
+    const el = holder.firstElementChild;
+    if (!payload.task) return { empty: true, el };
+    const task = {
+      id: payload.task.id, token: payload.task.token, ttl: payload.task.ttl, caseId: payload.task.case_id,
+      labels: payload.task.labels, el, label: null, lost: false,
+      deadline: performance.now() + payload.task.ttl * 1000, lastBeat: performance.now(),
+    };
+    el.querySelectorAll(".label-button").forEach((button) => {
+      button.addEventListener("click", () => choose(task, button.dataset.label));
+    });
+    el.querySelector(".submit-button").addEventListener("click", commit);
+    el.querySelector(".skip-button").addEventListener("click", openSkip);
+    el.querySelector(".next-button").addEventListener("click", moveOn);
+    return task;
+  }
+
+  function show(task) {
+    current = task;
+    slot.replaceChildren(task.el);
+    const heading = task.el.querySelector("h1");
+    heading.tabIndex = -1;
+    heading.focus({ preventScroll: true }); // screen readers announce the new case; shortcuts keep working
+    window.scrollTo(0, 0);
+    tick();
+  }
+
+  function showEmpty(el) {
+    current = null;
+    slot.replaceChildren(el);
+    clearInterval(emptyPoll);
+    emptyPoll = setInterval(() => { if (!current && !busy) moveOn(); }, 15000);
+  }
+
+  function accept(payload) { // a claimed task from the server (or none): show it, or keep it for later
+    if (!payload) return;
+    const task = build(payload);
+    if (task.empty) { if (!current) showEmpty(task.el); return; }
+    clearInterval(emptyPoll);
+    if (!current) show(task); else ahead.push(task);
+  }
+
+  function choose(task, label) {
+    if (task.lost) return;
+    task.label = task.label === label ? null : label;
+    task.el.querySelectorAll(".label-button").forEach((button) => {
+      button.setAttribute("aria-pressed", String(button.dataset.label === task.label));
+    });
+  }
+
+  function markLost(task, message) {
+    task.lost = true;
+    task.el.classList.add("is-lost");
+    const box = task.el.querySelector(".lost");
+    box.textContent = `Your lease on this task was lost: ${message}. Your label and comment are kept below; ` +
+      "press N for the next task.";
+    box.hidden = false;
+    task.el.querySelector(".submit-button").disabled = true;
+    task.el.querySelector(".skip-button").disabled = true;
+    task.el.querySelector(".next-button").hidden = false;
+    tick();
+  }
+
+  async function send(held, keepalive = false) { // submit a held answer; the reply brings the next task
+    const result = await post(`/review/tasks/${held.task.id}/submit`, {
+      token: held.task.token, label: held.label, comment: held.comment, next: ahead.length === 0 && !keepalive,
+    }, keepalive);
+    if (result.ok) {
+      accept(result.data.next);
+      return;
+    }
+    // Not recorded: bring the task back with what the reviewer chose and typed.
+    if (current) ahead.unshift(current);
+    show(held.task);
+    if (result.status === 409 || result.status === 404) markLost(held.task, result.message);
+    else say(`Your decision on case ${held.task.caseId} was not sent: ${result.message}. Press Enter to try again.`);
+  }
+
+  async function flush(keepalive = false) { // send the held answer now
+    if (!pending) return;
+    const held = pending;
+    pending = null;
+    clearTimeout(held.timer);
+    say("");
+    await send(held, keepalive);
+  }
+
+  async function commit() {
+    if (!current || current.lost) return;
+    const task = current;
+    if (!task.label) { say("Choose a label first: press 1 to 9."); return; }
+    const earlier = pending; // a fast reviewer: the previous answer is still held; send it now
+    if (earlier) clearTimeout(earlier.timer);
+    const comment = task.el.querySelector(".comment").value;
+    pending = { task, label: task.label, comment, timer: setTimeout(() => flush(), undoMs) };
+    say(`Decision "${task.label}" on case ${task.caseId} will be sent in ${undoMs / 1000} s.`, true);
+    current = null;
+    if (ahead.length) show(ahead.shift()); // the prefetched task: no wait
+    busy = true;
+    try {
+      if (earlier) await send(earlier);
+      if (!current && !ahead.length) {
+        const result = await post("/review/next");
+        if (result.ok) accept(result.data); else say(`Could not get the next task: ${result.message}`);
+      }
+      if (!current && ahead.length) show(ahead.shift());
+    } finally { busy = false; }
+  }
+
+  function undo() {
+    if (!pending) return;
+    const held = pending;
+    pending = null;
+    clearTimeout(held.timer);
+    if (current) ahead.unshift(current);
+    show(held.task);
+    say(`Undone: case ${held.task.caseId} is back; nothing was sent.`);
+  }
+
+  async function moveOn() { // N: after a lost lease or an empty queue
+    if (busy) return;
+    if (current && !current.lost) return;
+    busy = true;
+    try {
+      if (pending) await flush();
+      if (current && !current.lost) return;
+      current = null;
+      if (ahead.length) { show(ahead.shift()); return; }
+      const result = await post("/review/next");
+      if (result.ok) accept(result.data); else say(`Could not get the next task: ${result.message}`);
+    } finally { busy = false; }
+  }
+
+  function openSkip() {
+    if (!current || current.lost || busy) return;
+    skipReason.value = "";
+    skipDialog.returnValue = "";
+    skipDialog.showModal();
+    skipReason.focus();
+  }
+
+  skipDialog.addEventListener("close", async () => {
+    if (skipDialog.returnValue !== "skip" || !current) return;
+    const task = current;
+    const reason = skipReason.value.trim();
+    if (!reason) return;
+    busy = true;
+    try {
+      if (pending) await flush();
+      if (current !== task) return;
+      const result = await post(`/review/tasks/${task.id}/skip`, { token: task.token, reason, next: ahead.length === 0 });
+      if (!result.ok) {
+        if (result.status === 409) markLost(task, result.message); else say(`The skip failed: ${result.message}`);
+        return;
+      }
+      say(`Skipped case ${task.caseId}.`);
+      current = null;
+      if (ahead.length) show(ahead.shift()); else accept(result.data.next);
+    } finally { busy = false; }
+  });
+
+  // ---- leases: renew a third of the way through, show the time left ----------------------------------------
+  function held() {
+    const tasks = [...ahead];
+    if (current && !current.lost) tasks.push(current);
+    if (pending) tasks.push(pending.task);
+    return tasks;
+  }
+
+  async function renew(task) {
+    task.lastBeat = performance.now();
+    const result = await post(`/review/tasks/${task.id}/heartbeat`, { token: task.token });
+    if (result.ok) { task.deadline = performance.now() + task.ttl * 1000; return; }
+    if (result.status === 409 || result.status === 404) {
+      if (task === current) markLost(task, result.message);
+      else if (ahead.includes(task)) ahead = ahead.filter((t) => t !== task); // never shown: nothing to keep
+    }
+  }
+
+  function tick() {
+    const now = performance.now();
+    for (const task of held()) {
+      if (now - task.lastBeat >= (task.ttl * 1000) / 3) renew(task);
+    }
+    if (!current) return;
+    const left = Math.max(0, Math.round((current.deadline - now) / 1000));
+    const lease = current.el.querySelector(".lease");
+    lease.querySelector(".lease-time").textContent = current.lost
+      ? "lost" : `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+    lease.classList.toggle("low", current.lost || left < 30);
+  }
+  setInterval(tick, 1000);
+
+  // ---- keyboard ---------------------------------------------------------------------------------------------
+  function typing(target) {
+    return target instanceof HTMLTextAreaElement || target instanceof HTMLInputElement;
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    if (help.open || skipDialog.open) return; // dialogs handle their own keys (Esc closes)
+    const target = event.target;
+    if (typing(target)) {
+      if (event.key === "Escape") { target.blur(); event.preventDefault(); }
+      else if (event.key === "Enter" && !event.shiftKey && target.classList.contains("comment")) {
+        event.preventDefault();
+        commit();
+      }
+      return;
+    }
+    const key = event.key;
+    if (/^[1-9]$/.test(key)) {
+      if (current && current.labels[Number(key) - 1] !== undefined) choose(current, current.labels[Number(key) - 1]);
+    } else if (key === "Enter") {
+      const other = target instanceof HTMLButtonElement && !target.classList.contains("label-button");
+      if (other || target instanceof HTMLAnchorElement) return; // let Enter activate the focused control
+      commit();
+    } else if (key === "u" || key === "U") undo();
+    else if (key === "s" || key === "S") openSkip();
+    else if (key === "n" || key === "N") moveOn();
+    else if (key === "c" || key === "C") { if (current) current.el.querySelector(".comment").focus(); }
+    else if (key === "?") help.showModal();
+    else return;
+    event.preventDefault();
+  });
+
+  document.getElementById("help-button").addEventListener("click", () => help.showModal());
+
+  // Leaving the page: send a held answer at once, give back tasks not decided.
+  function leave() {
+    const sent = [];
+    if (pending) sent.push(flush(true));
+    for (const task of [...ahead, ...(current && !current.lost ? [current] : [])]) {
+      sent.push(post(`/review/tasks/${task.id}/release`, { token: task.token }, true));
+    }
+    ahead = [];
+    current = null;
+    return Promise.all(sent);
+  }
+  window.addEventListener("pagehide", leave);
+  const logout = document.querySelector('form[action="/logout"]');
+  if (logout) { // logging out ends the session, so give the tasks back first
+    logout.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      await Promise.race([leave(), new Promise((resolve) => { setTimeout(resolve, 2000); })]);
+      logout.submit();
+    });
+  }
+
+  // For tests and for scripts that drive the page: a read-only look at its state.
+  window.signoffReview = {
+    state: () => ({
+      current: current && { id: current.id, caseId: current.caseId, lost: current.lost, label: current.label },
+      ahead: ahead.map((t) => t.id), pending: pending && pending.task.id, busy,
+    }),
+  };
+
+  // The first task, then one more held behind it so that the first Enter does not wait either.
+  moveOn().then(async () => {
+    if (current && !ahead.length) {
+      const result = await post("/review/next");
+      if (result.ok && result.data.task) accept(result.data);
+    }
+  });
+})();

@@ -1,0 +1,146 @@
+"""What the review workspace shows for a claimed task, built from the case's record."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from signoff.config import Flow, Project
+from signoff.domain import TaskKind
+from signoff.intake import FlowRuntime
+from signoff.models.explain import contributions, reference_values
+from signoff.review.service import Claim, claimed_case, shown_kind
+from signoff.store import cases as case_store
+from signoff.store import users as user_store
+from signoff.store.database import Database
+from signoff.web import format as fmt
+
+REFERENCE_SAMPLE = 500  # recent cases whose medians and modes are the reference values
+REFERENCE_MAX_AGE = 600.0  # seconds before the reference values are recomputed
+BAR = 150  # pixels for the longest bar of a chart half
+
+
+class Workspace:
+    """Builds task views; keeps each flow's reference values for a while (they change slowly)."""
+
+    def __init__(self, project: Project, db: Database, runtimes: Mapping[str, FlowRuntime]) -> None:
+        self.project = project
+        self.db = db
+        self.runtimes = runtimes
+        self._references: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def reference(self, flow: Flow) -> dict[str, Any]:
+        with self._lock:
+            cached = self._references.get(flow.name)
+        if cached is not None and time.monotonic() - cached[0] < REFERENCE_MAX_AGE:
+            return cached[1]
+        with self.db.transaction(write=False) as conn:
+            sample = case_store.recent_fields(conn, flow.name, REFERENCE_SAMPLE)
+        values = reference_values(flow, sample)
+        with self._lock:
+            self._references[flow.name] = (time.monotonic(), values)
+        return values
+
+    def view(self, claim: Claim) -> dict[str, Any]:
+        """Everything ``_task.html`` renders, plus what the page script needs to hold the lease."""
+        flow = self.project.flow(claim.flow)
+        record = claimed_case(self.db, claim)  # blind to other answers except when adjudicating; gold unmarked
+        with self.db.transaction(write=False) as conn:
+            earlier = []
+            if claim.kind == TaskKind.ADJUDICATION.value:
+                for review in record["reviews"]:
+                    name = user_store.user_by_id(conn, review["reviewer_id"]).name
+                    earlier.append({"reviewer": name, "label": review["label"], "comment": review["comment"]})
+        task = next(t for t in record["tasks"] if t["id"] == claim.task_id)
+        fields = record["fields"]
+        declared = [(name, spec.type) for name, spec in flow.fields.items()]
+        extra = [(name, "") for name in fields if name not in flow.fields]
+        prediction = record["predictions"][-1] if record["predictions"] else None
+        route = record["routes"][-1] if record["routes"] else None
+        return {
+            "task": {
+                "id": claim.task_id,
+                "kind": shown_kind(claim.kind),
+                "flow": claim.flow,
+                "queue": claim.queue,
+                "case_id": claim.case_id,
+                "external_id": record["external_id"],
+                "token": claim.token,
+                "ttl": float(task["lease_ttl"]),
+            },
+            "description": flow.description,
+            "fields": [
+                {
+                    "name": name,
+                    "kind": kind,
+                    "text": fmt.value(fields.get(name)),
+                    "numeric": kind in ("number", "integer"),
+                }
+                for name, kind in declared + extra
+            ],
+            "model": self._model(flow, prediction, fields),
+            "route": None
+            if route is None
+            else {"rule": route["rule"], "reason": route["reason"], "verdict": route["verdict"]},
+            "earlier": earlier,
+            "labels": [{"name": label, "key": str(i + 1) if i < 9 else ""} for i, label in enumerate(flow.labels)],
+        }
+
+    def _model(self, flow: Flow, prediction: Mapping[str, Any] | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+        if prediction is None:
+            return {"problem": "no prediction was recorded", "probabilities": [], "contributions": []}
+        if prediction["problem"] is not None or prediction["probabilities"] is None:
+            return {
+                "problem": prediction["problem"] or "no probabilities",
+                "version": prediction["model_version"],
+                "probabilities": [],
+                "contributions": [],
+            }
+        probabilities = [float(p) for p in prediction["probabilities"]]
+        confidence = float(prediction["confidence"]) if prediction["confidence"] is not None else max(probabilities)
+        runtime = self.runtimes.get(flow.name)
+        found = []
+        explained_by = None
+        if runtime is not None:
+            explained_by = runtime.model.version
+            found = contributions(
+                flow,
+                lambda frame: runtime.model.score(frame).probabilities,
+                fields,
+                self.reference(flow),
+                label=prediction["label"],
+            )
+        largest = max((abs(c.delta) for c in found), default=0.0) or 1.0
+        return {
+            "problem": None,
+            "version": prediction["model_version"],
+            "label": prediction["label"],
+            "confidence": confidence,
+            "confidence_text": fmt.percent(confidence),
+            "confidence_width": round(2 * BAR * confidence, 1),
+            "probabilities": [
+                {
+                    "label": label,
+                    "text": fmt.percent(p),
+                    "width": round(2 * BAR * p, 1),
+                    "top": label == prediction["label"],
+                }
+                for label, p in zip(flow.labels, probabilities, strict=False)
+            ],
+            "explained_by": explained_by,
+            "contributions": [
+                {
+                    "field": c.field,
+                    "value": fmt.value(c.value),
+                    "reference": fmt.value(c.reference),
+                    "points": fmt.signed_points(c.delta),
+                    "positive": c.delta >= 0,
+                    "x": BAR if c.delta >= 0 else round(BAR - BAR * abs(c.delta) / largest, 1),
+                    "width": max(1.0, round(BAR * abs(c.delta) / largest, 1)),
+                }
+                for c in found
+            ],
+        }

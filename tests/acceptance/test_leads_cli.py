@@ -1,0 +1,38 @@
+"""The leads' commands through the real command line: gold cases, skills, conflicts, assignment, the floor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers.processes import environment, signoff
+from signoff.sim.credit import applicants
+
+
+def test_a_lead_runs_the_floor_from_the_command_line(tmp_path: Path) -> None:
+    env = environment()
+    folder = tmp_path / "project"
+    assert signoff("init", str(folder), env=env).returncode == 0
+    project = ["-p", str(folder / "signoff.yaml")]
+    assert signoff("db", "upgrade", *project, env=env).returncode == 0
+    ingested = signoff("ingest", "credit-approval", str(folder / "credit-cases.csv"), *project, env=env)
+    assert ingested.returncode == 0, ingested.stderr
+    assert signoff("users", "add", "alice", "--role", "reviewer", *project, env=env).returncode == 0
+
+    gold = tmp_path / "gold.csv"
+    applicants(5, seed=3).to_csv(gold, index=False)
+    added = signoff("gold", "add", "credit-approval", str(gold), *project, env=env)
+    assert added.returncode == 0, added.stderr
+    assert "Added 5 gold cases to flow credit-approval." in added.stdout
+
+    skills = signoff("users", "skills", "alice", "spanish", "fraud", *project, env=env)
+    assert skills.returncode == 0 and "alice: fraud, spanish" in skills.stdout
+    assigned = signoff("assign", "1", "alice", *project, env=env)
+    assert assigned.returncode == 0 and "task 1: assigned to alice" in assigned.stdout
+    conflicted = signoff("users", "conflict", "alice", "1", "--reason", "knows the applicant", *project, env=env)
+    assert conflicted.returncode == 0, conflicted.stderr
+    floor = signoff("reviewers", *project, env=env)
+    assert floor.returncode == 0 and "No gold answers yet." in floor.stdout, floor.stderr
+    not_paused = signoff("users", "unpause", "alice", "credit-approval", "default", *project, env=env)
+    assert not_paused.returncode == 1 and "does not exist" in not_paused.stderr
+    verified = signoff("audit", "verify", *project, env=env)
+    assert verified.returncode == 0, verified.stderr

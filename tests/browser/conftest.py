@@ -1,0 +1,99 @@
+"""Browser tests: the app served by uvicorn in a thread on a fresh SQLite project, driven by Playwright in
+Debian's Chromium (/usr/bin/chromium). One browser for the whole session; a new context (cookies) per test.
+
+Without Chromium these tests are skipped locally; under CI=true the run stops instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from helpers.builders import make_project
+from helpers.processes import free_port
+from helpers.web import ROLES, VIEWPORT, Site, password_of, web_flow
+from signoff import users
+from signoff.api.app import create_app
+from signoff.domain import Role
+from signoff.store.database import Database
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if Path(CHROMIUM).exists():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.exit(f"Chromium is required under CI=true but {CHROMIUM} is missing: apt-get install chromium", 3)
+    skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing (apt-get install chromium)")
+    for item in items:
+        if "browser" in item.nodeid.split("/"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def site(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    monkeypatch.setenv("SIGNOFF_UI_UNDO_SECONDS", "1")
+    path = tmp_path / "signoff.db"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    project = make_project(tmp_path, url, flows={"test-flow": web_flow()})
+    db = Database(url)
+    ids = {}
+    token = ""
+    for name, role in ROLES.items():
+        user, api_token = users.create_user(db, name, role, "test")
+        ids[name] = user.id
+        if role is Role.INTAKE:
+            token = api_token
+        else:
+            users.set_password(db, name, password_of(name), "test")
+    app = create_app(project)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield Site(f"http://127.0.0.1:{port}", project, db, token, ids)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        db.dispose()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    made = browser.new_context(viewport=VIEWPORT)
+    made.set_default_timeout(10_000)
+    yield made
+    made.close()
