@@ -103,6 +103,8 @@ TEXT_PAIRS = [
     ("danger", "danger-bg"),
     ("danger", "bg"),
     ("ok", "bg"),
+    ("ok", "ok-bg"),
+    ("notice-text", "bg"),
     ("notice-text", "notice-bg"),
     ("text", "accent-soft"),
 ]

@@ -15,11 +15,12 @@ from sqlalchemy import Connection
 from signoff.audit import record
 from signoff.config import Flow, Project
 from signoff.domain import AuditEvent, CaseId, DecidedBy, TaskKind
+from signoff.store import audit as audit_store
 from signoff.store import cases as case_store
 from signoff.store import tasks as task_store
 from signoff.store.database import Database
 
-ACTOR = "escalation"
+ACTOR = audit_store.ESCALATION_ACTOR
 
 
 @dataclass(frozen=True)

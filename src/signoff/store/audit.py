@@ -6,10 +6,12 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select
+from sqlalchemy import Connection, Row, func, insert, select, text
 
 from signoff.domain import AuditEvent
 from signoff.store.schema import audit_events, audit_seals
+
+ESCALATION_ACTOR = "escalation"  # the escalation sweep's events have their own partial index
 
 EVENT_COLUMNS = (
     audit_events.c.id,
@@ -112,3 +114,15 @@ def sealed_after(conn: Connection, seq: int, limit: int) -> list[Row[Any]]:
 
 def last_seq(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(audit_seals.c.seq), 0))).scalar_one())
+
+
+def escalations(conn: Connection, limit: int) -> list[Row[Any]]:
+    """The escalation sweep's latest events, newest first: tasks moved along their chain, held, or decided by the
+    default action. The filter is a literal so that SQLite, too, reads them from their partial index."""
+    query = (
+        select(*EVENT_COLUMNS)
+        .where(text(f"audit_events.actor = '{ESCALATION_ACTOR}'"))
+        .order_by(audit_events.c.id.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(query))

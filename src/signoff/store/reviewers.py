@@ -37,6 +37,19 @@ def profile(db: Database, conn: Connection, user_id: UserId) -> Profile:
     return Profile(as_utc(rows[0].now), frozenset(skills or ()), int(rows[0].held), paused)
 
 
+def roster(conn: Connection, roles: Sequence[str]) -> list[dict[str, Any]]:
+    """The users of these roles by name: id, name, role and skills (sorted)."""
+    query = (
+        select(users.c.id, users.c.name, users.c.role, users.c.skills)
+        .where(users.c.role.in_(list(roles)))
+        .order_by(users.c.name)
+    )
+    return [
+        {"id": row.id, "name": row.name, "role": row.role, "skills": sorted(row.skills or ())}
+        for row in conn.execute(query)
+    ]
+
+
 def skills(conn: Connection, user_id: UserId) -> frozenset[str]:
     value = conn.execute(select(users.c.skills).where(users.c.id == user_id)).scalar_one_or_none()
     return frozenset(value or ())

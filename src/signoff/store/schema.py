@@ -334,6 +334,13 @@ audit_events = Table(
     Column("entity", String(63), nullable=False),
     Column("entity_id", String(200), nullable=False),
     Column("data", Document, nullable=False),
+    # The lead page reads the escalation sweep's latest events (``ESCALATION_ACTOR`` in store/audit.py).
+    Index(
+        "ix_audit_events_escalation",
+        "id",
+        postgresql_where=text("actor = 'escalation'"),
+        sqlite_where=text("actor = 'escalation'"),
+    ),
 )
 
 # The chain: the single sealer appends one row per event, in the order it sees events commit.

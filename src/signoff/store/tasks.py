@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, and_, insert, select, update
 
 from signoff.domain import LeaseEnd, TaskId, UserId
 from signoff.store.database import Database, as_utc
-from signoff.store.schema import leases, reviews, task_skips, tasks
+from signoff.store.schema import leases, reviews, task_skips, tasks, users
 
 
 def _text_list(db: Database, values: Sequence[str]) -> Any:
@@ -215,3 +215,30 @@ def unassign_case(conn: Connection, case_id: int, assignee: UserId) -> int:
         .values(assignee=None)
     )
     return result.rowcount
+
+
+def open_in_claim_order(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """The first ``limit`` open tasks in the order claims serve them (best priority, earliest due, oldest: the
+    ``ix_tasks_open_any`` order), with the name of their assignee and of whoever holds a live lease on them."""
+    assignee, holder = users.alias("assignee_user"), users.alias("holder_user")
+    live = and_(tasks.c.status == "leased", tasks.c.lease_expires_at > now, holder.c.id == tasks.c.lease_owner)
+    query = (
+        select(
+            tasks.c.id,
+            tasks.c.case_id,
+            tasks.c.flow,
+            tasks.c.queue,
+            tasks.c.role,
+            tasks.c.kind,
+            tasks.c.priority,
+            tasks.c.created_at,
+            tasks.c.due_at,
+            assignee.c.name.label("assignee"),
+            holder.c.name.label("holder"),
+        )
+        .select_from(tasks.outerjoin(assignee, assignee.c.id == tasks.c.assignee).outerjoin(holder, live))
+        .where(tasks.c.status != "done")
+        .order_by(tasks.c.priority.desc(), tasks.c.due_at.is_(None), tasks.c.due_at, tasks.c.id)
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -27,9 +27,19 @@ from starlette.concurrency import run_in_threadpool
 from signoff import __version__, audit, review, users
 from signoff.config import Project
 from signoff.domain import TaskId, User
-from signoff.errors import Conflict, Forbidden, InvalidInput, LimitReached, NotFound, SignoffError, Unauthenticated
+from signoff.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LimitReached,
+    NotFound,
+    Problem,
+    SignoffError,
+    Unauthenticated,
+)
 from signoff.intake import FlowRuntime
-from signoff.review import queues as review_queues
+from signoff.review import leads
+from signoff.review.floor import Floor, floor
 from signoff.review.service import MAX_COMMENT, MAX_REASON, Claim
 from signoff.store import cases as case_store
 from signoff.store.database import Database
@@ -101,9 +111,32 @@ _STATUS: list[tuple[type[SignoffError], int]] = [
 ]
 
 
+def _status_of(error: SignoffError) -> int:
+    return next((code for kind, code in _STATUS if isinstance(error, kind)), 500)
+
+
 def _json_error(error: SignoffError) -> JSONResponse:
-    status = next((code for kind, code in _STATUS if isinstance(error, kind)), 500)
+    status = _status_of(error)
     return _json({"error": {"status": status, "message": error.message}}, status)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _done_message(done: Mapping[str, str], found: Floor, queues: set[str]) -> str | None:
+    """The status line after a lead's change (Post/Redirect/Get), built from known parts only: a crafted link
+    cannot put words of its own on the page."""
+    names = {person["name"] for person in found.reviewers}
+    task, reviewer = done.get("task", ""), done.get("reviewer", "")
+    match done.get("done"):
+        case "assigned" if task.isdigit() and reviewer in names:
+            return f"Task {task} is assigned to {reviewer}: only {reviewer} can claim it now."
+        case "cleared" if task.isdigit():
+            return f"Task {task} is no longer assigned: anyone who may take it can claim it."
+        case "lifted" if reviewer in names and f"{done.get('flow')}/{done.get('queue')}" in queues:
+            return f"The gold pause of {reviewer} on {done.get('flow')}/{done.get('queue')} is lifted."
+    return None
 
 
 def _json(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -205,6 +238,37 @@ class Site:
         if not users.may(user, action):
             raise Halt(_json_error(Forbidden(user.role.value, tuple(r.value for r in users.PERMISSIONS[action]))))
         return user
+
+    def lead_page(
+        self,
+        request: Request,
+        user: User,
+        csrf: str,
+        *,
+        done: Mapping[str, str] | None = None,
+        error: SignoffError | None = None,
+        values: Mapping[str, str] | None = None,
+        asked: str = "",
+    ) -> HTMLResponse:
+        """The review floor; after a refused form, with the error (and its status code) and what was typed."""
+        found = floor(self.db, self.project)
+        status = 200 if error is None else _status_of(error)
+        typed = dict(values or {"task": asked if asked.isdigit() else "", "reviewer": ""})
+        return self.render(
+            request,
+            "lead.html",
+            status,
+            user=user,
+            csrf=csrf,
+            title="Review floor",
+            floor=found,
+            message=_done_message(done or {}, found, self.queue_names()),
+            error=None if error is None else _sentence(error.message),
+            values=typed,
+        )
+
+    def queue_names(self) -> set[str]:
+        return {f"{name}/{queue}" for name, runtime in self.workspace.runtimes.items() for queue in runtime.flow.queues}
 
     def csrf_refused(self, request: Request, user: User | None = None) -> HTMLResponse:
         return self.render(
@@ -345,8 +409,39 @@ class Site:
         @router.get("/lead")
         def lead(request: Request) -> Response:
             user, csrf = site.page_user(request, "assign")
-            found = review_queues.overview(site.db)
-            return site.render(request, "lead.html", user=user, csrf=csrf, title="Review floor", overview=found)
+            query = request.query_params
+            asked = "" if "done" in query else query.get("task", "")  # ?task= from a row's Assign link
+            return site.lead_page(request, user, csrf, done=dict(query), asked=asked)
+
+        @router.post("/lead/assign")
+        async def lead_assign(request: Request) -> Response:
+            form = await _form(request)
+            user, csrf = await run_in_threadpool(site.page_user, request, "assign")
+            if not security.tokens_match(csrf, form.get(security.CSRF_FIELD)):
+                return site.csrf_refused(request, user)
+            raw, reviewer = form.get("task", "").strip(), form.get("reviewer", "").strip() or None
+            try:
+                if not raw.isdigit() or len(raw) > 18:
+                    raise InvalidInput([Problem("task", "give the task's id, a whole number")], "no task to assign")
+                await run_in_threadpool(leads.assign, site.db, site.project, user.name, int(raw), reviewer)
+            except SignoffError as error:
+                values = {"task": raw, "reviewer": reviewer or ""}
+                return await run_in_threadpool(site.lead_page, request, user, csrf, error=error, values=values)
+            done = {"done": "assigned" if reviewer else "cleared", "task": raw, "reviewer": reviewer or ""}
+            return RedirectResponse(f"/lead?{urlencode(done)}#status", status_code=303)
+
+        @router.post("/lead/pauses/lift")
+        async def lead_lift_pause(request: Request) -> Response:
+            form = await _form(request)
+            user, csrf = await run_in_threadpool(site.page_user, request, "assign")
+            if not security.tokens_match(csrf, form.get(security.CSRF_FIELD)):
+                return site.csrf_refused(request, user)
+            pause = {key: form.get(key, "").strip() for key in ("reviewer", "flow", "queue")}
+            try:
+                await run_in_threadpool(leads.lift_pause, site.db, user.name, *pause.values())
+            except SignoffError as error:
+                return await run_in_threadpool(site.lead_page, request, user, csrf, error=error)
+            return RedirectResponse(f"/lead?{urlencode({'done': 'lifted', **pause})}#status", status_code=303)
 
         @router.get("/owner")
         def owner(request: Request) -> Response:
