@@ -3,10 +3,10 @@ escalation sweep's latest events, the roster of people who may review, and the w
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from helpers.queues import queued, reviewer
 from signoff import review
@@ -108,3 +108,33 @@ def test_the_floor_shows_fatigue_pauses_and_escalations(db: Database, tmp_path: 
     assert {t["sla"] for t in view.tasks} == {"at risk"}  # due in 10 min, inside the 15 min window
     (queue,) = view.queues
     assert (queue["open"], queue["done_last_hour"], queue["krippendorff_alpha"]) == (3, 1, None)
+
+
+def _fill_audit(db: Database, n: int) -> None:
+    """``n`` ordinary events and, among the oldest, a few by the escalation sweep."""
+    series = (
+        "SELECT generate_series(1, :n) AS i"
+        if db.dialect == "postgresql"
+        else "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < :n) SELECT i FROM s"
+    )
+    with db.transaction() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (at, actor, action, entity, entity_id, data) "
+                "SELECT :at, CASE WHEN i % 10000 = 0 THEN 'escalation' ELSE 'alice' END, 'task.claimed', 'task', "
+                f"CAST(i AS VARCHAR(20)), '{{}}' FROM ({series}) AS numbers"
+            ),
+            {"n": n, "at": datetime.now(UTC)},
+        )
+        conn.execute(text("ANALYZE"))
+
+
+def test_the_latest_escalations_are_read_from_their_partial_index(db: Database) -> None:
+    _fill_audit(db, 200_000)
+    explain = "EXPLAIN" if db.dialect == "postgresql" else "EXPLAIN QUERY PLAN"
+    with db.transaction(write=False) as conn:
+        query = audit_store.escalations_query(20).compile(conn, compile_kwargs={"literal_binds": True})
+        plan = "\n".join(" ".join(str(c) for c in row) for row in conn.execute(text(f"{explain} {query}")))
+        assert len(audit_store.escalations(conn, 20)) == 20
+    assert "ix_audit_events_escalation" in plan, plan
+    assert "Seq Scan" not in plan and "SCAN audit_events\n" not in plan + "\n", plan

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, text
+from sqlalchemy import Connection, Row, Select, func, insert, select, text
 
 from signoff.domain import AuditEvent
 from signoff.store.schema import audit_events, audit_seals
@@ -116,13 +116,17 @@ def last_seq(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(audit_seals.c.seq), 0))).scalar_one())
 
 
-def escalations(conn: Connection, limit: int) -> list[Row[Any]]:
-    """The escalation sweep's latest events, newest first: tasks moved along their chain, held, or decided by the
-    default action. The filter is a literal so that SQLite, too, reads them from their partial index."""
-    query = (
+def escalations_query(limit: int) -> Select[Any]:
+    """The escalation sweep's latest events, newest first. The filter is a literal, not a parameter, so that
+    SQLite, too, reads them from their partial index (a test checks both plans)."""
+    return (
         select(*EVENT_COLUMNS)
         .where(text(f"audit_events.actor = '{ESCALATION_ACTOR}'"))
         .order_by(audit_events.c.id.desc())
         .limit(limit)
     )
-    return list(conn.execute(query))
+
+
+def escalations(conn: Connection, limit: int) -> list[Row[Any]]:
+    """Tasks moved along their chain, held, or decided by the default action: the latest ``limit``."""
+    return list(conn.execute(escalations_query(limit)))
