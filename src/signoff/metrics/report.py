@@ -57,6 +57,46 @@ def summary_rows(metrics: FlowMetrics) -> list[tuple[str, str]]:
     ]
 
 
+FAIRNESS_HEAD = ("group", "cases", "flag rate", "approval rate", "override rate", "error rate")
+DRIFT_HEAD = ("feature", "PSI", "level")
+
+
+def fairness_rows(metrics: FlowMetrics, attribute: str) -> list[tuple[str, ...]]:
+    """One row of text per group of ``attribute``, in the columns of ``FAIRNESS_HEAD``."""
+    return [
+        (
+            name,
+            str(g.n),
+            _number(g.flag_rate),
+            _number(g.approval_rate),
+            _number(g.override_rate),
+            _number(g.error_rate),
+        )
+        for name, g in metrics.fairness[attribute].groups.items()
+    ]
+
+
+def movement_rows(metrics: FlowMetrics, attribute: str) -> list[tuple[str, ...]]:
+    """The rates of ``attribute`` that moved beyond the alert threshold since the window before: group, metric,
+    before, now, change."""
+    return [
+        (m.group or "(gap)", m.metric.replace("_", " "), f"{m.before:.3f}", f"{m.after:.3f}", f"{m.change:+.3f}")
+        for m in metrics.fairness_drift.get(attribute, [])
+    ]
+
+
+def drift_rows(metrics: FlowMetrics) -> list[tuple[str, ...]]:
+    """PSI per feature and of the model's score against the reference, in the columns of ``DRIFT_HEAD``."""
+    rows: list[tuple[str, ...]] = [
+        (name, "no data" if s is None else f"{s.psi:.3f}", "" if s is None else str(s.level))
+        for name, s in metrics.drift.features.items()
+    ]
+    if metrics.drift.score is not None:
+        score = metrics.drift.score
+        rows.append(("(model score)", f"{score.stability.psi:.3f}", f"{score.stability.level}, KS {score.ks:.3f}"))
+    return rows
+
+
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#1a202c;max-width:1100px;margin:2rem auto;
 padding:0 1rem}
@@ -80,34 +120,14 @@ def render(metrics: FlowMetrics) -> str:
     drawn = [(chart, charts.draw(metrics, chart.name)) for chart in trends]
     fairness_html = ""
     for attribute, report in metrics.fairness.items():
-        rows = [
-            (
-                name,
-                str(g.n),
-                _number(g.flag_rate),
-                _number(g.approval_rate),
-                _number(g.override_rate),
-                _number(g.error_rate),
-            )
-            for name, g in report.groups.items()
-        ]
         moves = metrics.fairness_drift.get(attribute, [])
         fairness_html += (
             f"<h3>{escape(attribute)}</h3>"
-            + _table(rows, ("group", "cases", "flag rate", "approval rate", "override rate", "error rate"))
+            + _table(fairness_rows(metrics, attribute), FAIRNESS_HEAD)
             + f"<p>demographic parity difference {_number(report.demographic_parity_difference)}, "
             f"equalized odds difference {_number(report.equalized_odds_difference)}; "
             f"{len(moves)} rate(s) moved beyond the threshold since the previous {escape(metrics.window)}.</p>"
             + f'<figure class="single">{charts.fairness_chart(metrics, attribute) or ""}</figure>'
-        )
-    drift_rows: list[tuple[str, str, str]] = [
-        (name, "no data" if s is None else f"{s.psi:.3f}", "" if s is None else str(s.level))
-        for name, s in metrics.drift.features.items()
-    ]
-    if metrics.drift.score is not None:
-        score = metrics.drift.score
-        drift_rows.append(
-            ("(model score)", f"{score.stability.psi:.3f}", f"{score.stability.level}, KS {score.ks:.3f}")
         )
     figures = "".join(
         f'<figure role="img" aria-label="{escape(chart.alt)}">{svg}</figure>' for chart, svg in drawn if svg
@@ -131,6 +151,6 @@ cases is not accuracy and is not shown as such. Error rates by group use audit l
 <h2>Drift</h2>
 <p>Reference: {escape(metrics.drift.reference)}.
 PSI below 0.1 is stable, 0.1 to 0.25 moderate, above 0.25 significant.</p>
-{_table(drift_rows, ("feature", "PSI", "level"))}
+{_table(drift_rows(metrics), DRIFT_HEAD)}
 </body></html>
 """
