@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ import uvicorn
 
 from helpers.builders import make_project
 from helpers.processes import free_port
+from helpers.scripted import scripted_project, scripted_run
 from helpers.web import ROLES, VIEWPORT, Site, password_of, web_flow
 from signoff import users
 from signoff.api.app import create_app
+from signoff.config import Project
 from signoff.domain import Role
 from signoff.store.database import Database
 
@@ -57,22 +60,20 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture
-def site(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    monkeypatch.setenv("SIGNOFF_UI_UNDO_SECONDS", "1")
-    path = tmp_path / "signoff.db"
-    shutil.copy(sqlite_template, path)
-    url = f"sqlite:///{path}"
-    project = make_project(tmp_path, url, flows={"test-flow": web_flow()})
-    db = Database(url)
+@contextmanager
+def _serve(project: Project, db: Database, existing: tuple[str, ...] = ()) -> Iterator[Site]:
+    """Serve ``project`` with uvicorn in a thread, with one user per role (``existing`` ones get a password)."""
     ids = {}
     token = ""
     for name, role in ROLES.items():
-        user, api_token = users.create_user(db, name, role, "test")
-        ids[name] = user.id
-        if role is Role.INTAKE:
-            token = api_token
+        if name in existing:
+            ids[name] = next(u.id for u in users.list_users(db) if u.name == name)
         else:
+            user, api_token = users.create_user(db, name, role, "test")
+            ids[name] = user.id
+            if role is Role.INTAKE:
+                token = api_token
+        if role is not Role.INTAKE:
             users.set_password(db, name, password_of(name), "test")
     app = create_app(project)
     port = free_port()
@@ -88,6 +89,35 @@ def site(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+@pytest.fixture
+def site(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    monkeypatch.setenv("SIGNOFF_UI_UNDO_SECONDS", "1")
+    path = tmp_path / "signoff.db"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    project = make_project(tmp_path, url, flows={"test-flow": web_flow()})
+    db = Database(url)
+    try:
+        with _serve(project, db) as served:
+            yield served
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def scripted_site(sqlite_template: Path, tmp_path: Path) -> Iterator[Site]:
+    """A server on the scripted run of tests/helpers/scripted.py: audits, gold answers and reviews by alice."""
+    path = tmp_path / "signoff.db"
+    shutil.copy(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
+    try:
+        project = scripted_project(db, tmp_path)
+        scripted_run(db, project)
+        with _serve(project, db, existing=("alice",)) as served:
+            yield served
+    finally:
         db.dispose()
 
 

@@ -3,116 +3,12 @@ SVG. No script, stylesheet, font or image is loaded from anywhere: the file can 
 
 from __future__ import annotations
 
-import io
-import re
 from collections.abc import Sequence
 from html import escape
-from typing import Any
 
-from matplotlib.figure import Figure
-
+from signoff.metrics import charts
 from signoff.metrics.estimates import Estimate
 from signoff.metrics.service import FlowMetrics
-
-_PALETTE = ("#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b83280", "#718096")
-
-
-def _svg(figure: Figure) -> str:
-    """The figure as an inline <svg> element: no XML prolog, DOCTYPE or metadata (which name outside URLs)."""
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
-    text = buffer.getvalue()
-    text = text[text.index("<svg") :]
-    return re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.DOTALL)
-
-
-def _figure() -> tuple[Figure, Any]:
-    figure = Figure(figsize=(6.4, 2.8), dpi=100)
-    axes = figure.subplots()
-    axes.spines[["top", "right"]].set_visible(False)
-    axes.grid(axis="y", color="#e2e8f0", linewidth=0.8)
-    axes.set_axisbelow(True)
-    return figure, axes
-
-
-def _window_axis(metrics: FlowMetrics, axes: Any) -> list[int]:
-    """One position per window of the series, labelled with the window's end (the window runs up to it)."""
-    xs = list(range(len(metrics.series)))
-    span = metrics.end - metrics.start
-    axes.set_xticks(xs, [(p.start + span).strftime("%m-%d %H:%M") for p in metrics.series], rotation=45, ha="right")
-    axes.set_xlim(-0.6, len(xs) - 0.4)
-    return xs
-
-
-def _trend(metrics: FlowMetrics, attribute: str, title: str, unit: str, share: bool = False) -> str:
-    figure, axes = _figure()
-    xs = _window_axis(metrics, axes)
-    values = [getattr(p, attribute) for p in metrics.series]
-    axes.plot(xs, [float("nan") if v is None else v for v in values], marker="o", color=_PALETTE[0], linewidth=1.6)
-    if share:
-        axes.set_ylim(0, 1.05)
-    else:
-        axes.set_ylim(bottom=0)
-    axes.set_title(f"{title} per {metrics.window} (gaps: no data)", loc="left", fontsize=11)
-    axes.set_ylabel(unit)
-    return _svg(figure)
-
-
-def _cases_chart(metrics: FlowMetrics) -> str:
-    figure, axes = _figure()
-    xs = _window_axis(metrics, axes)
-    axes.bar(xs, [p.cases for p in metrics.series], color=_PALETTE[0])
-    axes.set_title(f"Cases per {metrics.window}", loc="left", fontsize=11)
-    return _svg(figure)
-
-
-def _accuracy_chart(metrics: FlowMetrics) -> str | None:
-    rows = [
-        (name, e) for name, e in (("model (audit)", metrics.accuracy.model), ("human", metrics.accuracy.human)) if e
-    ]
-    if not rows:
-        return None
-    figure, axes = _figure()
-    for i, (_, estimate) in enumerate(rows):
-        axes.errorbar(
-            [estimate.value],
-            [i],
-            xerr=[[estimate.value - estimate.low], [estimate.high - estimate.value]],
-            fmt="o",
-            color=_PALETTE[i],
-            capsize=6,
-            linewidth=2,
-        )
-        axes.annotate(
-            f"{estimate.value:.3f} (n={estimate.n})", (estimate.value, i), xytext=(8, 8), textcoords="offset points"
-        )
-    axes.set_yticks(range(len(rows)), [name for name, _ in rows])
-    axes.set_xlim(0, 1.05)
-    axes.set_ylim(-0.7, len(rows) - 0.3)
-    axes.set_title("Accuracy with 95% intervals", loc="left", fontsize=11)
-    return _svg(figure)
-
-
-def _fairness_chart(metrics: FlowMetrics, attribute: str) -> str:
-    report = metrics.fairness[attribute]
-    names = list(report.groups)
-    rates = ("flag_rate", "approval_rate", "override_rate", "error_rate")
-    figure, axes = _figure()
-    width = 0.8 / len(rates)
-    for j, rate in enumerate(rates):
-        values = [getattr(report.groups[n], rate) for n in names]
-        axes.bar(
-            [i + j * width for i in range(len(names))],
-            [0.0 if v is None else v for v in values],
-            width,
-            label=rate.replace("_", " "),
-            color=_PALETTE[j],
-        )
-    axes.set_xticks([i + 0.4 - width / 2 for i in range(len(names))], names)
-    axes.set_ylim(0, 1.05)
-    axes.legend(fontsize=8, frameon=False, ncols=4, loc="upper left", bbox_to_anchor=(0, -0.12))
-    axes.set_title(f"Rates by {attribute}", loc="left", fontsize=11)
-    return _svg(figure)
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -161,6 +57,46 @@ def summary_rows(metrics: FlowMetrics) -> list[tuple[str, str]]:
     ]
 
 
+FAIRNESS_HEAD = ("group", "cases", "flag rate", "approval rate", "override rate", "error rate")
+DRIFT_HEAD = ("feature", "PSI", "level")
+
+
+def fairness_rows(metrics: FlowMetrics, attribute: str) -> list[tuple[str, ...]]:
+    """One row of text per group of ``attribute``, in the columns of ``FAIRNESS_HEAD``."""
+    return [
+        (
+            name,
+            str(g.n),
+            _number(g.flag_rate),
+            _number(g.approval_rate),
+            _number(g.override_rate),
+            _number(g.error_rate),
+        )
+        for name, g in metrics.fairness[attribute].groups.items()
+    ]
+
+
+def movement_rows(metrics: FlowMetrics, attribute: str) -> list[tuple[str, ...]]:
+    """The rates of ``attribute`` that moved beyond the alert threshold since the window before: group, metric,
+    before, now, change."""
+    return [
+        (m.group or "(gap)", m.metric.replace("_", " "), f"{m.before:.3f}", f"{m.after:.3f}", f"{m.change:+.3f}")
+        for m in metrics.fairness_drift.get(attribute, [])
+    ]
+
+
+def drift_rows(metrics: FlowMetrics) -> list[tuple[str, ...]]:
+    """PSI per feature and of the model's score against the reference, in the columns of ``DRIFT_HEAD``."""
+    rows: list[tuple[str, ...]] = [
+        (name, "no data" if s is None else f"{s.psi:.3f}", "" if s is None else str(s.level))
+        for name, s in metrics.drift.features.items()
+    ]
+    if metrics.drift.score is not None:
+        score = metrics.drift.score
+        rows.append(("(model score)", f"{score.stability.psi:.3f}", f"{score.stability.level}, KS {score.ks:.3f}"))
+    return rows
+
+
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#1a202c;max-width:1100px;margin:2rem auto;
 padding:0 1rem}
@@ -180,47 +116,22 @@ def _table(rows: Sequence[Sequence[str]], head: tuple[str, ...] | None = None) -
 
 def render(metrics: FlowMetrics) -> str:
     """The whole report as one HTML document."""
-    charts = [
-        _cases_chart(metrics),
-        _trend(metrics, "flag_rate", "Flag rate", "share", share=True),
-        _trend(metrics, "sla_compliance", "SLA compliance", "share", share=True),
-        _trend(metrics, "turnaround_p95", "Turnaround p95", "seconds"),
-    ]
-    accuracy = _accuracy_chart(metrics)
-    if accuracy is not None:
-        charts.append(accuracy)
+    trends = [c for c in charts.catalogue(metrics) if not c.name.startswith("fairness-")]
+    drawn = [(chart, charts.draw(metrics, chart.name)) for chart in trends]
     fairness_html = ""
     for attribute, report in metrics.fairness.items():
-        rows = [
-            (
-                name,
-                str(g.n),
-                _number(g.flag_rate),
-                _number(g.approval_rate),
-                _number(g.override_rate),
-                _number(g.error_rate),
-            )
-            for name, g in report.groups.items()
-        ]
         moves = metrics.fairness_drift.get(attribute, [])
         fairness_html += (
             f"<h3>{escape(attribute)}</h3>"
-            + _table(rows, ("group", "cases", "flag rate", "approval rate", "override rate", "error rate"))
+            + _table(fairness_rows(metrics, attribute), FAIRNESS_HEAD)
             + f"<p>demographic parity difference {_number(report.demographic_parity_difference)}, "
             f"equalized odds difference {_number(report.equalized_odds_difference)}; "
             f"{len(moves)} rate(s) moved beyond the threshold since the previous {escape(metrics.window)}.</p>"
-            + f'<figure class="single">{_fairness_chart(metrics, attribute)}</figure>'
+            + f'<figure class="single">{charts.fairness_chart(metrics, attribute) or ""}</figure>'
         )
-    drift_rows: list[tuple[str, str, str]] = [
-        (name, "no data" if s is None else f"{s.psi:.3f}", "" if s is None else str(s.level))
-        for name, s in metrics.drift.features.items()
-    ]
-    if metrics.drift.score is not None:
-        score = metrics.drift.score
-        drift_rows.append(
-            ("(model score)", f"{score.stability.psi:.3f}", f"{score.stability.level}, KS {score.ks:.3f}")
-        )
-    figures = "".join(f"<figure>{svg}</figure>" for svg in charts)
+    figures = "".join(
+        f'<figure role="img" aria-label="{escape(chart.alt)}">{svg}</figure>' for chart, svg in drawn if svg
+    )
     title = f"Signoff report: {metrics.flow}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
@@ -240,6 +151,6 @@ cases is not accuracy and is not shown as such. Error rates by group use audit l
 <h2>Drift</h2>
 <p>Reference: {escape(metrics.drift.reference)}.
 PSI below 0.1 is stable, 0.1 to 0.25 moderate, above 0.25 significant.</p>
-{_table(drift_rows, ("feature", "PSI", "level"))}
+{_table(drift_rows(metrics), DRIFT_HEAD)}
 </body></html>
 """

@@ -87,6 +87,8 @@ class Point:
     flag_rate: float | None
     sla_compliance: float | None
     turnaround_p95: float | None
+    turnaround_p50: float | None = None
+    cost_per_corrected: float | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class FlowMetrics:
     reviewers: Reviewers
     drift: Drift
     series: list[Point] = field(default_factory=list)
+    fairness_previous: dict[str, FairnessReport] = field(default_factory=dict)  # the window before: the drift
 
 
 def window_bounds(window: str, end: datetime) -> tuple[datetime, datetime]:
@@ -206,24 +209,34 @@ def _drift(db: Database, conn: Any, project: Project, flow: Flow, rows: Sequence
     return Drift(source, features, score)
 
 
-def _series(conn: Any, flow: str, window: str, end: datetime, points: int, now: datetime) -> list[Point]:
+def _corrected(rows: Sequence[Any]) -> int:
+    """Cases whose final decision a human made and that differ from the model's label."""
+    return sum(r.decided_by in HUMAN and r.decision != r.model_label for r in rows)
+
+
+def _series(conn: Any, flow: Flow, window: str, end: datetime, points: int, now: datetime) -> list[Point]:
     span = WINDOWS[window]
     start = end - span * points
-    rows = metric_store.case_rows(conn, flow, start, end)
-    task_rows = metric_store.task_rows(conn, flow, start, end)
+    rows = metric_store.case_rows(conn, flow.name, start, end)
+    task_rows = metric_store.task_rows(conn, flow.name, start, end)
+    review_rows = metric_store.review_rows(conn, flow.name, start, end)
     buckets: dict[int, list[Any]] = defaultdict(list)
     task_buckets: dict[int, list[Any]] = defaultdict(list)
+    reviews_in: dict[int, int] = defaultdict(int)
     for r in rows:
         buckets[int((r.created_at - start) / span)].append(r)
     for t in task_rows:
         if t.kind != "gold":
             task_buckets[int((t.created_at - start) / span)].append(t)
+    for review in review_rows:
+        reviews_in[int((review.created_at - start) / span)] += 1
     series = []
     for i in range(points):
         cases = buckets.get(i, [])
         work = task_buckets.get(i, [])
         done = kpis.turnaround([t.created_at for t in work], [t.completed_at for t in work]) if work else None
         sla = kpis.sla_compliance([t.due_at for t in work], [t.completed_at for t in work], now)
+        labour, system = reviews_in.get(i, 0) * flow.costs.per_review, len(cases) * flow.costs.per_case
         series.append(
             Point(
                 start + span * i,
@@ -231,6 +244,8 @@ def _series(conn: Any, flow: str, window: str, end: datetime, points: int, now: 
                 kpis.flag_rate(sum(_flagged(r) for r in cases), len(cases)),
                 sla.value,
                 done.p95 if done else None,
+                done.p50 if done else None,
+                kpis.cost_per_corrected(labour, system, _corrected(cases)),
             )
         )
     return series
@@ -258,7 +273,7 @@ def flow_metrics(
         reviews = metric_store.review_rows(conn, flow.name, start, end)
         previous_reviews = metric_store.review_rows(conn, flow.name, start - span, start)
         data_drift = _drift(db, conn, project, flow, rows, span)
-        series = _series(conn, flow.name, window, end, points, now) if points else []
+        series = _series(conn, flow, window, end, points, now) if points else []
 
     flagged = [r for r in rows if _flagged(r)]
     done = kpis.turnaround([t.created_at for t in task_rows], [t.completed_at for t in task_rows])
@@ -283,7 +298,7 @@ def flow_metrics(
 
     labour = len(reviews) * flow.costs.per_review
     system = len(rows) * flow.costs.per_case
-    corrected = sum(r.decided_by in HUMAN and r.decision != r.model_label for r in rows)
+    corrected = _corrected(rows)
     cost = Cost(
         labour,
         system,
@@ -324,6 +339,7 @@ def flow_metrics(
         reviewers=reviewers,
         drift=data_drift,
         series=series,
+        fairness_previous=before,
     )
 
 

@@ -62,3 +62,14 @@ def duration(seconds: float | None) -> str:
     if seconds < 2 * 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
+
+
+def estimate(found: Any) -> str:
+    """A proportion with its interval and sample size (an ``Estimate``), or a dash when nothing was measured."""
+    if found is None:
+        return "—"
+    return f"{100 * found.value:.1f}% ({100 * found.low:.1f}–{100 * found.high:.1f}%, n={found.n})"
+
+
+def money(amount: float | None, currency: str) -> str:
+    return "—" if amount is None else f"{amount:,.2f} {currency}"

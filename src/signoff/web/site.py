@@ -38,6 +38,7 @@ from signoff.errors import (
     Unauthenticated,
 )
 from signoff.intake import FlowRuntime
+from signoff.metrics.versions import flow_versions
 from signoff.review import leads
 from signoff.review.floor import Floor, floor
 from signoff.review.service import MAX_COMMENT, MAX_REASON, Claim
@@ -45,6 +46,7 @@ from signoff.store import cases as case_store
 from signoff.store.database import Database
 from signoff.web import format as fmt
 from signoff.web import security
+from signoff.web.dashboard import SVG_HEADERS, Dashboard, end_or_error, window_or_error
 from signoff.web.workspace import Workspace
 
 STATIC = Path(__file__).parent / "static"
@@ -172,6 +174,7 @@ class Site:
         self.project = project
         self.db = db
         self.workspace = Workspace(project, db, runtimes)
+        self.dashboard = Dashboard(project, db)
         self.undo_seconds = undo_seconds
         self.templates = Environment(
             loader=PackageLoader("signoff.web", "templates"),
@@ -225,6 +228,21 @@ class Site:
                     f"({user.role.value}).",
                 )
             )
+        return user, csrf
+
+    def refuse(self, request: Request, user: User, csrf: str, status: int, title: str, message: str) -> Halt:
+        """A halt that sends the error page, for a request the page cannot serve."""
+        return Halt(self.render(request, "error.html", status, user=user, csrf=csrf, title=title, message=message))
+
+    def owner_flow(self, request: Request, flow: str, window: str) -> tuple[User, str]:
+        """The owner page's user, once the flow exists and the window is one of hour, day or week."""
+        user, csrf = self.page_user(request, "read_metrics")
+        if flow not in self.workspace.runtimes:
+            raise self.refuse(request, user, csrf, 404, "No such flow", f"This server runs no flow named {flow!r}.")
+        try:
+            window_or_error(window)
+        except InvalidInput as error:
+            raise self.refuse(request, user, csrf, 422, "Not a window", error.message) from None
         return user, csrf
 
     def script_user(self, request: Request, action: users.Action) -> User:
@@ -459,10 +477,33 @@ class Site:
                         (queue, spec.role, spec.lease_ttl, spec.sla) for queue, spec in runtime.flow.queues.items()
                     ],
                     "audit_rate": runtime.flow.audit.rate,
+                    "versions": flow_versions(site.db, name, runtime.model.version, runtime.policy.version),
                 }
                 for name, runtime in site.workspace.runtimes.items()
             ]
             return site.render(request, "owner.html", user=user, csrf=csrf, title="Flows and models", flows=flows)
+
+        @router.get("/owner/flows/{flow}")
+        def owner_dashboard(request: Request, flow: str, window: str = "day") -> Response:
+            user, csrf = site.owner_flow(request, flow, window)
+            values = site.dashboard.page(flow, window)
+            return site.render(
+                request, "dashboard.html", user=user, csrf=csrf, title=f"Metrics of {flow}", window=window, **values
+            )
+
+        @router.get("/owner/flows/{flow}/charts/{name}.svg")
+        def owner_chart(
+            request: Request, flow: str, name: str, window: str = "day", end: str | None = None
+        ) -> Response:
+            site.owner_flow(request, flow, window)
+            try:
+                svg = site.dashboard.chart(flow, window, end_or_error(end), name)
+            except InvalidInput as error:
+                return Response(error.message, 422, media_type="text/plain", headers=SVG_HEADERS)
+            if svg is None:
+                missing = f"no chart named {name[:40]!r} for these metrics"
+                return Response(missing, 404, media_type="text/plain", headers=SVG_HEADERS)
+            return Response(svg, media_type="image/svg+xml", headers=SVG_HEADERS)
 
         @router.get("/audit")
         def audit_page(request: Request, case: str | None = None) -> Response:

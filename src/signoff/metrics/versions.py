@@ -1,0 +1,103 @@
+"""The policy and model versions of a flow, with what the store can honestly say about each.
+
+A model version's accuracy comes only from the random audit of the cases it decided alone (weighted by each
+case's inclusion probability, as in ``estimates.audit_accuracy``); a version without audited cases has no
+accuracy, not a guessed one. The version the server runs is the champion. There is no challenger mechanism yet,
+so none is ever shown as configured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from signoff.metrics import estimates, kpis
+from signoff.store import registry
+from signoff.store.database import Database
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    version: str
+    created_at: datetime
+    rules: list[tuple[str, str]]  # (name, kind), in the order they are tried
+    routed: int
+    last_routed_at: datetime | None
+    current: bool
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    version: str
+    kind: str
+    uri: str
+    sha256: str | None
+    created_at: datetime
+    cases: int
+    flagged: int
+    flag_rate: float | None
+    accuracy: estimates.Estimate | None  # on the audit sample; None when no case of this version was audited
+    audited: int
+    champion: bool
+
+
+@dataclass(frozen=True)
+class FlowVersions:
+    flow: str
+    policies: list[PolicyVersion]
+    models: list[ModelVersion]
+    challenger: ModelVersion | None  # always None until challengers exist; the page says so
+
+
+def _rules(document: Any) -> list[tuple[str, str]]:
+    rules = document.get("rules", []) if isinstance(document, dict) else []
+    return [(str(r.get("name", "")), str(r.get("kind", ""))) for r in rules if isinstance(r, dict)]
+
+
+def flow_versions(db: Database, flow: str, serving_model: str, current_policy: str) -> FlowVersions:
+    """Every recorded version of ``flow``'s policy and model, newest first, marking the ones the server runs."""
+    with db.transaction(write=False) as conn:
+        policy_rows = registry.policy_history(conn, flow)
+        model_rows = registry.model_history(conn, flow)
+        audit_rows = registry.audit_reviews(conn, flow)
+
+    first: dict[int, Any] = {}  # the first audit review of each case is its truth, as in the metrics service
+    for row in audit_rows:
+        first.setdefault(int(row.case_id), row)
+    samples: dict[int, list[Any]] = {}
+    for row in first.values():
+        samples.setdefault(int(row.model_version_id), []).append(row)
+
+    policies = [
+        PolicyVersion(
+            version=str(r.version),
+            created_at=r.created_at,
+            rules=_rules(r.document),
+            routed=int(r.routed),
+            last_routed_at=r.last_routed_at,
+            current=r.version == current_policy,
+        )
+        for r in policy_rows
+    ]
+    models = []
+    for r in model_rows:
+        audited = samples.get(int(r.id), [])
+        models.append(
+            ModelVersion(
+                version=str(r.version),
+                kind=str(r.kind),
+                uri=str(r.uri),
+                sha256=r.sha256,
+                created_at=r.created_at,
+                cases=int(r.cases),
+                flagged=int(r.flagged),
+                flag_rate=kpis.flag_rate(int(r.flagged), int(r.cases)),
+                accuracy=estimates.audit_accuracy(
+                    [a.label == a.model_label for a in audited], [float(a.inclusion_probability) for a in audited]
+                ),
+                audited=len(audited),
+                champion=r.version == serving_model,
+            )
+        )
+    return FlowVersions(flow, policies, models, challenger=None)
