@@ -546,7 +546,7 @@ def demo(
     host: str = "127.0.0.1",
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server at the end.")] = True,
 ) -> None:
-    """Build a demo on SQLite (credit approval and breast-cancer triage), ingest cases, and serve it with the web UI."""
+    """Build a demo on SQLite (credit, breast-cancer triage, digits), ingest cases, and serve it with the web UI."""
     from signoff.sim.example import write_example
 
     marker = folder / ".signoff-demo"
