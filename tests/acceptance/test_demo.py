@@ -45,9 +45,10 @@ def test_the_demo_comes_up_and_a_reviewer_can_claim(tmp_path: Path) -> None:
                     time.sleep(0.2)
             assert http.get("/docs").status_code == 200
             claimed = http.post("/api/v1/tasks/claim", headers={"Authorization": f"Bearer {tokens['alice']}"})
-            assert claimed.status_code == 200 and claimed.json()["case"]["flow"] in ("credit-approval", "breast-cancer")
+            demo_flows = {"credit-approval", "breast-cancer", "digits"}
+            assert claimed.status_code == 200 and claimed.json()["case"]["flow"] in demo_flows
             flows = http.get("/api/v1/flows", headers={"Authorization": f"Bearer {tokens['audra']}"}).json()["flows"]
-            assert {f["name"] for f in flows} == {"credit-approval", "breast-cancer"}
+            assert {f["name"] for f in flows} == demo_flows
             form = http.get("/login")
             login_token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
             assert login_token is not None

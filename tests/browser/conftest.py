@@ -92,12 +92,15 @@ def _serve(project: Project, db: Database, existing: tuple[str, ...] = ()) -> It
 
 
 @pytest.fixture
-def site(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+def site(
+    request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Site]:
+    """Parametrise indirectly with a dict to change the test flow (``web_flow(**param)``)."""
     monkeypatch.setenv("SIGNOFF_UI_UNDO_SECONDS", "1")
     path = tmp_path / "signoff.db"
     shutil.copy(sqlite_template, path)
     url = f"sqlite:///{path}"
-    project = make_project(tmp_path, url, flows={"test-flow": web_flow()})
+    project = make_project(tmp_path, url, flows={"test-flow": web_flow(**getattr(request, "param", {}))})
     db = Database(url)
     try:
         with _serve(project, db) as served:

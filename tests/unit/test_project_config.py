@@ -249,3 +249,39 @@ def test_two_flows_with_the_same_rules_have_different_policy_versions() -> None:
     a = Flow.model_validate({"name": "a", **flow_document()})
     b = Flow.model_validate({"name": "b", **flow_document()})
     assert a.policy_version != b.policy_version
+
+
+def _pixels(n: int) -> dict[str, dict[str, Any]]:
+    return {f"px_{i}": {"type": "number", "min": 0, "max": 16} for i in range(n)}
+
+
+def test_an_image_takes_its_pixels_by_prefix_in_declared_order() -> None:
+    document = flow_document(fields={**flow_document()["fields"], **_pixels(4)})
+    document["images"] = {"digit": {"prefix": "px_", "width": 2, "height": 2, "high": 16}}
+    flow = make_flow(**document)
+    assert flow.images["digit"].field_names(list(flow.fields)) == ("px_0", "px_1", "px_2", "px_3")
+
+
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        ({"prefix": "px_", "width": 3, "height": 2}, "image 'digit' is 3x2 = 6 pixels but names 4 fields"),
+        ({"fields": ["px_0", "group", "px_2", "px_3"], "width": 2, "height": 2}, "needs field 'group' to be number"),
+        ({"fields": ["px_0", "nope", "px_2", "px_3"], "width": 2, "height": 2}, "reads field 'nope', which is not"),
+        ({"prefix": "px_", "fields": ["px_0"], "width": 1, "height": 1}, "give either 'fields' (in row order) or"),
+        ({"prefix": "px_", "width": 2, "height": 2, "low": 1, "high": 1}, "'low' and 'high' must differ"),
+    ],
+)
+def test_a_bad_image_is_refused_with_what_is_wrong(image: dict[str, Any], reason: str) -> None:
+    document = flow_document(fields={**flow_document()["fields"], **_pixels(4)})
+    document["images"] = {"digit": image}
+    [(where, said)] = _problems({"flows": {"credit": document}})
+    assert where.startswith("flows.credit") and reason in said
+
+
+def test_the_entity_must_be_a_declared_identifying_field() -> None:
+    assert _problems({"flows": {"credit": flow_document(entity="nope")}}) == [
+        ("flows.credit", "entity reads field 'nope', which is not one of score, amount, group")
+    ]
+    [(_, said)] = _problems({"flows": {"credit": flow_document(entity="score")}})
+    assert "needs field 'score' to be string or category or integer, not number" in said

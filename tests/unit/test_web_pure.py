@@ -114,3 +114,25 @@ TEXT_PAIRS = [
 def test_text_colours_have_a_contrast_of_at_least_4_5(fore: str, back: str) -> None:
     colours = dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{6});", CSS.read_text(encoding="utf-8")))
     assert contrast(colours[fore], colours[back]) >= 4.5, (fore, back)
+
+
+def test_an_image_is_drawn_white_to_black_and_missing_pixels_are_marked() -> None:
+    from helpers.builders import flow_document, make_flow
+    from signoff.web.workspace import IMAGE_SIDE, image_view
+
+    fields = {f"p{i}": {"type": "number", "required": False} for i in range(6)}
+    document = flow_document(fields={**flow_document()["fields"], **fields})
+    document["images"] = {"digit": {"prefix": "p", "width": 3, "height": 2, "low": 0, "high": 16}}
+    flow = make_flow(**document)
+    view = image_view("digit", flow.images["digit"], flow, {"p0": 0, "p1": 16, "p2": 8, "p3": 40, "p4": None})
+    assert [c["fill"] for c in view["cells"]] == [
+        "rgb(255,255,255)",
+        "rgb(0,0,0)",
+        "rgb(128,128,128)",
+        "rgb(0,0,0)",  # above 'high' is clipped to black
+        None,  # missing: hatched, never white
+        None,
+    ]
+    assert view["missing"] == 2
+    assert (view["width"], view["height"]) == (IMAGE_SIDE, IMAGE_SIDE * 2 / 3)
+    assert [(c["x"], c["y"]) for c in view["cells"]][3:] == [(0, 64), (64, 64), (128, 64)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -503,6 +504,38 @@ def audit_seal(project: ProjectOption = None) -> None:
     out.print(f"Sealed {sealed} events.")
 
 
+@audit_app.command("export")
+def audit_export(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The file to write (default: stdout).")] = None,
+    since: Annotated[str | None, typer.Option(help="First time included, ISO 8601 (UTC if no zone).")] = None,
+    until: Annotated[str | None, typer.Option(help="First time excluded, ISO 8601 (UTC if no zone).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl (exact, for checking the chain) or csv.")] = "jsonl",
+    project: ProjectOption = None,
+) -> None:
+    """Write the sealed audit events in chain order, each with its previous and own hash."""
+    if fmt not in ("jsonl", "csv"):
+        _fail(f"--format must be jsonl or csv, not {fmt!r}", 2)
+    with _errors():
+        start, end = audit.time_bound(since, "--since"), audit.time_bound(until, "--until")
+        db = _database(_project(project))
+        lines = (audit.csv_lines if fmt == "csv" else audit.jsonl_lines)(audit.sealed_events(db, start, end))
+        if output is None:
+            for line in lines:
+                sys.stdout.write(line)
+            return
+        partial = output.with_name(output.name + ".partial")  # renamed when complete: never a cut-off export
+        count = 0
+        try:
+            with partial.open("w", encoding="utf-8", newline="") as file:
+                for line in lines:
+                    file.write(line)
+                    count += 1
+            partial.replace(output)
+        finally:
+            partial.unlink(missing_ok=True)
+    out.print(f"Wrote {count - (fmt == 'csv')} sealed events to {output}.")
+
+
 @app.command()
 def demo(
     folder: Annotated[Path, typer.Option("--dir", help="Where the demo lives (wiped and rebuilt).")] = Path(
@@ -513,7 +546,7 @@ def demo(
     host: str = "127.0.0.1",
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server at the end.")] = True,
 ) -> None:
-    """Build a demo on SQLite (credit approval and breast-cancer triage), ingest cases, and serve it with the web UI."""
+    """Build a demo on SQLite (credit, breast-cancer triage, digits), ingest cases, and serve it with the web UI."""
     from signoff.sim.example import write_example
 
     marker = folder / ".signoff-demo"

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from signoff.config.flows import FieldSpec, Flow, ModelSpec, Project, QueueSpec, load_project, parse_project
+from signoff.config.flows import (
+    FieldSpec,
+    Flow,
+    ImageSpec,
+    ModelSpec,
+    Project,
+    QueueSpec,
+    load_project,
+    parse_project,
+)
 from signoff.config.policy import (
     AuditSpec,
     BandRule,
@@ -26,6 +35,7 @@ __all__ = [
     "ExpressionRule",
     "FieldSpec",
     "Flow",
+    "ImageSpec",
     "JointRiskRule",
     "ModelSpec",
     "OutOfDistributionRule",

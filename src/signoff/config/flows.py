@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -199,6 +200,35 @@ class Metrics(_Strict):
     favourable: str | None = None
 
 
+class ImageSpec(_Strict):
+    """Numeric fields drawn as a grey-scale picture in the review workspace, row by row (the 8x8 digits are
+    64 pixel fields). Name the fields in order, or give the ``prefix`` their declared names share."""
+
+    title: str = Field(default="", max_length=200, description="the heading above the picture (default: its name)")
+    fields: tuple[str, ...] = ()
+    prefix: str | None = Field(default=None, min_length=1)
+    width: int = Field(ge=1, le=256)
+    height: int = Field(ge=1, le=256)
+    low: float = Field(default=0.0, description="the value drawn white")
+    high: float = Field(default=1.0, description="the value drawn black")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImageSpec:
+        if bool(self.fields) == (self.prefix is not None):
+            raise ValueError("give either 'fields' (in row order) or 'prefix', not both and not neither")
+        if self.width * self.height > 4096:
+            raise ValueError(f"{self.width}x{self.height} is more than 4,096 pixels")
+        if self.high == self.low:
+            raise ValueError("'low' and 'high' must differ")
+        return self
+
+    def field_names(self, declared: Sequence[str]) -> tuple[str, ...]:
+        """The pixel fields in row order."""
+        if self.fields:
+            return self.fields
+        return tuple(name for name in declared if self.prefix is not None and name.startswith(self.prefix))
+
+
 class Flow(_Strict):
     """One kind of decision."""
 
@@ -208,6 +238,10 @@ class Flow(_Strict):
     fields: dict[str, FieldSpec] = Field(min_length=1)
     extra_fields: Literal["forbid", "ignore"] = "forbid"
     groups: tuple[str, ...] = ()
+    entity: str | None = Field(
+        default=None, description="the field naming whom a case is about: reviewers see earlier decisions on it"
+    )
+    images: dict[Name, ImageSpec] = Field(default_factory=dict)
     model: ModelSpec
     policy: tuple[Rule, ...] = ()
     queues: dict[Name, QueueSpec] = Field(default_factory=lambda: {"default": QueueSpec()})
@@ -231,6 +265,17 @@ class Flow(_Strict):
         for group in self.groups:
             if group not in self.fields:
                 raise ValueError(f"group attribute {group!r} is not one of the fields ({', '.join(self.fields)})")
+        if self.entity is not None:
+            self._check_field(self.entity, "entity", ("string", "category", "integer"))
+        for name, image in self.images.items():
+            pixels = image.field_names(list(self.fields))
+            if len(pixels) != image.width * image.height:
+                raise ValueError(
+                    f"image {name!r} is {image.width}x{image.height} = {image.width * image.height} pixels "
+                    f"but names {len(pixels)} fields"
+                )
+            for pixel in pixels:
+                self._check_field(pixel, f"image {name!r}", ("number", "integer"))
         names = [rule.name for rule in self.policy]
         if len(set(names)) != len(names):
             raise ValueError("policy rule names must be unique")

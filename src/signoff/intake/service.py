@@ -324,6 +324,7 @@ def _write(
                 "fields": c.fields,
                 "payload_hash": c.payload_hash,
                 "groups": c.groups,
+                "entity": c.entity,
                 "status": (status or (CaseStatus.DECIDED if a else CaseStatus.IN_REVIEW)).value,
                 "created_at": now,
                 "decided_at": now if a else None,

@@ -26,6 +26,7 @@ class CaseInput:
     fields: dict[str, Any]
     groups: dict[str, Any]
     payload_hash: str
+    entity: str | None = None  # the value of the flow's entity field: whom the case is about
 
 
 def payload_hash(fields: Mapping[str, Any]) -> str:
@@ -134,4 +135,6 @@ def validate_case(
     if problems:
         return None, problems
     groups = {name: clean[name] for name in flow.groups}
-    return CaseInput(external_id, clean, groups, payload_hash(clean)), []
+    entity = clean.get(flow.entity) if flow.entity is not None else None
+    about = None if entity is None else str(entity)[:MAX_EXTERNAL_ID]
+    return CaseInput(external_id, clean, groups, payload_hash(clean), about), []

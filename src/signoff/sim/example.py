@@ -1,4 +1,5 @@
-"""Write working example projects: ``signoff init`` (credit approval) and ``signoff demo`` (plus cancer triage).
+"""Write working example projects: ``signoff init`` (credit approval) and ``signoff demo`` (plus cancer triage
+and digit transcription).
 
 Everything is generated or ships with scikit-learn, so no download is needed.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -25,7 +27,9 @@ CREDIT_FIELDS: dict[str, dict[str, object]] = {
     "late_payments": {"type": "integer", "min": 0},
     "loan_amount": {"type": "number", "min": 0},
     "student": {"type": "category", "values": ["yes", "no"]},
+    "customer_id": {"type": "string", "required": False, "max_length": 40},
 }
+MODEL_INPUTS = [f for f in CREDIT_FIELDS if f not in ("student", "customer_id")]  # no group, no identity
 
 
 def credit_flow() -> dict[str, object]:
@@ -34,6 +38,7 @@ def credit_flow() -> dict[str, object]:
         "labels": list(credit.LABELS),
         "fields": CREDIT_FIELDS,
         "groups": ["student"],
+        "entity": "customer_id",
         "model": {"kind": "sklearn", "path": "models/credit.skops", "trusted_types": [TREE_PREDICTOR]},
         "policy": [
             {
@@ -61,12 +66,43 @@ def _field_specs(fields: dict[str, dict[str, object]]) -> dict[str, FieldSpec]:
 def _credit(folder: Path, cases: int, seed: int) -> pd.DataFrame:
     data = credit.applicants(5000 + cases, seed)
     training, incoming = data.iloc[:5000], data.iloc[5000:].reset_index(drop=True)
-    features = [f for f in CREDIT_FIELDS if f != "student"]  # the group attribute is not a model input
-    model = train(training, training["label"], _field_specs(CREDIT_FIELDS), features)
+    known = {name: spec for name, spec in CREDIT_FIELDS.items() if name != "customer_id"}  # not in the training data
+    model = train(training, training["label"], _field_specs(known), MODEL_INPUTS)
     save(model, folder / "models" / "credit.skops")
     incoming = incoming.drop(columns="label")
     incoming.insert(0, "external_id", [f"app-{i:06d}" for i in range(len(incoming))])
+    # Returning customers: about one application in four comes from someone who applied before.
+    customers = np.random.default_rng(seed).integers(0, max(1, (3 * len(incoming)) // 4), len(incoming))
+    incoming["customer_id"] = [f"cust-{c:06d}" for c in customers]
     return incoming
+
+
+def _digits(folder: Path) -> tuple[dict[str, object], pd.DataFrame]:
+    """Transcribe handwritten digits (UCI's 8x8 optical digits): reviewers see each one drawn from its pixels."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits(as_frame=True)
+    names = [f"pixel_{i}" for i in range(64)]
+    frame = bunch.frame.set_axis([*names, "target"], axis=1)
+    fields: dict[str, dict[str, object]] = {n: {"type": "number", "min": 0, "max": 16} for n in names}
+    train_part = frame.sample(frac=0.5, random_state=0)
+    rest = frame.drop(train_part.index).head(600)
+    labels = frame["target"].astype(str)
+    model = train(train_part, labels[train_part.index], _field_specs(fields), names, kind="linear")
+    save(model, folder / "models" / "digits.skops")
+    flow: dict[str, object] = {
+        "description": "Transcribe handwritten digits (UCI optical digits, 8x8); unsure ones go to a person.",
+        "labels": [str(d) for d in range(10)],
+        "fields": fields,
+        "images": {"digit": {"title": "Handwritten digit", "prefix": "pixel_", "width": 8, "height": 8, "high": 16}},
+        "model": {"kind": "sklearn", "path": "models/digits.skops"},
+        "policy": [{"name": "unsure", "kind": "threshold", "min_confidence": 0.95, "queue": "transcription"}],
+        "queues": {"transcription": {"role": "reviewer", "lease_ttl": 120}},
+        "costs": {"per_review": 0.5, "currency": "USD"},
+    }
+    cases = rest[names].reset_index(drop=True)
+    cases.insert(0, "external_id", [f"digit-{i:04d}" for i in rest.index])
+    return flow, cases
 
 
 def _cancer(folder: Path) -> tuple[dict[str, object], pd.DataFrame]:
@@ -113,6 +149,9 @@ def write_example(folder: Path, *, cases: int = 500, with_cancer: bool = False, 
         flows["breast-cancer"], cancer_cases = _cancer(folder)
         files["breast-cancer"] = folder / "breast-cancer-cases.csv"
         cancer_cases.to_csv(files["breast-cancer"], index=False)
+        flows["digits"], digit_cases = _digits(folder)
+        files["digits"] = folder / "digits-cases.csv"
+        digit_cases.to_csv(files["digits"], index=False)
     document = {"database_url": "sqlite:///signoff.db", "flows": flows}
     path = folder / "signoff.yaml"
     header = "# Signoff project: flows, their models, routing policies and review queues.\n"

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, func, insert, select, text
+from sqlalchemy import Connection, Row, Select, and_, func, insert, or_, select, text
 
 from signoff.domain import AuditEvent
 from signoff.store.schema import audit_events, audit_seals
@@ -130,3 +130,29 @@ def escalations_query(limit: int) -> Select[Any]:
 def escalations(conn: Connection, limit: int) -> list[Row[Any]]:
     """Tasks moved along their chain, held, or decided by the default action: the latest ``limit``."""
     return list(conn.execute(escalations_query(limit)))
+
+
+def _with_seals() -> Any:
+    """Events with their seal (``seq``, ``prev_hash``, ``hash``; NULL while unsealed)."""
+    return select(*EVENT_COLUMNS, audit_seals.c.seq, audit_seals.c.prev_hash, audit_seals.c.hash).select_from(
+        audit_events.outerjoin(audit_seals, audit_seals.c.event_id == audit_events.c.id)
+    )
+
+
+def case_events(conn: Connection, case_id: int, task_ids: Sequence[int]) -> list[Row[Any]]:
+    """A case's events and its tasks' events, oldest first, with their seals."""
+    mine = and_(audit_events.c.entity == "case", audit_events.c.entity_id == str(case_id))
+    tasks = and_(audit_events.c.entity == "task", audit_events.c.entity_id.in_([str(t) for t in task_ids]))
+    return list(conn.execute(_with_seals().where(or_(mine, tasks)).order_by(audit_events.c.id)))
+
+
+def sealed_between(
+    conn: Connection, since: datetime | None, until: datetime | None, after_seq: int, limit: int
+) -> list[Row[Any]]:
+    """One page of sealed events in chain order (after ``after_seq``) whose time is in [since, until)."""
+    query = _with_seals().where(audit_seals.c.seq > after_seq)
+    if since is not None:
+        query = query.where(audit_events.c.at >= since)
+    if until is not None:
+        query = query.where(audit_events.c.at < until)
+    return list(conn.execute(query.order_by(audit_seals.c.seq).limit(limit)))

@@ -181,3 +181,29 @@ def recent_fields(conn: Connection, flow: str, limit: int) -> list[dict[str, Any
     """The fields of this flow's latest cases, newest first (a sample for reference values)."""
     query = select(cases.c.fields).where(cases.c.flow == flow).order_by(cases.c.id.desc()).limit(limit)
     return [dict(f) for f in conn.execute(query).scalars()]
+
+
+def earlier_on_entity(conn: Connection, flow: str, entity: str, before: int, limit: int) -> list[dict[str, Any]]:
+    """The latest cases of this flow about the same entity before case ``before``, newest first, each with its
+    decision if it has one (gold cases left out: they are tests, not history). Walks ``ix_cases_flow_entity``."""
+    query = (
+        select(
+            cases.c.id,
+            cases.c.external_id,
+            cases.c.created_at,
+            cases.c.status,
+            decisions.c.label,
+            decisions.c.decided_by,
+            decisions.c.created_at.label("decided_at"),
+        )
+        .select_from(cases.outerjoin(decisions, decisions.c.case_id == cases.c.id))
+        .where(
+            cases.c.flow == flow,
+            cases.c.entity == entity,
+            cases.c.id < before,
+            cases.c.status != CaseStatus.GOLD.value,
+        )
+        .order_by(cases.c.id.desc())
+        .limit(limit)
+    )
+    return _rows(conn, query)

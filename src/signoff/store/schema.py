@@ -142,8 +142,10 @@ cases = Table(
     Column("decided_at", UtcDateTime(), nullable=True),
     Column("submitted_by", String(200), nullable=True),  # four eyes: nobody reviews a case they submitted
     Column("traceparent", String(55), nullable=True),  # W3C trace context of the intake span: reviews join it
+    Column("entity", String(200), nullable=True),  # whom the case is about (the flow's entity field)
     UniqueConstraint("flow", "external_id"),
     Index("ix_cases_flow_created", "flow", "created_at"),
+    Index("ix_cases_flow_entity", "flow", "entity", "id"),
     Index("ix_cases_submitted_by", "submitted_by"),
 )
 
@@ -341,6 +343,7 @@ audit_events = Table(
         postgresql_where=text("actor = 'escalation'"),
         sqlite_where=text("actor = 'escalation'"),
     ),
+    Index("ix_audit_events_entity", "entity", "entity_id"),  # a case's own events, for its decision record
 )
 
 # The chain: the single sealer appends one row per event, in the order it sees events commit.

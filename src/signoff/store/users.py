@@ -3,6 +3,7 @@ hashes and their web sessions (stored by the hash of the session id, for the sam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, insert, select, update
@@ -121,3 +122,11 @@ def revoke_sessions(conn: Connection, user_id: UserId, now: datetime) -> int:
         .values(revoked_at=now)
     )
     return result.rowcount
+
+
+def names_by_id(conn: Connection, user_ids: Sequence[int]) -> dict[int, str]:
+    """Names of these users (an audit record shows people, not ids)."""
+    if not user_ids:
+        return {}
+    rows = conn.execute(select(users.c.id, users.c.name).where(users.c.id.in_(sorted(set(user_ids)))))
+    return {int(row.id): str(row.name) for row in rows}

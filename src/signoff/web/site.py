@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import BaseModel, Field
@@ -42,7 +42,6 @@ from signoff.metrics.versions import flow_versions
 from signoff.review import leads
 from signoff.review.floor import Floor, floor
 from signoff.review.service import MAX_COMMENT, MAX_REASON, Claim
-from signoff.store import cases as case_store
 from signoff.store.database import Database
 from signoff.web import format as fmt
 from signoff.web import security
@@ -101,6 +100,11 @@ def _undo_seconds() -> float:
         raise SystemExit(f"SIGNOFF_UI_UNDO_SECONDS must be between 0 and 60, got {raw!r}")
     return value
 
+
+EXPORTS = {
+    "csv": ("text/csv; charset=utf-8", audit.csv_lines),
+    "jsonl": ("application/x-ndjson", audit.jsonl_lines),
+}
 
 _STATUS: list[tuple[type[SignoffError], int]] = [
     (InvalidInput, 422),
@@ -509,11 +513,8 @@ class Site:
         def audit_page(request: Request, case: str | None = None) -> Response:
             user, csrf = site.page_user(request, "audit")
             report = audit.verify(site.db)
-            record = None
             asked = (case or "").strip()
-            if asked.isdigit() and len(asked) < 19:
-                with site.db.transaction(write=False) as conn:
-                    record = case_store.case_record(conn, int(asked))
+            record = audit.case_history(site.db, int(asked)) if asked.isdigit() and len(asked) < 19 else None
             return site.render(
                 request,
                 "audit.html",
@@ -524,6 +525,30 @@ class Site:
                 asked=asked,
                 record=record,
             )
+
+        @router.get("/audit/cases/{case_id}.json")
+        def audit_case_file(request: Request, case_id: int) -> Response:
+            site.page_user(request, "audit")
+            record = audit.case_history(site.db, case_id)
+            if record is None:
+                return _json_error(NotFound("case", case_id))
+            disposition = {"Content-Disposition": f'attachment; filename="case-{case_id}.json"'}
+            return _json(record, headers={**security.SECURITY_HEADERS, **disposition})
+
+        @router.get("/audit/events.{kind}")
+        def audit_events_file(
+            request: Request, kind: str, since: str | None = None, until: str | None = None
+        ) -> Response:
+            site.page_user(request, "audit")
+            if kind not in EXPORTS:
+                return _json_error(NotFound("export format", kind))
+            try:
+                start, end = audit.time_bound(since, "since"), audit.time_bound(until, "until")
+            except InvalidInput as error:
+                return _json_error(error)
+            media, lines = EXPORTS[kind]
+            headers = {**security.SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="audit.{kind}"'}
+            return StreamingResponse(lines(audit.sealed_events(site.db, start, end)), media_type=media, headers=headers)
 
         return router
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from signoff.config import Flow, Project
+from signoff.config import Flow, ImageSpec, Project
 from signoff.domain import TaskKind
 from signoff.intake import FlowRuntime
 from signoff.models.explain import contributions, reference_values
@@ -20,6 +21,8 @@ from signoff.web import format as fmt
 REFERENCE_SAMPLE = 500  # recent cases whose medians and modes are the reference values
 REFERENCE_MAX_AGE = 600.0  # seconds before the reference values are recomputed
 BAR = 150  # pixels for the longest bar of a chart half
+EARLIER_ON_ENTITY = 5  # earlier cases about the same entity shown beside a task
+IMAGE_SIDE = 192  # pixels for the longer side of a drawn image
 
 
 class Workspace:
@@ -54,9 +57,16 @@ class Workspace:
                 for review in record["reviews"]:
                     name = user_store.user_by_id(conn, review["reviewer_id"]).name
                     earlier.append({"reviewer": name, "label": review["label"], "comment": review["comment"]})
+            entity = record["entity"]
+            history = (
+                []
+                if flow.entity is None or entity is None
+                else case_store.earlier_on_entity(conn, flow.name, entity, claim.case_id, EARLIER_ON_ENTITY)
+            )
         task = next(t for t in record["tasks"] if t["id"] == claim.task_id)
         fields = record["fields"]
-        declared = [(name, spec.type) for name, spec in flow.fields.items()]
+        pictured = {name for spec in flow.images.values() for name in spec.field_names(list(flow.fields))}
+        declared = [(name, spec.type) for name, spec in flow.fields.items() if name not in pictured]
         extra = [(name, "") for name in fields if name not in flow.fields]
         prediction = record["predictions"][-1] if record["predictions"] else None
         route = record["routes"][-1] if record["routes"] else None
@@ -86,6 +96,24 @@ class Workspace:
             if route is None
             else {"rule": route["rule"], "reason": route["reason"], "verdict": route["verdict"]},
             "earlier": earlier,
+            "entity": None
+            if flow.entity is None
+            else {
+                "field": flow.entity,
+                "value": fmt.value(fields.get(flow.entity)),
+                "cases": [
+                    {
+                        "case_id": h["id"],
+                        "external_id": h["external_id"],
+                        "received": fmt.when(h["created_at"]),
+                        "decision": h["label"],
+                        "decided_by": h["decided_by"],
+                        "status": h["status"],
+                    }
+                    for h in history
+                ],
+            },
+            "images": [image_view(spec.title or name, spec, flow, fields) for name, spec in flow.images.items()],
             "labels": [{"name": label, "key": str(i + 1) if i < 9 else ""} for i, label in enumerate(flow.labels)],
         }
 
@@ -144,3 +172,33 @@ class Workspace:
                 for c in found
             ],
         }
+
+
+def image_view(title: str, spec: ImageSpec, flow: Flow, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """One square per pixel field, its grey level from ``low`` (white) to ``high`` (black); a missing or
+    non-numeric value is drawn as a hatched cell so that it cannot pass for white."""
+    cell = IMAGE_SIDE / max(spec.width, spec.height)
+    cells = []
+    for index, name in enumerate(spec.field_names(list(flow.fields))):
+        raw = fields.get(name)
+        ink = None
+        if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
+            ink = min(1.0, max(0.0, (raw - spec.low) / (spec.high - spec.low)))
+        shade = None if ink is None else round(255 * (1 - ink))
+        cells.append(
+            {
+                "name": name,
+                "text": fmt.value(raw),
+                "x": round((index % spec.width) * cell, 2),
+                "y": round((index // spec.width) * cell, 2),
+                "fill": None if shade is None else f"rgb({shade},{shade},{shade})",
+            }
+        )
+    return {
+        "title": title,
+        "width": round(spec.width * cell, 2),
+        "height": round(spec.height * cell, 2),
+        "cell": round(cell, 2),
+        "cells": cells,
+        "missing": sum(1 for c in cells if c["fill"] is None),
+    }

@@ -1,0 +1,118 @@
+"""What an auditor takes away: a case's whole decision record with its audit events, and the sealed chain as
+a file that can be checked without Signoff (each line carries ``prev_hash`` and ``hash``; see ``chain.py``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from signoff.errors import InvalidInput, Problem
+from signoff.store import audit as audit_store
+from signoff.store import cases as case_store
+from signoff.store import users as user_store
+from signoff.store.database import Database
+
+EXPORT_COLUMNS = ("seq", "event_id", "at", "actor", "action", "entity", "entity_id", "data", "prev_hash", "hash")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def case_history(db: Database, case_id: int) -> dict[str, Any] | None:
+    """The case record (fields, predictions, routes, tasks with leases, reviews, decision) with reviewer names
+    and the case's and its tasks' audit events, each marked sealed or not; None if there is no such case."""
+    with db.transaction(write=False) as conn:
+        record = case_store.case_record(conn, case_id)
+        if record is None:
+            return None
+        task_ids = [task["id"] for task in record["tasks"]]
+        events = audit_store.case_events(conn, case_id, task_ids)
+        people = [lease["reviewer_id"] for task in record["tasks"] for lease in task["leases"]]
+        names = user_store.names_by_id(conn, people + [review["reviewer_id"] for review in record["reviews"]])
+    for task in record["tasks"]:
+        for lease in task["leases"]:
+            lease["reviewer"] = names.get(lease["reviewer_id"], f"user {lease['reviewer_id']}")
+    for review in record["reviews"]:
+        review["reviewer"] = names.get(review["reviewer_id"], f"user {review['reviewer_id']}")
+    record["events"] = [_event(row) for row in events]
+    return record
+
+
+def _event(row: Any) -> dict[str, Any]:
+    return {
+        "seq": row.seq,
+        "event_id": row.id,
+        "at": row.at,
+        "actor": row.actor,
+        "action": row.action,
+        "entity": row.entity,
+        "entity_id": row.entity_id,
+        "data": row.data,
+        "prev_hash": row.prev_hash,
+        "hash": row.hash,
+    }
+
+
+def time_bound(text: str | None, where: str) -> datetime | None:
+    """An ISO 8601 date or time bounding an export; without a zone it is UTC."""
+    if text is None or not text.strip():
+        return None
+    try:
+        found = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            [Problem(where, f"{text[:40]!r} is not an ISO 8601 date or time, such as 2026-11-01 or 2026-11-01T08:00Z")]
+        ) from None
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+
+
+def sealed_events(
+    db: Database, since: datetime | None = None, until: datetime | None = None, batch: int = 5000
+) -> Iterator[dict[str, Any]]:
+    """Sealed events with time in [since, until), in chain order, read a page at a time (each page its own
+    short transaction, so that a long export holds no lock); unsealed events are not part of the record yet."""
+    after = 0
+    while True:
+        with db.transaction(write=False) as conn:
+            rows = audit_store.sealed_between(conn, since, until, after, batch)
+        yield from (_event(row) for row in rows)
+        if len(rows) < batch:
+            return
+        after = rows[-1].seq
+
+
+def _text(event: dict[str, Any], column: str) -> str:
+    value = event[column]
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")  # as hashed: the chain can be rechecked
+    if column == "data":
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return "" if value is None else str(value)
+
+
+def jsonl_lines(events: Iterator[dict[str, Any]]) -> Iterator[str]:
+    """One JSON object per line: the exact values, for checking the chain."""
+    for event in events:
+        yield json.dumps({c: _text(event, c) if c == "at" else event[c] for c in EXPORT_COLUMNS}, default=str) + "\n"
+
+
+def csv_lines(events: Iterator[dict[str, Any]]) -> Iterator[str]:
+    """A header and one row per event, for spreadsheets: a cell that a spreadsheet would run as a formula
+    (starting with = + - @) gets a leading apostrophe (OWASP's advice on CSV injection); the JSON Lines export
+    keeps the exact values."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+
+    def flush(row: list[str]) -> str:
+        writer.writerow(row)
+        line = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return line
+
+    yield flush(list(EXPORT_COLUMNS))
+    for event in events:
+        cells = [_text(event, c) for c in EXPORT_COLUMNS]
+        yield flush(["'" + cell if cell.startswith(_FORMULA_STARTS) else cell for cell in cells])

@@ -1,0 +1,109 @@
+"""What surrounds a case: an image drawn from pixel fields (a real 8x8 digit), earlier decisions on the same
+customer in the review workspace, and the auditor's record with its events and downloads."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+from sklearn.datasets import load_digits
+
+from helpers.builders import case
+from helpers.web import Site, login, shot, web_flow
+from signoff import audit
+
+PIXELS = {f"pixel_{i}": {"type": "number", "min": 0, "max": 16, "required": False} for i in range(64)}
+FIELDS = {**web_flow()["fields"], "customer": {"type": "string", "required": False}, **PIXELS}
+CONTEXT_FLOW = {
+    "fields": FIELDS,
+    "entity": "customer",
+    "images": {
+        "digit": {"title": "Handwritten digit", "prefix": "pixel_", "width": 8, "height": 8, "low": 0, "high": 16}
+    },
+}
+
+
+@pytest.mark.parametrize("site", [CONTEXT_FLOW], indirect=True)
+def test_a_digit_is_drawn_and_the_customers_earlier_decisions_are_shown(site: Site, context: Any) -> None:
+    digit = load_digits().images[0].ravel()  # a handwritten 0 from UCI's optical digits
+    pixels = {f"pixel_{i}": float(v) for i, v in enumerate(digit)}
+    site.submit([case(0.1, external_id="earlier-1", customer="acme-42")])  # decided by the model
+    site.submit([case(0.5, external_id="now", customer="acme-42", **pixels)])
+    page = context.new_page()
+    login(page, site, "alice")
+    task = page.locator("#task-slot")
+    expect(task.locator("h1")).to_contain_text("now")
+    picture = task.get_by_role("img", name="Handwritten digit: 64 pixels drawn from the case's fields")
+    expect(picture).to_be_visible()
+    fills = picture.locator("rect[x]").evaluate_all("cells => cells.map(c => c.getAttribute('fill'))")
+    assert len(fills) == 65  # 64 pixels and the frame
+    shades = [int(f[4:].split(",")[0]) for f in fills[:64]]
+    assert shades == [round(255 * (1 - v / 16)) for v in digit]
+    assert min(shades) < 40 and max(shades) == 255  # ink and paper both present
+    case_fields = task.locator("section[aria-labelledby^='fields-'] th")
+    expect(case_fields.filter(has_text="customer")).to_have_count(1)
+    expect(case_fields.filter(has_text="pixel_0")).to_have_count(0)  # pixels are drawn, not listed
+    history = task.get_by_role("region", name="Earlier cases about customer acme-42")
+    expect(history.locator("tbody tr")).to_have_count(1)
+    expect(history.locator("tbody tr")).to_contain_text("earlier-1")
+    expect(history.locator("tbody tr")).to_contain_text("good")
+    shot(page, "review-case-context")
+
+
+def test_the_auditor_sees_names_and_events_and_downloads_the_record_and_trail(site: Site, context: Any) -> None:
+    [submitted] = site.submit([case(0.5, external_id="disputed", note="=1+1")])
+    page = context.new_page()
+    login(page, site, "alice")
+    expect(page.locator("#task-slot h1")).to_contain_text("disputed")
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    deadline = time.monotonic() + 15  # the submit leaves the browser once the undo grace period is over
+    while audit.case_history(site.db, submitted["case_id"])["decision"] is None:  # type: ignore[index]
+        assert time.monotonic() < deadline, "the review never reached the store"
+        time.sleep(0.1)
+    audit.seal(site.db)
+
+    page = context.new_page()
+    login(page, site, "audra")
+    page.get_by_label("Case id").fill(str(submitted["case_id"]))
+    page.get_by_role("button", name="Show").click()
+    reviews = page.locator("h4:has-text('Reviews') + table")
+    expect(reviews).to_contain_text("alice")
+    events = page.locator("table.events tbody tr")
+    expect(events).to_have_count(4)
+    expect(events.nth(3)).to_contain_text("case.decided")
+    shot(page, "audit-record")
+
+    with page.expect_download() as caught:
+        page.get_by_role("link", name="Download this record (JSON)").click()
+    record = json.loads(caught.value.path().read_text(encoding="utf-8"))
+    assert record["decision"]["label"] == "bad" and [e["action"] for e in record["events"]][-1] == "case.decided"
+
+    with page.expect_download() as caught:
+        page.get_by_role("button", name="Download CSV").click()
+    rows = list(csv.DictReader(io.StringIO(caught.value.path().read_text(encoding="utf-8"))))
+    assert "review.submitted" in [r["action"] for r in rows] and all(r["hash"] for r in rows)
+
+    page.get_by_label("From").fill("2999-01-01")
+    with page.expect_download() as caught:
+        page.get_by_role("button", name="Download JSON Lines").click()
+    assert caught.value.path().read_text(encoding="utf-8") == ""  # nothing sealed in the future
+
+    cookies = {c["name"]: c["value"] for c in context.cookies()}
+    bad = httpx.get(f"{site.url}/audit/events.jsonl", params={"since": "last week"}, cookies=cookies)
+    assert bad.status_code == 422 and "is not an ISO 8601 date" in bad.json()["error"]["message"]
+
+
+def test_a_reviewer_cannot_download_the_trail(site: Site, context: Any) -> None:
+    page = context.new_page()
+    login(page, site, "alice")
+    for path in ("/audit/events.csv", "/audit/cases/1.json"):
+        response = page.goto(site.url + path)
+        assert response is not None and response.status == 403
+        expect(page.locator("h1")).to_have_text("Not for your role")
