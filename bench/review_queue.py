@@ -18,15 +18,16 @@ the end):
 
 What one cycle does on each side (so the ratio compares like with like only as far as stated):
 
-- Signoff (a queue without consensus: one review decides the case): claim = one write transaction: the named
-  ``claim_task`` UPDATE (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite) that bumps the fencing
-  token and sets the lease, an UPDATE closing any older open lease, an INSERT of the lease history row, a read of
-  the database clock, an INSERT of the ``task.claimed`` audit event. submit = one read transaction (the task, to
-  check the label against the flow) and one write transaction: the fenced ``complete_task`` UPDATE (token, owner and
-  expiry checked by the database), the lease row's UPDATE, INSERT of the review row, INSERT of the decision row,
-  UPDATE of the case, a clock read and INSERT of 2 audit events (``review.submitted``, ``case.decided``). So 3
-  transactions, 13 statements (2 of them clock reads) and 3 audit rows per cycle, plus the pool's pre-ping on
-  PostgreSQL, through SQLAlchemy, from W OS threads (the GIL and the database share the machine's cores).
+- Signoff (a queue without consensus: one review decides the case): claim = one write transaction: the
+  ``reviewer_profile`` read (the database clock, skills, leases held, pauses), the named ``claim_task`` UPDATE (FOR
+  UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite) that bumps the fencing token and sets the lease, an
+  INSERT of the lease history row (and an UPDATE closing an older expired lease, when there is one), an INSERT of
+  the ``task.claimed`` audit event. submit = one write transaction: the fenced ``complete_task`` UPDATE (token,
+  owner and expiry checked by the database) returning the task, the lease row's UPDATE, INSERT of the review row,
+  INSERT of the decision row, UPDATE of the case, INSERT of 2 audit events (``review.submitted``,
+  ``case.decided``). So 2 transactions, 10 statements and 3 audit rows per cycle, plus the pool's pre-ping on
+  PostgreSQL, through SQLAlchemy (the hot statements built once), from W OS threads in P processes (``--processes``;
+  the GIL, SQLite's single writer and the database server share the machine's cores).
 - procrastinate (its ``JobManager.fetch_job`` / ``finish_job``, as its worker does, without running a task body):
   fetch = one autocommit call of ``procrastinate_fetch_job_v2`` (UPDATE ... FOR UPDATE SKIP LOCKED to 'doing';
   a trigger inserts a 'started' row in ``procrastinate_events``); finish = one autocommit call of
@@ -45,6 +46,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import multiprocessing
 import os
 import platform
 import secrets
@@ -55,7 +57,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -286,25 +288,23 @@ class CycleResult:
     workers: int
     seconds: float
     cycles: int
-    cpu: float  # this process's CPU seconds (all threads; SQLite's engine runs in-process too)
+    cpu: float  # the reviewers' processes' CPU seconds (all threads; SQLite's engine runs in-process too)
     errors: list[str] = field(default_factory=list)
     check: str = ""
+    processes: int = 1
 
     @property
     def rate(self) -> float:
         return self.cycles / self.seconds if self.seconds else 0.0
 
 
-def run_cycles(db: Database, project: Project, n: int, workers: int) -> CycleResult:
-    with progress_bar() as bar:
-        setup = bar.add_task(f"{db.dialect}: queueing {n:,} tasks", total=n)
-        for added in queue_tasks(db, n):
-            bar.advance(setup, added)
-    analyze(db)
-    team = reviewers(db, workers)
-    counts = [0] * workers
+def _drain(
+    db: Database, project: Project, team: list[User], started: Callable[[], None]
+) -> tuple[list[int], list[str]]:
+    """Each reviewer of ``team`` in a thread of this process: claim + submit until the queue is empty."""
+    counts = [0] * len(team)
     errors: list[str] = []
-    start_line = threading.Barrier(workers + 1)
+    start_line = threading.Barrier(len(team) + 1)
 
     def work(index: int, user: User) -> None:
         start_line.wait()
@@ -321,16 +321,62 @@ def run_cycles(db: Database, project: Project, n: int, workers: int) -> CycleRes
     threads = [threading.Thread(target=work, args=(i, u), daemon=True) for i, u in enumerate(team)]
     for thread in threads:
         thread.start()
-    with progress_bar() as bar:
-        shown = bar.add_task(f"{db.dialect}: claim + submit, {workers} workers", total=n)
-        start_line.wait()
-        started, cpu = time.perf_counter(), time.process_time()
-        while any(t.is_alive() for t in threads):
-            bar.update(shown, completed=sum(counts))
-            time.sleep(0.2)
-        took, cpu = time.perf_counter() - started, time.process_time() - cpu
+    start_line.wait()
+    started()
     for thread in threads:
         thread.join()
+    return counts, errors
+
+
+def _reviewer_process(url: str, team: list[User], ready: Any, go: Any, results: Any) -> None:
+    """One of several reviewer processes (as ``signoff serve --workers N`` runs): its own engine and threads."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    db = Database(url, pool_size=len(team) + 2)
+    with tempfile.TemporaryDirectory(prefix="signoff-bench-") as folder:
+        project = make_project(Path(folder), url)
+        ready.release()
+        go.wait()
+        cpu = time.process_time()
+        counts, errors = _drain(db, project, team, lambda: None)
+        results.put((sum(counts), time.process_time() - cpu, errors))
+    db.dispose()
+
+
+def run_cycles(db: Database, project: Project, n: int, workers: int, processes: int = 1) -> CycleResult:
+    with progress_bar() as bar:
+        setup = bar.add_task(f"{db.dialect}: queueing {n:,} tasks", total=n)
+        for added in queue_tasks(db, n):
+            bar.advance(setup, added)
+    analyze(db)
+    team = reviewers(db, workers)
+    errors: list[str] = []
+    label = f"{db.dialect}: claim + submit, {workers} workers" + (f" in {processes} processes" if processes > 1 else "")
+    if processes == 1:
+        clock: list[float] = []
+        cpu = time.process_time()
+        counts, errors = _drain(db, project, team, lambda: clock.append(time.perf_counter()))
+        took, cpu, cycles = time.perf_counter() - clock[0], time.process_time() - cpu, sum(counts)
+    else:
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no engine or lock shared by fork
+        ready, go, results = context.Semaphore(0), context.Event(), context.Queue()
+        groups = [team[i::processes] for i in range(processes)]
+        children = [
+            context.Process(target=_reviewer_process, args=(db.url, group, ready, go, results)) for group in groups
+        ]
+        for child in children:
+            child.start()
+        for _ in children:
+            ready.acquire()
+        with progress_bar() as bar:
+            bar.add_task(label, total=None)
+            started = time.perf_counter()
+            go.set()
+            reported = [results.get() for _ in children]
+            took = time.perf_counter() - started
+        for child in children:
+            child.join()
+        cycles, cpu = sum(r[0] for r in reported), sum(r[1] for r in reported)
+        errors = [e for r in reported for e in r[2]]
     with db.transaction(write=False) as conn:
         open_tasks = conn.execute(text("SELECT COUNT(*) FROM tasks WHERE status <> 'done'")).scalar_one()
         decisions = conn.execute(text("SELECT COUNT(*) FROM decisions")).scalar_one()
@@ -340,7 +386,7 @@ def run_cycles(db: Database, project: Project, n: int, workers: int) -> CycleRes
             )
         ).scalar_one()
     check = f"{open_tasks} open, {decisions:,} decisions, {events:,} audit events"
-    return CycleResult(db.dialect, n, workers, took, sum(counts), cpu, errors, check)
+    return CycleResult(db.dialect, n, workers, took, cycles, cpu, errors, check, processes)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -567,14 +613,15 @@ def verdict(ok: bool) -> str:
 
 def cycle_table(cycles: list[CycleResult]) -> None:
     table = Table(title="Claim + submit (fenced lease, lease history, review, decision, case update, 3 audit rows)")
-    numbers = ("tasks", "workers", "seconds", "cycles/s", "CPU ms/cycle")
-    for column in ("backend", *numbers[:4], "target", "", numbers[4], "check"):
+    numbers = ("tasks", "processes", "workers", "seconds", "cycles/s", "CPU ms/cycle")
+    for column in ("backend", *numbers[:5], "target", "", numbers[5], "check"):
         table.add_column(column, justify="right" if column in numbers else "left")
     for c in cycles:
         target = TARGET_CYCLES[c.backend]
         table.add_row(
             c.backend,
             f"{c.tasks:,}",
+            str(c.processes),
             str(c.workers),
             f"{c.seconds:.1f}",
             f"{c.rate:,.0f}",
@@ -660,6 +707,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--workers", type=int, default=8, help="concurrent reviewers in the cycle benchmark")
+    parser.add_argument(
+        "--processes",
+        default="1,2",
+        help="comma-separated process counts the workers are spread over, each run in turn (default 1,2)",
+    )
     parser.add_argument("--tasks", type=int, help="tasks drained in the cycle benchmark (default 10000; quick 2000)")
     parser.add_argument("--sizes", type=_sizes, help="queue depths for the latency benchmark, e.g. 10000,100000")
     parser.add_argument("--claims", type=int, help="timed claims per depth and variant (default 200; quick 50)")
@@ -693,10 +745,10 @@ def main() -> None:
     plans: dict[str, list[str]] = {}
     peer: PeerResult | None = None
     for backend in backends:
-        if "cycles" not in skip:
+        for processes in [int(p) for p in args.processes.split(",") if p.strip()] if "cycles" not in skip else []:
             with signoff_database(backend, args.postgres_url) as (db, project):
-                cycles.append(run_cycles(db, project, tasks, args.workers))
-            console.print(f"{backend}: {cycles[-1].rate:,.0f} cycles/s ({cycles[-1].check})")
+                cycles.append(run_cycles(db, project, tasks, args.workers, processes))
+            console.print(f"{backend}, {processes} processes: {cycles[-1].rate:,.0f} cycles/s ({cycles[-1].check})")
         if backend == "postgresql" and not args.no_peer and "cycles" not in skip:
             peer = run_peer(args.postgres_url, tasks, args.workers)
             console.print(f"peer: {peer.rate:,.0f} jobs/s")

@@ -24,22 +24,16 @@ EVENT_COLUMNS = (
 )
 
 
+_INSERT_EVENT = insert(audit_events)  # built once: every change appends events
+
+
 def append(conn: Connection, events: Sequence[AuditEvent], at: datetime) -> None:
-    if events:
-        conn.execute(
-            insert(audit_events),
-            [
-                {
-                    "at": at,
-                    "actor": e.actor,
-                    "action": e.action,
-                    "entity": e.entity,
-                    "entity_id": e.entity_id,
-                    "data": e.data,
-                }
-                for e in events
-            ],
-        )
+    rows = [
+        {"at": at, "actor": e.actor, "action": e.action, "entity": e.entity, "entity_id": e.entity_id, "data": e.data}
+        for e in events
+    ]
+    if rows:
+        conn.execute(_INSERT_EVENT, rows if len(rows) > 1 else rows[0])  # one row: no executemany machinery
 
 
 def unsealed(conn: Connection, limit: int) -> list[Row[Any]]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from signoff.domain import CaseId, CaseStatus
 from signoff.store.schema import cases, decisions, leases, model_versions, predictions, reviews, routes, tasks
@@ -48,13 +48,23 @@ def insert_tasks(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
     return _insert_returning_ids(conn, tasks, rows)
 
 
+_INSERT_DECISION = insert(decisions)
+
+
 def insert_decisions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(insert(decisions), list(rows))
+        conn.execute(_INSERT_DECISION, list(rows) if len(rows) > 1 else rows[0])
+
+
+_MARK_DECIDED = (
+    update(cases)
+    .where(cases.c.id == bindparam("p_case"))
+    .values(status=CaseStatus.DECIDED.value, decided_at=bindparam("p_at"))
+)  # built once: it runs on every decision
 
 
 def mark_decided(conn: Connection, case_id: CaseId, at: datetime) -> None:
-    conn.execute(update(cases).where(cases.c.id == case_id).values(status=CaseStatus.DECIDED.value, decided_at=at))
+    conn.execute(_MARK_DECIDED, {"p_case": case_id, "p_at": at})
 
 
 def exists(conn: Connection, case_id: int) -> bool:

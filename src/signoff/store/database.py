@@ -56,6 +56,7 @@ class Database:
             raise SignoffError(f"unsupported database {backend!r}: use a sqlite:/// or postgresql:// URL")
         self.dialect: Dialect = "sqlite" if backend == "sqlite" else "postgresql"
         self.queries = named_queries(self.dialect)
+        self._texts = {name: text(sql) for name, sql in self.queries.items()}  # parsed once, not per call
         if self.dialect == "sqlite":
             self.engine = create_engine(
                 self.url,
@@ -100,7 +101,7 @@ class Database:
 
     def run(self, conn: Connection, name: str, **params: Any) -> list[Row[Any]]:
         """Run a named query and return its rows."""
-        return list(conn.execute(text(self.queries[name]), params))
+        return list(conn.execute(self._texts[name], params))
 
     def now(self, conn: Connection) -> datetime:
         """The database clock: leases and their expiry are judged by it alone."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 
 from signoff.domain import LeaseEnd, TaskId, UserId
 from signoff.store.database import Database, as_utc
@@ -66,18 +66,30 @@ def claim(
     return row
 
 
+# The statements of every claim and submit, built once: building one per call costs more than running it.
+_CLOSE_EXPIRED = (
+    update(leases)
+    .where(leases.c.task_id == bindparam("p_task"), leases.c.ended_at.is_(None), leases.c.token < bindparam("p_token"))
+    .values(ended_at=bindparam("p_now"), end_reason=LeaseEnd.EXPIRED.value)
+)
+_INSERT_LEASE = insert(leases)
+_END_LEASE = (
+    update(leases)
+    .where(leases.c.task_id == bindparam("p_task"), leases.c.token == bindparam("p_token"))
+    .values(ended_at=bindparam("p_now"), end_reason=bindparam("p_reason"))
+)
+_INSERT_REVIEW = insert(reviews).returning(reviews.c.id)
+
+
 def record_lease(
     conn: Connection, task_id: int, token: int, reviewer: UserId, now: datetime, expires: datetime
 ) -> None:
     """Write the lease history row of a new lease, closing an older one that expired."""
     if token > 1:  # an older lease still open on this task has expired: close it before recording the new one
-        conn.execute(
-            update(leases)
-            .where(leases.c.task_id == task_id, leases.c.ended_at.is_(None), leases.c.token < token)
-            .values(ended_at=now, end_reason=LeaseEnd.EXPIRED.value)
-        )
+        conn.execute(_CLOSE_EXPIRED, {"p_task": task_id, "p_token": token, "p_now": now})
     conn.execute(
-        insert(leases).values(task_id=task_id, token=token, reviewer_id=reviewer, acquired_at=now, expires_at=expires)
+        _INSERT_LEASE,
+        {"task_id": task_id, "token": token, "reviewer_id": reviewer, "acquired_at": now, "expires_at": expires},
     )
 
 
@@ -135,11 +147,7 @@ def _end(
 
 
 def _lease_ended(conn: Connection, task_id: int, token: int, now: datetime, reason: LeaseEnd) -> None:
-    conn.execute(
-        update(leases)
-        .where(leases.c.task_id == task_id, leases.c.token == token)
-        .values(ended_at=now, end_reason=reason.value)
-    )
+    conn.execute(_END_LEASE, {"p_task": task_id, "p_token": token, "p_now": now, "p_reason": reason.value})
 
 
 def get(conn: Connection, task_id: int) -> Row[Any] | None:
@@ -147,8 +155,7 @@ def get(conn: Connection, task_id: int) -> Row[Any] | None:
 
 
 def insert_review(conn: Connection, row: dict[str, Any]) -> int:
-    result = conn.execute(insert(reviews).values(**row).returning(reviews.c.id)).one()
-    return int(result.id)
+    return int(conn.execute(_INSERT_REVIEW, row).one().id)
 
 
 def review_for(conn: Connection, task_id: int, token: int) -> Row[Any] | None:
