@@ -55,3 +55,18 @@ def test_audit_tables_refuse_update_and_delete(db: Database, table: str, stateme
         conn.execute(text(statement.format(t=table, c=column)))
     with db.transaction(write=False) as conn:
         assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 1
+
+
+@pytest.mark.parametrize("empty_database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_refused_step_leaves_the_schema_as_it_was_and_says_so(empty_database_url: str) -> None:
+    db = Database(empty_database_url)
+    migrate.upgrade(db, "0009")
+    with db.engine.begin() as conn:  # a hand-made index in the way of 0010's last step
+        conn.execute(text("CREATE INDEX ix_audit_events_entity ON audit_events (actor)"))
+    with pytest.raises(DatabaseNotReady, match="from revision 0009 to head failed, and nothing was changed"):
+        migrate.upgrade(db)
+    assert migrate.current(db) == "0009"
+    with db.engine.connect() as conn:  # 0010's first steps (a column, an index) were rolled back with it
+        assert "entity" not in {c["name"] for c in inspect(conn).get_columns("cases")}
+        assert "ix_cases_flow_entity" not in {i["name"] for i in inspect(conn).get_indexes("cases")}
+    db.dispose()

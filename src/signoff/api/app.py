@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import TypeAdapter, ValidationError
 
 from signoff import __version__, audit, intake, review, users, web
@@ -99,6 +99,7 @@ TaskLister = Annotated[User, _allowed("list_tasks")]
 FlowReader = Annotated[User, _allowed("read_flows")]
 Lead = Annotated[User, _allowed("assign")]
 MetricsReader = Annotated[User, _allowed("read_metrics")]
+Auditor = Annotated[User, _allowed("audit")]
 
 
 def _json(payload: Any, status_code: int = 200) -> JSONResponse:
@@ -214,6 +215,21 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
             raise NotFound("flow", flow)
         found = metrics_service.flow_metrics(ctx.db, ctx.project, flow, window, points=points)
         return _json(metrics_service.as_document(found))
+
+    @app.get("/api/v1/audit/events", tags=["audit"])
+    def audit_events(
+        ctx: Ctx,
+        user: Auditor,
+        since: Annotated[str | None, Query(description="first time included, ISO 8601 (UTC if no zone)")] = None,
+        until: Annotated[str | None, Query(description="first time excluded, ISO 8601 (UTC if no zone)")] = None,
+        format: Annotated[str, Query(pattern="^(jsonl|csv)$")] = "jsonl",  # the public parameter name
+    ) -> StreamingResponse:
+        """The sealed audit trail in chain order, each event with its previous and own hash (what ``signoff audit
+        export`` writes), streamed page by page."""
+        start, end = audit.time_bound(since, "since"), audit.time_bound(until, "until")
+        lines = (audit.csv_lines if format == "csv" else audit.jsonl_lines)(audit.sealed_events(ctx.db, start, end))
+        media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+        return StreamingResponse(lines, media_type=media)
 
     @app.get("/api/v1/flows", tags=["flows"])
     def list_flows(ctx: Ctx, user: FlowReader) -> JSONResponse:

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.exc import DBAPIError
 
 from signoff.errors import DatabaseNotReady
 from signoff.store.database import Database
@@ -31,11 +32,20 @@ def current(db: Database) -> str | None:
 
 
 def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema up to ``revision``; safe to run again."""
-    with db.connect() as conn, conn.begin():
-        config = _config()
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+    """Bring the schema up to ``revision``; safe to run again. All steps run in one transaction: a step the
+    database refuses leaves the schema as it was, and the error names the revision it was at."""
+    before = current(db)
+    try:
+        with db.connect() as conn, conn.begin():
+            config = _config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+    except DBAPIError as error:
+        raise DatabaseNotReady(
+            f"upgrading {db.safe_url} from revision {before or 'none'} to {revision} failed, and nothing was "
+            f"changed: {str(error.orig).splitlines()[0]}. Was this database changed by hand, or by another "
+            "version of Signoff?"
+        ) from error
 
 
 def require_current(db: Database) -> None:
