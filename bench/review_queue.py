@@ -687,7 +687,7 @@ def report(
         if signoff_pg is not None and peer.rate:
             console.print(
                 f"Signoff / peer = {signoff_pg.rate:,.0f} / {peer.rate:,.0f} = {signoff_pg.rate / peer.rate:.2f} "
-                "(per cycle Signoff does 3 transactions, 13 statements, 3 audit rows; the peer 2, 2 and 2 event rows)"
+                "(per cycle Signoff does 2 transactions, 10 statements, 3 audit rows; the peer 2, 2 and 2 event rows)"
             )
 
     for title, plan in plans.items():
