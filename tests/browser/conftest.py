@@ -130,3 +130,31 @@ def context(browser: Any) -> Iterator[Any]:
     made.set_default_timeout(10_000)
     yield made
     made.close()
+
+
+TRAP = """
+window.__xss = 0;
+for (const name of ["alert", "confirm", "prompt", "print"]) {
+  const original = window[name];
+  window[name] = function (...args) { window.__xss += 1; return original.apply(this, args); };
+}
+"""
+
+
+@pytest.fixture
+def trapped(browser: Any) -> Iterator[Any]:
+    """A context with the Content Security Policy bypassed (so escaping alone is tested) that counts every call
+    of alert, confirm, prompt and print and every dialog; see ``helpers.web.no_script_ran``."""
+    made = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+    made.set_default_timeout(10_000)
+    made.add_init_script(TRAP)
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    made.on("dialog", on_dialog)
+    made.dialogs = dialogs
+    yield made
+    made.close()

@@ -14,8 +14,9 @@ import pytest
 from playwright.sync_api import expect
 from sklearn.datasets import load_digits
 
+from browser.xss_payloads import corpus
 from helpers.builders import case
-from helpers.web import Site, login, shot, web_flow
+from helpers.web import Site, login, no_script_ran, shot, web_flow
 from signoff import audit
 
 PIXELS = {f"pixel_{i}": {"type": "number", "min": 0, "max": 16, "required": False} for i in range(64)}
@@ -107,3 +108,28 @@ def test_a_reviewer_cannot_download_the_trail(site: Site, context: Any) -> None:
         response = page.goto(site.url + path)
         assert response is not None and response.status == 403
         expect(page.locator("h1")).to_have_text("Not for your role")
+
+
+@pytest.mark.parametrize("site", [CONTEXT_FLOW], indirect=True)
+def test_script_in_an_entity_value_is_shown_as_text(site: Site, trapped: Any) -> None:
+    payloads = [f"{i:02d}{p}"[:40] for i, p in enumerate(corpus()[:40])]  # distinct customers
+    for i, payload in enumerate(payloads):  # an earlier case and a case to review about each hostile customer
+        site.submit([case(0.1, external_id=f"old-{i}", customer=payload)])
+        site.submit([case(0.5, external_id=f"new-{i}", customer=payload)])
+    page = trapped.new_page()
+    login(page, site, "alice")
+    for i in range(len(payloads)):
+        task = page.locator("#task-slot")
+        expect(task.locator("h1")).to_contain_text("new-")
+        customer = task.locator("section[aria-labelledby^='fields-'] td").last.text_content()
+        assert customer in payloads
+        history = task.locator("section[aria-labelledby^='entity-']")
+        expect(history.locator("h2")).to_have_text(f"Earlier cases about customer {customer}")
+        expect(history.locator("tbody tr")).to_have_count(1)
+        before = task.locator("h1").inner_text()
+        page.keyboard.press("1")
+        page.keyboard.press("Enter")
+        if i < len(payloads) - 1:
+            expect(page.locator("#task-slot h1")).not_to_have_text(before)
+    expect(page.locator("#task-slot .empty h2")).to_have_text("No task is waiting for you", timeout=10_000)
+    no_script_ran(page, trapped)

@@ -7,44 +7,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from browser.xss_payloads import corpus
 from helpers.builders import case
-from helpers.web import VIEWPORT, Site, login
+from helpers.web import Site, login, no_script_ran
 from signoff.store.schema import cases, reviews
-
-TRAP = """
-window.__xss = 0;
-for (const name of ["alert", "confirm", "prompt", "print"]) {
-  const original = window[name];
-  window[name] = function (...args) { window.__xss += 1; return original.apply(this, args); };
-}
-"""
-
-
-@pytest.fixture
-def trapped(browser: Any) -> Any:
-    made = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
-    made.set_default_timeout(10_000)
-    made.add_init_script(TRAP)
-    dialogs: list[str] = []
-
-    def on_dialog(dialog: Any) -> None:
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    made.on("dialog", on_dialog)
-    made.dialogs = dialogs
-    yield made
-    made.close()
-
-
-def _no_script_ran(page: Any, trapped: Any) -> None:
-    assert page.evaluate("window.__xss") == 0
-    assert trapped.dialogs == []
 
 
 def test_the_xss_corpus_never_runs_and_is_shown_as_text(site: Site, trapped: Any) -> None:
@@ -62,7 +31,7 @@ def test_the_xss_corpus_never_runs_and_is_shown_as_text(site: Site, trapped: Any
         page.get_by_label("Password").fill("wrong password")
         page.get_by_role("button", name="Log in").click()
         expect(page.get_by_label("User name")).to_have_value(payload)
-        _no_script_ran(page, trapped)
+        no_script_ran(page, trapped)
 
     # The reviewer sees every payload as text, and writes it back as a comment.
     login(page, site, "alice")
@@ -81,7 +50,7 @@ def test_the_xss_corpus_never_runs_and_is_shown_as_text(site: Site, trapped: Any
             expect(page.locator("#task-slot h1")).not_to_have_text(before)
     expect(page.locator("#task-slot .empty h2")).to_have_text("No task is waiting for you", timeout=10_000)
     page.wait_for_timeout(1500)  # the last answer's grace period
-    _no_script_ran(page, trapped)
+    no_script_ran(page, trapped)
     with site.db.transaction(write=False) as conn:
         stored = dict(conn.execute(select(cases.c.fields["note"].as_string(), reviews.c.comment).join(reviews)).all())
     assert len(stored) == len(payloads) and all(note == comment for note, comment in stored.items())
@@ -94,8 +63,8 @@ def test_the_xss_corpus_never_runs_and_is_shown_as_text(site: Site, trapped: Any
         note = page.locator("table.fields td").last.text_content()
         assert note in by_note
         assert page.locator("td.comment-text").text_content() == note
-        _no_script_ran(page, trapped)
+        no_script_ran(page, trapped)
     for payload in payloads[:20]:
         page.goto(f"{site.url}/audit?case={quote(payload, safe='')}")
         expect(page.get_by_label("Case id")).to_have_value(payload)
-        _no_script_ran(page, trapped)
+        no_script_ran(page, trapped)

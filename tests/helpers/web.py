@@ -83,3 +83,9 @@ def shot(page: Any, name: str, *, full_page: bool = True) -> None:
 def heading(page: Any) -> str:
     text: str = page.locator("#task-slot h1").first.inner_text()
     return re.sub(r"\s+", " ", text)
+
+
+def no_script_ran(page: Any, trapped: Any) -> None:
+    """Nothing injected ran in a page of the ``trapped`` context (tests/browser/conftest.py)."""
+    assert page.evaluate("window.__xss") == 0
+    assert trapped.dialogs == []
