@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from helpers.web import Site, login, shot
 
-CHARTS = ["cases", "flag-rate", "turnaround", "sla", "accuracy", "cost", "fairness-group"]
+CHARTS = ["cases", "flag-rate", "turnaround", "turnaround-distribution", "sla", "accuracy", "cost", "fairness-group"]
 
 
 def _charts_loaded(page: Any) -> list[dict[str, Any]]:
@@ -64,6 +64,8 @@ def test_the_owner_reads_the_history_and_the_dashboard_of_a_flow(scripted_site: 
         assert response.text().startswith("<svg") and "<script" not in response.text()
     accuracy = next(c for c in charts if "/accuracy.svg" in c["src"])
     assert "0.667" in accuracy["alt"] and "3 audited cases" in accuracy["alt"]
+    spread = next(c for c in charts if "/turnaround-distribution.svg" in c["src"])
+    assert "Median 210 s, p95 525 s" in spread["alt"] and "60-" in spread["alt"]
     shot(page, "owner-dashboard")
 
     page.get_by_role("navigation", name="Time window").get_by_role("link", name="Last week").click()

@@ -26,6 +26,8 @@ def test_kpis_of_a_scripted_run_match_the_hand_computed_values(db: Database, tmp
     # turnaround over 60, 120, 180, 240, 300, 600 s: mean 250, median (180+240)/2, p95 = 300 + 0.75 * 300
     assert m.turnaround is not None
     assert (m.turnaround.n, m.turnaround.mean, m.turnaround.p50, m.turnaround.p95) == (6, 250.0, 210.0, 525.0)
+    assert sum(b.count for b in m.turnaround_bins) == 6 and len(m.turnaround_bins) == 12
+    assert (m.turnaround_bins[0].low, m.turnaround_bins[-1].high) == (pytest.approx(60.0), pytest.approx(600.0))
     # due after 200 s: the first three made it, the last three did not
     assert (m.sla.value, m.sla.met, m.sla.breached) == (0.5, 3, 3)
 

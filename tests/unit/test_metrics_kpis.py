@@ -9,6 +9,7 @@ import pytest
 
 from signoff.errors import InvalidInput
 from signoff.metrics.kpis import (
+    Bin,
     SlaCompliance,
     Turnaround,
     cost_per_corrected,
@@ -16,6 +17,7 @@ from signoff.metrics.kpis import (
     flag_rate_by_reason,
     sla_compliance,
     turnaround,
+    turnaround_bins,
 )
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -63,6 +65,22 @@ def test_turnaround_by_hand() -> None:
     # mean = (60+120+180+240+1800)/5 = 480; p50 = 180;
     # p95 (linear, type 7): rank 0.95*(5-1) = 3.8 -> 240 + 0.8*(1800-240) = 1488
     assert turnaround(created, completed) == Turnaround(n=5, open=1, mean=480.0, p50=180.0, p95=pytest.approx(1488.0))
+
+
+def test_turnaround_bins_by_hand() -> None:
+    # durations 0, 10, 100, 1000 s and one open task; 3 log bins from 1 s (a 0 s task counts in the first) to 1000 s:
+    # edges 1, 10, 100, 1000 -> [1, 10): 0 s; [10, 100): 10 s; [100, 1000]: 100 and 1000 s
+    created = [at(0)] * 5
+    completed = [at(0), at(10 / 60), at(100 / 60), at(1000 / 60), None]
+    assert turnaround_bins(created, completed, bins=3) == [
+        Bin(1.0, pytest.approx(10.0), 1),
+        Bin(pytest.approx(10.0), pytest.approx(100.0), 1),
+        Bin(pytest.approx(100.0), 1000.0, 2),
+    ]
+    assert turnaround_bins([at(0), at(0)], [at(1), at(1)]) == [Bin(60.0, 60.0, 2)]  # all equal: one bin
+    assert turnaround_bins([at(0)], [None]) == []
+    with pytest.raises(InvalidInput):
+        turnaround_bins([at(5)], [at(1)])
 
 
 def test_turnaround_from_numpy_datetimes_matches() -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
 from signoff.metrics.estimates import Estimate, Gain
 from signoff.metrics.service import FlowMetrics
@@ -111,6 +112,35 @@ def turnaround_chart(metrics: FlowMetrics) -> str:
     axes.set_ylabel("seconds")
     axes.legend(fontsize=8, frameon=False, loc="upper left")
     axes.set_title(f"Turnaround per {metrics.window} (gaps: no data)", loc="left", fontsize=11)
+    return svg(figure)
+
+
+def turnaround_distribution_chart(metrics: FlowMetrics) -> str | None:
+    """How long the window's completed tasks took, on a log scale, with the median and p95 marked."""
+    turnaround = metrics.turnaround
+    if not metrics.turnaround_bins or turnaround is None:
+        return None
+    figure, axes = _figure()
+    bins = metrics.turnaround_bins
+    lefts = [b.low for b in bins]
+    widths = [max(b.high - b.low, 1e-9) for b in bins]
+    axes.bar(lefts, [b.count for b in bins], width=widths, align="edge", color=PALETTE[0], edgecolor="white")
+    if len(bins) > 1:
+        axes.set_xscale("log")
+        axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # 50, 100, 200, 500, ...
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+    axes.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: ""))
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    for value, colour in ((turnaround.p50, PALETTE[2]), (turnaround.p95, PALETTE[1])):
+        axes.axvline(max(value, bins[0].low), color=colour, linewidth=1.4, linestyle="--")
+    axes.set_xlabel("seconds from task creation to completion (log scale)")
+    axes.set_ylabel("tasks")
+    axes.set_title(
+        f"Turnaround distribution, last {metrics.window}: median {turnaround.p50:,.0f} s (green), "
+        f"p95 {turnaround.p95:,.0f} s (orange)",
+        loc="left",
+        fontsize=10,
+    )
     return svg(figure)
 
 
@@ -241,6 +271,13 @@ def _latest_value(value: float | None) -> str:
     return "no data" if value is None else f"{value:.3f}"
 
 
+def _distribution_alt(metrics: FlowMetrics) -> str:
+    shown = ", ".join(f"{b.low:,.0f}-{b.high:,.0f} s: {b.count}" for b in metrics.turnaround_bins if b.count)
+    turnaround = metrics.turnaround
+    marks = "" if turnaround is None else f" Median {turnaround.p50:,.0f} s, p95 {turnaround.p95:,.0f} s."
+    return f"Completed tasks by turnaround over the last {metrics.window}, log-spaced bins: {shown}.{marks}"
+
+
 def _span(metrics: FlowMetrics) -> str:
     return f"per {metrics.window} over the last {len(metrics.series)} {metrics.window}s"
 
@@ -269,6 +306,8 @@ def catalogue(metrics: FlowMetrics) -> list[Chart]:
             f"{_latest(metrics, 'sla_compliance')}.",
         ),
     ]
+    if metrics.turnaround_bins:
+        charts.insert(3, Chart("turnaround-distribution", "Turnaround distribution", _distribution_alt(metrics)))
     if _accuracy_rows(metrics):
         charts.append(Chart("accuracy", "Accuracy and gain", _accuracy_alt(metrics)))
     charts.append(
@@ -290,6 +329,7 @@ _DRAW: dict[str, Callable[[FlowMetrics], str | None]] = {
     "cases": cases_chart,
     "flag-rate": flag_rate_chart,
     "turnaround": turnaround_chart,
+    "turnaround-distribution": turnaround_distribution_chart,
     "sla": sla_chart,
     "accuracy": accuracy_chart,
     "cost": cost_chart,

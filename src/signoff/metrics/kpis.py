@@ -92,6 +92,33 @@ def turnaround(created: Times, completed: Times) -> Turnaround | None:
 
 
 @dataclass(frozen=True)
+class Bin:
+    """Completed tasks whose turnaround (seconds) is in [low, high); the last bin includes its ``high``."""
+
+    low: float
+    high: float
+    count: int
+
+
+def turnaround_bins(created: Times, completed: Times, bins: int = 12) -> list[Bin]:
+    """The distribution of turnaround over the completed tasks, in ``bins`` bins spaced evenly on a log scale
+    from the shortest to the longest (turnaround spans seconds to days; even bins would put almost everything
+    in the first). Zero-second turnarounds count in the first bin. Empty when no task was completed."""
+    seconds = _seconds(created, completed, ("created", "completed"))
+    done = seconds[~np.isnan(seconds)]
+    if (done < 0).any():
+        raise InvalidInput([Problem("completed", "a task was completed before it was created")])
+    if done.size == 0:
+        return []
+    low, high = max(float(done.min()), 1.0), max(float(done.max()), 1.0)
+    if high <= low:
+        return [Bin(float(done.min()), float(done.max()), int(done.size))]
+    edges = np.geomspace(low, high, bins + 1)
+    counts, _ = np.histogram(np.clip(done, low, high), bins=edges)
+    return [Bin(float(a), float(b), int(c)) for a, b, c in zip(edges[:-1], edges[1:], counts, strict=True)]
+
+
+@dataclass(frozen=True)
 class SlaCompliance:
     """``met / (met + breached)``; None when no task has a known result yet.
 

@@ -110,6 +110,7 @@ class FlowMetrics:
     reviewers: Reviewers
     drift: Drift
     series: list[Point] = field(default_factory=list)
+    turnaround_bins: list[kpis.Bin] = field(default_factory=list)  # the window's distribution, log-spaced
     fairness_previous: dict[str, FairnessReport] = field(default_factory=dict)  # the window before: the drift
 
 
@@ -277,6 +278,7 @@ def flow_metrics(
 
     flagged = [r for r in rows if _flagged(r)]
     done = kpis.turnaround([t.created_at for t in task_rows], [t.completed_at for t in task_rows])
+    spread = kpis.turnaround_bins([t.created_at for t in task_rows], [t.completed_at for t in task_rows])
     sla = kpis.sla_compliance([t.due_at for t in task_rows], [t.completed_at for t in task_rows], now)
 
     audits = _audit_labels(reviews)
@@ -331,6 +333,7 @@ def flow_metrics(
         flag_rate=kpis.flag_rate(len(flagged), len(rows)),
         flag_rate_by_reason=kpis.flag_rate_by_reason([_reason(r) for r in flagged], len(rows)),
         turnaround=done,
+        turnaround_bins=spread,
         sla=sla,
         accuracy=Accuracy(model, human, gain, len(audited), sources),
         fairness=report,
