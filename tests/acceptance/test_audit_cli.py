@@ -6,17 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers.processes import environment, signoff
+from helpers.processes import environment, ingested_example, signoff
 
 
 def test_an_auditor_exports_the_sealed_trail(tmp_path: Path) -> None:
     env = environment()
-    folder = tmp_path / "project"
-    assert signoff("init", str(folder), env=env).returncode == 0
-    project = ["-p", str(folder / "signoff.yaml")]
-    assert signoff("db", "upgrade", *project, env=env).returncode == 0
-    ingested = signoff("ingest", "credit-approval", str(folder / "credit-cases.csv"), *project, env=env)
-    assert ingested.returncode == 0, ingested.stderr
+    project = ["-p", ingested_example(tmp_path, env)]
 
     trail = tmp_path / "trail.jsonl"
     exported = signoff("audit", "export", "-o", str(trail), *project, env=env)

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers.processes import environment, signoff
+from helpers.processes import environment, ingested_example, signoff
 from signoff.sim.credit import applicants
 
 
 def test_a_lead_runs_the_floor_from_the_command_line(tmp_path: Path) -> None:
     env = environment()
-    folder = tmp_path / "project"
-    assert signoff("init", str(folder), env=env).returncode == 0
-    project = ["-p", str(folder / "signoff.yaml")]
-    assert signoff("db", "upgrade", *project, env=env).returncode == 0
-    ingested = signoff("ingest", "credit-approval", str(folder / "credit-cases.csv"), *project, env=env)
-    assert ingested.returncode == 0, ingested.stderr
+    project = ["-p", ingested_example(tmp_path, env)]
     assert signoff("users", "add", "alice", "--role", "reviewer", *project, env=env).returncode == 0
 
     gold = tmp_path / "gold.csv"

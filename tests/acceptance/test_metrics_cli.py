@@ -8,18 +8,12 @@ from pathlib import Path
 
 import yaml
 
-from helpers.processes import environment, signoff
+from helpers.processes import environment, ingested_example, signoff
 
 
 def _example(tmp_path: Path) -> tuple[dict[str, str], str]:
     env = environment()
-    folder = tmp_path / "project"
-    assert signoff("init", str(folder), env=env).returncode == 0
-    project = str(folder / "signoff.yaml")
-    assert signoff("db", "upgrade", "-p", project, env=env).returncode == 0
-    ingested = signoff("ingest", "credit-approval", str(folder / "credit-cases.csv"), "-p", project, env=env)
-    assert ingested.returncode == 0, ingested.stderr
-    return env, project
+    return env, ingested_example(tmp_path, env)
 
 
 def test_metrics_table_json_check_report_and_refusals(tmp_path: Path) -> None:

@@ -30,6 +30,17 @@ def signoff(*args: str, env: dict[str, str], cwd: Path | None = None) -> subproc
     return subprocess.run([SIGNOFF, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
+def ingested_example(tmp_path: Path, env: dict[str, str]) -> str:
+    """``signoff init`` in tmp_path/project, its schema, its cases ingested: the project file's path."""
+    folder = tmp_path / "project"
+    assert signoff("init", str(folder), env=env).returncode == 0
+    project = str(folder / "signoff.yaml")
+    assert signoff("db", "upgrade", "-p", project, env=env).returncode == 0
+    ingested = signoff("ingest", "credit-approval", str(folder / "credit-cases.csv"), "-p", project, env=env)
+    assert ingested.returncode == 0, ingested.stderr
+    return project
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
