@@ -3,15 +3,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
+from helpers.builders import make_project
 from helpers.scripted import scripted_project, scripted_run
-from signoff.metrics import estimates
+from signoff import intake
+from signoff.intake import validate_case
+from signoff.metrics import charts, estimates
 from signoff.metrics.service import as_document, flow_metrics
 from signoff.store.database import Database
+from signoff.store.schema import cases
 
 
 def test_kpis_of_a_scripted_run_match_the_hand_computed_values(db: Database, tmp_path: Path) -> None:
@@ -133,3 +140,36 @@ def test_drift_against_the_calibration_file_raises_a_psi_alert(db: Database, tmp
     assert drifted.stability.psi > 0.25 and drifted.ks > 0
     raised = alerts.check(db, project)
     assert [a.check for a in raised] == ["drift_psi"]
+
+
+def _auto_decided(db: Database, runtime: intake.FlowRuntime, batch: str, scores: dict[str, float]) -> None:
+    """30 cases per group (the least an alert counts), each scored so that the model decides it alone."""
+    found = []
+    for group, score in scores.items():
+        for i in range(30):
+            case, _ = validate_case(runtime.flow, f"{batch}-{group}{i}", {"score": score, "group": group}, "case")
+            assert case is not None
+            found.append(case)
+    intake.submit(db, runtime, found, "tester")
+
+
+def test_the_day_before_feeds_fairness_drift_and_the_charts_ticks(db: Database, tmp_path: Path) -> None:
+    project = make_project(tmp_path, db.url)
+    runtime = intake.prepare(db, project)["test-flow"]
+    _auto_decided(db, runtime, "before", {"a": 0.1, "b": 0.9})  # a approved, b declined
+    with db.transaction() as conn:  # move that batch into the day before
+        for case_id, created in conn.execute(select(cases.c.id, cases.c.created_at)).all():
+            conn.execute(update(cases).where(cases.c.id == case_id).values(created_at=created - timedelta(days=1)))
+    _auto_decided(db, runtime, "now", {"a": 0.9, "b": 0.1})  # the other way round today
+
+    m = flow_metrics(db, project, "test-flow", "day", points=0)
+    before, now = m.fairness_previous["group"], m.fairness["group"]
+    assert (before.groups["a"].approval_rate, before.groups["b"].approval_rate) == (1.0, 0.0)
+    assert (now.groups["a"].approval_rate, now.groups["b"].approval_rate) == (0.0, 1.0)
+    moved = {(move.group, move.metric): (move.before, move.after) for move in m.fairness_drift["group"]}
+    assert moved[("a", "approval_rate")] == (1.0, 0.0) and moved[("b", "approval_rate")] == (0.0, 1.0)
+
+    with_ticks = charts.fairness_chart(m, "group")
+    without = charts.fairness_chart(dataclasses.replace(m, fairness_previous={}), "group")
+    assert with_ticks is not None and without is not None
+    assert with_ticks.count("<use ") > without.count("<use ")  # the day before's rates, drawn as tick markers
