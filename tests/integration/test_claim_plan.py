@@ -12,8 +12,9 @@ from signoff.store import tasks as task_store
 from signoff.store.database import Database
 
 
-def _fill(db: Database, n: int) -> None:
-    """n open or done tasks over 4 queues and 3 priorities, two thirds with a due time, each on its own case."""
+def _fill(db: Database, n: int, history: int = 0) -> None:
+    """n open or done tasks over 4 queues and 3 priorities, two thirds with a due time, each on its own case;
+    ``history`` reviews of done tasks by reviewer 1 (alice), whose claims the plans are for."""
     now = datetime.now(UTC)
     stamp = now.replace(tzinfo=None) if db.dialect == "sqlite" else now
     series = (
@@ -43,6 +44,18 @@ def _fill(db: Database, n: int) -> None:
             ),
             {"n": n, "now": stamp},
         )
+        if history:
+            conn.execute(
+                text("INSERT INTO users (id, name, role, created_at) VALUES (1, 'alice', 'reviewer', :now)"),
+                {"now": stamp},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO reviews (task_id, case_id, reviewer_id, lease_token, label, comment, created_at) "
+                    "SELECT id, case_id, 1, 1, 'good', '', :now FROM tasks WHERE status = 'done' LIMIT :h"
+                ),
+                {"now": stamp, "h": history},
+            )
         conn.execute(text("ANALYZE"))
 
 
@@ -61,18 +74,23 @@ def _plan(db: Database, name: str) -> str:
 @pytest.mark.parametrize(("name", "index"), [("claim_task", "ix_tasks_open"), ("claim_any", "ix_tasks_open_any")])
 def test_the_postgresql_claim_uses_its_index_over_a_million_tasks(postgres_url: str, name: str, index: str) -> None:
     db = Database(postgres_url)
-    _fill(db, 1_000_000)
+    _fill(db, 1_000_000, history=100_000)  # a long history must not tip the planner into a scan and a sort
     plan = _plan(db, name)
     db.dispose()
     assert f"Index Scan using {index} on tasks" in plan, plan
     assert "Seq Scan on tasks" not in plan and "Sort" not in plan, plan
+    # The reviewer's history is probed per candidate through an index of reviews, never read whole.
+    assert "Scan using ix_reviews" in plan and "case_id = tasks.case_id" in plan, plan
 
 
 @pytest.mark.parametrize(("name", "index"), [("claim_task", "ix_tasks_open"), ("claim_any", "ix_tasks_open_any")])
 def test_the_sqlite_claim_uses_its_index_without_sorting(sqlite_url: str, name: str, index: str) -> None:
     db = Database(sqlite_url)
-    _fill(db, 50_000)
+    _fill(db, 50_000, history=5_000)
     plan = _plan(db, name)
     db.dispose()
     assert f"USING INDEX {index}" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
+    # A reviewer's history is probed per candidate through its covering indexes, never read whole.
+    assert "SEARCH r USING COVERING INDEX ix_reviews_reviewer (reviewer_id=? AND case_id=?)" in plan, plan
+    assert "SEARCH s USING COVERING INDEX" in plan and "(task_id=? AND reviewer_id=?)" in plan, plan

@@ -17,10 +17,14 @@ WITH candidate AS (
       AND NOT ((flow || '/' || queue) = ANY(CAST(:blocked AS text[])))
       AND (assignee IS NULL OR assignee = :reviewer)
       -- Not a task this reviewer passed on, and never two answers on one case from the same person: not after
-      -- reviewing it, not while holding a live lease on one of its tasks. Uncorrelated NOT IN lists become small hashed filters,
-      -- so the scan stays in claim order along the index.
-      AND tasks.id NOT IN (SELECT s.task_id FROM task_skips s WHERE s.reviewer_id = :reviewer)
-      AND tasks.case_id NOT IN (SELECT r.case_id FROM reviews r WHERE r.reviewer_id = :reviewer)
+      -- reviewing it, not while holding a live lease on one of its tasks. The history checks are correlated
+      -- scalar subqueries, which PostgreSQL keeps as per-row SubPlans: an index probe per candidate along the
+      -- claim-order index, so a long history costs nothing. (NOT EXISTS would become an anti-join whose plan
+      -- follows the statistics; a bare "(SELECT ...) IS NULL" is estimated so selective that the planner scans
+      -- and sorts the queue instead; NOT COALESCE(..., false) keeps the estimate neutral.) The other lists are
+      -- short and stay uncorrelated NOT IN, hashed once per claim.
+      AND NOT COALESCE((SELECT true FROM task_skips s WHERE s.reviewer_id = :reviewer AND s.task_id = tasks.id), false)
+      AND NOT COALESCE((SELECT true FROM reviews r WHERE r.reviewer_id = :reviewer AND r.case_id = tasks.case_id LIMIT 1), false)
       -- Four eyes: not a case they submitted, nor one they are marked conflicted on.
       AND tasks.case_id NOT IN (SELECT c.id FROM cases c WHERE c.submitted_by = :reviewer_name)
       AND tasks.case_id NOT IN (SELECT k.case_id FROM conflicts k WHERE k.reviewer_id = :reviewer)
@@ -52,10 +56,14 @@ WITH candidate AS (
       AND NOT ((flow || '/' || queue) = ANY(CAST(:blocked AS text[])))
       AND (assignee IS NULL OR assignee = :reviewer)
       -- Not a task this reviewer passed on, and never two answers on one case from the same person: not after
-      -- reviewing it, not while holding a live lease on one of its tasks. Uncorrelated NOT IN lists become small hashed filters,
-      -- so the scan stays in claim order along the index.
-      AND tasks.id NOT IN (SELECT s.task_id FROM task_skips s WHERE s.reviewer_id = :reviewer)
-      AND tasks.case_id NOT IN (SELECT r.case_id FROM reviews r WHERE r.reviewer_id = :reviewer)
+      -- reviewing it, not while holding a live lease on one of its tasks. The history checks are correlated
+      -- scalar subqueries, which PostgreSQL keeps as per-row SubPlans: an index probe per candidate along the
+      -- claim-order index, so a long history costs nothing. (NOT EXISTS would become an anti-join whose plan
+      -- follows the statistics; a bare "(SELECT ...) IS NULL" is estimated so selective that the planner scans
+      -- and sorts the queue instead; NOT COALESCE(..., false) keeps the estimate neutral.) The other lists are
+      -- short and stay uncorrelated NOT IN, hashed once per claim.
+      AND NOT COALESCE((SELECT true FROM task_skips s WHERE s.reviewer_id = :reviewer AND s.task_id = tasks.id), false)
+      AND NOT COALESCE((SELECT true FROM reviews r WHERE r.reviewer_id = :reviewer AND r.case_id = tasks.case_id LIMIT 1), false)
       -- Four eyes: not a case they submitted, nor one they are marked conflicted on.
       AND tasks.case_id NOT IN (SELECT c.id FROM cases c WHERE c.submitted_by = :reviewer_name)
       AND tasks.case_id NOT IN (SELECT k.case_id FROM conflicts k WHERE k.reviewer_id = :reviewer)

@@ -21,10 +21,12 @@ WHERE id = (
       AND (flow || '/' || queue) NOT IN (SELECT value FROM json_each(:blocked))
       AND (assignee IS NULL OR assignee = :reviewer)
       -- Not a task this reviewer passed on, and never two answers on one case from the same person: not after
-      -- reviewing it, not while holding a live lease on one of its tasks. Uncorrelated NOT IN lists become small hashed filters,
-      -- so the scan stays in claim order along the index.
-      AND tasks.id NOT IN (SELECT s.task_id FROM task_skips s WHERE s.reviewer_id = :reviewer)
-      AND tasks.case_id NOT IN (SELECT r.case_id FROM reviews r WHERE r.reviewer_id = :reviewer)
+      -- reviewing it, not while holding a live lease on one of its tasks. SQLite runs a correlated NOT EXISTS as
+      -- written: one probe of (reviewer, task) or (reviewer, case) per candidate along the claim-order index, so
+      -- a long review history costs nothing (a NOT IN list would be built from the whole history on every claim).
+      -- The other lists are short and stay uncorrelated NOT IN, hashed once per claim.
+      AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.reviewer_id = :reviewer AND s.task_id = tasks.id)
+      AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.reviewer_id = :reviewer AND r.case_id = tasks.case_id)
       -- Four eyes: not a case they submitted, nor one they are marked conflicted on.
       AND tasks.case_id NOT IN (SELECT c.id FROM cases c WHERE c.submitted_by = :reviewer_name)
       AND tasks.case_id NOT IN (SELECT k.case_id FROM conflicts k WHERE k.reviewer_id = :reviewer)
@@ -54,10 +56,12 @@ WHERE id = (
       AND (flow || '/' || queue) NOT IN (SELECT value FROM json_each(:blocked))
       AND (assignee IS NULL OR assignee = :reviewer)
       -- Not a task this reviewer passed on, and never two answers on one case from the same person: not after
-      -- reviewing it, not while holding a live lease on one of its tasks. Uncorrelated NOT IN lists become small hashed filters,
-      -- so the scan stays in claim order along the index.
-      AND tasks.id NOT IN (SELECT s.task_id FROM task_skips s WHERE s.reviewer_id = :reviewer)
-      AND tasks.case_id NOT IN (SELECT r.case_id FROM reviews r WHERE r.reviewer_id = :reviewer)
+      -- reviewing it, not while holding a live lease on one of its tasks. SQLite runs a correlated NOT EXISTS as
+      -- written: one probe of (reviewer, task) or (reviewer, case) per candidate along the claim-order index, so
+      -- a long review history costs nothing (a NOT IN list would be built from the whole history on every claim).
+      -- The other lists are short and stay uncorrelated NOT IN, hashed once per claim.
+      AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.reviewer_id = :reviewer AND s.task_id = tasks.id)
+      AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.reviewer_id = :reviewer AND r.case_id = tasks.case_id)
       -- Four eyes: not a case they submitted, nor one they are marked conflicted on.
       AND tasks.case_id NOT IN (SELECT c.id FROM cases c WHERE c.submitted_by = :reviewer_name)
       AND tasks.case_id NOT IN (SELECT k.case_id FROM conflicts k WHERE k.reviewer_id = :reviewer)
