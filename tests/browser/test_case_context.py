@@ -133,3 +133,31 @@ def test_script_in_an_entity_value_is_shown_as_text(site: Site, trapped: Any) ->
             expect(page.locator("#task-slot h1")).not_to_have_text(before)
     expect(page.locator("#task-slot .empty h2")).to_have_text("No task is waiting for you", timeout=10_000)
     no_script_ran(page, trapped)
+
+
+DIGIT_FLOW = {
+    **CONTEXT_FLOW,
+    "labels": [str(d) for d in range(10)],
+    "model": {"kind": "python", "entry_point": "helpers.models:ten_unsure", "version": "digits-1"},
+    "policy": [{"name": "unsure", "kind": "threshold", "min_confidence": 0.9}],
+}
+
+
+@pytest.mark.parametrize("site", [DIGIT_FLOW], indirect=True)
+def test_digit_labels_are_chosen_by_their_own_digit(site: Site, context: Any) -> None:
+    [submitted] = site.submit([case(0.5, external_id="a-zero")])
+    page = context.new_page()
+    login(page, site, "alice")
+    task = page.locator("#task-slot")
+    expect(task.locator("h1")).to_contain_text("a-zero")
+    expect(task.locator('.label-button[data-label="0"] kbd')).to_have_text("0")
+    page.keyboard.press("7")
+    expect(task.locator('.label-button[aria-pressed="true"]')).to_have_attribute("data-label", "7")
+    page.keyboard.press("0")
+    expect(task.locator('.label-button[aria-pressed="true"]')).to_have_attribute("data-label", "0")
+    page.keyboard.press("Enter")
+    deadline = time.monotonic() + 15  # sent once the undo grace period is over
+    while (record := audit.case_history(site.db, submitted["case_id"])) is not None and record["decision"] is None:
+        assert time.monotonic() < deadline, "the review never reached the store"
+        time.sleep(0.1)
+    assert record is not None and record["decision"]["label"] == "0"

@@ -33,3 +33,8 @@ def crashes(frame: pd.DataFrame) -> np.ndarray:
 
 def wrong_shape(frame: pd.DataFrame) -> np.ndarray:
     return np.full((len(frame), 3), 1 / 3)
+
+
+def ten_unsure(frame: pd.DataFrame) -> np.ndarray:
+    """Ten labels, every one at 0.1: a digit the model cannot read, so a threshold rule sends it to review."""
+    return np.full((len(frame), 10), 0.1)

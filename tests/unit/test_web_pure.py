@@ -136,3 +136,12 @@ def test_an_image_is_drawn_white_to_black_and_missing_pixels_are_marked() -> Non
     assert view["missing"] == 2
     assert (view["width"], view["height"]) == (IMAGE_SIDE, IMAGE_SIDE * 2 / 3)
     assert [(c["x"], c["y"]) for c in view["cells"]][3:] == [(0, 64), (64, 64), (128, 64)]
+
+
+def test_label_keys_are_positions_unless_the_labels_are_digits() -> None:
+    from signoff.web.workspace import label_keys
+
+    assert label_keys(["approve", "decline"]) == ["1", "2"]
+    assert label_keys([str(d) for d in range(10)]) == [str(d) for d in range(10)]  # "0" is chosen by 0
+    assert label_keys([f"l{i}" for i in range(11)])[8:] == ["9", "", ""]  # only nine keys by position
+    assert label_keys(["1", "2", "x"]) == ["1", "2", "3"]  # not all digits: by position

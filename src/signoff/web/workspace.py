@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from signoff.config import Flow, ImageSpec, Project
@@ -114,7 +114,9 @@ class Workspace:
                 ],
             },
             "images": [image_view(spec.title or name, spec, flow, fields) for name, spec in flow.images.items()],
-            "labels": [{"name": label, "key": str(i + 1) if i < 9 else ""} for i, label in enumerate(flow.labels)],
+            "labels": [
+                {"name": label, "key": key} for label, key in zip(flow.labels, label_keys(flow.labels), strict=True)
+            ],
         }
 
     def _model(self, flow: Flow, prediction: Mapping[str, Any] | None, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -202,3 +204,11 @@ def image_view(title: str, spec: ImageSpec, flow: Flow, fields: Mapping[str, Any
         "cells": cells,
         "missing": sum(1 for c in cells if c["fill"] is None),
     }
+
+
+def label_keys(labels: Sequence[str]) -> list[str]:
+    """The key that chooses each label: the label itself when every label is a different single digit (digit
+    transcription: pressing 7 means "7"), else 1-9 by position (labels after the ninth have none)."""
+    if len(set(labels)) == len(labels) and all(len(label) == 1 and label.isdigit() for label in labels):
+        return list(labels)
+    return [str(i + 1) if i < 9 else "" for i in range(len(labels))]

@@ -270,8 +270,9 @@
       return;
     }
     const key = event.key;
-    if (/^[1-9]$/.test(key)) {
-      if (current && current.labels[Number(key) - 1] !== undefined) choose(current, current.labels[Number(key) - 1]);
+    if (/^[0-9]$/.test(key)) { // each label button names its key (1-9 by position, or the digit it stands for)
+      const button = current && current.el.querySelector(`.label-button[data-key="${key}"]`);
+      if (button) choose(current, button.dataset.label);
     } else if (key === "Enter") {
       const other = target instanceof HTMLButtonElement && !target.classList.contains("label-button");
       if (other || target instanceof HTMLAnchorElement) return; // let Enter activate the focused control
