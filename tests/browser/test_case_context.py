@@ -161,3 +161,48 @@ def test_digit_labels_are_chosen_by_their_own_digit(site: Site, context: Any) ->
         assert time.monotonic() < deadline, "the review never reached the store"
         time.sleep(0.1)
     assert record is not None and record["decision"]["label"] == "0"
+
+
+TWO_QUEUES = {
+    "queues": {"default": {"role": "reviewer", "lease_ttl": 120}, "large": {"role": "reviewer", "lease_ttl": 120}},
+    "policy": [
+        {"name": "large-amount", "kind": "expression", "when": "amount > 1000", "queue": "large"},
+        {"name": "uncertain", "kind": "band", "label": "bad", "low": 0.2, "high": 0.8, "review": "inside"},
+    ],
+}
+
+
+@pytest.mark.parametrize("site", [TWO_QUEUES], indirect=True)
+def test_a_reviewer_works_on_one_queue_by_choice(site: Site, context: Any) -> None:
+    site.submit([case(0.5, external_id=f"small-{i}", amount=10) for i in range(3)])
+    site.submit([case(0.5, external_id=f"large-{i}", amount=5000) for i in range(3)])
+    page = context.new_page()
+    login(page, site, "alice")
+    page.get_by_label("Work on").select_option("test-flow/large")
+    page.get_by_role("button", name="Switch").click()
+    expect(page).to_have_url(site.url + "/review?queue=test-flow%2Flarge")
+    task = page.locator("#task-slot")
+    for i in range(3):  # skip and submit both claim the next task from the chosen queue only
+        expect(task.locator("h1")).to_contain_text("large-")
+        before = task.locator("h1").inner_text()
+        page.keyboard.press("1")
+        page.keyboard.press("Enter")
+        if i < 2:
+            expect(task.locator("h1")).not_to_have_text(before)
+    expect(task.locator(".empty h2")).to_have_text("No task is waiting for you", timeout=10_000)
+    shot(page, "review-work-on", full_page=False)
+
+    page.goto(site.url + "/review?queue=test-flow/nope")
+    expect(page.get_by_role("alert")).to_have_text(
+        "test-flow/nope is not a queue you may work on; showing all your queues."
+    )
+    expect(page.locator("#task-slot h1")).to_contain_text("small-")
+    cookies = {c["name"]: c["value"] for c in context.cookies()}
+    csrf = page.locator('meta[name="csrf-token"]').get_attribute("content") or ""
+    refused = httpx.post(
+        f"{site.url}/review/next",
+        json={"flow": "test-flow", "queue": "nope"},
+        headers={"x-csrf-token": csrf},
+        cookies=cookies,
+    )
+    assert refused.status_code == 422 and "is not a queue you may work on" in refused.json()["error"]["message"]

@@ -12,6 +12,18 @@ from signoff.review.service import (
     shown_kind,
     skip,
     submit,
+    workable_queues,
 )
 
-__all__ = ["Claim", "Outcome", "claim", "claimed_case", "heartbeat", "release", "shown_kind", "skip", "submit"]
+__all__ = [
+    "Claim",
+    "Outcome",
+    "claim",
+    "claimed_case",
+    "heartbeat",
+    "release",
+    "shown_kind",
+    "skip",
+    "submit",
+    "workable_queues",
+]

@@ -59,6 +59,13 @@ ROLE_SCOPE: dict[Role, tuple[str, ...]] = {
 }
 
 
+def workable_queues(project: Project, user: User) -> list[tuple[str, str]]:
+    """The (flow, queue) pairs whose role this user may take, in the project's order (skills and pauses aside:
+    those can change between two claims, and the claim judges them)."""
+    roles = ROLE_SCOPE.get(user.role, ())
+    return [(f.name, name) for f in project.flows.values() for name, spec in f.queues.items() if spec.role in roles]
+
+
 def claim(
     db: Database,
     project: Project,

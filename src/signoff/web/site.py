@@ -71,18 +71,25 @@ class Halt(Exception):  # not an error: a response to send instead of the handle
         super().__init__("halt")
 
 
+class WorkOn(BaseModel):
+    """The queue a reviewer chose to work on (both None: every queue open to them)."""
+
+    flow: str | None = Field(default=None, max_length=63)
+    queue: str | None = Field(default=None, max_length=63)
+
+
 class LeaseIn(BaseModel):
     token: int
 
 
-class SubmitIn(BaseModel):
+class SubmitIn(WorkOn):
     token: int
     label: str = Field(max_length=100)
     comment: str = Field(default="", max_length=MAX_COMMENT)
     next: bool = True
 
 
-class SkipIn(BaseModel):
+class SkipIn(WorkOn):
     token: int
     reason: str = Field(max_length=MAX_REASON)
     next: bool = True
@@ -304,10 +311,18 @@ class Site:
 
     # ---- the task views ---------------------------------------------------------------------------------------
 
-    def next_payload(self, user: User, marks: dict[str, float]) -> dict[str, Any]:
-        """Claim the next task for ``user`` and render it (or the empty queue)."""
+    def check_work(self, user: User, work: WorkOn) -> None:
+        """Refuse a chosen queue this user may not work, before anything is written."""
+        if (work.flow, work.queue) != (None, None) and (work.flow, work.queue) not in review.workable_queues(
+            self.project, user
+        ):
+            raise InvalidInput([Problem("queue", f"{work.flow}/{work.queue} is not a queue you may work on")])
+
+    def next_payload(self, user: User, marks: dict[str, float], work: WorkOn) -> dict[str, Any]:
+        """Claim the next task for ``user`` (in the queue they chose, if any) and render it (or the empty queue)."""
+        self.check_work(user, work)
         with mark(marks, "claim"):
-            claim = review.claim(self.db, self.project, user)
+            claim = review.claim(self.db, self.project, user, flow=work.flow, queue=work.queue)
         with mark(marks, "render"):
             return self.task_payload(claim)
 
@@ -386,33 +401,45 @@ class Site:
             return site.render(request, "account.html", user=user, csrf=csrf, title="Your account")
 
         @router.get("/review")
-        def review_page(request: Request) -> Response:
+        def review_page(request: Request, queue: str = "") -> Response:
             user, csrf = site.page_user(request, "review")
+            choices = [f"{flow}/{name}" for flow, name in review.workable_queues(site.project, user)]
             return site.render(
-                request, "review.html", user=user, csrf=csrf, title="Review", undo_seconds=site.undo_seconds
+                request,
+                "review.html",
+                user=user,
+                csrf=csrf,
+                title="Review",
+                undo_seconds=site.undo_seconds,
+                choices=choices,
+                chosen=queue if queue in choices else "",
+                unknown=queue if queue and queue not in choices else "",
             )
 
         @router.post("/review/next")
-        def claim_next(request: Request, user: Reviewer) -> Response:
-            return timed(lambda marks: site.next_payload(user, marks))
+        def claim_next(user: Reviewer, body: WorkOn | None = None) -> Response:
+            return timed(lambda marks: site.next_payload(user, marks, body or WorkOn()))
 
         @router.post("/review/tasks/{task_id}/submit")
         def submit(task_id: int, body: SubmitIn, user: Reviewer) -> Response:
             def run(marks: dict[str, float]) -> dict[str, Any]:
+                site.check_work(user, body)
                 with mark(marks, "submit"):
                     outcome = review.submit(
                         site.db, site.project, user, TaskId(task_id), body.token, body.label, body.comment
                     )
-                return {"submitted": asdict(outcome), "next": site.next_payload(user, marks) if body.next else None}
+                nxt = site.next_payload(user, marks, body) if body.next else None
+                return {"submitted": asdict(outcome), "next": nxt}
 
             return timed(run)
 
         @router.post("/review/tasks/{task_id}/skip")
         def skip(task_id: int, body: SkipIn, user: Reviewer) -> Response:
             def run(marks: dict[str, float]) -> dict[str, Any]:
+                site.check_work(user, body)
                 with mark(marks, "skip"):
                     review.skip(site.db, user, TaskId(task_id), body.token, body.reason)
-                return {"skipped": task_id, "next": site.next_payload(user, marks) if body.next else None}
+                return {"skipped": task_id, "next": site.next_payload(user, marks, body) if body.next else None}
 
             return timed(run)
 

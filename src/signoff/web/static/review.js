@@ -12,6 +12,9 @@
   const skipReason = document.getElementById("skip-reason");
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const undoMs = Math.round(parseFloat(workspace.dataset.undoSeconds) * 1000);
+  // The queue the reviewer chose ("flow/queue"), sent with every request that claims; empty: all their queues.
+  const [workFlow, workQueue] = workspace.dataset.queue ? workspace.dataset.queue.split("/") : [null, null];
+  const workOn = { flow: workFlow, queue: workQueue };
 
   let current = null; // the task on screen: {id, token, ttl, labels, el, label, deadline, lastBeat, lost}
   let ahead = []; // tasks claimed but not shown yet (a prefetched next task, or the one an undo put back)
@@ -125,6 +128,7 @@
   async function send(held, keepalive = false) { // submit a held answer; the reply brings the next task
     const result = await post(`/review/tasks/${held.task.id}/submit`, {
       token: held.task.token, label: held.label, comment: held.comment, next: ahead.length === 0 && !keepalive,
+      ...workOn,
     }, keepalive);
     if (result.ok) {
       accept(result.data.next);
@@ -161,7 +165,7 @@
     try {
       if (earlier) await send(earlier);
       if (!current && !ahead.length) {
-        const result = await post("/review/next");
+        const result = await post("/review/next", workOn);
         if (result.ok) accept(result.data); else say(`Could not get the next task: ${result.message}`);
       }
       if (!current && ahead.length) show(ahead.shift());
@@ -187,7 +191,7 @@
       if (current && !current.lost) return;
       current = null;
       if (ahead.length) { show(ahead.shift()); return; }
-      const result = await post("/review/next");
+      const result = await post("/review/next", workOn);
       if (result.ok) accept(result.data); else say(`Could not get the next task: ${result.message}`);
     } finally { busy = false; }
   }
@@ -209,7 +213,9 @@
     try {
       if (pending) await flush();
       if (current !== task) return;
-      const result = await post(`/review/tasks/${task.id}/skip`, { token: task.token, reason, next: ahead.length === 0 });
+      const result = await post(`/review/tasks/${task.id}/skip`, {
+        token: task.token, reason, next: ahead.length === 0, ...workOn,
+      });
       if (!result.ok) {
         if (result.status === 409) markLost(task, result.message); else say(`The skip failed: ${result.message}`);
         return;
@@ -320,7 +326,7 @@
   // The first task, then one more held behind it so that the first Enter does not wait either.
   moveOn().then(async () => {
     if (current && !ahead.length) {
-      const result = await post("/review/next");
+      const result = await post("/review/next", workOn);
       if (result.ok && result.data.task) accept(result.data);
     }
   });
