@@ -145,14 +145,19 @@ DIGIT_FLOW = {
 
 @pytest.mark.parametrize("site", [DIGIT_FLOW], indirect=True)
 def test_digit_labels_are_chosen_by_their_own_digit(site: Site, context: Any) -> None:
-    [submitted] = site.submit([case(0.5, external_id="a-zero")])
+    pixels = {f"pixel_{i}": float(v) for i, v in enumerate(load_digits().images[0].ravel())}  # a handwritten 0
+    [submitted] = site.submit([case(0.5, external_id="a-zero", **pixels)])
     page = context.new_page()
     login(page, site, "alice")
     task = page.locator("#task-slot")
     expect(task.locator("h1")).to_contain_text("a-zero")
     expect(task.locator('.label-button[data-label="0"] kbd')).to_have_text("0")
+    expect(task.locator("section[aria-labelledby^='entity-'] p")).to_have_text(
+        "This case names no customer, so earlier cases about the same one cannot be found."
+    )
     page.keyboard.press("7")
     expect(task.locator('.label-button[aria-pressed="true"]')).to_have_attribute("data-label", "7")
+    shot(page, "review-digit")
     page.keyboard.press("0")
     expect(task.locator('.label-button[aria-pressed="true"]')).to_have_attribute("data-label", "0")
     page.keyboard.press("Enter")

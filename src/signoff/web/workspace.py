@@ -100,6 +100,7 @@ class Workspace:
             if flow.entity is None
             else {
                 "field": flow.entity,
+                "named": fields.get(flow.entity) is not None,
                 "value": fmt.value(fields.get(flow.entity)),
                 "cases": [
                     {
