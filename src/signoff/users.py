@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Literal
 
 # argon2-cffi: the maintained binding to the reference Argon2 implementation; Argon2id is OWASP's first choice for
@@ -104,8 +105,19 @@ MIN_PASSWORD = 12
 MAX_PASSWORD = 1024  # hashing is deliberately slow; refuse megabyte passwords before they reach it
 SESSION_TTL = timedelta(hours=12)
 _hasher = PasswordHasher()
-# Verified when the user is unknown or has no password, so that a failed login takes the same time either way.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified when the user is unknown or has no password, so that a failed login takes the same time either
+    way. Made when the web UI starts (``prepare_logins``), not at import: hashing is slow on purpose, and every
+    command imports this module."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def prepare_logins() -> None:
+    """Make the dummy hash now, so that even the first failed login takes as long as any other."""
+    _dummy_hash()
 
 
 def new_password() -> str:
@@ -139,7 +151,7 @@ class Session:
 
 def _verify(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -145,8 +145,8 @@ def create_app(project: Project | None = None) -> FastAPI:
             Periodic("audit sealer", lambda: audit.seal(db), 0.25, final=True),
             Periodic("escalation", lambda: escalate(db, project), 5.0),
         ]
-        if any(_has_alerts(flow) for flow in project.flows.values()):  # thresholds from the flow files
-            every = min(flow.alerts.every for flow in project.flows.values() if _has_alerts(flow))
+        if any(flow.alerts.checked for flow in project.flows.values()):  # thresholds from the flow files
+            every = min(flow.alerts.every for flow in project.flows.values() if flow.alerts.checked)
             workers.append(Periodic("alerts", lambda: alerts.check(db, project), every))
         if project.webhooks:  # sealed events go out about a second after they commit
             workers.append(Periodic("webhooks", lambda: deliver(db, project), 1.0))
@@ -172,14 +172,6 @@ def create_app(project: Project | None = None) -> FastAPI:
     _routes(app)
     web.mount(app, project, db, ctx.runtimes)
     return app
-
-
-def _has_alerts(flow: Any) -> bool:
-    spec = flow.alerts
-    return any(
-        getattr(spec, k) is not None
-        for k in ("flag_rate", "drift_psi", "sla_compliance", "audit_lag", "fairness_drift")
-    )
 
 
 def _routes(app: FastAPI) -> None:  # one place lists every endpoint
@@ -227,9 +219,8 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         """The sealed audit trail in chain order, each event with its previous and own hash (what ``signoff audit
         export`` writes), streamed page by page."""
         start, end = audit.time_bound(since, "since"), audit.time_bound(until, "until")
-        lines = (audit.csv_lines if format == "csv" else audit.jsonl_lines)(audit.sealed_events(ctx.db, start, end))
-        media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
-        return StreamingResponse(lines, media_type=media)
+        media, lines = audit.EXPORTS[format]
+        return StreamingResponse(lines(audit.sealed_events(ctx.db, start, end)), media_type=media)
 
     @app.get("/api/v1/flows", tags=["flows"])
     def list_flows(ctx: Ctx, user: FlowReader) -> JSONResponse:

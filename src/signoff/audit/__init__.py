@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from signoff.audit.chain import GENESIS, event_hash
-from signoff.audit.records import case_history, csv_lines, jsonl_lines, sealed_events, time_bound
+from signoff.audit.records import EXPORTS, case_history, csv_lines, jsonl_lines, sealed_events, time_bound
 from signoff.audit.service import Breach, VerifyReport, record, seal, verify
 
 __all__ = [
+    "EXPORTS",
     "GENESIS",
     "Breach",
     "VerifyReport",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,3 +116,10 @@ def csv_lines(events: Iterator[dict[str, Any]]) -> Iterator[str]:
     for event in events:
         cells = [_text(event, c) for c in EXPORT_COLUMNS]
         yield flush(["'" + cell if cell.startswith(_FORMULA_STARTS) else cell for cell in cells])
+
+
+# The export formats by name: the media type and the writer of each.
+EXPORTS: dict[str, tuple[str, Callable[[Iterator[dict[str, Any]]], Iterator[str]]]] = {
+    "jsonl": ("application/x-ndjson", jsonl_lines),
+    "csv": ("text/csv; charset=utf-8", csv_lines),
+}

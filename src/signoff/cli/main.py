@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -513,27 +513,33 @@ def audit_export(
     project: ProjectOption = None,
 ) -> None:
     """Write the sealed audit events in chain order, each with its previous and own hash."""
-    if fmt not in ("jsonl", "csv"):
+    if fmt not in audit.EXPORTS:
         _fail(f"--format must be jsonl or csv, not {fmt!r}", 2)
     with _errors():
         start, end = audit.time_bound(since, "--since"), audit.time_bound(until, "--until")
         db = _database(_project(project))
-        lines = (audit.csv_lines if fmt == "csv" else audit.jsonl_lines)(audit.sealed_events(db, start, end))
+        lines = audit.EXPORTS[fmt][1](audit.sealed_events(db, start, end))
         if output is None:
-            for line in lines:
-                sys.stdout.write(line)
+            sys.stdout.writelines(lines)
             return
-        partial = output.with_name(output.name + ".partial")  # renamed when complete: never a cut-off export
-        count = 0
-        try:
-            with partial.open("w", encoding="utf-8", newline="") as file:
-                for line in lines:
-                    file.write(line)
-                    count += 1
-            partial.replace(output)
-        finally:
-            partial.unlink(missing_ok=True)
+        count = _write_whole(output, lines)
     out.print(f"Wrote {count - (fmt == 'csv')} sealed events to {output}.")
+
+
+def _write_whole(output: Path, lines: Iterable[str]) -> int:
+    """Write ``lines`` to ``output`` under a ``.partial`` name and rename it when complete, so that an interrupted
+    write never leaves a cut-off file; the number of lines."""
+    partial = output.with_name(output.name + ".partial")
+    count = 0
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as file:
+            for line in lines:
+                file.write(line)
+                count += 1
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
+    return count
 
 
 @app.command()
@@ -671,5 +677,5 @@ def report_command(
     with _errors():
         loaded = _project(project)
         found = metrics_service.flow_metrics(_database(loaded), loaded, flow, window, points=points)
-        output.write_text(render(found), encoding="utf-8")
+        _write_whole(output, [render(found)])
     out.print(f"Wrote {output} ({output.stat().st_size // 1024} KiB): {found.cases} cases in the last {window}.")

@@ -192,6 +192,12 @@ class Alerts(_Strict):
         default=None, gt=0, le=1, description="largest move of a group rate or gap from the previous window"
     )
 
+    @property
+    def checked(self) -> bool:
+        """Whether any threshold is set (otherwise nothing is checked)."""
+        thresholds = (self.flag_rate, self.drift_psi, self.sla_compliance, self.audit_lag, self.fairness_drift)
+        return any(t is not None for t in thresholds)
+
 
 class Metrics(_Strict):
     """How the metrics read this flow: ``favourable`` is the label counted as approval in the fairness rates

@@ -92,10 +92,7 @@ def check(db: Database, project: Project, flows: list[str] | None = None, *, rai
     for name in flows or list(project.flows):
         flow = project.flow(name)
         spec = flow.alerts
-        if all(
-            getattr(spec, k) is None
-            for k in ("flag_rate", "drift_psi", "sla_compliance", "audit_lag", "fairness_drift")
-        ):
+        if not spec.checked:
             continue
         metrics = flow_metrics(db, project, name, spec.window, points=0, drift_threshold=spec.fairness_drift)
         alerts = breaches(flow, metrics, lag)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -24,7 +25,7 @@ from prometheus_client.registry import Collector
 
 from signoff.config import Project
 from signoff.store import metrics as metric_store
-from signoff.store.database import Database
+from signoff.store.database import Database, as_utc
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -57,6 +58,20 @@ def _age(now: datetime, then: datetime | None) -> float:
     return max(0.0, (now - then).total_seconds()) if then is not None else 0.0
 
 
+def _family(
+    kind: type[CounterMetricFamily] | type[GaugeMetricFamily],
+    name: str,
+    doc: str,
+    label: str,
+    rows: Iterable[tuple[Any, ...]],
+) -> Metric:
+    """A family labelled by flow and ``label`` from grouped counts (flow, label value, n)."""
+    family = kind(name, doc, labels=["flow", label])
+    for flow, value, n in rows:
+        family.add_metric([str(flow), str(value)], int(n))
+    return family
+
+
 class StoreCollector(Collector):
     """Reads the live numbers from the store at every scrape (a handful of grouped counts)."""
 
@@ -68,8 +83,6 @@ class StoreCollector(Collector):
         return []  # not known before a scrape; keeps registration from reading the store
 
     def collect(self) -> Iterator[Metric]:
-        from signoff.store.database import as_utc
-
         with self.db.transaction(write=False) as conn:
             now = self.db.now(conn)
             cases = metric_store.cases_by_flow(conn)
@@ -89,12 +102,9 @@ class StoreCollector(Collector):
             family.add_metric([flow], n)
         yield family
 
-        family = CounterMetricFamily(
-            "signoff_routes", "Routing verdicts: auto, review or audit.", labels=["flow", "verdict"]
+        yield _family(
+            CounterMetricFamily, "signoff_routes", "Routing verdicts: auto, review or audit.", "verdict", routes
         )
-        for flow, verdict, n in routes:
-            family.add_metric([str(flow), str(verdict)], int(n))
-        yield family
 
         depth = GaugeMetricFamily("signoff_queue_depth", "Open tasks (queued or leased).", labels=["flow", "queue"])
         age = GaugeMetricFamily(
@@ -108,30 +118,30 @@ class StoreCollector(Collector):
         yield depth
         yield age
 
-        for name, doc, rows in (
-            ("signoff_lease_expiries", "Leases that ran out before their reviewer finished.", expiries),
-            ("signoff_reviews", "Reviews submitted (gold and audit answers included).", reviews),
-        ):
-            family = CounterMetricFamily(name, doc, labels=["flow", "queue"])
-            for flow, queue, n in rows:
-                family.add_metric([str(flow), str(queue)], int(n))
-            yield family
-
-        family = CounterMetricFamily(
-            "signoff_decisions", "Final decisions by who made them.", labels=["flow", "decided_by"]
+        yield _family(
+            CounterMetricFamily,
+            "signoff_lease_expiries",
+            "Leases that ran out before their reviewer finished.",
+            "queue",
+            expiries,
         )
-        for flow, by, n in decisions:
-            family.add_metric([str(flow), str(by)], int(n))
-        yield family
-
-        breached = GaugeMetricFamily(
+        yield _family(
+            CounterMetricFamily,
+            "signoff_reviews",
+            "Reviews submitted (gold and audit answers included).",
+            "queue",
+            reviews,
+        )
+        yield _family(
+            CounterMetricFamily, "signoff_decisions", "Final decisions by who made them.", "decided_by", decisions
+        )
+        yield _family(
+            GaugeMetricFamily,
             "signoff_sla_breached_tasks",
             "Tasks completed after their due time or still open past it.",
-            labels=["flow", "queue"],
+            "queue",
+            breaches,
         )
-        for flow, queue, n in breaches:
-            breached.add_metric([str(flow), str(queue)], int(n))
-        yield breached
 
         yield GaugeMetricFamily(
             "signoff_audit_unsealed_events", "Audit events not yet sealed into the chain.", unsealed

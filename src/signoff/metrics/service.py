@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from signoff.config import Flow, Project
+from signoff.errors import InvalidInput, Problem
 from signoff.metrics import agreement, drift, estimates, fairness, kpis
 from signoff.metrics.fairness import FairnessReport, Movement
 from signoff.store import metrics as metric_store
@@ -114,12 +115,15 @@ class FlowMetrics:
     fairness_previous: dict[str, FairnessReport] = field(default_factory=dict)  # the window before: the drift
 
 
-def window_bounds(window: str, end: datetime) -> tuple[datetime, datetime]:
+def window_or_error(window: str) -> str:
+    """``window`` if it is one of hour, day or week; else an error that says so."""
     if window not in WINDOWS:
-        from signoff.errors import InvalidInput, Problem
+        raise InvalidInput([Problem("window", f"must be one of {', '.join(WINDOWS)}, got {window[:20]!r}")])
+    return window
 
-        raise InvalidInput([Problem("window", f"must be one of {list(WINDOWS)}, got {window!r}")])
-    return end - WINDOWS[window], end
+
+def window_bounds(window: str, end: datetime) -> tuple[datetime, datetime]:
+    return end - WINDOWS[window_or_error(window)], end
 
 
 def _flagged(row: Any) -> bool:
@@ -139,13 +143,25 @@ def _human_accuracy(reviews: Sequence[Any]) -> tuple[estimates.Estimate | None, 
     return estimates.wilson_interval(right, total), {"gold": len(gold), "adjudication": len(adjudicated)}
 
 
-def _audit_labels(reviews: Sequence[Any]) -> dict[int, Any]:
-    """The first audit review per case: its label is the truth for the model's auto decision."""
+def first_per_case(audits: Sequence[Any]) -> dict[int, Any]:
+    """The first audit review per case (reviews oldest first): its label is the truth for the model's auto
+    decision."""
     found: dict[int, Any] = {}
-    for r in reviews:
-        if r.kind == "audit" and r.inclusion_probability is not None:
-            found.setdefault(int(r.case_id), r)
+    for r in audits:
+        found.setdefault(int(r.case_id), r)
     return found
+
+
+def model_accuracy(audited: Sequence[Any]) -> estimates.Estimate | None:
+    """The model's accuracy on the cases it decided alone, from their audit reviews (label, model_label and
+    inclusion_probability each), weighted by the inclusion probabilities."""
+    return estimates.audit_accuracy(
+        [r.label == r.model_label for r in audited], [float(r.inclusion_probability) for r in audited]
+    )
+
+
+def _audit_labels(reviews: Sequence[Any]) -> dict[int, Any]:
+    return first_per_case([r for r in reviews if r.kind == "audit" and r.inclusion_probability is not None])
 
 
 def _fairness(flow: Flow, rows: Sequence[Any], audits: dict[int, Any]) -> dict[str, fairness.FairnessReport]:
@@ -283,9 +299,7 @@ def flow_metrics(
 
     audits = _audit_labels(reviews)
     audited = list(audits.values())
-    model = estimates.audit_accuracy(
-        [r.label == r.model_label for r in audited], [float(r.inclusion_probability) for r in audited]
-    )
+    model = model_accuracy(audited)
     human, sources = _human_accuracy(reviews)
     gain = estimates.accuracy_gain(human, model) if human is not None and model is not None else None
 

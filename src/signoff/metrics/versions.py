@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from signoff.metrics import estimates, kpis
+from signoff.metrics.service import first_per_case, model_accuracy
 from signoff.store import registry
 from signoff.store.database import Database
 
@@ -62,11 +63,8 @@ def flow_versions(db: Database, flow: str, serving_model: str, current_policy: s
         model_rows = registry.model_history(conn, flow)
         audit_rows = registry.audit_reviews(conn, flow)
 
-    first: dict[int, Any] = {}  # the first audit review of each case is its truth, as in the metrics service
-    for row in audit_rows:
-        first.setdefault(int(row.case_id), row)
     samples: dict[int, list[Any]] = {}
-    for row in first.values():
+    for row in first_per_case(audit_rows).values():
         samples.setdefault(int(row.model_version_id), []).append(row)
 
     policies = [
@@ -93,9 +91,7 @@ def flow_versions(db: Database, flow: str, serving_model: str, current_policy: s
                 cases=int(r.cases),
                 flagged=int(r.flagged),
                 flag_rate=kpis.flag_rate(int(r.flagged), int(r.cases)),
-                accuracy=estimates.audit_accuracy(
-                    [a.label == a.model_label for a in audited], [float(a.inclusion_probability) for a in audited]
-                ),
+                accuracy=model_accuracy(audited),
                 audited=len(audited),
                 champion=r.version == serving_model,
             )

@@ -52,7 +52,8 @@ def floor(
         now = db.now(conn)
         roster = people.roster(conn, [role.value for role in ROLE_SCOPE])
         since = now - max(workload.lookback(limits), workload.HOUR)
-        times = {p["name"]: [r.created_at for r in people.recent_reviews(conn, p["id"], since)] for p in roster}
+        by_id = people.review_times(conn, [p["id"] for p in roster], since)
+        times = {p["name"]: by_id.get(p["id"], []) for p in roster}
         events = audit_store.escalations(conn, escalations)
         open_tasks = task_store.open_in_claim_order(conn, now, tasks)
 

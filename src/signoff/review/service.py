@@ -87,15 +87,15 @@ def claim(
         me = people.profile(db, conn, user.id)
         now = me.now
         recent = limits.max_per_hour is not None or limits.max_continuous is not None
-        times = [r.created_at for r in people.recent_reviews(conn, user.id, now - lookback(limits))] if recent else []
+        times = people.review_times(conn, [user.id], now - lookback(limits)).get(user.id, []) if recent else []
         workload.check(limits, me.held, times, now)
         blocked, open_to_me = [], []
-        for spec_flow in project.flows.values():
-            for name, spec in spec_flow.queues.items():
-                if not set(spec.skills) <= me.skills or (spec_flow.name, name) in me.paused:
-                    blocked.append(f"{spec_flow.name}/{name}")
-                elif (flow in (None, spec_flow.name)) and (queue in (None, name)) and spec.role in roles:
-                    open_to_me.append((spec_flow.name, name, spec))
+        for flow_name, name in workable_queues(project, user):
+            spec = project.flow(flow_name).queues[name]
+            if not set(spec.skills) <= me.skills or (flow_name, name) in me.paused:
+                blocked.append(f"{flow_name}/{name}")
+            elif flow in (None, flow_name) and queue in (None, name):
+                open_to_me.append((flow_name, name, spec))
         result = _serve_gold(db, conn, user, open_to_me, now, rng or _RNG)
         if result is None:
             row = None

@@ -77,6 +77,28 @@ def _credit(folder: Path, cases: int, seed: int) -> pd.DataFrame:
     return incoming
 
 
+def _train_on_half(
+    folder: Path,
+    name: str,
+    frame: pd.DataFrame,
+    names: list[str],
+    labels: pd.Series,
+    fields: dict[str, dict[str, object]],
+) -> pd.DataFrame:
+    """Train a linear model on a fixed random half of ``frame`` (saved as models/<name>.skops); the other half."""
+    train_part = frame.sample(frac=0.5, random_state=0)
+    model = train(train_part, labels[train_part.index], _field_specs(fields), names, kind="linear")
+    save(model, folder / "models" / f"{name}.skops")
+    return frame.drop(train_part.index)
+
+
+def _case_file(rest: pd.DataFrame, names: list[str], prefix: str) -> pd.DataFrame:
+    """The cases to ingest: the fields, and an external id from the row's place in the source data."""
+    cases = rest[names].reset_index(drop=True)
+    cases.insert(0, "external_id", [f"{prefix}-{i:04d}" for i in rest.index])
+    return cases
+
+
 def _digits(folder: Path) -> tuple[dict[str, object], pd.DataFrame]:
     """Transcribe handwritten digits (UCI's 8x8 optical digits): reviewers see each one drawn from its pixels."""
     from sklearn.datasets import load_digits
@@ -85,11 +107,7 @@ def _digits(folder: Path) -> tuple[dict[str, object], pd.DataFrame]:
     names = [f"pixel_{i}" for i in range(64)]
     frame = bunch.frame.set_axis([*names, "target"], axis=1)
     fields: dict[str, dict[str, object]] = {n: {"type": "number", "min": 0, "max": 16} for n in names}
-    train_part = frame.sample(frac=0.5, random_state=0)
-    rest = frame.drop(train_part.index).head(600)
-    labels = frame["target"].astype(str)
-    model = train(train_part, labels[train_part.index], _field_specs(fields), names, kind="linear")
-    save(model, folder / "models" / "digits.skops")
+    rest = _train_on_half(folder, "digits", frame, names, frame["target"].astype(str), fields).head(600)
     flow: dict[str, object] = {
         "description": "Transcribe handwritten digits (UCI optical digits, 8x8); unsure ones go to a person.",
         "labels": [str(d) for d in range(10)],
@@ -100,9 +118,7 @@ def _digits(folder: Path) -> tuple[dict[str, object], pd.DataFrame]:
         "queues": {"transcription": {"role": "reviewer", "lease_ttl": 120}},
         "costs": {"per_review": 0.5, "currency": "USD"},
     }
-    cases = rest[names].reset_index(drop=True)
-    cases.insert(0, "external_id", [f"digit-{i:04d}" for i in rest.index])
-    return flow, cases
+    return flow, _case_file(rest, names, "digit")
 
 
 def _cancer(folder: Path) -> tuple[dict[str, object], pd.DataFrame]:
@@ -113,12 +129,7 @@ def _cancer(folder: Path) -> tuple[dict[str, object], pd.DataFrame]:
     names = [c for c in frame.columns if c != "target"]
     labels = [str(bunch.target_names[t]) for t in frame["target"]]
     fields: dict[str, dict[str, object]] = {n: {"type": "number", "min": 0} for n in names}
-    train_part = frame.sample(frac=0.5, random_state=0)
-    rest = frame.drop(train_part.index)
-    model = train(
-        train_part, pd.Series(labels, index=frame.index)[train_part.index], _field_specs(fields), names, kind="linear"
-    )
-    save(model, folder / "models" / "cancer.skops")
+    rest = _train_on_half(folder, "cancer", frame, names, pd.Series(labels, index=frame.index), fields)
     flow: dict[str, object] = {
         "description": "Triage breast-mass biopsies (Wisconsin diagnostic data); unsure ones go to a pathologist.",
         "labels": [str(t) for t in bunch.target_names],
@@ -128,9 +139,7 @@ def _cancer(folder: Path) -> tuple[dict[str, object], pd.DataFrame]:
         "queues": {"pathology": {"role": "reviewer", "lease_ttl": 600}},
         "costs": {"per_review": 25.0, "currency": "USD"},
     }
-    cases = rest[names].reset_index(drop=True)
-    cases.insert(0, "external_id", [f"biopsy-{i:04d}" for i in rest.index])
-    return flow, cases
+    return flow, _case_file(rest, names, "biopsy")
 
 
 @dataclass(frozen=True)

@@ -84,16 +84,6 @@ def chain(conn: Connection, batch: int = 5000) -> Iterator[Any]:
         after = rows[-1].seq
 
 
-def events_for(conn: Connection, entity: str, entity_ids: Sequence[str]) -> list[Row[Any]]:
-    return list(
-        conn.execute(
-            select(*EVENT_COLUMNS)
-            .where(audit_events.c.entity == entity, audit_events.c.entity_id.in_(entity_ids))
-            .order_by(audit_events.c.id)
-        )
-    )
-
-
 def sealed_after(conn: Connection, seq: int, limit: int) -> list[Row[Any]]:
     """Sealed events after ``seq``, in seal (commit) order, with their seq."""
     query = (

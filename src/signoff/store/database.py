@@ -28,13 +28,23 @@ class DatabaseUnavailable(SignoffError):
 
 @cache
 def named_queries(dialect: Dialect) -> dict[str, str]:
-    """Load the ``-- name: x`` blocks of ``sql/<dialect>.sql``."""
+    """Load the ``-- name: x`` blocks of ``sql/<dialect>.sql``. A ``-- fragment: y`` block is text that queries
+    share, put in place of their ``-- include: y`` lines (one copy of a claim's filters for both claims)."""
     source = resources.files("signoff.store").joinpath("sql").joinpath(f"{dialect}.sql").read_text(encoding="utf-8")
+    blocks = re.split(r"^-- (name|fragment): ", source, flags=re.MULTILINE)[1:]
+    fragments: dict[str, str] = {}
     queries: dict[str, str] = {}
-    for block in re.split(r"^-- name: ", source, flags=re.MULTILINE)[1:]:
+    for kind, block in zip(blocks[::2], blocks[1::2], strict=True):
         name, _, body = block.partition("\n")
-        lines = [line for line in body.splitlines() if not line.lstrip().startswith("--")]
-        queries[name.strip()] = "\n".join(lines).strip().rstrip(";")
+        lines = []
+        for line in body.splitlines():
+            included = re.fullmatch(r"\s*-- include: (\S+)\s*", line)
+            if included is not None:
+                lines.append(fragments[included.group(1)])
+            elif not line.lstrip().startswith("--"):
+                lines.append(line)
+        sql = "\n".join(lines).strip().rstrip(";")
+        (fragments if kind == "fragment" else queries)[name.strip()] = sql
     return queries
 
 

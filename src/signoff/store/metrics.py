@@ -206,16 +206,6 @@ def sla_breaches(conn: Connection, now: datetime) -> list[tuple[Any, ...]]:
     )
 
 
-def completed_durations(conn: Connection, flow: str | None = None) -> list[tuple[str, str, datetime, datetime]]:
-    """(flow, queue, created, completed) of every completed task except gold ones: the turnaround histogram."""
-    query = select(tasks.c.flow, tasks.c.queue, tasks.c.created_at, tasks.c.completed_at).where(
-        tasks.c.completed_at.is_not(None), tasks.c.kind != "gold"
-    )
-    if flow is not None:
-        query = query.where(tasks.c.flow == flow)
-    return [(r[0], r[1], r[2], r[3]) for r in conn.execute(query)]
-
-
 def audit_lag(conn: Connection) -> tuple[int, datetime | None, datetime | None]:
     """(unsealed events, the oldest unsealed event's time, the newest seal's time)."""
     unsealed = (

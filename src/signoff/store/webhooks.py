@@ -53,7 +53,3 @@ def failed(conn: Connection, name: str, error: str, retry_at: datetime, now: dat
             attempts=webhook_cursors.c.attempts + 1, last_error=error[:2000], next_attempt_at=retry_at, updated_at=now
         )
     )
-
-
-def all_cursors(conn: Connection) -> list[dict[str, Any]]:
-    return [dict(row._mapping) for row in conn.execute(select(webhook_cursors).order_by(webhook_cursors.c.name))]

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode
 from signoff.config import Project
 from signoff.errors import InvalidInput, Problem
 from signoff.metrics import charts, report
-from signoff.metrics.service import WINDOWS, FlowMetrics, flow_metrics
+from signoff.metrics.service import WINDOWS, FlowMetrics, flow_metrics, window_or_error
 from signoff.store.database import Database
 
 POINTS = 12  # windows in each trend
@@ -33,12 +33,6 @@ SVG_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
-
-
-def window_or_error(window: str) -> str:
-    if window not in WINDOWS:
-        raise InvalidInput([Problem("window", f"must be one of {', '.join(WINDOWS)}, got {window[:20]!r}")])
-    return window
 
 
 def end_or_error(end: str | None) -> datetime | None:
@@ -112,3 +106,6 @@ class Dashboard:
 
     def chart(self, flow: str, window: str, end: datetime | None, name: str) -> str | None:
         return charts.draw(self.metrics(flow, window, end), name)
+
+
+__all__ = ["SVG_HEADERS", "Dashboard", "end_or_error", "window_or_error"]

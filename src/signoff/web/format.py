@@ -69,7 +69,3 @@ def estimate(found: Any) -> str:
     if found is None:
         return "—"
     return f"{100 * found.value:.1f}% ({100 * found.low:.1f}–{100 * found.high:.1f}%, n={found.n})"
-
-
-def money(amount: float | None, currency: str) -> str:
-    return "—" if amount is None else f"{amount:,.2f} {currency}"

@@ -108,11 +108,6 @@ def _undo_seconds() -> float:
     return value
 
 
-EXPORTS = {
-    "csv": ("text/csv; charset=utf-8", audit.csv_lines),
-    "jsonl": ("application/x-ndjson", audit.jsonl_lines),
-}
-
 _STATUS: list[tuple[type[SignoffError], int]] = [
     (InvalidInput, 422),
     (NotFound, 404),
@@ -159,6 +154,7 @@ def _json(payload: Any, status: int = 200, headers: Mapping[str, str] | None = N
 def mount(app: FastAPI, project: Project, db: Database, runtimes: Mapping[str, FlowRuntime]) -> None:
     """Add the web UI to ``app``: its routes, its static files and the handler that sends halted responses."""
     site = Site(project, db, runtimes, _undo_seconds())
+    users.prepare_logins()
     app.state.signoff_web = site
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(site.router())
@@ -319,8 +315,8 @@ class Site:
             raise InvalidInput([Problem("queue", f"{work.flow}/{work.queue} is not a queue you may work on")])
 
     def next_payload(self, user: User, marks: dict[str, float], work: WorkOn) -> dict[str, Any]:
-        """Claim the next task for ``user`` (in the queue they chose, if any) and render it (or the empty queue)."""
-        self.check_work(user, work)
+        """Claim the next task for ``user`` in the queue they chose (checked by ``check_work`` before anything was
+        written), or in any, and render it (or the empty queue)."""
         with mark(marks, "claim"):
             claim = review.claim(self.db, self.project, user, flow=work.flow, queue=work.queue)
         with mark(marks, "render"):
@@ -418,7 +414,13 @@ class Site:
 
         @router.post("/review/next")
         def claim_next(user: Reviewer, body: WorkOn | None = None) -> Response:
-            return timed(lambda marks: site.next_payload(user, marks, body or WorkOn()))
+            work = body or WorkOn()
+
+            def run(marks: dict[str, float]) -> dict[str, Any]:
+                site.check_work(user, work)
+                return site.next_payload(user, marks, work)
+
+            return timed(run)
 
         @router.post("/review/tasks/{task_id}/submit")
         def submit(task_id: int, body: SubmitIn, user: Reviewer) -> Response:
@@ -567,13 +569,13 @@ class Site:
             request: Request, kind: str, since: str | None = None, until: str | None = None
         ) -> Response:
             site.page_user(request, "audit")
-            if kind not in EXPORTS:
+            if kind not in audit.EXPORTS:
                 return _json_error(NotFound("export format", kind))
             try:
                 start, end = audit.time_bound(since, "since"), audit.time_bound(until, "until")
             except InvalidInput as error:
                 return _json_error(error)
-            media, lines = EXPORTS[kind]
+            media, lines = audit.EXPORTS[kind]
             headers = {**security.SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="audit.{kind}"'}
             return StreamingResponse(lines(audit.sealed_events(site.db, start, end)), media_type=media, headers=headers)
 

@@ -54,9 +54,11 @@ class Workspace:
         with self.db.transaction(write=False) as conn:
             earlier = []
             if claim.kind == TaskKind.ADJUDICATION.value:
-                for review in record["reviews"]:
-                    name = user_store.user_by_id(conn, review["reviewer_id"]).name
-                    earlier.append({"reviewer": name, "label": review["label"], "comment": review["comment"]})
+                names = user_store.names_by_id(conn, [review["reviewer_id"] for review in record["reviews"]])
+                earlier = [
+                    {"reviewer": names[r["reviewer_id"]], "label": r["label"], "comment": r["comment"]}
+                    for r in record["reviews"]
+                ]
             entity = record["entity"]
             history = (
                 []

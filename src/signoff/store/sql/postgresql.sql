@@ -4,14 +4,8 @@
 -- name: db_now
 SELECT clock_timestamp() AS now;
 
--- name: claim_task
--- Claims the most urgent task of one queue (priority, then earliest due, then oldest), new or with an
--- expired lease, in one statement; ix_tasks_open serves it in order. SKIP LOCKED lets concurrent
--- reviewers pass over rows another transaction is claiming instead of waiting on them.
-WITH candidate AS (
-    SELECT id FROM tasks
-    WHERE status <> 'done'
-      AND flow = :flow AND queue = :queue
+-- fragment: claimable
+-- What makes a task claimable by this reviewer, in claim order: shared by claim_task and claim_any.
       AND role = ANY(CAST(:roles AS text[]))
       -- Queues this reviewer may not work now (missing skills, paused after gold tasks).
       AND NOT ((flow || '/' || queue) = ANY(CAST(:blocked AS text[])))
@@ -34,7 +28,9 @@ WITH candidate AS (
     ORDER BY priority DESC, (due_at IS NULL), due_at, id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
-)
+
+-- fragment: lease_it
+-- Lease the chosen task by the database clock and return it: shared by claim_task and claim_any.
 UPDATE tasks AS t
 SET status = 'leased',
     lease_token = t.lease_token + 1,
@@ -44,6 +40,18 @@ FROM candidate
 WHERE t.id = candidate.id
 RETURNING t.id, t.case_id, t.flow, t.queue, t.kind, t.lease_token, t.lease_expires_at, clock_timestamp() AS now;
 
+-- name: claim_task
+-- Claims the most urgent task of one queue (priority, then earliest due, then oldest), new or with an
+-- expired lease, in one statement; ix_tasks_open serves it in order. SKIP LOCKED lets concurrent
+-- reviewers pass over rows another transaction is claiming instead of waiting on them.
+WITH candidate AS (
+    SELECT id FROM tasks
+    WHERE status <> 'done'
+      AND flow = :flow AND queue = :queue
+      -- include: claimable
+)
+-- include: lease_it
+
 -- name: claim_any
 -- The same across queues (optionally one flow's), in the order of ix_tasks_open_any.
 WITH candidate AS (
@@ -51,37 +59,9 @@ WITH candidate AS (
     WHERE status <> 'done'
       AND (CAST(:flow AS text) IS NULL OR flow = CAST(:flow AS text))
       AND (CAST(:queue AS text) IS NULL OR queue = CAST(:queue AS text))
-      AND role = ANY(CAST(:roles AS text[]))
-      -- Queues this reviewer may not work now (missing skills, paused after gold tasks).
-      AND NOT ((flow || '/' || queue) = ANY(CAST(:blocked AS text[])))
-      AND (assignee IS NULL OR assignee = :reviewer)
-      -- Not a task this reviewer passed on, and never two answers on one case from the same person: not after
-      -- reviewing it, not while holding a live lease on one of its tasks. The history checks are correlated
-      -- scalar subqueries, which PostgreSQL keeps as per-row SubPlans: an index probe per candidate along the
-      -- claim-order index, so a long history costs nothing. (NOT EXISTS would become an anti-join whose plan
-      -- follows the statistics; a bare "(SELECT ...) IS NULL" is estimated so selective that the planner scans
-      -- and sorts the queue instead; NOT COALESCE(..., false) keeps the estimate neutral.) The other lists are
-      -- short and stay uncorrelated NOT IN, hashed once per claim.
-      AND NOT COALESCE((SELECT true FROM task_skips s WHERE s.reviewer_id = :reviewer AND s.task_id = tasks.id), false)
-      AND NOT COALESCE((SELECT true FROM reviews r WHERE r.reviewer_id = :reviewer AND r.case_id = tasks.case_id LIMIT 1), false)
-      -- Four eyes: not a case they submitted, nor one they are marked conflicted on.
-      AND tasks.case_id NOT IN (SELECT c.id FROM cases c WHERE c.submitted_by = :reviewer_name)
-      AND tasks.case_id NOT IN (SELECT k.case_id FROM conflicts k WHERE k.reviewer_id = :reviewer)
-      AND tasks.case_id NOT IN (SELECT h.case_id FROM tasks h WHERE h.status = 'leased' AND h.lease_owner = :reviewer
-                                AND h.lease_expires_at > clock_timestamp())
-      AND (status = 'queued' OR lease_expires_at < clock_timestamp())
-    ORDER BY priority DESC, (due_at IS NULL), due_at, id
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
+      -- include: claimable
 )
-UPDATE tasks AS t
-SET status = 'leased',
-    lease_token = t.lease_token + 1,
-    lease_owner = :reviewer,
-    lease_expires_at = clock_timestamp() + make_interval(secs => t.lease_ttl)
-FROM candidate
-WHERE t.id = candidate.id
-RETURNING t.id, t.case_id, t.flow, t.queue, t.kind, t.lease_token, t.lease_expires_at, clock_timestamp() AS now;
+-- include: lease_it
 
 -- name: extend_lease
 UPDATE tasks

@@ -5,17 +5,8 @@
 -- name: db_now
 SELECT strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
 
--- name: claim_task
--- The most urgent task of one queue, in the order of ix_tasks_open.
-UPDATE tasks
-SET status = 'leased',
-    lease_token = lease_token + 1,
-    lease_owner = :reviewer,
-    lease_expires_at = strftime('%Y-%m-%d %H:%M:%f000', 'now', '+' || lease_ttl || ' seconds')
-WHERE id = (
-    SELECT id FROM tasks
-    WHERE status <> 'done'
-      AND flow = :flow AND queue = :queue
+-- fragment: claimable
+-- What makes a task claimable by this reviewer, in claim order: shared by claim_task and claim_any.
       AND role IN (SELECT value FROM json_each(:roles))
       -- Queues this reviewer may not work now (missing skills, paused after gold tasks).
       AND (flow || '/' || queue) NOT IN (SELECT value FROM json_each(:blocked))
@@ -35,9 +26,26 @@ WHERE id = (
       AND (status = 'queued' OR lease_expires_at < strftime('%Y-%m-%d %H:%M:%f000', 'now'))
     ORDER BY priority DESC, (due_at IS NULL), due_at, id
     LIMIT 1
-)
+
+-- fragment: lease_it
+-- Lease the chosen task by the database clock and return it: shared by claim_task and claim_any.
 RETURNING id, case_id, flow, queue, kind, lease_token, lease_expires_at,
           strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
+
+-- name: claim_task
+-- The most urgent task of one queue, in the order of ix_tasks_open.
+UPDATE tasks
+SET status = 'leased',
+    lease_token = lease_token + 1,
+    lease_owner = :reviewer,
+    lease_expires_at = strftime('%Y-%m-%d %H:%M:%f000', 'now', '+' || lease_ttl || ' seconds')
+WHERE id = (
+    SELECT id FROM tasks
+    WHERE status <> 'done'
+      AND flow = :flow AND queue = :queue
+      -- include: claimable
+)
+-- include: lease_it
 
 -- name: claim_any
 -- The same across queues (optionally one flow's), in the order of ix_tasks_open_any.
@@ -51,28 +59,9 @@ WHERE id = (
     WHERE status <> 'done'
       AND (:flow IS NULL OR flow = :flow)
       AND (:queue IS NULL OR queue = :queue)
-      AND role IN (SELECT value FROM json_each(:roles))
-      -- Queues this reviewer may not work now (missing skills, paused after gold tasks).
-      AND (flow || '/' || queue) NOT IN (SELECT value FROM json_each(:blocked))
-      AND (assignee IS NULL OR assignee = :reviewer)
-      -- Not a task this reviewer passed on, and never two answers on one case from the same person: not after
-      -- reviewing it, not while holding a live lease on one of its tasks. SQLite runs a correlated NOT EXISTS as
-      -- written: one probe of (reviewer, task) or (reviewer, case) per candidate along the claim-order index, so
-      -- a long review history costs nothing (a NOT IN list would be built from the whole history on every claim).
-      -- The other lists are short and stay uncorrelated NOT IN, hashed once per claim.
-      AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.reviewer_id = :reviewer AND s.task_id = tasks.id)
-      AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.reviewer_id = :reviewer AND r.case_id = tasks.case_id)
-      -- Four eyes: not a case they submitted, nor one they are marked conflicted on.
-      AND tasks.case_id NOT IN (SELECT c.id FROM cases c WHERE c.submitted_by = :reviewer_name)
-      AND tasks.case_id NOT IN (SELECT k.case_id FROM conflicts k WHERE k.reviewer_id = :reviewer)
-      AND tasks.case_id NOT IN (SELECT h.case_id FROM tasks h WHERE h.status = 'leased' AND h.lease_owner = :reviewer
-                                AND h.lease_expires_at > strftime('%Y-%m-%d %H:%M:%f000', 'now'))
-      AND (status = 'queued' OR lease_expires_at < strftime('%Y-%m-%d %H:%M:%f000', 'now'))
-    ORDER BY priority DESC, (due_at IS NULL), due_at, id
-    LIMIT 1
+      -- include: claimable
 )
-RETURNING id, case_id, flow, queue, kind, lease_token, lease_expires_at,
-          strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
+-- include: lease_it
 
 -- name: extend_lease
 UPDATE tasks
