@@ -22,7 +22,7 @@ from signoff.store.database import Database
 def record(db: Database, conn: Connection, events: list[AuditEvent], at: datetime | None = None) -> None:
     """Append events in the caller's transaction: they commit or vanish together with the change. ``at`` is
     the database time the caller already read in this transaction, if any."""
-    audit_store.append(conn, events, at or db.now(conn))
+    audit_store.append(db, conn, events, at or db.now(conn))
 
 
 def seal(db: Database, batch: int = 5000) -> int:

@@ -44,12 +44,12 @@ def escalate(db: Database, project: Project, batch: int = 500) -> list[Escalatio
             spec = flow.queues.get(task.queue) if flow is not None else None
             if flow is None or spec is None or task.due_at > now + timedelta(seconds=spec.escalate_before):
                 continue
-            done.append(_one(conn, flow, task, now, events))
+            done.append(_one(db, conn, flow, task, now, events))
         record(db, conn, events)
     return done
 
 
-def _one(conn: Connection, flow: Flow, task: Any, now: datetime, events: list[AuditEvent]) -> Escalation:
+def _one(db: Database, conn: Connection, flow: Flow, task: Any, now: datetime, events: list[AuditEvent]) -> Escalation:
     spec = flow.queues[task.queue]
     base = {"case_id": task.case_id, "from_queue": task.queue, "due_at": task.due_at.isoformat()}
     if spec.escalate_to is not None:
@@ -81,19 +81,15 @@ def _one(conn: Connection, flow: Flow, task: Any, now: datetime, events: list[Au
     else:
         decided_by = DecidedBy.MODEL
     task_store.close(conn, task.id, now)
-    case_store.insert_decisions(
+    case_store.decide(
+        db,
         conn,
-        [
-            {
-                "case_id": task.case_id,
-                "label": label,
-                "decided_by": decided_by.value,
-                "model_version_id": model_version if decided_by is DecidedBy.MODEL else None,
-                "created_at": now,
-            }
-        ],
+        CaseId(task.case_id),
+        label,
+        decided_by.value,
+        now,
+        model_version_id=model_version if decided_by is DecidedBy.MODEL else None,
     )
-    case_store.mark_decided(conn, CaseId(task.case_id), now)
     events.append(
         AuditEvent(
             ACTOR,

@@ -220,7 +220,7 @@ def _serve_gold(
                 }
             ],
         )
-        task_store.record_lease(conn, task_id, 1, user.id, now, expires)
+        task_store.record_lease(db, conn, task_id, 1, user.id, now, expires)
         return Claim(TaskId(task_id), CaseId(case_id), flow_name, name, TaskKind.GOLD.value, 1, expires)
     return None
 
@@ -393,6 +393,7 @@ def _submit(
             )
         case_id = CaseId(task.case_id)
         review_id = task_store.insert_review(
+            db,
             conn,
             {
                 "task_id": task_id,
@@ -506,9 +507,9 @@ def _settle(
     flow = project.flow(task.flow)
     consensus = flow.queues[task.queue].consensus if task.queue in flow.queues else None
     if task.kind == TaskKind.ADJUDICATION.value:
-        return _decide(conn, user, case_id, review_id, label, DecidedBy.ADJUDICATION, now, events)
+        return _decide(db, conn, user, case_id, review_id, label, DecidedBy.ADJUDICATION, now, events)
     if consensus is None or consensus.reviews == 1:
-        return _decide(conn, user, case_id, review_id, label, DecidedBy.REVIEWER, now, events)
+        return _decide(db, conn, user, case_id, review_id, label, DecidedBy.REVIEWER, now, events)
     case_store.lock(conn, case_id)  # the last of concurrent submits must see all the others
     answers = case_store.consensus_answers(conn, case_id)
     if any(a is None for a in answers):
@@ -517,7 +518,7 @@ def _settle(
     top, votes = counts.most_common(1)[0]
     agreed = votes == len(answers) if consensus.agreement == "unanimous" else votes * 2 > len(answers)
     if agreed:
-        return _decide(conn, user, case_id, review_id, top, DecidedBy.CONSENSUS, now, events)
+        return _decide(db, conn, user, case_id, review_id, top, DecidedBy.CONSENSUS, now, events)
     assert consensus.adjudicate_in is not None
     target = flow.queues[consensus.adjudicate_in]
     (adjudication,) = case_store.insert_tasks(
@@ -555,6 +556,7 @@ def _settle(
 
 
 def _decide(
+    db: Database,
     conn: Connection,
     user: User,
     case_id: CaseId,
@@ -564,19 +566,7 @@ def _decide(
     now: datetime,
     events: list[AuditEvent],
 ) -> Outcome:
-    case_store.insert_decisions(
-        conn,
-        [
-            {
-                "case_id": case_id,
-                "label": label,
-                "decided_by": by.value,
-                "review_id": review_id,
-                "created_at": now,
-            }
-        ],
-    )
-    case_store.mark_decided(conn, case_id, now)
+    case_store.decide(db, conn, case_id, label, by.value, now, review_id=review_id)
     events.append(
         AuditEvent(
             user.name,

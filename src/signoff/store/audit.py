@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, and_, func, insert, or_, select, text
 
 from signoff.domain import AuditEvent
+from signoff.store.database import Database
 from signoff.store.schema import audit_events, audit_seals
 
 ESCALATION_ACTOR = "escalation"  # the escalation sweep's events have their own partial index
@@ -24,16 +26,22 @@ EVENT_COLUMNS = (
 )
 
 
-_INSERT_EVENT = insert(audit_events)  # built once: every change appends events
-
-
-def append(conn: Connection, events: Sequence[AuditEvent], at: datetime) -> None:
+def append(db: Database, conn: Connection, events: Sequence[AuditEvent], at: datetime) -> None:
     rows = [
-        {"at": at, "actor": e.actor, "action": e.action, "entity": e.entity, "entity_id": e.entity_id, "data": e.data}
+        {
+            "at": at,
+            "actor": e.actor,
+            "action": e.action,
+            "entity": e.entity,
+            "entity_id": e.entity_id,
+            "data": json.dumps(e.data),
+        }
         for e in events
     ]
-    if rows:
-        conn.execute(_INSERT_EVENT, rows if len(rows) > 1 else rows[0])  # one row: no executemany machinery
+    if len(rows) == 1:
+        db.run(conn, "append_event", **rows[0])
+    elif rows:
+        db.run_many(conn, "append_event", rows)
 
 
 def unsealed(conn: Connection, limit: int) -> list[Row[Any]]:

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, insert, select
 
 from signoff.domain import CaseId, CaseStatus
+from signoff.store.database import Database
 from signoff.store.schema import cases, decisions, leases, model_versions, predictions, reviews, routes, tasks
 
 
@@ -56,15 +57,29 @@ def insert_decisions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(_INSERT_DECISION, list(rows) if len(rows) > 1 else rows[0])
 
 
-_MARK_DECIDED = (
-    update(cases)
-    .where(cases.c.id == bindparam("p_case"))
-    .values(status=CaseStatus.DECIDED.value, decided_at=bindparam("p_at"))
-)  # built once: it runs on every decision
-
-
-def mark_decided(conn: Connection, case_id: CaseId, at: datetime) -> None:
-    conn.execute(_MARK_DECIDED, {"p_case": case_id, "p_at": at})
+def decide(
+    db: Database,
+    conn: Connection,
+    case_id: CaseId,
+    label: str,
+    decided_by: str,
+    now: datetime,
+    *,
+    review_id: int | None = None,
+    model_version_id: int | None = None,
+) -> None:
+    """Record a case's one decision and mark the case decided."""
+    db.run(
+        conn,
+        "insert_decision",
+        case_id=case_id,
+        label=label,
+        decided_by=decided_by,
+        model_version_id=model_version_id,
+        review_id=review_id,
+        now=now,
+    )
+    db.run(conn, "mark_decided", case_id=case_id, now=now)
 
 
 def exists(conn: Connection, case_id: int) -> bool:

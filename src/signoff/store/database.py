@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections import namedtuple
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
-from functools import cache
+from datetime import UTC, datetime
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, Row, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -66,7 +67,7 @@ class Database:
             raise SignoffError(f"unsupported database {backend!r}: use a sqlite:/// or postgresql:// URL")
         self.dialect: Dialect = "sqlite" if backend == "sqlite" else "postgresql"
         self.queries = named_queries(self.dialect)
-        self._texts = {name: text(sql) for name, sql in self.queries.items()}  # parsed once, not per call
+        self._driver_sql = {name: _driver_sql(self.dialect, sql) for name, sql in self.queries.items()}
         if self.dialect == "sqlite":
             self.engine = create_engine(
                 self.url,
@@ -109,9 +110,34 @@ class Database:
     def safe_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
 
-    def run(self, conn: Connection, name: str, **params: Any) -> list[Row[Any]]:
-        """Run a named query and return its rows."""
-        return list(conn.execute(self._texts[name], params))
+    def run(self, conn: Connection, name: str, **params: Any) -> list[Any]:
+        """Run a named query in ``conn``'s transaction and return its rows as named tuples.
+
+        Named queries are every claim's and submit's statements, so they go to the driver's cursor directly:
+        SQLAlchemy's execution machinery costs several times what SQLite takes to run such a statement (measured
+        12.6 against 2.0 µs for one UPDATE). Datetimes are bound as each database stores them."""
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self._driver_sql[name], self._bind(params))
+            if cursor.description is None:
+                return []
+            row = _row_type(tuple(column[0] for column in cursor.description))
+            return [row._make(values) for values in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    def run_many(self, conn: Connection, name: str, rows: list[dict[str, Any]]) -> None:
+        """Run a named statement once per parameter set (one round trip on PostgreSQL: psycopg pipelines it)."""
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(self._driver_sql[name], [self._bind(p) for p in rows])
+        finally:
+            cursor.close()
+
+    def _bind(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        if self.dialect == "postgresql":
+            return dict(params)
+        return {k: _sqlite_time(v) if isinstance(v, datetime) else v for k, v in params.items()}
 
     def now(self, conn: Connection) -> datetime:
         """The database clock: leases and their expiry are judged by it alone."""
@@ -119,6 +145,25 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _driver_sql(dialect: Dialect, sql: str) -> str:
+    """A named query in the driver's parameter style: sqlite3 takes ``:name`` as written, psycopg ``%(name)s``."""
+    if dialect == "sqlite":
+        return sql
+    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql.replace("%", "%%"))
+
+
+@lru_cache(maxsize=256)
+def _row_type(columns: tuple[str, ...]) -> Any:
+    return namedtuple("NamedRow", columns, rename=True)  # the columns are known only at run time
+
+
+def _sqlite_time(value: datetime) -> str:
+    """A datetime as SQLite keeps it here: UTC text in SQLAlchemy's format, so that times compare as text."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are not stored; pass a timezone-aware UTC datetime")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def as_utc(value: object) -> datetime:

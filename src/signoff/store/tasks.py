@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, and_, insert, select, update
 
 from signoff.domain import LeaseEnd, TaskId, UserId
 from signoff.store.database import Database, as_utc
@@ -53,7 +53,7 @@ def claim(
     blocked: Sequence[str],
     flow: str | None,
     queue: str | None,
-) -> Row[Any] | None:
+) -> Any:
     """Lease the best open task (or one whose lease expired) and record the lease; None if there is none."""
     name, params = claim_query(
         db, reviewer=reviewer, reviewer_name=reviewer_name, roles=roles, blocked=blocked, flow=flow, queue=queue
@@ -62,35 +62,17 @@ def claim(
     if not rows:
         return None
     row = rows[0]
-    record_lease(conn, row.id, row.lease_token, reviewer, as_utc(row.now), as_utc(row.lease_expires_at))
+    record_lease(db, conn, row.id, row.lease_token, reviewer, as_utc(row.now), as_utc(row.lease_expires_at))
     return row
 
 
-# The statements of every claim and submit, built once: building one per call costs more than running it.
-_CLOSE_EXPIRED = (
-    update(leases)
-    .where(leases.c.task_id == bindparam("p_task"), leases.c.ended_at.is_(None), leases.c.token < bindparam("p_token"))
-    .values(ended_at=bindparam("p_now"), end_reason=LeaseEnd.EXPIRED.value)
-)
-_INSERT_LEASE = insert(leases)
-_END_LEASE = (
-    update(leases)
-    .where(leases.c.task_id == bindparam("p_task"), leases.c.token == bindparam("p_token"))
-    .values(ended_at=bindparam("p_now"), end_reason=bindparam("p_reason"))
-)
-_INSERT_REVIEW = insert(reviews).returning(reviews.c.id)
-
-
 def record_lease(
-    conn: Connection, task_id: int, token: int, reviewer: UserId, now: datetime, expires: datetime
+    db: Database, conn: Connection, task_id: int, token: int, reviewer: UserId, now: datetime, expires: datetime
 ) -> None:
     """Write the lease history row of a new lease, closing an older one that expired."""
     if token > 1:  # an older lease still open on this task has expired: close it before recording the new one
-        conn.execute(_CLOSE_EXPIRED, {"p_task": task_id, "p_token": token, "p_now": now})
-    conn.execute(
-        _INSERT_LEASE,
-        {"task_id": task_id, "token": token, "reviewer_id": reviewer, "acquired_at": now, "expires_at": expires},
-    )
+        db.run(conn, "close_expired_lease", task_id=task_id, token=token, now=now)
+    db.run(conn, "start_lease", task_id=task_id, token=token, reviewer=reviewer, now=now, expires_at=expires)
 
 
 def _fenced(
@@ -110,12 +92,12 @@ def extend(db: Database, conn: Connection, task_id: TaskId, token: int, reviewer
     return expires
 
 
-def complete(db: Database, conn: Connection, task_id: TaskId, token: int, reviewer: UserId) -> Row[Any] | None:
+def complete(db: Database, conn: Connection, task_id: TaskId, token: int, reviewer: UserId) -> Any:
     """Close the task on a live lease; the task (``now`` is the completion time) or None if the lease is not live."""
     rows = db.run(conn, "complete_task", task_id=task_id, token=token, reviewer=reviewer)
     if not rows:
         return None
-    _lease_ended(conn, task_id, token, as_utc(rows[0].now), LeaseEnd.SUBMITTED)
+    _lease_ended(db, conn, task_id, token, as_utc(rows[0].now), LeaseEnd.SUBMITTED)
     return rows[0]
 
 
@@ -142,20 +124,20 @@ def _end(
 ) -> datetime | None:
     now = _fenced(db, conn, name, task_id, token, reviewer)
     if now is not None:
-        _lease_ended(conn, task_id, token, now, reason)
+        _lease_ended(db, conn, task_id, token, now, reason)
     return now
 
 
-def _lease_ended(conn: Connection, task_id: int, token: int, now: datetime, reason: LeaseEnd) -> None:
-    conn.execute(_END_LEASE, {"p_task": task_id, "p_token": token, "p_now": now, "p_reason": reason.value})
+def _lease_ended(db: Database, conn: Connection, task_id: int, token: int, now: datetime, reason: LeaseEnd) -> None:
+    db.run(conn, "end_lease", task_id=task_id, token=token, now=now, reason=reason.value)
 
 
 def get(conn: Connection, task_id: int) -> Row[Any] | None:
     return conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
 
 
-def insert_review(conn: Connection, row: dict[str, Any]) -> int:
-    return int(conn.execute(_INSERT_REVIEW, row).one().id)
+def insert_review(db: Database, conn: Connection, row: dict[str, Any]) -> int:
+    return int(db.run(conn, "insert_review", **row)[0].id)
 
 
 def review_for(conn: Connection, task_id: int, token: int) -> Row[Any] | None:
