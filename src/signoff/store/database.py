@@ -19,7 +19,7 @@ from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from signoff.errors import SignoffError
-from signoff.store.schema import UtcDateTime
+from signoff.store.schema import as_utc as as_utc  # named queries' times are read with it
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -163,17 +163,9 @@ def _sqlite_time(value: datetime) -> str:
     """A datetime as SQLite keeps it here: UTC text in SQLAlchemy's format, so that times compare as text."""
     if value.tzinfo is None:
         raise ValueError("naive datetimes are not stored; pass a timezone-aware UTC datetime")
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def as_utc(value: object) -> datetime:
-    """A timestamp from a named query (text on SQLite) as an aware UTC datetime."""
-    result = UtcDateTime().process_result_value(value, _SQLITE_DIALECT)
-    assert result is not None
-    return result
-
-
-_SQLITE_DIALECT = create_engine("sqlite://").dialect
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _is_unreachable(error: OperationalError) -> bool:
