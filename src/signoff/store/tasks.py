@@ -62,15 +62,8 @@ def claim(
     if not rows:
         return None
     row = rows[0]
-    if not _WRITES_LEASE_HISTORY[db.dialect]:
-        record_lease(db, conn, row.id, row.lease_token, reviewer, as_utc(row.now), as_utc(row.lease_expires_at))
+    record_lease(db, conn, row.id, row.lease_token, reviewer, as_utc(row.now), as_utc(row.lease_expires_at))
     return row
-
-
-# Whether the named queries that change a lease also write its history row. PostgreSQL's do, in data-modifying
-# CTEs: a round trip fewer each, for the client and the server. SQLite has no such statements (and no round
-# trips to save), so the store writes the row after them.
-_WRITES_LEASE_HISTORY = {"postgresql": True, "sqlite": False}
 
 
 def record_lease(
@@ -104,8 +97,7 @@ def complete(db: Database, conn: Connection, task_id: TaskId, token: int, review
     rows = db.run(conn, "complete_task", task_id=task_id, token=token, reviewer=reviewer)
     if not rows:
         return None
-    if not _WRITES_LEASE_HISTORY[db.dialect]:
-        _lease_ended(db, conn, task_id, token, as_utc(rows[0].now), LeaseEnd.SUBMITTED)
+    _lease_ended(db, conn, task_id, token, as_utc(rows[0].now), LeaseEnd.SUBMITTED)
     return rows[0]
 
 

@@ -30,26 +30,15 @@ SELECT clock_timestamp() AS now;
     FOR UPDATE SKIP LOCKED
 
 -- fragment: lease_it
--- Lease the chosen task by the database clock and write its lease history in the same statement (an older lease
--- still open on the task has expired), then return it: shared by claim_task and claim_any.
-, leased AS (
-    UPDATE tasks AS t
-    SET status = 'leased',
-        lease_token = t.lease_token + 1,
-        lease_owner = :reviewer,
-        lease_expires_at = clock_timestamp() + make_interval(secs => t.lease_ttl)
-    FROM candidate
-    WHERE t.id = candidate.id
-    RETURNING t.id, t.case_id, t.flow, t.queue, t.kind, t.lease_token, t.lease_expires_at, clock_timestamp() AS now
-), expired AS (
-    UPDATE leases AS l SET ended_at = leased.now, end_reason = 'expired'
-    FROM leased
-    WHERE l.task_id = leased.id AND l.ended_at IS NULL AND l.token < leased.lease_token
-), started AS (
-    INSERT INTO leases (task_id, token, reviewer_id, acquired_at, expires_at)
-    SELECT id, lease_token, :reviewer, now, lease_expires_at FROM leased
-)
-SELECT * FROM leased;
+-- Lease the chosen task by the database clock and return it: shared by claim_task and claim_any.
+UPDATE tasks AS t
+SET status = 'leased',
+    lease_token = t.lease_token + 1,
+    lease_owner = :reviewer,
+    lease_expires_at = clock_timestamp() + make_interval(secs => t.lease_ttl)
+FROM candidate
+WHERE t.id = candidate.id
+RETURNING t.id, t.case_id, t.flow, t.queue, t.kind, t.lease_token, t.lease_expires_at, clock_timestamp() AS now;
 
 -- name: claim_task
 -- Claims the most urgent task of one queue (priority, then earliest due, then oldest), new or with an
@@ -82,19 +71,11 @@ WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_own
 RETURNING lease_expires_at, clock_timestamp() AS now;
 
 -- name: complete_task
--- Close the task on a live lease and end the lease in its history, in one statement.
-WITH done AS (
-    UPDATE tasks
-    SET status = 'done', completed_at = clock_timestamp()
-    WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_owner = :reviewer
-      AND lease_expires_at > clock_timestamp()
-    RETURNING completed_at AS now, id, case_id, flow, queue, kind, priority, created_at
-), ended AS (
-    UPDATE leases AS l SET ended_at = done.now, end_reason = 'submitted'
-    FROM done
-    WHERE l.task_id = done.id AND l.token = :token
-)
-SELECT * FROM done;
+UPDATE tasks
+SET status = 'done', completed_at = clock_timestamp()
+WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_owner = :reviewer
+  AND lease_expires_at > clock_timestamp()
+RETURNING completed_at AS now, id, case_id, flow, queue, kind, priority, created_at;
 
 -- name: release_task
 UPDATE tasks
