@@ -6,6 +6,9 @@ the end):
 1. Cycles/s. N tasks are queued (one case each: ``decisions`` is keyed by case), then W threads loop
    ``review.claim`` then ``review.submit`` until the queue is empty. Targets: >= 2,000/s SQLite, >= 1,000/s
    PostgreSQL.
+   "CPU ms/cycle" is the CPU time of the reviewers' processes per cycle (SQLite's engine runs inside them);
+   "server CPU ms/cycle" that of the PostgreSQL backends that served them (read from /proc, so only when the
+   server runs on this machine, and only for a single process, whose pool keeps its connections to the end).
 2. Next-task latency. With 10k, 100k (and 1M) tasks queued, single ``review.claim`` calls are timed, each followed
    by an untimed ``review.release`` so the depth stays the same; p50/p95 in ms, and how p95 grows from the
    smallest depth to the largest. Targets: p95 < 50 ms at 1M, growth <= 2x. Timed twice: as ``claim(db, user)``
@@ -25,9 +28,9 @@ What one cycle does on each side (so the ratio compares like with like only as f
   the ``task.claimed`` audit event. submit = one write transaction: the fenced ``complete_task`` UPDATE (token,
   owner and expiry checked by the database) returning the task, the lease row's UPDATE, INSERT of the review row,
   INSERT of the decision row, UPDATE of the case, INSERT of 2 audit events (``review.submitted``,
-  ``case.decided``). So 2 transactions, 10 statements and 3 audit rows per cycle, plus the pool's pre-ping on
-  PostgreSQL, through SQLAlchemy (the hot statements built once), from W OS threads in P processes (``--processes``;
-  the GIL, SQLite's single writer and the database server share the machine's cores).
+  ``case.decided``). So 2 transactions, 10 statements and 3 audit rows per cycle, each statement a named query on
+  the driver's cursor inside a SQLAlchemy transaction, from W OS threads in P processes (``--processes``; the GIL,
+  SQLite's single writer and the database server share the machine's cores).
 - procrastinate (its ``JobManager.fetch_job`` / ``finish_job``, as its worker does, without running a task body):
   fetch = one autocommit call of ``procrastinate_fetch_job_v2`` (UPDATE ... FOR UPDATE SKIP LOCKED to 'doing';
   a trigger inserts a 'started' row in ``procrastinate_events``); finish = one autocommit call of
@@ -292,10 +295,30 @@ class CycleResult:
     errors: list[str] = field(default_factory=list)
     check: str = ""
     processes: int = 1
+    server_cpu: float | None = None  # PostgreSQL backends' CPU seconds over the run, when measurable
 
     @property
     def rate(self) -> float:
         return self.cycles / self.seconds if self.seconds else 0.0
+
+
+def backend_cpu(db: Database) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend serving this database (other than the asking one), read
+    from /proc: empty unless the server runs on this machine and this user may read its processes."""
+    if db.dialect != "postgresql":
+        return {}
+    with db.transaction(write=False) as conn:
+        pids = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        ).scalars()
+        used = {}
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+            except OSError:
+                return {}
+            used[int(pid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return used
 
 
 def _drain(
@@ -351,11 +374,16 @@ def run_cycles(db: Database, project: Project, n: int, workers: int, processes: 
     team = reviewers(db, workers)
     errors: list[str] = []
     label = f"{db.dialect}: claim + submit, {workers} workers" + (f" in {processes} processes" if processes > 1 else "")
+    server_cpu = None
     if processes == 1:
         clock: list[float] = []
+        before = backend_cpu(db)
         cpu = time.process_time()
         counts, errors = _drain(db, project, team, lambda: clock.append(time.perf_counter()))
         took, cpu, cycles = time.perf_counter() - clock[0], time.process_time() - cpu, sum(counts)
+        after = backend_cpu(db)  # the pool keeps the workers' connections, so their backends are still there
+        if after:
+            server_cpu = sum(used - before.get(pid, 0.0) for pid, used in after.items())
     else:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no engine or lock shared by fork
         ready, go, results = context.Semaphore(0), context.Event(), context.Queue()
@@ -386,7 +414,7 @@ def run_cycles(db: Database, project: Project, n: int, workers: int, processes: 
             )
         ).scalar_one()
     check = f"{open_tasks} open, {decisions:,} decisions, {events:,} audit events"
-    return CycleResult(db.dialect, n, workers, took, cycles, cpu, errors, check, processes)
+    return CycleResult(db.dialect, n, workers, took, cycles, cpu, errors, check, processes, server_cpu)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -613,8 +641,8 @@ def verdict(ok: bool) -> str:
 
 def cycle_table(cycles: list[CycleResult]) -> None:
     table = Table(title="Claim + submit (fenced lease, lease history, review, decision, case update, 3 audit rows)")
-    numbers = ("tasks", "processes", "workers", "seconds", "cycles/s", "CPU ms/cycle")
-    for column in ("backend", *numbers[:5], "target", "", numbers[5], "check"):
+    numbers = ("tasks", "processes", "workers", "seconds", "cycles/s", "CPU ms/cycle", "server CPU ms/cycle")
+    for column in ("backend", *numbers[:5], "target", "", *numbers[5:], "check"):
         table.add_column(column, justify="right" if column in numbers else "left")
     for c in cycles:
         target = TARGET_CYCLES[c.backend]
@@ -628,6 +656,7 @@ def cycle_table(cycles: list[CycleResult]) -> None:
             f">= {target:,.0f}/s",
             verdict(c.rate >= target and not c.errors),
             f"{c.cpu / c.cycles * 1000:.2f}" if c.cycles else "-",
+            f"{c.server_cpu / c.cycles * 1000:.2f}" if c.cycles and c.server_cpu is not None else "-",
             c.check + (f"; {len(c.errors)} worker errors: {c.errors[0]}" if c.errors else ""),
         )
     console.print(table)
