@@ -1,6 +1,6 @@
 """Review queue: claim + submit cycles/s, next-task latency against queue depth, and a peer queue in the same run.
 
-Three measurements, on SQLite (a file in a temporary folder) and on PostgreSQL (a database of its own, dropped at
+Four measurements, on SQLite (a file in a temporary folder) and on PostgreSQL (a database of its own, dropped at
 the end):
 
 1. Cycles/s. N tasks are queued (one case each: ``decisions`` is keyed by case), then W threads loop
@@ -18,6 +18,10 @@ the end):
    passes over cases the reviewer already answered, so its cost may follow the reviewer's history as well.
 3. A peer queue library, procrastinate, doing its own claim + complete on the same PostgreSQL server in the same
    run, with the same N jobs and the same number of concurrent workers; jobs/s and the Signoff/peer ratio.
+4. The floor on SQLite: one thread running the statements of each cycle (the same named queries, schema and indexes)
+   on a bare sqlite3 connection with no Signoff code around them, on N tasks of its own; cycles/s and the
+   Signoff/floor ratio. What Signoff adds over it is its own Python: the checks, SQLAlchemy's transactions, and
+   with several threads the GIL handed over at each driver call.
 
 What one cycle does on each side (so the ratio compares like with like only as far as stated):
 
@@ -48,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import multiprocessing
 import os
@@ -583,6 +588,72 @@ def run_peer(postgres_url: str, n: int, workers: int) -> PeerResult:
 # Report
 
 
+def run_bare_sqlite(postgres_url: str, n: int) -> PeerResult:
+    """The floor for SQLite: one thread running a cycle's statements (the same named queries, the same schema and
+    indexes, 3 audit rows) on a bare sqlite3 connection, with none of Signoff's code around them."""
+    with signoff_database("sqlite", postgres_url) as (db, _project):
+        for _ in queue_tasks(db, n):
+            pass
+        (user,) = reviewers(db, 1)
+        q = db.queries
+        bare = sqlite3.connect(make_url(db.url).database or "", isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+            bare.execute(f"PRAGMA {pragma}")
+        me = {"reviewer": user.id, "reviewer_name": user.name, "roles": '["reviewer"]', "blocked": "[]"}
+
+        def event(at: str, action: str, entity: str, entity_id: int, data: dict[str, Any]) -> tuple[Any, ...]:
+            return (at, user.name, action, entity, str(entity_id), json.dumps(data))
+
+        insert_event = "INSERT INTO audit_events (at, actor, action, entity, entity_id, data) VALUES (?, ?, ?, ?, ?, ?)"
+        done = 0
+        started, cpu = time.perf_counter(), time.process_time()
+        while True:
+            bare.execute("BEGIN IMMEDIATE")
+            bare.execute(q["reviewer_profile"], me).fetchall()
+            row = bare.execute(q["claim_any"], {**me, "flow": None, "queue": None}).fetchone()
+            if row is None:
+                bare.execute("COMMIT")
+                break
+            task, case, token, expires, now = row[0], row[1], row[5], row[6], row[7]
+            bare.execute(q["start_lease"], {**me, "task_id": task, "token": token, "now": now, "expires_at": expires})
+            claimed = {"case_id": case, "token": token, "expires_at": expires}
+            bare.execute(insert_event, event(now, "task.claimed", "task", task, claimed))
+            bare.execute("COMMIT")
+            bare.execute("BEGIN IMMEDIATE")
+            now = bare.execute(q["complete_task"], {**me, "task_id": task, "token": token}).fetchone()[0]
+            bare.execute(q["end_lease"], {"task_id": task, "token": token, "now": now, "reason": "submitted"})
+            (review_id,) = bare.execute(
+                q["insert_review"],
+                {
+                    "task_id": task,
+                    "case_id": case,
+                    "reviewer_id": user.id,
+                    "lease_token": token,
+                    "label": LABEL,
+                    "comment": "",
+                    "created_at": now,
+                },
+            ).fetchone()
+            decision = {"case_id": case, "label": LABEL, "decided_by": "reviewer", "review_id": review_id}
+            bare.execute(q["insert_decision"], {**decision, "model_version_id": None, "now": now})
+            bare.execute(q["mark_decided"], {"case_id": case, "now": now})
+            submitted = {"case_id": case, "token": token, "review_id": review_id, "label": LABEL, "comment": ""}
+            decided = {"label": LABEL, "decided_by": "reviewer", "review_id": review_id}
+            bare.executemany(
+                insert_event,
+                [
+                    event(now, "review.submitted", "task", task, submitted),
+                    event(now, "case.decided", "case", case, decided),
+                ],
+            )
+            bare.execute("COMMIT")
+            done += 1
+        took, cpu = time.perf_counter() - started, time.process_time() - cpu
+        left = bare.execute("SELECT COUNT(*) FROM tasks WHERE status <> 'done'").fetchone()[0]
+        bare.close()
+    return PeerResult("bare sqlite3, 1 thread", n, 1, took, done, cpu, f"{left} tasks left")
+
+
 def _git(*args: str) -> str | None:
     """What git says about the checkout this bench runs from (None without git)."""
     git = shutil.which("git")
@@ -666,6 +737,7 @@ def report(
     cycles: list[CycleResult],
     latencies: list[Latency],
     peer: PeerResult | None,
+    floor: PeerResult | None,
     plans: dict[str, list[str]],
     facts: list[str],
 ) -> None:
@@ -704,6 +776,19 @@ def report(
                 console.print(
                     f"growth {backend}, {variant}: p95({large.depth:,}) / p95({small.depth:,}) = {growth:.2f}x "
                     f"(target <= {TARGET_GROWTH:.0f}x from 10k to 1M) {verdict(growth <= TARGET_GROWTH)}"
+                )
+
+    if floor is not None:
+        console.print(
+            f"floor on SQLite: {floor.library} running a cycle's statements with no Signoff code: {floor.done:,} "
+            f"cycles in {floor.seconds:.1f} s = {floor.rate:,.0f} cycles/s, "
+            f"{floor.cpu / max(floor.done, 1) * 1000:.2f} ms CPU per cycle ({floor.check})"
+        )
+        for c in cycles:
+            if c.backend == "sqlite" and floor.rate:
+                console.print(
+                    f"Signoff / floor = {c.rate:,.0f} / {floor.rate:,.0f} = {c.rate / floor.rate:.2f} "
+                    f"({c.workers} workers in {c.processes} process(es))"
                 )
 
     if peer is not None:
@@ -752,7 +837,7 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a fast look")
     parser.add_argument("--full", action="store_true", help="SQLite gets the 1M depth too")
-    parser.add_argument("--no-peer", action="store_true", help="skip the procrastinate peer")
+    parser.add_argument("--no-peer", action="store_true", help="skip the procrastinate peer and the bare SQLite floor")
     parser.add_argument("--skip", default="", help="comma-separated phases to skip: cycles, latency")
     parser.add_argument("--postgres-url", default=os.environ.get("SIGNOFF_BENCH_POSTGRES_URL", DEFAULT_POSTGRES))
     args = parser.parse_args()
@@ -773,11 +858,15 @@ def main() -> None:
     latencies: list[Latency] = []
     plans: dict[str, list[str]] = {}
     peer: PeerResult | None = None
+    floor: PeerResult | None = None
     for backend in backends:
         for processes in [int(p) for p in args.processes.split(",") if p.strip()] if "cycles" not in skip else []:
             with signoff_database(backend, args.postgres_url) as (db, project):
                 cycles.append(run_cycles(db, project, tasks, args.workers, processes))
             console.print(f"{backend}, {processes} processes: {cycles[-1].rate:,.0f} cycles/s ({cycles[-1].check})")
+        if backend == "sqlite" and not args.no_peer and "cycles" not in skip:
+            floor = run_bare_sqlite(args.postgres_url, tasks)
+            console.print(f"floor: {floor.rate:,.0f} cycles/s")
         if backend == "postgresql" and not args.no_peer and "cycles" not in skip:
             peer = run_peer(args.postgres_url, tasks, args.workers)
             console.print(f"peer: {peer.rate:,.0f} jobs/s")
@@ -793,7 +882,7 @@ def main() -> None:
                     f"{backend} at {lat.depth:,} ({lat.variant}): p50 {lat.pct(50):.2f} ms, p95 {lat.pct(95):.2f} ms"
                 )
     facts = machine_facts(args.postgres_url if "postgresql" in backends else None, load_before)
-    report(cycles, latencies, peer, plans, facts)
+    report(cycles, latencies, peer, floor, plans, facts)
 
 
 if __name__ == "__main__":
