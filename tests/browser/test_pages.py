@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -55,8 +56,27 @@ def test_the_auditor_reads_a_cases_decision_record(site: Site, context: Any) -> 
     page.get_by_label("Case id").fill(str(submitted[0]["case_id"]))
     page.get_by_role("button", name="Show").click()
     expect(page.get_by_text("a note for the record")).to_be_visible()
-    expect(page.locator(".ok-text")).to_contain_text("Intact")
+    expect(page.get_by_text("Nobody has verified the chain here yet.")).to_be_visible()  # no check on page load
+    page.get_by_role("button", name="Verify the whole chain now").click()
+    expect(page.locator(".ok-text")).to_contain_text("Intact when audra verified it")
+    expect(page.get_by_text(re.compile(r"^\d+ events? sealed since then\.$"))).to_be_visible()  # the sealer runs on
+    page.get_by_label("Case id").fill(str(submitted[0]["case_id"]))
+    page.get_by_role("button", name="Show").click()
     shot(page, "audit-case")
+
+
+def test_verifying_the_chain_needs_the_auditors_role_and_a_form_token(site: Site, context: Any) -> None:
+    page = context.new_page()
+    login(page, site, "alice", "/account")
+    token = page.locator('form[action="/logout"] input[name="csrf_token"]').get_attribute("value")
+    refused = page.request.post(site.url + "/audit/verify", form={"csrf_token": token or ""})
+    assert refused.status == 403 and "Not for your role" in refused.text()
+    auditor = context.browser.new_context().new_page()
+    login(auditor, site, "audra")
+    forged = auditor.request.post(site.url + "/audit/verify", form={"csrf_token": "forged"})
+    assert forged.status == 403
+    auditor.goto(site.url + "/audit")
+    expect(auditor.get_by_text("Nobody has verified the chain here yet.")).to_be_visible()
 
 
 @pytest.mark.parametrize("path", ["/lead", "/owner", "/audit"])

@@ -85,3 +85,26 @@ def test_events_committed_after_sealing_are_chained_after_the_others(busy: Datab
     assert audit.seal(busy) == 2  # user.created and token.issued
     report = audit.verify(busy)
     assert report.ok and report.checked == first + 2
+
+
+def test_a_recorded_verification_says_who_found_what_and_how_much_was_sealed_after(busy: Database) -> None:
+    assert audit.last_verification(busy) is None
+    sealed = audit.seal(busy)
+    assert audit.verify_and_record(busy, "audra").ok
+    first = audit.last_verification(busy)
+    assert first is not None
+    assert (first.actor, first.intact, first.breach, first.checked, first.unsealed) == ("audra", True, None, sealed, 0)
+    assert first.sealed_since == 0 and first.seconds >= 0
+    audit.seal(busy)  # the verification's own event is sealed after it
+    later = audit.last_verification(busy)
+    assert later is not None and later.sealed_since == 1 and later.at == first.at
+
+
+def test_a_recorded_verification_of_a_tampered_chain_says_where_it_broke(busy: Database) -> None:
+    audit.seal(busy)
+    audit.verify_and_record(busy, "audra")
+    _tamper(busy, "UPDATE audit_events SET actor = 'mallory' WHERE id = 7")
+    assert not audit.verify_and_record(busy, "ada").ok
+    found = audit.last_verification(busy)
+    assert found is not None and (found.actor, found.intact, found.checked) == ("ada", False, 6)
+    assert found.breach is not None and found.breach.startswith("audit event 7 (seal 7)")

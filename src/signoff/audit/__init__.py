@@ -4,20 +4,34 @@ from __future__ import annotations
 
 from signoff.audit.chain import GENESIS, event_hash
 from signoff.audit.records import EXPORTS, case_history, csv_lines, jsonl_lines, sealed_events, time_bound
-from signoff.audit.service import Breach, VerifyReport, record, seal, verify
+from signoff.audit.service import (
+    VERIFIED,
+    Breach,
+    Verification,
+    VerifyReport,
+    last_verification,
+    record,
+    seal,
+    verify,
+    verify_and_record,
+)
 
 __all__ = [
     "EXPORTS",
     "GENESIS",
+    "VERIFIED",
     "Breach",
+    "Verification",
     "VerifyReport",
     "case_history",
     "csv_lines",
     "event_hash",
     "jsonl_lines",
+    "last_verification",
     "record",
     "seal",
     "sealed_events",
     "time_bound",
     "verify",
+    "verify_and_record",
 ]

@@ -108,6 +108,17 @@ def last_seq(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(audit_seals.c.seq), 0))).scalar_one())
 
 
+def latest(conn: Connection, entity: str, entity_id: str, action: str) -> Any:
+    """The newest event of this action about this entity (through the (entity, entity_id) index)."""
+    query = (
+        select(*EVENT_COLUMNS)
+        .where(audit_events.c.entity == entity, audit_events.c.entity_id == entity_id, audit_events.c.action == action)
+        .order_by(audit_events.c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(query).first()
+
+
 def escalations_query(limit: int) -> Select[Any]:
     """The escalation sweep's latest events, newest first. The filter is a literal, not a parameter, so that
     SQLite, too, reads them from their partial index (a test checks both plans)."""
