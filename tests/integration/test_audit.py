@@ -4,29 +4,35 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from helpers.queues import queued, reviewer
 from signoff import audit, review
+from signoff.audit import checkpoints
+from signoff.store import audit as audit_store
 from signoff.store.database import Database
 
 
 def _tamper(db: Database, sql: str) -> None:
-    """Edit the audit table as its owner would, with the append-only trigger and foreign keys out of the way."""
+    """Edit the audit tables as their owner would, with the append-only triggers and foreign keys out of the way."""
     if db.dialect == "postgresql":
         with db.transaction() as conn:
             conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+            conn.execute(text("ALTER TABLE audit_seals DISABLE TRIGGER USER"))
             conn.execute(text("ALTER TABLE audit_seals DROP CONSTRAINT fk_audit_seals_event_id_audit_events"))
             conn.execute(text(sql))
             conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
+            conn.execute(text("ALTER TABLE audit_seals ENABLE TRIGGER USER"))
         return
     db.dispose()
     raw = sqlite3.connect(db.url.removeprefix("sqlite:///"))
     raw.execute("PRAGMA foreign_keys=OFF")
-    raw.execute("DROP TRIGGER audit_events_no_update")
-    raw.execute("DROP TRIGGER audit_events_no_delete")
+    for table in ("audit_events", "audit_seals"):
+        raw.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
+        raw.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
     raw.execute(sql)
     raw.commit()
     raw.close()
@@ -108,3 +114,72 @@ def test_a_recorded_verification_of_a_tampered_chain_says_where_it_broke(busy: D
     found = audit.last_verification(busy)
     assert found is not None and (found.actor, found.intact, found.checked) == ("ada", False, 6)
     assert found.breach is not None and found.breach.startswith("audit event 7 (seal 7)")
+
+
+def _rehash(db: Database) -> None:
+    """What a database superuser can do after editing events: recompute every seal so the chain is consistent."""
+    with db.transaction() as conn:
+        if db.dialect == "postgresql":
+            conn.execute(text("ALTER TABLE audit_seals DISABLE TRIGGER USER"))
+        else:
+            conn.execute(text("DROP TRIGGER IF EXISTS audit_seals_no_update"))
+        prev = audit.GENESIS
+        for row in list(audit_store.chain(conn)):
+            digest = audit.event_hash(
+                prev,
+                event_id=row.event_id,
+                at=row.at,
+                actor=row.actor,
+                action=row.action,
+                entity=row.entity,
+                entity_id=row.entity_id,
+                data=row.data,
+            )
+            conn.execute(
+                text("UPDATE audit_seals SET prev_hash = :prev, hash = :hash WHERE seq = :seq"),
+                {"prev": prev, "hash": digest, "seq": row.seq},
+            )
+            prev = digest
+        if db.dialect == "postgresql":
+            conn.execute(text("ALTER TABLE audit_seals ENABLE TRIGGER USER"))
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[Any, Any]:
+    checkpoints.write_keys(tmp_path / "audit.key", tmp_path / "audit.pub")
+    return checkpoints.load_private_key(tmp_path / "audit.key"), checkpoints.load_public_key(tmp_path / "audit.pub")
+
+
+def test_a_signed_checkpoint_catches_a_chain_rewritten_and_rehashed_by_a_superuser(
+    busy: Database, keys: tuple[Any, Any]
+) -> None:
+    private, public = keys
+    document = checkpoints.make(busy, private)  # seals first: the checkpoint covers every committed event
+    assert document["seq"] == audit.verify(busy).checked and checkpoints.check(busy, document, public).ok
+    _tamper(busy, "UPDATE audit_events SET actor = 'mallory' WHERE id = 7")
+    assert not audit.verify(busy).ok
+    _rehash(busy)
+    assert audit.verify(busy).ok  # the chain alone no longer shows the edit...
+    found = checkpoints.check(busy, document, public)  # ...the checkpoint, signed outside the database, does
+    assert not found.ok and found.seq == document["seq"]
+    assert found.why is not None and "rewritten and re-hashed" in found.why
+
+
+def test_a_checkpoint_that_was_edited_or_signed_with_another_key_is_refused(
+    busy: Database, keys: tuple[Any, Any], tmp_path: Path
+) -> None:
+    private, public = keys
+    document = checkpoints.make(busy, private)
+    edited = {**document, "seq": document["seq"] - 1}
+    assert "signature does not verify" in (checkpoints.check(busy, edited, public).why or "")
+    checkpoints.write_keys(tmp_path / "other.key", tmp_path / "other.pub")
+    other = checkpoints.load_public_key(tmp_path / "other.pub")
+    assert "signature does not verify" in (checkpoints.check(busy, document, other).why or "")
+
+
+def test_a_checkpoint_past_the_end_of_the_chain_says_seals_were_removed(busy: Database, keys: tuple[Any, Any]) -> None:
+    private, public = keys
+    document = checkpoints.make(busy, private)
+    _tamper(busy, f"DELETE FROM audit_seals WHERE seq = {document['seq']}")
+    found = checkpoints.check(busy, document, public)
+    assert found.why == f"the chain has no seal {document['seq']} any more: sealed events were removed"

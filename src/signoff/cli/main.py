@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -486,14 +487,77 @@ def _print_evaluation(flow: str, result: Any) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(project: ProjectOption = None) -> None:
-    """Recompute the hash chain; name the first event that was altered, deleted or reordered."""
+def audit_verify(
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option("--checkpoint", "-c", help="A signed checkpoint file to hold the chain to (repeatable)."),
+    ] = None,
+    public_key: Annotated[
+        Path | None, typer.Option("--public-key", help="The public key the checkpoints were signed with.")
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Recompute the hash chain; name the first event that was altered, deleted or reordered. With signed
+    checkpoints, also show a chain that was rewritten and re-hashed since they were made."""
+    if checkpoint and public_key is None:
+        _fail("--checkpoint needs --public-key: the key the checkpoints were signed with, kept outside the database", 2)
     with _errors():
-        report = audit.verify(_database(_project(project)))
+        db = _database(_project(project))
+        found = []
+        if checkpoint:
+            from signoff.audit import checkpoints
+
+            assert public_key is not None
+            key = checkpoints.load_public_key(public_key)
+            documents = {path: checkpoints.read(path) for path in checkpoint}  # every file read before any check
+            found = [(path, checkpoints.check(db, document, key)) for path, document in documents.items()]
+        report = audit.verify(db)
+    broken = [f"checkpoint {path} (seal {c.seq}, signed {c.made_at}): {c.why}" for path, c in found if not c.ok]
     if report.breach is not None:
-        _fail(f"audit chain broken after {report.checked} good events: {report.breach}")
+        broken.insert(0, f"audit chain broken after {report.checked} good events: {report.breach}")
+    if broken:
+        _fail("\n".join(broken).replace("[", "\\["))
     note = f"; {report.unsealed} recent events not sealed yet" if report.unsealed else ""
-    out.print(f"[green]Audit chain intact:[/] {report.checked} events verified{note}.")
+    held = (
+        f"; it holds {len(found)} signed checkpoint(s), the latest at seal {max(c.seq for _, c in found)}"
+        if found
+        else ""
+    )
+    out.print(f"[green]Audit chain intact:[/] {report.checked} events verified{note}{held}.")
+
+
+@audit_app.command("keygen")
+def audit_keygen(
+    private_key: Annotated[Path, typer.Option("--private-key", help="Where to write the private key (mode 600).")],
+    public_key: Annotated[Path, typer.Option("--public-key", help="Where to write the public key.")],
+) -> None:
+    """Make an Ed25519 key pair for signing audit checkpoints. Keep the private key away from the database."""
+    from signoff.audit import checkpoints
+
+    with _errors():
+        made = checkpoints.write_keys(private_key, public_key)
+    out.print(f"Wrote the private key to {private_key} and the public key to {public_key} (key id {made}).")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    private_key: Annotated[Path, typer.Option("--private-key", help="The Ed25519 private key to sign with.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The file to write (default: stdout).")] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Seal what is committed and sign the chain's head: a file to keep where the database's administrators
+    cannot write, for `signoff audit verify --checkpoint`."""
+    from signoff.audit import checkpoints
+
+    with _errors():
+        key = checkpoints.load_private_key(private_key)
+        document = checkpoints.make(_database(_project(project)), key)
+        text = json.dumps(document, indent=2) + "\n"
+        if output is None:
+            sys.stdout.write(text)
+            return
+        _write_whole(output, [text])
+    out.print(f"Signed seal {document['seq']} (key id {document['key_id']}) into {output}.")
 
 
 @audit_app.command("seal")

@@ -61,6 +61,11 @@ def last_seal(conn: Connection) -> Any:
     ).first()
 
 
+def seal_hash(conn: Connection, seq: int) -> str | None:
+    value = conn.execute(select(audit_seals.c.hash).where(audit_seals.c.seq == seq)).scalar_one_or_none()
+    return None if value is None else str(value)
+
+
 def append_seals(conn: Connection, seals: Sequence[dict[str, Any]]) -> None:
     if seals:
         conn.execute(insert(audit_seals), list(seals))
