@@ -42,10 +42,10 @@ What one cycle does on each side (so the ratio compares like with like only as f
   transactions, 2 statements (plus 2 trigger inserts) per cycle, from W coroutines on one asyncio loop over a
   psycopg async pool. No fencing token, no lease history, no domain rows, no audit trail.
 
-Run: ``.venv/bin/python bench/review_queue.py`` (about 10 minutes), ``--quick`` for a fast look, ``--full`` to put
-1M tasks in SQLite too. PostgreSQL comes from ``--postgres-url`` (default $SIGNOFF_BENCH_POSTGRES_URL or
-postgresql://postgres@127.0.0.1:5432/test); the bench creates and drops its own ``signoff_bench_<random>``
-databases there. It prints numbers and verdicts; it asserts nothing.
+Run: ``.venv/bin/python bench/review_queue.py`` (about 10 minutes), ``--quick`` for a fast look. PostgreSQL comes
+from ``--postgres-url`` (default $SIGNOFF_BENCH_POSTGRES_URL or postgresql://postgres@127.0.0.1:5432/test); the
+bench creates and drops its own ``signoff_bench_<random>`` databases there. It prints numbers and verdicts; it
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -836,7 +836,6 @@ def main() -> None:
         help="past reviews of one more reviewer, timed at the deepest queue (default 100000; quick 10000; 0: off)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a fast look")
-    parser.add_argument("--full", action="store_true", help="SQLite gets the 1M depth too")
     parser.add_argument("--no-peer", action="store_true", help="skip the procrastinate peer and the bare SQLite floor")
     parser.add_argument("--skip", default="", help="comma-separated phases to skip: cycles, latency")
     parser.add_argument("--postgres-url", default=os.environ.get("SIGNOFF_BENCH_POSTGRES_URL", DEFAULT_POSTGRES))
@@ -848,7 +847,7 @@ def main() -> None:
     history = args.history if args.history is not None else (10_000 if args.quick else 100_000)
     default_sizes = {
         "postgresql": [1_000, 10_000] if args.quick else [10_000, 100_000, 1_000_000],
-        "sqlite": [1_000, 10_000] if args.quick else [10_000, 100_000, *([1_000_000] if args.full else [])],
+        "sqlite": [1_000, 10_000] if args.quick else [10_000, 100_000, 1_000_000],
     }
     # The flow's entry point ``review_queue:constant`` names this module by its file name.
     sys.path.insert(0, str(Path(__file__).resolve().parent))
