@@ -186,9 +186,9 @@ PING_AFTER_IDLE = 5.0  # seconds a pooled PostgreSQL connection may sit unused b
 
 def _ping_when_idle(engine: Engine) -> None:
     """Ping a pooled connection on checkout only if it sat unused for a while (SQLAlchemy's custom pessimistic
-    disconnect handling). ``pool_pre_ping`` pings on every checkout: a round trip per transaction, which cost a
-    sixth of the review queue's throughput. A server restart in the last few seconds still fails one request;
-    SQLAlchemy then replaces the whole pool."""
+    disconnect handling). ``pool_pre_ping`` pings on every checkout: a round trip per transaction, two per review
+    cycle. A server restart in the last few seconds still fails one request; SQLAlchemy then replaces the whole
+    pool (tests/integration/test_database.py shows both)."""
 
     @event.listens_for(engine, "checkin")
     def _returned(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
