@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-routing bench-quality bench-queue bench-ui clean
+.PHONY: install demo test lint bench bench-routing bench-quality bench-queue bench-ui bench-audit clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,10 @@ bench-queue: install  ## claim + submit cycles and next-task latency on both dat
 bench-ui: install  ## the review workspace's next-task transition with 100k queued tasks, beside the JSON API
 	$(BIN)/python bench/review_ui.py
 
-bench: bench-routing bench-quality bench-queue bench-ui  ## every benchmark
+bench-audit: install  ## seal and verify rates of the audit chain and how soon events are sealed, beside bare hashing
+	$(BIN)/python bench/audit_chain.py
+
+bench: bench-routing bench-quality bench-queue bench-ui bench-audit  ## every benchmark
 
 clean:
 	rm -rf $(VENV) signoff-demo .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,220 @@
+"""Audit chain: seal and verify rates, and how soon a committed event is sealed, beside a bare hashing floor.
+
+On SQLite (a file in a temporary folder) and on PostgreSQL (a database of its own, dropped at the end):
+
+1. Seal. ``--events`` audit events (default 200,000; each like a submitted review's, with a five-key JSON object)
+   are written in bulk, then ``audit.seal`` seals them all as the server's sealer does (one sealer, batches of
+   5,000, each batch in one transaction). Target: >= 10,000 events/s.
+2. Verify. ``audit.verify`` recomputes the whole chain from the database. Target: >= 100,000 events/s.
+3. The floor: the same chain of SHA-256 hashes over the same rows, already in memory (the hashing ``verify``
+   cannot avoid, with no database read); Signoff / floor says what reading and checking the seals costs on top.
+4. Sealed within. A writer records one event every ``--interval`` ms for ``--seconds`` s, each in its own
+   transaction (``audit.record``), while a sealer runs every 0.25 s as in ``signoff serve``; for every event, the
+   time from its ``at`` (the database clock in its transaction) to its seal's ``sealed_at``: p50, p95, max.
+   Target: sealed within 1 s.
+
+Run: ``make bench-audit`` or ``.venv/bin/python bench/audit_chain.py`` (``--events 20000`` for a quick look). It
+prints numbers and verdicts; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from review_queue import (
+    DEFAULT_POSTGRES,
+    console,
+    load_average,
+    machine_facts,
+    progress_bar,
+    signoff_database,
+    verdict,
+)
+from rich.table import Table
+from sqlalchemy import text
+
+from signoff import audit
+from signoff.domain import AuditEvent
+from signoff.store import audit as audit_store
+from signoff.store.database import Database, as_utc
+
+TARGET_SEAL = 10_000.0
+TARGET_VERIFY = 100_000.0
+TARGET_SEALED_WITHIN = 1.0
+SEALER_PERIOD = 0.25  # as signoff serve's sealer
+
+
+def write_events(db: Database, n: int, chunk: int = 50_000) -> None:
+    """N events like a submitted review's, written in bulk by the database itself."""
+    if db.dialect == "sqlite":
+        series = "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < :n) "
+        source, now, cast = "seq", "strftime('%Y-%m-%d %H:%M:%f000', 'now')", "CAST(:base + i AS TEXT)"
+        data = "json_object('case_id', :base + i, 'token', 1, 'review_id', :base + i, 'label', 'good', 'comment', '')"
+    else:
+        series, source, now, cast = "", "generate_series(1, :n) AS i", "now()", "CAST(:base + i AS text)"
+        data = (
+            "jsonb_build_object('case_id', :base + i, 'token', 1, 'review_id', :base + i, 'label', 'good', "
+            "'comment', '')"
+        )
+    statement = text(
+        f"INSERT INTO audit_events (at, actor, action, entity, entity_id, data) "
+        f"{series}SELECT {now}, 'bench-reviewer', 'review.submitted', 'task', {cast}, {data} FROM {source}"
+    )
+    with progress_bar() as bar:
+        shown = bar.add_task(f"{db.dialect}: writing {n:,} audit events", total=n)
+        for base in range(0, n, chunk):
+            size = min(chunk, n - base)
+            with db.transaction() as conn:
+                conn.execute(statement, {"n": size, "base": base})
+            bar.advance(shown, size)
+
+
+def floor_hashes(db: Database) -> tuple[int, float]:
+    """Hash the sealed chain from rows already in memory: (events, seconds of hashing alone)."""
+    with db.transaction(write=False) as conn:
+        rows = list(audit_store.chain(conn))
+    started = time.perf_counter()
+    prev = audit.GENESIS
+    for row in rows:
+        prev = audit.event_hash(
+            prev,
+            event_id=row.event_id,
+            at=row.at,
+            actor=row.actor,
+            action=row.action,
+            entity=row.entity,
+            entity_id=row.entity_id,
+            data=row.data,
+        )
+    return len(rows), time.perf_counter() - started
+
+
+def sealing_lag(db: Database, seconds: float, interval: float) -> list[float]:
+    """Record an event every ``interval`` s for ``seconds`` s while a sealer runs every 0.25 s; each event's lag
+    from its time to its seal's time, in seconds."""
+    first = audit_store.last_seq
+    with db.transaction(write=False) as conn:
+        start_seq = first(conn)
+    stop = threading.Event()
+
+    def sealer() -> None:
+        while not stop.wait(SEALER_PERIOD):
+            audit.seal(db)
+
+    thread = threading.Thread(target=sealer, daemon=True)
+    thread.start()
+    deadline = time.perf_counter() + seconds
+    count = 0
+    while time.perf_counter() < deadline:
+        with db.transaction() as conn:
+            audit.record(db, conn, [AuditEvent("bench-reviewer", "task.claimed", "task", str(count), {"n": count})])
+        count += 1
+        time.sleep(interval)
+    time.sleep(2 * SEALER_PERIOD)
+    stop.set()
+    thread.join()
+    audit.seal(db)
+    with db.transaction(write=False) as conn:
+        rows = conn.execute(
+            text(
+                "SELECT e.at, s.sealed_at FROM audit_seals s JOIN audit_events e ON e.id = s.event_id "
+                "WHERE s.seq > :seq"
+            ),
+            {"seq": start_seq},
+        ).all()
+    return [(as_utc(sealed) - as_utc(at)).total_seconds() for at, sealed in rows]
+
+
+@dataclass
+class Result:
+    backend: str
+    events: int
+    seal_seconds: float
+    verify_seconds: float
+    floor_seconds: float
+    lags: list[float]
+    intact: bool
+
+
+def run(backend: str, postgres_url: str, n: int, seconds: float, interval: float) -> Result:
+    with signoff_database(backend, postgres_url) as (db, _project):
+        write_events(db, n)
+        with console.status(f"{backend}: sealing {n:,} events"):
+            started = time.perf_counter()
+            sealed = audit.seal(db)
+            seal_seconds = time.perf_counter() - started
+        with console.status(f"{backend}: verifying {sealed:,} events"):
+            started = time.perf_counter()
+            report = audit.verify(db)
+            verify_seconds = time.perf_counter() - started
+        with console.status(f"{backend}: hashing {sealed:,} events from memory"):
+            _hashed, floor_seconds = floor_hashes(db)
+        with console.status(f"{backend}: one event every {interval * 1000:.0f} ms for {seconds:.0f} s, sealer running"):
+            lags = sealing_lag(db, seconds, interval)
+    return Result(backend, sealed, seal_seconds, verify_seconds, floor_seconds, lags, report.ok)
+
+
+def report(results: list[Result], facts: list[str]) -> None:
+    console.rule("Signoff audit chain")
+    for fact in facts:
+        console.print(fact, highlight=False)
+    table = Table(title="Seal and verify")
+    for column in ("backend", "events", "seal events/s", "target", "", "verify events/s", "target", " ", "floor"):
+        table.add_column(column, justify="left" if column in ("backend", "target", "", " ") else "right")
+    for r in results:
+        seal_rate, verify_rate = r.events / r.seal_seconds, r.events / r.verify_seconds
+        table.add_row(
+            r.backend,
+            f"{r.events:,}",
+            f"{seal_rate:,.0f}",
+            f">= {TARGET_SEAL:,.0f}",
+            verdict(seal_rate >= TARGET_SEAL),
+            f"{verify_rate:,.0f}" + ("" if r.intact else " (chain broken!)"),
+            f">= {TARGET_VERIFY:,.0f}",
+            verdict(verify_rate >= TARGET_VERIFY and r.intact),
+            f"{r.events / r.floor_seconds:,.0f}",
+        )
+    console.print(table)
+    for r in results:
+        console.print(
+            f"{r.backend}: verify / floor = {r.floor_seconds / r.verify_seconds:.2f} (the floor hashes the same rows "
+            "from memory; verify also reads them and checks every seal)"
+        )
+    lags = Table(title=f"Sealed within (a sealer every {SEALER_PERIOD} s, as in signoff serve)")
+    for column in ("backend", "events", "p50 s", "p95 s", "max s", "target", ""):
+        lags.add_column(column, justify="left" if column in ("backend", "target", "") else "right")
+    for r in results:
+        values = np.array(r.lags)
+        worst = float(values.max()) if len(values) else float("nan")
+        lags.add_row(
+            r.backend,
+            f"{len(values):,}",
+            f"{np.percentile(values, 50):.3f}",
+            f"{np.percentile(values, 95):.3f}",
+            f"{worst:.3f}",
+            f"max < {TARGET_SEALED_WITHIN:.0f} s",
+            verdict(worst < TARGET_SEALED_WITHIN),
+        )
+    console.print(lags)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    parser.add_argument("--events", type=int, default=200_000, help="events sealed and verified")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long events are recorded for the lag")
+    parser.add_argument("--interval", type=float, default=2.0, help="ms between recorded events for the lag")
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
+    args = parser.parse_args()
+    load_before = load_average()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    results = [run(b, args.postgres_url, args.events, args.seconds, args.interval / 1000) for b in backends]
+    report(results, machine_facts(args.postgres_url if "postgresql" in backends else None, load_before))
+
+
+if __name__ == "__main__":
+    main()
