@@ -13,6 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 from sklearn.datasets import load_digits
+from sqlalchemy import text
 
 from browser.xss_payloads import corpus
 from helpers.builders import case
@@ -211,3 +212,38 @@ def test_a_reviewer_works_on_one_queue_by_choice(site: Site, context: Any) -> No
         cookies=cookies,
     )
     assert refused.status_code == 422 and "is not a queue you may work on" in refused.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("site", [TWO_QUEUES], indirect=True)
+def test_switching_queue_gives_back_a_task_whose_claim_is_still_on_its_way(site: Site, context: Any) -> None:
+    site.submit([case(0.5, external_id=f"small-{i}", amount=10) for i in range(3)])
+    site.submit([case(0.5, external_id=f"large-{i}", amount=5000) for i in range(3)])
+    page = context.new_page()
+    claims: list[Any] = []
+
+    def hold_the_prefetch(route: Any) -> None:  # the server claims the second task; its reply waits
+        claims.append(route)
+        if len(claims) == 2:
+            claims[-1] = (route, route.fetch())
+        else:
+            route.continue_()
+
+    page.route("**/review/next", hold_the_prefetch)
+    login(page, site, "alice")
+    expect(page.locator("#task-slot h1")).to_contain_text("small-")
+    while len(claims) < 2 or not isinstance(claims[1], tuple):
+        page.wait_for_timeout(20)
+    page.get_by_label("Work on").select_option("test-flow/large")
+    page.get_by_role("button", name="Switch").click()
+    route, reply = claims[1]
+    route.fulfill(response=reply)  # the prefetched task arrives after the reviewer chose to leave
+    expect(page).to_have_url(site.url + "/review?queue=test-flow%2Flarge")
+    expect(page.locator("#task-slot h1")).to_contain_text("large-")
+    with site.db.transaction(write=False) as conn:
+        held = conn.execute(
+            text(
+                "SELECT COUNT(*) FROM tasks t JOIN users u ON u.id = t.lease_owner WHERE u.name = 'alice' "
+                "AND t.status = 'leased' AND t.queue = 'default'"
+            )
+        ).scalar_one()
+    assert held == 0  # given back, not left leased until its lease runs out

@@ -21,8 +21,18 @@
   let pending = null; // a submitted answer held for the undo period: {task, label, comment, timer}
   let busy = false;
   let emptyPoll = null;
+  let leaving = false; // the reviewer is leaving the page: a task a request still brings is given back at once
+  const inflight = new Set(); // requests on their way; a claim among them may bring a task
+  const givingBack = []; // releases of tasks that arrived while leaving
 
-  async function post(url, body, keepalive = false) {
+  function post(url, body, keepalive = false) {
+    const request = fetchJson(url, body, keepalive);
+    inflight.add(request);
+    request.finally(() => inflight.delete(request));
+    return request;
+  }
+
+  async function fetchJson(url, body, keepalive) {
     let response;
     try {
       response = await fetch(url, {
@@ -98,6 +108,10 @@
 
   function accept(payload) { // a claimed task from the server (or none): show it, or keep it for later
     if (!payload) return;
+    if (leaving) {
+      if (payload.task) givingBack.push(post(`/review/tasks/${payload.task.id}/release`, { token: payload.task.token }, true));
+      return;
+    }
     const task = build(payload);
     if (task.empty) { if (!current) showEmpty(task.el); return; }
     clearInterval(emptyPoll);
@@ -296,7 +310,8 @@
 
   // Leaving the page: send a held answer at once, give back tasks not decided.
   function leave() {
-    const sent = [];
+    leaving = true;
+    const sent = [...givingBack];
     if (pending) sent.push(flush(true));
     for (const task of [...ahead, ...(current && !current.lost ? [current] : [])]) {
       sent.push(post(`/review/tasks/${task.id}/release`, { token: task.token }, true));
@@ -306,12 +321,19 @@
     return Promise.all(sent);
   }
   window.addEventListener("pagehide", leave);
-  const logout = document.querySelector('form[action="/logout"]');
-  if (logout) { // logging out ends the session, so give the tasks back first
-    logout.addEventListener("submit", async (event) => {
+  // Logging out ends the session, and the page after a switch of queue claims at once: in both cases, first let
+  // the requests on their way arrive (a prefetch may be bringing a task) and give every task back (at most 2 s).
+  async function leaveFully() {
+    leaving = true;
+    const wait = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+    await Promise.race([Promise.allSettled([...inflight]), wait(2000)]);
+    await Promise.race([leave(), wait(2000)]);
+  }
+  for (const form of document.querySelectorAll('form[action="/logout"], form.work-on')) {
+    form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      await Promise.race([leave(), new Promise((resolve) => { setTimeout(resolve, 2000); })]);
-      logout.submit();
+      await leaveFully();
+      form.submit();
     });
   }
 
