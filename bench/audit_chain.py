@@ -80,16 +80,7 @@ def floor_hashes(db: Database) -> tuple[int, float]:
     started = time.perf_counter()
     prev = audit.GENESIS
     for row in rows:
-        prev = audit.event_hash(
-            prev,
-            event_id=row.event_id,
-            at=row.at,
-            actor=row.actor,
-            action=row.action,
-            entity=row.entity,
-            entity_id=row.entity_id,
-            data=row.data,
-        )
+        prev = audit.row_hash(prev, row.event_id, row)
     return len(rows), time.perf_counter() - started
 
 

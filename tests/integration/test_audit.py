@@ -125,16 +125,7 @@ def _rehash(db: Database) -> None:
             conn.execute(text("DROP TRIGGER IF EXISTS audit_seals_no_update"))
         prev = audit.GENESIS
         for row in list(audit_store.chain(conn)):
-            digest = audit.event_hash(
-                prev,
-                event_id=row.event_id,
-                at=row.at,
-                actor=row.actor,
-                action=row.action,
-                entity=row.entity,
-                entity_id=row.entity_id,
-                data=row.data,
-            )
+            digest = audit.row_hash(prev, row.event_id, row)
             conn.execute(
                 text("UPDATE audit_seals SET prev_hash = :prev, hash = :hash WHERE seq = :seq"),
                 {"prev": prev, "hash": digest, "seq": row.seq},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from signoff.audit.chain import GENESIS, event_hash
+from signoff.audit.chain import GENESIS, event_hash, row_hash
 from signoff.audit.records import EXPORTS, case_history, csv_lines, jsonl_lines, sealed_events, time_bound
 from signoff.audit.service import (
     VERIFIED,
@@ -29,6 +29,7 @@ __all__ = [
     "jsonl_lines",
     "last_verification",
     "record",
+    "row_hash",
     "seal",
     "sealed_events",
     "time_bound",

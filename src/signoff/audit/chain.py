@@ -40,3 +40,18 @@ def event_hash(
         allow_nan=False,
     )
     return hashlib.sha256(prev_hash.encode() + canonical.encode()).hexdigest()
+
+
+def row_hash(prev_hash: str, event_id: int, row: Any) -> str:
+    """``event_hash`` of an event row as the store returns it (``at``, ``actor``, ``action``, ``entity``,
+    ``entity_id``, ``data``): what the sealer writes and every check of the chain recomputes."""
+    return event_hash(
+        prev_hash,
+        event_id=event_id,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        entity=row.entity,
+        entity_id=row.entity_id,
+        data=row.data,
+    )

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from signoff.audit.chain import GENESIS, event_hash
+from signoff.audit.chain import GENESIS, row_hash
 from signoff.domain import AuditEvent
 from signoff.store import audit as audit_store
 from signoff.store.database import Database
@@ -40,16 +40,7 @@ def seal(db: Database, batch: int = 5000) -> int:
             seals: list[dict[str, Any]] = []
             for row in rows:
                 seq += 1
-                digest = event_hash(
-                    prev,
-                    event_id=row.id,
-                    at=row.at,
-                    actor=row.actor,
-                    action=row.action,
-                    entity=row.entity,
-                    entity_id=row.entity_id,
-                    data=row.data,
-                )
+                digest = row_hash(prev, row.id, row)
                 seals.append({"seq": seq, "event_id": row.id, "prev_hash": prev, "hash": digest, "sealed_at": now})
                 prev = digest
             audit_store.append_seals(conn, seals)
@@ -98,16 +89,7 @@ def verify(db: Database) -> VerifyReport:
                     unsealed,
                     Breach(row.seq, row.event_id, "the seal does not follow the one before it"),
                 )
-            digest = event_hash(
-                prev,
-                event_id=row.event_id,
-                at=row.at,
-                actor=row.actor,
-                action=row.action,
-                entity=row.entity,
-                entity_id=row.entity_id,
-                data=row.data,
-            )
+            digest = row_hash(prev, row.event_id, row)
             if digest != row.seal_hash:
                 return VerifyReport(
                     checked,
