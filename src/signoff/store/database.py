@@ -30,10 +30,17 @@ class DatabaseUnavailable(SignoffError):
 
 @cache
 def named_queries(dialect: Dialect) -> dict[str, str]:
-    """Load the ``-- name: x`` blocks of ``sql/<dialect>.sql``. A ``-- fragment: y`` block is text that queries
-    share, put in place of their ``-- include: y`` lines (one copy of a claim's filters for both claims)."""
-    source = resources.files("signoff.store").joinpath("sql").joinpath(f"{dialect}.sql").read_text(encoding="utf-8")
-    blocks = re.split(r"^-- (name|fragment): ", source, flags=re.MULTILINE)[1:]
+    """Load the ``-- name: x`` blocks of ``sql/common.sql`` (what both databases run as written), then of
+    ``sql/<dialect>.sql``. A ``-- fragment: y`` block is text that queries share, put in place of their
+    ``-- include: y`` lines (one copy of a claim's filters for both claims)."""
+    folder = resources.files("signoff.store").joinpath("sql")
+    blocks = [
+        part
+        for file in ("common", dialect)
+        for part in re.split(
+            r"^-- (name|fragment): ", folder.joinpath(f"{file}.sql").read_text(encoding="utf-8"), flags=re.MULTILINE
+        )[1:]
+    ]
     fragments: dict[str, str] = {}
     queries: dict[str, str] = {}
     for kind, block in zip(blocks[::2], blocks[1::2], strict=True):
@@ -46,7 +53,10 @@ def named_queries(dialect: Dialect) -> dict[str, str]:
             elif not line.lstrip().startswith("--"):
                 lines.append(line)
         sql = "\n".join(lines).strip().rstrip(";")
-        (fragments if kind == "fragment" else queries)[name.strip()] = sql
+        found = fragments if kind == "fragment" else queries
+        if name.strip() in found:
+            raise ValueError(f"{dialect}: the {kind} {name.strip()!r} is defined twice (common.sql or {dialect}.sql)")
+        found[name.strip()] = sql
     return queries
 
 

@@ -106,35 +106,6 @@ SELECT clock_timestamp() AS now, u.skills,
 FROM users u LEFT JOIN reviewer_pauses p ON p.reviewer_id = u.id AND p.lifted_at IS NULL
 WHERE u.id = :reviewer;
 
--- The statements of every claim and submit besides the lease changes above. Named queries run on the driver's
--- cursor, so these cost what the database takes to run them and little more.
-
--- name: start_lease
--- The history row of a new lease.
-INSERT INTO leases (task_id, token, reviewer_id, acquired_at, expires_at)
-VALUES (:task_id, :token, :reviewer, :now, :expires_at);
-
--- name: close_expired_lease
--- A lease still open on a task that is leased again has expired.
-UPDATE leases SET ended_at = :now, end_reason = 'expired'
-WHERE task_id = :task_id AND ended_at IS NULL AND token < :token;
-
--- name: end_lease
-UPDATE leases SET ended_at = :now, end_reason = :reason
-WHERE task_id = :task_id AND token = :token;
-
--- name: insert_review
-INSERT INTO reviews (task_id, case_id, reviewer_id, lease_token, label, comment, created_at)
-VALUES (:task_id, :case_id, :reviewer_id, :lease_token, :label, :comment, :created_at)
-RETURNING id;
-
--- name: insert_decision
-INSERT INTO decisions (case_id, label, decided_by, model_version_id, review_id, created_at)
-VALUES (:case_id, :label, :decided_by, :model_version_id, :review_id, :now);
-
--- name: mark_decided
-UPDATE cases SET status = 'decided', decided_at = :now WHERE id = :case_id;
-
 -- name: append_event
 -- One audit event; ``data`` is JSON text.
 INSERT INTO audit_events (at, actor, action, entity, entity_id, data)
