@@ -295,6 +295,15 @@ class Site:
     def queue_names(self) -> set[str]:
         return {f"{name}/{queue}" for name, runtime in self.workspace.runtimes.items() for queue in runtime.flow.queues}
 
+    async def page_form(self, request: Request, action: users.Action) -> tuple[User, str, dict[str, str]]:
+        """A page form's user, CSRF token and fields, once the user may do ``action`` and the form carries their
+        token; a halt (login, 403, or the refused-form page) otherwise."""
+        form = await _form(request)
+        user, csrf = await run_in_threadpool(self.page_user, request, action)
+        if not security.tokens_match(csrf, form.get(security.CSRF_FIELD)):
+            raise Halt(self.csrf_refused(request, user))
+        return user, csrf, form
+
     def csrf_refused(self, request: Request, user: User | None = None) -> HTMLResponse:
         return self.render(
             request,
@@ -466,10 +475,7 @@ class Site:
 
         @router.post("/lead/assign")
         async def lead_assign(request: Request) -> Response:
-            form = await _form(request)
-            user, csrf = await run_in_threadpool(site.page_user, request, "assign")
-            if not security.tokens_match(csrf, form.get(security.CSRF_FIELD)):
-                return site.csrf_refused(request, user)
+            user, csrf, form = await site.page_form(request, "assign")
             raw, reviewer = form.get("task", "").strip(), form.get("reviewer", "").strip() or None
             try:
                 if not raw.isdigit() or len(raw) > 18:
@@ -483,10 +489,7 @@ class Site:
 
         @router.post("/lead/pauses/lift")
         async def lead_lift_pause(request: Request) -> Response:
-            form = await _form(request)
-            user, csrf = await run_in_threadpool(site.page_user, request, "assign")
-            if not security.tokens_match(csrf, form.get(security.CSRF_FIELD)):
-                return site.csrf_refused(request, user)
+            user, csrf, form = await site.page_form(request, "assign")
             pause = {key: form.get(key, "").strip() for key in ("reviewer", "flow", "queue")}
             try:
                 await run_in_threadpool(leads.lift_pause, site.db, user.name, *pause.values())
@@ -556,10 +559,7 @@ class Site:
 
         @router.post("/audit/verify")
         async def audit_verify(request: Request) -> Response:
-            form = await _form(request)
-            user, csrf = await run_in_threadpool(site.page_user, request, "audit")
-            if not security.tokens_match(csrf, form.get(security.CSRF_FIELD)):
-                return site.csrf_refused(request, user)
+            user, _csrf, _form_fields = await site.page_form(request, "audit")
             await run_in_threadpool(audit.verify_and_record, site.db, user.name)
             return RedirectResponse("/audit#chain-title", status_code=303)
 
