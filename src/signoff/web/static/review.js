@@ -109,7 +109,7 @@
   function accept(payload) { // a claimed task from the server (or none): show it, or keep it for later
     if (!payload) return;
     if (leaving) {
-      if (payload.task) givingBack.push(post(`/review/tasks/${payload.task.id}/release`, { token: payload.task.token }, true));
+      if (payload.task) givingBack.push(giveBack(payload.task));
       return;
     }
     const task = build(payload);
@@ -308,13 +308,17 @@
 
   document.getElementById("help-button").addEventListener("click", () => help.showModal());
 
+  function giveBack(task) { // release a held task ({id, token}); sent even as the page goes away
+    return post(`/review/tasks/${task.id}/release`, { token: task.token }, true);
+  }
+
   // Leaving the page: send a held answer at once, give back tasks not decided.
   function leave() {
     leaving = true;
     const sent = [...givingBack];
     if (pending) sent.push(flush(true));
     for (const task of [...ahead, ...(current && !current.lost ? [current] : [])]) {
-      sent.push(post(`/review/tasks/${task.id}/release`, { token: task.token }, true));
+      sent.push(giveBack(task));
     }
     ahead = [];
     current = null;
