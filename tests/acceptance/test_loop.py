@@ -89,3 +89,5 @@ def test_init_ingest_review_decide_verify_and_detect_tampering(empty_database_ur
     broken = signoff("audit", "verify", "-p", str(project), env=env)
     assert broken.returncode == 1
     assert "audit event 42 (seal 42)" in broken.stderr and "altered" in broken.stderr
+    in_spans = signoff("audit", "verify", "--jobs", "3", "-p", str(project), env=env)  # three worker processes
+    assert (in_spans.returncode, in_spans.stderr) == (1, broken.stderr)

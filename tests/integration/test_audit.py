@@ -124,7 +124,7 @@ def _rehash(db: Database) -> None:
         else:
             conn.execute(text("DROP TRIGGER IF EXISTS audit_seals_no_update"))
         prev = audit.GENESIS
-        for row in list(audit_store.chain(conn)):
+        for row in list(audit_store.chain(db, conn)):
             digest = audit.row_hash(prev, row.event_id, row)
             conn.execute(
                 text("UPDATE audit_seals SET prev_hash = :prev, hash = :hash WHERE seq = :seq"),
@@ -174,3 +174,43 @@ def test_a_checkpoint_past_the_end_of_the_chain_says_seals_were_removed(busy: Da
     _tamper(busy, f"DELETE FROM audit_seals WHERE seq = {document['seq']}")
     found = checkpoints.check(busy, document, public)
     assert found.why == f"the chain has no seal {document['seq']} any more: sealed events were removed"
+
+
+def _event_of(db: Database, seq: int) -> int:
+    with db.transaction(write=False) as conn:
+        return int(conn.execute(text("SELECT event_id FROM audit_seals WHERE seq = :seq"), {"seq": seq}).scalar_one())
+
+
+@pytest.mark.parametrize(
+    "tampering",
+    [
+        None,
+        "UPDATE audit_events SET actor = 'mallory' WHERE id = {first_event}",
+        "DELETE FROM audit_events WHERE id = {first_event}",
+        "DELETE FROM audit_seals WHERE seq = {first}",
+        "DELETE FROM audit_seals WHERE seq = {first} - 1",
+        "UPDATE audit_seals SET prev_hash = '{fake}' WHERE seq = {first}",
+        "UPDATE audit_events SET entity_id = 'x' WHERE id = {middle_event}",
+    ],
+)
+def test_checking_the_chain_in_spans_finds_what_one_pass_finds(busy: Database, tampering: str | None) -> None:
+    """Three worker processes, with the tampering at the first seal of the second span (where a span must trust the
+    previous hash it reads), just before it, or inside a span: the same report as a single pass, breach and count."""
+    audit.seal(busy)
+    with busy.transaction(write=False) as conn:
+        last = audit_store.last_seq(conn)
+    first = last // 3 + 1  # verify(jobs=3) cuts the chain after seals last // 3 and 2 * last // 3
+    if tampering is not None:
+        _tamper(
+            busy,
+            tampering.format(
+                first=first,
+                first_event=_event_of(busy, first),
+                middle_event=_event_of(busy, first + 2),
+                fake="f" * 64,
+            ),
+        )
+    one_pass, in_spans = audit.verify(busy, jobs=1), audit.verify(busy, jobs=3)
+    assert in_spans == one_pass
+    assert one_pass.ok == (tampering is None)
+    assert one_pass.checked == (last if tampering is None else one_pass.breach.seq - 1)  # type: ignore[union-attr]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from signoff.audit.chain import GENESIS, event_hash, row_hash
 from signoff.audit.records import EXPORTS, case_history, csv_lines, jsonl_lines, sealed_events, time_bound
 from signoff.audit.service import (
+    PARALLEL_FROM,
     VERIFIED,
     Breach,
     Verification,
@@ -19,6 +20,7 @@ from signoff.audit.service import (
 __all__ = [
     "EXPORTS",
     "GENESIS",
+    "PARALLEL_FROM",
     "VERIFIED",
     "Breach",
     "Verification",

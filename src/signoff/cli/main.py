@@ -495,6 +495,16 @@ def audit_verify(
     public_key: Annotated[
         Path | None, typer.Option("--public-key", help="The public key the checkpoints were signed with.")
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Worker processes that check spans of the chain side by side "
+            f"(default: one per CPU from {audit.PARALLEL_FROM:,} seals, else 1).",
+        ),
+    ] = None,
     project: ProjectOption = None,
 ) -> None:
     """Recompute the hash chain; name the first event that was altered, deleted or reordered. With signed
@@ -511,7 +521,7 @@ def audit_verify(
             key = checkpoints.load_public_key(public_key)
             documents = {path: checkpoints.read(path) for path in checkpoint}  # every file read before any check
             found = [(path, checkpoints.check(db, document, key)) for path, document in documents.items()]
-        report = audit.verify(db)
+        report = audit.verify(db, jobs=jobs)
     broken = [f"checkpoint {path} (seal {c.seq}, signed {c.made_at}): {c.why}" for path, c in found if not c.ok]
     if report.breach is not None:
         broken.insert(0, f"audit chain broken after {report.checked} good events: {report.breach}")

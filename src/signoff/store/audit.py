@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, and_, func, insert, or_, select, text
 
 from signoff.domain import AuditEvent
-from signoff.store.database import Database
+from signoff.store.database import Database, as_utc
 from signoff.store.schema import audit_events, audit_seals
 
+MAX_SEQ = 2**63 - 1  # no seal is numbered higher (a BIGINT)
 ESCALATION_ACTOR = "escalation"  # the escalation sweep's events have their own partial index
 
 EVENT_COLUMNS = (
@@ -71,27 +72,17 @@ def append_seals(conn: Connection, seals: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(audit_seals), list(seals))
 
 
-def chain(conn: Connection, batch: int = 5000) -> Iterator[Any]:
-    """Every seal in order with the event it seals (event columns are NULL if the event was deleted)."""
-    after = 0
+def chain(db: Database, conn: Connection, batch: int = 5000, *, after: int = 0, upto: int = MAX_SEQ) -> Iterator[Any]:
+    """The seals numbered ``after + 1`` to ``upto`` (all, by default) in order, each with the event it seals (event
+    columns are None if the event was deleted). A named query: through SQLAlchemy's result rows, reading cost a
+    check of the chain a third more than it does now."""
+    as_text = db.dialect == "sqlite"  # which hands times and JSON back as text
     while True:
-        rows = list(
-            conn.execute(
-                select(
-                    audit_seals.c.seq,
-                    audit_seals.c.event_id,
-                    audit_seals.c.prev_hash,
-                    audit_seals.c.hash.label("seal_hash"),
-                    *EVENT_COLUMNS[1:],
-                    audit_events.c.id.label("found_id"),
-                )
-                .select_from(audit_seals.outerjoin(audit_events, audit_events.c.id == audit_seals.c.event_id))
-                .where(audit_seals.c.seq > after)
-                .order_by(audit_seals.c.seq)
-                .limit(batch)
-            )
-        )
-        yield from rows
+        rows = db.run(conn, "chain_page", after=after, upto=upto, batch=batch)
+        for row in rows:
+            if as_text and row.found_id is not None:
+                row = row._replace(at=as_utc(row.at), data=json.loads(row.data))
+            yield row
         if len(rows) < batch:
             return
         after = rows[-1].seq

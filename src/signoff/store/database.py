@@ -120,6 +120,11 @@ class Database:
             raise
 
     @property
+    def in_memory(self) -> bool:
+        """An in-memory SQLite database, which only this process's connections can see."""
+        return self.dialect == "sqlite" and make_url(self.url).database in (None, "", ":memory:")
+
+    @property
     def safe_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
 
