@@ -13,6 +13,7 @@ from helpers.queues import queued, reviewer
 from signoff import audit, review
 from signoff.audit import checkpoints
 from signoff.store import audit as audit_store
+from signoff.store import metrics as metric_store
 from signoff.store.database import Database
 
 
@@ -214,3 +215,38 @@ def test_checking_the_chain_in_spans_finds_what_one_pass_finds(busy: Database, t
     assert in_spans == one_pass
     assert one_pass.ok == (tampering is None)
     assert one_pass.checked == (last if tampering is None else one_pass.breach.seq - 1)  # type: ignore[union-attr]
+
+
+def _record_with_id(db: Database, event_id: int) -> None:
+    with db.transaction() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (id, at, actor, action, entity, entity_id, data) "
+                "VALUES (:id, :at, 'late', 'task.claimed', 'task', '1', :data)"
+            ),
+            {"id": event_id, "at": "2026-01-01 00:00:00.000000", "data": "{}"},
+        )
+
+
+def test_a_routine_seal_looks_near_the_top_of_the_chain_and_a_full_one_everywhere(
+    busy: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event that commits far below the highest sealed id (as a very long transaction's would) waits for a full
+    look, which seals it after the others; routine runs and the lag metric look only near the top."""
+    monkeypatch.setattr(audit_store, "LATE_WINDOW", 10)
+    audit.seal(busy)
+    with busy.transaction(write=False) as conn:
+        top = int(conn.execute(text("SELECT MAX(id) FROM audit_events")).scalar_one())
+    _record_with_id(busy, top + 100)
+    assert audit.seal(busy) == 1
+    _record_with_id(busy, top + 1)  # 99 ids below the highest sealed event
+    assert audit.seal(busy) == 0
+    assert audit.verify(busy).unsealed == 1
+    with busy.transaction(write=False) as conn:
+        assert metric_store.audit_lag(conn)[0] == 0  # where the sealer routinely looks, nothing waits
+    assert audit.seal(busy, full=True) == 1
+    report = audit.verify(busy)
+    assert report.ok and report.unsealed == 0
+    with busy.transaction(write=False) as conn:
+        last = conn.execute(text("SELECT event_id FROM audit_seals ORDER BY seq DESC LIMIT 1")).scalar_one()
+    assert last == top + 1  # chained after the others

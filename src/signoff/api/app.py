@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,6 +46,7 @@ from signoff.store.database import Database
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 DEFAULT_MAX_BATCH = 10_000
+FULL_SEAL_EVERY = 240  # sealer runs (0.25 s apart) between looks over the whole audit trail: one a minute
 
 
 @dataclass
@@ -136,13 +138,18 @@ def create_app(project: Project | None = None) -> FastAPI:
     db = Database(project.database_url)
     migrate.require_current(db)
     ctx = Context(project, db, intake.prepare(db, project), _int_env("SIGNOFF_MAX_BATCH", DEFAULT_MAX_BATCH))
-    audit.seal(db)
+    audit.seal(db, full=True)
+    runs = itertools.count(1)
+
+    def sealer() -> None:
+        """Seal what just committed; once a minute, look over the whole trail for events committed out of order."""
+        audit.seal(db, full=next(runs) % FULL_SEAL_EVERY == 0)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The audit chain is sealed within about 0.25 s of a commit; due tasks are escalated every 5 s.
         workers = [
-            Periodic("audit sealer", lambda: audit.seal(db), 0.25, final=True),
+            Periodic("audit sealer", sealer, 0.25, final=True),
             Periodic("escalation", lambda: escalate(db, project), 5.0),
         ]
         if any(flow.alerts.checked for flow in project.flows.values()):  # thresholds from the flow files

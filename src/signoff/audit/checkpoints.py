@@ -97,7 +97,7 @@ def _payload(document: dict[str, Any]) -> bytes:
 
 def make(db: Database, private_key: Ed25519PrivateKey) -> dict[str, Any]:
     """Seal what is committed, then sign the last seal's number and hash with the database's time."""
-    seal(db)
+    seal(db, full=True)
     with db.transaction(write=False) as conn:
         head = audit_store.last_seal(conn)
         now = db.now(conn)

@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
@@ -28,8 +28,11 @@ def record(db: Database, conn: Connection, events: list[AuditEvent], at: datetim
     audit_store.append(db, conn, events, at or db.now(conn))
 
 
-def seal(db: Database, batch: int = 5000) -> int:
-    """Seal every committed, unsealed event; returns how many were sealed (0 if another sealer is busy)."""
+def seal(db: Database, batch: int = 5000, *, full: bool = False) -> int:
+    """Seal the committed, unsealed events; returns how many were sealed (0 if another sealer is busy).
+
+    Routinely it looks only near the top of the chain (``audit_store.unsealed_above``), so a run costs the same with
+    a million events sealed as with none; ``full`` looks at every event, for one committed far out of id order."""
     total = 0
     while True:
         with db.transaction() as conn:
@@ -37,7 +40,7 @@ def seal(db: Database, batch: int = 5000) -> int:
                 return total
             last = audit_store.last_seal(conn)
             seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
-            rows = audit_store.unsealed(conn, batch)
+            rows = audit_store.unsealed(conn, batch, audit_store.unsealed_above(conn, full=full))
             now = db.now(conn)
             seals: list[dict[str, Any]] = []
             for row in rows:
@@ -111,13 +114,21 @@ def verify(db: Database, jobs: int | None = 1) -> VerifyReport:
     return VerifyReport(checked, unsealed, breach)
 
 
+class _Head(NamedTuple):
+    """A span's first seal as found: only the span before it can say whether it follows on."""
+
+    seq: int
+    event_id: int
+    prev_hash: str
+    found_id: int | None
+
+
 @dataclass(frozen=True)
 class _Span:
-    """What checking one span of seals found: its first seal as found (number, event, previous hash, whether the
-    event is there), which only the span before can judge; how many seals passed in order; the number and
-    recomputed hash of the last one that did; and the first breach inside the span."""
+    """What checking one span of seals found: its first seal; how many seals passed in order; the number and hash
+    of the last one that did; and the first breach inside the span."""
 
-    first: tuple[int, int, str, bool] | None
+    head: _Head | None
     checked: int
     last_seq: int
     last_hash: str
@@ -135,43 +146,41 @@ def _check_span_of(url: str, after: int, upto: int) -> _Span:
 
 def _check_span(db: Database, after: int, upto: int) -> _Span:
     """Check seals ``after + 1`` to ``upto``, taking the first one's previous hash on trust (``_join`` checks it)."""
-    first = None
-    checked, seq, prev = 0, after, ""
+    head, checked, seq, prev = None, 0, after, ""
     with db.transaction(write=False) as conn:
         for row in audit_store.chain(db, conn, after=after, upto=upto):
-            if first is None:
-                first = (row.seq, row.event_id, row.prev_hash, row.found_id is not None)
+            if head is None:
+                head = _Head(row.seq, row.event_id, row.prev_hash, row.found_id)
                 seq, prev = row.seq - 1, row.prev_hash
-            why = None
-            if row.seq != seq + 1:
-                why, row_seq = MISSING, seq + 1
-            elif row.found_id is None:
-                why, row_seq = DELETED, row.seq
-            elif row.prev_hash != prev:
-                why, row_seq = UNLINKED, row.seq
-            else:
-                digest = row_hash(prev, row.event_id, row)
-                if digest != row.seal_hash:
-                    why, row_seq = ALTERED, row.seq
-            if why is not None:
-                return _Span(first, checked, seq, prev, Breach(row_seq, row.event_id, why))
-            seq, prev, checked = row.seq, digest, checked + 1
-    return _Span(first, checked, seq, prev, None)
+            breach = _misplaced(row, seq, prev)
+            if breach is None and row_hash(prev, row.event_id, row) != row.seal_hash:
+                breach = Breach(row.seq, row.event_id, ALTERED)
+            if breach is not None:
+                return _Span(head, checked, seq, prev, breach)
+            seq, prev, checked = row.seq, row.seal_hash, checked + 1
+    return _Span(head, checked, seq, prev, None)
+
+
+def _misplaced(seal: Any, seq: int, prev: str) -> Breach | None:
+    """What is wrong with where this seal stands, after seal ``seq`` whose hash is ``prev`` (its content aside)."""
+    if seal.seq != seq + 1:
+        return Breach(seq + 1, seal.event_id, MISSING)
+    if seal.found_id is None:
+        return Breach(seal.seq, seal.event_id, DELETED)
+    if seal.prev_hash != prev:
+        return Breach(seal.seq, seal.event_id, UNLINKED)
+    return None
 
 
 def _join(spans: list[_Span]) -> tuple[int, Breach | None]:
     """Follow the spans in order from the genesis hash: (seals checked, the first breach)."""
     checked, seq, prev = 0, 0, GENESIS
     for span in spans:
-        if span.first is None:
+        if span.head is None:
             continue  # no seal in this span: a gap, seen at the next span that has one
-        first_seq, event_id, first_prev, found = span.first
-        if first_seq != seq + 1:
-            return checked, Breach(seq + 1, event_id, MISSING)
-        if not found:
-            return checked, Breach(first_seq, event_id, DELETED)
-        if first_prev != prev:
-            return checked, Breach(first_seq, event_id, UNLINKED)
+        misplaced = _misplaced(span.head, seq, prev)
+        if misplaced is not None:
+            return checked, misplaced
         checked += span.checked
         if span.breach is not None:
             return checked, span.breach

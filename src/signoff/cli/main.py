@@ -574,7 +574,7 @@ def audit_checkpoint(
 def audit_seal(project: ProjectOption = None) -> None:
     """Seal every committed event now (a running server does this continuously)."""
     with _errors():
-        sealed = audit.seal(_database(_project(project)))
+        sealed = audit.seal(_database(_project(project)), full=True)
     out.print(f"Sealed {sealed} events.")
 
 
