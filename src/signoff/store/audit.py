@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, func, insert, or_, select, text
+from sqlalchemy import ColumnElement, Connection, Row, Select, and_, func, insert, or_, select, text
 
 from signoff.domain import AuditEvent
 from signoff.store.database import Database, as_utc
@@ -60,16 +60,25 @@ def unsealed_above(conn: Connection, *, full: bool = False) -> int:
     return max(int(highest or 0) - LATE_WINDOW, 0)
 
 
+def not_sealed(above: int) -> ColumnElement[bool]:
+    """Events above id ``above`` that have no seal. The bound is stated on the seals' side too, so that the database
+    starts reading both indexes there rather than from the first seal."""
+    sealed = (
+        select(audit_seals.c.event_id)
+        .where(audit_seals.c.event_id == audit_events.c.id, audit_seals.c.event_id > above)
+        .exists()
+    )
+    return and_(audit_events.c.id > above, ~sealed)
+
+
 def unsealed(conn: Connection, limit: int, above: int = 0) -> list[Row[Any]]:
     """Committed events above id ``above`` without a seal, oldest id first."""
-    sealed = select(audit_seals.c.event_id).where(audit_seals.c.event_id == audit_events.c.id).exists()
-    query = select(*EVENT_COLUMNS).where(audit_events.c.id > above, ~sealed).order_by(audit_events.c.id)
-    return list(conn.execute(query.limit(limit)))
+    query = select(*EVENT_COLUMNS).where(not_sealed(above)).order_by(audit_events.c.id).limit(limit)
+    return list(conn.execute(query))
 
 
 def count_unsealed(conn: Connection) -> int:
-    sealed = select(audit_seals.c.event_id).where(audit_seals.c.event_id == audit_events.c.id).exists()
-    return int(conn.execute(select(func.count()).select_from(audit_events).where(~sealed)).scalar_one())
+    return int(conn.execute(select(func.count()).select_from(audit_events).where(not_sealed(0))).scalar_one())
 
 
 def last_seal(conn: Connection) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
-from signoff.store.audit import unsealed_above
+from signoff.store.audit import not_sealed, unsealed_above
 from signoff.store.schema import (
     audit_events,
     audit_seals,
@@ -210,11 +210,7 @@ def sla_breaches(conn: Connection, now: datetime) -> list[tuple[Any, ...]]:
 def audit_lag(conn: Connection) -> tuple[int, datetime | None, datetime | None]:
     """(unsealed events, the oldest unsealed event's time, the newest seal's time), looking where the sealer
     routinely looks (``unsealed_above``): a scrape costs the same at any size, and a stuck sealer still shows."""
-    unsealed = (
-        select(func.count(), func.min(audit_events.c.at))
-        .select_from(audit_events.outerjoin(audit_seals, audit_seals.c.event_id == audit_events.c.id))
-        .where(audit_events.c.id > unsealed_above(conn), audit_seals.c.seq.is_(None))
-    )
+    unsealed = select(func.count(), func.min(audit_events.c.at)).where(not_sealed(unsealed_above(conn)))
     count, oldest = conn.execute(unsealed).one()
     newest = conn.execute(select(func.max(audit_seals.c.sealed_at))).scalar()
     return int(count), oldest, newest
