@@ -144,7 +144,7 @@ class StoreCollector(Collector):
         )
 
         yield GaugeMetricFamily(
-            "signoff_audit_unsealed_events", "Audit events not yet sealed into the chain.", unsealed
+            "signoff_audit_unsealed_events", "Audit events not yet sealed into the chain (near its top).", unsealed
         )
         yield GaugeMetricFamily(
             "signoff_audit_sealing_lag_seconds",
