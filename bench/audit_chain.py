@@ -7,9 +7,10 @@ On SQLite (a file in a temporary folder) and on PostgreSQL (a database of its ow
    5,000, each batch in one transaction). Target: >= 10,000 events/s.
 2. Verify. With PostgreSQL's statistics gathered, as autovacuum would after such a load (without them, one pass
    ran at less than half the speed here), ``audit.verify`` recomputes the whole chain from the database, twice: in
-   one pass (``jobs=1``), then cut into one span of seals per CPU, each checked in a worker process (``jobs=os.cpu_count()``, what ``signoff audit
-   verify`` does from ``audit.PARALLEL_FROM`` seals); the time of the latter includes starting the workers, each of
-   which imports this script first (as ``multiprocessing`` does). Target: >= 100,000 events/s.
+   one pass (``jobs=1``), then cut into one span of seals per CPU, each checked in a worker process
+   (``jobs=os.cpu_count()``, what ``signoff audit verify`` does from ``audit.PARALLEL_FROM`` seals); the time of the
+   latter includes starting the workers, each of which imports this script first (as ``multiprocessing`` does).
+   Target: >= 100,000 events/s.
 3. The floor: the same chain of SHA-256 hashes over the same rows, already in memory, in one process (the hashing
    ``verify`` cannot avoid, with no database read); one pass / floor says what reading and checking the seals
    costs on top, spans / floor what the spare cores win back.

@@ -82,8 +82,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from signoff import review, users
+from signoff.api.app import CHECKPOINT_EVERY
 from signoff.config import Project, parse_project
 from signoff.domain import Role, User
+from signoff.periodic import Periodic
 from signoff.store import migrate
 from signoff.store import tasks as task_store
 from signoff.store.database import Database
@@ -164,13 +166,24 @@ def signoff_database(backend: str, postgres_url: str) -> Iterator[tuple[Database
             cm: Any = _nullcontext(f"sqlite:///{Path(folder) / 'bench.db'}")
         else:
             cm = postgres_database(postgres_url)
-        with cm as url:
-            db = Database(url)
-            try:
-                migrate.upgrade(db)
-                yield db, make_project(Path(folder), url)
-            finally:
-                db.dispose()
+        with cm as url, served(url) as db:
+            migrate.upgrade(db)
+            yield db, make_project(Path(folder), url)
+
+
+@contextmanager
+def served(url: str, pool_size: int = 20) -> Iterator[Database]:
+    """The database as ``signoff serve`` runs it: on SQLite, checkpoints in a background thread (``create_app``)."""
+    db = Database(url, pool_size=pool_size, background_checkpoints=True)
+    checkpoints = Periodic("sqlite checkpoints", db.checkpoint, CHECKPOINT_EVERY, final=True)
+    if db.checkpoints_in_background:
+        checkpoints.start()
+    try:
+        yield db
+    finally:
+        if db.checkpoints_in_background:
+            checkpoints.stop()
+        db.dispose()
 
 
 @contextmanager
@@ -359,15 +372,13 @@ def _drain(
 def _reviewer_process(url: str, team: list[User], ready: Any, go: Any, results: Any) -> None:
     """One of several reviewer processes (as ``signoff serve --workers N`` runs): its own engine and threads."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    db = Database(url, pool_size=len(team) + 2)
-    with tempfile.TemporaryDirectory(prefix="signoff-bench-") as folder:
+    with served(url, pool_size=len(team) + 2) as db, tempfile.TemporaryDirectory(prefix="signoff-bench-") as folder:
         project = make_project(Path(folder), url)
         ready.release()
         go.wait()
         cpu = time.process_time()
         counts, errors = _drain(db, project, team, lambda: None)
         results.put((sum(counts), time.process_time() - cpu, errors))
-    db.dispose()
 
 
 def run_cycles(db: Database, project: Project, n: int, workers: int, processes: int = 1) -> CycleResult:
@@ -597,7 +608,8 @@ def run_bare_sqlite(postgres_url: str, n: int) -> PeerResult:
         (user,) = reviewers(db, 1)
         q = db.queries
         bare = sqlite3.connect(make_url(db.url).database or "", isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+        # Checkpoints as Signoff's: the background thread of signoff_database's, none in the commits.
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "wal_autocheckpoint=0"):
             bare.execute(f"PRAGMA {pragma}")
         me = {"reviewer": user.id, "reviewer_name": user.name, "roles": '["reviewer"]', "blocked": "[]"}
 

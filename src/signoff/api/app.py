@@ -46,6 +46,7 @@ from signoff.store.database import Database
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 DEFAULT_MAX_BATCH = 10_000
+CHECKPOINT_EVERY = 0.1  # seconds between SQLite checkpoints (Database.checkpoint)
 FULL_SEAL_EVERY = 240  # sealer runs (0.25 s apart) between looks over the whole audit trail: one a minute
 
 
@@ -135,7 +136,7 @@ def create_app(project: Project | None = None) -> FastAPI:
     project = project or load_project()
     tracing.configure_logging()
     tracing.configure()
-    db = Database(project.database_url)
+    db = Database(project.database_url, background_checkpoints=True)
     migrate.require_current(db)
     ctx = Context(project, db, intake.prepare(db, project), _int_env("SIGNOFF_MAX_BATCH", DEFAULT_MAX_BATCH))
     audit.seal(db, full=True)
@@ -157,6 +158,8 @@ def create_app(project: Project | None = None) -> FastAPI:
             workers.append(Periodic("alerts", lambda: alerts.check(db, project), every))
         if project.webhooks:  # sealed events go out about a second after they commit
             workers.append(Periodic("webhooks", lambda: deliver(db, project), 1.0))
+        if db.checkpoints_in_background:  # SQLite's write-ahead log, copied back off the requests' path
+            workers.append(Periodic("sqlite checkpoints", db.checkpoint, CHECKPOINT_EVERY, final=True))
         for worker in workers:
             worker.start()
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
+import threading
 import time
 from collections import namedtuple
 from collections.abc import Iterator, Mapping
@@ -69,9 +71,13 @@ def normalise_url(url: str) -> str:
 
 
 class Database:
-    """An engine plus the dialect's named queries. Writers get ``BEGIN IMMEDIATE`` on SQLite."""
+    """An engine plus the dialect's named queries. Writers get ``BEGIN IMMEDIATE`` on SQLite.
 
-    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+    ``background_checkpoints`` (SQLite files only; a server sets it): commits leave the write-ahead log to
+    ``checkpoint``, which its owner calls every fraction of a second, instead of copying it back themselves.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 20, background_checkpoints: bool = False) -> None:
         self.url = normalise_url(url)
         backend = make_url(self.url).get_backend_name()
         if backend not in ("sqlite", "postgresql"):
@@ -79,6 +85,10 @@ class Database:
         self.dialect: Dialect = "sqlite" if backend == "sqlite" else "postgresql"
         self.queries = named_queries(self.dialect)
         self._driver_sql = {name: _driver_sql(self.dialect, sql) for name, sql in self.queries.items()}
+        self.checkpoints_in_background = background_checkpoints and self.dialect == "sqlite" and not self.in_memory
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpoint_lock = threading.Lock()
+        self._restart_after = 0.0
         if self.dialect == "sqlite":
             self.engine = create_engine(
                 self.url,
@@ -87,7 +97,7 @@ class Database:
                 max_overflow=pool_size,
                 pool_timeout=120,
             )
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, autocheckpoint=not self.checkpoints_in_background)
         else:
             from psycopg.rows import namedtuple_row  # here: SQLite users never pay for importing psycopg
 
@@ -167,8 +177,43 @@ class Database:
         """The database clock: leases and their expiry are judged by it alone."""
         return as_utc(self.run(conn, "db_now")[0].now)
 
+    def checkpoint(self) -> None:
+        """Copy committed pages from SQLite's write-ahead log into the database file, and keep the log bounded.
+
+        SQLite's own checkpoint runs in the commit that finds the log past 1,000 pages, inside a reviewer's
+        request; and under load some reader always still needs the log when a writer begins, so the log never
+        starts over. 8 reviewers draining 6,000 tasks: 420-530 cycles/s and a 0.4-0.5 GB log that way, 630-730
+        cycles/s and a log kept under 64 MiB this way (same machine, runs interleaved). A passive checkpoint never
+        waits; past ``WAL_RESTART_PAGES`` a restart waits up to ``RESTART_WAIT`` for the readers of the moment,
+        holding back writers meanwhile, so that the next commit writes the log from its start; if readers stay
+        longer it gives up and tries again ``RESTART_BACKOFF`` later. Nothing to do on PostgreSQL or in memory."""
+        if self.dialect != "sqlite" or self.in_memory:
+            return
+        with self._checkpoint_lock:
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    make_url(self.url).database or "",
+                    timeout=RESTART_WAIT,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+            _busy, pages, _copied = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if pages > WAL_RESTART_PAGES and time.monotonic() >= self._restart_after:
+                (busy, _pages, _copied) = self._checkpointer.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                self._restart_after = time.monotonic() + (RESTART_BACKOFF if busy else 0.0)
+
     def dispose(self) -> None:
+        with self._checkpoint_lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
         self.engine.dispose()
+
+
+WAL_RESTART_PAGES = 4_000  # about 16 MiB of log (160 review cycles) before a checkpoint waits to start it over
+RESTART_WAIT = 0.1  # seconds a restart may hold back writers while it waits for readers of old pages
+RESTART_BACKOFF = 5.0  # seconds before the next restart, when readers stayed longer than RESTART_WAIT
+WAL_SIZE_LIMIT = 64 * 2**20  # bytes of log file kept after it starts over (a long reader may have grown it)
 
 
 def _driver_sql(dialect: Dialect, sql: str) -> str:
@@ -231,7 +276,7 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError(f"the pooled connection is gone: {error}") from error
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, autocheckpoint: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself, so writers can ask for IMMEDIATE.
@@ -241,6 +286,9 @@ def _configure_sqlite(engine: Engine) -> None:
         # NORMAL survives a killed process; a power loss may drop the last commits (FULL would not).
         cursor.execute(f"PRAGMA synchronous={_synchronous()}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if not autocheckpoint:  # Database.checkpoint does it
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+            cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
