@@ -18,10 +18,15 @@ the end):
    passes over cases the reviewer already answered, so its cost may follow the reviewer's history as well.
 3. A peer queue library, procrastinate, doing its own claim + complete on the same PostgreSQL server in the same
    run, with the same N jobs and the same number of concurrent workers; jobs/s and the Signoff/peer ratio.
-4. The floor on SQLite: one thread running the statements of each cycle (the same named queries, schema and indexes)
-   on a bare sqlite3 connection with no Signoff code around them, on N tasks of its own; cycles/s and the
-   Signoff/floor ratio. What Signoff adds over it is its own Python: the checks, SQLAlchemy's transactions, and
-   with several threads the GIL handed over at each driver call.
+4. Bounds: the same statements with no Signoff code around them, on N tasks of their own; cycles/s and the ratio.
+   On SQLite, the floor: one thread running the statements of each cycle (the same named queries, schema and
+   indexes) on a bare sqlite3 connection. What Signoff adds over it is its own Python: the checks, SQLAlchemy's
+   transactions, and with several threads the GIL handed over at each driver call. On PostgreSQL, in-database:
+   the same statements inside two PL/pgSQL functions, one call per claim and one per submit (autocommit), from W
+   threads on bare psycopg connections: no Python and no round trip between statements, what moving the cycle into
+   the database could at best reach (it judges no workload, gold or rotation rule).
+   On SQLite, Signoff's runs and the floor alike checkpoint the log as the server does (``Database.checkpoint`` in a
+   background thread).
 
 What one cycle does on each side (so the ratio compares like with like only as far as stated):
 
@@ -57,6 +62,7 @@ import logging
 import multiprocessing
 import os
 import platform
+import re
 import secrets
 import shutil
 import sqlite3
@@ -595,6 +601,126 @@ def run_peer(postgres_url: str, n: int, workers: int) -> PeerResult:
         return asyncio.run(_procrastinate(url, n, workers))
 
 
+# The PostgreSQL ceiling: a cycle's statements run inside the database, two calls per cycle
+
+# The type of each named query parameter, for the functions' variables (text unless named here).
+_PARAMETER_TYPES = {
+    **dict.fromkeys(("reviewer", "task_id", "case_id", "reviewer_id", "model_version_id", "review_id"), "bigint"),
+    **dict.fromkeys(("token", "lease_token"), "int"),
+    **dict.fromkeys(("now", "expires_at", "at", "created_at"), "timestamptz"),
+    **dict.fromkeys(("roles", "blocked"), "text[]"),
+}
+
+
+def _plpgsql(name: str, arguments: str, returns: str, steps: list[str]) -> str:
+    """A PL/pgSQL function running ``steps``: named query texts with ``:x`` as the variable ``v_x`` (declared here),
+    assignments and control statements in between. The records ``profile`` and ``found_row`` hold the rows read
+    (named so that no alias in the queries shadows them)."""
+    body = "\n".join(steps)
+    used = sorted(set(re.findall(r"(?<![:\w]):(\w+)", body)) - {a.split()[0][2:] for a in arguments.split(", ")})
+    declared = "".join(f"  v_{v} {_PARAMETER_TYPES.get(v, 'text')};\n" for v in used)
+    body = re.sub(r"(?<![:\w]):(\w+)", r"v_\1", body)
+    return (
+        f"CREATE FUNCTION {name}({arguments}) RETURNS {returns} LANGUAGE plpgsql AS $$\n"
+        f"DECLARE\n{declared}  profile record;\n  found_row record;\nBEGIN\n{body}\nEND $$"
+    )
+
+
+def in_database_functions(db: Database) -> list[str]:
+    """``bench_claim`` and ``bench_submit``: Signoff's named queries for a cycle (the statements ``review.claim`` and
+    ``review.submit`` run, in their order, with the same three audit rows), each step one function call."""
+    q = db.queries
+    claim = _plpgsql(
+        "bench_claim",
+        "v_reviewer bigint, v_reviewer_name text, v_roles text[], v_blocked text[]",
+        "TABLE (claimed_task bigint, claimed_token int)",
+        [
+            f"{q['reviewer_profile']} INTO profile;",
+            f"{q['claim_any']} INTO found_row;",
+            "IF found_row.id IS NULL THEN RETURN; END IF;",
+            "v_task_id := found_row.id; v_token := found_row.lease_token; v_now := found_row.now;",
+            "v_expires_at := found_row.lease_expires_at;",
+            f"{q['start_lease']};",
+            "v_at := found_row.now; v_actor := v_reviewer_name; v_action := 'task.claimed'; v_entity := 'task';",
+            "v_entity_id := found_row.id::text;",
+            "v_data := json_build_object('case_id', found_row.case_id, 'token', found_row.lease_token, "
+            "'expires_at', found_row.lease_expires_at);",
+            f"{q['append_event']};",
+            "claimed_task := found_row.id; claimed_token := found_row.lease_token; RETURN NEXT;",
+        ],
+    )
+    submit = _plpgsql(
+        "bench_submit",
+        "v_task_id bigint, v_token int, v_reviewer bigint, v_actor text, v_label text",
+        "bigint",
+        [
+            f"{q['complete_task']} INTO found_row;",
+            "IF found_row.id IS NULL THEN RETURN NULL; END IF;",
+            "v_now := found_row.now; v_reason := 'submitted';",
+            f"{q['end_lease']};",
+            "v_case_id := found_row.case_id; v_reviewer_id := v_reviewer; v_lease_token := v_token; v_comment := '';",
+            "v_created_at := found_row.now;",
+            f"{q['insert_review']} INTO v_review_id;",
+            "v_decided_by := 'reviewer';",
+            f"{q['insert_decision']};",
+            f"{q['mark_decided']};",
+            "v_at := found_row.now; v_action := 'review.submitted'; v_entity := 'task';",
+            "v_entity_id := v_task_id::text;",
+            "v_data := json_build_object('case_id', found_row.case_id, 'token', v_token, 'review_id', v_review_id, "
+            "'label', v_label, 'comment', '');",
+            f"{q['append_event']};",
+            "v_action := 'case.decided'; v_entity := 'case'; v_entity_id := found_row.case_id::text;",
+            "v_data := json_build_object('label', v_label, 'decided_by', 'reviewer', 'review_id', v_review_id);",
+            f"{q['append_event']};",
+            "RETURN v_review_id;",
+        ],
+    )
+    return [claim, submit]
+
+
+def run_in_database(postgres_url: str, n: int, workers: int) -> PeerResult:
+    """The ceiling for PostgreSQL: a cycle's statements (the same named queries, schema and indexes, 3 audit rows) in
+    two PL/pgSQL functions, each called in autocommit from W threads on bare psycopg connections: one round trip per
+    claim and per submit, no Python between statements. Not Signoff's code: what moving the cycle into the
+    database could at best reach here (the reviewer profile is read, not judged; no workload or gold checks)."""
+    with signoff_database("postgresql", postgres_url) as (db, _project):
+        for _ in queue_tasks(db, n):
+            pass
+        analyze(db)
+        team = reviewers(db, workers)
+        conninfo = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(conninfo, autocommit=True) as admin:
+            for function in in_database_functions(db):
+                admin.execute(function)
+        counts = [0] * workers
+
+        def work(index: int, user: User) -> None:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                while True:
+                    row = conn.execute(
+                        "SELECT * FROM bench_claim(%s, %s, %s, %s)", [user.id, user.name, ["reviewer"], []]
+                    ).fetchone()
+                    if row is None:
+                        return
+                    conn.execute("SELECT bench_submit(%s, %s, %s, %s, %s)", [row[0], row[1], user.id, user.name, LABEL])
+                    counts[index] += 1
+
+        threads = [threading.Thread(target=work, args=(i, u), daemon=True) for i, u in enumerate(team)]
+        with progress_bar() as bar:
+            bar.add_task(f"postgresql: the cycle in two function calls, {workers} threads", total=None)
+            started, cpu = time.perf_counter(), time.process_time()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            took, cpu = time.perf_counter() - started, time.process_time() - cpu
+        with db.transaction(write=False) as conn:
+            left = conn.execute(text("SELECT COUNT(*) FROM tasks WHERE status <> 'done'")).scalar_one()
+            events = conn.execute(text("SELECT COUNT(*) FROM audit_events")).scalar_one()
+    check = f"{left} tasks left, {events:,} audit events"
+    return PeerResult(f"PL/pgSQL, {workers} threads", n, workers, took, sum(counts), cpu, check)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Report
 
@@ -745,11 +871,19 @@ def cycle_table(cycles: list[CycleResult]) -> None:
     console.print(table)
 
 
+# What each backend's bound runs (the run_bare_sqlite and run_in_database results), named before the colon.
+BOUNDS = {
+    "sqlite": "floor on SQLite: bare sqlite3, 1 thread, running a cycle's statements with no Signoff code",
+    "postgresql": "in-database on PostgreSQL: a cycle's statements in two PL/pgSQL calls (one round trip per claim "
+    "and per submit, no Python between statements), {workers} threads on bare psycopg connections",
+}
+
+
 def report(
     cycles: list[CycleResult],
     latencies: list[Latency],
     peer: PeerResult | None,
-    floor: PeerResult | None,
+    bounds: dict[str, PeerResult],
     plans: dict[str, list[str]],
     facts: list[str],
 ) -> None:
@@ -790,16 +924,16 @@ def report(
                     f"(target <= {TARGET_GROWTH:.0f}x from 10k to 1M) {verdict(growth <= TARGET_GROWTH)}"
                 )
 
-    if floor is not None:
+    for backend, bound in bounds.items():
+        what = BOUNDS[backend].format(workers=bound.workers)
         console.print(
-            f"floor on SQLite: {floor.library} running a cycle's statements with no Signoff code: {floor.done:,} "
-            f"cycles in {floor.seconds:.1f} s = {floor.rate:,.0f} cycles/s, "
-            f"{floor.cpu / max(floor.done, 1) * 1000:.2f} ms CPU per cycle ({floor.check})"
+            f"{what}: {bound.done:,} cycles in {bound.seconds:.1f} s = {bound.rate:,.0f} cycles/s, "
+            f"{bound.cpu / max(bound.done, 1) * 1000:.2f} ms of this process's CPU per cycle ({bound.check})"
         )
         for c in cycles:
-            if c.backend == "sqlite" and floor.rate:
+            if c.backend == backend and bound.rate:
                 console.print(
-                    f"Signoff / floor = {c.rate:,.0f} / {floor.rate:,.0f} = {c.rate / floor.rate:.2f} "
+                    f"Signoff / {what.split(':')[0]} = {c.rate:,.0f} / {bound.rate:,.0f} = {c.rate / bound.rate:.2f} "
                     f"({c.workers} workers in {c.processes} process(es))"
                 )
 
@@ -848,7 +982,11 @@ def main() -> None:
         help="past reviews of one more reviewer, timed at the deepest queue (default 100000; quick 10000; 0: off)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a fast look")
-    parser.add_argument("--no-peer", action="store_true", help="skip the procrastinate peer and the bare SQLite floor")
+    parser.add_argument(
+        "--no-peer",
+        action="store_true",
+        help="skip the procrastinate peer and the bounds (SQLite floor, PostgreSQL in-database)",
+    )
     parser.add_argument("--skip", default="", help="comma-separated phases to skip: cycles, latency")
     parser.add_argument("--postgres-url", default=os.environ.get("SIGNOFF_BENCH_POSTGRES_URL", DEFAULT_POSTGRES))
     args = parser.parse_args()
@@ -869,18 +1007,20 @@ def main() -> None:
     latencies: list[Latency] = []
     plans: dict[str, list[str]] = {}
     peer: PeerResult | None = None
-    floor: PeerResult | None = None
+    bounds: dict[str, PeerResult] = {}
     for backend in backends:
         for processes in [int(p) for p in args.processes.split(",") if p.strip()] if "cycles" not in skip else []:
             with signoff_database(backend, args.postgres_url) as (db, project):
                 cycles.append(run_cycles(db, project, tasks, args.workers, processes))
             console.print(f"{backend}, {processes} processes: {cycles[-1].rate:,.0f} cycles/s ({cycles[-1].check})")
-        if backend == "sqlite" and not args.no_peer and "cycles" not in skip:
-            floor = run_bare_sqlite(args.postgres_url, tasks)
-            console.print(f"floor: {floor.rate:,.0f} cycles/s")
-        if backend == "postgresql" and not args.no_peer and "cycles" not in skip:
-            peer = run_peer(args.postgres_url, tasks, args.workers)
-            console.print(f"peer: {peer.rate:,.0f} jobs/s")
+        if not args.no_peer and "cycles" not in skip:
+            if backend == "sqlite":
+                bounds[backend] = run_bare_sqlite(args.postgres_url, tasks)
+            else:
+                bounds[backend] = run_in_database(args.postgres_url, tasks, args.workers)
+                peer = run_peer(args.postgres_url, tasks, args.workers)
+                console.print(f"peer: {peer.rate:,.0f} jobs/s")
+            console.print(f"{BOUNDS[backend].split(':')[0]}: {bounds[backend].rate:,.0f} cycles/s")
         if "latency" not in skip:
             with signoff_database(backend, args.postgres_url) as (db, project):
                 found, plan = run_latency(
@@ -893,7 +1033,7 @@ def main() -> None:
                     f"{backend} at {lat.depth:,} ({lat.variant}): p50 {lat.pct(50):.2f} ms, p95 {lat.pct(95):.2f} ms"
                 )
     facts = machine_facts(args.postgres_url if "postgresql" in backends else None, load_before)
-    report(cycles, latencies, peer, floor, plans, facts)
+    report(cycles, latencies, peer, bounds, plans, facts)
 
 
 if __name__ == "__main__":
