@@ -9,6 +9,8 @@ the end):
    "CPU ms/cycle" is the CPU time of the reviewers' processes per cycle (SQLite's engine runs inside them);
    "server CPU ms/cycle" that of the PostgreSQL backends that served them (read from /proc, so only when the
    server runs on this machine, and only for a single process, whose pool keeps its connections to the end).
+   "claim ms" is how long each ``review.claim`` took under that load (p50 / p99 / the slowest): on SQLite mostly
+   waiting for the one write lock, so how evenly writers take turns shows in the slowest.
 2. Next-task latency. With 10k, 100k (and 1M) tasks queued, single ``review.claim`` calls are timed, each followed
    by an untimed ``review.release`` so the depth stays the same; p50/p95 in ms, and how p95 grows from the
    smallest depth to the largest. Targets: p95 < 50 ms at 1M, growth <= 2x. Timed twice: as ``claim(db, user)``
@@ -104,7 +106,7 @@ TARGET_P95_MS = 50.0
 TARGET_GROWTH = 2.0
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
-console = Console() if sys.stdout.isatty() else Console(width=150)
+console = Console() if sys.stdout.isatty() else Console(width=180)
 
 
 def constant(frame: pd.DataFrame) -> np.ndarray:
@@ -320,6 +322,7 @@ class CycleResult:
     check: str = ""
     processes: int = 1
     server_cpu: float | None = None  # PostgreSQL backends' CPU seconds over the run, when measurable
+    claims: list[float] = field(default_factory=list)  # seconds each review.claim took, under the run's load
 
     @property
     def rate(self) -> float:
@@ -347,17 +350,21 @@ def backend_cpu(db: Database) -> dict[int, float]:
 
 def _drain(
     db: Database, project: Project, team: list[User], started: Callable[[], None]
-) -> tuple[list[int], list[str]]:
-    """Each reviewer of ``team`` in a thread of this process: claim + submit until the queue is empty."""
+) -> tuple[list[int], list[str], list[float]]:
+    """Each reviewer of ``team`` in a thread of this process: claim + submit until the queue is empty. Returns each
+    reviewer's cycles, the errors, and how long each claim took (seconds)."""
     counts = [0] * len(team)
     errors: list[str] = []
+    waits: list[float] = []
     start_line = threading.Barrier(len(team) + 1)
 
     def work(index: int, user: User) -> None:
         start_line.wait()
         try:
             while True:
+                asked = time.perf_counter()
                 got = review.claim(db, project, user)
+                waits.append(time.perf_counter() - asked)
                 if got is None:
                     return
                 review.submit(db, project, user, got.task_id, got.token, LABEL)
@@ -372,7 +379,7 @@ def _drain(
     started()
     for thread in threads:
         thread.join()
-    return counts, errors
+    return counts, errors, waits
 
 
 def _reviewer_process(url: str, team: list[User], ready: Any, go: Any, results: Any) -> None:
@@ -383,8 +390,8 @@ def _reviewer_process(url: str, team: list[User], ready: Any, go: Any, results: 
         ready.release()
         go.wait()
         cpu = time.process_time()
-        counts, errors = _drain(db, project, team, lambda: None)
-        results.put((sum(counts), time.process_time() - cpu, errors))
+        counts, errors, waits = _drain(db, project, team, lambda: None)
+        results.put((sum(counts), time.process_time() - cpu, errors, waits))
 
 
 def run_cycles(db: Database, project: Project, n: int, workers: int, processes: int = 1) -> CycleResult:
@@ -401,7 +408,7 @@ def run_cycles(db: Database, project: Project, n: int, workers: int, processes: 
         clock: list[float] = []
         before = backend_cpu(db)
         cpu = time.process_time()
-        counts, errors = _drain(db, project, team, lambda: clock.append(time.perf_counter()))
+        counts, errors, waits = _drain(db, project, team, lambda: clock.append(time.perf_counter()))
         took, cpu, cycles = time.perf_counter() - clock[0], time.process_time() - cpu, sum(counts)
         after = backend_cpu(db)  # the pool keeps the workers' connections, so their backends are still there
         if after:
@@ -427,6 +434,7 @@ def run_cycles(db: Database, project: Project, n: int, workers: int, processes: 
             child.join()
         cycles, cpu = sum(r[0] for r in reported), sum(r[1] for r in reported)
         errors = [e for r in reported for e in r[2]]
+        waits = [w for r in reported for w in r[3]]
     with db.transaction(write=False) as conn:
         open_tasks = conn.execute(text("SELECT COUNT(*) FROM tasks WHERE status <> 'done'")).scalar_one()
         decisions = conn.execute(text("SELECT COUNT(*) FROM decisions")).scalar_one()
@@ -436,7 +444,7 @@ def run_cycles(db: Database, project: Project, n: int, workers: int, processes: 
             )
         ).scalar_one()
     check = f"{open_tasks} open, {decisions:,} decisions, {events:,} audit events"
-    return CycleResult(db.dialect, n, workers, took, cycles, cpu, errors, check, processes, server_cpu)
+    return CycleResult(db.dialect, n, workers, took, cycles, cpu, errors, check, processes, server_cpu, waits)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -850,7 +858,16 @@ def verdict(ok: bool) -> str:
 
 def cycle_table(cycles: list[CycleResult]) -> None:
     table = Table(title="Claim + submit (fenced lease, lease history, review, decision, case update, 3 audit rows)")
-    numbers = ("tasks", "processes", "workers", "seconds", "cycles/s", "CPU ms/cycle", "server CPU ms/cycle")
+    numbers = (
+        "tasks",
+        "processes",
+        "workers",
+        "seconds",
+        "cycles/s",
+        "CPU ms/cycle",
+        "server CPU ms/cycle",
+        "claim ms p50/p99/max",
+    )
     for column in ("backend", *numbers[:5], "target", "", *numbers[5:], "check"):
         table.add_column(column, justify="right" if column in numbers else "left")
     for c in cycles:
@@ -866,6 +883,7 @@ def cycle_table(cycles: list[CycleResult]) -> None:
             verdict(c.rate >= target and not c.errors),
             f"{c.cpu / c.cycles * 1000:.2f}" if c.cycles else "-",
             f"{c.server_cpu / c.cycles * 1000:.2f}" if c.cycles and c.server_cpu is not None else "-",
+            " / ".join(f"{x * 1000:.1f}" for x in np.percentile(c.claims, [50, 99, 100])) if c.claims else "-",
             c.check + (f"; {len(c.errors)} worker errors: {c.errors[0]}" if c.errors else ""),
         )
     console.print(table)

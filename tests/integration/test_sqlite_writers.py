@@ -1,5 +1,6 @@
-"""SQLite's write-ahead log under a server: commits leave it to the background checkpoint, which copies it back
-and starts it over once it is long, giving up (and trying later) while a reader still needs old pages."""
+"""SQLite under a server. Writers of a process wait their turn on a lock of its own, and say so when the wait is too
+long. Commits leave the write-ahead log to the background checkpoint, which copies it back and starts it over once
+it is long, giving up (and trying later) while a reader still needs old pages."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy.engine import make_url
 from helpers.scripted import scripted_project
 from signoff.api.app import create_app
 from signoff.store import database
-from signoff.store.database import Database
+from signoff.store.database import Database, DatabaseUnavailable
 
 PAGE = 4096
 
@@ -122,3 +123,31 @@ def test_the_server_runs_the_checkpoints(served: Database, tmp_path: Path) -> No
     with TestClient(create_app(project)):
         assert "signoff-sqlite checkpoints" in {thread.name for thread in threading.enumerate()}
     assert "signoff-sqlite checkpoints" not in {thread.name for thread in threading.enumerate()}
+
+
+def test_a_writer_kept_waiting_too_long_is_told_the_database_is_busy_and_writes_nothing(
+    served: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "WRITE_WAIT", 0.2)
+    _write_pages(served, 1)
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with served.transaction():
+            holding.set()
+            done.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        holding.wait(10)
+        with served.transaction(write=False) as conn:  # readers never wait for a turn
+            assert conn.execute(text("SELECT COUNT(*) FROM filler")).scalar_one() == 1
+        busy = r"is busy: no write could start for 0.2 s; try again"
+        with pytest.raises(DatabaseUnavailable, match=busy), served.transaction() as conn:
+            conn.execute(text("INSERT INTO filler VALUES (zeroblob(1))"))
+    finally:
+        done.set()
+        holder.join()
+    with served.transaction() as conn:  # the turn is free again
+        assert conn.execute(text("SELECT COUNT(*) FROM filler")).scalar_one() == 1
