@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def _write_pages(db: Database, pages: int) -> None:
 
 def _log_pages(db: Database) -> int:
     """Pages in the log now, as a passive checkpoint from a connection of its own reports them (-1: no log)."""
-    with sqlite3.connect(_file(db)) as conn:
+    with closing(sqlite3.connect(_file(db))) as conn:
         return int(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
 
 
@@ -80,9 +81,11 @@ def test_a_long_log_starts_over_though_readers_keep_coming(
     ends.start()
     served.checkpoint()
     ends.join()
+    first.close()
     second = _reader(served)  # the next reader, begun before the next writer
     _write_pages(served, 1)
     second.execute("COMMIT")
+    second.close()
     if restart_pages < 100:
         assert 0 < _log_pages(served) < 10, "the commit after the restart did not write the log from its start"
     else:

@@ -109,16 +109,10 @@ class Database:
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        with self._write_turn(write):
-            try:
-                with self.engine.connect() as conn:
-                    conn = conn.execution_options(signoff_write=write)
-                    with conn.begin():
-                        yield conn
-            except OperationalError as error:
-                if _is_unreachable(error):
-                    raise DatabaseUnavailable(f"cannot reach the database at {self.safe_url}: {error.orig}") from error
-                raise
+        with self._write_turn(write), self.connect() as conn:
+            conn = conn.execution_options(signoff_write=write)
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def _write_turn(self, write: bool) -> Iterator[None]:
@@ -126,7 +120,7 @@ class Database:
 
         SQLite's busy handler has a waiting writer sleep and try again, so under load one can lose the lock for
         seconds while others take it: 8 reviewers claiming and submitting flat out saw claims of 1.6-3.4 s at worst.
-        Blocked on a lock of this process, writers are woken as it is released and get it about in turn: 111-129 ms
+        Blocked on a lock of this process, writers are woken as it is released and get it about in turn: 67-125 ms
         at worst, at the same rate (``bench/review_queue.py``). Other processes still meet at SQLite's lock."""
         if not (write and self.dialect == "sqlite"):
             yield
@@ -142,7 +136,7 @@ class Database:
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        """A plain connection (for migrations), with the same translation of an unreachable database."""
+        """A plain connection (for migrations; ``transaction`` begins one), an unreachable database told as such."""
         try:
             with self.engine.connect() as conn:
                 yield conn
