@@ -90,10 +90,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from signoff import review, users
-from signoff.api.app import CHECKPOINT_EVERY
 from signoff.config import Project, parse_project
 from signoff.domain import Role, User
-from signoff.periodic import Periodic
 from signoff.store import migrate
 from signoff.store import tasks as task_store
 from signoff.store.database import Database
@@ -183,13 +181,13 @@ def signoff_database(backend: str, postgres_url: str) -> Iterator[tuple[Database
 def served(url: str, pool_size: int = 20) -> Iterator[Database]:
     """The database as ``signoff serve`` runs it: on SQLite, checkpoints in a background thread (``create_app``)."""
     db = Database(url, pool_size=pool_size, background_checkpoints=True)
-    checkpoints = Periodic("sqlite checkpoints", db.checkpoint, CHECKPOINT_EVERY, final=True)
-    if db.checkpoints_in_background:
+    checkpoints = db.checkpointer()
+    if checkpoints is not None:
         checkpoints.start()
     try:
         yield db
     finally:
-        if db.checkpoints_in_background:
+        if checkpoints is not None:
             checkpoints.stop()
         db.dispose()
 
@@ -355,7 +353,7 @@ def _drain(
     reviewer's cycles, the errors, and how long each claim took (seconds)."""
     counts = [0] * len(team)
     errors: list[str] = []
-    waits: list[float] = []
+    claims: list[float] = []
     start_line = threading.Barrier(len(team) + 1)
 
     def work(index: int, user: User) -> None:
@@ -364,7 +362,7 @@ def _drain(
             while True:
                 asked = time.perf_counter()
                 got = review.claim(db, project, user)
-                waits.append(time.perf_counter() - asked)
+                claims.append(time.perf_counter() - asked)
                 if got is None:
                     return
                 review.submit(db, project, user, got.task_id, got.token, LABEL)
@@ -379,7 +377,7 @@ def _drain(
     started()
     for thread in threads:
         thread.join()
-    return counts, errors, waits
+    return counts, errors, claims
 
 
 def _reviewer_process(url: str, team: list[User], ready: Any, go: Any, results: Any) -> None:
@@ -390,8 +388,8 @@ def _reviewer_process(url: str, team: list[User], ready: Any, go: Any, results: 
         ready.release()
         go.wait()
         cpu = time.process_time()
-        counts, errors, waits = _drain(db, project, team, lambda: None)
-        results.put((sum(counts), time.process_time() - cpu, errors, waits))
+        counts, errors, claims = _drain(db, project, team, lambda: None)
+        results.put((sum(counts), time.process_time() - cpu, errors, claims))
 
 
 def run_cycles(db: Database, project: Project, n: int, workers: int, processes: int = 1) -> CycleResult:
@@ -408,7 +406,7 @@ def run_cycles(db: Database, project: Project, n: int, workers: int, processes: 
         clock: list[float] = []
         before = backend_cpu(db)
         cpu = time.process_time()
-        counts, errors, waits = _drain(db, project, team, lambda: clock.append(time.perf_counter()))
+        counts, errors, claims = _drain(db, project, team, lambda: clock.append(time.perf_counter()))
         took, cpu, cycles = time.perf_counter() - clock[0], time.process_time() - cpu, sum(counts)
         after = backend_cpu(db)  # the pool keeps the workers' connections, so their backends are still there
         if after:
@@ -434,7 +432,7 @@ def run_cycles(db: Database, project: Project, n: int, workers: int, processes: 
             child.join()
         cycles, cpu = sum(r[0] for r in reported), sum(r[1] for r in reported)
         errors = [e for r in reported for e in r[2]]
-        waits = [w for r in reported for w in r[3]]
+        claims = [w for r in reported for w in r[3]]
     with db.transaction(write=False) as conn:
         open_tasks = conn.execute(text("SELECT COUNT(*) FROM tasks WHERE status <> 'done'")).scalar_one()
         decisions = conn.execute(text("SELECT COUNT(*) FROM decisions")).scalar_one()
@@ -444,7 +442,7 @@ def run_cycles(db: Database, project: Project, n: int, workers: int, processes: 
             )
         ).scalar_one()
     check = f"{open_tasks} open, {decisions:,} decisions, {events:,} audit events"
-    return CycleResult(db.dialect, n, workers, took, cycles, cpu, errors, check, processes, server_cpu, waits)
+    return CycleResult(db.dialect, n, workers, took, cycles, cpu, errors, check, processes, server_cpu, claims)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -609,7 +607,7 @@ def run_peer(postgres_url: str, n: int, workers: int) -> PeerResult:
         return asyncio.run(_procrastinate(url, n, workers))
 
 
-# The PostgreSQL ceiling: a cycle's statements run inside the database, two calls per cycle
+# The PostgreSQL bound: a cycle's statements run inside the database, two calls per cycle
 
 # The type of each named query parameter, for the functions' variables (text unless named here).
 _PARAMETER_TYPES = {
@@ -687,10 +685,10 @@ def in_database_functions(db: Database) -> list[str]:
 
 
 def run_in_database(postgres_url: str, n: int, workers: int) -> PeerResult:
-    """The ceiling for PostgreSQL: a cycle's statements (the same named queries, schema and indexes, 3 audit rows) in
-    two PL/pgSQL functions, each called in autocommit from W threads on bare psycopg connections: one round trip per
-    claim and per submit, no Python between statements. Not Signoff's code: what moving the cycle into the
-    database could at best reach here (the reviewer profile is read, not judged; no workload or gold checks)."""
+    """The in-database bound for PostgreSQL: a cycle's statements (the same named queries, schema and indexes, 3
+    audit rows) in two PL/pgSQL functions, each called in autocommit from W threads on bare psycopg connections: one
+    round trip per claim and per submit, no Python between statements. Not Signoff's code: what moving the cycle into
+    the database could at best reach here (the reviewer profile is read, not judged; no workload or gold checks)."""
     with signoff_database("postgresql", postgres_url) as (db, _project):
         for _ in queue_tasks(db, n):
             pass
@@ -889,11 +887,14 @@ def cycle_table(cycles: list[CycleResult]) -> None:
     console.print(table)
 
 
-# What each backend's bound runs (the run_bare_sqlite and run_in_database results), named before the colon.
+# Each backend's bound (the run_bare_sqlite and run_in_database results): its name, and what it runs.
 BOUNDS = {
-    "sqlite": "floor on SQLite: bare sqlite3, 1 thread, running a cycle's statements with no Signoff code",
-    "postgresql": "in-database on PostgreSQL: a cycle's statements in two PL/pgSQL calls (one round trip per claim "
-    "and per submit, no Python between statements), {workers} threads on bare psycopg connections",
+    "sqlite": ("floor on SQLite", "bare sqlite3, 1 thread, running a cycle's statements with no Signoff code"),
+    "postgresql": (
+        "in-database on PostgreSQL",
+        "a cycle's statements in two PL/pgSQL calls (one round trip per claim and per submit, no Python between "
+        "statements), {workers} threads on bare psycopg connections",
+    ),
 }
 
 
@@ -943,15 +944,16 @@ def report(
                 )
 
     for backend, bound in bounds.items():
-        what = BOUNDS[backend].format(workers=bound.workers)
+        name, what = BOUNDS[backend]
         console.print(
-            f"{what}: {bound.done:,} cycles in {bound.seconds:.1f} s = {bound.rate:,.0f} cycles/s, "
+            f"{name}: {what.format(workers=bound.workers)}: {bound.done:,} cycles in {bound.seconds:.1f} s = "
+            f"{bound.rate:,.0f} cycles/s, "
             f"{bound.cpu / max(bound.done, 1) * 1000:.2f} ms of this process's CPU per cycle ({bound.check})"
         )
         for c in cycles:
             if c.backend == backend and bound.rate:
                 console.print(
-                    f"Signoff / {what.split(':')[0]} = {c.rate:,.0f} / {bound.rate:,.0f} = {c.rate / bound.rate:.2f} "
+                    f"Signoff / {name} = {c.rate:,.0f} / {bound.rate:,.0f} = {c.rate / bound.rate:.2f} "
                     f"({c.workers} workers in {c.processes} process(es))"
                 )
 
@@ -1038,7 +1040,7 @@ def main() -> None:
                 bounds[backend] = run_in_database(args.postgres_url, tasks, args.workers)
                 peer = run_peer(args.postgres_url, tasks, args.workers)
                 console.print(f"peer: {peer.rate:,.0f} jobs/s")
-            console.print(f"{BOUNDS[backend].split(':')[0]}: {bounds[backend].rate:,.0f} cycles/s")
+            console.print(f"{BOUNDS[backend][0]}: {bounds[backend].rate:,.0f} cycles/s")
         if "latency" not in skip:
             with signoff_database(backend, args.postgres_url) as (db, project):
                 found, plan = run_latency(

@@ -46,7 +46,6 @@ from signoff.store.database import Database
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 DEFAULT_MAX_BATCH = 10_000
-CHECKPOINT_EVERY = 0.1  # seconds between SQLite checkpoints (Database.checkpoint)
 FULL_SEAL_EVERY = 240  # sealer runs (0.25 s apart) between looks over the whole audit trail: one a minute
 
 
@@ -158,8 +157,8 @@ def create_app(project: Project | None = None) -> FastAPI:
             workers.append(Periodic("alerts", lambda: alerts.check(db, project), every))
         if project.webhooks:  # sealed events go out about a second after they commit
             workers.append(Periodic("webhooks", lambda: deliver(db, project), 1.0))
-        if db.checkpoints_in_background:  # SQLite's write-ahead log, copied back off the requests' path
-            workers.append(Periodic("sqlite checkpoints", db.checkpoint, CHECKPOINT_EVERY, final=True))
+        if (checkpoints := db.checkpointer()) is not None:  # SQLite's write-ahead log, off the requests' path
+            workers.append(checkpoints)
         for worker in workers:
             worker.start()
         try:

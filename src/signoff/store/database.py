@@ -21,6 +21,7 @@ from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from signoff.errors import SignoffError
+from signoff.periodic import Periodic
 from signoff.store.schema import as_utc as as_utc  # named queries' times are read with it
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -74,7 +75,7 @@ class Database:
     """An engine plus the dialect's named queries. Writers get ``BEGIN IMMEDIATE`` on SQLite.
 
     ``background_checkpoints`` (SQLite files only; a server sets it): commits leave the write-ahead log to
-    ``checkpoint``, which its owner calls every fraction of a second, instead of copying it back themselves.
+    ``checkpoint``, which the worker from ``checkpointer`` runs every ``CHECKPOINT_EVERY`` seconds.
     """
 
     def __init__(self, url: str, *, pool_size: int = 20, background_checkpoints: bool = False) -> None:
@@ -85,7 +86,7 @@ class Database:
         self.dialect: Dialect = "sqlite" if backend == "sqlite" else "postgresql"
         self.queries = named_queries(self.dialect)
         self._driver_sql = {name: _driver_sql(self.dialect, sql) for name, sql in self.queries.items()}
-        self.checkpoints_in_background = background_checkpoints and self.dialect == "sqlite" and not self.in_memory
+        self._background_checkpoints = background_checkpoints and self.dialect == "sqlite" and not self.in_memory
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpoint_lock = threading.Lock()
         self._writers = threading.Lock()  # see _write_turn
@@ -98,7 +99,7 @@ class Database:
                 max_overflow=pool_size,
                 pool_timeout=120,
             )
-            _configure_sqlite(self.engine, autocheckpoint=not self.checkpoints_in_background)
+            _configure_sqlite(self.engine, autocheckpoint=not self._background_checkpoints)
         else:
             from psycopg.rows import namedtuple_row  # here: SQLite users never pay for importing psycopg
 
@@ -216,6 +217,13 @@ class Database:
                 (busy, _pages, _copied) = self._checkpointer.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                 self._restart_after = time.monotonic() + (RESTART_BACKOFF if busy else 0.0)
 
+    def checkpointer(self) -> Periodic | None:
+        """The worker that runs ``checkpoint`` in the background, for the owner to start and stop; None where the
+        commits checkpoint themselves (no ``background_checkpoints``, PostgreSQL, in memory)."""
+        if not self._background_checkpoints:
+            return None
+        return Periodic("sqlite checkpoints", self.checkpoint, CHECKPOINT_EVERY, final=True)
+
     def dispose(self) -> None:
         with self._checkpoint_lock:
             if self._checkpointer is not None:
@@ -224,6 +232,7 @@ class Database:
         self.engine.dispose()
 
 
+CHECKPOINT_EVERY = 0.1  # seconds between background checkpoints
 WRITE_WAIT = 60.0  # seconds a SQLite writer waits for its turn, as long as SQLite's own busy timeout
 WAL_RESTART_PAGES = 4_000  # about 16 MiB of log (160 review cycles) before a checkpoint waits to start it over
 RESTART_WAIT = 0.1  # seconds a restart may hold back writers while it waits for readers of old pages
