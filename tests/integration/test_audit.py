@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,8 @@ from sqlalchemy import text
 from helpers.queues import queued, reviewer
 from signoff import audit, review
 from signoff.audit import checkpoints
+from signoff.domain import AuditEvent
 from signoff.store import audit as audit_store
-from signoff.store import metrics as metric_store
 from signoff.store.database import Database
 
 
@@ -224,7 +225,7 @@ def _record_with_id(db: Database, event_id: int) -> None:
                 "INSERT INTO audit_events (id, at, actor, action, entity, entity_id, data) "
                 "VALUES (:id, :at, 'late', 'task.claimed', 'task', '1', :data)"
             ),
-            {"id": event_id, "at": "2026-01-01 00:00:00.000000", "data": "{}"},
+            {"id": event_id, "at": db.now(conn), "data": "{}"},
         )
 
 
@@ -243,10 +244,85 @@ def test_a_routine_seal_looks_near_the_top_of_the_chain_and_a_full_one_everywher
     assert audit.seal(busy) == 0
     assert audit.verify(busy).unsealed == 1
     with busy.transaction(write=False) as conn:
-        assert metric_store.audit_lag(conn)[0] == 0  # where the sealer routinely looks, nothing waits
+        assert audit_store.lag(conn)[0] == 0  # where the sealer routinely looks, nothing waits
     assert audit.seal(busy, full=True) == 1
     report = audit.verify(busy)
     assert report.ok and report.unsealed == 0
     with busy.transaction(write=False) as conn:
         last = conn.execute(text("SELECT event_id FROM audit_seals ORDER BY seq DESC LIMIT 1")).scalar_one()
     assert last == top + 1  # chained after the others
+
+
+def _old_event(db: Database, seconds: float, data: Any = None) -> None:
+    """An event recorded ``seconds`` ago and not sealed."""
+    with db.transaction() as conn:
+        at = db.now(conn) - timedelta(seconds=seconds)
+        audit.record(db, conn, [AuditEvent("test", "test.event", "case", "1", data or {})], at=at)
+
+
+def test_an_event_no_canonical_writer_could_encode_is_sealed_and_the_chain_goes_on(sqlite_url: str) -> None:
+    """A lone surrogate reaches SQLite escaped in JSON text (its JSON type takes it; PostgreSQL's jsonb refuses it),
+    and so can a NaN. Both once stopped every sealing round at that event, forever."""
+    db = Database(sqlite_url)
+    try:
+        _old_event(db, 0, {"skills": ["x\ud800"], "score": float("nan")})
+        _old_event(db, 0, {"after": "it"})
+        assert audit.seal(db) == 2
+        report = audit.verify(db)
+        assert report.ok and report.checked == 2 and report.unsealed == 0
+        _tamper(db, 'UPDATE audit_events SET data = \'{"skills": ["x\\udbff"], "score": NaN}\' WHERE id = 1')
+        assert audit.verify(db).breach == audit.Breach(
+            1, 1, "its content was altered after it was sealed (hash mismatch)"
+        )
+    finally:
+        db.dispose()
+
+
+def test_a_sealer_that_makes_no_progress_is_reported_until_the_events_are_sealed(db: Database) -> None:
+    _old_event(db, audit.service.STALLED_AFTER + 30)
+    stall = audit.stalled(db)
+    assert stall is not None and stall.unsealed == 1 and stall.oldest_age > audit.service.STALLED_AFTER
+    report = audit.verify(db)
+    assert report.breach is None and report.stall is not None and not report.ok
+    assert "audit sealing has stalled: 1 event(s) not sealed" in str(report.stall)
+    recorded = audit.verify_and_record(db, "auditor")
+    assert not recorded.ok
+    found = audit.last_verification(db)
+    assert found is not None and not found.intact and found.stall == str(report.stall)
+
+    audit.seal(db)
+    assert audit.stalled(db) is None and audit.verify(db).ok
+
+
+def test_an_event_that_names_a_key_twice_is_reported_not_hashed_one_way(sqlite_url: str) -> None:
+    """Python's JSON reader keeps a repeated key's last value and SQLite's json_extract the first: rewritten so, a
+    sealed event said one thing to the chain and another to SQL, and the chain still verified."""
+    db = Database(sqlite_url)
+    try:
+        _old_event(db, 0, {"label": "approve"})
+        audit.seal(db)
+        _tamper(db, 'UPDATE audit_events SET data = \'{"label": "deny", "label": "approve"}\' WHERE id = 1')
+        with db.transaction(write=False) as conn:
+            assert conn.execute(text("SELECT json_extract(data, '$.label') FROM audit_events")).scalar() == "deny"
+        breach = audit.verify(db).breach
+        assert breach is not None and breach.event_id == 1 and "names 'label' twice" in breach.why
+    finally:
+        db.dispose()
+
+
+def test_an_event_written_back_dated_is_reported_where_it_was_sealed(db: Database) -> None:
+    _old_event(db, 0)
+    audit.seal(db)
+    _old_event(db, 365 * 24 * 3600)  # a year before the seal ahead of it was made
+    _old_event(db, 0)
+    audit.seal(db)
+    breach = audit.verify(db).breach
+    assert breach is not None and (breach.seq, breach.event_id) == (2, 2) and "written back-dated" in breach.why
+
+
+def test_events_sealed_late_after_a_long_transaction_are_not_called_back_dated(db: Database) -> None:
+    _old_event(db, 0)
+    audit.seal(db)
+    _old_event(db, 30 * 60)  # a transaction that read its time half an hour before it committed
+    audit.seal(db)
+    assert audit.verify(db).ok

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from signoff.audit.chain import GENESIS, event_hash
+from signoff.audit.chain import ENCODING, GENESIS, canonical, event_hash
 
 AT = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 EVENT: dict[str, Any] = {
@@ -61,6 +61,22 @@ def test_the_same_instant_in_another_time_zone_gives_the_same_hash() -> None:
     assert event_hash(GENESIS, **{**EVENT, "at": elsewhere}) == event_hash(GENESIS, **EVENT)
 
 
-def test_data_with_nan_is_refused() -> None:
-    with pytest.raises(ValueError, match="not JSON compliant"):
-        event_hash(GENESIS, **{**EVENT, "data": {"score": float("nan")}})
+@pytest.mark.parametrize(
+    ("data", "tail"),
+    [
+        ({"score": float("nan")}, b'{"score":NaN}]'),
+        ({"score": float("inf")}, b'{"score":Infinity}]'),
+        ({"skill": "x\ud800"}, b'{"skill":"x\xed\xa0\x80"}]'),
+        ({"name": "\u00e9\u202e"}, '{"name":"\u00e9\u202e"}]'.encode()),
+    ],
+)
+def test_the_encoding_is_total_and_stable_for_what_json_text_cannot_say_in_utf8(data: Any, tail: bytes) -> None:
+    """A NaN or a lone surrogate in stored event data once raised here, and stopped the sealer at that event."""
+    body = canonical(7, AT, "alice", "case.submitted", "case", "42", data, encoding=ENCODING)
+    assert body.endswith(tail)
+    assert event_hash(GENESIS, **{**EVENT, "data": data}) == hashlib.sha256(GENESIS.encode() + body).hexdigest()
+
+
+def test_a_seal_of_an_encoding_this_version_does_not_know_is_refused_not_guessed() -> None:
+    with pytest.raises(ValueError, match="unknown canonical encoding 2"):
+        event_hash(GENESIS, **EVENT, encoding=2)

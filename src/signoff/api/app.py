@@ -194,6 +194,8 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
             migrate.require_current(ctx.db)
         except Exception as error:  # noqa: BLE001  # readiness reports any failure instead of raising it
             return _json({"status": "unavailable", "reason": str(error)}, 503)
+        if (stall := audit.stalled(ctx.db)) is not None:  # decisions would go unvouched for
+            return _json({"status": "unavailable", "reason": str(stall)}, 503)
         return _json({"status": "ready"})
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)

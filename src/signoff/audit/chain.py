@@ -1,4 +1,9 @@
-"""The hash chain: each seal commits to its event's every field and to the seal before it."""
+"""The hash chain: each seal commits to its event's every field and to the seal before it.
+
+The canonical encoding of an event is versioned: each seal records the version it was made with (``encoding``), so
+a later version can change the encoding without making older seals unverifiable. Version 1 is total: every event
+the store can hold encodes, so no event can stop the sealer (see ``canonical``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,31 @@ from datetime import UTC, datetime
 from typing import Any
 
 GENESIS = "0" * 64
+ENCODING = 1  # the version of the canonical encoding new seals are made with
+
+
+def canonical(
+    event_id: int, at: datetime, actor: str, action: str, entity: str, entity_id: str, data: Any, *, encoding: int
+) -> bytes:
+    """The bytes a seal hashes, in version ``encoding`` of the canonical form.
+
+    Version 1: a compact JSON array with sorted keys, non-ASCII text as itself, in UTF-8. It must be total: a lone
+    surrogate (which Python's JSON reader returns for ``"\\ud800"``) is written as its three bytes ("surrogatepass")
+    and a non-finite number as ``NaN``/``Infinity``, so even an event that should never have been stored is sealed
+    rather than stopping the chain for every event after it. For valid text and finite numbers, which is all the
+    store held before, the bytes are those the chain has always hashed."""
+    if encoding != 1:
+        raise ValueError(f"unknown canonical encoding {encoding}: this Signoff knows version 1 only")
+    if at.tzinfo is None:
+        raise ValueError("audit times must be timezone-aware; a naive time would hash differently per machine")
+    text = json.dumps(
+        [event_id, at.astimezone(UTC).isoformat(timespec="microseconds"), actor, action, entity, entity_id, data],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=True,
+    )
+    return text.encode("utf-8", "surrogatepass")
 
 
 def event_hash(
@@ -20,29 +50,14 @@ def event_hash(
     entity: str,
     entity_id: str,
     data: Any,
+    encoding: int = ENCODING,
 ) -> str:
-    """SHA-256 over the previous hash and the canonical JSON of the event."""
-    if at.tzinfo is None:
-        raise ValueError("audit times must be timezone-aware; a naive time would hash differently per machine")
-    canonical = json.dumps(
-        [
-            event_id,
-            at.astimezone(UTC).isoformat(timespec="microseconds"),
-            actor,
-            action,
-            entity,
-            entity_id,
-            data,
-        ],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    )
-    return hashlib.sha256(prev_hash.encode() + canonical.encode()).hexdigest()
+    """SHA-256 over the previous hash and the canonical encoding of the event."""
+    body = canonical(event_id, at, actor, action, entity, entity_id, data, encoding=encoding)
+    return hashlib.sha256(prev_hash.encode() + body).hexdigest()
 
 
-def row_hash(prev_hash: str, event_id: int, row: Any) -> str:
+def row_hash(prev_hash: str, event_id: int, row: Any, encoding: int = ENCODING) -> str:
     """``event_hash`` of an event row as the store returns it (``at``, ``actor``, ``action``, ``entity``,
     ``entity_id``, ``data``): what the sealer writes and every check of the chain recomputes."""
     return event_hash(
@@ -54,4 +69,5 @@ def row_hash(prev_hash: str, event_id: int, row: Any) -> str:
         entity=row.entity,
         entity_id=row.entity_id,
         data=row.data,
+        encoding=encoding,
     )

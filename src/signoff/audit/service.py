@@ -11,15 +11,15 @@ import itertools
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from signoff.audit.chain import GENESIS, row_hash
+from signoff.audit.chain import ENCODING, GENESIS, row_hash
 from signoff.domain import AuditEvent
 from signoff.store import audit as audit_store
-from signoff.store.database import Database
+from signoff.store.database import Database, as_utc
 
 
 def record(db: Database, conn: Connection, events: list[AuditEvent], at: datetime | None = None) -> None:
@@ -46,7 +46,10 @@ def seal(db: Database, batch: int = 5000, *, full: bool = False) -> int:
             for row in rows:
                 seq += 1
                 digest = row_hash(prev, row.id, row)
-                seals.append({"seq": seq, "event_id": row.id, "prev_hash": prev, "hash": digest, "sealed_at": now})
+                seals.append(
+                    {"seq": seq, "event_id": row.id, "prev_hash": prev, "hash": digest}
+                    | {"sealed_at": now, "encoding": ENCODING}
+                )
                 prev = digest
             audit_store.append_seals(conn, seals)
         total += len(rows)
@@ -66,21 +69,58 @@ class Breach:
         return f"audit event {self.event_id} (seal {self.seq}): {self.why}"
 
 
+STALLED_AFTER = 60.0  # seconds an event may wait for its seal before sealing counts as stalled (as the alert rule)
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Events wait to be sealed for longer than ``STALLED_AFTER``: no sealer is running, or it makes no progress.
+    Until they are sealed, nothing vouches for them, and checkpoints and webhooks do not move past them."""
+
+    unsealed: int
+    oldest_age: float
+
+    def __str__(self) -> str:
+        return (
+            f"audit sealing has stalled: {self.unsealed} event(s) not sealed, the oldest {self.oldest_age:.0f} s old; "
+            "is a server running? 'signoff audit seal' seals them"
+        )
+
+
+def stalled(db: Database) -> Stall | None:
+    """A ``Stall`` if the oldest event not yet sealed (where the sealer routinely looks) waited too long."""
+    with db.transaction(write=False) as conn:
+        count, oldest, _ = audit_store.lag(conn)
+        now = db.now(conn)
+    age = 0.0 if oldest is None else (now - as_utc(oldest)).total_seconds()
+    return Stall(count, age) if age > STALLED_AFTER else None
+
+
 @dataclass(frozen=True)
 class VerifyReport:
     checked: int
     unsealed: int
     breach: Breach | None
+    stall: Stall | None = None
 
     @property
     def ok(self) -> bool:
-        return self.breach is None
+        return self.breach is None and self.stall is None
 
 
 MISSING = "this seal is missing"
 DELETED = "the event was deleted"
 UNLINKED = "the seal does not follow the one before it"
 ALTERED = "its content was altered after it was sealed (hash mismatch)"
+DUPLICATE = "its stored data names {keys} twice in one object, so readers of the stored JSON disagree on what it says"
+UNKNOWN_ENCODING = "it was sealed with canonical encoding {encoding}, which this version of Signoff does not know"
+# How far an event's time may lie before the time the seal ahead of it was made. Events commit a little out of
+# order, and an event carries the time its transaction read, so a long transaction's events are sealed late; an
+# event dated further back was written back-dated, past seals it claims to precede.
+BACKDATED_AFTER = timedelta(hours=1)
+BACKDATED = "it is dated {at}, {gap} before the seal ahead of it was made ({sealed}): it was written back-dated"
+FUTURE = "it is dated {at}, after it was sealed ({sealed})"
+CLOCK_SKEW = timedelta(minutes=5)  # servers' clocks may disagree this much (SQLite's times are the servers')
 
 PARALLEL_FROM = 100_000  # seals: below this, one pass takes about as long as starting the worker processes
 
@@ -96,11 +136,12 @@ def verify(db: Database, jobs: int | None = 1) -> VerifyReport:
     with db.transaction(write=False) as conn:
         unsealed = audit_store.count_unsealed(conn)
         last = audit_store.last_seq(conn)
+    stall = stalled(db)
     if jobs is None:
         jobs = (os.cpu_count() or 1) if last >= PARALLEL_FROM else 1
     if jobs <= 1 or last < jobs or db.in_memory:
         checked, breach = _join([_check_span(db, 0, last)])
-        return VerifyReport(checked, unsealed, breach)
+        return VerifyReport(checked, unsealed, breach, stall)
     from joblib import Parallel, delayed  # here: importing it costs every other use of this module 0.2 s
 
     bounds = [last * i // jobs for i in range(jobs + 1)]
@@ -111,7 +152,7 @@ def verify(db: Database, jobs: int | None = 1) -> VerifyReport:
         delayed(_check_span_of)(db.url, after, upto) for after, upto in itertools.pairwise(bounds)
     )
     checked, breach = _join(spans)
-    return VerifyReport(checked, unsealed, breach)
+    return VerifyReport(checked, unsealed, breach, stall)
 
 
 class _Head(NamedTuple):
@@ -148,27 +189,47 @@ def _check_span(db: Database, after: int, upto: int) -> _Span:
     """Check seals ``after + 1`` to ``upto``, taking the first one's previous hash on trust (``_join`` checks it)."""
     head, checked, seq, prev = None, 0, after, ""
     with db.transaction(write=False) as conn:
+        ahead = audit_store.seal_time(conn, after)
         for row in audit_store.chain(db, conn, after=after, upto=upto):
             if head is None:
                 head = _Head(row.seq, row.event_id, row.prev_hash, row.found_id)
                 seq, prev = row.seq - 1, row.prev_hash
-            breach = _misplaced(row, seq, prev)
-            if breach is None and row_hash(prev, row.event_id, row) != row.seal_hash:
-                breach = Breach(row.seq, row.event_id, ALTERED)
-            if breach is not None:
-                return _Span(head, checked, seq, prev, breach)
-            seq, prev, checked = row.seq, row.seal_hash, checked + 1
+            why = _misplaced(row, seq, prev) or _unsound(row, prev, ahead)
+            if why is not None:
+                return _Span(head, checked, seq, prev, _breach(row, seq, why))
+            seq, prev, checked, ahead = row.seq, row.seal_hash, checked + 1, row.sealed_at
     return _Span(head, checked, seq, prev, None)
 
 
-def _misplaced(seal: Any, seq: int, prev: str) -> Breach | None:
+def _misplaced(seal: Any, seq: int, prev: str) -> str | None:
     """What is wrong with where this seal stands, after seal ``seq`` whose hash is ``prev`` (its content aside)."""
     if seal.seq != seq + 1:
-        return Breach(seq + 1, seal.event_id, MISSING)
+        return MISSING
     if seal.found_id is None:
-        return Breach(seal.seq, seal.event_id, DELETED)
+        return DELETED
     if seal.prev_hash != prev:
-        return Breach(seal.seq, seal.event_id, UNLINKED)
+        return UNLINKED
+    return None
+
+
+def _breach(seal: Any, seq: int, why: str) -> Breach:
+    """The breach ``why`` at this seal, found after seal ``seq``: a missing seal is the one numbered next."""
+    return Breach(seq + 1 if why == MISSING else seal.seq, seal.event_id, why)
+
+
+def _unsound(seal: Any, prev: str, ahead: datetime | None) -> str | None:
+    """What is wrong with the event this seal holds: its content against the hash, its JSON, and its time against
+    the seals around it (``ahead``: when the seal before it was made)."""
+    if seal.encoding != ENCODING:
+        return UNKNOWN_ENCODING.format(encoding=seal.encoding)
+    if isinstance(seal.data, audit_store.DuplicateKeys):
+        return DUPLICATE.format(keys=", ".join(repr(k) for k in seal.data.keys))
+    if row_hash(prev, seal.event_id, seal, seal.encoding) != seal.seal_hash:
+        return ALTERED
+    if ahead is not None and seal.at < ahead - BACKDATED_AFTER:
+        return BACKDATED.format(at=seal.at.isoformat(), gap=ahead - seal.at, sealed=ahead.isoformat())
+    if seal.at > seal.sealed_at + CLOCK_SKEW:
+        return FUTURE.format(at=seal.at.isoformat(), sealed=seal.sealed_at.isoformat())
     return None
 
 
@@ -180,7 +241,7 @@ def _join(spans: list[_Span]) -> tuple[int, Breach | None]:
             continue  # no seal in this span: a gap, seen at the next span that has one
         misplaced = _misplaced(span.head, seq, prev)
         if misplaced is not None:
-            return checked, misplaced
+            return checked, _breach(span.head, seq, misplaced)
         checked += span.checked
         if span.breach is not None:
             return checked, span.breach
@@ -201,6 +262,7 @@ def verify_and_record(db: Database, actor: str) -> VerifyReport:
         "unsealed": report.unsealed,
         "intact": report.ok,
         "breach": None if report.breach is None else str(report.breach),
+        "stall": None if report.stall is None else str(report.stall),
         "seconds": round(time.perf_counter() - started, 3),
     }
     with db.transaction() as conn:
@@ -220,6 +282,7 @@ class Verification:
     breach: str | None
     seconds: float
     sealed_since: int
+    stall: str | None = None
 
 
 def last_verification(db: Database) -> Verification | None:
@@ -238,4 +301,5 @@ def last_verification(db: Database) -> Verification | None:
         found["breach"],
         found["seconds"],
         since,
+        found.get("stall"),  # absent from verifications recorded before stalls were reported
     )

@@ -521,8 +521,11 @@ def audit_verify(
             key = checkpoints.load_public_key(public_key)
             documents = {path: checkpoints.read(path) for path in checkpoint}  # every file read before any check
             found = [(path, checkpoints.check(db, document, key)) for path, document in documents.items()]
+        audit.seal(db, full=True)  # what waits only for want of a running sealer is not a stall
         report = audit.verify(db, jobs=jobs)
     broken = [f"checkpoint {path} (seal {c.seq}, signed {c.made_at}): {c.why}" for path, c in found if not c.ok]
+    if report.stall is not None:
+        broken.insert(0, str(report.stall))
     if report.breach is not None:
         broken.insert(0, f"audit chain broken after {report.checked} good events: {report.breach}")
     if broken:

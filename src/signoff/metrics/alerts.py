@@ -16,6 +16,7 @@ from signoff.config import Flow, Project
 from signoff.domain import AuditEvent
 from signoff.metrics.prometheus import ALERTS_RAISED
 from signoff.metrics.service import WINDOWS, FlowMetrics, flow_metrics
+from signoff.store import audit as audit_store
 from signoff.store import metrics as metric_store
 from signoff.store.database import Database
 
@@ -80,7 +81,7 @@ def breaches(flow: Flow, metrics: FlowMetrics, audit_lag: float) -> list[Alert]:
 def _lag(db: Database) -> float:
     with db.transaction(write=False) as conn:
         now = db.now(conn)
-        _, oldest, _ = metric_store.audit_lag(conn)
+        _, oldest, _ = audit_store.lag(conn)
     return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
 
 

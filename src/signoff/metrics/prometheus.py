@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from signoff.config import Project
+from signoff.store import audit as audit_store
 from signoff.store import metrics as metric_store
 from signoff.store.database import Database, as_utc
 
@@ -92,7 +93,7 @@ class StoreCollector(Collector):
             reviews = metric_store.reviews_by_queue(conn)
             decisions = metric_store.decisions_by_source(conn)
             breaches = metric_store.sla_breaches(conn, now)
-            unsealed, oldest_unsealed, last_seal = metric_store.audit_lag(conn)
+            unsealed, oldest_unsealed, last_seal = audit_store.lag(conn)
 
         queues = [(f, q) for f, flow in self.project.flows.items() for q in flow.queues]
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +73,15 @@ def not_sealed(above: int) -> ColumnElement[bool]:
     return and_(audit_events.c.id > above, ~sealed)
 
 
+def lag(conn: Connection) -> tuple[int, datetime | None, datetime | None]:
+    """(unsealed events, the oldest unsealed event's time, the newest seal's time), looking where the sealer
+    routinely looks (``unsealed_above``): a scrape costs the same at any size, and a stuck sealer still shows."""
+    unsealed = select(func.count(), func.min(audit_events.c.at)).where(not_sealed(unsealed_above(conn)))
+    count, oldest = conn.execute(unsealed).one()
+    newest = conn.execute(select(func.max(audit_seals.c.sealed_at))).scalar()
+    return int(count), oldest, newest
+
+
 def unsealed(conn: Connection, limit: int, above: int = 0) -> list[Row[Any]]:
     """Committed events above id ``above`` without a seal, oldest id first."""
     query = select(*EVENT_COLUMNS).where(not_sealed(above)).order_by(audit_events.c.id).limit(limit)
@@ -92,21 +103,59 @@ def seal_hash(conn: Connection, seq: int) -> str | None:
     return None if value is None else str(value)
 
 
+def seal_time(conn: Connection, seq: int) -> datetime | None:
+    """When seal ``seq`` was made (None for seal 0, the genesis, or a missing seal)."""
+    value = conn.execute(select(audit_seals.c.sealed_at).where(audit_seals.c.seq == seq)).scalar_one_or_none()
+    return None if value is None else as_utc(value)
+
+
 def append_seals(conn: Connection, seals: Sequence[dict[str, Any]]) -> None:
     if seals:
         conn.execute(insert(audit_seals), list(seals))
 
 
+@dataclass(frozen=True)
+class DuplicateKeys:
+    """Stands for an event's data whose JSON text names a key twice in one object. Python's reader keeps the last
+    value and SQLite's JSON functions the first, so the chain and an SQL reader could see different events: such
+    text is never written by Signoff, and a check of the chain reports it instead of hashing either reading."""
+
+    keys: tuple[str, ...]
+
+
+def _strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _Duplicate(tuple(key for key, n in Counter(k for k, _ in pairs).items() if n > 1))
+    return found
+
+
+class _Duplicate(ValueError):
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        super().__init__(keys)
+        self.keys = keys
+
+
+def parse_data(text: str) -> Any:
+    """An event's stored JSON text (SQLite keeps it as text), or ``DuplicateKeys`` if an object repeats a key."""
+    try:
+        return json.loads(text, object_pairs_hook=_strict_object)
+    except _Duplicate as duplicate:
+        return DuplicateKeys(duplicate.keys)
+
+
 def chain(db: Database, conn: Connection, batch: int = 5000, *, after: int = 0, upto: int = MAX_SEQ) -> Iterator[Any]:
     """The seals numbered ``after + 1`` to ``upto`` (all, by default) in order, each with the event it seals (event
-    columns are None if the event was deleted). A named query: through SQLAlchemy's result rows, reading cost a
-    check of the chain a third more than it does now."""
+    columns are None if the event was deleted), the seal's time and encoding. A named query: through SQLAlchemy's
+    result rows, reading cost a check of the chain a third more than it does now."""
     as_text = db.dialect == "sqlite"  # which hands times and JSON back as text
     while True:
         rows = db.run(conn, "chain_page", after=after, upto=upto, batch=batch)
         for row in rows:
-            if as_text and row.found_id is not None:
-                row = row._replace(at=as_utc(row.at), data=json.loads(row.data))
+            if as_text:
+                row = row._replace(sealed_at=as_utc(row.sealed_at))
+                if row.found_id is not None:
+                    row = row._replace(at=as_utc(row.at), data=parse_data(row.data))
             yield row
         if len(rows) < batch:
             return

@@ -9,10 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
-from signoff.store.audit import not_sealed, unsealed_above
 from signoff.store.schema import (
     audit_events,
-    audit_seals,
     cases,
     decisions,
     gold_answers,
@@ -205,15 +203,6 @@ def sla_breaches(conn: Connection, now: datetime) -> list[tuple[Any, ...]]:
         conn,
         select(tasks.c.flow, tasks.c.queue, func.count()).where(late).group_by(tasks.c.flow, tasks.c.queue),
     )
-
-
-def audit_lag(conn: Connection) -> tuple[int, datetime | None, datetime | None]:
-    """(unsealed events, the oldest unsealed event's time, the newest seal's time), looking where the sealer
-    routinely looks (``unsealed_above``): a scrape costs the same at any size, and a stuck sealer still shows."""
-    unsealed = select(func.count(), func.min(audit_events.c.at)).where(not_sealed(unsealed_above(conn)))
-    count, oldest = conn.execute(unsealed).one()
-    newest = conn.execute(select(func.max(audit_seals.c.sealed_at))).scalar()
-    return int(count), oldest, newest
 
 
 def recent_alerts(conn: Connection, flow: str, since: datetime) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -359,6 +360,7 @@ audit_seals = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Column("sealed_at", UtcDateTime(), nullable=False),
+    Column("encoding", SmallInteger, nullable=False, server_default="1"),  # audit.chain's canonical encoding
 )
 
 APPEND_ONLY = ("audit_events", "audit_seals")
