@@ -49,11 +49,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(project: Path, env: dict[str, str]) -> Iterator[httpx.Client]:
-    """``signoff serve`` on a free port; yields a client once /healthz answers, stops it with SIGTERM."""
+def server(project: Path, env: dict[str, str], *options: str) -> Iterator[httpx.Client]:
+    """``signoff serve`` on a free port (with ``options``); yields a client once /healthz answers, stops it with
+    SIGTERM."""
     port = free_port()
     process = subprocess.Popen(
-        [SIGNOFF, "serve", "--port", str(port), "--project", str(project)],
+        [SIGNOFF, "serve", "--port", str(port), "--project", str(project), *options],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

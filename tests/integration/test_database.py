@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -10,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from signoff.store import database
+from signoff.store import database, migrate
 from signoff.store.database import Database
 
 
@@ -48,3 +51,18 @@ def test_a_connection_dropped_moments_after_use_fails_one_request_then_the_pool_
     with pytest.raises(OperationalError):  # used again at once: not pinged, so this request sees the loss
         _backend(pg)
     assert _backend(pg) != first  # SQLAlchemy replaced the pool's connections after the disconnect
+
+
+def test_a_new_sqlite_file_and_its_log_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    """The file holds password hashes, case data and the audit trail; it was created 0644 under the usual umask."""
+    old = os.umask(0o022)
+    try:
+        db = Database(f"sqlite:///{tmp_path / 'new.db'}")
+        migrate.upgrade(db)
+        with db.transaction() as conn:  # a write, so that the write-ahead log exists
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+        db.dispose()
+    finally:
+        os.umask(old)
+    assert modes["new.db"] == 0o600 and modes.get("new.db-wal", 0o600) == 0o600, modes

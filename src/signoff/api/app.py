@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import TypeAdapter, ValidationError
 
 from signoff import __version__, audit, intake, review, users, web
-from signoff.api import errors
+from signoff.api import docs, errors
 from signoff.api.limits import BodyLimit
 from signoff.api.schemas import (
     AssignIn,
@@ -173,10 +173,13 @@ def create_app(project: Project | None = None) -> FastAPI:
         version=__version__,
         description="Human-in-the-loop decisions: submit cases, review flagged ones, read decisions.",
         lifespan=lifespan,
+        docs_url=None,  # served by api.docs, without a CDN
+        redoc_url=None,
     )
     app.state.signoff = ctx
     app.state.metrics_registry = prometheus.registry_for(db, project)
     errors.install(app)
+    docs.install(app)
     app.add_middleware(BodyLimit, limit=_int_env("SIGNOFF_MAX_REQUEST_BYTES", DEFAULT_MAX_BODY))
     _routes(app)
     web.mount(app, project, db, ctx.runtimes)

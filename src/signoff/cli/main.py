@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -111,9 +112,10 @@ def users_add(
     with _errors():
         db = _database(_project(project))
         user, token = users.create_user(db, name, role, ACTOR)
-        audit.seal(db)
     out.print(f"Created {user.role.value} [bold]{user.name}[/]. API token (keep it secret, it is shown once):")
-    print(token)
+    print(token)  # before sealing: the token is committed, and whatever happens next must not lose it
+    with _errors():
+        audit.seal(db)
 
 
 @users_app.command("token")
@@ -126,8 +128,9 @@ def users_token(
     with _errors():
         db = _database(_project(project))
         token = users.issue_token(db, name, ACTOR, revoke_others=revoke_others)
+    print(token)  # before sealing, as in users add
+    with _errors():
         audit.seal(db)
-    print(token)
 
 
 @users_app.command("password")
@@ -334,11 +337,28 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server processes (use PostgreSQL for more than one).")] = 1,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            help="Addresses of the reverse proxies whose X-Forwarded-For/-Proto headers are believed: comma-separated "
+            "IPs or networks, or '*' for any. Behind a proxy that ends TLS, name it, so that the web session cookie "
+            "is marked Secure; the header from anyone else is ignored."
+        ),
+    ] = "127.0.0.1",
+    worker_healthcheck_timeout: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="With --workers, seconds a server process may take to answer the supervisor's health check before "
+            "it is restarted (uvicorn's 5 s restarted busy processes on a loaded 2-core machine).",
+        ),
+    ] = 30,
     project: ProjectOption = None,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
+    trusted = _proxies(forwarded_allow_ips)
     with _errors():
         loaded = _project(project)
         _database(loaded)
@@ -346,7 +366,34 @@ def serve(
             intake.load(loaded, flow)
     os.environ["SIGNOFF_PROJECT"] = str(loaded.path)
     out.print(f"Serving {loaded.path} on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
-    uvicorn.run("signoff.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run(
+        "signoff.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+        forwarded_allow_ips=trusted,
+        timeout_worker_healthcheck=worker_healthcheck_timeout,
+    )
+
+
+def _proxies(value: str) -> list[str]:
+    """The --forwarded-allow-ips list, each entry an address or network (or '*'), or a usage error naming the bad
+    one: uvicorn would take a typo as a name that never matches, and every https request would look like http."""
+    entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+    for entry in entries:
+        if entry != "*":
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                _fail(
+                    f"--forwarded-allow-ips: {entry!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8)", 2
+                )
+    if not entries:
+        _fail("--forwarded-allow-ips needs at least one address, or '*'", 2)
+    return entries
 
 
 @app.command()

@@ -9,14 +9,14 @@ import threading
 import time
 from collections import namedtuple
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -71,6 +71,17 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def _create_private(url: URL) -> None:
+    """Create a new SQLite database file readable and writable by its owner alone (0600), whatever the umask: it
+    holds password hashes, case data and the audit trail. SQLite gives its -wal and -shm files the database file's
+    permissions. An existing file keeps its own; a URI filename is SQLite's to open."""
+    path = url.database
+    if not path or path == ":memory:" or url.query.get("uri") or path.startswith("file:"):
+        return
+    with suppress(FileExistsError, FileNotFoundError):  # kept as it is; a missing folder SQLite reports itself
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class Database:
     """An engine plus the dialect's named queries. Writers get ``BEGIN IMMEDIATE`` on SQLite.
 
@@ -92,6 +103,7 @@ class Database:
         self._writers = threading.Lock()  # see _write_turn
         self._restart_after = 0.0
         if self.dialect == "sqlite":
+            _create_private(make_url(self.url))
             self.engine = create_engine(
                 self.url,
                 connect_args={"timeout": WRITE_WAIT, "check_same_thread": False},
