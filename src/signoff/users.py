@@ -312,11 +312,13 @@ def set_active(db: Database, name: str, active: bool, actor: str) -> bool:
     return True
 
 
-def statuses(db: Database, limits: LoginLimits = LoginLimits()) -> dict[str, str]:
-    """Users who cannot log in now for a reason an admin can lift: ``deactivated`` or ``locked``, by name."""
+def statuses(db: Database) -> dict[str, str]:
+    """Users who cannot log in now for a reason an admin can lift, by name: deactivated, or locked out until a
+    time (by a lockout or a backoff; ``unlock`` lifts either)."""
     with db.transaction(write=False) as conn:
-        locked = store.locked(conn, ACCOUNT, limits.lockout_after, db.now(conn))
-        return dict.fromkeys(locked, "locked") | dict.fromkeys(store.inactive_names(conn), "deactivated")
+        blocked = store.blocked(conn, ACCOUNT, db.now(conn))
+        locked = {name: f"locked until {until:%Y-%m-%d %H:%M:%S} UTC" for name, until in blocked.items()}
+        return locked | dict.fromkeys(store.inactive_names(conn), "deactivated")
 
 
 def _duration(seconds: float) -> str:

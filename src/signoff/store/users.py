@@ -188,16 +188,14 @@ def prune_login_failures(conn: Connection, forget_before: datetime, now: datetim
     )
 
 
-def locked(conn: Connection, scope: str, threshold: int, now: datetime) -> set[str]:
-    """The subjects of ``scope`` blocked now after at least ``threshold`` failures."""
+def blocked(conn: Connection, scope: str, now: datetime) -> dict[str, datetime]:
+    """The subjects of ``scope`` blocked now, and until when."""
     rows = conn.execute(
-        select(login_throttle.c.subject).where(
-            login_throttle.c.scope == scope,
-            login_throttle.c.failures >= threshold,
-            login_throttle.c.blocked_until > now,
+        select(login_throttle.c.subject, login_throttle.c.blocked_until).where(
+            login_throttle.c.scope == scope, login_throttle.c.blocked_until > now
         )
     )
-    return set(rows.scalars())
+    return {row.subject: row.blocked_until for row in rows}
 
 
 def names_by_id(conn: Connection, user_ids: Sequence[int]) -> dict[int, str]:
