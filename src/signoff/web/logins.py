@@ -1,11 +1,15 @@
 """Web logins that cannot starve the server: a blocked name or address is refused before any hashing, and Argon2id
-(64 MiB and most of a core per check) runs in a few threads of its own, never in the pool that serves requests."""
+(64 MiB and a core or more per check) runs in a few threads of its own, at a low CPU priority, never in the pool
+that serves requests."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import anyio
 from anyio.to_thread import run_sync
@@ -33,7 +37,7 @@ class Logins:
 
     def __post_init__(self) -> None:
         self._turns = anyio.Semaphore(self.threads)  # waiting here holds no thread
-        self._hashing = anyio.CapacityLimiter(self.threads)  # threads apart from the requests' pool
+        self._hashing = ThreadPoolExecutor(self.threads, "password-hashing", initializer=_yield_the_cpu)
 
     @classmethod
     def from_environment(cls, db: Database) -> Logins:
@@ -55,7 +59,7 @@ class Logins:
         if waited.cancelled_caught:
             raise LoginBusy("the server is busy with other logins: try again in a few seconds", retry_after=self.wait)
         try:  # blocked while it waited? Then it is refused here, still before hashing
-            attempt, check = await run_sync(self._check, name, password, source, limiter=self._hashing)
+            attempt, check = await asyncio.wrap_future(self._hashing.submit(self._check, name, password, source))
         finally:
             self._turns.release()
         return await run_sync(users.finish_login, self.db, attempt, check, self.limits)
@@ -65,10 +69,19 @@ class Logins:
         return attempt, users.check_password(attempt, password)
 
 
-def _number(name: str, default: Any, *, whole: bool = True) -> float:
+def _yield_the_cpu() -> None:
+    """Lower the hashing thread's CPU priority (nice 10 more), and so that of the lane threads Argon2 starts from
+    it: requests get a core as soon as they need one, and hashing takes what is left. On Linux the nice value
+    belongs to a thread; elsewhere it would belong to the whole process, so it is left alone."""
+    if sys.platform == "linux":
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + 10))
+
+
+def _number(name: str, default: float, *, whole: bool = True) -> float:
     raw = os.environ.get(name)
     if raw is None:
-        return float(default)
+        return default
     try:
         value = int(raw) if whole else float(raw)
     except ValueError:
