@@ -175,7 +175,7 @@ def users_unlock(name: str, project: ProjectOption = None) -> None:
 
 @users_app.command("deactivate")
 def users_deactivate(name: str, project: ProjectOption = None) -> None:
-    """Stop a user: their API tokens and web sessions stop working at once (``activate`` brings the tokens back)."""
+    """Stop a user: their API tokens and web sessions stop working at once."""
     with _errors():
         db = _database(_project(project))
         changed = users.set_active(db, name, False, ACTOR)

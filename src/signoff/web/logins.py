@@ -70,12 +70,11 @@ class Logins:
 
 
 def _yield_the_cpu() -> None:
-    """Lower the hashing thread's CPU priority (nice 10 more), and so that of the lane threads Argon2 starts from
+    """Give the hashing thread the lowest CPU priority (nice 19), and so the lane threads Argon2 starts from
     it: requests get a core as soon as they need one, and hashing takes what is left. On Linux the nice value
     belongs to a thread; elsewhere it would belong to the whole process, so it is left alone."""
     if sys.platform == "linux":
-        thread = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + 10))
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _number(name: str, default: float, *, whole: bool = True) -> float:

@@ -374,7 +374,11 @@ class Site:
             except LimitReached as refused:  # throttled (429) or every hashing thread busy (503): try later
                 status = 503 if isinstance(refused, LoginBusy) else 429
                 page = site.login_form(
-                    request, target, name=name, error=f"{refused.message.capitalize()}.", status=status
+                    request,
+                    target,
+                    name=name,
+                    error=f"{refused.message[:1].upper()}{refused.message[1:]}.",
+                    status=status,
                 )
                 page.headers["Retry-After"] = str(max(1, math.ceil(refused.retry_after or 1)))
                 return page
