@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-routing bench-quality bench-queue bench-ui bench-audit clean
+.PHONY: install demo test lint bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,10 @@ bench-ui: install  ## the review workspace's next-task transition with 100k queu
 bench-audit: install  ## seal and verify rates of the audit chain and how soon events are sealed, beside bare hashing
 	$(BIN)/python bench/audit_chain.py
 
-bench: bench-routing bench-quality bench-queue bench-ui bench-audit  ## every benchmark
+bench-login: install  ## GET /api/v1/flows latency beside 100 concurrent wrong logins, and the server's peak memory
+	$(BIN)/python bench/login_flood.py
+
+bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login  ## every benchmark
 
 clean:
 	rm -rf $(VENV) signoff-demo .mypy_cache .ruff_cache .pytest_cache

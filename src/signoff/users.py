@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import math
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 # argon2-cffi: the maintained binding to the reference Argon2 implementation; Argon2id is OWASP's first choice for
 # password storage. PasswordHasher's defaults are RFC 9106's low-memory profile (t=3, 64 MiB, p=4).
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection
 
 from signoff.audit import record
 from signoff.domain import AuditEvent, Role, User
-from signoff.errors import Forbidden, InvalidInput, Problem, Unauthenticated
+from signoff.errors import Forbidden, InvalidInput, LimitReached, Problem, Unauthenticated
 from signoff.store import users as store
 from signoff.store.database import Database
 
@@ -156,29 +159,171 @@ def _verify(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def login(db: Database, name: str, password: str, *, source: str = "") -> Session:
-    """Check a name and password and open a session. Every attempt is audited; a failure never says whether the
-    user exists."""
+ACCOUNT, ADDRESS = "account", "address"  # the two scopes of login throttling
+NAME_MAX = 100  # users.name's width: no longer name can be a user's
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """How failed logins slow down the next tries, per account name and per client address.
+
+    After ``account_tries`` failures on a name (``address_tries`` from an address), each failure blocks the next
+    try for ``backoff`` seconds, doubling up to ``backoff_max``. At ``lockout_after`` failures a name is locked for
+    ``lockout`` seconds, or until ``signoff users unlock``. Failures are forgotten ``forget`` seconds after the last
+    one, and a login forgets its name's. A blocked try is refused before any hashing and does not count."""
+
+    account_tries: int = 5
+    address_tries: int = 20
+    lockout_after: int = 10
+    backoff: float = 1.0
+    backoff_max: float = 900.0
+    lockout: float = 3600.0
+    forget: float = 86_400.0
+
+    def delay(self, scope: str, failures: int) -> float:
+        """Seconds that ``failures`` failures block the name or address for (0: the next try may come at once)."""
+        if scope == ACCOUNT and failures >= self.lockout_after:
+            return self.lockout
+        tries = self.account_tries if scope == ACCOUNT else self.address_tries
+        return 0.0 if failures < tries else min(self.backoff * 2.0 ** min(failures - tries, 60), self.backoff_max)
+
+
+class LoginThrottled(LimitReached):
+    """Too many failed logins for this name or from this address: refused without looking at the password."""
+
+
+def address_key(source: str) -> str:
+    """The client address that logins are counted by: an IPv6 client by its /64, which one host usually owns."""
+    try:
+        address = ipaddress.ip_address(source)
+    except ValueError:
+        return source[:NAME_MAX]
+    return str(ipaddress.ip_network(f"{address}/64", strict=False)) if address.version == 6 else str(address)
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """A login allowed to try: the name's user and password hash if there is such an active user."""
+
+    name: str
+    source: str
+    found: tuple[User, str | None] | None
+
+    @property
+    def throttles(self) -> list[store.Throttle]:
+        account = (ACCOUNT, self.name[:NAME_MAX])
+        return [account, (ADDRESS, address_key(self.source))] if self.source else [account]
+
+
+class PasswordCheck(NamedTuple):
+    ok: bool
+    rehashed: str | None  # a new hash with today's parameters, when the stored one is outdated
+
+
+def start_login(db: Database, name: str, source: str = "") -> LoginAttempt:
+    """Refuse a blocked name or address (``LoginThrottled``) before any hashing; find the user otherwise."""
+    attempt = LoginAttempt(name, source, None)
     with db.transaction(write=False) as conn:
-        found = store.login_row(conn, name[:100])
-    ok = len(password) <= MAX_PASSWORD and _verify(found[1] if found else None, password)
+        now = db.now(conn)
+        until = store.blocked_until(conn, attempt.throttles, now)
+        if until is not None:
+            wait = (until - now).total_seconds()
+            raise LoginThrottled(f"too many failed logins: try again in {_duration(wait)}", retry_after=wait)
+        found = store.login_row(conn, name) if len(name) <= NAME_MAX else None
+    return LoginAttempt(name, source, found)
+
+
+def check_password(attempt: LoginAttempt, password: str) -> PasswordCheck:
+    """The slow part of a login (Argon2id, 64 MiB): the caller chooses where it runs. An over-long password is
+    refused without hashing."""
+    if len(password) > MAX_PASSWORD:
+        return PasswordCheck(False, None)
+    hashed = attempt.found[1] if attempt.found else None
+    if not _verify(hashed, password):
+        return PasswordCheck(False, None)
+    assert hashed is not None
+    return PasswordCheck(True, _hasher.hash(password) if _hasher.check_needs_rehash(hashed) else None)
+
+
+def finish_login(db: Database, attempt: LoginAttempt, check: PasswordCheck, limits: LoginLimits) -> Session:
+    """Open a session (audited, the name's failures forgotten), or count the failure against the name and the
+    address. Failures are not audited one by one: only a lockout of an existing user is."""
     with db.transaction() as conn:
         now = db.now(conn)
-        if found is None or not ok:
-            entity_id = str(found[0].id) if found else name[:200]
-            record(db, conn, [AuditEvent(name[:200] or "-", "login.failed", "user", entity_id, {"source": source})])
-            failed = True
+        if attempt.found is None or not check.ok:
+            _count_failure(db, conn, attempt, now, limits)
+            session = None
         else:
-            user, hashed = found
+            user = attempt.found[0]
             session = Session(user, secrets.token_urlsafe(32), secrets.token_urlsafe(32))
             store.add_session(conn, user.id, hash_token(session.session_id), session.csrf_token, now, now + SESSION_TTL)
-            if hashed is not None and _hasher.check_needs_rehash(hashed):
-                store.set_password_hash(conn, user.id, _hasher.hash(password))
-            record(db, conn, [AuditEvent(user.name, "login", "user", str(user.id), {"source": source})])
-            failed = False
-    if failed:
+            if check.rehashed is not None:
+                store.set_password_hash(conn, user.id, check.rehashed)
+            store.forget_login_failures(conn, attempt.throttles[0])
+            record(db, conn, [AuditEvent(user.name, "login", "user", str(user.id), {"source": attempt.source})])
+    if session is None:
         raise Unauthenticated("unknown user or wrong password")
     return session
+
+
+def _count_failure(db: Database, conn: Connection, attempt: LoginAttempt, now: datetime, limits: LoginLimits) -> None:
+    forget_before = now - timedelta(seconds=limits.forget)
+    store.prune_login_failures(conn, forget_before, now)
+    for key in attempt.throttles:
+        failures = store.count_login_failure(db, conn, key, now, forget_before)
+        delay = limits.delay(key[0], failures)
+        if delay > 0:
+            store.block_login(conn, key, now + timedelta(seconds=delay))
+        if key[0] == ACCOUNT and failures >= limits.lockout_after and attempt.found is not None:
+            user = attempt.found[0]
+            data = {"name": user.name, "failures": failures, "seconds": delay, "source": attempt.source}
+            record(db, conn, [AuditEvent("login", "login.locked", "user", str(user.id), data)])
+
+
+def login(db: Database, name: str, password: str, *, source: str = "", limits: LoginLimits = LoginLimits()) -> Session:
+    """Check a name and password and open a session, all in the calling thread (the web UI runs the hashing in a
+    pool of its own: ``signoff.web.logins``). A failure never says whether the user exists."""
+    attempt = start_login(db, name, source)
+    return finish_login(db, attempt, check_password(attempt, password), limits)
+
+
+def unlock(db: Database, name: str, actor: str) -> int:
+    """Forget a user's failed logins and lift their lockout or backoff (audited); returns the failures forgotten."""
+    with db.transaction() as conn:
+        user = store.user_by_name(conn, name)
+        forgotten = store.forget_login_failures(conn, (ACCOUNT, name))
+        record(
+            db, conn, [AuditEvent(actor, "login.unlocked", "user", str(user.id), {"name": name, "failures": forgotten})]
+        )
+    return forgotten
+
+
+def set_active(db: Database, name: str, active: bool, actor: str) -> bool:
+    """Activate or deactivate a user (audited). A deactivated user's API tokens and web sessions stop working at
+    once, and their sessions end; their tokens work again if they are activated. False if nothing changed."""
+    with db.transaction() as conn:
+        now = db.now(conn)
+        user = store.user_by_name(conn, name)
+        if not store.set_active(conn, user.id, active):
+            return False
+        ended = 0 if active else store.revoke_sessions(conn, user.id, now)
+        action = "user.activated" if active else "user.deactivated"
+        record(db, conn, [AuditEvent(actor, action, "user", str(user.id), {"name": name, "sessions": ended})])
+    return True
+
+
+def statuses(db: Database) -> dict[str, str]:
+    """Users who cannot log in now for a reason an admin can lift, by name: deactivated, or locked out until a
+    time (by a lockout or a backoff; ``unlock`` lifts either)."""
+    with db.transaction(write=False) as conn:
+        blocked = store.blocked(conn, ACCOUNT, db.now(conn))
+        locked = {name: f"locked until {until:%Y-%m-%d %H:%M:%S} UTC" for name, until in blocked.items()}
+        return locked | dict.fromkeys(store.inactive_names(conn), "deactivated")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(1, math.ceil(seconds))
+    return f"{seconds} s" if seconds < 120 else f"{math.ceil(seconds / 60)} min"
 
 
 def session_user(db: Database, session_id: str | None) -> tuple[User, str] | None:

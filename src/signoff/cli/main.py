@@ -156,13 +156,44 @@ def users_password(
 
 @users_app.command("list")
 def users_list(project: ProjectOption = None) -> None:
-    """List users and their roles."""
+    """List users, their roles, and who is deactivated or locked out."""
     with _errors():
-        found = users.list_users(_database(_project(project)))
-    table = Table("id", "name", "role")
+        db = _database(_project(project))
+        found, statuses = users.list_users(db), users.statuses(db)
+    table = Table("id", "name", "role", "status")
     for user in found:
-        table.add_row(str(user.id), user.name, user.role.value)
+        table.add_row(str(user.id), user.name, user.role.value, statuses.get(user.name, "active"))
     out.print(table)
+
+
+@users_app.command("unlock")
+def users_unlock(name: str, project: ProjectOption = None) -> None:
+    """Lift a user's login lockout or backoff and forget their failed logins."""
+    with _errors():
+        db = _database(_project(project))
+        forgotten = users.unlock(db, name, ACTOR)
+        audit.seal(db)
+    out.print(f"{name} may log in again ({forgotten} failed logins forgotten).")
+
+
+@users_app.command("deactivate")
+def users_deactivate(name: str, project: ProjectOption = None) -> None:
+    """Stop a user: their API tokens and web sessions stop working at once."""
+    with _errors():
+        db = _database(_project(project))
+        changed = users.set_active(db, name, False, ACTOR)
+        audit.seal(db)
+    out.print(f"{name} is deactivated." if changed else f"{name} was already deactivated.")
+
+
+@users_app.command("activate")
+def users_activate(name: str, project: ProjectOption = None) -> None:
+    """Let a deactivated user work again, with the API tokens they had."""
+    with _errors():
+        db = _database(_project(project))
+        changed = users.set_active(db, name, True, ACTOR)
+        audit.seal(db)
+    out.print(f"{name} is active." if changed else f"{name} was already active.")
 
 
 @users_app.command("skills")

@@ -110,6 +110,19 @@ web_sessions = Table(
     Column("revoked_at", UtcDateTime(), nullable=True),
 )
 
+# Failed web logins, counted per account name and per client address: they throttle further tries before any
+# password is hashed, in every server process alike. One mutable row per name or address, pruned a day after its
+# last failure, rather than one append-only audit event per anonymous try, which anyone could flood.
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("scope", String(10), primary_key=True),  # "account" or "address"
+    Column("subject", String(100), primary_key=True),  # the name tried, or the client address (an IPv6 /64)
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", UtcDateTime(), nullable=False, index=True),
+    Column("blocked_until", UtcDateTime(), nullable=True),  # no try is checked before this time
+)
+
 policy_versions = Table(
     "policy_versions",
     metadata,

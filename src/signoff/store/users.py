@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from signoff.domain import Role, User, UserId
 from signoff.errors import Conflict, NotFound
-from signoff.store.schema import api_tokens, users, web_sessions
+from signoff.store.database import Database
+from signoff.store.schema import api_tokens, as_utc, login_throttle, users, web_sessions
 
 
 def _user(row: object) -> User:
@@ -45,6 +46,16 @@ def user_by_id(conn: Connection, user_id: UserId) -> User:
 
 def list_users(conn: Connection) -> list[User]:
     return [_user(row) for row in conn.execute(select(users).order_by(users.c.id))]
+
+
+def inactive_names(conn: Connection) -> set[str]:
+    return set(conn.execute(select(users.c.name).where(users.c.active.is_(False))).scalars())
+
+
+def set_active(conn: Connection, user_id: UserId, active: bool) -> bool:
+    """Activate or deactivate a user; False if they already were."""
+    result = conn.execute(update(users).where(users.c.id == user_id, users.c.active != active).values(active=active))
+    return bool(result.rowcount)
 
 
 def add_token(conn: Connection, user_id: UserId, token_hash: str, now: datetime) -> None:
@@ -122,6 +133,69 @@ def revoke_sessions(conn: Connection, user_id: UserId, now: datetime) -> int:
         .values(revoked_at=now)
     )
     return result.rowcount
+
+
+# Login throttling: one row per account name or client address (``Throttle``) with its recent failures.
+Throttle = tuple[str, str]  # (scope, subject)
+
+
+def blocked_until(conn: Connection, keys: Sequence[Throttle], now: datetime) -> datetime | None:
+    """The latest time until which any of these names or addresses is blocked, if one still is."""
+    if not keys:
+        return None
+    found = conn.execute(
+        select(func.max(login_throttle.c.blocked_until)).where(
+            or_(
+                *(and_(login_throttle.c.scope == scope, login_throttle.c.subject == subject) for scope, subject in keys)
+            ),
+            login_throttle.c.blocked_until > now,
+        )
+    ).scalar_one()
+    return None if found is None else as_utc(found)
+
+
+def count_login_failure(db: Database, conn: Connection, key: Throttle, now: datetime, forget_before: datetime) -> int:
+    """Count one more failure for ``key``; returns its failures since it was last forgotten."""
+    rows = db.run(conn, "count_login_failure", scope=key[0], subject=key[1], now=now, forget_before=forget_before)
+    return int(rows[0].failures)
+
+
+def block_login(conn: Connection, key: Throttle, until: datetime) -> None:
+    conn.execute(
+        update(login_throttle)
+        .where(login_throttle.c.scope == key[0], login_throttle.c.subject == key[1])
+        .values(blocked_until=until)
+    )
+
+
+def forget_login_failures(conn: Connection, key: Throttle) -> int:
+    """Forget a name's or address's failures and lift its block; returns the failures forgotten."""
+    row = conn.execute(
+        delete(login_throttle)
+        .where(login_throttle.c.scope == key[0], login_throttle.c.subject == key[1])
+        .returning(login_throttle.c.failures)
+    ).first()
+    return 0 if row is None else int(row.failures)
+
+
+def prune_login_failures(conn: Connection, forget_before: datetime, now: datetime) -> None:
+    """Delete the rows of names and addresses whose failures are forgotten and which are no longer blocked."""
+    conn.execute(
+        delete(login_throttle).where(
+            login_throttle.c.last_failure_at < forget_before,
+            or_(login_throttle.c.blocked_until.is_(None), login_throttle.c.blocked_until <= now),
+        )
+    )
+
+
+def blocked(conn: Connection, scope: str, now: datetime) -> dict[str, datetime]:
+    """The subjects of ``scope`` blocked now, and until when."""
+    rows = conn.execute(
+        select(login_throttle.c.subject, login_throttle.c.blocked_until).where(
+            login_throttle.c.scope == scope, login_throttle.c.blocked_until > now
+        )
+    )
+    return {row.subject: row.blocked_until for row in rows}
 
 
 def names_by_id(conn: Connection, user_ids: Sequence[int]) -> dict[int, str]:

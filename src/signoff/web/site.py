@@ -7,6 +7,7 @@ is fenced and audited exactly as there. Pages need a session cookie; every POST 
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -46,6 +47,7 @@ from signoff.store.database import Database
 from signoff.web import format as fmt
 from signoff.web import security
 from signoff.web.dashboard import SVG_HEADERS, Dashboard, end_or_error, window_or_error
+from signoff.web.logins import LoginBusy, Logins
 from signoff.web.workspace import Workspace
 
 STATIC = Path(__file__).parent / "static"
@@ -182,6 +184,7 @@ class Site:
         self.db = db
         self.workspace = Workspace(project, db, runtimes)
         self.dashboard = Dashboard(project, db)
+        self.logins = Logins.from_environment(db)
         self.undo_seconds = undo_seconds
         self.templates = Environment(
             loader=PackageLoader("signoff.web", "templates"),
@@ -365,9 +368,20 @@ class Site:
             name, password = form.get("name", "").strip(), form.get("password", "")
             source = request.client.host if request.client else ""
             try:
-                session = await run_in_threadpool(users.login, site.db, name, password, source=source)
+                session = await site.logins.login(name, password, source)
             except Unauthenticated:
                 return site.login_form(request, target, name=name, error="Unknown user or wrong password.", status=401)
+            except LimitReached as refused:  # throttled (429) or every hashing thread busy (503): try later
+                status = 503 if isinstance(refused, LoginBusy) else 429
+                page = site.login_form(
+                    request,
+                    target,
+                    name=name,
+                    error=f"{refused.message[:1].upper()}{refused.message[1:]}.",
+                    status=status,
+                )
+                page.headers["Retry-After"] = str(max(1, math.ceil(refused.retry_after or 1)))
+                return page
             response = RedirectResponse(target or security.LANDING[session.user.role], status_code=303)
             response.set_cookie(
                 security.cookie_name(security.SESSION_COOKIE, site.secure(request)),

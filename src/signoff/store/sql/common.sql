@@ -37,3 +37,13 @@ FROM audit_seals s LEFT JOIN audit_events e ON e.id = s.event_id
 WHERE s.seq > :after AND s.seq <= :upto
 ORDER BY s.seq
 LIMIT :batch;
+
+-- name: count_login_failure
+-- One more failed login for a name or an address, counted from 1 again when the last one is older than
+-- :forget_before; one statement, so that server processes failing the same name at once each count.
+INSERT INTO login_throttle (scope, subject, failures, last_failure_at)
+VALUES (:scope, :subject, 1, :now)
+ON CONFLICT (scope, subject) DO UPDATE SET
+    failures = CASE WHEN login_throttle.last_failure_at < :forget_before THEN 1 ELSE login_throttle.failures + 1 END,
+    last_failure_at = excluded.last_failure_at
+RETURNING failures;
