@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from helpers.queues import queued, reviewer
-from signoff import intake, review
+from signoff import intake, review, users
 from signoff.config import Project
 from signoff.config.flows import Workload
 from signoff.domain import CaseStatus, Role, TaskId
-from signoff.errors import InvalidInput, LimitReached
+from signoff.errors import InvalidInput, LimitReached, NotFound
 from signoff.review import leads
 from signoff.store import reviewers as people
 from signoff.store.database import Database
@@ -208,3 +208,20 @@ def test_gold_cases_are_recorded_with_their_answer(db: Database, tmp_path: Path)
         statuses = conn.execute(select(cases.c.status, cases.c.submitted_by).where(cases.c.id > 3)).all()
     assert statuses == [(CaseStatus.GOLD.value, "lena")] * 2
     assert _actions(db).count("case.gold_added") == 2
+
+
+def test_revoking_a_role_hands_back_the_work_it_allowed(db: Database, tmp_path: Path) -> None:
+    project = queued(db, tmp_path, 2)
+    alice = users.create_user(db, "alice", Role.REVIEWER, "tester", ["test-flow"])[0]
+    users.grant(db, "alice", Role.LEAD, ["other-flow"], "tester")
+    got = review.claim(db, project, alice)
+    assert got is not None
+    leads.assign(db, project, users.operator("tester"), 2, "alice")
+    alice = users.revoke(db, "alice", Role.REVIEWER, ["test-flow"], "tester")
+    assert alice.describe() == "lead on other-flow"
+    with pytest.raises(NotFound):  # released, and a task of a flow she may not review does not exist for her
+        review.submit(db, project, alice, got.task_id, got.token, "good")
+    with db.transaction(write=False) as conn:
+        rows = conn.execute(select(tasks.c.status, tasks.c.assignee).order_by(tasks.c.id)).all()
+    assert [(r.status, r.assignee) for r in rows] == [("queued", None), ("queued", None)]
+    assert _actions(db)[-1] == "user.revoked"

@@ -67,7 +67,9 @@ def task_shown(task: dict[str, Any], user: User, *, overseer: bool) -> dict[str,
         if key in shown and shown[key] != user.id:
             shown[key] = None
     if "leases" in shown:
-        shown["leases"] = [lease for lease in shown["leases"] if lease["reviewer_id"] == user.id]
+        shown["leases"] = [
+            lease if lease["reviewer_id"] == user.id else {**lease, "reviewer_id": None} for lease in shown["leases"]
+        ]
     return shown
 
 
