@@ -71,11 +71,41 @@ class DecidedBy(StrEnum):
     DEFAULT_ACTION = "default-action"
 
 
+ANY_FLOW = "*"  # a grant on every flow, those of today and those added later
+
+# Broadest first: the role a user is greeted with and lands by, when they hold several.
+_BREADTH = (Role.ADMIN, Role.LEAD, Role.AUDITOR, Role.OWNER, Role.REVIEWER, Role.INTAKE)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A role held on one flow, or on every flow (``ANY_FLOW``)."""
+
+    flow: str
+    role: Role
+
+
 @dataclass(frozen=True)
 class User:
+    """A person or service and the roles they hold, flow by flow (at least one grant)."""
+
     id: UserId
     name: str
-    role: Role
+    grants: tuple[Grant, ...]
+
+    def roles(self, flow: str | None = None) -> frozenset[Role]:
+        """The roles held on ``flow`` (its own grants and those on every flow); with None, anywhere."""
+        return frozenset(g.role for g in self.grants if flow is None or g.flow in (flow, ANY_FLOW))
+
+    @property
+    def role(self) -> Role:
+        """The broadest role held anywhere: what the pages show beside the name, and where a login lands."""
+        held = self.roles()
+        return next((r for r in _BREADTH if r in held), Role.INTAKE)
+
+    def describe(self) -> str:
+        """The grants in words, e.g. ``lead on credit, reviewer on *``."""
+        return ", ".join(f"{g.role.value} on {g.flow}" for g in self.grants)
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,14 @@ class Forbidden(SignoffError):
         super().__init__(f"role {role!r} may not do this; allowed roles: {', '.join(allowed)}")
 
 
+class FourEyes(Forbidden):
+    """A change nobody may make to themselves (their own skills, their own pause): a second person must."""
+
+    def __init__(self, message: str) -> None:
+        SignoffError.__init__(self, message)
+        self.role, self.allowed = "", ()
+
+
 class ModelError(SignoffError):
     """The model could not be loaded or called."""
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
+import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -18,13 +20,27 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
 from signoff.audit import record
-from signoff.domain import AuditEvent, Role, User
-from signoff.errors import Forbidden, InvalidInput, LimitReached, Problem, Unauthenticated
+from signoff.domain import ANY_FLOW, AuditEvent, Grant, Role, TaskId, User, UserId
+from signoff.errors import Conflict, Forbidden, InvalidInput, LimitReached, NotFound, Problem, Unauthenticated
+from signoff.store import tasks as task_store
 from signoff.store import users as store
 from signoff.store.database import Database
 
-Action = Literal["submit_cases", "read_cases", "review", "list_tasks", "read_flows", "assign", "read_metrics", "audit"]
+Action = Literal[
+    "submit_cases",
+    "read_cases",
+    "review",
+    "list_tasks",
+    "read_flows",
+    "assign",
+    "oversee",
+    "read_metrics",
+    "audit",
+]
 
+# What each role may do on the flows it is granted (a grant on "*" covers every flow). The flows a user may act
+# on are the flows of their grants of an allowed role: ``scope``. "oversee" is seeing who reviewed what: other
+# reviewers' names, answers and comments, gold tasks and gold accuracy, pauses and their reasons.
 PERMISSIONS: dict[Action, tuple[Role, ...]] = {
     "submit_cases": (Role.ADMIN, Role.INTAKE),
     "read_cases": (Role.ADMIN, Role.INTAKE, Role.REVIEWER, Role.LEAD, Role.OWNER, Role.AUDITOR),
@@ -32,6 +48,7 @@ PERMISSIONS: dict[Action, tuple[Role, ...]] = {
     "list_tasks": (Role.ADMIN, Role.REVIEWER, Role.LEAD, Role.OWNER, Role.AUDITOR),
     "read_flows": (Role.ADMIN, Role.INTAKE, Role.REVIEWER, Role.LEAD, Role.OWNER, Role.AUDITOR),
     "assign": (Role.ADMIN, Role.LEAD),
+    "oversee": (Role.ADMIN, Role.LEAD, Role.AUDITOR),
     "read_metrics": (Role.ADMIN, Role.LEAD, Role.OWNER, Role.AUDITOR),
     "audit": (Role.ADMIN, Role.AUDITOR),
 }
@@ -39,13 +56,65 @@ PERMISSIONS: dict[Action, tuple[Role, ...]] = {
 TOKEN_PREFIX = "so_"  # noqa: S105  # a public prefix that makes leaked tokens easy to scan for
 
 
-def may(user: User, action: Action) -> bool:
-    return user.role in PERMISSIONS[action]
+def may(user: User, action: Action, flow: str | None = None) -> bool:
+    """Whether ``user`` may do ``action`` on ``flow``; with None, on at least one flow."""
+    return not user.roles(flow).isdisjoint(PERMISSIONS[action])
+
+
+def may_everywhere(user: User, action: Action) -> bool:
+    """Whether a grant on every flow ("*") allows ``action``: needed where data of every flow is mixed (the
+    audit trail as a whole)."""
+    return any(g.flow == ANY_FLOW and g.role in PERMISSIONS[action] for g in user.grants)
+
+
+def scope(user: User, action: Action, asked: str | None = None) -> frozenset[str] | None:
+    """The flows on which ``user`` may do ``action``, narrowed to ``asked`` if given; None for every flow.
+    Lists and counts read only these flows, so they never show what the caller may not see."""
+    if may_everywhere(user, action):
+        return None if asked is None else frozenset({asked})
+    flows = frozenset(g.flow for g in user.grants if g.role in PERMISSIONS[action])
+    return flows if asked is None else flows & {asked}
+
+
+def in_scope(flows: frozenset[str] | None, flow: str) -> bool:
+    return flows is None or flow in flows
 
 
 def require(user: User, action: Action) -> None:
+    """Refuse (403) a user whose roles allow ``action`` on no flow at all. One who may do it on some flows but
+    not on the one asked about is told that the flow, case or task does not exist (404), exactly as for one that
+    does not: ids must not tell which flows exist."""
     if not may(user, action):
-        raise Forbidden(user.role.value, tuple(r.value for r in PERMISSIONS[action]))
+        raise Forbidden(_roles_text(user), tuple(r.value for r in PERMISSIONS[action]))
+
+
+def require_everywhere(user: User, action: Action) -> None:
+    """Refuse (403) a user who may not do ``action`` on every flow: for what mixes every flow's data."""
+    if not may_everywhere(user, action):
+        raise Forbidden(
+            _roles_text(user) + " on some flows only", tuple(f"{r.value} on *" for r in PERMISSIONS[action])
+        )
+
+
+def _roles_text(user: User) -> str:
+    return ", ".join(sorted(r.value for r in user.roles())) or "none"
+
+
+def parse_grants(role: Role, flows: Sequence[str]) -> list[Grant]:
+    """Grants of ``role`` on these flows (none given: on every flow)."""
+    problems = [Problem("flow", f"{f!r} is not a flow name") for f in flows if not _FLOW_NAME.fullmatch(f)]
+    if problems:
+        raise InvalidInput(problems, "no such flow")
+    return [Grant(flow, role) for flow in (flows or [ANY_FLOW])]
+
+
+_FLOW_NAME = re.compile(r"\*|[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def operator(name: str) -> User:
+    """The command line's user: whoever runs it holds the database itself, so it acts as an admin on every flow
+    (audited under ``name``). Id 0 is nobody's, so no check of "oneself" ever matches it."""
+    return User(UserId(0), name, (Grant(ANY_FLOW, Role.ADMIN),))
 
 
 def hash_token(token: str) -> str:
@@ -56,22 +125,100 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def create_user(db: Database, name: str, role: Role, actor: str) -> tuple[User, str]:
-    """Create a user with a first API token; the token is shown once and only its hash is kept."""
+def create_user(db: Database, name: str, role: Role, actor: str, flows: Sequence[str] = ()) -> tuple[User, str]:
+    """Create a user holding ``role`` on these flows (none: on every flow) with a first API token; the token is
+    shown once and only its hash is kept."""
+    held = parse_grants(role, flows)
     token = new_token()
     with db.transaction() as conn:
         now = db.now(conn)
-        user = store.create_user(conn, name, role, now)
+        user = store.create_user(conn, name, held, now)
         store.add_token(conn, user.id, hash_token(token), now)
         record(
             db,
             conn,
             [
-                AuditEvent(actor, "user.created", "user", str(user.id), {"name": name, "role": role.value}),
+                AuditEvent(
+                    actor,
+                    "user.created",
+                    "user",
+                    str(user.id),
+                    {"name": name, "role": role.value, "flows": [g.flow for g in held]},
+                ),
                 AuditEvent(actor, "token.issued", "user", str(user.id), {"name": name}),
             ],
         )
     return user, token
+
+
+def grant(db: Database, name: str, role: Role, flows: Sequence[str], actor: str) -> User:
+    """Give a user ``role`` on these flows (none: on every flow); audited. Holding it already is no error."""
+    held = parse_grants(role, flows)
+    with db.transaction() as conn:
+        now = db.now(conn)
+        user = store.user_by_name(conn, name)
+        added = [g.flow for g in held if store.add_grant(conn, user.id, g, now)]
+        if added:
+            record(
+                db,
+                conn,
+                [
+                    AuditEvent(
+                        actor, "user.granted", "user", str(user.id), {"name": name, "role": role.value, "flows": added}
+                    )
+                ],
+            )
+        return store.user_by_id(conn, user.id)
+
+
+def revoke(db: Database, name: str, role: Role, flows: Sequence[str], actor: str) -> User:
+    """Take ``role`` on these flows (none: the grant on every flow) away from a user; audited. Their leases and
+    assignments on flows they may no longer review go back to the queue. A user keeps at least one grant."""
+    held = parse_grants(role, flows)
+    with db.transaction() as conn:
+        user = store.user_by_name(conn, name)
+        missing = [g for g in held if g not in user.grants]
+        if missing:
+            raise NotFound("grant", f"{role.value} on {', '.join(g.flow for g in missing)} for {name}")
+        if set(user.grants) <= set(held):
+            raise Conflict(f"{name} would hold no role at all; grant another role first")
+        for g in held:
+            store.remove_grant(conn, user.id, g)
+        after = store.user_by_id(conn, user.id)
+        returned = _return_work(db, conn, after)
+        record(
+            db,
+            conn,
+            [
+                AuditEvent(
+                    actor,
+                    "user.revoked",
+                    "user",
+                    str(user.id),
+                    {
+                        "name": name,
+                        "role": role.value,
+                        "flows": [g.flow for g in held],
+                        "returned_tasks": returned,
+                    },
+                )
+            ],
+        )
+        return after
+
+
+def _return_work(db: Database, conn: Connection, user: User) -> list[int]:
+    """Release the leases and assignments ``user`` holds on flows they may no longer review; their task ids."""
+    keep = scope(user, "review")
+    returned = []
+    for task in task_store.held_by(conn, user.id):
+        if in_scope(keep, task.flow):
+            continue
+        if task.lease_owner == user.id:
+            task_store.release(db, conn, TaskId(task.id), task.lease_token, user.id)
+        task_store.assign(conn, task.id, None)
+        returned.append(int(task.id))
+    return returned
 
 
 def issue_token(db: Database, name: str, actor: str, *, revoke_others: bool = False) -> str:

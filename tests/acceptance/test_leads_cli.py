@@ -31,3 +31,22 @@ def test_a_lead_runs_the_floor_from_the_command_line(tmp_path: Path) -> None:
     assert not_paused.returncode == 1 and "does not exist" in not_paused.stderr
     verified = signoff("audit", "verify", *project, env=env)
     assert verified.returncode == 0, verified.stderr
+
+
+def test_roles_are_granted_and_revoked_per_flow_from_the_command_line(tmp_path: Path) -> None:
+    env = environment()
+    project = ["-p", ingested_example(tmp_path, env)]
+    added = signoff("users", "add", "fay", "--role", "reviewer", "--flow", "credit-approval", *project, env=env)
+    assert added.returncode == 0 and "fay (reviewer on credit-approval)" in added.stdout, added.stderr
+    granted = signoff("users", "grant", "fay", "lead", "--flow", "credit-approval", *project, env=env)
+    assert granted.returncode == 0 and "lead on credit-approval, reviewer on credit-approval" in granted.stdout
+    revoked = signoff("users", "revoke", "fay", "reviewer", "--flow", "credit-approval", *project, env=env)
+    assert revoked.returncode == 0 and "fay: lead on credit-approval" in revoked.stdout, revoked.stderr
+    last = signoff("users", "revoke", "fay", "lead", "--flow", "credit-approval", *project, env=env)
+    assert last.returncode == 1 and "would hold no role at all" in last.stderr
+    missing = signoff("users", "revoke", "fay", "auditor", *project, env=env)
+    assert missing.returncode == 1 and "auditor on * for fay" in missing.stderr
+    listed = signoff("users", "list", *project, env=env)
+    assert listed.returncode == 0 and "lead on credit-approval" in listed.stdout
+    verified = signoff("audit", "verify", *project, env=env)
+    assert verified.returncode == 0, verified.stderr

@@ -86,7 +86,7 @@ def test_a_reviewer_gets_403_on_lead_owner_and_auditor_pages(site: Site, context
     response = page.goto(site.url + path)
     assert response is not None and response.status == 403
     expect(page.locator("h1")).to_have_text("Not for your role")
-    expect(page.get_by_role("alert")).to_contain_text("You are signed in as alice (reviewer)")
+    expect(page.get_by_role("alert")).to_contain_text("You are signed in as alice (reviewer on *)")
     if path == "/lead":
         shot(page, "forbidden")
     nav = page.get_by_role("navigation", name="Pages")

@@ -118,7 +118,7 @@ def test_a_reviewer_sees_earlier_decisions_on_the_same_entity(db: Database, tmp_
     for _ in range(2):
         claim = review.claim(db, project, alice)
         assert claim is not None
-        view = workspace.view(claim)
+        view = workspace.view(alice, claim)
         seen[view["task"]["external_id"]] = view["entity"]
         review.submit(db, project, alice, claim.task_id, claim.token, "good")
     assert seen["now"]["field"] == "customer" and seen["now"]["value"] == "acme"

@@ -46,7 +46,7 @@ def _fill(db: Database, n: int, history: int = 0) -> None:
         )
         if history:
             conn.execute(
-                text("INSERT INTO users (id, name, role, created_at) VALUES (1, 'alice', 'reviewer', :now)"),
+                text("INSERT INTO users (id, name, created_at) VALUES (1, 'alice', :now)"),
                 {"now": stamp},
             )
             conn.execute(

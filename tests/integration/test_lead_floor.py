@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import text, update
 
 from helpers.queues import queued, reviewer
-from signoff import review
+from signoff import review, users
 from signoff.audit import record
 from signoff.config.flows import Workload
 from signoff.domain import AuditEvent, Role
@@ -31,7 +31,7 @@ def test_open_tasks_come_in_claim_order_with_their_assignee_and_holder(db: Datab
         conn.execute(update(tasks).where(tasks.c.id == 4).values(priority=1))  # best priority first
         conn.execute(update(tasks).where(tasks.c.id == 3).values(due_at=now + timedelta(minutes=5)))
         conn.execute(update(tasks).where(tasks.c.id == 2).values(due_at=now + timedelta(minutes=50)))
-    leads.assign(db, project, "lena", 5, "bob")
+    leads.assign(db, project, reviewer(db, "lena", Role.LEAD), 5, "bob")
     claim = review.claim(db, project, alice)
     assert claim is not None and claim.task_id == 4
     done = review.claim(db, project, alice)
@@ -67,13 +67,12 @@ def test_the_latest_escalations_are_the_sweeps_events_newest_first(db: Database,
 
 
 def test_the_roster_lists_who_may_review_with_sorted_skills(db: Database, tmp_path: Path) -> None:
-    queued(db, tmp_path, 1)
+    project = queued(db, tmp_path, 1)
     reviewer(db, "bob")
-    reviewer(db, "lena", Role.LEAD)
+    lena = reviewer(db, "lena", Role.LEAD)
     reviewer(db, "owen", Role.OWNER)
-    leads.set_skills(db, "lena", "bob", ["spanish", "fraud"])
-    with db.transaction(write=False) as conn:
-        found = people.roster(conn, ["reviewer", "lead", "admin"])
+    leads.set_skills(db, lena, "bob", ["spanish", "fraud"])
+    found = floor(db, project, lena).reviewers
     assert [(p["name"], p["role"], p["skills"]) for p in found] == [
         ("bob", "reviewer", ["fraud", "spanish"]),
         ("lena", "lead", []),
@@ -91,7 +90,7 @@ def test_the_floor_shows_fatigue_pauses_and_escalations(db: Database, tmp_path: 
         people.pause(conn, bob.id, "test-flow", "default", "wrong on gold", db.now(conn))
         conn.execute(update(tasks).where(tasks.c.id == 4).values(due_at=db.now(conn) - timedelta(minutes=1)))
     escalate(db, project)
-    view = floor(db, project, tasks=2)
+    view = floor(db, project, users.operator("tester"), tasks=2)
     by_name = {r["name"]: r for r in view.reviewers}
     assert by_name["alice"]["fatigue"]["limited"] and by_name["alice"]["fatigue"]["limit"] == "max_per_hour"
     assert by_name["alice"]["reviews_last_hour"] == 1

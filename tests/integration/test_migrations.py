@@ -70,3 +70,20 @@ def test_a_refused_step_leaves_the_schema_as_it_was_and_says_so(empty_database_u
         assert "entity" not in {c["name"] for c in inspect(conn).get_columns("cases")}
         assert "ix_cases_flow_entity" not in {i["name"] for i in inspect(conn).get_indexes("cases")}
     db.dispose()
+
+
+@pytest.mark.parametrize("empty_database_url", ["sqlite", "postgresql"], indirect=True)
+def test_existing_users_keep_their_role_on_every_flow(empty_database_url: str) -> None:
+    from signoff import users
+    from signoff.domain import Role
+
+    db = Database(empty_database_url)
+    migrate.upgrade(db, "0010")
+    with db.transaction() as conn:
+        conn.execute(
+            text("INSERT INTO users (name, role, created_at) VALUES ('alice', 'lead', '2026-01-01 00:00:00+00:00')")
+        )
+    migrate.upgrade(db)
+    (alice,) = users.list_users(db)
+    assert alice.describe() == "lead on *" and alice.role is Role.LEAD
+    db.dispose()

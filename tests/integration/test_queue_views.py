@@ -36,4 +36,4 @@ def test_the_overview_counts_what_a_lead_needs(db: Database, tmp_path: Path) -> 
         {"name": "bob", "leases_held": 1, "reviews_last_hour": 0},
     ]
     assert overview(db, risk_window=4 * 3600).queues[0]["at_risk"] == 2
-    assert overview(db, flow="other").queues == []
+    assert overview(db, flows={"other"}).queues == []

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from helpers.queues import queued, reviewer
-from signoff import intake, review
+from signoff import intake, review, users
 from signoff.config import Project
 from signoff.config.flows import Workload
 from signoff.domain import CaseStatus, Role, TaskId
-from signoff.errors import InvalidInput, LimitReached
+from signoff.errors import InvalidInput, LimitReached, NotFound
 from signoff.review import leads
 from signoff.store import reviewers as people
 from signoff.store.database import Database
@@ -33,9 +33,9 @@ def _actions(db: Database) -> list[str]:
 def test_a_queue_needing_skills_is_offered_only_to_reviewers_who_have_them(db: Database, tmp_path: Path) -> None:
     project = queued(db, tmp_path, 1, queues={"default": {"skills": ["fraud", "spanish"]}})
     alice, lena = reviewer(db, "alice"), reviewer(db, "lena", Role.LEAD)
-    leads.set_skills(db, lena.name, "alice", ["fraud"])
+    leads.set_skills(db, lena, "alice", ["fraud"])
     assert review.claim(db, project, alice) is None  # spanish is missing
-    assert leads.set_skills(db, lena.name, "alice", ["spanish", "fraud", "fraud"]) == ["fraud", "spanish"]
+    assert leads.set_skills(db, lena, "alice", ["spanish", "fraud", "fraud"]) == ["fraud", "spanish"]
     got = review.claim(db, project, alice)
     assert got is not None and got.task_id == 1
     assert "user.skills_set" in _actions(db)
@@ -57,7 +57,7 @@ def test_an_assigned_task_goes_only_to_its_reviewer(db: Database, tmp_path: Path
     alice, bob, lena = reviewer(db, "alice"), reviewer(db, "bob"), reviewer(db, "lena", Role.LEAD)
     with db.transaction() as conn:
         conn.execute(tasks.update().where(tasks.c.id == 1).values(priority=9))
-    leads.assign(db, project, lena.name, 1, "bob")
+    leads.assign(db, project, lena, 1, "bob")
     got = review.claim(db, project, alice)
     assert got is not None and got.task_id == 2  # the more urgent task 1 is bob's
     assert review.claim(db, project, alice) is None
@@ -72,10 +72,10 @@ def test_assignment_refuses_a_reviewer_who_may_not_take_the_task(db: Database, t
     reviewer(db, "alice")
     reviewer(db, "audra", Role.AUDITOR)
     with pytest.raises(InvalidInput, match="cannot go to alice") as caught:
-        leads.assign(db, project, lena.name, 1, "alice")
+        leads.assign(db, project, lena, 1, "alice")
     assert "lacks the queue's skills ['fraud']" in str(caught.value.problems)
     with pytest.raises(InvalidInput, match="cannot go to audra"):
-        leads.assign(db, project, lena.name, 1, "audra")
+        leads.assign(db, project, lena, 1, "audra")
     with db.transaction(write=False) as conn:
         assert conn.execute(select(tasks.c.assignee)).scalar_one() is None
 
@@ -91,9 +91,9 @@ def test_nobody_reviews_a_case_they_submitted(db: Database, tmp_path: Path) -> N
 def test_a_reviewer_marked_conflicted_on_a_case_is_never_offered_it(db: Database, tmp_path: Path) -> None:
     project = queued(db, tmp_path, 2)
     alice, lena = reviewer(db, "alice"), reviewer(db, "lena", Role.LEAD)
-    leads.assign(db, project, lena.name, 1, "alice")  # reserved for her, then found conflicted: freed again
-    leads.mark_conflict(db, lena.name, "alice", 1, "the applicant is her neighbour")
-    leads.mark_conflict(db, lena.name, "alice", 1, "said twice: recorded once")
+    leads.assign(db, project, lena, 1, "alice")  # reserved for her, then found conflicted: freed again
+    leads.mark_conflict(db, lena, "alice", 1, "the applicant is her neighbour")
+    leads.mark_conflict(db, lena, "alice", 1, "said twice: recorded once")
     got = review.claim(db, project, alice)
     assert got is not None and got.case_id == 2
     assert review.claim(db, project, alice) is None
@@ -101,7 +101,7 @@ def test_a_reviewer_marked_conflicted_on_a_case_is_never_offered_it(db: Database
     with db.transaction(write=False) as conn:
         assert conn.execute(select(tasks.c.assignee).where(tasks.c.case_id == 1)).scalar_one() is None
     with pytest.raises(InvalidInput, match="cannot go to alice"):
-        leads.assign(db, project, lena.name, 1, "alice")
+        leads.assign(db, project, lena, 1, "alice")
 
 
 def _gold_project(db: Database, tmp_path: Path, n_gold: int = 6) -> Project:
@@ -119,7 +119,7 @@ def test_gold_tasks_look_like_reviews_and_never_decide_their_case(db: Database, 
     got = review.claim(db, project, alice)
     assert got is not None and got.kind == "gold" and got.case_id > 3  # rate 1: a gold case
     assert review.shown_kind(got.kind) == "review"
-    seen = review.claimed_case(db, got)
+    seen = review.claimed_case(db, alice, got)
     assert seen["status"] == "in_review" and [t["kind"] for t in seen["tasks"]] == ["review"]
     assert seen["predictions"] and seen["routes"]  # scored and routed like any case
     outcome = review.submit(db, project, alice, got.task_id, got.token, "bad")
@@ -151,7 +151,7 @@ def test_a_reviewer_clearly_below_the_gold_bar_is_paused_for_the_queue_until_a_l
     assert "0/3" in paused[0].reason and "below the queue's 90%" in paused[0].reason
     assert review.claim(db, project, alice) is None  # real work waits, but not for her
     assert "reviewer.paused" in _actions(db)
-    leads.lift_pause(db, lena.name, "alice", "test-flow", "default")
+    leads.lift_pause(db, lena, "alice", "test-flow", "default")
     assert review.claim(db, project, alice) is not None
     assert "reviewer.unpaused" in _actions(db)
 
@@ -208,3 +208,20 @@ def test_gold_cases_are_recorded_with_their_answer(db: Database, tmp_path: Path)
         statuses = conn.execute(select(cases.c.status, cases.c.submitted_by).where(cases.c.id > 3)).all()
     assert statuses == [(CaseStatus.GOLD.value, "lena")] * 2
     assert _actions(db).count("case.gold_added") == 2
+
+
+def test_revoking_a_role_hands_back_the_work_it_allowed(db: Database, tmp_path: Path) -> None:
+    project = queued(db, tmp_path, 2)
+    alice = users.create_user(db, "alice", Role.REVIEWER, "tester", ["test-flow"])[0]
+    users.grant(db, "alice", Role.LEAD, ["other-flow"], "tester")
+    got = review.claim(db, project, alice)
+    assert got is not None
+    leads.assign(db, project, users.operator("tester"), 2, "alice")
+    alice = users.revoke(db, "alice", Role.REVIEWER, ["test-flow"], "tester")
+    assert alice.describe() == "lead on other-flow"
+    with pytest.raises(NotFound):  # released, and a task of a flow she may not review does not exist for her
+        review.submit(db, project, alice, got.task_id, got.token, "good")
+    with db.transaction(write=False) as conn:
+        rows = conn.execute(select(tasks.c.status, tasks.c.assignee).order_by(tasks.c.id)).all()
+    assert [(r.status, r.assignee) for r in rows] == [("queued", None), ("queued", None)]
+    assert _actions(db)[-1] == "user.revoked"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from signoff.domain import Role, User, UserId
+from signoff.domain import ANY_FLOW, Grant, Role, User, UserId
 from signoff.errors import Forbidden
-from signoff.users import Action, hash_token, may, new_token, require
+from signoff.users import Action, hash_token, may, new_token, require, scope
 
 
-def _user(role: Role) -> User:
-    return User(UserId(1), f"a-{role.value}", role)
+def _user(role: Role, *flows: str) -> User:
+    return User(UserId(1), f"a-{role.value}", tuple(Grant(f, role) for f in flows or (ANY_FLOW,)))
 
 
 @pytest.mark.parametrize(
@@ -37,6 +37,17 @@ def test_require_refuses_with_the_roles_that_are_allowed() -> None:
     with pytest.raises(Forbidden) as caught:
         require(_user(Role.AUDITOR), "review")
     assert caught.value.message == "role 'auditor' may not do this; allowed roles: admin, reviewer, lead"
+
+
+def test_roles_hold_on_the_flows_they_are_granted_on() -> None:
+    person = User(UserId(1), "fay", (Grant("credit", Role.LEAD), Grant("fraud", Role.REVIEWER)))
+    assert may(person, "assign", "credit") and not may(person, "assign", "fraud")
+    assert may(person, "review", "fraud") and not may(person, "review", "loans")
+    assert may(person, "assign")  # on some flow
+    assert scope(person, "review") == {"credit", "fraud"} and scope(person, "assign") == {"credit"}
+    assert scope(person, "review", "loans") == frozenset()
+    assert scope(_user(Role.REVIEWER), "review") is None  # every flow
+    assert person.role is Role.LEAD and person.describe() == "lead on credit, reviewer on fraud"
 
 
 def test_hash_token_is_the_sha256_hex_digest() -> None:

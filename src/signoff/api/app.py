@@ -37,9 +37,7 @@ from signoff.metrics import alerts, prometheus, tracing
 from signoff.metrics import service as metrics_service
 from signoff.periodic import Periodic
 from signoff.review import leads
-from signoff.review import queues as review_queues
 from signoff.review.escalation import escalate
-from signoff.store import cases as case_store
 from signoff.store import migrate
 from signoff.store import tasks as task_store
 from signoff.store.database import Database
@@ -102,6 +100,14 @@ FlowReader = Annotated[User, _allowed("read_flows")]
 Lead = Annotated[User, _allowed("assign")]
 MetricsReader = Annotated[User, _allowed("read_metrics")]
 Auditor = Annotated[User, _allowed("audit")]
+
+
+def _flow(ctx: Context, user: User, action: users.Action, flow: str) -> intake.FlowRuntime:
+    """A flow the caller may do ``action`` on; one they may not is as unknown as one that does not exist."""
+    runtime = ctx.runtimes.get(flow)
+    if runtime is None or not users.may(user, action, flow):
+        raise NotFound("flow", flow)
+    return runtime
 
 
 def _json(payload: Any, status_code: int = 200) -> JSONResponse:
@@ -217,8 +223,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     ) -> JSONResponse:
         """The flow's KPIs over the last hour, day or week, with a trend of earlier windows: what the dashboard
         draws. The model's accuracy comes from the random audit sample only, with its 95% interval."""
-        if flow not in ctx.runtimes:
-            raise NotFound("flow", flow)
+        _flow(ctx, user, "read_metrics", flow)
         found = metrics_service.flow_metrics(ctx.db, ctx.project, flow, window, points=points)
         return _json(metrics_service.as_document(found))
 
@@ -231,7 +236,8 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         format: Annotated[str, Query(pattern="^(jsonl|csv)$")] = "jsonl",  # the public parameter name
     ) -> StreamingResponse:
         """The sealed audit trail in chain order, each event with its previous and own hash (what ``signoff audit
-        export`` writes), streamed page by page."""
+        export`` writes), streamed page by page. It mixes every flow, so it needs the role on every flow."""
+        users.require_everywhere(user, "audit")
         start, end = audit.time_bound(since, "since"), audit.time_bound(until, "until")
         media, lines = audit.EXPORTS[format]
         return StreamingResponse(lines(audit.sealed_events(ctx.db, start, end)), media_type=media)
@@ -252,6 +258,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
                         "queues": list(rt.flow.queues),
                     }
                     for name, rt in ctx.runtimes.items()
+                    if users.may(user, "read_flows", name)
                 ]
             }
         )
@@ -264,9 +271,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         body: Annotated[Any, Body(description="One case, or {'cases': [...]} for a batch.")],
     ) -> JSONResponse:
         """Submit one case or a batch. A batch with any invalid case is refused whole; nothing is written."""
-        runtime = ctx.runtimes.get(flow)
-        if runtime is None:
-            raise NotFound("flow", flow)
+        runtime = _flow(ctx, user, "submit_cases", flow)
         items, batch = _parse_cases(body, ctx.max_batch)
         valid, problems = [], []
         for index, item in enumerate(items):
@@ -283,12 +288,9 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
 
     @app.get("/api/v1/cases/{case_id}", tags=["cases"])
     def get_case(case_id: int, ctx: Ctx, user: Reader) -> JSONResponse:
-        """The whole record: fields, prediction, route, tasks with leases, reviews and the decision."""
-        with ctx.db.transaction(write=False) as conn:
-            record = case_store.case_record(conn, case_id)
-        if record is None:
-            raise NotFound("case", case_id)
-        return _json(record)
+        """The whole record: fields, prediction, route, tasks with leases, reviews and the decision, as far as the
+        caller may see it (reviewers see their own answers only, and a gold task as a review)."""
+        return _json(review.case_record(ctx.db, user, case_id))
 
     @app.get("/api/v1/tasks", tags=["review"])
     def list_tasks(
@@ -302,8 +304,10 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     ) -> JSONResponse:
         """Tasks by id; pass the returned ``next_after`` as ``after`` for the next page."""
         with ctx.db.transaction(write=False) as conn:
-            rows = task_store.page(conn, flow=flow, queue=queue, status=status, after=after, limit=limit)
-        return _json({"tasks": rows, "next_after": rows[-1]["id"] if len(rows) == limit else None})
+            flows = users.scope(user, "list_tasks", flow)
+            rows = task_store.page(conn, flows=flows, queue=queue, status=status, after=after, limit=limit)
+        next_after = rows[-1]["id"] if len(rows) == limit else None
+        return _json({"tasks": review.tasks_shown(rows, user), "next_after": next_after})
 
     @app.get("/api/v1/queues", tags=["review"])
     def queues(
@@ -314,14 +318,14 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     ) -> JSONResponse:
         """Per queue: open and leased tasks, the oldest, tasks at SLA risk and overdue, completions in the last
         hour; per reviewer: leases held and reviews in the last hour."""
-        return _json(asdict(review_queues.overview(ctx.db, flow=flow, risk_window=risk_window)))
+        return _json(asdict(review.queues_for(ctx.db, user, flow, risk_window)))
 
     @app.post("/api/v1/tasks/claim", tags=["review"], responses={204: {"description": "No task is waiting"}})
     def claim(ctx: Ctx, user: Reviewer, body: ClaimIn | None = None) -> Response:
         """Lease the most urgent task you may take. Keep the token: every later call needs it."""
         wanted = body or ClaimIn()
-        if wanted.flow is not None and wanted.flow not in ctx.runtimes:
-            raise NotFound("flow", wanted.flow)
+        if wanted.flow is not None:
+            _flow(ctx, user, "review", wanted.flow)
         got = review.claim(ctx.db, ctx.project, user, flow=wanted.flow, queue=wanted.queue)
         if got is None:
             return Response(status_code=204)
@@ -330,7 +334,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
                 "task": {"id": got.task_id, "flow": got.flow, "queue": got.queue, "kind": review.shown_kind(got.kind)},
                 "lease": {"token": got.token, "expires_at": got.expires_at},
                 "labels": ctx.project.flow(got.flow).labels,
-                "case": review.claimed_case(ctx.db, got),
+                "case": review.claimed_case(ctx.db, user, got),
             }
         )
 
@@ -359,36 +363,34 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     @app.get("/api/v1/reviewers", tags=["leads"])
     def reviewers(ctx: Ctx, user: TaskLister, flow: str | None = None) -> JSONResponse:
         """Per reviewer: load, gold accuracy with its 95% interval, open pauses; the leads' view of the floor."""
-        return _json(asdict(review_queues.reviewers(ctx.db, flow=flow)))
+        return _json(asdict(review.reviewers_for(ctx.db, user, flow)))
 
     @app.post("/api/v1/tasks/{task_id}/assign", tags=["leads"])
     def assign(task_id: int, body: AssignIn, ctx: Ctx, user: Lead) -> JSONResponse:
         """Reserve an open task for one reviewer (only they may claim it), or free it with ``null``."""
-        leads.assign(ctx.db, ctx.project, user.name, task_id, body.reviewer)
+        leads.assign(ctx.db, ctx.project, user, task_id, body.reviewer)
         return _json({"task_id": task_id, "assignee": body.reviewer})
 
     @app.put("/api/v1/users/{name}/skills", tags=["leads"])
     def set_skills(name: str, body: SkillsIn, ctx: Ctx, user: Lead) -> JSONResponse:
-        return _json({"name": name, "skills": leads.set_skills(ctx.db, user.name, name, body.skills)})
+        return _json({"name": name, "skills": leads.set_skills(ctx.db, user, name, body.skills)})
 
     @app.post("/api/v1/users/{name}/conflicts", tags=["leads"], status_code=201)
     def mark_conflict(name: str, body: ConflictIn, ctx: Ctx, user: Lead) -> JSONResponse:
         """Never offer this case to the reviewer (four eyes: conflicts of interest)."""
-        leads.mark_conflict(ctx.db, user.name, name, body.case_id, body.reason)
+        leads.mark_conflict(ctx.db, user, name, body.case_id, body.reason)
         return _json({"name": name, "case_id": body.case_id}, 201)
 
     @app.delete("/api/v1/users/{name}/pauses/{flow}/{queue}", tags=["leads"])
     def lift_pause(name: str, flow: str, queue: str, ctx: Ctx, user: Lead) -> JSONResponse:
         """Let a reviewer whom gold tasks paused work the queue again."""
-        leads.lift_pause(ctx.db, user.name, name, flow, queue)
+        leads.lift_pause(ctx.db, user, name, flow, queue)
         return _json({"name": name, "flow": flow, "queue": queue, "paused": False})
 
     @app.post("/api/v1/flows/{flow}/gold", tags=["leads"], status_code=201)
     def add_gold(flow: str, body: GoldIn, ctx: Ctx, user: Lead) -> JSONResponse:
         """Add gold cases (known answers) that gold-enabled queues mix into reviewers' work. All or nothing."""
-        runtime = ctx.runtimes.get(flow)
-        if runtime is None:
-            raise NotFound("flow", flow)
+        runtime = _flow(ctx, user, "assign", flow)
         valid, problems = [], []
         for index, item in enumerate(body.cases):
             case, found = intake.validate_case(runtime.flow, None, item.fields, f"cases[{index}]")

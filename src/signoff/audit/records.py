@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,12 +20,13 @@ EXPORT_COLUMNS = ("seq", "event_id", "at", "actor", "action", "entity", "entity_
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def case_history(db: Database, case_id: int) -> dict[str, Any] | None:
+def case_history(db: Database, case_id: int, flows: Collection[str] | None = None) -> dict[str, Any] | None:
     """The case record (fields, predictions, routes, tasks with leases, reviews, decision) with reviewer names
-    and the case's and its tasks' audit events, each marked sealed or not; None if there is no such case."""
+    and the case's and its tasks' audit events, each marked sealed or not; None if there is no such case, or if
+    it is not of ``flows`` (None: every flow)."""
     with db.transaction(write=False) as conn:
         record = case_store.case_record(conn, case_id)
-        if record is None:
+        if record is None or (flows is not None and record["flow"] not in flows):
             return None
         task_ids = [task["id"] for task in record["tasks"]]
         events = audit_store.case_events(conn, case_id, task_ids)

@@ -45,6 +45,10 @@ ProjectOption = Annotated[
     Path | None,
     typer.Option("--project", "-p", help="The project file (default: $SIGNOFF_PROJECT or ./signoff.yaml)."),
 ]
+FlowsOption = Annotated[
+    list[str] | None,
+    typer.Option("--flow", help="A flow the role holds on (repeat for several; leave out for every flow)."),
+]
 ACTOR = "cli"
 
 
@@ -106,16 +110,48 @@ def db_upgrade(project: ProjectOption = None) -> None:
 def users_add(
     name: str,
     role: Annotated[Role, typer.Option(help="What the user may do.")],
+    flow: FlowsOption = None,
     project: ProjectOption = None,
 ) -> None:
     """Create a user and print their first API token (shown once; only its hash is stored)."""
     with _errors():
         db = _database(_project(project))
-        user, token = users.create_user(db, name, role, ACTOR)
-    out.print(f"Created {user.role.value} [bold]{user.name}[/]. API token (keep it secret, it is shown once):")
+        user, token = users.create_user(db, name, role, ACTOR, flow or [])
+    out.print(f"Created [bold]{user.name}[/] ({user.describe()}). API token (keep it secret, it is shown once):")
     print(token)  # before sealing: the token is committed, and whatever happens next must not lose it
     with _errors():
         audit.seal(db)
+
+
+@users_app.command("grant")
+def users_grant(
+    name: str,
+    role: Annotated[Role, typer.Argument(help="The role to give.")],
+    flow: FlowsOption = None,
+    project: ProjectOption = None,
+) -> None:
+    """Give a user a role on flows (on every flow without --flow). Audited."""
+    with _errors():
+        db = _database(_project(project))
+        user = users.grant(db, name, role, flow or [], ACTOR)
+        audit.seal(db)
+    out.print(f"[bold]{user.name}[/]: {user.describe()}")
+
+
+@users_app.command("revoke")
+def users_revoke(
+    name: str,
+    role: Annotated[Role, typer.Argument(help="The role to take away.")],
+    flow: FlowsOption = None,
+    project: ProjectOption = None,
+) -> None:
+    """Take a role on flows away from a user (without --flow: the grant on every flow). Their leases and
+    assignments on flows they may no longer review go back to the queue. Audited."""
+    with _errors():
+        db = _database(_project(project))
+        user = users.revoke(db, name, role, flow or [], ACTOR)
+        audit.seal(db)
+    out.print(f"[bold]{user.name}[/]: {user.describe()}")
 
 
 @users_app.command("token")
@@ -156,13 +192,13 @@ def users_password(
 
 @users_app.command("list")
 def users_list(project: ProjectOption = None) -> None:
-    """List users, their roles, and who is deactivated or locked out."""
+    """List users, the roles they hold flow by flow ("*": every flow), and who is deactivated or locked out."""
     with _errors():
         db = _database(_project(project))
         found, statuses = users.list_users(db), users.statuses(db)
-    table = Table("id", "name", "role", "status")
+    table = Table("id", "name", "roles", "status")
     for user in found:
-        table.add_row(str(user.id), user.name, user.role.value, statuses.get(user.name, "active"))
+        table.add_row(str(user.id), user.name, user.describe(), statuses.get(user.name, "active"))
     out.print(table)
 
 
@@ -207,7 +243,7 @@ def users_skills(
 
     with _errors():
         db = _database(_project(project))
-        kept = leads.set_skills(db, ACTOR, name, skills or [])
+        kept = leads.set_skills(db, users.operator(ACTOR), name, skills or [])
         audit.seal(db)
     out.print(f"{name}: {', '.join(kept) or 'no skills'}")
 
@@ -224,7 +260,7 @@ def users_conflict(
 
     with _errors():
         db = _database(_project(project))
-        leads.mark_conflict(db, ACTOR, name, case_id, reason)
+        leads.mark_conflict(db, users.operator(ACTOR), name, case_id, reason)
         audit.seal(db)
     out.print(f"{name} will not be offered case {case_id}.")
 
@@ -236,7 +272,7 @@ def users_unpause(name: str, flow: str, queue: str, project: ProjectOption = Non
 
     with _errors():
         db = _database(_project(project))
-        leads.lift_pause(db, ACTOR, name, flow, queue)
+        leads.lift_pause(db, users.operator(ACTOR), name, flow, queue)
         audit.seal(db)
     out.print(f"{name} may work {flow}/{queue} again.")
 
@@ -253,7 +289,7 @@ def assign(
     with _errors():
         loaded = _project(project)
         db = _database(loaded)
-        leads.assign(db, loaded, ACTOR, task_id, reviewer)
+        leads.assign(db, loaded, users.operator(ACTOR), task_id, reviewer)
         audit.seal(db)
     out.print(f"task {task_id}: {'assigned to ' + reviewer if reviewer else 'open to every reviewer'}")
 
@@ -267,7 +303,7 @@ def reviewers(
     from signoff.review.queues import reviewers as floor
 
     with _errors():
-        found = floor(_database(_project(project)), flow=flow)
+        found = floor(_database(_project(project)), flows=None if flow is None else {flow})
     load = Table("reviewer", "leases held", "reviews last hour", title=f"Reviewers at {found.at:%H:%M:%S} UTC")
     for row in found.reviewers:
         load.add_row(row["name"], str(row["leases_held"]), str(row["reviews_last_hour"]))
@@ -437,7 +473,7 @@ def queues(
     from signoff.review.queues import overview
 
     with _errors():
-        found = overview(_database(_project(project)), flow=flow, risk_window=risk_window)
+        found = overview(_database(_project(project)), flows=None if flow is None else {flow}, risk_window=risk_window)
     table = Table(
         "flow",
         "queue",

@@ -9,21 +9,25 @@ from signoff.review.service import (
     claimed_case,
     heartbeat,
     release,
-    shown_kind,
     skip,
     submit,
     workable_queues,
 )
+from signoff.review.views import case_record, queues_for, reviewers_for, shown_kind, tasks_shown
 
 __all__ = [
     "Claim",
     "Outcome",
+    "case_record",
     "claim",
     "claimed_case",
     "heartbeat",
+    "queues_for",
     "release",
+    "reviewers_for",
     "shown_kind",
     "skip",
     "submit",
+    "tasks_shown",
     "workable_queues",
 ]

@@ -9,14 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from signoff import users
 from signoff.config import Project
 from signoff.config.flows import Workload
+from signoff.domain import User
 from signoff.review import workload
 from signoff.review.queues import overview, reviewers
-from signoff.review.service import ROLE_SCOPE
 from signoff.store import audit as audit_store
+from signoff.store import cases as case_store
 from signoff.store import reviewers as people
 from signoff.store import tasks as task_store
+from signoff.store import users as user_store
 from signoff.store.database import Database
 
 TASKS_SHOWN = 50
@@ -38,24 +41,38 @@ class Floor:
 def floor(
     db: Database,
     project: Project,
+    lead: User,
     *,
     risk_window: float = 900.0,
     tasks: int = TASKS_SHOWN,
     escalations: int = ESCALATIONS_SHOWN,
 ) -> Floor:
-    """Everything the lead page shows, by the database clock. Every user who may review is listed, busy or not,
-    so that a lead can assign work to someone idle."""
-    view = overview(db, risk_window=risk_window)
-    quality = reviewers(db)
+    """Everything the lead page shows of the flows ``lead`` leads, by the database clock. Every user who may
+    review one of them is listed, busy or not, so that a lead can assign work to someone idle."""
+    flows = users.scope(lead, "assign")
+    view = overview(db, flows=flows, risk_window=risk_window)
+    quality = reviewers(db, flows=flows)
     limits = project.workload
     with db.transaction(write=False) as conn:
         now = db.now(conn)
-        roster = people.roster(conn, [role.value for role in ROLE_SCOPE])
+        team = [
+            person
+            for person in user_store.list_users(conn)
+            if any(users.may(person, "review", f) for f in (project.flows if flows is None else flows))
+        ]
+        skills = people.skills_of(conn, [p.id for p in team])
+        roster: list[dict[str, Any]] = [
+            {"id": p.id, "name": p.name, "role": _roles_on(p, flows), "skills": skills.get(p.id, [])}
+            for p in sorted(team, key=lambda p: p.name)
+        ]
         since = now - max(workload.lookback(limits), workload.HOUR)
         by_id = people.review_times(conn, [p["id"] for p in roster], since)
         times = {p["name"]: by_id.get(p["id"], []) for p in roster}
         events = audit_store.escalations(conn, escalations)
-        open_tasks = task_store.open_in_claim_order(conn, now, tasks)
+        if flows is not None:
+            case_flows = case_store.flows_of(conn, [e.data.get("case_id") for e in events if e.data.get("case_id")])
+            events = [e for e in events if case_flows.get(e.data.get("case_id")) in flows]
+        open_tasks = task_store.open_in_claim_order(conn, now, tasks, flows)
 
     agreement = {(q["flow"], q["queue"]): q for q in quality.agreement.queues}
     for row in view.queues:
@@ -101,6 +118,12 @@ def floor(
             else "on time"
         )
     return Floor(now, risk_window, limits, view.queues, people_rows, [escalation(e) for e in events], open_tasks, tasks)
+
+
+def _roles_on(person: User, flows: frozenset[str] | None) -> str:
+    """The roles ``person`` holds on these flows (None: anywhere), for the page."""
+    held = person.roles() if flows is None else frozenset().union(*(person.roles(f) for f in flows))
+    return ", ".join(sorted(r.value for r in held))
 
 
 def fatigue(limits: Workload, held: int, times: list[datetime], now: datetime) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import combinations
@@ -24,11 +24,12 @@ class Overview:
     reviewers: list[dict[str, Any]]
 
 
-def overview(db: Database, *, flow: str | None = None, risk_window: float = 900.0) -> Overview:
-    """Queues and reviewers now, by the database clock; a task is at risk when due within ``risk_window`` s."""
+def overview(db: Database, *, flows: Collection[str] | None = None, risk_window: float = 900.0) -> Overview:
+    """Queues (of ``flows``; None: every flow) and reviewers now, by the database clock; a task is at risk when
+    due within ``risk_window`` s."""
     with db.transaction(write=False) as conn:
         now = db.now(conn)
-        queues = store.by_queue(conn, now, timedelta(seconds=risk_window), flow)
+        queues = store.by_queue(conn, now, timedelta(seconds=risk_window), flows)
         reviewers = store.by_reviewer(conn, now)
     for row in queues:
         oldest = row["oldest"]
@@ -60,15 +61,15 @@ class Reviewers:
     agreement: Agreement
 
 
-def reviewers(db: Database, *, flow: str | None = None) -> Reviewers:
+def reviewers(db: Database, *, flows: Collection[str] | None = None) -> Reviewers:
     """What a lead watches per person: load now, gold accuracy per queue with its 95% Wilson interval, and
-    open pauses."""
+    open pauses (of ``flows``; None: every flow)."""
     with db.transaction(write=False) as conn:
         now = db.now(conn)
         load = store.by_reviewer(conn, now)
-        gold = people.gold_by_reviewer(conn, flow)
-        pauses = [p for p in people.pauses(conn) if flow in (None, p["flow"])]
-        answers = people.consensus_reviews(conn, flow)
+        gold = people.gold_by_reviewer(conn, flows)
+        pauses = [p for p in people.pauses(conn) if flows is None or p["flow"] in flows]
+        answers = people.consensus_reviews(conn, flows)
     for row in gold:
         estimate = wilson_interval(row["correct"], row["answered"])
         assert estimate is not None  # a row exists only for answered gold

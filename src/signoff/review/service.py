@@ -10,13 +10,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from signoff import users
 from signoff.audit import record
 from signoff.config import Project, QueueSpec
-from signoff.domain import AuditEvent, CaseId, CaseStatus, DecidedBy, Role, TaskId, TaskKind, TaskStatus, User
+from signoff.domain import ANY_FLOW, AuditEvent, CaseId, DecidedBy, Role, TaskId, TaskKind, TaskStatus, User
 from signoff.errors import InvalidInput, LeaseRefused, NotFound, Problem, TaskClosed
 from signoff.metrics import tracing
 from signoff.metrics.prometheus import TURNAROUND_SECONDS
-from signoff.review import gold, workload
+from signoff.review import gold, views, workload
 from signoff.review.workload import lookback
 from signoff.store import cases as case_store
 from signoff.store import metrics as metric_store
@@ -59,11 +60,29 @@ ROLE_SCOPE: dict[Role, tuple[str, ...]] = {
 }
 
 
+def task_roles(user: User, flow: str) -> frozenset[str]:
+    """The task roles ``user`` may take on ``flow``, by the roles they hold there."""
+    return frozenset(task_role for role in user.roles(flow) for task_role in ROLE_SCOPE.get(role, ()))
+
+
 def workable_queues(project: Project, user: User) -> list[tuple[str, str]]:
     """The (flow, queue) pairs whose role this user may take, in the project's order (skills and pauses aside:
     those can change between two claims, and the claim judges them)."""
-    roles = ROLE_SCOPE.get(user.role, ())
-    return [(f.name, name) for f in project.flows.values() for name, spec in f.queues.items() if spec.role in roles]
+    return [
+        (f.name, name)
+        for f in project.flows.values()
+        for name, spec in f.queues.items()
+        if spec.role in task_roles(user, f.name)
+    ]
+
+
+def _claim_scope(project: Project, user: User) -> tuple[list[str], list[str]]:
+    """The task roles ``user`` may take on some flow, and the ``flow/role`` pairs among them they may not take
+    (roles held on some flows only)."""
+    by_flow = {name: task_roles(user, name) for name in project.flows}
+    roles = sorted(set().union(*by_flow.values(), task_roles(user, ANY_FLOW)))
+    refused = [f"{flow}/{role}" for flow, allowed in by_flow.items() for role in roles if role not in allowed]
+    return roles, refused
 
 
 def claim(
@@ -81,7 +100,7 @@ def claim(
     gold tasks paused them, are passed over; a gold task is mixed in at its queue's rate.
     """
     start = tracing.now_ns()
-    roles = ROLE_SCOPE.get(user.role, ())
+    roles, refused = _claim_scope(project, user)
     limits = project.workload
     with db.transaction() as conn:
         me = people.profile(db, conn, user.id)
@@ -102,9 +121,9 @@ def claim(
             last = people.last_queues(conn, user.id, limits.rotate_after) if limits.rotate_after else []
             avoid = workload.rotation_due(limits, last)
             if avoid is not None:
-                row = _claim_row(db, conn, user, roles, [*blocked, "/".join(avoid)], flow, queue)
+                row = _claim_row(db, conn, user, roles, refused, [*blocked, "/".join(avoid)], flow, queue)
             if row is None:
-                row = _claim_row(db, conn, user, roles, blocked, flow, queue)
+                row = _claim_row(db, conn, user, roles, refused, blocked, flow, queue)
             if row is None:
                 return None
             result = Claim(
@@ -166,7 +185,8 @@ def _claim_row(
     db: Database,
     conn: Connection,
     user: User,
-    roles: tuple[str, ...],
+    roles: list[str],
+    refused: list[str],
     blocked: list[str],
     flow: str | None,
     queue: str | None,
@@ -177,6 +197,7 @@ def _claim_row(
         reviewer=user.id,
         reviewer_name=user.name,
         roles=roles,
+        refused=refused,
         blocked=blocked,
         flow=flow,
         queue=queue,
@@ -225,31 +246,20 @@ def _serve_gold(
     return None
 
 
-def claimed_case(db: Database, claim: Claim) -> dict[str, Any]:
-    """The case as its reviewer sees it: blind to other reviewers' answers (except when adjudicating), and a
-    gold task indistinguishable from any other review."""
+def claimed_case(db: Database, user: User, claim: Claim) -> dict[str, Any]:
+    """The case as its reviewer sees it while working ``claim``: blind to other reviewers' answers (except when
+    adjudicating), and a gold task indistinguishable from any other review."""
     with db.transaction(write=False) as conn:
         record = case_store.case_record(conn, claim.case_id)
     assert record is not None
-    if claim.kind != TaskKind.ADJUDICATION.value:
-        record["reviews"] = []
-    if claim.kind == TaskKind.GOLD.value:
-        record["status"] = CaseStatus.IN_REVIEW.value
-        record["tasks"] = [t for t in record["tasks"] if t["id"] == claim.task_id]
-        for task in record["tasks"]:
-            task["kind"] = TaskKind.REVIEW.value
-    return record
-
-
-def shown_kind(kind: str) -> str:
-    """The task kind a reviewer is told: a gold task is a review to them."""
-    return TaskKind.REVIEW.value if kind == TaskKind.GOLD.value else kind
+    return views.case_shown(record, user, working=claim.task_id)
 
 
 def _refusal(conn: Connection, task_id: TaskId, token: int, user: User) -> Exception:
-    """Say exactly why a fenced call was refused."""
+    """Say exactly why a fenced call was refused; a task of a flow the caller may not review does not exist
+    for them."""
     task = task_store.get(conn, task_id)
-    if task is None:
+    if task is None or not users.may(user, "review", task.flow):
         return NotFound("task", task_id)
     if task.status == TaskStatus.DONE.value:
         return TaskClosed(task_id)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select
 
-from signoff.domain import CaseId, CaseStatus
+from signoff.domain import CaseId, CaseStatus, UserId
 from signoff.store.database import Database
 from signoff.store.schema import cases, decisions, leases, model_versions, predictions, reviews, routes, tasks
 
@@ -84,6 +84,28 @@ def decide(
 
 def exists(conn: Connection, case_id: int) -> bool:
     return conn.execute(select(cases.c.id).where(cases.c.id == case_id)).first() is not None
+
+
+def flow_of(conn: Connection, case_id: int) -> str | None:
+    """The flow of a case, or None if there is no such case."""
+    return conn.execute(select(cases.c.flow).where(cases.c.id == case_id)).scalar_one_or_none()
+
+
+def flows_of(conn: Connection, case_ids: Sequence[int]) -> dict[int, str]:
+    if not case_ids:
+        return {}
+    rows = conn.execute(select(cases.c.id, cases.c.flow).where(cases.c.id.in_(sorted(set(case_ids)))))
+    return {int(row.id): str(row.flow) for row in rows}
+
+
+def four_eyes(conn: Connection, case_id: int, user_id: UserId, name: str) -> str | None:
+    """Why this user may not answer on this case (they submitted it, or answered it already), or None."""
+    if conn.execute(select(cases.c.id).where(cases.c.id == case_id, cases.c.submitted_by == name)).first():
+        return f"{name} submitted case {case_id}"
+    answered = select(reviews.c.id).where(reviews.c.case_id == case_id, reviews.c.reviewer_id == user_id).limit(1)
+    if conn.execute(answered).first():
+        return f"{name} has answered on case {case_id} already"
+    return None
 
 
 def decision_of(conn: Connection, case_id: CaseId) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,9 +11,11 @@ from sqlalchemy import Connection, and_, case, func, select
 from signoff.store.schema import reviews, tasks, users
 
 
-def by_queue(conn: Connection, now: datetime, risk_window: timedelta, flow: str | None) -> list[dict[str, Any]]:
-    """Per flow and queue: open tasks, how many are leased, the oldest, those due soon or overdue, and how
-    many were completed in the last hour."""
+def by_queue(
+    conn: Connection, now: datetime, risk_window: timedelta, flows: Collection[str] | None
+) -> list[dict[str, Any]]:
+    """Per flow and queue (of ``flows``; None: every flow): open tasks, how many are leased, the oldest, those due
+    soon or overdue, and how many were completed in the last hour."""
     open_task = tasks.c.status != "done"
     leased = and_(tasks.c.status == "leased", tasks.c.lease_expires_at > now)
     query = (
@@ -31,8 +34,8 @@ def by_queue(conn: Connection, now: datetime, risk_window: timedelta, flow: str 
         .group_by(tasks.c.flow, tasks.c.queue)
         .order_by(tasks.c.flow, tasks.c.queue)
     )
-    if flow is not None:
-        query = query.where(tasks.c.flow == flow)
+    if flows is not None:
+        query = query.where(tasks.c.flow.in_(sorted(flows)))
     return [dict(row._mapping) for row in conn.execute(query)]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,17 +37,12 @@ def profile(db: Database, conn: Connection, user_id: UserId) -> Profile:
     return Profile(as_utc(rows[0].now), frozenset(skills or ()), int(rows[0].held), paused)
 
 
-def roster(conn: Connection, roles: Sequence[str]) -> list[dict[str, Any]]:
-    """The users of these roles by name: id, name, role and skills (sorted)."""
-    query = (
-        select(users.c.id, users.c.name, users.c.role, users.c.skills)
-        .where(users.c.role.in_(list(roles)))
-        .order_by(users.c.name)
-    )
-    return [
-        {"id": row.id, "name": row.name, "role": row.role, "skills": sorted(row.skills or ())}
-        for row in conn.execute(query)
-    ]
+def skills_of(conn: Connection, user_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The skills (sorted) of these users."""
+    if not user_ids:
+        return {}
+    query = select(users.c.id, users.c.skills).where(users.c.id.in_(sorted(set(user_ids))))
+    return {int(row.id): sorted(row.skills or ()) for row in conn.execute(query)}
 
 
 def skills(conn: Connection, user_id: UserId) -> frozenset[str]:
@@ -187,8 +182,8 @@ def gold_record(conn: Connection, user_id: UserId, flow: str, queue: str) -> tup
     return int(row.n), int(row.correct)
 
 
-def gold_by_reviewer(conn: Connection, flow: str | None) -> list[dict[str, Any]]:
-    """Gold answers and correct ones per reviewer, flow and queue."""
+def gold_by_reviewer(conn: Connection, flows: Collection[str] | None) -> list[dict[str, Any]]:
+    """Gold answers and correct ones per reviewer, flow and queue (of ``flows``; None: every flow)."""
     query = (
         select(
             users.c.name.label("reviewer"),
@@ -204,12 +199,12 @@ def gold_by_reviewer(conn: Connection, flow: str | None) -> list[dict[str, Any]]
         .group_by(users.c.name, tasks.c.flow, tasks.c.queue)
         .order_by(users.c.name, tasks.c.flow, tasks.c.queue)
     )
-    if flow is not None:
-        query = query.where(tasks.c.flow == flow)
+    if flows is not None:
+        query = query.where(tasks.c.flow.in_(sorted(flows)))
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def consensus_reviews(conn: Connection, flow: str | None) -> list[Row[Any]]:
+def consensus_reviews(conn: Connection, flows: Collection[str] | None) -> list[Row[Any]]:
     """Every answer on cases that had several independent reviews: case, flow, queue, reviewer, label and the
     case's final decision (None while undecided). Adjudications and gold are left out."""
     multi = (
@@ -234,6 +229,6 @@ def consensus_reviews(conn: Connection, flow: str | None) -> list[Row[Any]]:
         .where(tasks.c.kind == "review", reviews.c.case_id.in_(multi))
         .order_by(reviews.c.case_id, reviews.c.id)
     )
-    if flow is not None:
-        query = query.where(tasks.c.flow == flow)
+    if flows is not None:
+        query = query.where(tasks.c.flow.in_(sorted(flows)))
     return list(conn.execute(query))

@@ -78,12 +78,21 @@ users = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("name", String(100), nullable=False, unique=True),
-    Column("role", String(20), nullable=False),
     Column("active", Boolean, nullable=False, server_default=text("true")),
     _created(),
     Column("skills", Document, nullable=True),  # a list of names; queues may require some
     # An Argon2id hash in PHC format (parameters and salt included); NULL: the user cannot log in to the web UI.
     Column("password_hash", String(200), nullable=True),
+)
+
+# The roles each user holds, flow by flow: ``flow`` is a flow's name, or "*" for every flow.
+grants = Table(
+    "grants",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id"), primary_key=True),
+    Column("flow", String(63), primary_key=True),
+    Column("role", String(20), primary_key=True),
+    _created(),
 )
 
 api_tokens = Table(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, select, update
+from sqlalchemy import Connection, Row, and_, insert, or_, select, update
 
 from signoff.domain import LeaseEnd, TaskId, UserId
 from signoff.store.database import Database, as_utc
@@ -25,17 +25,21 @@ def claim_query(
     reviewer: UserId,
     reviewer_name: str,
     roles: Sequence[str],
+    refused: Sequence[str] = (),
     blocked: Sequence[str] = (),
     flow: str | None = None,
     queue: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The named claim query and its parameters (also what the plan checks EXPLAIN).
-    ``roles`` are the task roles this reviewer may take; ``blocked`` lists ``flow/queue`` they may not work now."""
+    ``roles`` are the task roles this reviewer may take; ``refused`` lists ``flow/role`` pairs among them they
+    may not take on that flow (their roles differ from flow to flow); ``blocked`` lists ``flow/queue`` they may
+    not work now."""
     name = "claim_task" if flow is not None and queue is not None else "claim_any"
     params = {
         "reviewer": reviewer,
         "reviewer_name": reviewer_name,
         "roles": _text_list(db, roles),
+        "refused": _text_list(db, refused),
         "blocked": _text_list(db, blocked),
         "flow": flow,
         "queue": queue,
@@ -50,13 +54,21 @@ def claim(
     reviewer: UserId,
     reviewer_name: str,
     roles: Sequence[str],
+    refused: Sequence[str],
     blocked: Sequence[str],
     flow: str | None,
     queue: str | None,
 ) -> Any:
     """Lease the best open task (or one whose lease expired) and record the lease; None if there is none."""
     name, params = claim_query(
-        db, reviewer=reviewer, reviewer_name=reviewer_name, roles=roles, blocked=blocked, flow=flow, queue=queue
+        db,
+        reviewer=reviewer,
+        reviewer_name=reviewer_name,
+        roles=roles,
+        refused=refused,
+        blocked=blocked,
+        flow=flow,
+        queue=queue,
     )
     rows = db.run(conn, name, **params)
     if not rows:
@@ -145,12 +157,19 @@ def review_for(conn: Connection, task_id: int, token: int) -> Row[Any] | None:
 
 
 def page(
-    conn: Connection, *, flow: str | None, queue: str | None, status: str | None, after: int, limit: int
+    conn: Connection,
+    *,
+    flows: Collection[str] | None,
+    queue: str | None,
+    status: str | None,
+    after: int,
+    limit: int,
 ) -> list[dict[str, Any]]:
-    """Tasks by id, keyset-paginated: ``after`` is the last id of the previous page."""
+    """Tasks (of ``flows``; None: every flow) by id, keyset-paginated: ``after`` is the last id of the previous
+    page."""
     query = select(tasks).where(tasks.c.id > after).order_by(tasks.c.id).limit(limit)
-    if flow is not None:
-        query = query.where(tasks.c.flow == flow)
+    if flows is not None:
+        query = query.where(tasks.c.flow.in_(sorted(flows)))
     if queue is not None:
         query = query.where(tasks.c.queue == queue)
     if status is not None:
@@ -196,6 +215,14 @@ def assign(conn: Connection, task_id: int, assignee: UserId | None) -> None:
     conn.execute(update(tasks).where(tasks.c.id == task_id).values(assignee=assignee))
 
 
+def held_by(conn: Connection, user_id: UserId) -> list[Row[Any]]:
+    """The open tasks leased by or assigned to this user."""
+    query = select(tasks).where(
+        tasks.c.status != "done", or_(tasks.c.lease_owner == user_id, tasks.c.assignee == user_id)
+    )
+    return list(conn.execute(query.order_by(tasks.c.id)))
+
+
 def unassign_case(conn: Connection, case_id: int, assignee: UserId) -> int:
     """Free the open tasks of a case reserved for ``assignee``; how many."""
     result = conn.execute(
@@ -206,9 +233,12 @@ def unassign_case(conn: Connection, case_id: int, assignee: UserId) -> int:
     return result.rowcount
 
 
-def open_in_claim_order(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
-    """The first ``limit`` open tasks in the order claims serve them (best priority, earliest due, oldest: the
-    ``ix_tasks_open_any`` order), with the name of their assignee and of whoever holds a live lease on them."""
+def open_in_claim_order(
+    conn: Connection, now: datetime, limit: int, flows: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """The first ``limit`` open tasks (of ``flows``; None: every flow) in the order claims serve them (best
+    priority, earliest due, oldest: the ``ix_tasks_open_any`` order), with the name of their assignee and of
+    whoever holds a live lease on them."""
     assignee, holder = users.alias("assignee_user"), users.alias("holder_user")
     live = and_(tasks.c.status == "leased", tasks.c.lease_expires_at > now, holder.c.id == tasks.c.lease_owner)
     query = (
@@ -230,4 +260,6 @@ def open_in_claim_order(conn: Connection, now: datetime, limit: int) -> list[dic
         .order_by(tasks.c.priority.desc(), tasks.c.due_at.is_(None), tasks.c.due_at, tasks.c.id)
         .limit(limit)
     )
+    if flows is not None:
+        query = query.where(tasks.c.flow.in_(sorted(flows)))
     return [dict(row._mapping) for row in conn.execute(query)]

@@ -3,49 +3,87 @@ hashes and their web sessions (stored by the hash of the session id, for the sam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from signoff.domain import Role, User, UserId
+from signoff.domain import Grant, Role, User, UserId
 from signoff.errors import Conflict, NotFound
 from signoff.store.database import Database
-from signoff.store.schema import api_tokens, as_utc, login_throttle, users, web_sessions
+from signoff.store.schema import api_tokens, as_utc, grants, login_throttle, users, web_sessions
 
 
-def _user(row: object) -> User:
-    return User(id=UserId(row.id), name=row.name, role=Role(row.role))  # type: ignore[attr-defined]  # a Row
+def _with_grants(query: Select[Any]) -> Select[Any]:
+    """``query`` (over users) with each user's grants beside them: one row per grant, read in one round trip."""
+    return (
+        query.add_columns(grants.c.flow.label("grant_flow"), grants.c.role.label("grant_role"))
+        .join(grants, grants.c.user_id == users.c.id)
+        .order_by(users.c.id, grants.c.flow, grants.c.role)
+    )
 
 
-def create_user(conn: Connection, name: str, role: Role, now: datetime) -> User:
+def _users(rows: Iterable[Any]) -> list[User]:
+    """Users from rows of ``_with_grants``, in row order."""
+    found: dict[int, tuple[Any, list[Grant]]] = {}
+    for row in rows:
+        found.setdefault(row.id, (row, []))[1].append(Grant(row.grant_flow, Role(row.grant_role)))
+    return [User(UserId(row.id), row.name, tuple(held)) for row, held in found.values()]
+
+
+def _one(conn: Connection, query: Select[Any]) -> User | None:
+    found = _users(conn.execute(_with_grants(query)))
+    return found[0] if found else None
+
+
+def create_user(conn: Connection, name: str, held: Sequence[Grant], now: datetime) -> User:
     try:
         with conn.begin_nested():
-            row = conn.execute(
-                insert(users).values(name=name, role=role.value, created_at=now).returning(users.c.id)
-            ).one()
+            row = conn.execute(insert(users).values(name=name, created_at=now).returning(users.c.id)).one()
     except IntegrityError:
         raise Conflict(f"a user named {name!r} already exists") from None
-    return User(id=UserId(row.id), name=name, role=role)
+    user_id = UserId(row.id)
+    for grant in held:
+        add_grant(conn, user_id, grant, now)
+    return User(id=user_id, name=name, grants=tuple(held))
+
+
+def add_grant(conn: Connection, user_id: UserId, grant: Grant, now: datetime) -> bool:
+    """Grant a role on a flow; False if the user held it already."""
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(grants).values(user_id=user_id, flow=grant.flow, role=grant.role.value, created_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+def remove_grant(conn: Connection, user_id: UserId, grant: Grant) -> bool:
+    """Take a role on a flow away; False if the user did not hold it."""
+    result = conn.execute(
+        delete(grants).where(grants.c.user_id == user_id, grants.c.flow == grant.flow, grants.c.role == grant.role)
+    )
+    return result.rowcount > 0
 
 
 def user_by_name(conn: Connection, name: str) -> User:
-    row = conn.execute(select(users).where(users.c.name == name)).first()
-    if row is None:
+    user = _one(conn, select(users.c.id, users.c.name).where(users.c.name == name))
+    if user is None:
         raise NotFound("user", name)
-    return _user(row)
+    return user
 
 
 def user_by_id(conn: Connection, user_id: UserId) -> User:
-    row = conn.execute(select(users).where(users.c.id == user_id)).first()
-    if row is None:
+    user = _one(conn, select(users.c.id, users.c.name).where(users.c.id == user_id))
+    if user is None:
         raise NotFound("user", user_id)
-    return _user(row)
+    return user
 
 
 def list_users(conn: Connection) -> list[User]:
-    return [_user(row) for row in conn.execute(select(users).order_by(users.c.id))]
+    return _users(conn.execute(_with_grants(select(users.c.id, users.c.name))))
 
 
 def inactive_names(conn: Connection) -> set[str]:
@@ -72,12 +110,12 @@ def revoke_tokens(conn: Connection, user_id: UserId, now: datetime) -> int:
 
 
 def user_by_token_hash(conn: Connection, token_hash: str) -> User | None:
-    row = conn.execute(
-        select(users)
+    return _one(
+        conn,
+        select(users.c.id, users.c.name)
         .join(api_tokens, api_tokens.c.user_id == users.c.id)
-        .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None), users.c.active)
-    ).first()
-    return None if row is None else _user(row)
+        .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None), users.c.active),
+    )
 
 
 def set_password_hash(conn: Connection, user_id: UserId, password_hash: str) -> None:
@@ -86,8 +124,9 @@ def set_password_hash(conn: Connection, user_id: UserId, password_hash: str) -> 
 
 def login_row(conn: Connection, name: str) -> tuple[User, str | None] | None:
     """An active user and their password hash (None if no password is set), or None if there is no such user."""
-    row = conn.execute(select(users).where(users.c.name == name, users.c.active)).first()
-    return None if row is None else (_user(row), row.password_hash)
+    query = select(users.c.id, users.c.name, users.c.password_hash).where(users.c.name == name, users.c.active)
+    rows = list(conn.execute(_with_grants(query)))
+    return (_users(rows)[0], rows[0].password_hash) if rows else None
 
 
 def add_session(
@@ -102,17 +141,21 @@ def add_session(
 
 def session_by_hash(conn: Connection, session_hash: str, now: datetime) -> tuple[User, str] | None:
     """The user and CSRF token of a live session: not revoked, not expired, and its user still active."""
-    row = conn.execute(
-        select(users, web_sessions.c.csrf_token)
-        .join(web_sessions, web_sessions.c.user_id == users.c.id)
-        .where(
-            web_sessions.c.session_hash == session_hash,
-            web_sessions.c.revoked_at.is_(None),
-            web_sessions.c.expires_at > now,
-            users.c.active,
+    rows = list(
+        conn.execute(
+            _with_grants(
+                select(users.c.id, users.c.name, web_sessions.c.csrf_token)
+                .join(web_sessions, web_sessions.c.user_id == users.c.id)
+                .where(
+                    web_sessions.c.session_hash == session_hash,
+                    web_sessions.c.revoked_at.is_(None),
+                    web_sessions.c.expires_at > now,
+                    users.c.active,
+                )
+            )
         )
-    ).first()
-    return None if row is None else (_user(row), row.csrf_token)
+    )
+    return (_users(rows)[0], rows[0].csrf_token) if rows else None
 
 
 def revoke_session(conn: Connection, session_hash: str, now: datetime) -> UserId | None:

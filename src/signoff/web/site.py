@@ -225,7 +225,7 @@ class Site:
             raise Halt(RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303))
         user, csrf = found
         if action is not None and not users.may(user, action):
-            allowed = ", ".join(r.value for r in users.PERMISSIONS[action])
+            allowed = ", ".join(r.value for r in users.PERMISSIONS[action])  # on any flow
             raise Halt(
                 self.render(
                     request,
@@ -235,7 +235,7 @@ class Site:
                     csrf=csrf,
                     title="Not for your role",
                     message=f"This page is for these roles: {allowed}. You are signed in as {user.name} "
-                    f"({user.role.value}).",
+                    f"({user.describe()}).",
                 )
             )
         return user, csrf
@@ -247,7 +247,7 @@ class Site:
     def owner_flow(self, request: Request, flow: str, window: str) -> tuple[User, str]:
         """The owner page's user, once the flow exists and the window is one of hour, day or week."""
         user, csrf = self.page_user(request, "read_metrics")
-        if flow not in self.workspace.runtimes:
+        if flow not in self.workspace.runtimes or not users.may(user, "read_metrics", flow):
             raise self.refuse(request, user, csrf, 404, "No such flow", f"This server runs no flow named {flow!r}.")
         try:
             window_or_error(window)
@@ -263,8 +263,10 @@ class Site:
         user, csrf = found
         if not security.tokens_match(csrf, request.headers.get(security.CSRF_HEADER)):
             raise Halt(_json_error(CsrfRefused()))
-        if not users.may(user, action):
-            raise Halt(_json_error(Forbidden(user.role.value, tuple(r.value for r in users.PERMISSIONS[action]))))
+        try:
+            users.require(user, action)
+        except Forbidden as error:
+            raise Halt(_json_error(error)) from None
         return user
 
     def lead_page(
@@ -279,7 +281,7 @@ class Site:
         asked: str = "",
     ) -> HTMLResponse:
         """The review floor; after a refused form, with the error (and its status code) and what was typed."""
-        found = floor(self.db, self.project)
+        found = floor(self.db, self.project, user)
         status = 200 if error is None else _status_of(error)
         typed = dict(values or {"task": asked if asked.isdigit() else "", "reviewer": ""})
         return self.render(
@@ -332,12 +334,12 @@ class Site:
         with mark(marks, "claim"):
             claim = review.claim(self.db, self.project, user, flow=work.flow, queue=work.queue)
         with mark(marks, "render"):
-            return self.task_payload(claim)
+            return self.task_payload(user, claim)
 
-    def task_payload(self, claim: Claim | None) -> dict[str, Any]:
+    def task_payload(self, user: User, claim: Claim | None) -> dict[str, Any]:
         if claim is None:
             return {"task": None, "html": self.fragment("_empty.html")}
-        view = self.workspace.view(claim)
+        view = self.workspace.view(user, claim)
         return {
             "task": {**view["task"], "labels": [label["name"] for label in view["labels"]]},
             "html": self.fragment("_task.html", **view),
@@ -494,7 +496,7 @@ class Site:
             try:
                 if not raw.isdigit() or len(raw) > 18:
                     raise InvalidInput([Problem("task", "give the task's id, a whole number")], "no task to assign")
-                await run_in_threadpool(leads.assign, site.db, site.project, user.name, int(raw), reviewer)
+                await run_in_threadpool(leads.assign, site.db, site.project, user, int(raw), reviewer)
             except SignoffError as error:
                 values = {"task": raw, "reviewer": reviewer or ""}
                 return await run_in_threadpool(site.lead_page, request, user, csrf, error=error, values=values)
@@ -506,7 +508,7 @@ class Site:
             user, csrf, form = await site.page_form(request, "assign")
             pause = {key: form.get(key, "").strip() for key in ("reviewer", "flow", "queue")}
             try:
-                await run_in_threadpool(leads.lift_pause, site.db, user.name, *pause.values())
+                await run_in_threadpool(leads.lift_pause, site.db, user, *pause.values())
             except SignoffError as error:
                 return await run_in_threadpool(site.lead_page, request, user, csrf, error=error)
             return RedirectResponse(f"/lead?{urlencode({'done': 'lifted', **pause})}#status", status_code=303)
@@ -530,6 +532,7 @@ class Site:
                     "versions": flow_versions(site.db, name, runtime.model.version, runtime.policy.version),
                 }
                 for name, runtime in site.workspace.runtimes.items()
+                if users.may(user, "read_metrics", name)
             ]
             return site.render(request, "owner.html", user=user, csrf=csrf, title="Flows and models", flows=flows)
 
@@ -559,7 +562,8 @@ class Site:
         def audit_page(request: Request, case: str | None = None) -> Response:
             user, csrf = site.page_user(request, "audit")
             asked = (case or "").strip()
-            record = audit.case_history(site.db, int(asked)) if asked.isdigit() and len(asked) < 19 else None
+            flows = users.scope(user, "audit")
+            record = audit.case_history(site.db, int(asked), flows) if asked.isdigit() and len(asked) < 19 else None
             return site.render(
                 request,
                 "audit.html",
@@ -579,8 +583,8 @@ class Site:
 
         @router.get("/audit/cases/{case_id}.json")
         def audit_case_file(request: Request, case_id: int) -> Response:
-            site.page_user(request, "audit")
-            record = audit.case_history(site.db, case_id)
+            user, _csrf = site.page_user(request, "audit")
+            record = audit.case_history(site.db, case_id, users.scope(user, "audit"))
             if record is None:
                 return _json_error(NotFound("case", case_id))
             disposition = {"Content-Disposition": f'attachment; filename="case-{case_id}.json"'}
@@ -590,7 +594,11 @@ class Site:
         def audit_events_file(
             request: Request, kind: str, since: str | None = None, until: str | None = None
         ) -> Response:
-            site.page_user(request, "audit")
+            user, _csrf = site.page_user(request, "audit")
+            try:
+                users.require_everywhere(user, "audit")
+            except Forbidden as error:
+                return _json_error(error)
             if kind not in audit.EXPORTS:
                 return _json_error(NotFound("export format", kind))
             try:

@@ -9,10 +9,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from signoff.config import Flow, ImageSpec, Project
-from signoff.domain import TaskKind
+from signoff.domain import TaskKind, User
 from signoff.intake import FlowRuntime
 from signoff.models.explain import contributions, reference_values
-from signoff.review.service import Claim, claimed_case, shown_kind
+from signoff.review.service import Claim, claimed_case
+from signoff.review.views import shown_kind
 from signoff.store import cases as case_store
 from signoff.store import users as user_store
 from signoff.store.database import Database
@@ -47,10 +48,10 @@ class Workspace:
             self._references[flow.name] = (time.monotonic(), values)
         return values
 
-    def view(self, claim: Claim) -> dict[str, Any]:
+    def view(self, user: User, claim: Claim) -> dict[str, Any]:
         """Everything ``_task.html`` renders, plus what the page script needs to hold the lease."""
         flow = self.project.flow(claim.flow)
-        record = claimed_case(self.db, claim)  # blind to other answers except when adjudicating; gold unmarked
+        record = claimed_case(self.db, user, claim)  # blind to other answers except when adjudicating; gold unmarked
         with self.db.transaction(write=False) as conn:
             earlier = []
             if claim.kind == TaskKind.ADJUDICATION.value:

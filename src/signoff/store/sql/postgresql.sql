@@ -7,6 +7,8 @@ SELECT clock_timestamp() AS now;
 -- fragment: claimable
 -- What makes a task claimable by this reviewer, in claim order: shared by claim_task and claim_any.
       AND role = ANY(CAST(:roles AS text[]))
+      -- Roles held on some flows only: not this task role on the flows where the reviewer lacks it.
+      AND NOT ((flow || '/' || role) = ANY(CAST(:refused AS text[])))
       -- Queues this reviewer may not work now (missing skills, paused after gold tasks).
       AND NOT ((flow || '/' || queue) = ANY(CAST(:blocked AS text[])))
       AND (assignee IS NULL OR assignee = :reviewer)

@@ -8,6 +8,8 @@ SELECT strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
 -- fragment: claimable
 -- What makes a task claimable by this reviewer, in claim order: shared by claim_task and claim_any.
       AND role IN (SELECT value FROM json_each(:roles))
+      -- Roles held on some flows only: not this task role on the flows where the reviewer lacks it.
+      AND (flow || '/' || role) NOT IN (SELECT value FROM json_each(:refused))
       -- Queues this reviewer may not work now (missing skills, paused after gold tasks).
       AND (flow || '/' || queue) NOT IN (SELECT value FROM json_each(:blocked))
       AND (assignee IS NULL OR assignee = :reviewer)
