@@ -5,12 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NewType
+from typing import Annotated, Any, NewType
+
+from annotated_types import Ge, Le
 
 CaseId = NewType("CaseId", int)
 TaskId = NewType("TaskId", int)
 UserId = NewType("UserId", int)
 ModelVersionId = NewType("ModelVersionId", int)
+
+MAX_ID = 2**63 - 1  # BIGINT, the widest integer column: no stored id or cursor is larger
+MAX_LEASE_TOKEN = 2**31 - 1  # INTEGER: a lease token counts the leases of one task
+Id = Annotated[int, Ge(1), Le(MAX_ID)]
+"""An id as the edges take it: a number the database can hold, so that a larger one is refused (422), not a 500."""
+LeaseToken = Annotated[int, Ge(1), Le(MAX_LEASE_TOKEN)]
+"""A fencing token as the edges take it."""
 
 
 class Role(StrEnum):

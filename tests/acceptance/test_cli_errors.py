@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
@@ -90,3 +91,26 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> 
     assert result.returncode == 1
     assert result.stderr.startswith("error: cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert "Traceback" not in result.stderr
+
+
+def test_names_and_ids_that_the_text_policy_or_the_database_refuse_are_usage_errors(tmp_path: Path) -> None:
+    path = _project(tmp_path)
+    env = environment()
+    assert signoff("db", "upgrade", "-p", str(path), env=env).returncode == 0
+    bidi = signoff("users", "add", "evil\u202egnp", "--role", "reviewer", "-p", str(path), env=env)
+    assert bidi.returncode == 2 and "contains a bidirectional control (U+202E) at position 4" in bidi.stderr
+    not_utf8 = signoff("users", "skills", "bob", os.fsdecode(b"fr\xffaud"), "-p", str(path), env=env)
+    assert not_utf8.returncode == 2 and "contains a lone surrogate (U+DCFF) at position 2" in not_utf8.stderr
+    huge = signoff("assign", str(2**63), "-p", str(path), env=env)
+    assert huge.returncode == 2 and "Invalid value for 'task_id'" in huge.stderr
+    assert "Traceback" not in bidi.stderr + not_utf8.stderr + huge.stderr
+
+
+def test_a_case_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = _project(tmp_path)
+    env = environment()
+    assert signoff("db", "upgrade", "-p", str(path), env=env).returncode == 0
+    cases = tmp_path / "cases.csv"
+    cases.write_bytes(b"external_id,score,group\nloan-\xff,0.5,a\n")
+    result = signoff("ingest", "test-flow", str(cases), "-p", str(path), env=env)
+    assert result.returncode == 2 and "cases.csv: is not valid UTF-8 (invalid start byte: 0xff)" in result.stderr

@@ -11,10 +11,9 @@ import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from signoff.store import database, migrate
-from signoff.store.database import Database
+from signoff.store.database import Database, DatabaseUnavailable
 
 
 @pytest.fixture
@@ -45,11 +44,13 @@ def test_a_connection_dropped_while_idle_is_pinged_and_replaced_without_a_failed
     assert _backend(pg) != first  # the ping found it gone, and the pool connected afresh
 
 
-def test_a_connection_dropped_moments_after_use_fails_one_request_then_the_pool_recovers(pg: Database) -> None:
+def test_a_connection_dropped_moments_after_use_fails_one_request_as_unavailable_then_the_pool_recovers(
+    pg: Database,
+) -> None:
     first = _backend(pg)
     _drop(pg, first)
-    with pytest.raises(OperationalError):  # used again at once: not pinged, so this request sees the loss
-        _backend(pg)
+    with pytest.raises(DatabaseUnavailable, match="closed the connection"):  # used again at once: not pinged, so
+        _backend(pg)  # this request sees the loss, as a 503 to try again
     assert _backend(pg) != first  # SQLAlchemy replaced the pool's connections after the disconnect
 
 

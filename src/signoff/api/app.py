@@ -23,6 +23,7 @@ from signoff.api.schemas import (
     CaseIn,
     ClaimIn,
     ConflictIn,
+    ErrorOut,
     GoldIn,
     LeaseIn,
     ReviewIn,
@@ -31,7 +32,7 @@ from signoff.api.schemas import (
 )
 from signoff.audit.webhooks import deliver
 from signoff.config import Project, load_project
-from signoff.domain import TaskId, User
+from signoff.domain import MAX_ID, Id, TaskId, User
 from signoff.errors import InvalidInput, NotFound, Problem
 from signoff.metrics import alerts, prometheus, tracing
 from signoff.metrics import service as metrics_service
@@ -41,6 +42,7 @@ from signoff.review.escalation import escalate
 from signoff.store import migrate
 from signoff.store import tasks as task_store
 from signoff.store.database import Database
+from signoff.text import Name
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 DEFAULT_MAX_BATCH = 10_000
@@ -108,6 +110,33 @@ def _flow(ctx: Context, user: User, action: users.Action, flow: str) -> intake.F
     if runtime is None or not users.may(user, action, flow):
         raise NotFound("flow", flow)
     return runtime
+
+
+ERROR_MEANING = {
+    401: "No valid API token.",
+    403: "The caller's role may not do this.",
+    404: "Something named in the request does not exist.",
+    409: "The request conflicts with what is recorded (a stale lease, a reused external id, a closed task).",
+    413: "The request body is too large.",
+    422: "The request is not valid; `problems` says where and why. Nothing was written.",
+    429: "A workload limit stops this reviewer for now; see Retry-After.",
+    502: "The flow's model could not be called.",
+    503: "The database is unavailable or busy.",
+}
+
+
+def errors_of(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of an /api/v1 route: every error status it can answer, besides those of every
+    such route (401, 403, 503), each with the one error body."""
+    return {
+        status: {"model": ErrorOut, "description": ERROR_MEANING[status]}
+        for status in sorted({401, 403, 503, *statuses})
+    }
+
+
+READ = errors_of(404, 422)  # a read that names something
+WRITE = errors_of(404, 409, 413, 422)  # a change with a body
+LEASED = errors_of(404, 409, 413, 422, 429)  # a reviewer's claim and what is done under its lease
 
 
 def _json(payload: Any, status_code: int = 200) -> JSONResponse:
@@ -197,7 +226,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "The database is not ready."}})
     def readyz(ctx: Ctx) -> JSONResponse:
         try:
             migrate.require_current(ctx.db)
@@ -213,9 +242,9 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         body = prometheus.exposition(request.app.state.metrics_registry)
         return Response(body, media_type=prometheus.CONTENT_TYPE)
 
-    @app.get("/api/v1/flows/{flow}/metrics", tags=["metrics"])
+    @app.get("/api/v1/flows/{flow}/metrics", tags=["metrics"], responses=READ)
     def flow_metrics(
-        flow: str,
+        flow: Name,
         ctx: Ctx,
         user: MetricsReader,
         window: Annotated[str, Query(pattern="^(hour|day|week)$")] = "day",
@@ -227,7 +256,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         found = metrics_service.flow_metrics(ctx.db, ctx.project, flow, window, points=points)
         return _json(metrics_service.as_document(found))
 
-    @app.get("/api/v1/audit/events", tags=["audit"])
+    @app.get("/api/v1/audit/events", tags=["audit"], responses=errors_of(422))
     def audit_events(
         ctx: Ctx,
         user: Auditor,
@@ -242,7 +271,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         media, lines = audit.EXPORTS[format]
         return StreamingResponse(lines(audit.sealed_events(ctx.db, start, end)), media_type=media)
 
-    @app.get("/api/v1/flows", tags=["flows"])
+    @app.get("/api/v1/flows", tags=["flows"], responses=errors_of())
     def list_flows(ctx: Ctx, user: FlowReader) -> JSONResponse:
         return _json(
             {
@@ -263,9 +292,11 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
             }
         )
 
-    @app.post("/api/v1/flows/{flow}/cases", tags=["cases"], status_code=201)
+    @app.post(
+        "/api/v1/flows/{flow}/cases", tags=["cases"], status_code=201, responses=errors_of(404, 409, 413, 422, 502)
+    )
     def submit_cases(
-        flow: str,
+        flow: Name,
         ctx: Ctx,
         user: Submitter,
         body: Annotated[Any, Body(description="One case, or {'cases': [...]} for a batch.")],
@@ -286,20 +317,20 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         status = 201 if any(r["created"] for r in results) else 200
         return _json({"cases": results} if batch else {"case": results[0]}, status)
 
-    @app.get("/api/v1/cases/{case_id}", tags=["cases"])
-    def get_case(case_id: int, ctx: Ctx, user: Reader) -> JSONResponse:
+    @app.get("/api/v1/cases/{case_id}", tags=["cases"], responses=READ)
+    def get_case(case_id: Id, ctx: Ctx, user: Reader) -> JSONResponse:
         """The whole record: fields, prediction, route, tasks with leases, reviews and the decision, as far as the
         caller may see it (reviewers see their own answers only, and a gold task as a review)."""
         return _json(review.case_record(ctx.db, user, case_id))
 
-    @app.get("/api/v1/tasks", tags=["review"])
+    @app.get("/api/v1/tasks", tags=["review"], responses=errors_of(422))
     def list_tasks(
         ctx: Ctx,
         user: TaskLister,
-        flow: str | None = None,
-        queue: str | None = None,
-        status: str | None = None,
-        after: Annotated[int, Query(ge=0)] = 0,
+        flow: Name | None = None,
+        queue: Name | None = None,
+        status: Name | None = None,
+        after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> JSONResponse:
         """Tasks by id; pass the returned ``next_after`` as ``after`` for the next page."""
@@ -309,18 +340,18 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         next_after = rows[-1]["id"] if len(rows) == limit else None
         return _json({"tasks": review.tasks_shown(rows, user), "next_after": next_after})
 
-    @app.get("/api/v1/queues", tags=["review"])
+    @app.get("/api/v1/queues", tags=["review"], responses=errors_of(422))
     def queues(
         ctx: Ctx,
         user: TaskLister,
-        flow: str | None = None,
+        flow: Name | None = None,
         risk_window: Annotated[float, Query(gt=0, le=7 * 86_400, description="seconds")] = 900.0,
     ) -> JSONResponse:
         """Per queue: open and leased tasks, the oldest, tasks at SLA risk and overdue, completions in the last
         hour; per reviewer: leases held and reviews in the last hour."""
         return _json(asdict(review.queues_for(ctx.db, user, flow, risk_window)))
 
-    @app.post("/api/v1/tasks/claim", tags=["review"], responses={204: {"description": "No task is waiting"}})
+    @app.post("/api/v1/tasks/claim", tags=["review"], responses={204: {"description": "No task is waiting"}, **LEASED})
     def claim(ctx: Ctx, user: Reviewer, body: ClaimIn | None = None) -> Response:
         """Lease the most urgent task you may take. Keep the token: every later call needs it."""
         wanted = body or ClaimIn()
@@ -338,57 +369,59 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
             }
         )
 
-    @app.post("/api/v1/tasks/{task_id}/heartbeat", tags=["review"])
-    def heartbeat(task_id: int, body: LeaseIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
+    @app.post("/api/v1/tasks/{task_id}/heartbeat", tags=["review"], responses=LEASED)
+    def heartbeat(task_id: Id, body: LeaseIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
         expires = review.heartbeat(ctx.db, user, TaskId(task_id), body.token)
         return _json({"lease": {"token": body.token, "expires_at": expires}})
 
-    @app.post("/api/v1/tasks/{task_id}/submit", tags=["review"])
-    def submit_review(task_id: int, body: ReviewIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
+    @app.post("/api/v1/tasks/{task_id}/submit", tags=["review"], responses=LEASED)
+    def submit_review(task_id: Id, body: ReviewIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
         """Record your review; it becomes the case's decision. Refused (409) if your lease is not live."""
         outcome = review.submit(ctx.db, ctx.project, user, TaskId(task_id), body.token, body.label, body.comment)
         return _json({"review_id": outcome.review_id, "decision": asdict(outcome)})
 
-    @app.post("/api/v1/tasks/{task_id}/skip", tags=["review"])
-    def skip(task_id: int, body: SkipIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
+    @app.post("/api/v1/tasks/{task_id}/skip", tags=["review"], responses=LEASED)
+    def skip(task_id: Id, body: SkipIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
         """Pass the task on, or mark it unsure, with a reason: it returns one priority higher, not to you."""
         review.skip(ctx.db, user, TaskId(task_id), body.token, body.reason, body.unsure)
         return _json({"skipped": task_id})
 
-    @app.post("/api/v1/tasks/{task_id}/release", tags=["review"])
-    def release(task_id: int, body: LeaseIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
+    @app.post("/api/v1/tasks/{task_id}/release", tags=["review"], responses=LEASED)
+    def release(task_id: Id, body: LeaseIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
         review.release(ctx.db, user, TaskId(task_id), body.token)
         return _json({"released": task_id})
 
-    @app.get("/api/v1/reviewers", tags=["leads"])
-    def reviewers(ctx: Ctx, user: TaskLister, flow: str | None = None) -> JSONResponse:
+    @app.get("/api/v1/reviewers", tags=["leads"], responses=errors_of(422))
+    def reviewers(ctx: Ctx, user: TaskLister, flow: Name | None = None) -> JSONResponse:
         """Per reviewer: load, gold accuracy with its 95% interval, open pauses; the leads' view of the floor."""
         return _json(asdict(review.reviewers_for(ctx.db, user, flow)))
 
-    @app.post("/api/v1/tasks/{task_id}/assign", tags=["leads"])
-    def assign(task_id: int, body: AssignIn, ctx: Ctx, user: Lead) -> JSONResponse:
+    @app.post("/api/v1/tasks/{task_id}/assign", tags=["leads"], responses=WRITE)
+    def assign(task_id: Id, body: AssignIn, ctx: Ctx, user: Lead) -> JSONResponse:
         """Reserve an open task for one reviewer (only they may claim it), or free it with ``null``."""
         leads.assign(ctx.db, ctx.project, user, task_id, body.reviewer)
         return _json({"task_id": task_id, "assignee": body.reviewer})
 
-    @app.put("/api/v1/users/{name}/skills", tags=["leads"])
-    def set_skills(name: str, body: SkillsIn, ctx: Ctx, user: Lead) -> JSONResponse:
+    @app.put("/api/v1/users/{name}/skills", tags=["leads"], responses=WRITE)
+    def set_skills(name: Name, body: SkillsIn, ctx: Ctx, user: Lead) -> JSONResponse:
         return _json({"name": name, "skills": leads.set_skills(ctx.db, user, name, body.skills)})
 
-    @app.post("/api/v1/users/{name}/conflicts", tags=["leads"], status_code=201)
-    def mark_conflict(name: str, body: ConflictIn, ctx: Ctx, user: Lead) -> JSONResponse:
+    @app.post("/api/v1/users/{name}/conflicts", tags=["leads"], status_code=201, responses=WRITE)
+    def mark_conflict(name: Name, body: ConflictIn, ctx: Ctx, user: Lead) -> JSONResponse:
         """Never offer this case to the reviewer (four eyes: conflicts of interest)."""
         leads.mark_conflict(ctx.db, user, name, body.case_id, body.reason)
         return _json({"name": name, "case_id": body.case_id}, 201)
 
-    @app.delete("/api/v1/users/{name}/pauses/{flow}/{queue}", tags=["leads"])
-    def lift_pause(name: str, flow: str, queue: str, ctx: Ctx, user: Lead) -> JSONResponse:
+    @app.delete("/api/v1/users/{name}/pauses/{flow}/{queue}", tags=["leads"], responses=READ)
+    def lift_pause(name: Name, flow: Name, queue: Name, ctx: Ctx, user: Lead) -> JSONResponse:
         """Let a reviewer whom gold tasks paused work the queue again."""
         leads.lift_pause(ctx.db, user, name, flow, queue)
         return _json({"name": name, "flow": flow, "queue": queue, "paused": False})
 
-    @app.post("/api/v1/flows/{flow}/gold", tags=["leads"], status_code=201)
-    def add_gold(flow: str, body: GoldIn, ctx: Ctx, user: Lead) -> JSONResponse:
+    @app.post(
+        "/api/v1/flows/{flow}/gold", tags=["leads"], status_code=201, responses=errors_of(404, 409, 413, 422, 502)
+    )
+    def add_gold(flow: Name, body: GoldIn, ctx: Ctx, user: Lead) -> JSONResponse:
         """Add gold cases (known answers) that gold-enabled queues mix into reviewers' work. All or nothing."""
         runtime = _flow(ctx, user, "assign", flow)
         valid, problems = [], []

@@ -1,12 +1,14 @@
-"""The one place where Signoff's errors become HTTP responses."""
+"""The one place where Signoff's errors, and the framework's own, become HTTP responses in one body shape."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from signoff.errors import (
     Conflict,
@@ -32,12 +34,31 @@ STATUS: list[tuple[type[SignoffError], int, str]] = [
     (DatabaseUnavailable, 503, "database_unavailable"),
     (DatabaseNotReady, 503, "database_not_ready"),
 ]
+MAX_PROBLEMS = 100  # listed in one error body; the rest are counted, so an error is never larger than its request
+
+# The framework's own errors, by status: (status sent, type, message). Starlette answers 400 when the body is not
+# JSON it can read (not UTF-8, not JSON, nested too deeply): for Signoff that is an invalid input like any other.
+FRAMEWORK: dict[int, tuple[int, str, str]] = {
+    400: (422, "invalid_input", "the request body is not valid JSON (UTF-8, nested at most a few hundred deep)"),
+    404: (404, "not_found", "there is nothing at this address"),
+    405: (405, "method_not_allowed", "this address does not take this method"),
+    413: (413, "too_large", "the request body is too large"),
+}
+
+
+class ErrorResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped, so an error that echoes any text at all can be sent."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
 
 
 def error_body(kind: str, message: str, problems: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"type": kind, "message": message}
     if problems is not None:
-        body["problems"] = problems
+        body["problems"] = problems[:MAX_PROBLEMS]
+        if len(problems) > MAX_PROBLEMS:
+            body["omitted"] = len(problems) - MAX_PROBLEMS
     return {"error": body}
 
 
@@ -61,11 +82,17 @@ def install(app: FastAPI) -> None:
                 headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
                 if isinstance(error, LimitReached) and error.retry_after is not None:
                     headers = {"Retry-After": str(max(1, round(error.retry_after)))}
-                return JSONResponse(error_body(name, error.message, problems), status_code=status, headers=headers)
-        return JSONResponse(error_body("error", error.message), status_code=500)
+                return ErrorResponse(error_body(name, error.message, problems), status_code=status, headers=headers)
+        return ErrorResponse(error_body("error", error.message), status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:
         problems = [{"location": _location(tuple(e["loc"])), "reason": e["msg"]} for e in error.errors()]
         listed = "; ".join(f"{p['location']}: {p['reason']}" for p in problems[:10])
-        return JSONResponse(error_body("invalid_input", f"invalid request: {listed}", problems), status_code=422)
+        return ErrorResponse(error_body("invalid_input", f"invalid request: {listed}", problems), status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _framework(_request: Request, error: HTTPException) -> JSONResponse:
+        status, kind, message = FRAMEWORK.get(error.status_code, (error.status_code, "error", str(error.detail)))
+        problems = [{"location": "body", "reason": message}] if kind == "invalid_input" else None
+        return ErrorResponse(error_body(kind, message, problems), status_code=status, headers=error.headers)

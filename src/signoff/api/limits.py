@@ -15,7 +15,10 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    """ASGI middleware: 413 when Content-Length or the streamed body exceeds ``limit`` bytes."""
+    """ASGI middleware: 413 when Content-Length or the streamed (e.g. chunked) body exceeds ``limit`` bytes.
+
+    Once the body is too large the app's own answer is replaced by the 413, whatever the app made of the cut-off
+    read (the framework turns any failure to read a JSON body into its own 400)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -30,26 +33,31 @@ class BodyLimit:
             await self._refuse(send)
             return
         seen = 0
-        started = False
+        state = "reading"  # -> "too large" (413 owed) -> "refused" (413 sent); or -> "answering" (app's reply)
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, state
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    state = "too large" if state == "reading" else state
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            nonlocal state
+            if state == "too large":
+                state = "refused"
+                await self._refuse(send)
+            elif state != "refused":
+                state = "answering" if message["type"] == "http.response.start" else state
+                await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
-            if not started:
+            if state == "too large":
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:

@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from signoff import audit, intake, users
+from signoff import audit, intake, text, users
 from signoff.config import Project, load_project
-from signoff.domain import Role
+from signoff.domain import MAX_ID, Role
 from signoff.errors import ConfigError, InvalidInput, SignoffError
 from signoff.intake import files, ingest
 from signoff.store import migrate
@@ -50,6 +50,22 @@ FlowsOption = Annotated[
     typer.Option("--flow", help="A flow the role holds on (repeat for several; leave out for every flow)."),
 ]
 ACTOR = "cli"
+
+
+def _policed(name: bool) -> Any:
+    """A Typer callback that refuses (usage error, exit 2) an argument breaking the text policy (``signoff.text``):
+    a name, or free text; a list is checked item by item."""
+
+    def check(value: Any) -> Any:
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and (reason := text.problem(item, name=name)) is not None:
+                raise typer.BadParameter(reason)
+        return value
+
+    return check
+
+
+NameArgument = Annotated[str, typer.Argument(callback=_policed(name=True), help="A user name.")]
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -108,7 +124,7 @@ def db_upgrade(project: ProjectOption = None) -> None:
 
 @users_app.command("add")
 def users_add(
-    name: str,
+    name: NameArgument,
     role: Annotated[Role, typer.Option(help="What the user may do.")],
     flow: FlowsOption = None,
     project: ProjectOption = None,
@@ -156,7 +172,7 @@ def users_revoke(
 
 @users_app.command("token")
 def users_token(
-    name: str,
+    name: NameArgument,
     revoke_others: Annotated[bool, typer.Option(help="Revoke the user's earlier tokens.")] = False,
     project: ProjectOption = None,
 ) -> None:
@@ -171,7 +187,7 @@ def users_token(
 
 @users_app.command("password")
 def users_password(
-    name: str,
+    name: NameArgument,
     generate: Annotated[bool, typer.Option("--generate", help="Set a random password and print it.")] = False,
     project: ProjectOption = None,
 ) -> None:
@@ -234,8 +250,10 @@ def users_activate(name: str, project: ProjectOption = None) -> None:
 
 @users_app.command("skills")
 def users_skills(
-    name: str,
-    skills: Annotated[list[str] | None, typer.Argument(help="The skills; none clears them.")] = None,
+    name: NameArgument,
+    skills: Annotated[
+        list[str] | None, typer.Argument(callback=_policed(name=True), help="The skills; none clears them.")
+    ] = None,
     project: ProjectOption = None,
 ) -> None:
     """Set a reviewer's skills (queues may require some)."""
@@ -250,9 +268,9 @@ def users_skills(
 
 @users_app.command("conflict")
 def users_conflict(
-    name: str,
-    case_id: Annotated[int, typer.Argument(help="The case they must never review.")],
-    reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")],
+    name: NameArgument,
+    case_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The case they must never review.")],
+    reason: Annotated[str, typer.Option(callback=_policed(name=False), help="Why (kept in the audit trail).")],
     project: ProjectOption = None,
 ) -> None:
     """Mark a reviewer conflicted on a case: its tasks are never offered to them."""
@@ -266,7 +284,12 @@ def users_conflict(
 
 
 @users_app.command("unpause")
-def users_unpause(name: str, flow: str, queue: str, project: ProjectOption = None) -> None:
+def users_unpause(
+    name: NameArgument,
+    flow: Annotated[str, typer.Argument(callback=_policed(name=True), help="The flow.")],
+    queue: Annotated[str, typer.Argument(callback=_policed(name=True), help="The queue.")],
+    project: ProjectOption = None,
+) -> None:
     """Lift the pause that gold tasks put on a reviewer for a queue."""
     from signoff.review import leads
 
@@ -279,8 +302,11 @@ def users_unpause(name: str, flow: str, queue: str, project: ProjectOption = Non
 
 @app.command()
 def assign(
-    task_id: Annotated[int, typer.Argument(help="An open task.")],
-    reviewer: Annotated[str | None, typer.Argument(help="Who alone may claim it; leave out to free it.")] = None,
+    task_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="An open task.")],
+    reviewer: Annotated[
+        str | None,
+        typer.Argument(callback=_policed(name=True), help="Who alone may claim it; leave out to free it."),
+    ] = None,
     project: ProjectOption = None,
 ) -> None:
     """Reserve a task for a named reviewer, or free it again."""

@@ -48,7 +48,7 @@ def read_chunks(path: Path, chunk_size: int = 5000) -> Iterator[tuple[list[Row],
     if suffix not in FORMATS:
         raise InvalidInput([Problem(str(path), f"unsupported file type; use one of {', '.join(FORMATS)}")])
     if suffix == ".csv":
-        yield from _csv(path, chunk_size)
+        yield from _utf8(path, _csv(path, chunk_size))
     elif suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -58,7 +58,16 @@ def read_chunks(path: Path, chunk_size: int = 5000) -> Iterator[tuple[list[Row],
             yield [_row(f"{path.name}:row {number + i}", r) for i, r in enumerate(records)], False
             number += len(records)
     else:
-        yield from _jsonl(path, chunk_size)
+        yield from _utf8(path, _jsonl(path, chunk_size))
+
+
+def _utf8(path: Path, chunks: Iterator[tuple[list[Row], bool]]) -> Iterator[tuple[list[Row], bool]]:
+    """Text files must be UTF-8 (the text policy, ``signoff.text``): say so, instead of failing on a decode error."""
+    try:
+        yield from chunks
+    except UnicodeDecodeError as error:
+        bad = error.object[error.start : error.start + 1].hex()
+        raise InvalidInput([Problem(path.name, f"is not valid UTF-8 ({error.reason}: 0x{bad})")]) from None
 
 
 def _csv(path: Path, chunk_size: int) -> Iterator[tuple[list[Row], bool]]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from signoff.config import FieldSpec, Flow
 from signoff.errors import Problem
+from signoff.text import check, problem
 
 MAX_EXTERNAL_ID = 200
 _TRUE = {"true", "yes", "1", "y", "t"}
@@ -84,6 +85,8 @@ def _convert(spec: FieldSpec, value: Any, text: bool) -> Any:
     else:
         if not isinstance(value, str):
             raise ValueError(f"must be text, got {type(value).__name__}")
+        if (reason := problem(value, name=False)) is not None:
+            raise ValueError(reason)
         if len(value) > spec.max_length:
             raise ValueError(f"is {len(value)} characters long, at most {spec.max_length} are allowed")
         if spec.type == "category" and spec.values is not None and value not in spec.values:
@@ -107,9 +110,14 @@ def validate_case(
     problems: list[Problem] = []
     if external_id is not None and (not isinstance(external_id, str) or not 0 < len(external_id) <= MAX_EXTERNAL_ID):
         problems.append(Problem(f"{location}.external_id", f"must be text of 1 to {MAX_EXTERNAL_ID} characters"))
+    elif external_id is not None and (bad := check(f"{location}.external_id", external_id, name=True)) is not None:
+        problems.append(bad)
     if not isinstance(fields, Mapping):
         problems.append(Problem(f"{location}.fields", "must be an object of field values"))
         return None, problems
+    for name in fields:
+        if isinstance(name, str) and (reason := problem(name, name=True)) is not None:
+            problems.append(Problem(f"{location}.fields", f"a field name {reason}"))
     clean: dict[str, Any] = {}
     for name, spec in flow.fields.items():
         value = fields.get(name)
@@ -125,16 +133,18 @@ def validate_case(
             problems.append(Problem(f"{location}.fields.{name}", str(error)))
     if flow.extra_fields == "forbid":
         for name in fields:
-            if name not in flow.fields:
+            if name not in flow.fields and not (isinstance(name, str) and problem(name, name=True)):
                 problems.append(
                     Problem(
                         f"{location}.fields.{str(name)[:100]}",
                         f"unknown field; this flow's fields are {', '.join(flow.fields)}",
                     )
                 )
+    entity = clean.get(flow.entity) if flow.entity is not None else None
+    if isinstance(entity, str) and (bad := check(f"{location}.fields.{flow.entity}", entity, name=True)) is not None:
+        problems.append(bad)  # the entity is shown as a name: whom the case is about
     if problems:
         return None, problems
     groups = {name: clean[name] for name in flow.groups}
-    entity = clean.get(flow.entity) if flow.entity is not None else None
     about = None if entity is None else str(entity)[:MAX_EXTERNAL_ID]
     return CaseInput(external_id, clean, groups, payload_hash(clean), about), []

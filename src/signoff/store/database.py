@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from signoff.errors import SignoffError
@@ -149,12 +149,17 @@ class Database:
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        """A plain connection (for migrations; ``transaction`` begins one), an unreachable database told as such."""
+        """A plain connection (for migrations; ``transaction`` begins one), an unreachable database told as such,
+        and so is a connection lost on the way (a server restart): the pool replaces it, the caller may try again."""
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except OperationalError as error:
-            if _is_unreachable(error):
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                raise DatabaseUnavailable(
+                    f"the database at {self.safe_url} closed the connection ({error.orig}); try again"
+                ) from error
+            if isinstance(error, OperationalError) and _is_unreachable(error):
                 raise DatabaseUnavailable(f"cannot reach the database at {self.safe_url}: {error.orig}") from error
             raise
 
@@ -275,7 +280,16 @@ def _sqlite_time(value: datetime) -> str:
 
 def _is_unreachable(error: OperationalError) -> bool:
     message = str(error.orig).lower()
-    return any(s in message for s in ("connection refused", "could not connect", "unable to open", "does not exist"))
+    return any(
+        s in message
+        for s in (
+            "connection refused",
+            "could not connect",
+            "unable to open",
+            "does not exist",
+            "the database system is",  # shutting down, starting up, in recovery mode: a restart
+        )
+    )
 
 
 def _synchronous() -> str:

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from signoff import __version__, audit, review, users
 from signoff.config import Project
-from signoff.domain import TaskId, User
+from signoff.domain import Id, LeaseToken, TaskId, User
 from signoff.errors import (
     Conflict,
     Forbidden,
@@ -44,6 +44,7 @@ from signoff.review import leads
 from signoff.review.floor import Floor, floor
 from signoff.review.service import MAX_COMMENT, MAX_REASON, Claim
 from signoff.store.database import Database
+from signoff.text import Name, Text, require
 from signoff.web import format as fmt
 from signoff.web import security
 from signoff.web.dashboard import SVG_HEADERS, Dashboard, end_or_error, window_or_error
@@ -76,24 +77,24 @@ class Halt(Exception):  # not an error: a response to send instead of the handle
 class WorkOn(BaseModel):
     """The queue a reviewer chose to work on (both None: every queue open to them)."""
 
-    flow: str | None = Field(default=None, max_length=63)
-    queue: str | None = Field(default=None, max_length=63)
+    flow: Name | None = Field(default=None, max_length=63)
+    queue: Name | None = Field(default=None, max_length=63)
 
 
 class LeaseIn(BaseModel):
-    token: int
+    token: LeaseToken
 
 
 class SubmitIn(WorkOn):
-    token: int
-    label: str = Field(max_length=100)
-    comment: str = Field(default="", max_length=MAX_COMMENT)
+    token: LeaseToken
+    label: Name = Field(max_length=100)
+    comment: Text = Field(default="", max_length=MAX_COMMENT)
     next: bool = True
 
 
 class SkipIn(WorkOn):
-    token: int
-    reason: str = Field(max_length=MAX_REASON)
+    token: LeaseToken
+    reason: Text = Field(max_length=MAX_REASON)
     next: bool = True
 
 
@@ -448,7 +449,7 @@ class Site:
             return timed(run)
 
         @router.post("/review/tasks/{task_id}/submit")
-        def submit(task_id: int, body: SubmitIn, user: Reviewer) -> Response:
+        def submit(task_id: Id, body: SubmitIn, user: Reviewer) -> Response:
             def run(marks: dict[str, float]) -> dict[str, Any]:
                 site.check_work(user, body)
                 with mark(marks, "submit"):
@@ -461,7 +462,7 @@ class Site:
             return timed(run)
 
         @router.post("/review/tasks/{task_id}/skip")
-        def skip(task_id: int, body: SkipIn, user: Reviewer) -> Response:
+        def skip(task_id: Id, body: SkipIn, user: Reviewer) -> Response:
             def run(marks: dict[str, float]) -> dict[str, Any]:
                 site.check_work(user, body)
                 with mark(marks, "skip"):
@@ -471,11 +472,11 @@ class Site:
             return timed(run)
 
         @router.post("/review/tasks/{task_id}/heartbeat")
-        def heartbeat(task_id: int, body: LeaseIn, user: Reviewer) -> Response:
+        def heartbeat(task_id: Id, body: LeaseIn, user: Reviewer) -> Response:
             return timed(lambda _: {"expires_at": review.heartbeat(site.db, user, TaskId(task_id), body.token)})
 
         @router.post("/review/tasks/{task_id}/release")
-        def release(task_id: int, body: LeaseIn, user: Reviewer) -> Response:
+        def release(task_id: Id, body: LeaseIn, user: Reviewer) -> Response:
             def run(_: dict[str, float]) -> dict[str, Any]:
                 review.release(site.db, user, TaskId(task_id), body.token)
                 return {"released": task_id}
@@ -582,7 +583,7 @@ class Site:
             return RedirectResponse("/audit#chain-title", status_code=303)
 
         @router.get("/audit/cases/{case_id}.json")
-        def audit_case_file(request: Request, case_id: int) -> Response:
+        def audit_case_file(request: Request, case_id: Id) -> Response:
             user, _csrf = site.page_user(request, "audit")
             record = audit.case_history(site.db, case_id, users.scope(user, "audit"))
             if record is None:
@@ -635,12 +636,14 @@ def safe_next_or_empty(target: str | None) -> str:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    """An urlencoded form body, first value of each field."""
+    """An urlencoded form body, first value of each field; refused (422) if a field holds text the policy refuses."""
     body = await request.body()
     if len(body) > 64 * 1024:
         return {}
     parsed = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=20)
-    return {key: values[0] for key, values in parsed.items()}
+    form = {key: values[0] for key, values in parsed.items()}
+    require(form, name=False)
+    return form
 
 
 @contextmanager
