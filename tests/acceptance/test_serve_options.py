@@ -3,7 +3,13 @@ the request came over https (so the web session cookie is Secure and __Host- bou
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import time
 from pathlib import Path
+
+import httpx
 
 from helpers.processes import environment, ingested_example, server, signoff
 
@@ -29,3 +35,52 @@ def test_a_proxy_address_that_is_not_one_is_refused_before_serving(tmp_path: Pat
     refused = signoff("serve", "--forwarded-allow-ips", "127.0.0.1,proxy.local", env=environment(), cwd=tmp_path)
     assert refused.returncode == 2
     assert "--forwarded-allow-ips: 'proxy.local' is not an IP address or network" in " ".join(refused.stderr.split())
+
+
+def _workers(supervisor: int) -> set[int]:
+    """The supervisor's server processes (Linux /proc): its children but multiprocessing's resource tracker."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text(encoding="ascii").split()
+    found = set()
+    for pid in children:
+        with contextlib.suppress(OSError):
+            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.add(int(pid))
+    return found
+
+
+def _stall_a_worker(project: Path, timeout: int) -> tuple[set[int], set[int]]:
+    """Serve with two workers, stop one for 8 s (as a loaded machine can keep it from answering), and return the
+    workers before and after."""
+    with server(project, environment(), "--workers", "2", "--worker-healthcheck-timeout", str(timeout)) as http:
+        supervisor = _supervisor(http)
+        deadline = time.monotonic() + 60
+        while len(before := _workers(supervisor)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stalled = min(before)
+        os.kill(stalled, signal.SIGSTOP)
+        time.sleep(8)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stalled, signal.SIGCONT)
+        time.sleep(2)
+        return before, _workers(supervisor)
+
+
+def _supervisor(http: httpx.Client) -> int:
+    """The pid of the `signoff serve` process listening on the client's port."""
+    port = http.base_url.port
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if b"serve" in argv and str(port).encode() in argv:
+                    return int(entry.name)
+    raise AssertionError(f"no signoff serve process on port {port}")
+
+
+def test_a_worker_that_answers_its_health_check_late_is_kept_up_to_the_timeout(tmp_path: Path) -> None:
+    """uvicorn's own 5 s restarted busy workers on a loaded 2-core machine (6-9 times in 30 s)."""
+    project = Path(ingested_example(tmp_path, environment()))
+    before, after = _stall_a_worker(project, 30)
+    assert after == before  # stopped for 8 s, under the 30 s timeout: still the same two processes
+    before, after = _stall_a_worker(project, 3)
+    assert after - before  # past a 3 s timeout the stopped worker was killed and a new one started
