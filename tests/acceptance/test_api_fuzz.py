@@ -2,8 +2,8 @@
 generated request, valid or not, may get a server error or a status the schema does not list for it.
 
 ``SIGNOFF_FUZZ_REQUESTS`` sets the budget per database; some operations run out of distinct inputs before their
-share, so a run sends about 80% of it: in CI 2,700 (over 2,000 requests on each database), under ``make fuzz-api`` 12,500
-(about 20,000).
+share, so a run sends about 80% of it: in CI 2,700 (over 2,000 requests on each database), under ``make fuzz-api``
+12,500 (about 20,000 in all).
 """
 
 from __future__ import annotations
