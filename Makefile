@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-routing bench-quality bench-queue bench-ui bench-audit clean
+.PHONY: install demo test lint chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ lint: install  ## ruff, mypy strict, and the layer rules
 
 test: lint  ## lint, then every test (unit, integration on SQLite and PostgreSQL, acceptance)
 	$(BIN)/pytest
+
+chaos: install  ## leases under 5 server SIGKILLs and a PostgreSQL restart, 8 reviewer processes, both databases (5-8 min)
+	$(BIN)/python bench/lease_chaos.py
 
 bench-routing: install  ## routing throughput on 1M cases, beside a bare numpy peer
 	$(BIN)/python bench/routing_speed.py
