@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint fuzz-api bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login clean
+.PHONY: install demo test lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ test: lint  ## lint, then every test (unit, integration on SQLite and PostgreSQL
 
 fuzz-api: install  ## the schema fuzz test at about 10,000 generated requests per database (20,000 in all; about 5 min)
 	SIGNOFF_FUZZ_REQUESTS=12500 $(BIN)/pytest tests/acceptance/test_api_fuzz.py -q -s
+
+chaos: install  ## leases under 5 server SIGKILLs and a PostgreSQL restart, 8 reviewer processes, both databases (5-8 min)
+	$(BIN)/python bench/lease_chaos.py
 
 bench-routing: install  ## routing throughput on 1M cases, beside a bare numpy peer
 	$(BIN)/python bench/routing_speed.py

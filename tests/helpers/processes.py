@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -48,36 +49,69 @@ def free_port() -> int:
         return port
 
 
+class ServerProcess:
+    """``signoff serve`` as a real process on one port, which may be killed and started again on it.
+
+    Its output goes to ``log`` (a pipe nobody reads would fill with access-log lines and stall the server)."""
+
+    def __init__(
+        self, project: Path, env: dict[str, str], log: Path, port: int | None = None, options: Sequence[str] = ()
+    ) -> None:
+        self.project, self.env, self.log, self.options = project, env, log, tuple(options)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        """Start the server and return once /healthz answers (killing it if it does not)."""
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [SIGNOFF, "serve", "--port", str(self.port), "--project", str(self.project), *self.options],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            self._wait_healthy(self.process, time.monotonic() + timeout)
+        except BaseException:
+            self.kill()
+            raise
+
+    def _wait_healthy(self, process: subprocess.Popen[bytes], deadline: float) -> None:
+        with httpx.Client(base_url=self.url, timeout=5) as client:
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"signoff serve exited early:\n{self.log.read_text(errors='replace')}")
+                with suppress(httpx.TransportError):
+                    if client.get("/healthz").status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"signoff serve did not answer /healthz in time; its output is in {self.log}")
+                time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final seal, whatever was in flight is cut off."""
+        self._end(signal.SIGKILL)
+
+    def stop(self) -> None:
+        """SIGTERM: the server finishes its requests and seals what committed."""
+        self._end(signal.SIGTERM)
+
+    def _end(self, how: signal.Signals) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(how)
+            self.process.wait(timeout=30)
+        self.process = None
+
+
 @contextmanager
 def server(project: Path, env: dict[str, str], *options: str) -> Iterator[httpx.Client]:
     """``signoff serve`` on a free port (with ``options``); yields a client once /healthz answers, stops it with
     SIGTERM."""
-    port = free_port()
-    process = subprocess.Popen(
-        [SIGNOFF, "serve", "--port", str(port), "--project", str(project), *options],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    process = ServerProcess(project, env, project.parent / "serve.log", options=options)
+    process.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"signoff serve exited early:\n{process.stdout.read() if process.stdout else ''}")
-            try:
-                if client.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("signoff serve did not answer /healthz within 60 s")
-            time.sleep(0.2)
-        yield client
+        with httpx.Client(base_url=process.url, timeout=30) as client:
+            yield client
     finally:
-        client.close()
-        process.terminate()
-        process.wait(timeout=30)
-        if process.stdout:
-            process.stdout.close()
+        process.stop()
