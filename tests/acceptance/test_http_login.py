@@ -120,3 +120,11 @@ def test_passwords_are_hashed_one_at_a_time_with_one_hashing_thread(
     found = anyio.run(_logins_at_once, logins, 3)
     assert slow.most == 1
     assert found == outcomes
+
+
+def test_a_login_form_with_text_the_policy_refuses_is_answered_on_the_login_page(api: Api) -> None:
+    before = api.rows()
+    page = _login(api, "alice\x00", "a password of some length")
+    assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+    assert "contains a NUL character" in page.text and 'name="csrf_token"' in page.text
+    assert api.rows() == before

@@ -363,7 +363,12 @@ class Site:
 
         @router.post("/login")
         async def login(request: Request) -> Response:
-            form = await _form(request)
+            try:
+                form = await _form(request)
+            except InvalidInput as refused:  # the login page says what is wrong, not a JSON body
+                return site.login_form(
+                    request, "", error=f"{refused.message[:1].upper()}{refused.message[1:]}.", status=422
+                )
             target = safe_next_or_empty(form.get("next"))
             cookie = request.cookies.get(security.cookie_name(security.LOGIN_COOKIE, site.secure(request)))
             if not security.tokens_match(cookie, form.get(security.CSRF_FIELD)):
