@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from helpers.scripted import scripted_project, scripted_run
 from signoff import audit
 from signoff.api.app import create_app
-from signoff.metrics import prometheus
+from signoff.observe import prometheus
 from signoff.store.database import Database
 from signoff.store.schema import cases, decisions, reviews, routes
 
@@ -144,7 +144,7 @@ def test_promtool_accepts_the_alert_rules() -> None:
 
 
 _OBSERVE = """
-from signoff.metrics.prometheus import TURNAROUND_SECONDS
+from signoff.observe.prometheus import TURNAROUND_SECONDS
 TURNAROUND_SECONDS.labels("test-flow", "default").observe({seconds})
 """
 
@@ -172,7 +172,7 @@ def test_multiprocess_mode_adds_up_the_processes_histograms(sqlite_url: str, tmp
         "import sys\n"
         "from signoff.config import load_project\n"
         "from signoff.store.database import Database\n"
-        "from signoff.metrics import prometheus\n"
+        "from signoff.observe import prometheus\n"
         "project = load_project(sys.argv[1])\n"
         "print(prometheus.exposition(prometheus.registry_for(Database(project.database_url), project)).decode())\n"
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from sqlalchemy import select
 
 from helpers.builders import make_project
@@ -14,6 +15,7 @@ from helpers.queues import reviewer
 from signoff import intake, review
 from signoff.intake import validate_case
 from signoff.routing.calibration import Certificate, Refusal
+from signoff.routing.state import RoutingState
 from signoff.store import cases as case_store
 from signoff.store.database import Database
 from signoff.store.schema import audit_events, routes, tasks
@@ -146,3 +148,19 @@ def test_calibration_ignores_verified_labels_of_another_model_version(db: Databa
     )
     found = intake.prepare(db, retrained)["test-flow"].state.snapshot().certificates["cert"][None]
     assert isinstance(found, Refusal) and found.calibration_size == 0
+
+
+def test_a_submission_only_reads_the_calibration_and_refresh_renews_it(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rule = {"name": "cert", "kind": "certified", "alpha": 0.01}
+    project = make_project(tmp_path, db.url, policy=[rule], calibration={"min_refresh": 1})
+    runtime = intake.prepare(db, project)["test-flow"]
+    _submit(db, runtime, list(np.linspace(0.0, 0.3, 320)))
+    assert _review_all(db, runtime, "good") == 320
+    monkeypatch.setattr(RoutingState, "stale", lambda _self, _seconds: True)  # the calibration is past min_refresh
+    (waiting,) = _submit(db, runtime, [0.05])
+    assert waiting.verdict == "review" and "cannot certify" in waiting.reason  # the request did not recalibrate
+    intake.refresh(db, [runtime])
+    (later,) = _submit(db, runtime, [0.05])
+    assert later.verdict == "auto"

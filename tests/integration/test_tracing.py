@@ -21,7 +21,7 @@ from helpers.builders import make_project
 from helpers.queues import reviewer
 from signoff import intake, review
 from signoff.intake import validate_case
-from signoff.metrics import tracing
+from signoff.observe import tracing
 from signoff.store.database import Database
 from signoff.store.schema import cases
 

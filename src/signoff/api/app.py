@@ -34,8 +34,9 @@ from signoff.audit.webhooks import deliver
 from signoff.config import Project, load_project
 from signoff.domain import MAX_ID, Id, TaskId, User
 from signoff.errors import InvalidInput, NotFound, Problem
-from signoff.metrics import alerts, prometheus, tracing
+from signoff.metrics import alerts
 from signoff.metrics import service as metrics_service
+from signoff.observe import prometheus, tracing
 from signoff.periodic import Periodic
 from signoff.review import leads
 from signoff.review.escalation import escalate
@@ -186,6 +187,8 @@ def create_app(project: Project | None = None) -> FastAPI:
         workers = [
             Periodic("audit sealer", sealer, 0.25, final=True),
             Periodic("escalation", lambda: escalate(db, project), 5.0),
+            # each flow recalibrated once its calibration is older than its min_refresh, never inside a request
+            Periodic("recalibration", lambda: intake.refresh(db, ctx.runtimes.values()), 1.0),
         ]
         if any(flow.alerts.checked for flow in project.flows.values()):  # thresholds from the flow files
             every = min(flow.alerts.every for flow in project.flows.values() if flow.alerts.checked)

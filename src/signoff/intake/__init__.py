@@ -2,18 +2,8 @@
 
 from __future__ import annotations
 
-from signoff.intake.service import (
-    FlowRuntime,
-    Submitted,
-    add_gold,
-    batch_of,
-    load,
-    prepare,
-    recalibrate,
-    route,
-    submit,
-    warm_up,
-)
+from signoff.intake.runtime import FlowRuntime, load, prepare, recalibrate, refresh, warm_up
+from signoff.intake.service import Submitted, add_gold, batch_of, route, submit
 from signoff.intake.validation import CaseInput, validate_case
 
 __all__ = [
@@ -25,6 +15,7 @@ __all__ = [
     "load",
     "prepare",
     "recalibrate",
+    "refresh",
     "route",
     "submit",
     "validate_case",

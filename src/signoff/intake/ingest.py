@@ -9,7 +9,8 @@ from pathlib import Path
 from signoff.config import Flow
 from signoff.errors import InvalidInput, Problem
 from signoff.intake.files import read_chunks
-from signoff.intake.service import FlowRuntime, submit
+from signoff.intake.runtime import FlowRuntime, refresh
+from signoff.intake.service import submit
 from signoff.intake.validation import validate_case
 from signoff.store.database import Database
 
@@ -57,6 +58,7 @@ def ingest_file(
             if case is None:
                 raise InvalidInput(problems, f"{path.name} changed while it was read")
             cases.append(case)
+        refresh(db, [runtime])  # a long file takes in the reviews made meanwhile, as a server does
         results = submit(db, runtime, cases, actor)
         read += len(rows)
         created += sum(r.created for r in results)

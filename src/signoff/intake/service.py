@@ -16,38 +16,21 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from signoff.audit import record
-from signoff.config import CapacityRule, Flow, OutOfDistributionRule, Project
-from signoff.domain import AuditEvent, CaseId, CaseStatus, DecidedBy, ModelVersionId, TaskKind, TaskStatus, Verdict
+from signoff.config import Flow
+from signoff.domain import AuditEvent, CaseId, CaseStatus, DecidedBy, TaskKind, TaskStatus, Verdict
 from signoff.errors import Conflict, IdempotencyConflict, InvalidInput, Problem
-from signoff.intake.labelled import read_labelled
+from signoff.intake.runtime import FlowRuntime
 from signoff.intake.validation import CaseInput
-from signoff.learning import calibrate
-from signoff.metrics import tracing
-from signoff.metrics.prometheus import INTAKE_SECONDS
-from signoff.models import LoadedModel, Scores, load_model
-from signoff.models.adapters import entry_point
+from signoff.models import Scores
 from signoff.models.frames import columns_of, frame_of
-from signoff.routing import Batch, Policy, Route
-from signoff.routing.state import RoutingState
+from signoff.observe import tracing
+from signoff.observe.prometheus import INTAKE_SECONDS
+from signoff.routing import Batch, Route
 from signoff.store import cases as case_store
-from signoff.store import registry
 from signoff.store import reviewers as people
 from signoff.store.database import Database
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FlowRuntime:
-    """A flow ready to take cases: its settings, its loaded model and its compiled policy, all recorded."""
-
-    flow: Flow
-    model: LoadedModel
-    model_version_id: ModelVersionId | None
-    policy: Policy
-    state: RoutingState
-    project: Project
-    novelty: dict[str, Callable[[pd.DataFrame], Any]]
 
 
 @dataclass(frozen=True)
@@ -64,146 +47,6 @@ class Submitted:
     queue: str | None
     decision: str | None
     decided_by: str | None
-
-
-def _register(db: Database, flow: Flow, model: LoadedModel, actor: str) -> ModelVersionId:
-    with db.transaction() as conn:
-        now = db.now(conn)
-        events: list[AuditEvent] = []
-        found = registry.find_model_version(conn, flow.name, model.version)
-        if found is None:
-            version_id = registry.insert_model_version(
-                conn,
-                flow=flow.name,
-                version=model.version,
-                kind=model.kind,
-                uri=model.uri,
-                sha256=model.sha256,
-                labels=list(model.labels),
-                now=now,
-            )
-            events.append(
-                AuditEvent(
-                    actor,
-                    "model.registered",
-                    "model_version",
-                    str(version_id),
-                    {
-                        "flow": flow.name,
-                        "version": model.version,
-                        "kind": model.kind,
-                        "uri": model.uri,
-                        "sha256": model.sha256,
-                    },
-                )
-            )
-        else:
-            version_id, sha = found
-            if sha != model.sha256:
-                raise Conflict(
-                    f"model version {model.version!r} of flow {flow.name!r} was recorded with another file "
-                    f"(sha256 {sha}); give the new model a new 'version' in the flow file"
-                )
-        if not registry.has_policy_version(conn, flow.policy_version):
-            document = flow.policy_document()
-            registry.insert_policy_version(
-                conn, flow=flow.name, version=flow.policy_version, document=document, now=now
-            )
-            events.append(
-                AuditEvent(
-                    actor,
-                    "policy.registered",
-                    "policy_version",
-                    flow.policy_version,
-                    {
-                        "flow": flow.name,
-                        "document": document,
-                    },
-                )
-            )
-        record(db, conn, events)
-    return version_id
-
-
-def warm_up(db: Database | None, runtime: FlowRuntime) -> None:
-    """Give the routing state its memory: recent scores from the store, then a first calibration."""
-    flow = runtime.flow
-    if db is not None and runtime.state.tracks_history:
-        windows = [getattr(rule, "window", 0) for rule in flow.policy]
-        with db.transaction(write=False) as conn:  # stored predictions give the confidence score only
-            recent = np.array(case_store.recent_confidences(conn, flow.name, max(windows))[::-1])
-        runtime.state.observe(
-            {rule.name: recent for rule in flow.policy if isinstance(rule, CapacityRule) and rule.score == "confidence"}
-        )
-    recalibrate(db, runtime)
-
-
-def recalibrate(db: Database | None, runtime: FlowRuntime) -> None:
-    """Certify the learning rules again on the verified labels of this model version (from the store, when
-    there is one) plus the flow's calibration file (read once)."""
-    flow = runtime.flow
-    if not runtime.policy.learning_rules:
-        return
-    verified: list[Any] = []
-    if db is not None:
-        with db.transaction(write=False) as conn:
-            version_id = runtime.model_version_id
-            if version_id is None:  # an offline replay: use the recorded version of this model, if any
-                found = registry.find_model_version(conn, flow.name, runtime.model.version)
-                version_id = found[0] if found else None
-            if version_id is not None:
-                verified = case_store.verified(conn, flow.name, version_id)
-    rows = [v.fields for v in verified]
-    probabilities = [v.probabilities for v in verified]
-    human = [v.label for v in verified]
-    if flow.calibration.file is not None:
-        file_rows, file_probabilities, file_human = runtime.state.remember_file(lambda: _calibration_file(runtime))
-        rows, probabilities, human = rows + file_rows, probabilities + file_probabilities, human + file_human
-    matrix = np.array(probabilities, dtype=np.float64).reshape(len(human), len(flow.labels))
-    segments = {name: [r.get(name) for r in rows] for name in flow.fields}
-    members = runtime.model.members(frame_of(flow, rows)) if runtime.policy.needs_members and rows else None
-    runtime.state.calibrated(*calibrate.certificates(runtime.policy, matrix, human, segments, members))
-
-
-def _calibration_file(runtime: FlowRuntime) -> tuple[list[dict[str, Any]], list[list[float]], list[str]]:
-    flow = runtime.flow
-    assert flow.calibration.file is not None
-    labelled = read_labelled(flow, runtime.project.resolve(flow.calibration.file), flow.calibration.label_column)
-    scores = runtime.model.score(labelled.frame)
-    keep = scores.valid
-    records = labelled.frame.to_dict(orient="records")
-    rows = [{str(name): value for name, value in r.items()} for r, k in zip(records, keep, strict=True) if k]
-    return (
-        rows,
-        [list(p) for p in scores.probabilities[keep]],
-        [h for h, k in zip(labelled.labels, keep, strict=True) if k],
-    )
-
-
-def load(project: Project, flow: Flow, db: Database | None = None, actor: str = "system") -> FlowRuntime:
-    """Load a flow's model and policy and warm its routing state. With a store, the model and policy versions
-    are recorded (once; safe to repeat); without one (an offline replay), nothing is recorded."""
-    model = load_model(project, flow)
-    policy = Policy(flow, calibrate.profile(project, flow))
-    version_id = None
-    if db is not None:
-        try:
-            version_id = _register(db, flow, model, actor)
-        except IntegrityError:  # another process registered the same versions at the same moment
-            version_id = _register(db, flow, model, actor)
-    novelty = {
-        rule.name: entry_point(rule.novelty.entry_point, f"flows.{flow.name}.policy: rule {rule.name!r} novelty")
-        for rule in flow.policy
-        if isinstance(rule, OutOfDistributionRule) and rule.novelty is not None
-    }
-    runtime = FlowRuntime(flow, model, version_id, policy, RoutingState(policy), project, novelty)
-    warm_up(db, runtime)
-    return runtime
-
-
-def prepare(db: Database, project: Project, actor: str = "system") -> dict[str, FlowRuntime]:
-    """Load every flow of the project, ready to take cases."""
-    return {name: load(project, flow, db, actor) for name, flow in project.flows.items()}
 
 
 def _deduplicate(flow: Flow, cases: Sequence[CaseInput]) -> list[CaseInput]:
@@ -440,8 +283,6 @@ def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor
     flow = runtime.flow
     started, start_ns = time.perf_counter(), tracing.now_ns()
     unique = _deduplicate(flow, cases)
-    if runtime.policy.learning_rules and runtime.state.stale(flow.calibration.min_refresh):
-        recalibrate(db, runtime)
     for _attempt in range(3):
         with db.transaction(write=False) as conn:
             known = _earlier(conn, flow, unique)

@@ -14,8 +14,8 @@ from typing import Any
 from signoff.audit import record
 from signoff.config import Flow, Project
 from signoff.domain import AuditEvent
-from signoff.metrics.prometheus import ALERTS_RAISED
 from signoff.metrics.service import WINDOWS, FlowMetrics, flow_metrics
+from signoff.observe.prometheus import ALERTS_RAISED
 from signoff.store import audit as audit_store
 from signoff.store import metrics as metric_store
 from signoff.store.database import Database

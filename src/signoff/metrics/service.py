@@ -24,8 +24,10 @@ import numpy as np
 
 from signoff.config import Flow, Project
 from signoff.errors import InvalidInput, Problem
+from signoff.intake.runtime import calibration_file
 from signoff.metrics import agreement, drift, estimates, fairness, kpis
 from signoff.metrics.fairness import FairnessReport, Movement
+from signoff.models import load_model
 from signoff.store import metrics as metric_store
 from signoff.store.database import Database
 
@@ -194,14 +196,11 @@ _REFERENCES: dict[tuple[str, str, float], tuple[dict[str, Any], list[float]]] = 
 def _reference_file(project: Project, flow: Flow, path: Path) -> tuple[dict[str, Any], list[float]]:
     """Feature columns and model scores of the flow's calibration file (the training reference), read once per
     version of the file."""
-    from signoff.intake.labelled import read_labelled
-    from signoff.models import load_model
-
     key = (flow.name, str(path), path.stat().st_mtime)
     if key not in _REFERENCES:
-        frame = read_labelled(flow, path, flow.calibration.label_column).frame
+        reference = calibration_file(project, flow, load_model(project, flow))
+        frame, scores = reference.frame, reference.scores
         columns = {name: _numbers(list(frame[name])) for name in flow.fields if name in frame.columns}
-        scores = load_model(project, flow).score(frame)
         confidence = [float(max(p)) for p, ok in zip(scores.probabilities, scores.valid, strict=True) if ok]
         _REFERENCES[key] = (columns, confidence)
     return _REFERENCES[key]

@@ -15,8 +15,8 @@ from signoff.audit import record
 from signoff.config import Project, QueueSpec
 from signoff.domain import ANY_FLOW, AuditEvent, CaseId, DecidedBy, Role, TaskId, TaskKind, TaskStatus, User
 from signoff.errors import InvalidInput, LeaseRefused, NotFound, Problem, TaskClosed
-from signoff.metrics import tracing
-from signoff.metrics.prometheus import TURNAROUND_SECONDS
+from signoff.observe import tracing
+from signoff.observe.prometheus import TURNAROUND_SECONDS
 from signoff.review import gold, views, workload
 from signoff.review.workload import lookback
 from signoff.store import cases as case_store
