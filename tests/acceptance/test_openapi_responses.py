@@ -48,9 +48,12 @@ def test_every_operation_documents_a_schema_for_each_status_it_answers(served: A
                     missing.append(f"{where} 204: documents a body")
             elif not content or any(not media.get("schema") for media in content.values()):
                 missing.append(f"{where} {status}: no schema")
-            elif status.startswith(("4", "5")) and path.startswith("/api/"):
-                if content.get("application/json", {}).get("schema") != ERROR:
-                    missing.append(f"{where} {status}: not the error body: {content}")
+            elif (
+                status.startswith(("4", "5"))
+                and path.startswith("/api/")
+                and content.get("application/json", {}).get("schema") != ERROR
+            ):
+                missing.append(f"{where} {status}: not the error body: {content}")
         if path.startswith("/api/"):
             expected = set(EVERY_API_ERROR)
             if op.get("parameters") or op.get("requestBody"):
@@ -69,9 +72,7 @@ class Checked:
 
     def __init__(self, spec: dict[str, Any], api: Api) -> None:
         self.spec, self.api, self.seen = spec, api, set[tuple[str, str, int]]()
-        self.paths = [
-            (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path) for path in spec["paths"]
-        ]
+        self.paths = [(re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path) for path in spec["paths"]]
 
     def __call__(self, method: str, url: str, role: Role | None, status: int, **kwargs: Any) -> Any:
         headers = self.api.as_(role) if role is not None else {}
@@ -159,4 +160,3 @@ def test_real_answers_validate_against_the_documented_schemas(served: Any) -> No
 
     answered = {(method, path) for method, path, _status in check.seen}
     assert answered == {(m.upper(), p) for m, p, _op in _operations(spec)}, "an operation went unchecked"
-

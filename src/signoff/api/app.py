@@ -303,7 +303,8 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         media, lines = audit.EXPORTS[format]
         return StreamingResponse(lines(audit.sealed_events(ctx.db, start, end)), media_type=media)
 
-    @app.get("/api/v1/flows", tags=["flows"], responses=errors_of(422))  # FastAPI lists a 422 for any route with parameters
+    # FastAPI lists a 422 for any route with parameters (here the Authorization header): in the one error body
+    @app.get("/api/v1/flows", tags=["flows"], responses=errors_of(422))
     def list_flows(ctx: Ctx, user: FlowReader) -> FlowsOut:
         return FlowsOut(
             flows=[
