@@ -1,11 +1,12 @@
 """One error root for the whole package; each subclass carries the data that explains it.
 
-The edges translate these into their own language (HTTP status codes in ``signoff.api.errors``, exit codes
-and messages in the CLI); nothing below the edges knows about HTTP.
+The edges translate these into their own language: HTTP statuses by ``status_of`` (the one map both HTTP edges,
+the API and the web UI, use), exit codes and messages in the CLI. Nothing below the edges raises or reads a status.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,3 +133,50 @@ class ModelError(SignoffError):
 
 class DatabaseNotReady(SignoffError):
     """The database schema is missing or out of date; run `signoff db upgrade`."""
+
+
+class DatabaseUnavailable(SignoffError):
+    """The database cannot be reached."""
+
+
+# The HTTP status and error type of each error, most specific first; anything else is a 500.
+STATUS: list[tuple[type[SignoffError], int, str]] = [
+    (InvalidInput, 422, "invalid_input"),
+    (NotFound, 404, "not_found"),
+    (Conflict, 409, "conflict"),
+    (Unauthenticated, 401, "unauthenticated"),
+    (Forbidden, 403, "forbidden"),
+    (LimitReached, 429, "limit_reached"),
+    (ModelError, 502, "model_error"),
+    (DatabaseUnavailable, 503, "database_unavailable"),
+    (DatabaseNotReady, 503, "database_not_ready"),
+]
+
+
+def status_of(error: SignoffError) -> tuple[int, str]:
+    """The HTTP status and error type an edge answers ``error`` with."""
+    return next(((status, name) for kind, status, name in STATUS if isinstance(error, kind)), (500, "error"))
+
+
+def problems_of(
+    items: Sequence[Mapping[str, Any]],
+    prefix: tuple[int | str, ...] = (),
+    *,
+    top: str = "body",
+    reason: Callable[[Mapping[str, Any]], str] | None = None,
+) -> list[Problem]:
+    """Pydantic's errors (``ValidationError.errors()``) as problems, each located the way every message writes a
+    place: ``cases[3].fields.amount``. The framework's leading ``body`` is dropped; ``top`` names the whole input."""
+    problems = []
+    for item in items:
+        loc = tuple(item["loc"])
+        if item["type"] == "too_short" and any(
+            len(other["loc"]) > len(loc) and tuple(other["loc"][: len(loc)]) == loc for other in items
+        ):
+            continue  # the items themselves were refused; saying the list is then too short only adds noise
+        where = ""
+        for part in prefix + (loc[1:] if loc[:1] == ("body",) else loc):
+            where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+        text = reason(item) if reason is not None else str(item["msg"]).removeprefix("Value error, ")
+        problems.append(Problem(where or top, text))
+    return problems

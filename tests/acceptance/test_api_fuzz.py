@@ -1,5 +1,6 @@
 """Schemathesis drives the API from its own OpenAPI schema, in process, on both databases, as every role: no
-generated request, valid or not, may get a server error or a status the schema does not list for it.
+generated request, valid or not, may get a server error, a status the schema does not list for it, or a body
+(and media type) other than the one the schema documents for that status.
 
 ``SIGNOFF_FUZZ_REQUESTS`` sets the budget per database; some operations run out of distinct inputs before their
 share, so a run sends about 80% of it: in CI 2,700 (over 2,000 requests on each database), under ``make fuzz-api``
@@ -24,7 +25,11 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.generation import GenerationMode
-from schemathesis.specs.openapi.checks import status_code_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from helpers.api import Api
 from helpers.builders import case, make_project
@@ -34,6 +39,8 @@ from signoff.store.database import Database
 
 BUDGET = int(os.environ.get("SIGNOFF_FUZZ_REQUESTS", "2700"))
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+# every answer: no server error, a documented status, the documented media type, a body the schema describes
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 def _seed(api: Api) -> None:
@@ -81,9 +88,7 @@ def test_generated_requests_get_no_server_error_and_only_documented_statuses(db:
                     )
                     statuses[response.status_code] += 1
                     try:
-                        generated.validate_response(
-                            response, checks=[not_a_server_error, status_code_conformance], headers=headers
-                        )
+                        generated.validate_response(response, checks=CHECKS, headers=headers)
                     except (AssertionError, FailureGroup) as error:  # one failure, or several
                         failures.append(
                             f"{generated.operation.label} as {role}: {response.status_code}: {str(error)[:300]}"

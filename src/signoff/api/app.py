@@ -6,7 +6,7 @@ import itertools
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
@@ -18,22 +18,47 @@ from signoff import __version__, audit, intake, review, users, web
 from signoff.api import docs, errors
 from signoff.api.limits import BodyLimit
 from signoff.api.schemas import (
+    AssignedOut,
     AssignIn,
     BatchIn,
     CaseIn,
+    CaseOut,
+    ClaimedTaskOut,
     ClaimIn,
+    ClaimOut,
     ConflictIn,
+    ConflictOut,
+    DecidedOut,
     ErrorOut,
+    FlowOut,
+    FlowsOut,
+    GoldAddedOut,
     GoldIn,
+    HealthOut,
+    HeartbeatOut,
+    HeldLeaseOut,
     LeaseIn,
+    MetricsOut,
+    PauseLiftedOut,
+    QueuesOut,
+    ReadyOut,
+    ReleasedOut,
+    ReviewersOut,
     ReviewIn,
     SkillsIn,
+    SkillsOut,
     SkipIn,
+    SkippedOut,
+    SubmittedBatchOut,
+    SubmittedOneOut,
+    SubmittedOut,
+    SubmittedReviewOut,
+    TaskPageOut,
 )
 from signoff.audit.webhooks import deliver
 from signoff.config import Project, load_project
 from signoff.domain import MAX_ID, Id, TaskId, User
-from signoff.errors import InvalidInput, NotFound, Problem
+from signoff.errors import InvalidInput, NotFound, Problem, problems_of
 from signoff.metrics import alerts
 from signoff.metrics import service as metrics_service
 from signoff.observe import prometheus, tracing
@@ -138,6 +163,10 @@ def errors_of(*statuses: int) -> dict[int | str, dict[str, Any]]:
 READ = errors_of(404, 422)  # a read that names something
 WRITE = errors_of(404, 409, 413, 422)  # a change with a body
 LEASED = errors_of(404, 409, 413, 422, 429)  # a reviewer's claim and what is done under its lease
+AUDIT_MEDIA = {  # what GET /api/v1/audit/events streams, by its ``format``
+    "application/x-ndjson": {"schema": {"type": "string", "description": "One sealed event, as JSON, a line."}},
+    "text/csv": {"schema": {"type": "string", "description": "A header row, then one sealed event a row."}},
+}
 
 
 def _json(payload: Any, status_code: int = 200) -> JSONResponse:
@@ -151,19 +180,11 @@ def _parse_cases(body: Any, max_batch: int) -> tuple[list[CaseIn], bool]:
         try:
             return BatchIn.model_validate(body).cases, True
         except ValidationError as error:
-            raise InvalidInput(_problems(error), "invalid batch") from None
+            raise InvalidInput(problems_of(error.errors(include_url=False)), "invalid batch") from None
     try:
         return [TypeAdapter(CaseIn).validate_python(body)], False
     except ValidationError as error:
-        raise InvalidInput(_problems(error), "invalid case") from None
-
-
-def _problems(error: ValidationError) -> list[Problem]:
-    out = []
-    for e in error.errors(include_url=False):
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]).lstrip(".")
-        out.append(Problem(loc or "body", e["msg"]))
-    return out
+        raise InvalidInput(problems_of(error.errors(include_url=False)), "invalid case") from None
 
 
 def create_app(project: Project | None = None) -> FastAPI:
@@ -226,18 +247,24 @@ def create_app(project: Project | None = None) -> FastAPI:
 
 def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> HealthOut:
+        return HealthOut(status="ok")
 
-    @app.get("/readyz", tags=["health"], responses={503: {"description": "The database is not ready."}})
-    def readyz(ctx: Ctx) -> JSONResponse:
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=ReadyOut,
+        response_model_exclude_none=True,
+        responses={503: {"model": ReadyOut, "description": "The database is not ready, or the audit sealer stalled."}},
+    )
+    def readyz(ctx: Ctx) -> Response | ReadyOut:
         try:
             migrate.require_current(ctx.db)
         except Exception as error:  # noqa: BLE001  # readiness reports any failure instead of raising it
             return _json({"status": "unavailable", "reason": str(error)}, 503)
         if (stall := audit.stalled(ctx.db)) is not None:  # decisions would go unvouched for
             return _json({"status": "unavailable", "reason": str(stall)}, 503)
-        return _json({"status": "ready"})
+        return ReadyOut(status="ready")
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
     def metrics(request: Request) -> Response:
@@ -252,14 +279,19 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         user: MetricsReader,
         window: Annotated[str, Query(pattern="^(hour|day|week)$")] = "day",
         points: Annotated[int, Query(ge=0, le=90, description="windows in the trend series")] = 12,
-    ) -> JSONResponse:
+    ) -> MetricsOut:
         """The flow's KPIs over the last hour, day or week, with a trend of earlier windows: what the dashboard
         draws. The model's accuracy comes from the random audit sample only, with its 95% interval."""
         _flow(ctx, user, "read_metrics", flow)
         found = metrics_service.flow_metrics(ctx.db, ctx.project, flow, window, points=points)
-        return _json(metrics_service.as_document(found))
+        return MetricsOut.model_validate(metrics_service.as_document(found))
 
-    @app.get("/api/v1/audit/events", tags=["audit"], responses=errors_of(422))
+    @app.get(
+        "/api/v1/audit/events",
+        tags=["audit"],
+        response_class=StreamingResponse,
+        responses={200: {"description": "The events, one per line or row.", "content": AUDIT_MEDIA}, **errors_of(422)},
+    )
     def audit_events(
         ctx: Ctx,
         user: Auditor,
@@ -274,36 +306,43 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         media, lines = audit.EXPORTS[format]
         return StreamingResponse(lines(audit.sealed_events(ctx.db, start, end)), media_type=media)
 
-    @app.get("/api/v1/flows", tags=["flows"], responses=errors_of())
-    def list_flows(ctx: Ctx, user: FlowReader) -> JSONResponse:
-        return _json(
-            {
-                "flows": [
-                    {
-                        "name": name,
-                        "description": rt.flow.description,
-                        "labels": rt.flow.labels,
-                        "fields": {n: s.model_dump(exclude_none=True) for n, s in rt.flow.fields.items()},
-                        "groups": rt.flow.groups,
-                        "model_version": rt.model.version,
-                        "policy_version": rt.policy.version,
-                        "queues": list(rt.flow.queues),
-                    }
-                    for name, rt in ctx.runtimes.items()
-                    if users.may(user, "read_flows", name)
-                ]
-            }
+    # FastAPI lists a 422 for any route with parameters (here the Authorization header): in the one error body
+    @app.get("/api/v1/flows", tags=["flows"], responses=errors_of(422))
+    def list_flows(ctx: Ctx, user: FlowReader) -> FlowsOut:
+        return FlowsOut(
+            flows=[
+                FlowOut(
+                    name=name,
+                    description=rt.flow.description,
+                    labels=rt.flow.labels,
+                    fields={n: s.model_dump(exclude_none=True) for n, s in rt.flow.fields.items()},
+                    groups=rt.flow.groups,
+                    model_version=rt.model.version,
+                    policy_version=rt.policy.version,
+                    queues=list(rt.flow.queues),
+                )
+                for name, rt in ctx.runtimes.items()
+                if users.may(user, "read_flows", name)
+            ]
         )
 
     @app.post(
-        "/api/v1/flows/{flow}/cases", tags=["cases"], status_code=201, responses=errors_of(404, 409, 413, 422, 502)
+        "/api/v1/flows/{flow}/cases",
+        tags=["cases"],
+        status_code=201,
+        response_model=SubmittedOneOut | SubmittedBatchOut,
+        responses={
+            200: {"model": SubmittedOneOut | SubmittedBatchOut, "description": "Every case was recorded before."},
+            **errors_of(404, 409, 413, 422, 502),
+        },
     )
     def submit_cases(
         flow: Name,
         ctx: Ctx,
         user: Submitter,
         body: Annotated[Any, Body(description="One case, or {'cases': [...]} for a batch.")],
-    ) -> JSONResponse:
+        response: Response,
+    ) -> SubmittedOneOut | SubmittedBatchOut:
         """Submit one case or a batch. A batch with any invalid case is refused whole; nothing is written."""
         runtime = _flow(ctx, user, "submit_cases", flow)
         items, batch = _parse_cases(body, ctx.max_batch)
@@ -316,15 +355,15 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
                 valid.append(case)
         if problems:
             raise InvalidInput(problems, "invalid cases; nothing was written")
-        results = [asdict(r) for r in intake.submit(ctx.db, runtime, valid, user.name)]
-        status = 201 if any(r["created"] for r in results) else 200
-        return _json({"cases": results} if batch else {"case": results[0]}, status)
+        results = [SubmittedOut.model_validate(r) for r in intake.submit(ctx.db, runtime, valid, user.name)]
+        response.status_code = 201 if any(r.created for r in results) else 200
+        return SubmittedBatchOut(cases=results) if batch else SubmittedOneOut(case=results[0])
 
     @app.get("/api/v1/cases/{case_id}", tags=["cases"], responses=READ)
-    def get_case(case_id: Id, ctx: Ctx, user: Reader) -> JSONResponse:
+    def get_case(case_id: Id, ctx: Ctx, user: Reader) -> CaseOut:
         """The whole record: fields, prediction, route, tasks with leases, reviews and the decision, as far as the
         caller may see it (reviewers see their own answers only, and a gold task as a review)."""
-        return _json(review.case_record(ctx.db, user, case_id))
+        return CaseOut.model_validate(review.case_record(ctx.db, user, case_id))
 
     @app.get("/api/v1/tasks", tags=["review"], responses=errors_of(422))
     def list_tasks(
@@ -335,13 +374,13 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         status: Name | None = None,
         after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> JSONResponse:
+    ) -> TaskPageOut:
         """Tasks by id; pass the returned ``next_after`` as ``after`` for the next page."""
         with ctx.db.transaction(write=False) as conn:
             flows = users.scope(user, "list_tasks", flow)
             rows = task_store.page(conn, flows=flows, queue=queue, status=status, after=after, limit=limit)
         next_after = rows[-1]["id"] if len(rows) == limit else None
-        return _json({"tasks": review.tasks_shown(rows, user), "next_after": next_after})
+        return TaskPageOut.model_validate({"tasks": review.tasks_shown(rows, user), "next_after": next_after})
 
     @app.get("/api/v1/queues", tags=["review"], responses=errors_of(422))
     def queues(
@@ -349,13 +388,18 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         user: TaskLister,
         flow: Name | None = None,
         risk_window: Annotated[float, Query(gt=0, le=7 * 86_400, description="seconds")] = 900.0,
-    ) -> JSONResponse:
+    ) -> QueuesOut:
         """Per queue: open and leased tasks, the oldest, tasks at SLA risk and overdue, completions in the last
         hour; per reviewer: leases held and reviews in the last hour."""
-        return _json(asdict(review.queues_for(ctx.db, user, flow, risk_window)))
+        return QueuesOut.model_validate(review.queues_for(ctx.db, user, flow, risk_window))
 
-    @app.post("/api/v1/tasks/claim", tags=["review"], responses={204: {"description": "No task is waiting"}, **LEASED})
-    def claim(ctx: Ctx, user: Reviewer, body: ClaimIn | None = None) -> Response:
+    @app.post(
+        "/api/v1/tasks/claim",
+        tags=["review"],
+        response_model=ClaimOut,
+        responses={204: {"description": "No task is waiting; no body."}, **LEASED},
+    )
+    def claim(ctx: Ctx, user: Reviewer, body: ClaimIn | None = None) -> Response | ClaimOut:
         """Lease the most urgent task you may take. Keep the token: every later call needs it."""
         wanted = body or ClaimIn()
         if wanted.flow is not None:
@@ -363,68 +407,66 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         got = review.claim(ctx.db, ctx.project, user, flow=wanted.flow, queue=wanted.queue)
         if got is None:
             return Response(status_code=204)
-        return _json(
-            {
-                "task": {"id": got.task_id, "flow": got.flow, "queue": got.queue, "kind": review.shown_kind(got.kind)},
-                "lease": {"token": got.token, "expires_at": got.expires_at},
-                "labels": ctx.project.flow(got.flow).labels,
-                "case": review.claimed_case(ctx.db, user, got),
-            }
+        return ClaimOut(
+            task=ClaimedTaskOut(id=got.task_id, flow=got.flow, queue=got.queue, kind=review.shown_kind(got.kind)),
+            lease=HeldLeaseOut(token=got.token, expires_at=got.expires_at),
+            labels=ctx.project.flow(got.flow).labels,
+            case=CaseOut.model_validate(review.claimed_case(ctx.db, user, got)),
         )
 
     @app.post("/api/v1/tasks/{task_id}/heartbeat", tags=["review"], responses=LEASED)
-    def heartbeat(task_id: Id, body: LeaseIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
+    def heartbeat(task_id: Id, body: LeaseIn, ctx: Ctx, user: Reviewer) -> HeartbeatOut:
         expires = review.heartbeat(ctx.db, user, TaskId(task_id), body.token)
-        return _json({"lease": {"token": body.token, "expires_at": expires}})
+        return HeartbeatOut(lease=HeldLeaseOut(token=body.token, expires_at=expires))
 
     @app.post("/api/v1/tasks/{task_id}/submit", tags=["review"], responses=LEASED)
-    def submit_review(task_id: Id, body: ReviewIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
+    def submit_review(task_id: Id, body: ReviewIn, ctx: Ctx, user: Reviewer) -> SubmittedReviewOut:
         """Record your review; it becomes the case's decision. Refused (409) if your lease is not live."""
         outcome = review.submit(ctx.db, ctx.project, user, TaskId(task_id), body.token, body.label, body.comment)
-        return _json({"review_id": outcome.review_id, "decision": asdict(outcome)})
+        return SubmittedReviewOut(review_id=outcome.review_id, decision=DecidedOut.model_validate(outcome))
 
     @app.post("/api/v1/tasks/{task_id}/skip", tags=["review"], responses=LEASED)
-    def skip(task_id: Id, body: SkipIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
+    def skip(task_id: Id, body: SkipIn, ctx: Ctx, user: Reviewer) -> SkippedOut:
         """Pass the task on, or mark it unsure, with a reason: it returns one priority higher, not to you."""
         review.skip(ctx.db, user, TaskId(task_id), body.token, body.reason, body.unsure)
-        return _json({"skipped": task_id})
+        return SkippedOut(skipped=task_id)
 
     @app.post("/api/v1/tasks/{task_id}/release", tags=["review"], responses=LEASED)
-    def release(task_id: Id, body: LeaseIn, ctx: Ctx, user: Reviewer) -> JSONResponse:
+    def release(task_id: Id, body: LeaseIn, ctx: Ctx, user: Reviewer) -> ReleasedOut:
         review.release(ctx.db, user, TaskId(task_id), body.token)
-        return _json({"released": task_id})
+        return ReleasedOut(released=task_id)
 
     @app.get("/api/v1/reviewers", tags=["leads"], responses=errors_of(422))
-    def reviewers(ctx: Ctx, user: TaskLister, flow: Name | None = None) -> JSONResponse:
+    def reviewers(ctx: Ctx, user: TaskLister, flow: Name | None = None) -> ReviewersOut:
         """Per reviewer: load, gold accuracy with its 95% interval, open pauses; the leads' view of the floor."""
-        return _json(asdict(review.reviewers_for(ctx.db, user, flow)))
+        return ReviewersOut.model_validate(review.reviewers_for(ctx.db, user, flow))
 
     @app.post("/api/v1/tasks/{task_id}/assign", tags=["leads"], responses=WRITE)
-    def assign(task_id: Id, body: AssignIn, ctx: Ctx, user: Lead) -> JSONResponse:
+    def assign(task_id: Id, body: AssignIn, ctx: Ctx, user: Lead) -> AssignedOut:
         """Reserve an open task for one reviewer (only they may claim it), or free it with ``null``."""
         leads.assign(ctx.db, ctx.project, user, task_id, body.reviewer)
-        return _json({"task_id": task_id, "assignee": body.reviewer})
+        return AssignedOut(task_id=task_id, assignee=body.reviewer)
 
     @app.put("/api/v1/users/{name}/skills", tags=["leads"], responses=WRITE)
-    def set_skills(name: Name, body: SkillsIn, ctx: Ctx, user: Lead) -> JSONResponse:
-        return _json({"name": name, "skills": leads.set_skills(ctx.db, user, name, body.skills)})
+    def set_skills(name: Name, body: SkillsIn, ctx: Ctx, user: Lead) -> SkillsOut:
+        return SkillsOut(name=name, skills=leads.set_skills(ctx.db, user, name, body.skills))
 
     @app.post("/api/v1/users/{name}/conflicts", tags=["leads"], status_code=201, responses=WRITE)
-    def mark_conflict(name: Name, body: ConflictIn, ctx: Ctx, user: Lead) -> JSONResponse:
+    def mark_conflict(name: Name, body: ConflictIn, ctx: Ctx, user: Lead) -> ConflictOut:
         """Never offer this case to the reviewer (four eyes: conflicts of interest)."""
         leads.mark_conflict(ctx.db, user, name, body.case_id, body.reason)
-        return _json({"name": name, "case_id": body.case_id}, 201)
+        return ConflictOut(name=name, case_id=body.case_id)
 
     @app.delete("/api/v1/users/{name}/pauses/{flow}/{queue}", tags=["leads"], responses=READ)
-    def lift_pause(name: Name, flow: Name, queue: Name, ctx: Ctx, user: Lead) -> JSONResponse:
+    def lift_pause(name: Name, flow: Name, queue: Name, ctx: Ctx, user: Lead) -> PauseLiftedOut:
         """Let a reviewer whom gold tasks paused work the queue again."""
         leads.lift_pause(ctx.db, user, name, flow, queue)
-        return _json({"name": name, "flow": flow, "queue": queue, "paused": False})
+        return PauseLiftedOut(name=name, flow=flow, queue=queue, paused=False)
 
     @app.post(
         "/api/v1/flows/{flow}/gold", tags=["leads"], status_code=201, responses=errors_of(404, 409, 413, 422, 502)
     )
-    def add_gold(flow: Name, body: GoldIn, ctx: Ctx, user: Lead) -> JSONResponse:
+    def add_gold(flow: Name, body: GoldIn, ctx: Ctx, user: Lead) -> GoldAddedOut:
         """Add gold cases (known answers) that gold-enabled queues mix into reviewers' work. All or nothing."""
         runtime = _flow(ctx, user, "assign", flow)
         valid, problems = [], []
@@ -438,4 +480,4 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         if problems:
             raise InvalidInput(problems, "invalid gold cases; nothing was written")
         added = intake.add_gold(ctx.db, runtime, valid, [c.label for c in body.cases], user.name)
-        return _json({"added": added}, 201)
+        return GoldAddedOut(added=added)

@@ -1,4 +1,4 @@
-"""Request and error bodies. Pydantic lives here, at the edge; the services take plain values.
+"""Request, response and error bodies. Pydantic lives here, at the edge; the services take plain values.
 
 Every text a body carries is a ``Name`` or a ``Text`` (``signoff.text``'s policy) and every id an ``Id``, so bad
 text and out-of-range numbers are refused with 422 before anything is written.
@@ -6,9 +6,10 @@ text and out-of-range numbers are refused with 422 before anything is written.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from signoff.domain import Id, LeaseToken
 from signoff.text import Name, Text
@@ -86,3 +87,355 @@ class ErrorOut(BaseModel):
     """The body of every error response."""
 
     error: ErrorDetail
+
+
+# Responses. Each lists what a client gets; a key the service's record holds beyond these (internal columns such
+# as a case's trace context) is dropped on the way out.
+
+Time = Annotated[datetime, PlainSerializer(lambda at: at.isoformat(), return_type=str)]  # ISO 8601, "+00:00"
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from the services' dataclasses and records
+
+
+class HealthOut(_Out):
+    status: str = Field(description="'ok'")
+
+
+class ReadyOut(_Out):
+    status: str = Field(description="'ready', or 'unavailable' (503)")
+    reason: str | None = Field(default=None, description="Why not ready; only when unavailable.")
+
+
+class FlowOut(_Out):
+    name: str
+    description: str
+    labels: list[str]
+    fields: dict[str, dict[str, Any]] = Field(description="Each field's schema: type, required, bounds, values.")
+    groups: list[str]
+    model_version: str
+    policy_version: str
+    queues: list[str]
+
+
+class FlowsOut(_Out):
+    flows: list[FlowOut]
+
+
+class SubmittedOut(_Out):
+    case_id: int
+    external_id: str | None
+    created: bool = Field(description="False when the external id was already recorded with the same payload.")
+    status: str
+    verdict: str
+    rule: str | None
+    reason: str
+    queue: str | None
+    decision: str | None
+    decided_by: str | None
+
+
+class SubmittedOneOut(_Out):
+    case: SubmittedOut
+
+
+class SubmittedBatchOut(_Out):
+    cases: list[SubmittedOut]
+
+
+class PredictionOut(_Out):
+    id: int
+    case_id: int
+    model_version_id: int
+    probabilities: list[float] | None
+    label: str | None
+    confidence: float | None
+    problem: str | None = Field(description="Why the model's output was refused, if it was.")
+    created_at: Time
+    model_version: str
+
+
+class RouteOut(_Out):
+    id: int
+    case_id: int
+    prediction_id: int
+    policy_version: str
+    verdict: str
+    rule: str | None
+    reason: str
+    queue: str | None
+    priority: int
+    created_at: Time
+    role: str | None
+    sla: float | None
+    inclusion_probability: float | None
+
+
+class LeaseOut(_Out):
+    task_id: int
+    token: int
+    reviewer_id: int | None = Field(description="Null unless it is the caller or the caller oversees the flow.")
+    acquired_at: Time
+    expires_at: Time
+    ended_at: Time | None
+    end_reason: str | None
+
+
+class TaskOut(_Out):
+    id: int
+    case_id: int
+    flow: str
+    queue: str
+    role: str
+    priority: int
+    status: str = Field(description="queued, leased or done")
+    lease_token: int
+    lease_owner: int | None = Field(description="Null unless it is the caller or the caller oversees the flow.")
+    lease_expires_at: Time | None
+    lease_ttl: float
+    created_at: Time
+    completed_at: Time | None
+    kind: str = Field(description="review, audit, consensus, adjudication; gold only to those who oversee the flow.")
+    due_at: Time | None
+    assignee: int | None = Field(description="Null unless it is the caller or the caller oversees the flow.")
+
+
+class CaseTaskOut(TaskOut):
+    leases: list[LeaseOut]
+
+
+class ReviewOut(_Out):
+    id: int
+    task_id: int
+    case_id: int
+    reviewer_id: int
+    lease_token: int
+    label: str
+    comment: str
+    created_at: Time
+
+
+class DecisionOut(_Out):
+    case_id: int
+    label: str
+    decided_by: str
+    model_version_id: int | None
+    review_id: int | None
+    created_at: Time
+
+
+class CaseOut(_Out):
+    id: int
+    flow: str
+    external_id: str | None
+    fields: dict[str, Any]
+    payload_hash: str
+    groups: dict[str, Any]
+    status: str
+    created_at: Time
+    decided_at: Time | None
+    submitted_by: str | None
+    entity: str | None = Field(description="Whom the case is about: the value of the flow's entity field.")
+    predictions: list[PredictionOut]
+    routes: list[RouteOut]
+    tasks: list[CaseTaskOut]
+    reviews: list[ReviewOut]
+    decision: DecisionOut | None
+
+
+class TaskPageOut(_Out):
+    tasks: list[TaskOut]
+    next_after: int | None = Field(description="Pass as `after` for the next page; null on the last page.")
+
+
+class QueueLoadOut(_Out):
+    flow: str
+    queue: str
+    open: int
+    leased: int
+    oldest: Time | None
+    overdue: int
+    at_risk: int
+    done_last_hour: int
+    oldest_age_seconds: float | None
+
+
+class ReviewerLoadOut(_Out):
+    name: str
+    leases_held: int
+    reviews_last_hour: int
+
+
+class QueuesOut(_Out):
+    at: Time
+    risk_window: float
+    queues: list[QueueLoadOut]
+    reviewers: list[ReviewerLoadOut]
+
+
+class ClaimedTaskOut(_Out):
+    id: int
+    flow: str
+    queue: str
+    kind: str
+
+
+class HeldLeaseOut(_Out):
+    token: int
+    expires_at: Time
+
+
+class ClaimOut(_Out):
+    task: ClaimedTaskOut
+    lease: HeldLeaseOut
+    labels: list[str]
+    case: CaseOut
+
+
+class HeartbeatOut(_Out):
+    lease: HeldLeaseOut
+
+
+class DecidedOut(_Out):
+    review_id: int
+    case_id: int
+    label: str | None
+    decided_by: str
+    replayed: bool = Field(description="True when this exact review was submitted before; nothing changed.")
+
+
+class SubmittedReviewOut(_Out):
+    review_id: int
+    decision: DecidedOut
+
+
+class SkippedOut(_Out):
+    skipped: int
+
+
+class ReleasedOut(_Out):
+    released: int
+
+
+class GoldAccuracyOut(_Out):
+    reviewer: str
+    flow: str
+    queue: str
+    answered: int
+    correct: int
+    accuracy: float
+    accuracy_low: float
+    accuracy_high: float
+
+
+class PauseOut(_Out):
+    id: int
+    reviewer: str
+    reviewer_id: int
+    flow: str
+    queue: str
+    reason: str
+    created_at: Time
+    lifted_at: Time | None
+    lifted_by: str | None
+
+
+class QueueAgreementOut(_Out):
+    flow: str
+    queue: str
+    cases: int
+    krippendorff_alpha: float | None
+    fleiss_kappa: float | None
+
+
+class PairAgreementOut(_Out):
+    reviewers: list[str]
+    cases: int
+    cohen_kappa: float | None
+
+
+class DecisionAgreementOut(_Out):
+    reviewer: str
+    cases: int
+    kappa_with_decision: float | None
+
+
+class AgreementOut(_Out):
+    queues: list[QueueAgreementOut]
+    pairs: list[PairAgreementOut]
+    reviewers: list[DecisionAgreementOut]
+
+
+class ReviewersOut(_Out):
+    at: Time
+    reviewers: list[ReviewerLoadOut]
+    gold: list[GoldAccuracyOut]
+    pauses: list[PauseOut]
+    agreement: AgreementOut
+
+
+class AssignedOut(_Out):
+    task_id: int
+    assignee: str | None
+
+
+class SkillsOut(_Out):
+    name: str
+    skills: list[str]
+
+
+class ConflictOut(_Out):
+    name: str
+    case_id: int
+
+
+class PauseLiftedOut(_Out):
+    name: str
+    flow: str
+    queue: str
+    paused: bool
+
+
+class GoldAddedOut(_Out):
+    added: int = Field(description="How many gold cases were added.")
+
+
+class PointOut(_Out):
+    start: Time
+    cases: int
+    flag_rate: float | None
+    sla_compliance: float | None
+    turnaround_p95: float | None
+    turnaround_p50: float | None
+    cost_per_corrected: float | None
+
+
+class BinOut(_Out):
+    low: float
+    high: float
+    count: int
+
+
+class MetricsOut(_Out):
+    """A flow's KPIs over one window; the parts are described in the metrics reference."""
+
+    flow: str
+    window: str
+    start: Time
+    end: Time
+    cases: int
+    flagged: int
+    flag_rate: float | None
+    flag_rate_by_reason: dict[str, float]
+    turnaround: dict[str, Any] | None
+    sla: dict[str, Any]
+    accuracy: dict[str, Any]
+    fairness: dict[str, dict[str, Any]]
+    fairness_drift: dict[str, list[dict[str, Any]]]
+    cost: dict[str, Any]
+    reviewers: dict[str, Any]
+    drift: dict[str, Any]
+    series: list[PointOut]
+    turnaround_bins: list[BinOut]
+    fairness_previous: dict[str, dict[str, Any]]

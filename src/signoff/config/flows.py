@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,7 +27,7 @@ from signoff.config.policy import (
     Rule,
     UncertaintyRule,
 )
-from signoff.errors import ConfigError, Problem
+from signoff.errors import ConfigError, Problem, problems_of
 
 NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME)]
@@ -401,29 +401,18 @@ class _ProjectFile(_Strict):
     webhooks: dict[Name, Webhook] = Field(default_factory=dict)
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
+def _reason(item: Mapping[str, Any]) -> str:
+    """A pydantic error said for someone editing YAML."""
+    if item["type"] == "extra_forbidden":
+        return "unknown field (check its spelling)"
+    reason = str(item["msg"]).removeprefix("Value error, ")
+    if isinstance(item.get("input"), bool) and item["type"] in ("string_type", "literal_error"):
+        reason += " (YAML reads unquoted yes/no/on/off/true/false as booleans: put quotes around it)"
+    return reason
 
 
 def _problems(error: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[Problem]:
-    problems = []
-    items = error.errors(include_url=False)
-    for item in items:
-        loc = tuple(item["loc"])
-        if item["type"] == "too_short" and any(
-            len(other["loc"]) > len(loc) and tuple(other["loc"][: len(loc)]) == loc for other in items
-        ):
-            continue  # the items themselves were refused; saying the list is then too short only adds noise
-        reason = item["msg"].removeprefix("Value error, ")
-        if isinstance(item.get("input"), bool) and item["type"] in ("string_type", "literal_error"):
-            reason += " (YAML reads unquoted yes/no/on/off/true/false as booleans: put quotes around it)"
-        if item["type"] == "extra_forbidden":
-            reason = "unknown field (check its spelling)"
-        problems.append(Problem(_location(prefix + loc), reason))
-    return problems
+    return problems_of(error.errors(include_url=False), prefix, top="(top level)", reason=_reason)
 
 
 def default_database_url(folder: Path) -> str:

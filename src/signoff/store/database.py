@@ -20,15 +20,12 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from signoff.errors import DatabaseUnavailable as DatabaseUnavailable  # raised here, kept with the error root
 from signoff.errors import SignoffError
 from signoff.periodic import Periodic
 from signoff.store.schema import as_utc as as_utc  # named queries' times are read with it
 
 Dialect = Literal["sqlite", "postgresql"]
-
-
-class DatabaseUnavailable(SignoffError):
-    """The database cannot be reached."""
 
 
 @cache

@@ -29,7 +29,6 @@ from signoff import __version__, audit, review, users
 from signoff.config import Project
 from signoff.domain import Id, LeaseToken, TaskId, User
 from signoff.errors import (
-    Conflict,
     Forbidden,
     InvalidInput,
     LimitReached,
@@ -37,6 +36,7 @@ from signoff.errors import (
     Problem,
     SignoffError,
     Unauthenticated,
+    status_of,
 )
 from signoff.intake import FlowRuntime
 from signoff.metrics.versions import flow_versions
@@ -62,8 +62,12 @@ PAGES: list[tuple[str, str, users.Action]] = [  # (path, title, the permission i
 ]
 
 
-class CsrfRefused(SignoffError):
+class CsrfRefused(Forbidden):
     """The request's CSRF token is missing or wrong, so it was refused."""
+
+    def __init__(self) -> None:
+        SignoffError.__init__(self)
+        self.role, self.allowed = "", ()
 
 
 class Halt(Exception):  # not an error: a response to send instead of the handler's
@@ -111,23 +115,8 @@ def _undo_seconds() -> float:
     return value
 
 
-_STATUS: list[tuple[type[SignoffError], int]] = [
-    (InvalidInput, 422),
-    (NotFound, 404),
-    (Conflict, 409),
-    (Unauthenticated, 401),
-    (Forbidden, 403),
-    (CsrfRefused, 403),
-    (LimitReached, 429),
-]
-
-
-def _status_of(error: SignoffError) -> int:
-    return next((code for kind, code in _STATUS if isinstance(error, kind)), 500)
-
-
 def _json_error(error: SignoffError) -> JSONResponse:
-    status = _status_of(error)
+    status, _ = status_of(error)
     return _json({"error": {"status": status, "message": error.message}}, status)
 
 
@@ -283,7 +272,7 @@ class Site:
     ) -> HTMLResponse:
         """The review floor; after a refused form, with the error (and its status code) and what was typed."""
         found = floor(self.db, self.project, user)
-        status = 200 if error is None else _status_of(error)
+        status = 200 if error is None else status_of(error)[0]
         typed = dict(values or {"task": asked if asked.isdigit() else "", "reviewer": ""})
         return self.render(
             request,
