@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 import uvicorn
@@ -75,7 +76,10 @@ def _serve(project: Project, db: Database, existing: tuple[str, ...] = ()) -> It
                 token = api_token
         if role is not Role.INTAKE:
             users.set_password(db, name, password_of(name), "test")
-    app = create_app(project)
+    # Every browser test logs in from 127.0.0.1, some of them with wrong passwords on purpose: one address for all
+    # of them would soon be throttled. The throttle itself is tested over HTTP (tests/acceptance/test_http_login.py).
+    with patch.dict(os.environ, {"SIGNOFF_LOGIN_ADDRESS_TRIES": "100000", "SIGNOFF_LOGIN_ACCOUNT_TRIES": "100000"}):
+        app = create_app(project)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

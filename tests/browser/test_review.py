@@ -11,8 +11,7 @@ from sqlalchemy import func, select, update
 
 from helpers.builders import case
 from helpers.web import Site, heading, login, shot
-from signoff import review
-from signoff.domain import Role, User, UserId
+from signoff import review, users
 from signoff.store.schema import cases, decisions, reviews, task_skips, tasks
 
 
@@ -106,7 +105,8 @@ def test_a_lost_lease_shows_a_message_and_keeps_the_label_and_comment(site: Site
         conn.execute(
             update(tasks).where(tasks.c.id == task_id).values(lease_expires_at=site.db.now(conn).replace(year=2000))
         )
-    taken = review.claim(site.db, site.project, User(UserId(site.ids["bob"]), "bob", Role.REVIEWER))
+    bob = next(u for u in users.list_users(site.db) if u.name == "bob")
+    taken = review.claim(site.db, site.project, bob)
     assert taken is not None and taken.task_id == task_id
     page.keyboard.press("Enter")  # held for the grace period, then refused by the server
     alert = page.locator("#task-slot .lost")
