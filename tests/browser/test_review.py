@@ -7,12 +7,13 @@ import time
 from typing import Any
 
 from playwright.sync_api import expect
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from helpers.builders import case
+from helpers.queues import age_lease
 from helpers.web import Site, heading, login, shot
 from signoff import review, users
-from signoff.store.schema import cases, decisions, reviews, task_skips, tasks
+from signoff.store.schema import cases, decisions, reviews, task_skips
 
 
 def _count(site: Site, table: Any) -> int:
@@ -100,11 +101,8 @@ def test_a_lost_lease_shows_a_message_and_keeps_the_label_and_comment(site: Site
     page.keyboard.press("Escape")
     state = page.evaluate("window.signoffReview.state()")
     task_id = state["current"]["id"]
-    # The lease runs out (here: forced) and another reviewer takes the task over.
-    with site.db.transaction() as conn:
-        conn.execute(
-            update(tasks).where(tasks.c.id == task_id).values(lease_expires_at=site.db.now(conn).replace(year=2000))
-        )
+    # The lease runs out (by the database clock) and another reviewer takes the task over.
+    age_lease(site.db, task_id, 121)  # past the 120 s TTL
     bob = next(u for u in users.list_users(site.db) if u.name == "bob")
     taken = review.claim(site.db, site.project, bob)
     assert taken is not None and taken.task_id == task_id

@@ -1,9 +1,12 @@
-"""Setting up a flow with queued tasks for review tests."""
+"""Setting up a flow with queued tasks for review tests, and moving time forward for their leases."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select, update
 
 from helpers.builders import make_project
 from signoff import intake, users
@@ -11,6 +14,7 @@ from signoff.config import Project
 from signoff.domain import Role, User
 from signoff.intake import validate_case
 from signoff.store.database import Database
+from signoff.store.schema import leases, tasks
 
 
 def queued(db: Database, tmp_path: Path, n: int, **overrides: Any) -> Project:
@@ -29,3 +33,17 @@ def queued(db: Database, tmp_path: Path, n: int, **overrides: Any) -> Project:
 
 def reviewer(db: Database, name: str, role: Role = Role.REVIEWER) -> User:
     return users.create_user(db, name, role, "tester")[0]
+
+
+def age_lease(db: Database, task_id: int, seconds: float) -> datetime:
+    """Bring the task's current lease ``seconds`` closer to its expiry, as if that much time had passed; the new
+    expiry. Leases are judged by the database clock alone, so moving the stored expiry (on the task and in the
+    lease history) is what waiting would do, without the wait."""
+    with db.transaction() as conn:
+        row = conn.execute(select(tasks.c.lease_token, tasks.c.lease_expires_at).where(tasks.c.id == task_id)).one()
+        assert row.lease_expires_at is not None, f"task {task_id} has no lease"
+        expires: datetime = row.lease_expires_at - timedelta(seconds=seconds)
+        conn.execute(update(tasks).where(tasks.c.id == task_id).values(lease_expires_at=expires))
+        current = (leases.c.task_id == task_id) & (leases.c.token == row.lease_token)
+        conn.execute(update(leases).where(current).values(expires_at=expires))
+    return expires

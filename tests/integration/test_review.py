@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from helpers.queues import queued, reviewer
+from helpers.queues import age_lease, queued, reviewer
 from signoff import review
 from signoff.domain import Role, TaskId
 from signoff.errors import InvalidInput, LeaseRefused, TaskClosed
@@ -43,11 +42,11 @@ def test_claim_submit_decides_the_case_and_audits_each_step(db: Database, tmp_pa
 
 
 def test_a_stale_token_is_refused_and_changes_nothing(db: Database, tmp_path: Path) -> None:
-    project = queued(db, tmp_path, 1, queues={"default": {"lease_ttl": 1}})
+    project = queued(db, tmp_path, 1)  # 60 s leases
     alice, bob = reviewer(db, "alice"), reviewer(db, "bob")
     first = review.claim(db, project, alice)
     assert first is not None
-    time.sleep(1.2)  # alice's lease expires by the database clock
+    age_lease(db, first.task_id, 61)  # alice's lease expires by the database clock
     second = review.claim(db, project, bob)
     assert second is not None and (second.task_id, second.token) == (first.task_id, 2)
     before = _actions(db)
@@ -74,11 +73,11 @@ def test_a_foreign_lease_is_refused(db: Database, tmp_path: Path) -> None:
 
 
 def test_an_expired_lease_cannot_submit_even_before_anyone_reclaims(db: Database, tmp_path: Path) -> None:
-    project = queued(db, tmp_path, 1, queues={"default": {"lease_ttl": 1}})
+    project = queued(db, tmp_path, 1)  # 60 s leases
     alice = reviewer(db, "alice")
     got = review.claim(db, project, alice)
     assert got is not None
-    time.sleep(1.2)
+    age_lease(db, got.task_id, 61)
     with pytest.raises(LeaseRefused, match="it expired at"):
         review.submit(db, project, alice, got.task_id, got.token, "good")
     again = review.claim(db, project, alice)
@@ -90,14 +89,14 @@ def test_an_expired_lease_cannot_submit_even_before_anyone_reclaims(db: Database
 
 
 def test_heartbeat_extends_the_lease_past_its_ttl(db: Database, tmp_path: Path) -> None:
-    project = queued(db, tmp_path, 1, queues={"default": {"lease_ttl": 1}})
+    project = queued(db, tmp_path, 1)  # 60 s leases
     alice = reviewer(db, "alice")
     got = review.claim(db, project, alice)
     assert got is not None
-    for _ in range(3):
-        time.sleep(0.5)
+    for _ in range(3):  # 90 s in all, a heartbeat every 30 s
+        aged = age_lease(db, got.task_id, 30)
         expires = review.heartbeat(db, alice, got.task_id, got.token)
-        assert expires > got.expires_at
+        assert expires - aged >= timedelta(seconds=30)  # back to a full TTL from the database's now
     review.submit(db, project, alice, got.task_id, got.token, "good")
 
 
