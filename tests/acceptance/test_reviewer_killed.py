@@ -6,16 +6,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from helpers.processes import environment
-from helpers.queues import queued, reviewer
+from helpers.queues import age_lease, queued, reviewer
 from signoff import review
 from signoff.errors import Conflict
 from signoff.store.database import Database
+
+pytestmark = pytest.mark.slow  # starts and kills a reviewer process
 
 CLAIMER = """
 import sys, time
@@ -33,7 +34,7 @@ time.sleep(600)
 
 
 def test_a_killed_reviewers_task_returns_after_its_lease(db: Database, tmp_path: Path) -> None:
-    project = queued(db, tmp_path, 1, queues={"default": {"lease_ttl": 2}})
+    project = queued(db, tmp_path, 1)  # 60 s leases
     reviewer(db, "doomed")
     survivor = reviewer(db, "survivor")
     process = subprocess.Popen(
@@ -46,7 +47,7 @@ def test_a_killed_reviewers_task_returns_after_its_lease(db: Database, tmp_path:
     process.stdout.close()
     assert process.returncode == -signal.SIGKILL
     assert review.claim(db, project, survivor) is None  # the dead reviewer's lease still holds the task
-    time.sleep(2.2)
+    age_lease(db, task_id, 61)  # the 60 s pass, by the database clock
     again = review.claim(db, project, survivor)
     assert again is not None and (again.task_id, again.token) == (task_id, token + 1)
     review.submit(db, project, survivor, again.task_id, again.token, "good")
