@@ -1,5 +1,5 @@
 """`signoff report` in Chromium: the file opens with no request beyond itself and every chart renders (an <svg>
-with drawn paths and a real size). Leaves a screenshot in docs/screenshots/report.png.
+with drawn paths and a real size). Leaves a screenshot, report.png (see helpers.web.shot).
 
 Uses the session's one browser (tests/browser/conftest.py): a second Playwright in the same process cannot start.
 """
@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from helpers.scripted import scripted_project, scripted_run
+from helpers.web import shot
 from signoff.metrics.report import render
 from signoff.metrics.service import flow_metrics
 from signoff.store.database import Database
-
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "report.png"
 
 
 def test_the_report_opens_offline_and_its_charts_render(sqlite_url: str, tmp_path: Path, browser: Any) -> None:
@@ -44,6 +43,5 @@ def test_the_report_opens_offline_and_its_charts_render(sqlite_url: str, tmp_pat
     assert page.get_by_text("model accuracy (audit sample)").is_visible()
     assert page.get_by_role("cell", name="0.500 (3 flagged)").is_visible()
 
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    shot(page, "report")
     page.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,10 @@ from signoff.config import Project
 from signoff.domain import Role
 from signoff.store.database import Database
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+# Screenshots go to the git-ignored build/screenshots/ unless $SIGNOFF_SCREENSHOTS names another folder (relative to
+# the repository): `make screenshots` points it at docs/screenshots/ to refresh the ones the docs show, on purpose.
+SCREENSHOTS = ROOT / os.environ.get("SIGNOFF_SCREENSHOTS", "build/screenshots")
 VIEWPORT = {"width": 1280, "height": 860}
 ROLES = {
     "admin": Role.ADMIN,
