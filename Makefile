@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login clean
+.PHONY: install demo test test-fast screenshots lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ lint: install  ## ruff, mypy strict, and the layer rules
 
 test: lint  ## lint, then every test (unit, integration on SQLite and PostgreSQL, acceptance)
 	$(BIN)/pytest
+
+test-fast: lint  ## the inner loop: lint, then every test but those marked slow (processes, browser, concurrency)
+	$(BIN)/pytest -m "not slow"
+
+screenshots: install  ## run the browser tests, refreshing the screenshots the docs show in docs/screenshots/
+	SIGNOFF_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/browser -q
 
 fuzz-api: install  ## the schema fuzz test at about 10,000 generated requests per database (20,000 in all; about 5 min)
 	SIGNOFF_FUZZ_REQUESTS=12500 $(BIN)/pytest tests/acceptance/test_api_fuzz.py -q -s

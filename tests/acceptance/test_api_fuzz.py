@@ -37,6 +37,8 @@ from signoff.api.app import create_app
 from signoff.domain import Role
 from signoff.store.database import Database
 
+pytestmark = pytest.mark.slow  # thousands of generated requests per database
+
 BUDGET = int(os.environ.get("SIGNOFF_FUZZ_REQUESTS", "2700"))
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 # every answer: no server error, a documented status, the documented media type, a body the schema describes

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from helpers.processes import environment, ingested_example, signoff
+
+pytestmark = pytest.mark.slow  # runs signoff processes
 
 
 def test_an_auditor_signs_the_head_and_verifies_the_chain_against_it(tmp_path: Path) -> None:

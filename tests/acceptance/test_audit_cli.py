@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from helpers.processes import environment, ingested_example, signoff
+
+pytestmark = pytest.mark.slow  # runs signoff processes
 
 
 def test_an_auditor_exports_the_sealed_trail(tmp_path: Path) -> None:

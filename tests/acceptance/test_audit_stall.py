@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
 
 from helpers.processes import environment, signoff
@@ -15,6 +16,8 @@ from signoff import audit
 from signoff.api.app import create_app
 from signoff.domain import AuditEvent
 from signoff.store.database import Database
+
+pytestmark = pytest.mark.slow  # serves in a process and waits for the sealer to stall
 
 SEALER_LOCK = 7355608  # the advisory lock key of lock_sealer in sql/postgresql.sql
 

@@ -379,6 +379,7 @@ def test_every_operation_is_in_the_documented_matrix(env: Env) -> None:
     assert sorted(set(table) - set(PROBES)) == [], "documented operations this test cannot probe yet"
 
 
+@pytest.mark.slow  # every operation as every role, over HTTP
 def test_every_role_on_its_own_flow_and_another_gets_what_the_matrix_says(env: Env) -> None:
     table = documented()
     wrong = []

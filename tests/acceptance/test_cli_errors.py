@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 import yaml
 
 from helpers.builders import flow_document
 from helpers.processes import environment, signoff
+
+pytestmark = pytest.mark.slow  # every test runs signoff processes
 
 
 def _project(folder: Path, **overrides: object) -> Path:

@@ -8,8 +8,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from helpers.processes import SIGNOFF, environment, free_port
+
+pytestmark = pytest.mark.slow  # builds the demo and serves it in a process
 
 
 def test_the_demo_comes_up_and_a_reviewer_can_claim(tmp_path: Path) -> None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from helpers.processes import environment, ingested_example, signoff
 from signoff.sim.credit import applicants
+
+pytestmark = pytest.mark.slow  # runs signoff processes
 
 
 def test_a_lead_runs_the_floor_from_the_command_line(tmp_path: Path) -> None:

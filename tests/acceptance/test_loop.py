@@ -11,6 +11,8 @@ from sqlalchemy.engine import make_url
 
 from helpers.processes import environment, server, signoff
 
+pytestmark = pytest.mark.slow  # the whole loop in signoff processes
+
 
 def _token(output: str) -> str:
     return output.strip().splitlines()[-1]

@@ -6,9 +6,12 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from helpers.processes import environment, ingested_example, signoff
+
+pytestmark = pytest.mark.slow  # runs signoff processes
 
 
 def _example(tmp_path: Path) -> tuple[dict[str, str], str]:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from helpers.processes import environment, signoff
 from signoff.sim.credit import applicants
+
+pytestmark = pytest.mark.slow  # runs signoff processes
 
 
 def test_check_and_evaluate_the_example_policy_with_a_plot(tmp_path: Path) -> None:

@@ -10,8 +10,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from helpers.processes import environment, ingested_example, server, signoff
+
+pytestmark = pytest.mark.slow  # serves in processes, one stalled for 8 s
 
 HTTPS = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
 

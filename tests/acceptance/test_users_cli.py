@@ -13,6 +13,8 @@ from signoff.domain import Role
 from signoff.errors import Unauthenticated
 from signoff.store.database import Database
 
+pytestmark = pytest.mark.slow  # runs signoff processes
+
 PASSWORD = "a long enough password"
 
 

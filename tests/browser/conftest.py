@@ -41,14 +41,17 @@ ARGS = [
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if Path(CHROMIUM).exists():
+    """Every browser test is slow (a served app driven in Chromium); without Chromium they are skipped."""
+    ours = [item for item in items if "browser" in item.nodeid.split("/")]
+    for item in ours:
+        item.add_marker(pytest.mark.slow)
+    if not ours or Path(CHROMIUM).exists():
         return
     if os.environ.get("CI") == "true":
         pytest.exit(f"Chromium is required under CI=true but {CHROMIUM} is missing: apt-get install chromium", 3)
     skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing (apt-get install chromium)")
-    for item in items:
-        if "browser" in item.nodeid.split("/"):
-            item.add_marker(skip)
+    for item in ours:
+        item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

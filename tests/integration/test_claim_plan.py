@@ -71,6 +71,7 @@ def _plan(db: Database, name: str) -> str:
     return "\n".join(" ".join(str(cell) for cell in row) for row in rows)
 
 
+@pytest.mark.slow  # writes a million tasks
 @pytest.mark.parametrize(("name", "index"), [("claim_task", "ix_tasks_open"), ("claim_any", "ix_tasks_open_any")])
 def test_the_postgresql_claim_uses_its_index_over_a_million_tasks(postgres_url: str, name: str, index: str) -> None:
     db = Database(postgres_url)

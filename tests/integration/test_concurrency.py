@@ -6,6 +6,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from helpers.queues import queued, reviewer
@@ -14,6 +15,8 @@ from signoff.domain import TaskId
 from signoff.errors import Conflict
 from signoff.store.database import Database
 from signoff.store.schema import decisions, reviews, tasks
+
+pytestmark = pytest.mark.slow  # 32 reviewer threads through 2,000 tasks
 
 THREADS = 32
 TASKS = 2000

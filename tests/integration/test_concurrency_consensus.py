@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from helpers.builders import make_project
@@ -14,6 +15,8 @@ from signoff import intake, review
 from signoff.intake import validate_case
 from signoff.store.database import Database
 from signoff.store.schema import cases, decisions, leases, reviews, tasks
+
+pytestmark = pytest.mark.slow  # 64 reviewer threads through 10,000 cases
 
 REVIEWERS = 64
 CASES = 10_000
