@@ -17,7 +17,7 @@ from signoff.errors import (
     status_of,
 )
 from signoff.web.logins import LoginBusy
-from signoff.web.site import CsrfRefused
+from signoff.web.dependencies import CsrfRefused
 
 
 @pytest.mark.parametrize(
