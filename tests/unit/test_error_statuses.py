@@ -16,8 +16,8 @@ from signoff.errors import (
     problems_of,
     status_of,
 )
+from signoff.web.dependencies import CsrfRefused
 from signoff.web.logins import LoginBusy
-from signoff.web.site import CsrfRefused
 
 
 @pytest.mark.parametrize(

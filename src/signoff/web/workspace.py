@@ -9,13 +9,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from signoff.config import Flow, ImageSpec, Project
-from signoff.domain import TaskKind, User
+from signoff.domain import User
 from signoff.intake import FlowRuntime
 from signoff.models.explain import contributions, reference_values
+from signoff.review.context import beside, recent_fields
 from signoff.review.service import Claim, claimed_case
 from signoff.review.views import shown_kind
-from signoff.store import cases as case_store
-from signoff.store import users as user_store
 from signoff.store.database import Database
 from signoff.web import format as fmt
 
@@ -41,9 +40,7 @@ class Workspace:
             cached = self._references.get(flow.name)
         if cached is not None and time.monotonic() - cached[0] < REFERENCE_MAX_AGE:
             return cached[1]
-        with self.db.transaction(write=False) as conn:
-            sample = case_store.recent_fields(conn, flow.name, REFERENCE_SAMPLE)
-        values = reference_values(flow, sample)
+        values = reference_values(flow, recent_fields(self.db, flow.name, REFERENCE_SAMPLE))
         with self._lock:
             self._references[flow.name] = (time.monotonic(), values)
         return values
@@ -52,20 +49,7 @@ class Workspace:
         """Everything ``_task.html`` renders, plus what the page script needs to hold the lease."""
         flow = self.project.flow(claim.flow)
         record = claimed_case(self.db, user, claim)  # blind to other answers except when adjudicating; gold unmarked
-        with self.db.transaction(write=False) as conn:
-            earlier = []
-            if claim.kind == TaskKind.ADJUDICATION.value:
-                names = user_store.names_by_id(conn, [review["reviewer_id"] for review in record["reviews"]])
-                earlier = [
-                    {"reviewer": names[r["reviewer_id"]], "label": r["label"], "comment": r["comment"]}
-                    for r in record["reviews"]
-                ]
-            entity = record["entity"]
-            history = (
-                []
-                if flow.entity is None or entity is None
-                else case_store.earlier_on_entity(conn, flow.name, entity, claim.case_id, EARLIER_ON_ENTITY)
-            )
+        found = beside(self.db, flow, claim, record, EARLIER_ON_ENTITY)
         task = next(t for t in record["tasks"] if t["id"] == claim.task_id)
         fields = record["fields"]
         pictured = {name for spec in flow.images.values() for name in spec.field_names(list(flow.fields))}
@@ -98,7 +82,7 @@ class Workspace:
             "route": None
             if route is None
             else {"rule": route["rule"], "reason": route["reason"], "verdict": route["verdict"]},
-            "earlier": earlier,
+            "earlier": found.answers,
             "entity": None
             if flow.entity is None
             else {
@@ -114,7 +98,7 @@ class Workspace:
                         "decided_by": h["decided_by"],
                         "status": h["status"],
                     }
-                    for h in history
+                    for h in found.history
                 ],
             },
             "images": [image_view(spec.title or name, spec, flow, fields) for name, spec in flow.images.items()],

@@ -1,0 +1,50 @@
+"""What the review workspace reads beside a claimed task, so that the web UI reads it through the review layer
+and never the store: the recent cases that explain a model's score, the answers an adjudicator settles, and the
+earlier cases about the same entity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from signoff.config import Flow
+from signoff.domain import TaskKind
+from signoff.review.service import Claim
+from signoff.store import cases as case_store
+from signoff.store import users as user_store
+from signoff.store.database import Database
+
+
+@dataclass(frozen=True)
+class Beside:
+    """``answers``: the reviews an adjudicator settles, with who gave them (empty for any other task).
+    ``history``: the latest earlier cases about the same entity, newest first, each with its decision."""
+
+    answers: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+
+
+def recent_fields(db: Database, flow: str, limit: int) -> list[dict[str, Any]]:
+    """The fields of the flow's latest cases, newest first: the sample of typical values."""
+    with db.transaction(write=False) as conn:
+        return case_store.recent_fields(conn, flow, limit)
+
+
+def beside(db: Database, flow: Flow, claim: Claim, record: Mapping[str, Any], limit: int) -> Beside:
+    """What is shown beside ``claim``, whose case (as its reviewer may see it) is ``record``."""
+    with db.transaction(write=False) as conn:
+        answers = []
+        if claim.kind == TaskKind.ADJUDICATION.value:
+            names = user_store.names_by_id(conn, [review["reviewer_id"] for review in record["reviews"]])
+            answers = [
+                {"reviewer": names[r["reviewer_id"]], "label": r["label"], "comment": r["comment"]}
+                for r in record["reviews"]
+            ]
+        entity = record["entity"]
+        history = (
+            []
+            if flow.entity is None or entity is None
+            else case_store.earlier_on_entity(conn, flow.name, entity, claim.case_id, limit)
+        )
+    return Beside(answers, history)

@@ -1,0 +1,99 @@
+"""The lead's review floor: who works what, assigning a task to one reviewer, lifting a gold pause. Its forms
+follow Post/Redirect/Get; a refused form shows the floor again with the error and what was typed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from signoff.domain import User
+from signoff.errors import InvalidInput, Problem, SignoffError, status_of
+from signoff.review import leads
+from signoff.review.floor import Floor, floor
+from signoff.web.dependencies import Site, Web, page_form, page_user
+from signoff.web.views import sentence
+
+router = APIRouter()
+
+
+def done_message(done: Mapping[str, str], found: Floor, queues: set[str]) -> str | None:
+    """The status line after a lead's change (Post/Redirect/Get), built from known parts only: a crafted link
+    cannot put words of its own on the page."""
+    names = {person["name"] for person in found.reviewers}
+    task, reviewer = done.get("task", ""), done.get("reviewer", "")
+    match done.get("done"):
+        case "assigned" if task.isdigit() and reviewer in names:
+            return f"Task {task} is assigned to {reviewer}: only {reviewer} can claim it now."
+        case "cleared" if task.isdigit():
+            return f"Task {task} is no longer assigned: anyone who may take it can claim it."
+        case "lifted" if reviewer in names and f"{done.get('flow')}/{done.get('queue')}" in queues:
+            return f"The gold pause of {reviewer} on {done.get('flow')}/{done.get('queue')} is lifted."
+    return None
+
+
+def lead_page(
+    site: Site,
+    request: Request,
+    user: User,
+    csrf: str,
+    *,
+    done: Mapping[str, str] | None = None,
+    error: SignoffError | None = None,
+    values: Mapping[str, str] | None = None,
+    asked: str = "",
+) -> HTMLResponse:
+    """The review floor; after a refused form, with the error (and its status code) and what was typed."""
+    found = floor(site.db, site.project, user)
+    status = 200 if error is None else status_of(error)[0]
+    typed = dict(values or {"task": asked if asked.isdigit() else "", "reviewer": ""})
+    queues = {f"{name}/{queue}" for name, runtime in site.runtimes.items() for queue in runtime.flow.queues}
+    return site.views.render(
+        request,
+        "lead.html",
+        status,
+        user=user,
+        csrf=csrf,
+        title="Review floor",
+        floor=found,
+        message=done_message(done or {}, found, queues),
+        error=None if error is None else sentence(error.message),
+        values=typed,
+    )
+
+
+@router.get("/lead")
+def lead(request: Request, site: Web) -> Response:
+    user, csrf = page_user(site, request, "assign")
+    query = request.query_params
+    asked = "" if "done" in query else query.get("task", "")  # ?task= from a row's Assign link
+    return lead_page(site, request, user, csrf, done=dict(query), asked=asked)
+
+
+@router.post("/lead/assign")
+async def lead_assign(request: Request, site: Web) -> Response:
+    user, csrf, form = await page_form(site, request, "assign")
+    raw, reviewer = form.get("task", "").strip(), form.get("reviewer", "").strip() or None
+    try:
+        if not raw.isdigit() or len(raw) > 18:
+            raise InvalidInput([Problem("task", "give the task's id, a whole number")], "no task to assign")
+        await run_in_threadpool(leads.assign, site.db, site.project, user, int(raw), reviewer)
+    except SignoffError as error:
+        values = {"task": raw, "reviewer": reviewer or ""}
+        return await run_in_threadpool(lead_page, site, request, user, csrf, error=error, values=values)
+    done = {"done": "assigned" if reviewer else "cleared", "task": raw, "reviewer": reviewer or ""}
+    return RedirectResponse(f"/lead?{urlencode(done)}#status", status_code=303)
+
+
+@router.post("/lead/pauses/lift")
+async def lead_lift_pause(request: Request, site: Web) -> Response:
+    user, csrf, form = await page_form(site, request, "assign")
+    pause = {key: form.get(key, "").strip() for key in ("reviewer", "flow", "queue")}
+    try:
+        await run_in_threadpool(leads.lift_pause, site.db, user, *pause.values())
+    except SignoffError as error:
+        return await run_in_threadpool(lead_page, site, request, user, csrf, error=error)
+    return RedirectResponse(f"/lead?{urlencode({'done': 'lifted', **pause})}#status", status_code=303)
