@@ -40,6 +40,12 @@ def overview(db: Database, *, flows: Collection[str] | None = None, risk_window:
     return Overview(now, risk_window, queues, reviewers)
 
 
+def totals(db: Database) -> tuple[int, int]:
+    """How many cases are recorded, and how many tasks wait in a queue for a reviewer."""
+    with db.transaction(write=False) as conn:
+        return store.totals(conn)
+
+
 @dataclass(frozen=True)
 class Agreement:
     """Agreement among independent reviewers of the same cases (consensus tasks): per queue Krippendorff's

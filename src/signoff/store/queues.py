@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, select
 
-from signoff.store.schema import reviews, tasks, users
+from signoff.store.schema import cases, reviews, tasks, users
 
 
 def by_queue(
@@ -66,3 +66,10 @@ def by_reviewer(conn: Connection, now: datetime) -> list[dict[str, Any]]:
         .order_by(users.c.name)
     )
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def totals(conn: Connection) -> tuple[int, int]:
+    """How many cases are recorded, and how many tasks wait in a queue for a reviewer."""
+    recorded = conn.execute(select(func.count()).select_from(cases)).scalar_one()
+    queued = conn.execute(select(func.count()).select_from(tasks).where(tasks.c.status == "queued")).scalar_one()
+    return int(recorded), int(queued)

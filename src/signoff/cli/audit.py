@@ -1,0 +1,133 @@
+"""``signoff audit``: verify, seal, export and sign the tamper-evident audit trail."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from signoff import audit
+from signoff.cli.common import ProjectOption, database, errors, fail, out, write_whole
+from signoff.config import load_project
+
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option("--checkpoint", "-c", help="A signed checkpoint file to hold the chain to (repeatable)."),
+    ] = None,
+    public_key: Annotated[
+        Path | None, typer.Option("--public-key", help="The public key the checkpoints were signed with.")
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Worker processes that check spans of the chain side by side "
+            f"(default: one per CPU from {audit.PARALLEL_FROM:,} seals, else 1).",
+        ),
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Recompute the hash chain; name the first event that was altered, deleted or reordered. With signed
+    checkpoints, also show a chain that was rewritten and re-hashed since they were made."""
+    if checkpoint and public_key is None:
+        fail("--checkpoint needs --public-key: the key the checkpoints were signed with, kept outside the database", 2)
+    with errors():
+        db = database(load_project(project))
+        found = []
+        if checkpoint:
+            from signoff.audit import checkpoints
+
+            assert public_key is not None
+            key = checkpoints.load_public_key(public_key)
+            documents = {path: checkpoints.read(path) for path in checkpoint}  # every file read before any check
+            found = [(path, checkpoints.check(db, document, key)) for path, document in documents.items()]
+        audit.seal(db, full=True)  # what waits only for want of a running sealer is not a stall
+        report = audit.verify(db, jobs=jobs)
+    broken = [f"checkpoint {path} (seal {c.seq}, signed {c.made_at}): {c.why}" for path, c in found if not c.ok]
+    if report.stall is not None:
+        broken.insert(0, str(report.stall))
+    if report.breach is not None:
+        broken.insert(0, f"audit chain broken after {report.checked} good events: {report.breach}")
+    if broken:
+        fail("\n".join(broken).replace("[", "\\["))
+    note = f"; {report.unsealed} recent events not sealed yet" if report.unsealed else ""
+    held = (
+        f"; it holds {len(found)} signed checkpoint(s), the latest at seal {max(c.seq for _, c in found)}"
+        if found
+        else ""
+    )
+    out.print(f"[green]Audit chain intact:[/] {report.checked} events verified{note}{held}.")
+
+
+@audit_app.command("keygen")
+def audit_keygen(
+    private_key: Annotated[Path, typer.Option("--private-key", help="Where to write the private key (mode 600).")],
+    public_key: Annotated[Path, typer.Option("--public-key", help="Where to write the public key.")],
+) -> None:
+    """Make an Ed25519 key pair for signing audit checkpoints. Keep the private key away from the database."""
+    from signoff.audit import checkpoints
+
+    with errors():
+        made = checkpoints.write_keys(private_key, public_key)
+    out.print(f"Wrote the private key to {private_key} and the public key to {public_key} (key id {made}).")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    private_key: Annotated[Path, typer.Option("--private-key", help="The Ed25519 private key to sign with.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The file to write (default: stdout).")] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Seal what is committed and sign the chain's head: a file to keep where the database's administrators
+    cannot write, for `signoff audit verify --checkpoint`."""
+    from signoff.audit import checkpoints
+
+    with errors():
+        key = checkpoints.load_private_key(private_key)
+        document = checkpoints.make(database(load_project(project)), key)
+        text = json.dumps(document, indent=2) + "\n"
+        if output is None:
+            sys.stdout.write(text)
+            return
+        write_whole(output, [text])
+    out.print(f"Signed seal {document['seq']} (key id {document['key_id']}) into {output}.")
+
+
+@audit_app.command("seal")
+def audit_seal(project: ProjectOption = None) -> None:
+    """Seal every committed event now (a running server does this continuously)."""
+    with errors():
+        sealed = audit.seal(database(load_project(project)), full=True)
+    out.print(f"Sealed {sealed} events.")
+
+
+@audit_app.command("export")
+def audit_export(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The file to write (default: stdout).")] = None,
+    since: Annotated[str | None, typer.Option(help="First time included, ISO 8601 (UTC if no zone).")] = None,
+    until: Annotated[str | None, typer.Option(help="First time excluded, ISO 8601 (UTC if no zone).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl (exact, for checking the chain) or csv.")] = "jsonl",
+    project: ProjectOption = None,
+) -> None:
+    """Write the sealed audit events in chain order, each with its previous and own hash."""
+    if fmt not in audit.EXPORTS:
+        fail(f"--format must be jsonl or csv, not {fmt!r}", 2)
+    with errors():
+        start, end = audit.time_bound(since, "--since"), audit.time_bound(until, "--until")
+        db = database(load_project(project))
+        lines = audit.EXPORTS[fmt][1](audit.sealed_events(db, start, end))
+        if output is None:
+            sys.stdout.writelines(lines)
+            return
+        count = write_whole(output, lines)
+    out.print(f"Wrote {count - (fmt == 'csv')} sealed events to {output}.")
