@@ -676,7 +676,9 @@ def in_database_functions(db: Database) -> list[str]:
             "'label', v_label, 'comment', '');",
             f"{q['append_event']};",
             "v_action := 'case.decided'; v_entity := 'case'; v_entity_id := found_row.case_id::text;",
-            "v_data := json_build_object('label', v_label, 'decided_by', 'reviewer', 'review_id', v_review_id);",
+            "v_data := json_build_object('label', v_label, 'decided_by', 'reviewer', 'task_id', v_task_id, "
+            "'queue', found_row.queue, 'review_id', v_review_id, 'model_version_id', NULL, "
+            "'escalation_exhausted', false);",
             f"{q['append_event']};",
             "RETURN v_review_id;",
         ],
@@ -764,7 +766,8 @@ def run_bare_sqlite(postgres_url: str, n: int) -> PeerResult:
             bare.execute(insert_event, event(now, "task.claimed", "task", task, claimed))
             bare.execute("COMMIT")
             bare.execute("BEGIN IMMEDIATE")
-            now = bare.execute(q["complete_task"], {**me, "task_id": task, "token": token}).fetchone()[0]
+            completed = bare.execute(q["complete_task"], {**me, "task_id": task, "token": token}).fetchone()
+            now, queue = completed[0], completed[4]  # RETURNING completed_at AS now, id, case_id, flow, queue, ...
             bare.execute(q["end_lease"], {"task_id": task, "token": token, "now": now, "reason": "submitted"})
             (review_id,) = bare.execute(
                 q["insert_review"],
@@ -782,7 +785,15 @@ def run_bare_sqlite(postgres_url: str, n: int) -> PeerResult:
             bare.execute(q["insert_decision"], {**decision, "model_version_id": None, "now": now})
             bare.execute(q["mark_decided"], {"case_id": case, "now": now})
             submitted = {"case_id": case, "token": token, "review_id": review_id, "label": LABEL, "comment": ""}
-            decided = {"label": LABEL, "decided_by": "reviewer", "review_id": review_id}
+            decided = {
+                "label": LABEL,
+                "decided_by": "reviewer",
+                "task_id": task,
+                "queue": queue,
+                "review_id": review_id,
+                "model_version_id": None,
+                "escalation_exhausted": False,
+            }
             bare.executemany(
                 insert_event,
                 [

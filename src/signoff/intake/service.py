@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -15,9 +15,10 @@ import pandas as pd
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from signoff import lifecycle
 from signoff.audit import record
 from signoff.config import Flow
-from signoff.domain import AuditEvent, CaseId, CaseStatus, DecidedBy, TaskKind, TaskStatus, Verdict
+from signoff.domain import AuditEvent, CaseId, CaseStatus, Verdict
 from signoff.errors import Conflict, IdempotencyConflict, InvalidInput, Problem
 from signoff.intake.runtime import FlowRuntime
 from signoff.intake.validation import CaseInput
@@ -117,29 +118,6 @@ def route(
     return Scores(batch.probabilities, list(batch.problems)), routes
 
 
-def _copies(flow: Flow, route: Route) -> int:
-    """A review needs as many independent tasks as its queue's consensus asks for; an audit needs one."""
-    return flow.queues[route.queue or flow.default_queue].consensus.reviews if route.verdict is Verdict.REVIEW else 1
-
-
-def _task(flow: Flow, case_id: CaseId, route: Route, now: datetime) -> dict[str, Any]:
-    queue = route.queue or flow.default_queue
-    spec = flow.queues[queue]
-    return {
-        "case_id": case_id,
-        "flow": flow.name,
-        "queue": queue,
-        "role": route.role or spec.role,
-        "priority": route.priority,
-        "status": TaskStatus.QUEUED.value,
-        "lease_token": 0,
-        "lease_ttl": spec.lease_ttl,
-        "created_at": now,
-        "kind": (TaskKind.AUDIT if route.verdict is Verdict.AUDIT else TaskKind.REVIEW).value,
-        "due_at": now + timedelta(seconds=sla) if (sla := route.sla or spec.sla) is not None else None,
-    }
-
-
 def _write(
     db: Database,
     conn: Connection,
@@ -218,38 +196,22 @@ def _write(
             for cid, pid, r in zip(case_ids, prediction_ids, routes, strict=True)
         ],
     )
-    review = [
-        (cid, r)
-        for cid, r in zip(case_ids, routes, strict=True)
-        if r.verdict is not Verdict.AUTO and gold is None
-        for _ in range(_copies(flow, r))
-    ]
     if gold is not None:
         people.insert_gold(
             conn, [{"case_id": c, "label": g, "created_at": now} for c, g in zip(case_ids, gold, strict=True)]
         )
-    task_ids = case_store.insert_tasks(conn, [_task(flow, cid, r, now) for cid, r in review])
-    case_store.insert_decisions(
-        conn,
-        [
-            {
-                "case_id": cid,
-                "label": label,
-                "decided_by": DecidedBy.MODEL.value,
-                "model_version_id": runtime.model_version_id,
-                "created_at": now,
-            }
-            for cid, label, a in zip(case_ids, labels, auto, strict=True)
-            if a
-        ],
-    )
+        opened, decisions = [], {}
+    else:
+        opened = lifecycle.open_routed(conn, flow, list(zip(case_ids, routes, strict=True)), now)
+        decided = [
+            (cid, label) for cid, label, a in zip(case_ids, labels, auto, strict=True) if a and label is not None
+        ]
+        decisions = {d.case_id: d for d in lifecycle.decide_by_model(conn, decided, runtime.model_version_id, now)}
     task_of: dict[CaseId, int] = {}
-    for (cid, _), tid in zip(review, task_ids, strict=True):
-        task_of.setdefault(cid, tid)
+    for task in opened:
+        task_of.setdefault(task.case_id, task.task_id)
     events: list[AuditEvent] = []
-    for cid, case, probs, label, problem, r in zip(
-        case_ids, cases, probabilities, labels, scores.problems, routes, strict=True
-    ):
+    for cid, case, probs, problem, r in zip(case_ids, cases, probabilities, scores.problems, routes, strict=True):
         data: dict[str, Any] = {
             "flow": flow.name,
             "external_id": case.external_id,
@@ -264,8 +226,8 @@ def _write(
         }
         if gold is not None:
             data["gold_label"] = gold[len(events)]
-        elif r.verdict is not Verdict.REVIEW:
-            data["decision"] = {"label": label, "decided_by": DecidedBy.MODEL.value}
+        elif cid in decisions:
+            data["decision"] = decisions[cid].audit_data()
         if cid in task_of:
             data["task_id"] = task_of[cid]
         if r.inclusion_probability is not None:

@@ -12,9 +12,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from signoff import lifecycle
 from signoff.audit import record
 from signoff.config import Flow, Project
-from signoff.domain import AuditEvent, CaseId, DecidedBy, TaskKind
+from signoff.domain import AuditEvent, CaseId, DecidedBy, TaskId, TaskKind
 from signoff.store import audit as audit_store
 from signoff.store import cases as case_store
 from signoff.store import tasks as task_store
@@ -54,8 +55,7 @@ def _one(db: Database, conn: Connection, flow: Flow, task: Any, now: datetime, e
     base = {"case_id": task.case_id, "from_queue": task.queue, "due_at": task.due_at.isoformat()}
     if spec.escalate_to is not None:
         target = flow.queues[spec.escalate_to]
-        due = now + timedelta(seconds=target.sla) if target.sla is not None else None
-        task_store.move(conn, task.id, spec.escalate_to, target.role, due)
+        task_store.move(conn, task.id, spec.escalate_to, target.role, lifecycle.due_at(target, now))
         events.append(AuditEvent(ACTOR, "task.escalated", "task", str(task.id), {**base, "to_queue": spec.escalate_to}))
         return Escalation(task.id, flow.name, task.queue, spec.escalate_to, "escalated")
     action = spec.when_exhausted.action
@@ -80,29 +80,15 @@ def _one(db: Database, conn: Connection, flow: Flow, task: Any, now: datetime, e
             return Escalation(task.id, flow.name, task.queue, None, "hold")
     else:
         decided_by = DecidedBy.MODEL
-    task_store.close(conn, task.id, now)
-    case_store.decide(
-        db,
-        conn,
+    decision = lifecycle.Decision(
         CaseId(task.case_id),
         label,
-        decided_by.value,
+        decided_by,
         now,
+        TaskId(task.id),
+        task.queue,
         model_version_id=model_version if decided_by is DecidedBy.MODEL else None,
+        escalation_exhausted=True,
     )
-    events.append(
-        AuditEvent(
-            ACTOR,
-            "case.decided",
-            "case",
-            str(task.case_id),
-            {
-                **base,
-                "task_id": task.id,
-                "label": label,
-                "decided_by": decided_by.value,
-                "escalation_exhausted": True,
-            },
-        )
-    )
+    lifecycle.decide(db, conn, decision, ACTOR, events)
     return Escalation(task.id, flow.name, task.queue, None, action)

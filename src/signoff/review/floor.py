@@ -157,6 +157,7 @@ def escalation(event: Any) -> dict[str, Any]:
     """One escalation audit event as a row: when, which task and case, from which queue, and what happened."""
     data = dict(event.data)
     task_id = int(event.entity_id) if event.entity == "task" else data.get("task_id")
+    case_id = int(event.entity_id) if event.entity == "case" else data.get("case_id")
     if event.action == "task.escalated":
         what = f"moved to {data.get('to_queue')}"
     elif event.action == "task.held":
@@ -168,8 +169,8 @@ def escalation(event: Any) -> dict[str, Any]:
     return {
         "at": event.at,
         "task_id": task_id,
-        "case_id": data.get("case_id"),
-        "from_queue": data.get("from_queue"),
+        "case_id": case_id,
+        "from_queue": data.get("from_queue", data.get("queue")),  # a decision names the task's queue
         "action": event.action,
         "what": what,
     }

@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
-from signoff import users
+from signoff import lifecycle, users
 from signoff.audit import record
 from signoff.config import Project, QueueSpec
 from signoff.domain import ANY_FLOW, AuditEvent, CaseId, DecidedBy, Role, TaskId, TaskKind, TaskStatus, User
@@ -115,7 +115,7 @@ def claim(
                 blocked.append(f"{flow_name}/{name}")
             elif flow in (None, flow_name) and queue in (None, name):
                 open_to_me.append((flow_name, name, spec))
-        result = _serve_gold(db, conn, user, open_to_me, now, rng or _RNG)
+        result = _serve_gold(db, conn, project, user, open_to_me, now, rng or _RNG)
         if result is None:
             row = None
             last = people.last_queues(conn, user.id, limits.rotate_after) if limits.rotate_after else []
@@ -207,6 +207,7 @@ def _claim_row(
 def _serve_gold(
     db: Database,
     conn: Connection,
+    project: Project,
     user: User,
     queues: list[tuple[str, str, QueueSpec]],
     now: datetime,
@@ -220,29 +221,11 @@ def _serve_gold(
         case_id = people.gold_case_for(conn, flow_name, user.id, user.name)
         if case_id is None:
             continue
-        expires = now + timedelta(seconds=spec.lease_ttl)
-        (task_id,) = case_store.insert_tasks(
-            conn,
-            [
-                {
-                    "case_id": case_id,
-                    "flow": flow_name,
-                    "queue": name,
-                    "role": spec.role,
-                    "priority": 0,
-                    "status": TaskStatus.LEASED.value,
-                    "lease_token": 1,
-                    "lease_owner": user.id,
-                    "lease_expires_at": expires,
-                    "lease_ttl": spec.lease_ttl,
-                    "created_at": now,
-                    "kind": TaskKind.GOLD.value,
-                    "due_at": now + timedelta(seconds=spec.sla) if spec.sla is not None else None,
-                }
-            ],
+        task = lifecycle.open_gold(db, conn, project.flow(flow_name), name, CaseId(case_id), user.id, now)
+        assert task.lease_expires_at is not None
+        return Claim(
+            task.task_id, task.case_id, flow_name, name, task.kind.value, task.lease_token, task.lease_expires_at
         )
-        task_store.record_lease(db, conn, task_id, 1, user.id, now, expires)
-        return Claim(TaskId(task_id), CaseId(case_id), flow_name, name, TaskKind.GOLD.value, 1, expires)
     return None
 
 
@@ -517,9 +500,9 @@ def _settle(
     flow = project.flow(task.flow)
     consensus = flow.queues[task.queue].consensus if task.queue in flow.queues else None
     if task.kind == TaskKind.ADJUDICATION.value:
-        return _decide(db, conn, user, case_id, review_id, label, DecidedBy.ADJUDICATION, now, events)
+        return _decide(db, conn, user, task, review_id, label, DecidedBy.ADJUDICATION, now, events)
     if consensus is None or consensus.reviews == 1:
-        return _decide(db, conn, user, case_id, review_id, label, DecidedBy.REVIEWER, now, events)
+        return _decide(db, conn, user, task, review_id, label, DecidedBy.REVIEWER, now, events)
     case_store.lock(conn, case_id)  # the last of concurrent submits must see all the others
     answers = case_store.consensus_answers(conn, case_id)
     if any(a is None for a in answers):
@@ -528,39 +511,10 @@ def _settle(
     top, votes = counts.most_common(1)[0]
     agreed = votes == len(answers) if consensus.agreement == "unanimous" else votes * 2 > len(answers)
     if agreed:
-        return _decide(db, conn, user, case_id, review_id, top, DecidedBy.CONSENSUS, now, events)
+        return _decide(db, conn, user, task, review_id, top, DecidedBy.CONSENSUS, now, events)
     assert consensus.adjudicate_in is not None
-    target = flow.queues[consensus.adjudicate_in]
-    (adjudication,) = case_store.insert_tasks(
-        conn,
-        [
-            {
-                "case_id": case_id,
-                "flow": flow.name,
-                "queue": consensus.adjudicate_in,
-                "role": target.role,
-                "priority": task.priority + 100,
-                "status": TaskStatus.QUEUED.value,
-                "lease_token": 0,
-                "lease_ttl": target.lease_ttl,
-                "created_at": now,
-                "kind": TaskKind.ADJUDICATION.value,
-                "due_at": now + timedelta(seconds=target.sla) if target.sla is not None else None,
-            }
-        ],
-    )
-    events.append(
-        AuditEvent(
-            user.name,
-            "case.disputed",
-            "case",
-            str(case_id),
-            {
-                "answers": dict(counts),
-                "adjudication_task": adjudication,
-                "queue": consensus.adjudicate_in,
-            },
-        )
+    lifecycle.open_adjudication(
+        conn, flow, case_id, consensus.adjudicate_in, task.priority, dict(counts), user.name, now, events
     )
     return Outcome(review_id, case_id, None, "pending", replayed=False)
 
@@ -569,25 +523,13 @@ def _decide(
     db: Database,
     conn: Connection,
     user: User,
-    case_id: CaseId,
+    task: Any,
     review_id: int,
     label: str,
     by: DecidedBy,
     now: datetime,
     events: list[AuditEvent],
 ) -> Outcome:
-    case_store.decide(db, conn, case_id, label, by.value, now, review_id=review_id)
-    events.append(
-        AuditEvent(
-            user.name,
-            "case.decided",
-            "case",
-            str(case_id),
-            {
-                "label": label,
-                "decided_by": by.value,
-                "review_id": review_id,
-            },
-        )
-    )
-    return Outcome(review_id, case_id, label, by.value, replayed=False)
+    decision = lifecycle.Decision(CaseId(task.case_id), label, by, now, TaskId(task.id), task.queue, review_id)
+    lifecycle.decide(db, conn, decision, user.name, events)
+    return Outcome(review_id, decision.case_id, label, by.value, replayed=False)
