@@ -614,7 +614,7 @@ _PARAMETER_TYPES = {
     **dict.fromkeys(("reviewer", "task_id", "case_id", "reviewer_id", "model_version_id", "review_id"), "bigint"),
     **dict.fromkeys(("token", "lease_token"), "int"),
     **dict.fromkeys(("now", "expires_at", "at", "created_at"), "timestamptz"),
-    **dict.fromkeys(("roles", "blocked"), "text[]"),
+    **dict.fromkeys(("roles", "refused", "blocked"), "text[]"),
 }
 
 
@@ -638,7 +638,7 @@ def in_database_functions(db: Database) -> list[str]:
     q = db.queries
     claim = _plpgsql(
         "bench_claim",
-        "v_reviewer bigint, v_reviewer_name text, v_roles text[], v_blocked text[]",
+        "v_reviewer bigint, v_reviewer_name text, v_roles text[], v_refused text[], v_blocked text[]",
         "TABLE (claimed_task bigint, claimed_token int)",
         [
             f"{q['reviewer_profile']} INTO profile;",
@@ -706,7 +706,7 @@ def run_in_database(postgres_url: str, n: int, workers: int) -> PeerResult:
             with psycopg.connect(conninfo, autocommit=True) as conn:
                 while True:
                     row = conn.execute(
-                        "SELECT * FROM bench_claim(%s, %s, %s, %s)", [user.id, user.name, ["reviewer"], []]
+                        "SELECT * FROM bench_claim(%s, %s, %s, %s, %s)", [user.id, user.name, ["reviewer"], [], []]
                     ).fetchone()
                     if row is None:
                         return
@@ -745,7 +745,13 @@ def run_bare_sqlite(postgres_url: str, n: int) -> PeerResult:
         # Checkpoints as Signoff's: the background thread of signoff_database's, none in the commits.
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "wal_autocheckpoint=0"):
             bare.execute(f"PRAGMA {pragma}")
-        me = {"reviewer": user.id, "reviewer_name": user.name, "roles": '["reviewer"]', "blocked": "[]"}
+        me = {
+            "reviewer": user.id,
+            "reviewer_name": user.name,
+            "roles": '["reviewer"]',
+            "refused": "[]",
+            "blocked": "[]",
+        }
 
         def event(at: str, action: str, entity: str, entity_id: int, data: dict[str, Any]) -> tuple[Any, ...]:
             return (at, user.name, action, entity, str(entity_id), json.dumps(data))
