@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ from signoff.api.schemas import (
     TaskPageOut,
 )
 from signoff.audit.webhooks import deliver
-from signoff.config import Project, load_project
+from signoff.config import Project, environment, load_project
 from signoff.domain import MAX_ID, Id, TaskId, User
 from signoff.errors import InvalidInput, NotFound, Problem, problems_of
 from signoff.metrics import alerts
@@ -83,15 +82,6 @@ class Context:
     db: Database
     runtimes: dict[str, intake.FlowRuntime]
     max_batch: int
-
-
-def _int_env(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    if not value.isdigit() or int(value) <= 0:
-        raise SystemExit(f"{name} must be a positive whole number, got {value!r}")
-    return int(value)
 
 
 def context(request: Request) -> Context:
@@ -194,7 +184,12 @@ def create_app(project: Project | None = None) -> FastAPI:
     tracing.configure()
     db = Database(project.database_url, background_checkpoints=True)
     migrate.require_current(db)
-    ctx = Context(project, db, intake.prepare(db, project), _int_env("SIGNOFF_MAX_BATCH", DEFAULT_MAX_BATCH))
+    ctx = Context(
+        project,
+        db,
+        intake.prepare(db, project),
+        int(environment.number("SIGNOFF_MAX_BATCH", DEFAULT_MAX_BATCH, whole=True)),
+    )
     audit.seal(db, full=True)
     runs = itertools.count(1)
 
@@ -239,7 +234,9 @@ def create_app(project: Project | None = None) -> FastAPI:
     app.state.metrics_registry = prometheus.registry_for(db, project)
     errors.install(app)
     docs.install(app)
-    app.add_middleware(BodyLimit, limit=_int_env("SIGNOFF_MAX_REQUEST_BYTES", DEFAULT_MAX_BODY))
+    app.add_middleware(
+        BodyLimit, limit=int(environment.number("SIGNOFF_MAX_REQUEST_BYTES", DEFAULT_MAX_BODY, whole=True))
+    )
     _routes(app)
     web.mount(app, project, db, ctx.runtimes)
     return app

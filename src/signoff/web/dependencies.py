@@ -7,7 +7,6 @@ error page, or the page script's JSON error), and the handler ``mount`` adds sen
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
@@ -18,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from signoff import users
-from signoff.config import Project
+from signoff.config import Project, environment
 from signoff.domain import User
 from signoff.errors import Forbidden, SignoffError, Unauthenticated
 from signoff.intake import FlowRuntime
@@ -80,16 +79,7 @@ class Site:
 
 
 def undo_seconds() -> float:
-    raw = os.environ.get("SIGNOFF_UI_UNDO_SECONDS")
-    if raw is None:
-        return DEFAULT_UNDO_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SystemExit(f"SIGNOFF_UI_UNDO_SECONDS must be a number of seconds, got {raw!r}") from None
-    if not 0 <= value <= 60:
-        raise SystemExit(f"SIGNOFF_UI_UNDO_SECONDS must be between 0 and 60, got {raw!r}")
-    return value
+    return environment.number("SIGNOFF_UI_UNDO_SECONDS", DEFAULT_UNDO_SECONDS, lowest=0, highest=60)
 
 
 async def _site(request: Request) -> Site:  # async: read inline, no thread for a lookup

@@ -15,6 +15,7 @@ import anyio
 from anyio.to_thread import run_sync
 
 from signoff import users
+from signoff.config import environment
 from signoff.errors import LimitReached
 from signoff.store.database import Database
 
@@ -42,14 +43,20 @@ class Logins:
     @classmethod
     def from_environment(cls, db: Database) -> Logins:
         limits = users.LoginLimits(
-            account_tries=int(_number("SIGNOFF_LOGIN_ACCOUNT_TRIES", users.LoginLimits.account_tries)),
-            address_tries=int(_number("SIGNOFF_LOGIN_ADDRESS_TRIES", users.LoginLimits.address_tries)),
-            lockout_after=int(_number("SIGNOFF_LOGIN_LOCKOUT_AFTER", users.LoginLimits.lockout_after)),
-            backoff=_number("SIGNOFF_LOGIN_BACKOFF_SECONDS", users.LoginLimits.backoff, whole=False),
-            lockout=_number("SIGNOFF_LOGIN_LOCKOUT_SECONDS", users.LoginLimits.lockout, whole=False),
+            account_tries=int(
+                environment.number("SIGNOFF_LOGIN_ACCOUNT_TRIES", users.LoginLimits.account_tries, whole=True)
+            ),
+            address_tries=int(
+                environment.number("SIGNOFF_LOGIN_ADDRESS_TRIES", users.LoginLimits.address_tries, whole=True)
+            ),
+            lockout_after=int(
+                environment.number("SIGNOFF_LOGIN_LOCKOUT_AFTER", users.LoginLimits.lockout_after, whole=True)
+            ),
+            backoff=environment.number("SIGNOFF_LOGIN_BACKOFF_SECONDS", users.LoginLimits.backoff),
+            lockout=environment.number("SIGNOFF_LOGIN_LOCKOUT_SECONDS", users.LoginLimits.lockout),
         )
-        threads = int(_number("SIGNOFF_LOGIN_HASHING_THREADS", os.cpu_count() or 1))
-        return cls(db, limits, threads, _number("SIGNOFF_LOGIN_WAIT_SECONDS", DEFAULT_WAIT, whole=False))
+        threads = int(environment.number("SIGNOFF_LOGIN_HASHING_THREADS", os.cpu_count() or 1, whole=True))
+        return cls(db, limits, threads, environment.number("SIGNOFF_LOGIN_WAIT_SECONDS", DEFAULT_WAIT))
 
     async def login(self, name: str, password: str, source: str) -> users.Session:
         """Open a session, or raise: ``Unauthenticated``, ``users.LoginThrottled`` (429), ``LoginBusy`` (503)."""
@@ -75,17 +82,3 @@ def _yield_the_cpu() -> None:
     belongs to a thread; elsewhere it would belong to the whole process, so it is left alone."""
     if sys.platform == "linux":
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-
-
-def _number(name: str, default: float, *, whole: bool = True) -> float:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw) if whole else float(raw)
-    except ValueError:
-        value = 0
-    if not value > 0:
-        kind = "a positive whole number" if whole else "a positive number of seconds"
-        raise SystemExit(f"{name} must be {kind}, got {raw!r}")
-    return float(value)
