@@ -80,6 +80,30 @@ class DecidedBy(StrEnum):
     DEFAULT_ACTION = "default-action"
 
 
+class ModelStatus(StrEnum):
+    """Where a model version stands: trained and registered (candidate), scoring live traffic without effect
+    (shadow), routing a share of cases (canary), routing every case (champion), or no longer used (retired)."""
+
+    CANDIDATE = "candidate"
+    SHADOW = "shadow"
+    CANARY = "canary"
+    CHAMPION = "champion"
+    RETIRED = "retired"
+
+
+class LabelSource(StrEnum):
+    """Where a training label comes from: a reviewer's decision on a flagged case, several reviewers agreeing, a
+    lead's adjudication, a review of the random audit sample, the ground truth that arrived later, or the
+    resolution of a label conflict."""
+
+    REVIEW = "review"
+    CONSENSUS = "consensus"
+    ADJUDICATION = "adjudication"
+    AUDIT = "audit"
+    OUTCOME = "outcome"
+    RESOLUTION = "resolution"
+
+
 ANY_FLOW = "*"  # a grant on every flow, those of today and those added later
 
 # Broadest first: the role a user is greeted with and lands by, when they hold several.

@@ -84,6 +84,45 @@ class ModelSpec(_Strict):
         return self
 
 
+class RetrainSchedule(_Strict):
+    """When ``signoff worker`` retrains the flow: every night or week (at ``at``, UTC), after a number of new
+    labels, or both (whichever comes first). Neither set: only ``signoff retrain`` retrains."""
+
+    every: Literal["nightly", "weekly"] | None = None
+    at: str = Field(default="02:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, UTC")
+    after_labels: int | None = Field(default=None, ge=1, description="new usable labels since the last training set")
+
+
+class MlflowSpec(_Strict):
+    """Also log each retrain run and model version to an MLflow tracking server, and keep the registered model's
+    aliases ``champion`` and ``challenger`` in step with the registry."""
+
+    tracking_uri: str = Field(min_length=1)
+    registered_model: str | None = Field(default=None, description="default: signoff-<flow>")
+
+
+class LearningSpec(_Strict):
+    """How the flow learns from its labels. ``holdout`` is the share of human-verified cases (picked by a stable
+    hash of the case id) that no training set ever contains; ``validation`` the share of the latest labels, by
+    case time, that a training set validates on instead of training."""
+
+    trainer: str | None = Field(
+        default=None, description="'package.module:function' taking a training set and returning a model"
+    )
+    holdout: float = Field(default=0.1, gt=0, lt=0.5)
+    validation: float = Field(default=0.2, gt=0, lt=0.5)
+    min_labels: int = Field(default=50, ge=2, description="usable labels needed before a first training set")
+    schedule: RetrainSchedule = RetrainSchedule()
+    mlflow: MlflowSpec | None = None
+
+    @field_validator("trainer")
+    @classmethod
+    def _entry_point(cls, trainer: str | None) -> str | None:
+        if trainer is not None and not re.fullmatch(r"[\w.]+:[\w.]+", trainer):
+            raise ValueError("a trainer is an entry point in the form 'package.module:function'")
+        return trainer
+
+
 class WhenExhausted(_Strict):
     """The default-safe action when a task is due and its escalation chain has no next queue."""
 
@@ -256,6 +295,7 @@ class Flow(_Strict):
     calibration: CalibrationSpec = CalibrationSpec()
     alerts: Alerts = Alerts()
     metrics: Metrics = Metrics()
+    learning: LearningSpec = LearningSpec()
 
     @field_validator("labels")
     @classmethod
