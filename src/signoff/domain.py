@@ -93,8 +93,9 @@ class ModelStatus(StrEnum):
 
 class LabelSource(StrEnum):
     """Where a training label comes from: a reviewer's decision on a flagged case, several reviewers agreeing, a
-    lead's adjudication, a review of the random audit sample, the ground truth that arrived later, or the
-    resolution of a label conflict."""
+    lead's adjudication, a review of the random audit sample, the ground truth that arrived later, the resolution
+    of a label conflict, or a review of an automatically decided case offered to a reviewer with spare capacity
+    (active learning; weighted by its selection probability, like the audit sample by its inclusion probability)."""
 
     REVIEW = "review"
     CONSENSUS = "consensus"
@@ -102,6 +103,7 @@ class LabelSource(StrEnum):
     AUDIT = "audit"
     OUTCOME = "outcome"
     RESOLUTION = "resolution"
+    EXPLORATION = "exploration"
 
 
 ANY_FLOW = "*"  # a grant on every flow, those of today and those added later
