@@ -21,6 +21,10 @@ from sqlalchemy.engine import make_url
 from signoff.store import migrate
 from signoff.store.database import Database
 
+# One OpenMP thread for scikit-learn's gradient boosting, in tests and the processes they start (set before any
+# test module loads scikit-learn): on a busy machine its spinning threads made a small fit 60 times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 POSTGRES_URL = os.environ.get("SIGNOFF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEMPLATE = f"signoff_template_{os.getpid()}"
 

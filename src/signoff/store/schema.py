@@ -353,6 +353,38 @@ decisions = Table(
     _created(),
 )
 
+# A training set and its examples: the lineage of every model trained from it (which cases, which labels from
+# which source, with which weight, for training or validation). ``holdout`` is the held-out share it was built
+# with: the cases that share picks were left out. Examples are never changed: a new set is a new row.
+training_sets = Table(
+    "training_sets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("flow", String(63), nullable=False),
+    Column("window_start", UtcDateTime(), nullable=False),  # the oldest case's time
+    Column("window_end", UtcDateTime(), nullable=False),  # no label known after it was used
+    Column("validation_start", UtcDateTime(), nullable=False),  # the first validation case's time
+    Column("policy_version", String(64), nullable=True),
+    Column("holdout", Float, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    _created(),
+    Column("created_by", String(200), nullable=False),
+    Index("ix_training_sets_flow", "flow", "id"),
+)
+
+training_examples = Table(
+    "training_examples",
+    metadata,
+    Column("training_set_id", Id, ForeignKey("training_sets.id"), primary_key=True),
+    Column("case_id", Id, ForeignKey("cases.id"), primary_key=True, index=True),
+    Column("label", String(100), nullable=False),
+    Column("source", String(20), nullable=False),  # a LabelSource
+    Column("weight", Float, nullable=False),
+    Column("part", String(10), nullable=False),  # "train" or "validation"
+    Column("labelled_at", UtcDateTime(), nullable=False),
+    Column("inclusion_probability", Float, nullable=True),
+)
+
 audit_events = Table(
     "audit_events",
     metadata,
