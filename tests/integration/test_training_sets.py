@@ -3,9 +3,11 @@ free of leaks across 100 builds with labels arriving at random."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from signoff.config import Flow
 from signoff.domain import CaseId, LabelSource
 from signoff.errors import InvalidInput, NotFound
 from signoff.intake import validate_case
-from signoff.learning import datasets
+from signoff.learning import datasets, trainers
 from signoff.learning.records import Label
 from signoff.store.database import Database
 from signoff.store.schema import audit_events, cases, training_examples, training_sets
@@ -247,3 +249,31 @@ def test_no_leak_across_100_builds_with_random_arrivals(db: Database, tmp_path: 
         assert conn.execute(select(func.count()).select_from(training_sets)).scalar_one() == built_sets
     assert not [r for r in rows if reference_held_out(flow.name, r.case_id, flow.learning.holdout)]
     assert all(r.labelled_at <= r.window_end for r in rows)
+
+
+def test_the_how_to_example_runs(db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The Python block of docs/how-to/close-the-loop.md, run as written on a store with labelled cases."""
+    flow, times = store_cases(db, tmp_path, 80)
+    rng = random.Random(3)
+    labels = [label_of(c, t, 1, label=rng.choice(["good", "bad"])) for c, t in times.items()]
+    text = (Path(__file__).resolve().parents[2] / "docs" / "how-to" / "close-the-loop.md").read_text()
+    example = re.search(r"### In Python\n\n```python\n(.*?)```", text, re.DOTALL)
+    assert example is not None
+    exec(example.group(1), {"db": db, "flow": flow, "labels": labels})  # noqa: S102  # the docs' own example
+    printed = ast.literal_eval(capsys.readouterr().out.strip())
+    assert set(printed) == {"n", "accuracy", "log_loss", "ece", "auc"}
+    assert printed["n"] == len(datasets.holdout_data(db, flow, labels)) > 0
+
+
+def test_training_twice_from_a_stored_set_gives_identical_probabilities(db: Database, tmp_path: Path) -> None:
+    flow, times = store_cases(db, tmp_path, 120)
+    rng = random.Random(5)
+    labels = [label_of(c, t, 1, label=rng.choice(["good", "bad"])) for c, t in times.items()]
+    built = datasets.build(db, flow, labels, until=START + timedelta(days=30), actor="t")
+    assert built is not None
+    trainer = trainers.trainer_of(flow)
+    first = trainer(datasets.frames(db, flow, built))
+    second = trainer(datasets.frames(db, flow, datasets.load(db, flow, built.id)))
+    frame = datasets.holdout_data(db, flow, labels).frame
+    assert len(frame) > 0
+    assert np.array_equal(first.predict_proba(frame), second.predict_proba(frame))

@@ -3,6 +3,7 @@ and a model the flow's adapters load from a skops file."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -206,3 +207,10 @@ def test_multiclass_auc_is_the_mean_of_each_labels_one_against_the_rest() -> Non
     swapped = assess.metrics(model, _examples(["b", "a", "c", "b"]))
     # a (the second case, 0.2) against 0.6, 0.1, 0.5: 1 of 3; b (0.3, 0.4) against 0.5, 0.2: 2 of 4; c: 1
     assert swapped["auc"] == pytest.approx((1 / 3 + 2 / 4 + 1) / 3)
+
+
+def test_the_how_to_lists_the_types_skops_must_trust() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "how-to" / "close-the-loop.md").read_text()
+    listed = re.search(r"trusted_types:\n((?:\s+- \S+\n)+)", text)
+    assert listed is not None
+    assert [x for x in listed.group(1).split() if x != "-"] == list(train.TRUSTED_TYPES)
