@@ -156,6 +156,7 @@ def test_too_few_labels_build_nothing(db: Database, tmp_path: Path) -> None:
     [
         ({"label": "maybe"}, "'maybe' is not a label of flow 'test-flow'"),
         ({"source": LabelSource.AUDIT, "inclusion_probability": 0.0}, r"inclusion probability 0.0 is not in \(0, 1\]"),
+        ({"source": "guess"}, "'guess' is not a label source"),
         ({"case_id": CaseId(10_000)}, "no such case"),
         ({"case_id": "other"}, "the case belongs to flow 'other'"),
         ({"case_id": "gold"}, "a gold case is a reviewer's test, never a training label"),

@@ -162,7 +162,8 @@ def build(
 
 @dataclass(frozen=True)
 class Split:
-    """Where ``split`` put the labels: the two parts, oldest case first, and how many it left out."""
+    """Where ``split`` put the labels: the two parts, oldest case first, and how many it left out as held out, and
+    (of the others) as newer than the window's end."""
 
     train: tuple[Label, ...]
     validation: tuple[Label, ...]
@@ -175,11 +176,12 @@ def split(flow: Flow, labels: Sequence[Label], until: datetime) -> Split:
     ``flow.learning.min_labels`` remain, order them by case time (ties by case id) and put the latest
     ``flow.learning.validation`` share (rounded, at least one) in validation: no training case is newer than a
     validation case. Fewer: both parts empty."""
-    newer = [label for label in labels if label.labelled_at > until or label.case_created_at > until]
-    hidden = [label for label in labels if held_out(flow.name, label.case_id, flow.learning.holdout)]
-    left_out = {label.case_id for label in (*newer, *hidden)}
+    hidden = {label.case_id for label in labels if held_out(flow.name, label.case_id, flow.learning.holdout)}
+    shown = [label for label in labels if label.case_id not in hidden]
+    newer = [label for label in shown if label.labelled_at > until or label.case_created_at > until]
     kept = sorted(
-        (label for label in labels if label.case_id not in left_out), key=lambda x: (x.case_created_at, x.case_id)
+        (label for label in shown if label.labelled_at <= until and label.case_created_at <= until),
+        key=lambda x: (x.case_created_at, x.case_id),
     )
     if len(kept) < flow.learning.min_labels:
         return Split((), (), len(hidden), len(newer))
@@ -197,6 +199,8 @@ def _check(flow: Flow, labels: Sequence[Label]) -> None:
         p = label.inclusion_probability
         if p is not None and not 0 < p <= 1:
             problems.append(Problem(where, f"inclusion probability {p} is not in (0, 1]"))
+        if label.source not in set(LabelSource):
+            problems.append(Problem(where, f"{label.source!r} is not a label source"))
         if label.case_id in seen:
             problems.append(Problem(where, "a second label for the same case"))
         seen.add(label.case_id)
@@ -225,7 +229,7 @@ def _example(label: Label, part: str) -> dict[str, object]:
     return {
         "case_id": label.case_id,
         "label": label.label,
-        "source": label.source.value,
+        "source": str(label.source),
         "weight": weight(label),
         "part": part,
         "labelled_at": label.labelled_at,
