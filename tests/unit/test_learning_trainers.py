@@ -122,7 +122,7 @@ def test_the_flow_names_its_own_trainer_as_an_entry_point() -> None:
     ("entry_point", "problem"),
     [
         ("helpers.trainers:not_a_classifier", r"returned a dict, not a fitted classifier with predict_proba"),
-        ("helpers.trainers:other_labels", r"model's classes \['no', 'yes'\] are not the flow's labels"),
+        ("helpers.trainers:other_labels", r"the model's classes \['no', 'yes'\] are not the flow's labels"),
     ],
 )
 def test_a_trainer_that_returns_what_no_adapter_can_score_is_refused(entry_point: str, problem: str) -> None:
