@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sklearn.datasets import load_breast_cancer, load_digits, make_classification
+from shared_data import credit_default, credit_default_path, reference_set
+from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
@@ -46,15 +46,6 @@ DEFAULTS = {"epsilon": 0.1, "temperature": 0.1}  # ExploreSpec's defaults
 Ints = npt.NDArray[np.int64]
 
 
-def _credit_default() -> Path | None:
-    """The shared datasets folder sits beside the checkout (or an ancestor of it)."""
-    for folder in Path(__file__).resolve().parents:
-        candidate = folder / "shared" / "datasets" / "credit_default.csv"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 @dataclass(frozen=True)
 class Dataset:
     name: str
@@ -63,23 +54,12 @@ class Dataset:
 
 
 def datasets(credit: Path) -> Iterator[Dataset]:
-    frame = pd.read_csv(credit)  # header: default,student,balance,income; the target is ``default`` (Yes/No)
-    features = np.column_stack([frame["balance"], frame["income"], frame["student"] == "Yes"]).astype(float)
-    yield Dataset("credit_default (10,000)", features, np.asarray(frame["default"] == "Yes", dtype=np.int64))
+    yield Dataset("credit_default (10,000)", *credit_default(credit))
     cancer = load_breast_cancer()
     yield Dataset("breast_cancer (569)", cancer.data, cancer.target.astype(np.int64))
     digits = load_digits()
     yield Dataset("digits (1,797, 10 classes)", digits.data, digits.target.astype(np.int64))
-    x, y = make_classification(  # the reference set of bench/routing_quality.py
-        n_samples=30000,
-        n_features=20,
-        n_informative=8,
-        n_redundant=4,
-        n_clusters_per_class=3,
-        flip_y=0.005,
-        random_state=0,
-    )
-    yield Dataset("reference (synthetic, 30,000)", x, y.astype(np.int64))
+    yield Dataset("reference (synthetic, 30,000)", *reference_set())  # bench/routing_quality.py's reference set
 
 
 def _fit(x: npt.NDArray[np.float64], y: Ints) -> LogisticRegression | np.int64:
@@ -179,7 +159,9 @@ def run(seeds: int, credit: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--credit", type=Path, default=_credit_default(), help="credit_default.csv (shared datasets)")
+    parser.add_argument(
+        "--credit", type=Path, default=credit_default_path(), help="credit_default.csv (shared datasets)"
+    )
     args = parser.parse_args()
     if args.credit is None or not args.credit.is_file():
         parser.error(

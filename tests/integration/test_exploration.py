@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from helpers.builders import make_project
-from helpers.queues import reviewer
+from helpers.queues import reviewer, scored
 from signoff import intake, review
 from signoff.config import Project
 from signoff.domain import Role
@@ -26,15 +26,7 @@ AUTO = [0.05, 0.1, 0.2, 0.25, 0.75, 0.8, 0.9, 0.95]  # outside the band 0.3-0.7:
 
 
 def _project(db: Database, tmp_path: Path, scores: list[float], **learning: Any) -> Project:
-    project = make_project(tmp_path, db.url, learning=learning)
-    runtime = intake.prepare(db, project)["test-flow"]
-    cases = []
-    for i, score in enumerate(scores):
-        case, _ = validate_case(runtime.flow, f"c{i}", {"score": score, "group": "a"}, f"cases[{i}]")
-        assert case is not None
-        cases.append(case)
-    intake.submit(db, runtime, cases, "tester")
-    return project
+    return scored(db, tmp_path, scores, learning=learning)
 
 
 def _selections(db: Database) -> list[Any]:
