@@ -3,6 +3,7 @@ drawn with a recorded selection probability; its review never changes the model'
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,34 @@ def test_only_the_named_queue_offers_and_a_bad_setting_names_where(db: Database,
         make_project(tmp_path, db.url, learning={"explore": {"queue": "nowhere"}})
     with pytest.raises(ConfigError, match=r"flows\.test-flow\.learning\.explore\.epsilon"):
         make_project(tmp_path, db.url, learning={"explore": {"epsilon": 0}})
+
+
+def test_reviewers_claiming_at_once_never_share_a_case(db: Database, tmp_path: Path) -> None:
+    """Concurrent claims may draw the same case: the case's row lock lets one open its task, the others are offered
+    nothing this time; every draw is recorded once."""
+    project = _project(db, tmp_path, AUTO[:4], explore={"temperature": 1.0})
+    people = [reviewer(db, f"r{i}") for i in range(8)]
+    got: list[Any] = []
+    failures: list[BaseException] = []
+    start = threading.Barrier(len(people))
+
+    def work(index: int) -> None:
+        try:
+            start.wait()
+            while (claim := review.claim(db, project, people[index])) is not None:
+                got.append(claim)
+                review.submit(db, project, people[index], claim.task_id, claim.token, "good")
+        except BaseException as error:  # noqa: BLE001  # reported below, in the main thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(people))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
+    assert len({c.case_id for c in got}) == len(got) <= 4
+    selections = _selections(db)
+    assert sorted(s.case_id for s in selections) == sorted(c.case_id for c in got)
+    with db.transaction(write=False) as conn:
+        assert len(list(conn.execute(select(tasks.c.id)))) == len(got)
