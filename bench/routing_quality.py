@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 from scipy.stats import beta
-from sklearn.datasets import load_breast_cancer, load_digits, make_classification
+from shared_data import credit_default, credit_default_path, reference_set
+from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
@@ -44,7 +44,7 @@ from signoff.routing.calibration import Certificate, certify_selective, sgr
 ALPHAS = (0.01, 0.02, 0.05)
 DELTA = 0.05
 BUDGET = 0.07
-CREDIT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "credit_default.csv"
+CREDIT = credit_default_path()
 ANCHORS = {  # from the issue: measured by the standard method and the oracle on the reference set
     "sgr": {0.01: 0.483, 0.02: 0.181, 0.05: 0.031},
     "oracle": {0.01: 0.310, 0.02: 0.144, 0.05: 0.015},
@@ -62,25 +62,14 @@ class Dataset:
     sizes: tuple[float, float, float]
 
 
-def datasets(credit: Path) -> Iterator[Dataset]:
-    x, y = make_classification(
-        n_samples=30000,
-        n_features=20,
-        n_informative=8,
-        n_redundant=4,
-        n_clusters_per_class=3,
-        flip_y=0.005,
-        random_state=0,
-    )
-    yield Dataset("reference (synthetic 30k)", x, y, (1 / 3, 1 / 3, 1 / 3))
+def datasets(credit: Path | None) -> Iterator[Dataset]:
+    yield Dataset("reference (synthetic 30k)", *reference_set(), (1 / 3, 1 / 3, 1 / 3))
     cancer = load_breast_cancer()
     yield Dataset("breast_cancer", cancer.data, cancer.target, (0.4, 0.3, 0.3))
     digits = load_digits()
     yield Dataset("digits", digits.data, digits.target, (0.4, 0.3, 0.3))
-    if credit.is_file():
-        frame = pd.read_csv(credit)
-        features = np.column_stack([frame["balance"], frame["income"], frame["student"] == "Yes"]).astype(float)
-        yield Dataset("credit_default", features, (frame["default"] == "Yes").to_numpy(dtype=np.int64), (0.4, 0.3, 0.3))
+    if credit is not None and credit.is_file():
+        yield Dataset("credit_default", *credit_default(credit), (0.4, 0.3, 0.3))
 
 
 def _model(seed: int) -> HistGradientBoostingClassifier:
@@ -145,7 +134,7 @@ def oracle(score: Floats, right: npt.NDArray[np.bool_], alpha: float) -> float:
     return 1 - (accepted[ok].max() / len(order) if ok.any() else 0.0)
 
 
-def run(splits: int, credit: Path) -> None:
+def run(splits: int, credit: Path | None) -> None:
     console = Console(width=150)
     console.print(
         f"[bold]Routing quality[/]: {splits} random splits per dataset, delta = {DELTA:.0%}, "

@@ -45,12 +45,14 @@ class Verdict(StrEnum):
 class TaskKind(StrEnum):
     """A review decides the case (alone, or with others by consensus); an adjudication settles reviewers who
     disagreed; an audit checks a decision the model already made; a gold task measures the reviewer on a case
-    whose answer is known (reviewers see it as a review)."""
+    whose answer is known (reviewers see it as a review); an exploration asks a reviewer with spare capacity to
+    label a case the model decided alone, drawn by active learning (like an audit, it never changes the decision)."""
 
     REVIEW = "review"
     AUDIT = "audit"
     ADJUDICATION = "adjudication"
     GOLD = "gold"
+    EXPLORE = "explore"
 
 
 class CaseStatus(StrEnum):

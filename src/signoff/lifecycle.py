@@ -5,7 +5,7 @@ decision holds. Rows are built for whole sequences at once: intake's batches sta
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -83,6 +83,7 @@ class _Opening:
     sla: float | None = None
     lease_owner: UserId | None = None
     lease_expires_at: datetime | None = None
+    timed: bool = True  # False: never due (an exploration task: nobody waits for its answer)
 
     @property
     def status(self) -> TaskStatus:
@@ -105,7 +106,7 @@ def _open(conn: Connection, flow: Flow, openings: Sequence[_Opening], now: datet
             "lease_ttl": spec.lease_ttl,
             "created_at": now,
             "kind": o.kind.value,
-            "due_at": due_at(spec, now, o.sla),
+            "due_at": due_at(spec, now, o.sla) if o.timed else None,
         }
         if o.lease_owner is not None:
             row |= {"lease_owner": o.lease_owner, "lease_expires_at": o.lease_expires_at}
@@ -151,8 +152,26 @@ def open_gold(
     db: Database, conn: Connection, flow: Flow, queue: str, case_id: CaseId, reviewer: UserId, now: datetime
 ) -> OpenedTask:
     """A gold task on a gold case, leased at once (token 1) to the reviewer it is served to."""
-    expires = now + timedelta(seconds=flow.queues[queue].lease_ttl)
-    (task,) = _open(conn, flow, [_Opening(case_id, queue, TaskKind.GOLD, 0, None, None, reviewer, expires)], now)
+    return _open_leased(db, conn, flow, _Opening(case_id, queue, TaskKind.GOLD, 0), reviewer, now)
+
+
+EXPLORE_PRIORITY = -10_000  # released, an exploration task waits behind every other task (priorities >= -1000)
+
+
+def open_exploration(
+    db: Database, conn: Connection, flow: Flow, queue: str, case_id: CaseId, reviewer: UserId, now: datetime
+) -> OpenedTask:
+    """An exploration task on a case the model decided alone, leased at once (token 1) to the reviewer with spare
+    capacity it is offered to. Never due: nobody waits for it, and no escalation may decide the case."""
+    opening = _Opening(case_id, queue, TaskKind.EXPLORE, EXPLORE_PRIORITY, timed=False)
+    return _open_leased(db, conn, flow, opening, reviewer, now)
+
+
+def _open_leased(
+    db: Database, conn: Connection, flow: Flow, opening: _Opening, reviewer: UserId, now: datetime
+) -> OpenedTask:
+    expires = now + timedelta(seconds=flow.queues[opening.queue].lease_ttl)
+    (task,) = _open(conn, flow, [replace(opening, lease_owner=reviewer, lease_expires_at=expires)], now)
     task_store.record_lease(db, conn, task.task_id, task.lease_token, reviewer, now, expires)
     return task
 

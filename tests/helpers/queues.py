@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,20 @@ from signoff.store.schema import leases, tasks
 
 def queued(db: Database, tmp_path: Path, n: int, **overrides: Any) -> Project:
     """A project whose every one of ``n`` cases is waiting for review (score 0.5 is inside the band)."""
+    return scored(db, tmp_path, [0.5] * n, **overrides)
+
+
+def scored(db: Database, tmp_path: Path, scores: Sequence[float], **overrides: Any) -> Project:
+    """A project with one case per score (the model's P(bad)): inside the band 0.3-0.7 it waits for review,
+    outside it the model decides it alone."""
     project = make_project(tmp_path, db.url, **overrides)
     runtime = intake.prepare(db, project)["test-flow"]
     cases = []
-    for i in range(n):
-        case, _ = validate_case(runtime.flow, f"c{i}", {"score": 0.5, "group": "a"}, f"cases[{i}]")
+    for i, score in enumerate(scores):
+        case, _ = validate_case(runtime.flow, f"c{i}", {"score": score, "group": "a"}, f"cases[{i}]")
         assert case is not None
         cases.append(case)
-    for start in range(0, n, 1000):
+    for start in range(0, len(cases), 1000):
         intake.submit(db, runtime, cases[start : start + 1000], "tester")
     return project
 

@@ -196,7 +196,7 @@ class TaskOut(_Out):
     lease_ttl: float
     created_at: Time
     completed_at: Time | None
-    kind: str = Field(description="review, audit, consensus, adjudication; gold only to those who oversee the flow.")
+    kind: str = Field(description="review, audit, adjudication, explore; gold only to those who oversee the flow.")
     due_at: Time | None
     assignee: int | None = Field(description="Null unless it is the caller or the caller oversees the flow.")
 

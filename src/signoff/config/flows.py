@@ -101,6 +101,22 @@ class MlflowSpec(_Strict):
     registered_model: str | None = Field(default=None, description="default: signoff-<flow>")
 
 
+class ExploreSpec(_Strict):
+    """Active learning on spare capacity: a claim that finds no task may be offered one of the flow's recent
+    automatically decided cases, drawn by ``strategy`` (``margin``: the least sure first, see
+    ``signoff.learning.active``) with its selection probability recorded. The review is kept beside the model's
+    decision, which stands, like an audit."""
+
+    when_idle: bool = Field(default=True, description="offer a case when a claim finds no task (false: never)")
+    queue: Name | None = Field(default=None, description="the queue whose reviewers are offered them (default: first)")
+    pool: int = Field(
+        default=1000, ge=1, le=100_000, description="the most recent automatically decided cases drawn from"
+    )
+    strategy: Literal["margin", "random"] = "margin"
+    epsilon: float = Field(default=0.1, gt=0, le=1, description="share of the draw that is uniform over the pool")
+    temperature: float = Field(default=0.1, gt=0, le=10, description="how sharply small margins are preferred")
+
+
 class LearningSpec(_Strict):
     """How the flow learns from its labels. ``holdout`` is the share of human-verified cases (picked by a stable
     hash of the case id) that no training set ever contains; ``validation`` the share of the latest labels, by
@@ -114,6 +130,7 @@ class LearningSpec(_Strict):
     min_labels: int = Field(default=50, ge=2, description="usable labels needed before a first training set")
     schedule: RetrainSchedule = RetrainSchedule()
     mlflow: MlflowSpec | None = None
+    explore: ExploreSpec | None = None
 
     @field_validator("trainer")
     @classmethod
@@ -356,6 +373,11 @@ class Flow(_Strict):
         if self.metrics.favourable is not None and self.metrics.favourable not in self.labels:
             raise ValueError(f"metrics.favourable {self.metrics.favourable!r} is not one of {list(self.labels)}")
         self._check_no_escalation_cycle()
+        explore = self.learning.explore
+        if explore is not None and explore.queue is not None and explore.queue not in self.queues:
+            raise ValueError(
+                f"learning.explore offers in queue {explore.queue!r}, which is not declared under 'queues'"
+            )
         if self.audit.queue is not None and self.audit.queue not in self.queues:
             raise ValueError(f"audit sends to queue {self.audit.queue!r}, which is not declared under 'queues'")
         if self.audit.by_segment is not None:

@@ -15,6 +15,7 @@ from signoff.audit import record
 from signoff.config import Project, QueueSpec
 from signoff.domain import ANY_FLOW, AuditEvent, CaseId, DecidedBy, Role, TaskId, TaskKind, TaskStatus, User
 from signoff.errors import InvalidInput, LeaseRefused, NotFound, Problem, TaskClosed
+from signoff.learning import exploration
 from signoff.observe import tracing
 from signoff.observe.prometheus import TURNAROUND_SECONDS
 from signoff.review import gold, views, workload
@@ -97,7 +98,8 @@ def claim(
     """Lease the most urgent task this reviewer may take, or None if there is none for them.
 
     Refused (LimitReached) while a workload limit holds. Queues whose skills the reviewer lacks, or where
-    gold tasks paused them, are passed over; a gold task is mixed in at its queue's rate.
+    gold tasks paused them, are passed over; a gold task is mixed in at its queue's rate. With no task left, a flow
+    with ``learning.explore`` may offer an automatically decided case to label (``signoff.learning.exploration``).
     """
     start = tracing.now_ns()
     roles, refused = _claim_scope(project, user)
@@ -116,6 +118,7 @@ def claim(
             elif flow in (None, flow_name) and queue in (None, name):
                 open_to_me.append((flow_name, name, spec))
         result = _serve_gold(db, conn, project, user, open_to_me, now, rng or _RNG)
+        events: list[AuditEvent] = []
         if result is None:
             row = None
             last = people.last_queues(conn, user.id, limits.rotate_after) if limits.rotate_after else []
@@ -124,21 +127,27 @@ def claim(
                 row = _claim_row(db, conn, user, roles, refused, [*blocked, "/".join(avoid)], flow, queue)
             if row is None:
                 row = _claim_row(db, conn, user, roles, refused, blocked, flow, queue)
-            if row is None:
+            if row is not None:
+                result = Claim(
+                    TaskId(row.id),
+                    CaseId(row.case_id),
+                    row.flow,
+                    row.queue,
+                    row.kind,
+                    row.lease_token,
+                    as_utc(row.lease_expires_at),
+                )
+        if result is None:
+            explore = [(project.flow(f), name) for f, name, _spec in open_to_me]
+            offered = exploration.offer(db, conn, explore, user, now, rng or _RNG, events)
+            if offered is None:
                 return None
-            result = Claim(
-                TaskId(row.id),
-                CaseId(row.case_id),
-                row.flow,
-                row.queue,
-                row.kind,
-                row.lease_token,
-                as_utc(row.lease_expires_at),
-            )
+            result = _leased(offered)
         record(
             db,
             conn,
             [
+                *events,
                 AuditEvent(
                     user.name,
                     "task.claimed",
@@ -149,7 +158,7 @@ def claim(
                         "token": result.token,
                         "expires_at": result.expires_at.isoformat(),
                     },
-                )
+                ),
             ],
             at=now,
         )
@@ -221,12 +230,16 @@ def _serve_gold(
         case_id = people.gold_case_for(conn, flow_name, user.id, user.name)
         if case_id is None:
             continue
-        task = lifecycle.open_gold(db, conn, project.flow(flow_name), name, CaseId(case_id), user.id, now)
-        assert task.lease_expires_at is not None
-        return Claim(
-            task.task_id, task.case_id, flow_name, name, task.kind.value, task.lease_token, task.lease_expires_at
-        )
+        return _leased(lifecycle.open_gold(db, conn, project.flow(flow_name), name, CaseId(case_id), user.id, now))
     return None
+
+
+def _leased(task: lifecycle.OpenedTask) -> Claim:
+    """The claim of a task opened already leased to its reviewer (gold, exploration)."""
+    assert task.lease_expires_at is not None
+    return Claim(
+        task.task_id, task.case_id, task.flow, task.queue, task.kind.value, task.lease_token, task.lease_expires_at
+    )
 
 
 def claimed_case(db: Database, user: User, claim: Claim) -> dict[str, Any]:
@@ -349,6 +362,8 @@ def submit(
 
 
 _HUMAN_DECISIONS = (DecidedBy.REVIEWER.value, DecidedBy.CONSENSUS.value, DecidedBy.ADJUDICATION.value)
+# Task kinds whose review sits beside the model's decision instead of making one, and the event recording it.
+_MODEL_STANDS = {TaskKind.AUDIT.value: "case.audited", TaskKind.EXPLORE.value: "case.explored"}
 
 
 def _submit(
@@ -368,7 +383,7 @@ def _submit(
                 label,
                 comment,
             ):
-                if task.kind == TaskKind.AUDIT.value:  # the same answer the first submit gave
+                if task.kind in _MODEL_STANDS:  # the same answer the first submit gave
                     decision = case_store.decision_of(conn, CaseId(earlier.case_id))
                     replay = Outcome(
                         earlier.id, CaseId(earlier.case_id), decision or label, DecidedBy.MODEL.value, True
@@ -413,13 +428,13 @@ def _submit(
                 },
             )
         ]
-        if task.kind == TaskKind.AUDIT.value:
-            # The model's decision stands (it was already acted on); the audit label measures the model.
+        if task.kind in _MODEL_STANDS:
+            # The model's decision stands (it was already acted on); the label measures and teaches the model.
             decision = case_store.decision_of(conn, case_id)
             events.append(
                 AuditEvent(
                     user.name,
-                    "case.audited",
+                    _MODEL_STANDS[task.kind],
                     "case",
                     str(case_id),
                     {

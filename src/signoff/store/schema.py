@@ -385,6 +385,22 @@ training_examples = Table(
     Column("inclusion_probability", Float, nullable=True),
 )
 
+# Active learning: each automatically decided case offered to a reviewer with spare capacity, with the probability
+# that the draw chose it (its label's weight is the inverse) and the margin the model gave it. One per case.
+al_selections = Table(
+    "al_selections",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False, unique=True),
+    Column("flow", String(63), nullable=False, index=True),
+    Column("task_id", Id, ForeignKey("tasks.id"), nullable=False),
+    Column("probability", Float, nullable=False),
+    Column("margin", Float, nullable=False),
+    Column("strategy", String(20), nullable=False),
+    Column("pool_size", Integer, nullable=False),
+    _created(),
+)
+
 audit_events = Table(
     "audit_events",
     metadata,
