@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -68,3 +70,22 @@ def age_heartbeat(db: Database, run_id: int, seconds: float) -> None:
             .where(retrain_runs.c.id == run_id)
             .values(heartbeat_at=row.heartbeat_at - timedelta(seconds=seconds))
         )
+
+
+# ``signoff`` itself, in a real process, with the small pipeline of helpers.pipeline in place of Signoff's own steps.
+RUNNER = """
+import sys
+from helpers import pipeline
+from signoff.learning import retrain
+retrain.signoff_steps = pipeline.steps
+from signoff.cli.main import app
+app(sys.argv[1:], prog_name="signoff")
+"""
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-c", RUNNER, *args]
+
+
+def signoff_with_pipeline(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command(*args), env=env, capture_output=True, text=True, timeout=300)
