@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +222,13 @@ class Registry:
 
 def steps() -> Steps:
     return Registry().steps()
+
+
+class TrainingSetForTests:
+    """A training set record with nothing behind it, for code that only reads its fields."""
+
+    @staticmethod
+    def make() -> TrainingSet:
+        when = datetime(2026, 1, 1, tzinfo=UTC)
+        label = Label(CaseId(1), "good", LabelSource.REVIEW, when, when)
+        return TrainingSet(1, "test-flow", (label,), (label,), when, when, when, None, "0" * 64, when, "tester")
