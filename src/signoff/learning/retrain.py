@@ -168,15 +168,13 @@ def run_due(
             continue
         run_id, reason = found
         claim = _claim(db, run_id, stale_after, actor, reason=reason)
-        if claim is not None:
+        if claim is None:
+            continue
+        try:
             results.append(_run(db, project, flow, claim, steps, actor, stale_after, progress))
+        except RunLost as lost:  # this worker stalled and another took the run over: theirs to finish
+            log.warning("%s", lost)
     return results
-
-
-def runs(db: Database, flow: str, limit: int = 20) -> list[Any]:
-    """The flow's latest retrain runs, newest first."""
-    with db.transaction(write=False) as conn:
-        return store.runs(conn, flow, limit)
 
 
 def _due_run(db: Database, flow: Flow, steps: Steps, actor: str) -> tuple[int, str] | None:

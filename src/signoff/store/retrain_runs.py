@@ -49,13 +49,3 @@ def latest(conn: Connection, flow: str) -> Row[Any] | None:
     return conn.execute(
         select(retrain_runs).where(retrain_runs.c.flow == flow).order_by(retrain_runs.c.id.desc()).limit(1)
     ).first()
-
-
-def run(conn: Connection, run_id: int) -> Row[Any] | None:
-    return conn.execute(select(retrain_runs).where(retrain_runs.c.id == run_id)).first()
-
-
-def runs(conn: Connection, flow: str, limit: int) -> list[Row[Any]]:
-    """The flow's latest runs, newest first."""
-    query = select(retrain_runs).where(retrain_runs.c.flow == flow).order_by(retrain_runs.c.id.desc()).limit(limit)
-    return list(conn.execute(query))
