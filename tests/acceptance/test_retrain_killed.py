@@ -1,7 +1,8 @@
 """The worker killed with SIGKILL mid-retrain leaves no half-registered version; the next run completes it.
 
-``signoff retrain`` runs as a real process and is killed while its trainer works; then ``signoff worker`` takes the
-abandoned run over once its heartbeat is stale, and completes it: one version, its artifact whole."""
+``signoff worker`` (running a scheduled retrain) or ``signoff retrain`` runs as a real process and is killed while
+its trainer works; then the other command takes the abandoned run over once its heartbeat is stale, and completes
+it: one version, its artifact whole, nothing redone afterwards."""
 
 from __future__ import annotations
 
@@ -21,19 +22,26 @@ from signoff.store.database import Database
 pytestmark = pytest.mark.slow  # starts and kills a retrain process
 
 
-def test_a_killed_retrain_leaves_nothing_half_registered_and_the_worker_completes_it(
-    db: Database, tmp_path: Path
+KILLED_THEN_COMPLETING = {
+    "worker": (["worker", "--poll", "0.5"], ["retrain", "test-flow"]),
+    "retrain": (["retrain", "test-flow"], ["worker", "--once"]),
+}
+
+
+@pytest.mark.parametrize("killed", sorted(KILLED_THEN_COMPLETING))
+def test_a_killed_retrain_leaves_nothing_half_registered_and_the_next_run_completes_it(
+    db: Database, tmp_path: Path, killed: str
 ) -> None:
-    project = labelled_project(db, tmp_path, 60, {"trainer": "helpers.pipeline:slow_trainer"})
+    learning = {"trainer": "helpers.pipeline:slow_trainer", "schedule": {"every": "nightly", "at": "00:00"}}
+    project = labelled_project(db, tmp_path, 60, learning)
     started, go = tmp_path / "started", tmp_path / "go"
     env = environment(db.url) | {"RETRAIN_STARTED": str(started), "RETRAIN_GO": str(go)}
     where = ["--project", str(project.path), "--stale-after", "2"]
-    process = subprocess.Popen(
-        command("retrain", "test-flow", *where), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    first, then = KILLED_THEN_COMPLETING[killed]
+    process = subprocess.Popen(command(*first, *where), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not started.exists():
-        assert process.poll() is None, "signoff retrain ended before its trainer started"
+        assert process.poll() is None, f"signoff {killed} ended before its trainer started"
         assert time.monotonic() < deadline, "the trainer never started"
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
@@ -47,9 +55,9 @@ def test_a_killed_retrain_leaves_nothing_half_registered_and_the_worker_complete
 
     go.touch()
     time.sleep(2.5)  # the dead worker's heartbeat goes stale
-    worker = signoff_with_pipeline("worker", "--once", *where, env=env)
-    assert worker.returncode == 0, worker.stderr
-    assert "(completing an unfinished run): done." in worker.stdout
+    completing = signoff_with_pipeline(*then, *where, env=env)
+    assert completing.returncode == 0, completing.stderr
+    assert "(completing an unfinished run): done." in completing.stdout
 
     [run] = run_rows(db)
     assert (run.status, run.attempt) == ("done", 2)
