@@ -138,6 +138,7 @@ def retrain(
 ) -> RetrainResult:
     """Retrain ``flow`` now: the flow's queued or abandoned run if there is one (completing it), else a new one.
     A run another worker is still beating is theirs: ``Conflict``."""
+    steps = steps or signoff_steps()  # before the claim: a run is never claimed by a process that cannot run it
     run_id = _request(db, flow.name, actor, expected_last=None)
     assert run_id is not None  # an unconditional request always finds or makes a run
     claim = _claim(db, run_id, stale_after, actor, reason="requested")
@@ -146,7 +147,7 @@ def retrain(
             f"flow {flow.name!r} is being retrained by another worker (run {run_id}); it is taken over if its "
             f"heartbeat stops for {stale_after:g} s"
         )
-    return _run(db, project, flow, claim, steps or signoff_steps(), actor, stale_after, progress)
+    return _run(db, project, flow, claim, steps, actor, stale_after, progress)
 
 
 def run_due(
