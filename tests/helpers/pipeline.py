@@ -119,11 +119,15 @@ def plain_trainer(data: tuple[pd.DataFrame, np.ndarray]) -> Any:
     return LogisticRegression().fit(frame, target)
 
 
-def slow_trainer(data: tuple[pd.DataFrame, np.ndarray]) -> Any:
-    """Writes $RETRAIN_STARTED, then waits until $RETRAIN_GO exists before training: a test kills it meanwhile."""
-    Path(os.environ["RETRAIN_STARTED"]).write_text(str(os.getpid()), encoding="utf-8")
+def pause(where: str) -> None:
+    """Writes $RETRAIN_STARTED, then waits until $RETRAIN_GO exists: a test kills the process meanwhile."""
+    Path(os.environ["RETRAIN_STARTED"]).write_text(where, encoding="utf-8")
     while not Path(os.environ["RETRAIN_GO"]).exists():
         time.sleep(0.05)
+
+
+def slow_trainer(data: tuple[pd.DataFrame, np.ndarray]) -> Any:
+    pause("train")
     return plain_trainer(data)
 
 
@@ -180,6 +184,8 @@ class Registry:
         partial = path.with_name(path.name + ".partial")
         sio.dump(model, partial)
         partial.replace(path)  # content first: a row never names a missing or cut-off file
+        if os.environ.get("RETRAIN_PAUSE") == "register":
+            pause("register")  # the artifact written, its row not yet
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         with db.transaction() as conn:
             now = db.now(conn)
