@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from signoff import audit, intake, users
-from signoff.cli import metrics, review
+from signoff.cli import metrics, retrain, review
 from signoff.cli.audit import audit_app
 from signoff.cli.common import ACTOR, ProjectOption, database, err, errors, fail, out
 from signoff.cli.policy import policy_app
@@ -234,6 +234,8 @@ app.command()(review.escalate)
 app.command()(demo)
 app.command("metrics")(metrics.metrics_command)
 app.command("report")(metrics.report_command)
+app.command("retrain")(retrain.retrain_command)
+app.command()(retrain.worker)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")

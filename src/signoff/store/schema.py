@@ -155,6 +155,38 @@ model_versions = Table(
     UniqueConstraint("flow", "version"),
 )
 
+# One retrain of a flow: queued, then running (its worker beats ``heartbeat_at`` and holds it with ``attempt``, a
+# fencing token: a worker that finds the run taken over stops), then done or failed. ``step`` is the last step
+# begun; a run whose heartbeat went stale is taken over and completed from what it recorded. At most one run of a
+# flow is queued or running (the partial unique index): two workers never run the same retrain.
+retrain_runs = Table(
+    "retrain_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("flow", String(63), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("step", String(20), nullable=True),
+    Column("attempt", Integer, nullable=False, server_default="0"),
+    Column("requested_by", String(200), nullable=False),
+    _created(),
+    Column("started_at", UtcDateTime(), nullable=True),
+    Column("heartbeat_at", UtcDateTime(), nullable=True),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Column("training_set_id", Id, nullable=True),
+    Column("model_version_id", Id, ForeignKey("model_versions.id"), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("warning", Text, nullable=True),  # e.g. MLflow could not be reached: the retrain itself still counts
+    Column("mlflow_run_id", String(64), nullable=True),
+    Index("ix_retrain_runs_flow", "flow", "id"),
+    Index(
+        "ix_retrain_runs_active",
+        "flow",
+        unique=True,
+        postgresql_where=text("status IN ('queued', 'running')"),
+        sqlite_where=text("status IN ('queued', 'running')"),
+    ),
+)
+
 cases = Table(
     "cases",
     metadata,

@@ -47,3 +47,21 @@ ON CONFLICT (scope, subject) DO UPDATE SET
     failures = CASE WHEN login_throttle.last_failure_at < :forget_before THEN 1 ELSE login_throttle.failures + 1 END,
     last_failure_at = excluded.last_failure_at
 RETURNING failures;
+
+-- name: enqueue_retrain
+-- A new queued retrain of a flow, unless one is already queued or running (the partial unique index), or another
+-- retrain was requested since the caller last looked (its newest run id is no longer :last_id): two workers that
+-- both found a retrain due start one.
+INSERT INTO retrain_runs (flow, status, attempt, requested_by, created_at)
+SELECT CAST(:flow AS VARCHAR(63)), 'queued', 0, :requested_by, :now
+WHERE COALESCE((SELECT MAX(id) FROM retrain_runs WHERE flow = :flow), 0) = :last_id
+ON CONFLICT (flow) WHERE status IN ('queued', 'running') DO NOTHING
+RETURNING id;
+
+-- name: claim_retrain
+-- Take a queued run, or a running one whose worker stopped beating before :stale_before; the new attempt number
+-- fences out the old worker.
+UPDATE retrain_runs
+SET status = 'running', attempt = attempt + 1, started_at = :now, heartbeat_at = :now
+WHERE id = :id AND (status = 'queued' OR (status = 'running' AND heartbeat_at < :stale_before))
+RETURNING id, flow, attempt, step, requested_by, created_at, training_set_id, model_version_id, mlflow_run_id;

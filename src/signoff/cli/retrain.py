@@ -1,0 +1,104 @@
+"""``signoff retrain FLOW`` (one retrain now) and ``signoff worker`` (the long-running process that runs the
+retrains the flows' schedules make due, takes over those a dead worker left, and seals their audit events)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from signoff import audit
+from signoff.cli.common import ProjectOption, database, err, errors, fail, out, sealed
+from signoff.config import load_project
+from signoff.learning.retrain import STALE_AFTER, RetrainResult, retrain, run_due
+from signoff.periodic import Periodic
+
+WORKER = "worker"  # the actor of the retrains a worker starts
+
+StaleAfter = Annotated[
+    float,
+    typer.Option(
+        min=1, help="Seconds without a heartbeat after which a running retrain counts as abandoned and is taken over."
+    ),
+]
+
+
+def retrain_command(
+    flow: Annotated[str, typer.Argument(help="The flow to retrain.")],
+    stale_after: StaleAfter = STALE_AFTER,
+    project: ProjectOption = None,
+) -> None:
+    """Retrain a flow now: build a training set from its usable labels, train, evaluate on the held-out set and
+    register a candidate model version. Completes the flow's unfinished retrain if a dead worker left one."""
+    with sealed(project) as (loaded, db):
+        result = retrain(
+            db, loaded, loaded.flow(flow), actor="cli", stale_after=stale_after, progress=lambda m: err.print(m)
+        )
+    if result.status == "failed":
+        fail(f"retrain run {result.run_id} of {flow} failed: {result.error}")
+    for line in summary(result):
+        out.print(line, highlight=False, soft_wrap=True)
+
+
+def summary(result: RetrainResult) -> list[str]:
+    """What a run did, in a few lines."""
+    resumed = " (completing an unfinished run)" if result.resumed else ""
+    head = f"Retrain run {result.run_id} of {result.flow}{resumed}"
+    if result.version is None or result.training_set is None:
+        return [f"{head}: nothing trained, {result.reason}."]
+    ts = result.training_set
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(result.metrics.items()))
+    lines = [
+        f"{head}: done.",
+        f"  training set {ts.id}: {len(ts.train) + len(ts.validation)} labels ({len(ts.train)} train, "
+        f"{len(ts.validation)} validation), up to {ts.window_end:%Y-%m-%d %H:%M:%S} UTC",
+        f"  held-out: {metrics or 'no metrics'}",
+        f"  registered version {result.version.version} (id {result.version.id}) as a {result.version.status}",
+    ]
+    if result.warning is not None:
+        lines.append(f"  warning: {result.warning}")
+    return lines
+
+
+def worker(
+    poll: Annotated[float, typer.Option(min=0.1, help="Seconds between looks for due retrains.")] = 30.0,
+    stale_after: StaleAfter = STALE_AFTER,
+    once: Annotated[bool, typer.Option("--once", help="One look: run what is due now, then exit.")] = False,
+    project: ProjectOption = None,
+) -> None:
+    """Run the flows' scheduled retrains (learning.schedule: nightly, weekly, after N new labels) and complete the
+    retrains a stopped worker left; several workers may run side by side. Stops on SIGTERM or Ctrl-C."""
+    with errors():
+        loaded = load_project(project)
+        db = database(loaded)
+
+    def look() -> None:
+        for result in run_due(db, loaded, actor=WORKER, stale_after=stale_after):
+            for line in summary(result):
+                out.print(line, highlight=False, soft_wrap=True)
+        audit.seal(db)
+
+    if once:
+        with errors():
+            look()
+        return
+    stop = threading.Event()
+
+    def _stop(_signal: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    jobs = [Periodic("retrains", look, poll), Periodic("audit sealer", lambda: audit.seal(db), 1.0, final=True)]
+    if (checkpoints := db.checkpointer()) is not None:
+        jobs.append(checkpoints)
+    out.print(f"Worker for {loaded.path}: looking for due retrains every {poll:g} s.")
+    for job in jobs:
+        job.start()
+    stop.wait()
+    for job in jobs:
+        job.stop()
+    db.dispose()
