@@ -159,7 +159,7 @@ def test_the_lead_page_lists_open_conflicts_and_resolves_them(api: Api, db: Data
     )
     assert checked.status_code == 303 and "done=checked" in checked.headers["location"]
     page = api.client.get(checked.headers["location"], headers=cookie)
-    assert "Labels of test-flow checked: 1 conflicts open." in page.text
+    assert "Labels of test-flow checked; open conflicts: 1." in page.text
     row = re.search(r'<tr id="conflict-(\d+)">(.*?)</tr>', page.text, re.S)
     assert row is not None and "outcome default: bad" in row.group(2) and "decision (reviewer): good" in row.group(2)
 

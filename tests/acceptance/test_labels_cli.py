@@ -47,7 +47,7 @@ def test_outcomes_from_a_file_and_a_conflict_resolved_from_the_command_line(tmp_
 
     checked = signoff("labels", "check", "credit-approval", *project, env=env)
     assert checked.returncode == 0, checked.stderr
-    assert re.search(r"\d+ conflicts found in flow credit-approval: \d+ new", checked.stdout)
+    assert re.search(r"\d+ conflicts? found in flow credit-approval: \d+ new", checked.stdout)
     listed = signoff("labels", "check", "credit-approval", "--json", *project, env=env)
     found = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
     (mine,) = [c for c in found if c["case_id"] == 2]

@@ -111,9 +111,10 @@ def check(
         for c in report.open:
             out.print_json(json.dumps({**vars(c), "resolved": c.resolved}, default=str), indent=None)
     else:
+        found = f"{report.found} conflict{'' if report.found == 1 else 's'}"
         out.print(
-            f"{report.found} conflicts found in flow {flow}: {len(report.new)} new, {len(report.reopened)} "
-            f"reopened, {len(report.open)} open."
+            f"{found} found in flow {flow}: {len(report.new)} new, {len(report.reopened)} reopened, "
+            f"{len(report.open)} open."
         )
         if report.open:
             out.print(_table(report.open, "Open label conflicts"))

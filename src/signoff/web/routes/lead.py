@@ -40,7 +40,7 @@ def done_message(
         case "lifted" if reviewer in names and f"{done.get('flow')}/{done.get('queue')}" in queues:
             return f"The gold pause of {reviewer} on {done.get('flow')}/{done.get('queue')} is lifted."
         case "checked" if done.get("flow") in (flows or {}) and done.get("open", "").isdigit():
-            return f"Labels of {done.get('flow')} checked: {done.get('open')} conflicts open."
+            return f"Labels of {done.get('flow')} checked; open conflicts: {done.get('open')}."
         case "resolved" if done.get("conflict", "").isdigit() and done.get("label") in (flows or {}).get(
             done.get("flow", ""), ()
         ):
