@@ -94,8 +94,13 @@ def _check_item(item: OutcomeIn, flow: Flow) -> tuple[_Checked | None, list[Prob
             problems.append(Problem(f"{where}.case_id", f"must be a case id (a whole number), got {raw_id!r}"[:200]))
         else:
             case_id = raw_id
-    elif not isinstance(raw_external, str | int) or isinstance(raw_external, bool):
-        problems.append(Problem(f"{where}.external_id", "must be text"))
+    elif (
+        not isinstance(raw_external, str | int)
+        or isinstance(raw_external, bool)
+        or len(str(raw_external)) > 200
+        or text.problem(str(raw_external), name=False) is not None
+    ):
+        problems.append(Problem(f"{where}.external_id", "must be text of at most 200 characters"))
     label = values.get("label")
     if label not in flow.labels:
         problems.append(Problem(f"{where}.label", f"must be one of {list(flow.labels)}, got {label!r}"[:300]))
@@ -105,7 +110,7 @@ def _check_item(item: OutcomeIn, flow: Flow) -> tuple[_Checked | None, list[Prob
         problems.append(Problem(f"{where}.source", "must be a name of at most 63 characters"))
     try:
         observed = _time(values.get("observed_at"))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         observed = None
         problems.append(Problem(f"{where}.observed_at", "must be an ISO 8601 time, e.g. 2026-03-01T12:00:00Z"))
     if problems:
