@@ -198,8 +198,10 @@ def _parse_outcomes(body: Any, max_batch: int) -> tuple[list[outcomes.OutcomeIn]
     return [outcomes.OutcomeIn.of("outcome", body)], False
 
 
-def _conflict_out(found: labels.LabelConflict) -> LabelConflictOut:
-    return LabelConflictOut.model_validate({**vars(found), "resolved": found.resolved})
+def _conflict_out(found: labels.LabelConflict, user: User) -> LabelConflictOut:
+    """A conflict as the caller may see it: the reviewers' names only to those who oversee the flow."""
+    shown = found if users.may(user, "oversee", found.flow) else labels.anonymous(found)
+    return LabelConflictOut.model_validate({**vars(shown), "resolved": shown.resolved})
 
 
 def create_app(project: Project | None = None) -> FastAPI:
@@ -542,10 +544,10 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         report = labels.check(ctx.db, runtime.flow, user.name)
         return LabelCheckOut(
             found=report.found,
-            new=[_conflict_out(c) for c in report.new],
-            reopened=[_conflict_out(c) for c in report.reopened],
-            updated=[_conflict_out(c) for c in report.updated],
-            open=[_conflict_out(c) for c in report.open],
+            new=[_conflict_out(c, user) for c in report.new],
+            reopened=[_conflict_out(c, user) for c in report.reopened],
+            updated=[_conflict_out(c, user) for c in report.updated],
+            open=[_conflict_out(c, user) for c in report.open],
         )
 
     @app.get("/api/v1/flows/{flow}/labels/conflicts", tags=["learning"], responses=READ)
@@ -558,7 +560,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         """The flow's recorded label conflicts, oldest first (``POST .../labels/check`` finds new ones)."""
         _flow(ctx, user, "resolve_labels", flow)
         found = labels.conflicts(ctx.db, [flow], status=status)
-        return LabelConflictsOut(conflicts=[_conflict_out(c) for c in found])
+        return LabelConflictsOut(conflicts=[_conflict_out(c, user) for c in found])
 
     @app.post("/api/v1/flows/{flow}/labels/conflicts/{conflict_id}/resolve", tags=["learning"], responses=WRITE)
     def resolve_label_conflict(
@@ -566,4 +568,5 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     ) -> LabelConflictOut:
         """Say which label wins and why; until then the case is never trained on."""
         runtime = _flow(ctx, user, "resolve_labels", flow)
-        return _conflict_out(labels.resolve(ctx.db, runtime.flow, conflict_id, body.label, body.reason, user.name))
+        resolved = labels.resolve(ctx.db, runtime.flow, conflict_id, body.label, body.reason, user.name)
+        return _conflict_out(resolved, user)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -89,6 +89,15 @@ class LabelConflict:
             row.resolved_at,
             row.reason,
         )
+
+
+def anonymous(conflict: LabelConflict) -> LabelConflict:
+    """The conflict without the reviewers' names, for those who may not see who answered what (``oversee``)."""
+    details = {
+        key: [{k: v for k, v in item.items() if k != "reviewer"} for item in value] if key == "answers" else value
+        for key, value in conflict.details.items()
+    }
+    return replace(conflict, details=details)
 
 
 @dataclass(frozen=True)
