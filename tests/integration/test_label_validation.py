@@ -161,6 +161,11 @@ def test_every_kind_of_conflict_is_found_and_a_conflicted_case_is_never_trained_
         assert conn.execute(select(func.count()).select_from(label_conflicts)).scalar_one() == len(expected)
     assert floor.labels() == usable
 
+    floor.outcome(two_sources, "bad", "agency")  # more evidence on a conflict still open: updated in place
+    grown = labels.check(db, floor.flow, "lena")
+    assert [(c.case_id, len(c.details["outcomes"])) for c in grown.updated] == [(two_sources, 3)]
+    assert (grown.new, grown.reopened) == ([], [])
+
     by_case = {c.case_id: c for c in report.new if c.kind is not ConflictKind.GOLD}
     choices = {split: "good", overruled: "bad", doubted: "good"}
     for case_id, label in choices.items():
@@ -189,7 +194,8 @@ def test_every_kind_of_conflict_is_found_and_a_conflicted_case_is_never_trained_
 
     with db.transaction(write=False) as conn:
         actions = list(conn.execute(select(audit_events.c.action)).scalars())
-    assert actions.count("outcome.recorded") == 6
+    assert actions.count("outcome.recorded") == 7
+    assert actions.count("label_conflict.updated") == 1
     assert actions.count("label_conflict.found") == len(expected) + 1
     assert actions.count("label_conflict.resolved") == 4
     assert actions.count("label_conflict.reopened") == 1

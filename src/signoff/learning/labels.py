@@ -229,33 +229,24 @@ def check(db: Database, flow: Flow, actor: str) -> CheckReport:
             row = recorded.get((f.case_id, f.kind.value))
             data: dict[str, Any] = {"flow": flow.name, "kind": f.kind.value, "details": f.details}
             if row is None:
-                conflict_id = store.insert_conflict(
-                    conn,
-                    {
-                        "flow": flow.name,
-                        "case_id": f.case_id,
-                        "kind": f.kind.value,
-                        "details": f.details,
-                        "created_at": now,
-                    },
-                )
+                values = {"flow": flow.name, "case_id": f.case_id, "kind": f.kind.value, "details": f.details}
+                conflict_id = store.insert_conflict(conn, values | {"created_at": now})
                 new.append(conflict_id)
-                events.append(
-                    AuditEvent(
-                        actor, "label_conflict.found", "case", str(f.case_id), {"conflict_id": conflict_id, **data}
-                    )
-                )
+                action = "label_conflict.found"
             elif dict(row.details) != f.details:
+                conflict_id = int(row.id)
                 reset = {"resolved_label": None, "resolved_by": None, "resolved_at": None, "reason": None}
-                store.update_conflict(conn, int(row.id), details=f.details, **reset)
+                store.update_conflict(conn, conflict_id, details=f.details, **reset)
                 if row.resolved_at is None:
-                    updated.append(int(row.id))
+                    updated.append(conflict_id)
                     action = "label_conflict.updated"
                 else:
-                    reopened.append(int(row.id))
+                    reopened.append(conflict_id)
                     action = "label_conflict.reopened"
                     data["previous"] = {"label": row.resolved_label, "by": row.resolved_by, "reason": row.reason}
-                events.append(AuditEvent(actor, action, "case", str(f.case_id), {"conflict_id": int(row.id), **data}))
+            else:
+                continue
+            events.append(AuditEvent(actor, action, "case", str(f.case_id), {"conflict_id": conflict_id, **data}))
         record(db, conn, events, at=now)
         rows = {int(r.id): LabelConflict.of(r) for r in store.conflicts(conn, [flow.name])}
     return CheckReport(
