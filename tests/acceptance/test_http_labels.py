@@ -116,6 +116,7 @@ def test_a_batch_of_outcomes_is_refused_whole_with_every_problem_located(api: Ap
             {"external_id": "no-such-loan", "label": "bad"},
             {"label": "bad"},
             {"case_id": mine, "label": "bad", "colour": "red", "source": "x"},
+            "loan-1 went bad",
         ]
     }
     refused = api.post(OUTCOMES, json=batch)
@@ -130,6 +131,7 @@ def test_a_batch_of_outcomes_is_refused_whole_with_every_problem_located(api: Ap
         "outcomes[6].external_id",
         "outcomes[7]",
         "outcomes[8].colour",
+        "outcomes[9]",
     }
     assert "not of flow 'test-flow'" in located["outcomes[2].case_id"]
     assert _outcome_rows(db) == 0

@@ -31,11 +31,11 @@ class OutcomeIn:
     names it in problems (``outcomes[3]``, ``file.csv:line 4``)."""
 
     where: str
-    values: Mapping[str, Any]
+    values: Mapping[str, Any] | None  # None: the item was not an object at all
 
     @classmethod
     def of(cls, where: str, item: Any) -> OutcomeIn:
-        return cls(where, item if isinstance(item, Mapping) else {"": item})
+        return cls(where, item if isinstance(item, Mapping) else None)
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def _time(value: Any) -> datetime | None:
 def _check_item(item: OutcomeIn, flow: Flow) -> tuple[_Checked | None, list[Problem]]:
     """The shape and values of one outcome, before the database is asked about its case."""
     values, where = item.values, item.where
-    if "" in values:
+    if values is None:
         return None, [Problem(where, "must be an object with case_id or external_id, and label")]
     problems = [
         Problem(f"{where}.{key}", f"unknown field; use {', '.join(FIELDS)}") for key in values if key not in FIELDS
