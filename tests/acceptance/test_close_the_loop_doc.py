@@ -1,6 +1,6 @@
-"""The how-to "Close the loop" as a user runs it: every ``$ signoff`` command of its console blocks, in order, in
-a fresh folder, with the ``csv`` block saved as the file the text names; each must succeed and print the lines the
-page shows under it."""
+"""The how-to "Close the loop", sections "Record outcomes" and "Check and resolve labels", as a user runs them:
+every ``$ signoff`` command of their console blocks, in order, in a fresh folder, with the ``csv`` block saved as
+the file the text names; each must succeed and print the lines the page shows under it."""
 
 from __future__ import annotations
 
@@ -16,6 +16,15 @@ pytestmark = pytest.mark.slow  # runs signoff processes
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "close-the-loop.md"
 BLOCK = re.compile(r"```(console|csv)\n(.*?)```", re.S)
+SECTIONS = ("## Record outcomes", "## Check and resolve labels")
+
+
+def _sections(page: str) -> str:
+    """The text of this page's sections on outcomes and labels, each up to the next section."""
+    parts = re.split(r"(?m)^(?=## )", page)
+    found = [part for part in parts if part.startswith(SECTIONS)]
+    assert len(found) == len(SECTIONS), [part.splitlines()[0] for part in parts]
+    return "".join(found)
 
 
 def _steps(text: str) -> list[tuple[list[str], list[str]]]:
@@ -33,7 +42,7 @@ def _steps(text: str) -> list[tuple[list[str], list[str]]]:
 
 
 def test_every_command_of_the_page_runs_and_prints_what_the_page_shows(tmp_path: Path) -> None:
-    text = PAGE.read_text(encoding="utf-8")
+    text = _sections(PAGE.read_text(encoding="utf-8"))
     (csv,) = [body for kind, body in BLOCK.findall(text) if kind == "csv"]
     assert "Save this as\n`outcomes.csv`" in text
     env = environment()
