@@ -36,11 +36,15 @@ Action = Literal[
     "oversee",
     "read_metrics",
     "audit",
+    "record_outcomes",
+    "resolve_labels",
 ]
 
 # What each role may do on the flows it is granted (a grant on "*" covers every flow). The flows a user may act
 # on are the flows of their grants of an allowed role: ``scope``. "oversee" is seeing who reviewed what: other
-# reviewers' names, answers and comments, gold tasks and gold accuracy, pauses and their reasons.
+# reviewers' names, answers and comments, gold tasks and gold accuracy, pauses and their reasons. Outcomes come
+# from the services that learn them (intake) or the model owner; label conflicts (which show who answered what)
+# are checked and resolved by whoever is accountable for the labels: the lead of the floor or the model owner.
 PERMISSIONS: dict[Action, tuple[Role, ...]] = {
     "submit_cases": (Role.ADMIN, Role.INTAKE),
     "read_cases": (Role.ADMIN, Role.INTAKE, Role.REVIEWER, Role.LEAD, Role.OWNER, Role.AUDITOR),
@@ -51,6 +55,8 @@ PERMISSIONS: dict[Action, tuple[Role, ...]] = {
     "oversee": (Role.ADMIN, Role.LEAD, Role.AUDITOR),
     "read_metrics": (Role.ADMIN, Role.LEAD, Role.OWNER, Role.AUDITOR),
     "audit": (Role.ADMIN, Role.AUDITOR),
+    "record_outcomes": (Role.ADMIN, Role.INTAKE, Role.OWNER),
+    "resolve_labels": (Role.ADMIN, Role.LEAD, Role.OWNER),
 }
 
 TOKEN_PREFIX = "so_"  # noqa: S105  # a public prefix that makes leaked tokens easy to scan for

@@ -24,6 +24,8 @@ from signoff import intake, review, users
 from signoff.api.app import create_app
 from signoff.config import Project
 from signoff.domain import Role, User
+from signoff.learning import labels, outcomes
+from signoff.learning.outcomes import OutcomeIn
 from signoff.store import reviewers as people
 from signoff.store import users as user_store
 from signoff.store.database import Database
@@ -114,6 +116,15 @@ class Env:
         got = review.claim(self.db, self.project, holder, flow=flow)
         assert got is not None and got.flow == flow
         return got.task_id, got.token
+
+    def conflict(self, flow: str) -> int:
+        """A recorded label conflict on a new case of ``flow``: two outcome sources disagree."""
+        runtime = self.runtimes[flow]
+        case_id = self.case(flow)
+        found = [OutcomeIn("o", {"case_id": case_id, "label": label, "source": label}) for label in ("good", "bad")]
+        outcomes.record(self.db, runtime.flow, found, "tester")
+        (conflict,) = labels.check(self.db, runtime.flow, "tester").new
+        return conflict.id
 
     def pause(self, name: str, flow: str) -> None:
         with self.db.transaction() as conn:
@@ -285,6 +296,23 @@ PROBES: dict[str, Probe] = {
     "GET /api/v1/flows/{flow}/metrics": lambda env, role, flow: outcome(
         env.api(role, "GET", f"/api/v1/flows/{flow}/metrics")
     ),
+    "POST /api/v1/flows/{flow}/outcomes": lambda env, role, flow: outcome(
+        env.api(role, "POST", f"/api/v1/flows/{flow}/outcomes", json={"case_id": env.case(flow), "label": "bad"})
+    ),
+    "POST /api/v1/flows/{flow}/labels/check": lambda env, role, flow: outcome(
+        env.api(role, "POST", f"/api/v1/flows/{flow}/labels/check")
+    ),
+    "GET /api/v1/flows/{flow}/labels/conflicts": lambda env, role, flow: outcome(
+        env.api(role, "GET", f"/api/v1/flows/{flow}/labels/conflicts")
+    ),
+    "POST /api/v1/flows/{flow}/labels/conflicts/{conflict_id}/resolve": lambda env, role, flow: outcome(
+        env.api(
+            role,
+            "POST",
+            f"/api/v1/flows/{flow}/labels/conflicts/{env.conflict(flow)}/resolve",
+            json={"label": "bad", "reason": "the court's ruling"},
+        )
+    ),
     "GET /api/v1/audit/events": lambda env, role, flow: outcome(env.api(role, "GET", "/api/v1/audit/events")),
     "GET /": lambda env, role, flow: outcome(env.web(role, "GET", "/")),
     "GET /login": lambda env, role, flow: outcome(env.web(role, "GET", "/login")),
@@ -319,6 +347,17 @@ PROBES: dict[str, Probe] = {
         lambda: env.web(
             role, "POST", "/lead/pauses/lift", form={"reviewer": HELPERS[flow], "flow": flow, "queue": "default"}
         ),
+    ),
+    "POST /lead/labels/check": lambda env, role, flow: outcome(
+        env.web(role, "POST", "/lead/labels/check", form={"flow": flow})
+    ),
+    "POST /lead/labels/resolve": lambda env, role, flow: outcome(
+        env.web(
+            role,
+            "POST",
+            "/lead/labels/resolve",
+            form={"flow": flow, "conflict": str(env.conflict(flow)), "label": "bad", "reason": "the court's ruling"},
+        )
     ),
     "GET /owner": lambda env, role, flow: outcome(env.web(role, "GET", "/owner"), _has_flow(flow)),
     "GET /owner/flows/{flow}": lambda env, role, flow: outcome(env.web(role, "GET", f"/owner/flows/{flow}")),

@@ -153,6 +153,18 @@ def test_real_answers_validate_against_the_documented_schemas(served: Any) -> No
     check("DELETE", f"{v1}/users/reviewer/pauses/test-flow/default", Role.LEAD, 404)
     check("POST", f"{v1}/flows/test-flow/gold", Role.LEAD, 201, json={"cases": [{**case(0.2), "label": "bad"}]})
 
+    # outcomes and label conflicts: the reviewer's "good" meets a later "bad"
+    outcome = {"case_id": case_id, "label": "bad"}
+    check("POST", f"{v1}/flows/test-flow/outcomes", Role.INTAKE, 201, json=outcome)
+    check("POST", f"{v1}/flows/test-flow/outcomes", Role.OWNER, 200, json={"outcomes": [outcome]})
+    check("POST", f"{v1}/flows/test-flow/outcomes", Role.INTAKE, 409, json={**outcome, "label": "good"})
+    check("POST", f"{v1}/flows/test-flow/outcomes", Role.INTAKE, 422, json={"outcomes": [{"label": "bad"}]})
+    (found,) = check("POST", f"{v1}/flows/test-flow/labels/check", Role.LEAD, 200)["new"]
+    check("GET", f"{v1}/flows/test-flow/labels/conflicts?status=all", Role.OWNER, 200)
+    resolve = {"label": "bad", "reason": "the loan defaulted"}
+    check("POST", f"{v1}/flows/test-flow/labels/conflicts/{found['id']}/resolve", Role.LEAD, 200, json=resolve)
+    check("POST", f"{v1}/flows/test-flow/labels/conflicts/999999/resolve", Role.LEAD, 404, json=resolve)
+
     # nothing waiting in the queue asked for: 204 with no body
     check("POST", f"{v1}/tasks/claim", Role.REVIEWER, 204, json={"queue": "empty"})
     check("GET", "/healthz", None, 200)

@@ -1,11 +1,13 @@
-"""The lead page: the floor at a glance, assigning a task to a named reviewer, lifting a gold pause; refused
-for other roles and without the session's CSRF token, and nothing half-done on an error."""
+"""The lead page: the floor at a glance, assigning a task to a named reviewer, lifting a gold pause, checking and
+resolving label conflicts; refused for other roles and without the session's CSRF token, and nothing half-done on
+an error."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from playwright.sync_api import expect
 from sqlalchemy import select, update
 
@@ -16,7 +18,7 @@ from signoff.domain import User, UserId
 from signoff.review.escalation import escalate
 from signoff.store import reviewers as people
 from signoff.store import users as user_store
-from signoff.store.schema import reviewer_pauses, tasks
+from signoff.store.schema import label_conflicts, reviewer_pauses, tasks
 
 
 def _user(site: Site, name: str) -> User:
@@ -182,3 +184,42 @@ def test_a_lead_form_without_the_sessions_csrf_token_changes_nothing(site: Site,
         pause = {"reviewer": "bob", "flow": "test-flow", "queue": "default"} | ({"csrf_token": token} if token else {})
         assert page.request.post(site.url + "/lead/pauses/lift", form=pause).status == 403
     assert _assignee(site, task) is None and _open_pauses(site) == 1
+
+
+def test_a_lead_checks_the_labels_and_resolves_a_conflict(site: Site, context: Any) -> None:
+    (submitted,) = site.submit([case(0.5, external_id="loan-7")])
+    alice = _user(site, "alice")
+    claim = review.claim(site.db, site.project, alice)
+    assert claim is not None
+    review.submit(site.db, site.project, alice, claim.task_id, claim.token, "good")
+    posted = httpx.post(
+        f"{site.url}/api/v1/flows/test-flow/outcomes",
+        json={"external_id": "loan-7", "label": "bad", "source": "bureau"},
+        headers={"Authorization": f"Bearer {site.intake_token}"},
+        timeout=30,
+    )
+    assert posted.status_code == 201, posted.text
+
+    page = context.new_page()
+    login(page, site, "lena", "/lead")
+    conflicts = page.get_by_role("region", name="Label conflicts")
+    expect(conflicts).to_contain_text("No label conflict is open.")
+    conflicts.get_by_label("Flow").select_option("test-flow")
+    conflicts.get_by_role("button", name="Check labels").click()
+    expect(page.get_by_role("status")).to_have_text("Labels of test-flow checked; open conflicts: 1.")
+    row = page.locator("table.conflicts tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(str(submitted["case_id"]))
+    expect(row).to_contain_text("decision (reviewer): good")
+    expect(row).to_contain_text("outcome bureau: bad")
+    conflict_id = (row.get_attribute("id") or "").removeprefix("conflict-")
+    shot(page, "lead-label-conflicts")
+
+    row.get_by_label(f"The label that wins conflict {conflict_id}").select_option("bad")
+    row.get_by_label(f"Why, for conflict {conflict_id}").fill("the bureau's default notice is on file")
+    row.get_by_role("button", name=f"Resolve conflict {conflict_id}").click()
+    expect(page.get_by_role("status")).to_have_text(f"Conflict {conflict_id} resolved: bad wins.")
+    expect(conflicts).to_contain_text("No label conflict is open.")
+    with site.db.transaction(write=False) as conn:
+        found = conn.execute(select(label_conflicts.c.resolved_label, label_conflicts.c.resolved_by)).one()
+    assert tuple(found) == ("bad", "lena")

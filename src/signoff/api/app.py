@@ -36,12 +36,19 @@ from signoff.api.schemas import (
     HealthOut,
     HeartbeatOut,
     HeldLeaseOut,
+    LabelCheckOut,
+    LabelConflictOut,
+    LabelConflictsOut,
     LeaseIn,
     MetricsOut,
+    OutcomeBatchOut,
+    OutcomeOneOut,
+    OutcomeOut,
     PauseLiftedOut,
     QueuesOut,
     ReadyOut,
     ReleasedOut,
+    ResolveIn,
     ReviewersOut,
     ReviewIn,
     SkillsIn,
@@ -58,6 +65,7 @@ from signoff.audit.webhooks import deliver
 from signoff.config import Project, environment, load_project
 from signoff.domain import MAX_ID, Id, TaskId, User
 from signoff.errors import InvalidInput, NotFound, Problem, problems_of
+from signoff.learning import labels, outcomes
 from signoff.metrics import alerts
 from signoff.metrics import service as metrics_service
 from signoff.observe import prometheus, tracing
@@ -118,6 +126,8 @@ FlowReader = Annotated[User, _allowed("read_flows")]
 Lead = Annotated[User, _allowed("assign")]
 MetricsReader = Annotated[User, _allowed("read_metrics")]
 Auditor = Annotated[User, _allowed("audit")]
+OutcomeRecorder = Annotated[User, _allowed("record_outcomes")]
+LabelKeeper = Annotated[User, _allowed("resolve_labels")]
 
 
 def _flow(ctx: Context, user: User, action: users.Action, flow: str) -> intake.FlowRuntime:
@@ -175,6 +185,23 @@ def _parse_cases(body: Any, max_batch: int) -> tuple[list[CaseIn], bool]:
         return [TypeAdapter(CaseIn).validate_python(body)], False
     except ValidationError as error:
         raise InvalidInput(problems_of(error.errors(include_url=False)), "invalid case") from None
+
+
+def _parse_outcomes(body: Any, max_batch: int) -> tuple[list[outcomes.OutcomeIn], bool]:
+    """One outcome, or ``{"outcomes": [...]}``; each item is checked by the outcomes service, which locates every
+    problem (``outcomes[3].label``)."""
+    if isinstance(body, dict) and "outcomes" in body:
+        items = body["outcomes"]
+        if not isinstance(items, list) or not items or len(items) > max_batch or set(body) != {"outcomes"}:
+            raise InvalidInput([Problem("outcomes", f"must be a list of 1 to {max_batch} outcomes, alone in the body")])
+        return [outcomes.OutcomeIn.of(f"outcomes[{i}]", item) for i, item in enumerate(items)], True
+    return [outcomes.OutcomeIn.of("outcome", body)], False
+
+
+def _conflict_out(found: labels.LabelConflict, user: User) -> LabelConflictOut:
+    """A conflict as the caller may see it: the reviewers' names only to those who oversee the flow."""
+    shown = found if users.may(user, "oversee", found.flow) else labels.anonymous(found)
+    return LabelConflictOut.model_validate({**vars(shown), "resolved": shown.resolved})
 
 
 def create_app(project: Project | None = None) -> FastAPI:
@@ -478,3 +505,68 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
             raise InvalidInput(problems, "invalid gold cases; nothing was written")
         added = intake.add_gold(ctx.db, runtime, valid, [c.label for c in body.cases], user.name)
         return GoldAddedOut(added=added)
+
+    @app.post(
+        "/api/v1/flows/{flow}/outcomes",
+        tags=["learning"],
+        status_code=201,
+        response_model=OutcomeOneOut | OutcomeBatchOut,
+        responses={
+            200: {"model": OutcomeOneOut | OutcomeBatchOut, "description": "Every outcome was recorded before."},
+            **WRITE,
+        },
+    )
+    def record_outcomes(
+        flow: Name,
+        ctx: Ctx,
+        user: OutcomeRecorder,
+        body: Annotated[
+            Any,
+            Body(
+                description="One outcome, or {'outcomes': [...]} for a batch: case_id or external_id, label, and "
+                "optionally source (default 'default') and observed_at (ISO 8601)."
+            ),
+        ],
+        response: Response,
+    ) -> OutcomeOneOut | OutcomeBatchOut:
+        """Record the ground truth that arrived after the decision. Idempotent by case and source: the same label
+        again is a replay (200), another label a conflict (409). A batch with any problem is refused whole."""
+        runtime = _flow(ctx, user, "record_outcomes", flow)
+        items, batch = _parse_outcomes(body, ctx.max_batch)
+        results = [OutcomeOut.model_validate(o) for o in outcomes.record(ctx.db, runtime.flow, items, user.name)]
+        response.status_code = 201 if any(o.created for o in results) else 200
+        return OutcomeBatchOut(outcomes=results) if batch else OutcomeOneOut(outcome=results[0])
+
+    @app.post("/api/v1/flows/{flow}/labels/check", tags=["learning"], responses=READ)
+    def check_labels(flow: Name, ctx: Ctx, user: LabelKeeper) -> LabelCheckOut:
+        """Find the flow's label conflicts of every kind and record the new ones (re-checking duplicates none)."""
+        runtime = _flow(ctx, user, "resolve_labels", flow)
+        report = labels.check(ctx.db, runtime.flow, user.name)
+        return LabelCheckOut(
+            found=report.found,
+            new=[_conflict_out(c, user) for c in report.new],
+            reopened=[_conflict_out(c, user) for c in report.reopened],
+            updated=[_conflict_out(c, user) for c in report.updated],
+            open=[_conflict_out(c, user) for c in report.open],
+        )
+
+    @app.get("/api/v1/flows/{flow}/labels/conflicts", tags=["learning"], responses=READ)
+    def label_conflicts(
+        flow: Name,
+        ctx: Ctx,
+        user: LabelKeeper,
+        status: Annotated[str, Query(pattern="^(open|resolved|all)$")] = "open",
+    ) -> LabelConflictsOut:
+        """The flow's recorded label conflicts, oldest first (``POST .../labels/check`` finds new ones)."""
+        _flow(ctx, user, "resolve_labels", flow)
+        found = labels.conflicts(ctx.db, [flow], status=status)
+        return LabelConflictsOut(conflicts=[_conflict_out(c, user) for c in found])
+
+    @app.post("/api/v1/flows/{flow}/labels/conflicts/{conflict_id}/resolve", tags=["learning"], responses=WRITE)
+    def resolve_label_conflict(
+        flow: Name, conflict_id: Id, body: ResolveIn, ctx: Ctx, user: LabelKeeper
+    ) -> LabelConflictOut:
+        """Say which label wins and why; until then the case is never trained on."""
+        runtime = _flow(ctx, user, "resolve_labels", flow)
+        resolved = labels.resolve(ctx.db, runtime.flow, conflict_id, body.label, body.reason, user.name)
+        return _conflict_out(resolved, user)

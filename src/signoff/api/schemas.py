@@ -439,3 +439,51 @@ class MetricsOut(_Out):
     series: list[PointOut]
     turnaround_bins: list[BinOut]
     fairness_previous: dict[str, dict[str, Any]]
+
+
+class OutcomeOut(_Out):
+    id: int
+    case_id: int
+    label: str
+    source: str
+    observed_at: Time | None
+    created: bool = Field(description="False when the same outcome from the same source was recorded before.")
+
+
+class OutcomeOneOut(_Out):
+    outcome: OutcomeOut
+
+
+class OutcomeBatchOut(_Out):
+    outcomes: list[OutcomeOut]
+
+
+class LabelConflictOut(_Out):
+    id: int
+    flow: str
+    case_id: int
+    kind: str = Field(description="reviewers, gold, outcome, outcomes or paused.")
+    details: dict[str, Any] = Field(description="The disagreeing labels: answers, outcomes, the decision, pauses.")
+    created_at: Time
+    resolved: bool
+    resolved_label: str | None
+    resolved_by: str | None
+    resolved_at: Time | None
+    reason: str | None
+
+
+class LabelConflictsOut(_Out):
+    conflicts: list[LabelConflictOut]
+
+
+class LabelCheckOut(_Out):
+    found: int = Field(description="Conflicts the evidence shows now, recorded or not before.")
+    new: list[LabelConflictOut]
+    reopened: list[LabelConflictOut] = Field(description="Resolved before; their evidence grew since.")
+    updated: list[LabelConflictOut]
+    open: list[LabelConflictOut] = Field(description="Every unresolved conflict of the flow after the check.")
+
+
+class ResolveIn(_Body):
+    label: Name = Field(description="The label that wins: one of the flow's labels.")
+    reason: Text = Field(description="Why; kept in the audit trail.")

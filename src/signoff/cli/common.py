@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from signoff import audit, text
 from signoff.config import Project, load_project
@@ -61,6 +62,18 @@ def errors() -> Iterator[None]:
         fail(str(error).replace("[", "\\["), 2)
     except SignoffError as error:
         fail(str(error).replace("[", "\\["))
+
+
+def progress() -> Progress:
+    """The progress bar of long work over a file (on stderr, so that output stays clean)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
 
 
 def database(project: Project, *, ready: bool = True) -> Database:

@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from signoff import audit, intake, users
-from signoff.cli import metrics, retrain, review
+from signoff.cli import labels, metrics, retrain, review
 from signoff.cli.audit import audit_app
-from signoff.cli.common import ACTOR, ProjectOption, database, err, errors, fail, out
+from signoff.cli.common import ACTOR, ProjectOption, database, errors, fail, out, progress
 from signoff.cli.policy import policy_app
 from signoff.cli.users import users_app
 from signoff.config import Project, load_project
@@ -57,17 +56,6 @@ def db_upgrade(project: ProjectOption = None) -> None:
         out.print(f"Database {db.safe_url} is at revision {migrate.current(db)}.")
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    )
-
-
 def ingest_command(
     flow: Annotated[str, typer.Argument(help="The flow the cases belong to.")],
     path: Annotated[
@@ -83,7 +71,7 @@ def ingest_command(
         if runtime is None:
             fail(f"flow {flow!r} is not in {loaded.path}; flows: {', '.join(loaded.flows)}", 2)
         total = files.count_rows(path)
-        with _progress() as bar:
+        with progress() as bar:
             checking = bar.add_task("Validating", total=total)
             ingest.validate_file(runtime.flow, path, lambda n: bar.advance(checking, n))
             writing = bar.add_task("Ingesting ", total=total)
@@ -187,7 +175,7 @@ def demo(
         runtimes = intake.prepare(db, example.project, "demo")
         for flow, path in example.case_files.items():
             total = files.count_rows(path)
-            with _progress() as bar:
+            with progress() as bar:
                 task = bar.add_task(f"Ingesting {flow}", total=total)
                 ingest.ingest_file(db, runtimes[flow], path, "demo", partial(bar.advance, task))
         audit.seal(db)
@@ -241,3 +229,5 @@ app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
 app.add_typer(review.gold_app, name="gold")
+app.command("outcomes")(labels.outcomes_command)
+app.add_typer(labels.labels_app, name="labels")

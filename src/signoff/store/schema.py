@@ -385,6 +385,41 @@ decisions = Table(
     _created(),
 )
 
+# Ground truth that arrives after the decision (the loan defaulted): one label per case and source, so that
+# sending the same outcome again is a replay and a different one for the same source a conflict.
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False),
+    Column("flow", String(63), nullable=False, index=True),
+    Column("label", String(100), nullable=False),
+    Column("source", String(63), nullable=False),
+    Column("observed_at", UtcDateTime(), nullable=True),  # when it happened, if the source says
+    _created(),  # when Signoff learned it: a training window takes it from then on
+    Column("recorded_by", String(200), nullable=False),
+    UniqueConstraint("case_id", "source"),
+)
+
+# Labels of one case that disagree (reviewers, a reviewer and gold, a decision and an outcome, two outcomes), or a
+# label resting on a reviewer later paused for gold accuracy. One row per case and kind; ``details`` holds the
+# evidence; until ``resolved_label`` is set the case is never trained on.
+label_conflicts = Table(
+    "label_conflicts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("flow", String(63), nullable=False, index=True),
+    Column("case_id", Id, ForeignKey("cases.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("details", Document, nullable=False),
+    _created(),
+    Column("resolved_label", String(100), nullable=True),
+    Column("resolved_by", String(200), nullable=True),
+    Column("resolved_at", UtcDateTime(), nullable=True),
+    Column("reason", Text, nullable=True),
+    UniqueConstraint("case_id", "kind"),
+)
+
 # A training set and its examples: the lineage of every model trained from it (which cases, which labels from
 # which source, with which weight, for training or validation). ``holdout`` is the held-out share it was built
 # with: the cases that share picks were left out. Examples are never changed: a new set is a new row.

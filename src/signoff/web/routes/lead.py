@@ -1,4 +1,5 @@
-"""The lead's review floor: who works what, assigning a task to one reviewer, lifting a gold pause. Its forms
+"""The lead's review floor: who works what, assigning a task to one reviewer, lifting a gold pause, checking and
+resolving label conflicts. Its forms
 follow Post/Redirect/Get; a refused form shows the floor again with the error and what was typed."""
 
 from __future__ import annotations
@@ -10,17 +11,23 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from signoff import users
+from signoff.config import Flow
 from signoff.domain import User
-from signoff.errors import InvalidInput, Problem, SignoffError, status_of
+from signoff.errors import InvalidInput, NotFound, Problem, SignoffError, status_of
+from signoff.learning import labels
 from signoff.review import leads
 from signoff.review.floor import Floor, floor
 from signoff.web.dependencies import Site, Web, page_form, page_user
 from signoff.web.views import sentence
 
 router = APIRouter()
+CONFLICTS_SHOWN = 50
 
 
-def done_message(done: Mapping[str, str], found: Floor, queues: set[str]) -> str | None:
+def done_message(
+    done: Mapping[str, str], found: Floor, queues: set[str], flows: Mapping[str, tuple[str, ...]] | None = None
+) -> str | None:
     """The status line after a lead's change (Post/Redirect/Get), built from known parts only: a crafted link
     cannot put words of its own on the page."""
     names = {person["name"] for person in found.reviewers}
@@ -32,7 +39,22 @@ def done_message(done: Mapping[str, str], found: Floor, queues: set[str]) -> str
             return f"Task {task} is no longer assigned: anyone who may take it can claim it."
         case "lifted" if reviewer in names and f"{done.get('flow')}/{done.get('queue')}" in queues:
             return f"The gold pause of {reviewer} on {done.get('flow')}/{done.get('queue')} is lifted."
+        case "checked" if done.get("flow") in (flows or {}) and done.get("open", "").isdigit():
+            return f"Labels of {done.get('flow')} checked; open conflicts: {done.get('open')}."
+        case "resolved" if done.get("conflict", "").isdigit() and done.get("label") in (flows or {}).get(
+            done.get("flow", ""), ()
+        ):
+            return f"Conflict {done.get('conflict')} resolved: {done.get('label')} wins."
     return None
+
+
+def label_flows(site: Site, user: User) -> dict[str, tuple[str, ...]]:
+    """The flows whose labels this lead checks and resolves here, with their labels."""
+    return {
+        name: runtime.flow.labels
+        for name, runtime in site.runtimes.items()
+        if users.may(user, "assign", name) and users.may(user, "resolve_labels", name)
+    }
 
 
 def lead_page(
@@ -51,6 +73,8 @@ def lead_page(
     status = 200 if error is None else status_of(error)[0]
     typed = dict(values or {"task": asked if asked.isdigit() else "", "reviewer": ""})
     queues = {f"{name}/{queue}" for name, runtime in site.runtimes.items() for queue in runtime.flow.queues}
+    flows = label_flows(site, user)
+    conflicts = labels.conflicts(site.db, list(flows), status="open", limit=CONFLICTS_SHOWN) if flows else []
     return site.views.render(
         request,
         "lead.html",
@@ -59,9 +83,12 @@ def lead_page(
         csrf=csrf,
         title="Review floor",
         floor=found,
-        message=done_message(done or {}, found, queues),
+        message=done_message(done or {}, found, queues, flows),
         error=None if error is None else sentence(error.message),
         values=typed,
+        label_flows=flows,
+        conflicts=conflicts,
+        conflicts_shown=CONFLICTS_SHOWN,
     )
 
 
@@ -97,3 +124,41 @@ async def lead_lift_pause(request: Request, site: Web) -> Response:
     except SignoffError as error:
         return await run_in_threadpool(lead_page, site, request, user, csrf, error=error)
     return RedirectResponse(f"/lead?{urlencode({'done': 'lifted', **pause})}#status", status_code=303)
+
+
+def _label_flow(site: Site, user: User, name: str) -> Flow:
+    """A flow whose labels this lead may check and resolve; any other is as unknown as one that does not exist."""
+    if name not in label_flows(site, user):
+        raise NotFound("flow", name)
+    return site.project.flows[name]
+
+
+@router.post("/lead/labels/check")
+async def lead_check_labels(request: Request, site: Web) -> Response:
+    user, csrf, form = await page_form(site, request, "assign")
+    flow = form.get("flow", "").strip()
+    try:
+        report = await run_in_threadpool(lambda: labels.check(site.db, _label_flow(site, user, flow), user.name))
+    except SignoffError as error:
+        return await run_in_threadpool(lead_page, site, request, user, csrf, error=error)
+    done = {"done": "checked", "flow": flow, "open": str(len(report.open))}
+    return RedirectResponse(f"/lead?{urlencode(done)}#label-conflicts", status_code=303)
+
+
+@router.post("/lead/labels/resolve")
+async def lead_resolve_label(request: Request, site: Web) -> Response:
+    user, csrf, form = await page_form(site, request, "assign")
+    flow, raw = form.get("flow", "").strip(), form.get("conflict", "").strip()
+    label, reason = form.get("label", "").strip(), form.get("reason", "")
+    try:
+        if not raw.isdigit() or len(raw) > 18:
+            raise InvalidInput(
+                [Problem("conflict", "give the conflict's id, a whole number")], "no conflict to resolve"
+            )
+        await run_in_threadpool(
+            lambda: labels.resolve(site.db, _label_flow(site, user, flow), int(raw), label, reason, user.name)
+        )
+    except SignoffError as error:
+        return await run_in_threadpool(lead_page, site, request, user, csrf, error=error)
+    done = {"done": "resolved", "flow": flow, "conflict": raw, "label": label}
+    return RedirectResponse(f"/lead?{urlencode(done)}#label-conflicts", status_code=303)
