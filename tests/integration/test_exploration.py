@@ -15,10 +15,10 @@ from helpers.builders import make_project
 from helpers.queues import reviewer, scored
 from signoff import intake, review
 from signoff.config import Project
-from signoff.domain import Role
+from signoff.domain import LabelSource, Role
 from signoff.errors import ConfigError
 from signoff.intake import validate_case
-from signoff.learning import active
+from signoff.learning import active, labels
 from signoff.store import cases as case_store
 from signoff.store.database import Database
 from signoff.store.schema import al_selections, audit_events, decisions, tasks
@@ -175,3 +175,22 @@ def test_reviewers_claiming_at_once_never_share_a_case(db: Database, tmp_path: P
     assert sorted(s.case_id for s in selections) == sorted(c.case_id for c in got)
     with db.transaction(write=False) as conn:
         assert len(list(conn.execute(select(tasks.c.id)))) == len(got)
+
+
+def test_an_exploration_review_is_a_training_label_weighted_by_its_selection(db: Database, tmp_path: Path) -> None:
+    """The review of an explored case is the case's label, with the draw's selection probability: without it the
+    label could not be weighted, and the cases the model was least sure of would count as the whole pool."""
+    project = _project(db, tmp_path, AUTO, explore={})
+    alice = reviewer(db, "alice")
+    got = review.claim(db, project, alice)
+    assert got is not None and got.kind == "explore"
+    with db.transaction(write=False) as conn:
+        until = db.now(conn)
+        assert labels.training_labels(conn, "test-flow", until=until) == []  # offered, not yet answered
+    review.submit(db, project, alice, got.task_id, got.token, "bad", "")
+    (selection,) = _selections(db)
+    with db.transaction(write=False) as conn:
+        found = labels.training_labels(conn, "test-flow", until=db.now(conn))
+    assert [(lb.case_id, lb.label, lb.source, lb.inclusion_probability) for lb in found] == [
+        (got.case_id, "bad", LabelSource.EXPLORATION, selection.probability)
+    ]

@@ -28,6 +28,7 @@ from signoff.domain import AuditEvent, CaseId, CaseStatus, DecidedBy, LabelSourc
 from signoff.errors import InvalidInput, NotFound, Problem
 from signoff.learning.records import Label
 from signoff.store import labels as store
+from signoff.store import selections
 from signoff.store.database import Database
 
 MAX_REASON = 1000
@@ -315,7 +316,8 @@ def training_labels(conn: Connection, flow: str, *, until: datetime) -> list[Lab
     3. ``adjudication``, ``consensus`` or ``review``: the human decision of a flagged case;
     4. ``audit``: the review of a case the model decided and the random audit drew, with the route's
        ``inclusion_probability`` (its training weight is the inverse);
-    5. ``exploration``: see the marked place below.
+    5. ``exploration``: the review of a case the model decided alone and active learning offered to a reviewer
+       with spare capacity, with the draw's selection probability (``al_selections``; its weight is the inverse).
 
     A case the model decided alone, or escalation's default action, has no label: that is the model's guess.
     ``labelled_at`` is when the winning label was recorded in Signoff.
@@ -336,6 +338,7 @@ def training_labels(conn: Connection, flow: str, *, until: datetime) -> list[Lab
             resolutions[case_id] = (row.resolved_at, str(row.resolved_label))
     blocked.update(case_id for case_id, _kind in found)  # found, never recorded: not checked, so not resolved
     inclusion = store.audit_inclusion(conn, flow)
+    selected = selections.probabilities(conn, flow)
     labels: list[Label] = []
     for case_id, case in sorted(evidence.cases.items()):
         if case.status == CaseStatus.GOLD.value or case_id in blocked:
@@ -344,6 +347,7 @@ def training_labels(conn: Connection, flow: str, *, until: datetime) -> list[Lab
         decision = evidence.decisions.get(case_id)
         outcomes = evidence.outcomes.get(case_id, [])
         audits = [a for a in evidence.answers.get(case_id, []) if a.kind == TaskKind.AUDIT.value]
+        explored = [a for a in evidence.answers.get(case_id, []) if a.kind == TaskKind.EXPLORE.value]
         if case_id in resolutions:
             at, label = resolutions[case_id]
             labels.append(Label(cid, label, LabelSource.RESOLUTION, at, created))
@@ -357,6 +361,10 @@ def training_labels(conn: Connection, flow: str, *, until: datetime) -> list[Lab
             latest = max(audits, key=lambda a: (a.created_at, a.id))
             probability = inclusion.get(case_id)
             labels.append(Label(cid, str(latest.label), LabelSource.AUDIT, latest.created_at, created, probability))
-        # EXPLORATION goes here, once active learning records its selections: the review of an automatically
-        # decided case offered to spare capacity, with inclusion_probability = al_selections.probability.
+        elif explored:
+            latest = max(explored, key=lambda a: (a.created_at, a.id))
+            probability = selected.get(case_id)
+            labels.append(
+                Label(cid, str(latest.label), LabelSource.EXPLORATION, latest.created_at, created, probability)
+            )
     return labels

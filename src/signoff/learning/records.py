@@ -14,7 +14,8 @@ class Label:
 
     ``labelled_at`` is when the label became known (a training window never takes a label newer than its end);
     ``case_created_at`` orders cases in time for the split; ``inclusion_probability`` is the chance the case was
-    drawn into the random audit sample (its training weight is the inverse), ``None`` for any other source."""
+    drawn into the random audit sample, or offered to spare capacity by active learning (its training weight is the
+    inverse), ``None`` for any other source."""
 
     case_id: CaseId
     label: str

@@ -85,3 +85,10 @@ def record(
         "created_at": now,
     }
     return int(conn.execute(insert(al_selections).values(row).returning(al_selections.c.id)).scalar_one())
+
+
+def probabilities(conn: Connection, flow: str) -> dict[int, float]:
+    """The selection probability of each case of the flow offered to spare capacity (its label's weight is the
+    inverse)."""
+    query = select(al_selections.c.case_id, al_selections.c.probability).where(al_selections.c.flow == flow)
+    return {int(row.case_id): float(row.probability) for row in conn.execute(query)}
