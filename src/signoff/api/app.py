@@ -343,15 +343,11 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         """Submit one case or a batch. A batch with any invalid case is refused whole; nothing is written."""
         runtime = _flow(ctx, user, "submit_cases", flow)
         items, batch = _parse_cases(body, ctx.max_batch)
-        valid, problems = [], []
-        for index, item in enumerate(items):
-            where = f"cases[{index}]" if batch else "case"
-            case, found = intake.validate_case(runtime.flow, item.external_id, item.fields, where)
-            problems.extend(found)
-            if case is not None:
-                valid.append(case)
-        if problems:
-            raise InvalidInput(problems, "invalid cases; nothing was written")
+        entries = [
+            intake.Entry(f"cases[{index}]" if batch else "case", item.external_id, item.fields)
+            for index, item in enumerate(items)
+        ]
+        valid = intake.validate_batch(runtime.flow, [entries], "invalid cases; nothing was written").cases
         results = [SubmittedOut.model_validate(r) for r in intake.submit(ctx.db, runtime, valid, user.name)]
         response.status_code = 201 if any(r.created for r in results) else 200
         return SubmittedBatchOut(cases=results) if batch else SubmittedOneOut(case=results[0])
@@ -466,15 +462,10 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     def add_gold(flow: Name, body: GoldIn, ctx: Ctx, user: Lead) -> GoldAddedOut:
         """Add gold cases (known answers) that gold-enabled queues mix into reviewers' work. All or nothing."""
         runtime = _flow(ctx, user, "assign", flow)
-        valid, problems = [], []
-        for index, item in enumerate(body.cases):
-            case, found = intake.validate_case(runtime.flow, None, item.fields, f"cases[{index}]")
-            problems.extend(found)
-            if item.label not in runtime.flow.labels:
-                problems.append(Problem(f"cases[{index}].label", f"must be one of {list(runtime.flow.labels)}"))
-            if case is not None:
-                valid.append(case)
-        if problems:
-            raise InvalidInput(problems, "invalid gold cases; nothing was written")
-        added = intake.add_gold(ctx.db, runtime, valid, [c.label for c in body.cases], user.name)
+        entries = [
+            intake.Entry(f"cases[{index}]", None, item.fields, label=item.label)
+            for index, item in enumerate(body.cases)
+        ]
+        gold = intake.validate_batch(runtime.flow, [entries], "invalid gold cases; nothing was written", label="label")
+        added = intake.add_gold(ctx.db, runtime, gold.cases, gold.labels, user.name)
         return GoldAddedOut(added=added)
