@@ -56,6 +56,7 @@ from signoff.api.schemas import (
 )
 from signoff.audit.webhooks import deliver
 from signoff.config import Project, environment, load_project
+from signoff.database import Database, open_database, require_current
 from signoff.domain import MAX_ID, Id, TaskId, User
 from signoff.errors import InvalidInput, NotFound, Problem, problems_of
 from signoff.metrics import alerts
@@ -64,9 +65,6 @@ from signoff.observe import prometheus, tracing
 from signoff.periodic import Periodic
 from signoff.review import leads
 from signoff.review.escalation import escalate
-from signoff.store import migrate
-from signoff.store import tasks as task_store
-from signoff.store.database import Database
 from signoff.text import Name
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
@@ -182,8 +180,7 @@ def create_app(project: Project | None = None) -> FastAPI:
     project = project or load_project()
     tracing.configure_logging()
     tracing.configure()
-    db = Database(project.database_url, background_checkpoints=True)
-    migrate.require_current(db)
+    db = open_database(project, background_checkpoints=True)
     ctx = Context(
         project,
         db,
@@ -256,7 +253,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     )
     def readyz(ctx: Ctx) -> Response | ReadyOut:
         try:
-            migrate.require_current(ctx.db)
+            require_current(ctx.db)
         except Exception as error:  # noqa: BLE001  # readiness reports any failure instead of raising it
             return _json({"status": "unavailable", "reason": str(error)}, 503)
         if (stall := audit.stalled(ctx.db)) is not None:  # decisions would go unvouched for
@@ -369,11 +366,8 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> TaskPageOut:
         """Tasks by id; pass the returned ``next_after`` as ``after`` for the next page."""
-        with ctx.db.transaction(write=False) as conn:
-            flows = users.scope(user, "list_tasks", flow)
-            rows = task_store.page(conn, flows=flows, queue=queue, status=status, after=after, limit=limit)
-        next_after = rows[-1]["id"] if len(rows) == limit else None
-        return TaskPageOut.model_validate({"tasks": review.tasks_shown(rows, user), "next_after": next_after})
+        shown, next_after = review.task_page(ctx.db, user, flow, queue, status, after, limit)
+        return TaskPageOut.model_validate({"tasks": shown, "next_after": next_after})
 
     @app.get("/api/v1/queues", tags=["review"], responses=errors_of(422))
     def queues(

@@ -13,9 +13,8 @@ from rich.console import Console
 
 from signoff import audit, text
 from signoff.config import Project, load_project
+from signoff.database import Database, open_database
 from signoff.errors import ConfigError, InvalidInput, SignoffError
-from signoff.store import migrate
-from signoff.store.database import Database
 
 out = Console()
 err = Console(stderr=True)
@@ -64,10 +63,7 @@ def errors() -> Iterator[None]:
 
 
 def database(project: Project, *, ready: bool = True) -> Database:
-    db = Database(project.database_url)
-    if ready:
-        migrate.require_current(db)
-    return db
+    return open_database(project, ready=ready)
 
 
 def optional_database(project: Project) -> Database | None:
