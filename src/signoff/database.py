@@ -17,5 +17,9 @@ def open_database(project: Project, *, ready: bool = True, background_checkpoint
     ``background_checkpoints``: a server checkpoints SQLite's write-ahead log off its requests' path."""
     db = Database(project.database_url, background_checkpoints=background_checkpoints)
     if ready:
-        require_current(db)
+        try:
+            require_current(db)
+        except BaseException:
+            db.dispose()  # refused: nothing of it stays open
+            raise
     return db
