@@ -1,6 +1,9 @@
 """The one owner of a case's tasks and decision: every task row and decision row is written here, with its audit
 data, so that intake, review and escalation (and later the learning loop) cannot disagree on what a task or a
-decision holds. Rows are built for whole sequences at once: intake's batches stay a few bulk statements."""
+decision holds. Rows are built for whole sequences at once: intake's batches stay a few bulk statements.
+
+The callers decide (a route, a review, an escalation) and hand the decision over as a frozen record; the functions
+here write it and append its audit event, in one shape per record (``audit_data``)."""
 
 from __future__ import annotations
 
@@ -65,6 +68,37 @@ class Decision:
             "model_version_id": self.model_version_id,
             "escalation_exhausted": self.escalation_exhausted,
         }
+
+
+@dataclass(frozen=True)
+class Escalated:
+    """What escalation does to a task due and held by nobody: move it on to the next queue of its chain
+    (``to_queue``), or, when the chain has run out, hold it where it is (``to_queue`` None); ``why`` says why a
+    hold was not the queue's own choice. ``due_at`` is when the task was due in ``from_queue``."""
+
+    task_id: TaskId
+    case_id: CaseId
+    from_queue: str
+    due_at: datetime
+    to_queue: str | None = None
+    why: str | None = None
+
+    @property
+    def action(self) -> str:
+        """The audit action: ``task.escalated`` for a move, ``task.held`` for a hold."""
+        return "task.held" if self.to_queue is None else "task.escalated"
+
+    def audit_data(self) -> dict[str, Any]:
+        """The data of ``task.escalated`` (with ``to_queue``) and ``task.held`` (with ``action`` and, when given,
+        ``why``)."""
+        data: dict[str, Any] = {
+            "case_id": self.case_id,
+            "from_queue": self.from_queue,
+            "due_at": self.due_at.isoformat(),
+        }
+        if self.to_queue is not None:
+            return data | {"to_queue": self.to_queue}
+        return data | {"action": "hold"} | ({"why": self.why} if self.why is not None else {})
 
 
 def due_at(spec: QueueSpec, now: datetime, sla: float | None = None) -> datetime | None:
@@ -235,3 +269,17 @@ def decide(db: Database, conn: Connection, decision: Decision, actor: str, event
     )
     events.append(AuditEvent(actor, "case.decided", "case", str(decision.case_id), decision.audit_data()))
     return decision
+
+
+def escalate(
+    conn: Connection, flow: Flow, escalated: Escalated, now: datetime, actor: str, events: list[AuditEvent]
+) -> Escalated:
+    """Move a due task on to ``escalated.to_queue``, with that queue's role and a due time from its SLA, or hold it
+    (no due time, so that it is escalated once, not at every sweep); append its event to ``events``."""
+    if escalated.to_queue is None:
+        task_store.hold(conn, escalated.task_id)
+    else:
+        target = flow.queues[escalated.to_queue]
+        task_store.move(conn, escalated.task_id, escalated.to_queue, target.role, due_at(target, now))
+    events.append(AuditEvent(actor, escalated.action, "task", str(escalated.task_id), escalated.audit_data()))
+    return escalated

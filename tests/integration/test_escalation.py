@@ -96,3 +96,22 @@ def test_a_looping_chain_is_refused_when_the_flow_loads(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="loops back"):
         make_flow(queues={"a": {"escalate_to": "b"}, "b": {"escalate_to": "a"}})
+
+
+def test_a_move_and_a_hold_name_the_case_the_queue_left_and_when_it_was_due(db: Database, tmp_path: Path) -> None:
+    project = queued(
+        db,
+        tmp_path,
+        1,
+        queues={"default": {"sla": 600, "escalate_to": "senior"}, "senior": {"role": "admin", "sla": 3600}},
+    )
+    _overdue(db)
+    escalate(db, project)
+    _overdue(db)
+    escalate(db, project)  # senior ends the chain: held
+    (moved,) = _events(db, "task.escalated")
+    (held,) = _events(db, "task.held")
+    assert set(moved) == {"case_id", "from_queue", "due_at", "to_queue"}
+    assert (moved["case_id"], moved["from_queue"], moved["to_queue"]) == (1, "default", "senior")
+    assert set(held) == {"case_id", "from_queue", "due_at", "action"}
+    assert (held["case_id"], held["from_queue"], held["action"]) == (1, "senior", "hold")

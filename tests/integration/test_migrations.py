@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -86,4 +87,21 @@ def test_existing_users_keep_their_role_on_every_flow(empty_database_url: str) -
     migrate.upgrade(db)
     (alice,) = users.list_users(db)
     assert alice.describe() == "lead on *" and alice.role is Role.LEAD
+    db.dispose()
+
+
+@pytest.mark.parametrize("empty_database_url", ["sqlite", "postgresql"], indirect=True)
+def test_the_edges_open_a_database_only_at_this_codes_schema(empty_database_url: str, tmp_path: Path) -> None:
+    from helpers.builders import make_project
+    from signoff.database import open_database, revision, upgrade
+
+    project = make_project(tmp_path, empty_database_url)
+    with pytest.raises(DatabaseNotReady, match="has no Signoff schema"):
+        open_database(project)
+    db = open_database(project, ready=False)
+    assert revision(db) is None
+    upgrade(db)
+    db.dispose()
+    db = open_database(project)
+    assert revision(db) == migrate.head()
     db.dispose()

@@ -1,4 +1,5 @@
-"""One case checked against its flow's schema: every type, every refusal at its exact location."""
+"""Cases checked against their flow's schema: every type, every refusal at its exact location; a batch all or
+nothing."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 import pytest
 
 from helpers.builders import make_flow
-from signoff.errors import Problem
-from signoff.intake.validation import CaseInput, payload_hash, validate_case
+from signoff.errors import InvalidInput, Problem
+from signoff.intake.validation import CaseInput, Entry, payload_hash, validate_batch, validate_case
 
 FLOW = make_flow(
     fields={
@@ -276,3 +277,45 @@ def test_an_integer_too_large_for_a_float_is_a_problem_not_a_crash() -> None:
 
 def test_integers_beyond_float_precision_keep_their_exact_value() -> None:
     assert _fields({"income": 1, "children": 2**53 + 1, "region": "north"})["children"] == 2**53 + 1
+
+
+def _entry(index: int, income: Any, label: Any = None) -> Entry:
+    return Entry(f"cases[{index}]", None, {"income": income, "region": "north"}, label=label)
+
+
+def test_a_batch_is_refused_whole_with_every_problem_where_it_stands() -> None:
+    with pytest.raises(InvalidInput, match=r"^nothing was written: ") as refused:
+        validate_batch(FLOW, [[_entry(0, 1), _entry(1, -1)], [_entry(2, "x")]], "nothing was written")
+    assert [p.location for p in refused.value.problems] == ["cases[1].fields.income", "cases[2].fields.income"]
+
+
+def test_a_valid_batch_gives_its_cases_in_order() -> None:
+    batch = validate_batch(FLOW, [[_entry(0, 1)], [_entry(1, 2)]], "refused")
+    assert [c.fields["income"] for c in batch.cases] == [1.0, 2.0] and batch.labels == []
+
+
+def test_a_labelled_batch_needs_one_of_the_flows_labels_for_every_case() -> None:
+    labels = list(FLOW.labels)
+    batch = validate_batch(FLOW, [[_entry(0, 1, labels[0]), _entry(1, 2, labels[-1])]], "refused", label="answer")
+    assert batch.labels == [labels[0], labels[-1]]
+    with pytest.raises(InvalidInput) as refused:
+        validate_batch(
+            FLOW, [[_entry(0, 1, labels[0]), _entry(1, 2, "maybe"), _entry(2, 3)]], "refused", label="answer"
+        )
+    assert refused.value.problems == [
+        Problem("cases[1].answer", f"must be one of {labels}, got 'maybe'"),
+        Problem("cases[2].answer", f"must be one of {labels}, got None"),
+    ]
+
+
+def test_a_long_batch_stops_being_read_after_the_chunk_that_reaches_the_limit() -> None:
+    read = []
+
+    def chunks() -> Any:
+        for start in range(0, 30, 10):
+            read.append(start)
+            yield [_entry(i, -1) for i in range(start, start + 10)]
+
+    with pytest.raises(InvalidInput) as refused:
+        validate_batch(FLOW, chunks(), "refused", limit=15)
+    assert read == [0, 10] and len(refused.value.problems) == 20

@@ -63,6 +63,7 @@ from signoff.api.schemas import (
 )
 from signoff.audit.webhooks import deliver
 from signoff.config import Project, environment, load_project
+from signoff.database import Database, open_database, require_current
 from signoff.domain import MAX_ID, Id, TaskId, User
 from signoff.errors import InvalidInput, NotFound, Problem, problems_of
 from signoff.learning import labels, outcomes
@@ -72,9 +73,6 @@ from signoff.observe import prometheus, tracing
 from signoff.periodic import Periodic
 from signoff.review import leads
 from signoff.review.escalation import escalate
-from signoff.store import migrate
-from signoff.store import tasks as task_store
-from signoff.store.database import Database
 from signoff.text import Name
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
@@ -209,8 +207,7 @@ def create_app(project: Project | None = None) -> FastAPI:
     project = project or load_project()
     tracing.configure_logging()
     tracing.configure()
-    db = Database(project.database_url, background_checkpoints=True)
-    migrate.require_current(db)
+    db = open_database(project, background_checkpoints=True)
     ctx = Context(
         project,
         db,
@@ -283,7 +280,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     )
     def readyz(ctx: Ctx) -> Response | ReadyOut:
         try:
-            migrate.require_current(ctx.db)
+            require_current(ctx.db)
         except Exception as error:  # noqa: BLE001  # readiness reports any failure instead of raising it
             return _json({"status": "unavailable", "reason": str(error)}, 503)
         if (stall := audit.stalled(ctx.db)) is not None:  # decisions would go unvouched for
@@ -370,15 +367,11 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         """Submit one case or a batch. A batch with any invalid case is refused whole; nothing is written."""
         runtime = _flow(ctx, user, "submit_cases", flow)
         items, batch = _parse_cases(body, ctx.max_batch)
-        valid, problems = [], []
-        for index, item in enumerate(items):
-            where = f"cases[{index}]" if batch else "case"
-            case, found = intake.validate_case(runtime.flow, item.external_id, item.fields, where)
-            problems.extend(found)
-            if case is not None:
-                valid.append(case)
-        if problems:
-            raise InvalidInput(problems, "invalid cases; nothing was written")
+        entries = [
+            intake.Entry(f"cases[{index}]" if batch else "case", item.external_id, item.fields)
+            for index, item in enumerate(items)
+        ]
+        valid = intake.validate_batch(runtime.flow, [entries], "invalid cases; nothing was written").cases
         results = [SubmittedOut.model_validate(r) for r in intake.submit(ctx.db, runtime, valid, user.name)]
         response.status_code = 201 if any(r.created for r in results) else 200
         return SubmittedBatchOut(cases=results) if batch else SubmittedOneOut(case=results[0])
@@ -400,11 +393,8 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> TaskPageOut:
         """Tasks by id; pass the returned ``next_after`` as ``after`` for the next page."""
-        with ctx.db.transaction(write=False) as conn:
-            flows = users.scope(user, "list_tasks", flow)
-            rows = task_store.page(conn, flows=flows, queue=queue, status=status, after=after, limit=limit)
-        next_after = rows[-1]["id"] if len(rows) == limit else None
-        return TaskPageOut.model_validate({"tasks": review.tasks_shown(rows, user), "next_after": next_after})
+        shown, next_after = review.task_page(ctx.db, user, flow, queue, status, after, limit)
+        return TaskPageOut.model_validate({"tasks": shown, "next_after": next_after})
 
     @app.get("/api/v1/queues", tags=["review"], responses=errors_of(422))
     def queues(
@@ -493,17 +483,12 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     def add_gold(flow: Name, body: GoldIn, ctx: Ctx, user: Lead) -> GoldAddedOut:
         """Add gold cases (known answers) that gold-enabled queues mix into reviewers' work. All or nothing."""
         runtime = _flow(ctx, user, "assign", flow)
-        valid, problems = [], []
-        for index, item in enumerate(body.cases):
-            case, found = intake.validate_case(runtime.flow, None, item.fields, f"cases[{index}]")
-            problems.extend(found)
-            if item.label not in runtime.flow.labels:
-                problems.append(Problem(f"cases[{index}].label", f"must be one of {list(runtime.flow.labels)}"))
-            if case is not None:
-                valid.append(case)
-        if problems:
-            raise InvalidInput(problems, "invalid gold cases; nothing was written")
-        added = intake.add_gold(ctx.db, runtime, valid, [c.label for c in body.cases], user.name)
+        entries = [
+            intake.Entry(f"cases[{index}]", None, item.fields, label=item.label)
+            for index, item in enumerate(body.cases)
+        ]
+        gold = intake.validate_batch(runtime.flow, [entries], "invalid gold cases; nothing was written", label="label")
+        added = intake.add_gold(ctx.db, runtime, gold.cases, gold.labels, user.name)
         return GoldAddedOut(added=added)
 
     @app.post(

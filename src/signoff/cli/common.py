@@ -3,20 +3,20 @@ a message and an exit code."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from signoff import audit, text
+from signoff import audit, text, users
 from signoff.config import Project, load_project
+from signoff.database import Database, open_database
+from signoff.domain import User
 from signoff.errors import ConfigError, InvalidInput, SignoffError
-from signoff.store import migrate
-from signoff.store.database import Database
 
 out = Console()
 err = Console(stderr=True)
@@ -30,6 +30,7 @@ FlowsOption = Annotated[
     typer.Option("--flow", help="A flow the role holds on (repeat for several; leave out for every flow)."),
 ]
 ACTOR = "cli"
+T = TypeVar("T")
 
 
 def policed(name: bool) -> Any:
@@ -77,10 +78,7 @@ def progress() -> Progress:
 
 
 def database(project: Project, *, ready: bool = True) -> Database:
-    db = Database(project.database_url)
-    if ready:
-        migrate.require_current(db)
-    return db
+    return open_database(project, ready=ready)
 
 
 def optional_database(project: Project) -> Database | None:
@@ -100,6 +98,13 @@ def sealed(path: Path | None) -> Iterator[tuple[Project, Database]]:
         db = database(loaded)
         yield loaded, db
         audit.seal(db)
+
+
+def as_lead(path: Path | None, change: Callable[[Project, Database, User], T]) -> T:
+    """Make a lead's change (``signoff.review.leads``) under ``sealed``, with the operator as the lead: at the
+    command line, whoever runs it."""
+    with sealed(path) as (loaded, db):
+        return change(loaded, db, users.operator(ACTOR))
 
 
 def write_whole(output: Path, lines: Iterable[str]) -> int:

@@ -22,9 +22,9 @@ from signoff.cli.common import ACTOR, ProjectOption, database, errors, fail, out
 from signoff.cli.policy import policy_app
 from signoff.cli.users import users_app
 from signoff.config import Project, load_project
+from signoff.database import revision, upgrade
 from signoff.domain import Role
 from signoff.intake import files, ingest
-from signoff.store import migrate
 
 app = typer.Typer(help="Signoff: human-in-the-loop decisions for machine-learning models.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -52,8 +52,8 @@ def db_upgrade(project: ProjectOption = None) -> None:
     """Create the schema or bring it up to date (safe to repeat)."""
     with errors():
         db = database(load_project(project), ready=False)
-        migrate.upgrade(db)
-        out.print(f"Database {db.safe_url} is at revision {migrate.current(db)}.")
+        upgrade(db)
+        out.print(f"Database {db.safe_url} is at revision {revision(db)}.")
 
 
 def ingest_command(
@@ -167,7 +167,7 @@ def demo(
             example = write_example(folder, cases=cases, with_cancer=True)
         marker.write_text("built by `signoff demo`; safe to delete\n", encoding="utf-8")
         db = database(example.project, ready=False)
-        migrate.upgrade(db)
+        upgrade(db)
         tokens = {name: users.create_user(db, name, role, "demo")[1] for name, role in _DEMO_USERS}
         passwords = {name: users.new_password() for name, role in _DEMO_USERS if role is not Role.INTAKE}
         for name, password in passwords.items():

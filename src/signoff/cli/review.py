@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from signoff import intake, users
-from signoff.cli.common import ACTOR, ProjectOption, database, errors, out, policed, sealed
+from signoff import intake
+from signoff.cli.common import ACTOR, ProjectOption, as_lead, database, errors, out, policed, sealed
 from signoff.config import load_project
 from signoff.domain import MAX_ID
 
@@ -119,8 +119,7 @@ def assign(
     """Reserve a task for a named reviewer, or free it again."""
     from signoff.review import leads
 
-    with sealed(project) as (loaded, db):
-        leads.assign(db, loaded, users.operator(ACTOR), task_id, reviewer)
+    as_lead(project, lambda loaded, db, lead: leads.assign(db, loaded, lead, task_id, reviewer))
     out.print(f"task {task_id}: {'assigned to ' + reviewer if reviewer else 'open to every reviewer'}")
 
 

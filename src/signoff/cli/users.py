@@ -14,6 +14,7 @@ from signoff.cli.common import (
     FlowsOption,
     NameArgument,
     ProjectOption,
+    as_lead,
     database,
     errors,
     out,
@@ -158,8 +159,7 @@ def users_skills(
     """Set a reviewer's skills (queues may require some)."""
     from signoff.review import leads
 
-    with sealed(project) as (_, db):
-        kept = leads.set_skills(db, users.operator(ACTOR), name, skills or [])
+    kept = as_lead(project, lambda _, db, lead: leads.set_skills(db, lead, name, skills or []))
     out.print(f"{name}: {', '.join(kept) or 'no skills'}")
 
 
@@ -173,8 +173,7 @@ def users_conflict(
     """Mark a reviewer conflicted on a case: its tasks are never offered to them."""
     from signoff.review import leads
 
-    with sealed(project) as (_, db):
-        leads.mark_conflict(db, users.operator(ACTOR), name, case_id, reason)
+    as_lead(project, lambda _, db, lead: leads.mark_conflict(db, lead, name, case_id, reason))
     out.print(f"{name} will not be offered case {case_id}.")
 
 
@@ -188,6 +187,5 @@ def users_unpause(
     """Lift the pause that gold tasks put on a reviewer for a queue."""
     from signoff.review import leads
 
-    with sealed(project) as (_, db):
-        leads.lift_pause(db, users.operator(ACTOR), name, flow, queue)
+    as_lead(project, lambda _, db, lead: leads.lift_pause(db, lead, name, flow, queue))
     out.print(f"{name} may work {flow}/{queue} again.")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from signoff.intake.runtime import FlowRuntime, load, prepare, recalibrate, refresh, warm_up
 from signoff.intake.service import Submitted, add_gold, batch_of, route, submit
-from signoff.intake.validation import CaseInput, validate_case
+from signoff.intake.validation import Batch, CaseInput, Entry, validate_batch, validate_case
 
 __all__ = [
+    "Batch",
     "CaseInput",
+    "Entry",
     "FlowRuntime",
     "Submitted",
     "add_gold",
@@ -18,6 +20,7 @@ __all__ = [
     "refresh",
     "route",
     "submit",
+    "validate_batch",
     "validate_case",
     "warm_up",
 ]

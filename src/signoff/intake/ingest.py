@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from signoff.config import Flow
-from signoff.errors import InvalidInput, Problem
-from signoff.intake.files import read_chunks
+from signoff.intake.files import Row, read_chunks
 from signoff.intake.runtime import FlowRuntime, refresh
 from signoff.intake.service import submit
-from signoff.intake.validation import validate_case
+from signoff.intake.validation import MAX_FILE_PROBLEMS, Entry, validate_batch
 from signoff.store.database import Database
 
 
@@ -24,20 +23,23 @@ class IngestReport:
 
 
 def validate_file(flow: Flow, path: Path, progress: Callable[[int], None] = lambda _n: None) -> int:
-    """First pass: validate every row, so that a bad row anywhere means nothing is written."""
-    problems: list[Problem] = []
+    """First pass: validate every row, so that a bad row anywhere means nothing is written. How many rows."""
     count = 0
-    for rows, text in read_chunks(path):
-        for row in rows:
-            _case, found = validate_case(flow, row.external_id, row.fields, row.location, text=text)
-            problems.extend(found)
-        count += len(rows)
-        progress(len(rows))
-        if len(problems) >= 50:
-            break
-    if problems:
-        raise InvalidInput(problems, f"{path.name} has invalid cases; nothing was written")
+
+    def chunks() -> Iterator[list[Entry]]:
+        nonlocal count
+        for rows, text in read_chunks(path):
+            yield _entries(rows, text)
+            count += len(rows)
+            progress(len(rows))
+
+    validate_batch(flow, chunks(), f"{path.name} has invalid cases; nothing was written", limit=MAX_FILE_PROBLEMS)
     return count
+
+
+def _entries(rows: Sequence[Row], text: bool) -> list[Entry]:
+    """A file's rows as the entries of a batch."""
+    return [Entry(row.location, row.external_id, row.fields, text) for row in rows]
 
 
 def ingest_file(
@@ -52,12 +54,7 @@ def ingest_file(
     (give cases an ``external_id`` column to make that exact)."""
     read = created = to_review = 0
     for rows, text in read_chunks(path, chunk_size):
-        cases = []
-        for row in rows:
-            case, problems = validate_case(runtime.flow, row.external_id, row.fields, row.location, text=text)
-            if case is None:
-                raise InvalidInput(problems, f"{path.name} changed while it was read")
-            cases.append(case)
+        cases = validate_batch(runtime.flow, [_entries(rows, text)], f"{path.name} changed while it was read").cases
         refresh(db, [runtime])  # a long file takes in the reviews made meanwhile, as a server does
         results = submit(db, runtime, cases, actor)
         read += len(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,8 +10,8 @@ import pandas as pd
 
 from signoff.config import Flow
 from signoff.errors import InvalidInput, Problem
-from signoff.intake.files import read_chunks
-from signoff.intake.validation import CaseInput, validate_case
+from signoff.intake.files import Row, read_chunks
+from signoff.intake.validation import MAX_FILE_PROBLEMS, CaseInput, Entry, validate_batch
 from signoff.models.frames import frame_of
 
 
@@ -25,25 +26,20 @@ def read_labelled(flow: Flow, path: Path, label_column: str = "label") -> Labell
     """Every row must be a valid case plus its label, one of the flow's labels; any bad row refuses the file."""
     if not path.is_file():
         raise InvalidInput([Problem(str(path), "labelled file not found")])
-    rows, labels, cases, problems = [], [], [], []
-    for chunk, text in read_chunks(path):
-        for row in chunk:
-            fields = dict(row.fields)
-            label = fields.pop(label_column, None)
-            if label is None or str(label) not in flow.labels:
-                problems.append(
-                    Problem(f"{row.location}.{label_column}", f"must be one of {list(flow.labels)}, got {label!r}")
-                )
-            case, found = validate_case(flow, None, fields, row.location, text=text)
-            problems.extend(found)
-            if case is not None and not found:
-                rows.append(case.fields)
-                labels.append(str(label))
-                cases.append(case)
-        if len(problems) >= 50:
-            break
-    if problems:
-        raise InvalidInput(problems, f"{path.name} is not a valid labelled file for flow {flow.name!r}")
-    if not rows:
+
+    def chunks() -> Iterator[list[Entry]]:
+        for rows, text in read_chunks(path):
+            yield [_labelled(row, label_column, text) for row in rows]
+
+    refused = f"{path.name} is not a valid labelled file for flow {flow.name!r}"
+    batch = validate_batch(flow, chunks(), refused, label=label_column, limit=MAX_FILE_PROBLEMS)
+    if not batch.cases:
         raise InvalidInput([Problem(str(path), "holds no cases")])
-    return Labelled(frame_of(flow, rows), labels, cases)
+    return Labelled(frame_of(flow, [case.fields for case in batch.cases]), batch.labels, batch.cases)
+
+
+def _labelled(row: Row, label_column: str, text: bool) -> Entry:
+    """A row of a labelled file: its label column is the known answer, not a field; its external id is not read."""
+    fields = dict(row.fields)
+    label = fields.pop(label_column, None)
+    return Entry(row.location, None, fields, text, label)

@@ -1,4 +1,5 @@
-"""Check one case against its flow's input schema. Pure: no I/O, every problem named by its location."""
+"""Check cases against their flow's input schema: one case, or a whole batch all or nothing. Pure: no I/O, every
+problem named by its location."""
 
 from __future__ import annotations
 
@@ -6,15 +7,16 @@ import contextlib
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from signoff.config import FieldSpec, Flow
-from signoff.errors import Problem
+from signoff.errors import InvalidInput, Problem
 from signoff.text import check, problem
 
 MAX_EXTERNAL_ID = 200
+MAX_FILE_PROBLEMS = 50  # a file stops being read once this many problems are found: enough to fix it, not a flood
 _TRUE = {"true", "yes", "1", "y", "t"}
 _FALSE = {"false", "no", "0", "n", "f"}
 
@@ -148,3 +150,51 @@ def validate_case(
     groups = {name: clean[name] for name in flow.groups}
     about = None if entity is None else str(entity)[:MAX_EXTERNAL_ID]
     return CaseInput(external_id, clean, groups, payload_hash(clean), about), []
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One case of a batch as it arrived: where it stands (``cases[3]``, ``cases.csv:line 4``), its external id and
+    field values (``text``: as text, from CSV, to be parsed into their types) and, in a labelled batch (gold
+    cases, a labelled file), its known answer."""
+
+    location: str
+    external_id: Any
+    fields: Any
+    text: bool = False
+    label: Any = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch that passed validation: its cases in order and, for a labelled batch, their labels."""
+
+    cases: list[CaseInput]
+    labels: list[str]
+
+
+def validate_batch(
+    flow: Flow, chunks: Iterable[Iterable[Entry]], refused: str, *, label: str | None = None, limit: int | None = None
+) -> Batch:
+    """Validate a whole batch before anything of it is written: every case, or ``InvalidInput`` headed ``refused``
+    naming each problem by its location. ``label`` names where an entry's known answer stands (``label``, a
+    file's label column): it must be one of the flow's labels. ``limit`` stops reading a long batch (a file,
+    chunk by chunk) after the chunk in which that many problems were found."""
+    cases: list[CaseInput] = []
+    labels: list[str] = []
+    problems: list[Problem] = []
+    for chunk in chunks:
+        for entry in chunk:
+            case, found = validate_case(flow, entry.external_id, entry.fields, entry.location, text=entry.text)
+            problems.extend(found)
+            if label is not None and (entry.label is None or str(entry.label) not in flow.labels):
+                reason = f"must be one of {list(flow.labels)}, got {entry.label!r}"
+                problems.append(Problem(f"{entry.location}.{label}", reason))
+            if case is not None:
+                cases.append(case)
+                labels.append(str(entry.label))
+        if limit is not None and len(problems) >= limit:
+            break
+    if problems:
+        raise InvalidInput(problems, refused)
+    return Batch(cases, labels if label is not None else [])

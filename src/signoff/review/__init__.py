@@ -13,7 +13,7 @@ from signoff.review.service import (
     submit,
     workable_queues,
 )
-from signoff.review.views import case_record, queues_for, reviewers_for, shown_kind, tasks_shown
+from signoff.review.views import case_record, queues_for, reviewers_for, shown_kind, task_page
 
 __all__ = [
     "Claim",
@@ -28,6 +28,6 @@ __all__ = [
     "shown_kind",
     "skip",
     "submit",
-    "tasks_shown",
+    "task_page",
     "workable_queues",
 ]

@@ -6,7 +6,7 @@ Only tasks nobody holds are escalated: a reviewer working on a task past its due
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,32 +51,22 @@ def escalate(db: Database, project: Project, batch: int = 500) -> list[Escalatio
 
 
 def _one(db: Database, conn: Connection, flow: Flow, task: Any, now: datetime, events: list[AuditEvent]) -> Escalation:
+    """Decide what becomes of one due task; ``lifecycle`` writes it."""
     spec = flow.queues[task.queue]
-    base = {"case_id": task.case_id, "from_queue": task.queue, "due_at": task.due_at.isoformat()}
+    due = lifecycle.Escalated(TaskId(task.id), CaseId(task.case_id), task.queue, task.due_at)
     if spec.escalate_to is not None:
-        target = flow.queues[spec.escalate_to]
-        task_store.move(conn, task.id, spec.escalate_to, target.role, lifecycle.due_at(target, now))
-        events.append(AuditEvent(ACTOR, "task.escalated", "task", str(task.id), {**base, "to_queue": spec.escalate_to}))
+        lifecycle.escalate(conn, flow, replace(due, to_queue=spec.escalate_to), now, ACTOR, events)
         return Escalation(task.id, flow.name, task.queue, spec.escalate_to, "escalated")
     action = spec.when_exhausted.action
     if action == "hold" or task.kind == TaskKind.AUDIT.value:  # an audited case is decided already
-        task_store.hold(conn, task.id)
-        events.append(AuditEvent(ACTOR, "task.held", "task", str(task.id), {**base, "action": "hold"}))
+        lifecycle.escalate(conn, flow, due, now, ACTOR, events)
         return Escalation(task.id, flow.name, task.queue, None, "hold")
     label, model_version = case_store.predicted_label(conn, task.case_id)
     if action == "label" or label is None:  # the model cannot decide a case whose output was invalid
         label, decided_by = spec.when_exhausted.label, DecidedBy.DEFAULT_ACTION
         if label is None:
-            task_store.hold(conn, task.id)
-            events.append(
-                AuditEvent(
-                    ACTOR,
-                    "task.held",
-                    "task",
-                    str(task.id),
-                    {**base, "action": "hold", "why": "the model's output was invalid and no default label is set"},
-                )
-            )
+            why = "the model's output was invalid and no default label is set"
+            lifecycle.escalate(conn, flow, replace(due, why=why), now, ACTOR, events)
             return Escalation(task.id, flow.name, task.queue, None, "hold")
     else:
         decided_by = DecidedBy.MODEL

@@ -7,7 +7,7 @@ tasks is a gold task; reviewer names, answers, gold accuracy and pauses are for 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -16,6 +16,7 @@ from signoff.domain import CaseStatus, TaskKind, TaskStatus, User
 from signoff.errors import NotFound
 from signoff.review import queues
 from signoff.store import cases as case_store
+from signoff.store import tasks as task_store
 from signoff.store import users as user_store
 from signoff.store.database import Database
 
@@ -73,8 +74,16 @@ def task_shown(task: dict[str, Any], user: User, *, overseer: bool) -> dict[str,
     return shown
 
 
-def tasks_shown(rows: Iterable[dict[str, Any]], user: User) -> list[dict[str, Any]]:
-    return [task_shown(row, user, overseer=users.may(user, "oversee", row["flow"])) for row in rows]
+def task_page(
+    db: Database, user: User, flow: str | None, queue: str | None, status: str | None, after: int, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of the tasks ``user`` may list (of ``flow`` among them), by id, as they may see them, and the id to
+    pass as ``after`` for the next page (None: this was the last)."""
+    with db.transaction(write=False) as conn:
+        flows = users.scope(user, "list_tasks", flow)
+        rows = task_store.page(conn, flows=flows, queue=queue, status=status, after=after, limit=limit)
+    next_after = rows[-1]["id"] if len(rows) == limit else None
+    return [task_shown(row, user, overseer=users.may(user, "oversee", row["flow"])) for row in rows], next_after
 
 
 def shown_kind(kind: str) -> str:

@@ -19,8 +19,8 @@ from fastapi.staticfiles import StaticFiles
 
 from signoff import users
 from signoff.config import Project
+from signoff.database import Database
 from signoff.intake import FlowRuntime
-from signoff.store.database import Database
 from signoff.web import routes
 from signoff.web.dependencies import Halt, Site
 

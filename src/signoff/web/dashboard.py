@@ -18,10 +18,10 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from signoff.config import Project
+from signoff.database import Database
 from signoff.errors import InvalidInput, Problem
 from signoff.metrics import charts, report
 from signoff.metrics.service import WINDOWS, FlowMetrics, flow_metrics, window_or_error
-from signoff.store.database import Database
 
 POINTS = 12  # windows in each trend
 KEEP_SECONDS = 120.0

@@ -18,10 +18,10 @@ from starlette.concurrency import run_in_threadpool
 
 from signoff import users
 from signoff.config import Project, environment
+from signoff.database import Database
 from signoff.domain import User
 from signoff.errors import Forbidden, SignoffError, Unauthenticated
 from signoff.intake import FlowRuntime
-from signoff.store.database import Database
 from signoff.text import require
 from signoff.web import security
 from signoff.web.dashboard import Dashboard

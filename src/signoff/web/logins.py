@@ -16,8 +16,8 @@ from anyio.to_thread import run_sync
 
 from signoff import users
 from signoff.config import environment
+from signoff.database import Database
 from signoff.errors import LimitReached
-from signoff.store.database import Database
 
 DEFAULT_WAIT = 5.0  # seconds a login may wait for a hashing thread before the server says it is busy
 

@@ -9,13 +9,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from signoff.config import Flow, ImageSpec, Project
+from signoff.database import Database
 from signoff.domain import User
 from signoff.intake import FlowRuntime
 from signoff.models.explain import contributions, reference_values
 from signoff.review.context import beside, recent_fields
 from signoff.review.service import Claim, claimed_case
 from signoff.review.views import shown_kind
-from signoff.store.database import Database
 from signoff.web import format as fmt
 
 REFERENCE_SAMPLE = 500  # recent cases whose medians and modes are the reference values
