@@ -204,7 +204,7 @@ def create_app(project: Project | None = None) -> FastAPI:
             Periodic("audit sealer", sealer, 0.25, final=True),
             Periodic("escalation", lambda: escalate(db, project), 5.0),
             # each flow recalibrated once its calibration is older than its min_refresh, never inside a request
-            Periodic("recalibration", lambda: intake.refresh(db, ctx.runtimes.values()), 1.0),
+            Periodic("recalibration", lambda: intake.refresh(db, ctx.runtimes), 1.0),
         ]
         if any(flow.alerts.checked for flow in project.flows.values()):  # thresholds from the flow files
             every = min(flow.alerts.every for flow in project.flows.values() if flow.alerts.checked)

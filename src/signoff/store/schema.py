@@ -152,7 +152,18 @@ model_versions = Table(
     Column("sha256", String(64), nullable=True),
     Column("labels", Document, nullable=False),
     _created(),
+    # the registry (signoff.learning.registry): a version's place in its flow, lineage and held-out metrics
+    Column("status", String(20), nullable=False),
+    Column("parent_id", Id, ForeignKey("model_versions.id"), nullable=True),
+    Column("training_set_id", Id, nullable=True),  # training_sets.id
+    Column("metrics", Document, nullable=True),
+    Column("fingerprint", String(64), nullable=True),
+    Column("created_by", String(200), nullable=True),
+    Column("status_changed_at", UtcDateTime(), nullable=True),
+    Column("status_changed_by", String(200), nullable=True),
     UniqueConstraint("flow", "version"),
+    Index("ix_model_versions_flow_fingerprint", "flow", "fingerprint", unique=True),
+    Index("ix_model_versions_flow_status", "flow", "status"),
 )
 
 cases = Table(
