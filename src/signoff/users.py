@@ -36,6 +36,7 @@ Action = Literal[
     "oversee",
     "read_metrics",
     "audit",
+    "manage_models",
 ]
 
 # What each role may do on the flows it is granted (a grant on "*" covers every flow). The flows a user may act
@@ -51,6 +52,7 @@ PERMISSIONS: dict[Action, tuple[Role, ...]] = {
     "oversee": (Role.ADMIN, Role.LEAD, Role.AUDITOR),
     "read_metrics": (Role.ADMIN, Role.LEAD, Role.OWNER, Role.AUDITOR),
     "audit": (Role.ADMIN, Role.AUDITOR),
+    "manage_models": (Role.ADMIN, Role.OWNER),
 }
 
 TOKEN_PREFIX = "so_"  # noqa: S105  # a public prefix that makes leaked tokens easy to scan for

@@ -316,6 +316,32 @@ def lineage(conn: Connection, training_set_id: int) -> Lineage:
     )
 
 
+@dataclass(frozen=True)
+class TrainedOn:
+    """A summary of a version's lineage, for pages: its training set, window and examples per label source."""
+
+    training_set_id: int
+    window_start: datetime | None
+    window_end: datetime | None
+    sources: dict[str, int]
+
+    @property
+    def examples(self) -> int:
+        return sum(self.sources.values())
+
+
+def trained_on(db: Database, flow: Flow) -> dict[str, TrainedOn]:
+    """What each version of the flow trained on (the versions with a recorded training set), by version name."""
+    found: dict[str, TrainedOn] = {}
+    with db.transaction(write=False) as conn:
+        if not any(v.training_set_id is not None for v in store.rows(conn, flow.name)):
+            return found
+        for r in store.source_counts(conn, flow.name):
+            summary = found.setdefault(r.version, TrainedOn(r.training_set_id, r.window_start, r.window_end, {}))
+            summary.sources[r.source] = int(r.examples)
+    return found
+
+
 def version(db: Database, flow: Flow, version: str) -> ModelVersion:
     """One version with its lineage (when it was trained on a recorded training set)."""
     with db.transaction(write=False) as conn:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Float, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import BigInteger, Column, Connection, Float, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy import update as sql_update
 
 from signoff.domain import ModelVersionId
@@ -108,6 +108,35 @@ def lineage(conn: Connection, training_set_id: int) -> tuple[Any | None, list[An
         .order_by(training_examples.c.case_id, training_examples.c.part)
     )
     return found, list(examples)
+
+
+def source_counts(conn: Connection, flow: str) -> list[Any]:
+    """For each version of ``flow`` trained on a recorded training set: the set's window and how many examples
+    each label source gave (one row per version and source)."""
+    query = (
+        select(
+            model_versions.c.version,
+            model_versions.c.training_set_id,
+            training_sets.c.window_start,
+            training_sets.c.window_end,
+            training_examples.c.source,
+            func.count().label("examples"),
+        )
+        .select_from(
+            model_versions.join(
+                training_examples, training_examples.c.training_set_id == model_versions.c.training_set_id
+            ).outerjoin(training_sets, training_sets.c.id == model_versions.c.training_set_id)
+        )
+        .where(model_versions.c.flow == flow)
+        .group_by(
+            model_versions.c.version,
+            model_versions.c.training_set_id,
+            training_sets.c.window_start,
+            training_sets.c.window_end,
+            training_examples.c.source,
+        )
+    )
+    return list(conn.execute(query))
 
 
 def recent_cases(conn: Connection, flow: str, limit: int) -> list[Any]:
