@@ -165,7 +165,7 @@ def test_the_owner_page_and_the_review_workspace_show_the_registry(served: tuple
     page = api.client.get("/owner")
     assert page.status_code == 200
     row = page.text[page.text.index(f'<th scope="row">{setup.version}</th>') :].split("</tr>")[0]
-    assert "champion" in row and "by owen" in row
+    assert "champion" in row and ", by owen" in row
     assert "training set 7: 3 labels" in row and "audit 1, outcome 1, review 1" in row and "auc 0.910" in row
     old_row = page.text[page.text.index('<th scope="row">test-1</th>') :].split("</tr>")[0]
     assert "retired" in old_row and "the flow file" in old_row
