@@ -16,7 +16,7 @@ from helpers.builders import make_flow, make_project
 from helpers.registry import fitted, training_set, training_tables
 from signoff import intake
 from signoff.domain import ModelStatus
-from signoff.errors import InvalidInput, NotFound
+from signoff.errors import Conflict, InvalidInput, ModelError, NotFound
 from signoff.intake import validate_case
 from signoff.learning import registry
 from signoff.models.adapters import file_sha256
@@ -251,6 +251,27 @@ def test_a_new_champion_rescores_open_review_cases_beside_the_old_score(db: Data
     assert sorted(event.data["cases"]) == sorted(flagged)
     reasons = [e.data["reason"] for e in events(db, "model.status_changed") if e.data.get("version")]
     assert reasons == ["better (promoted by hand; no gate ran)"]
+
+
+def test_a_version_that_cannot_serve_is_not_promoted(db: Database, tmp_path: Path) -> None:
+    project = make_project(tmp_path, db.url, model=None)
+    flow = project.flow("test-flow")
+    runtimes = intake.prepare(db, project)
+    with pytest.raises(Conflict, match="no model"):
+        registry.promote(db, project, flow, registry.NO_MODEL_VERSION, actor="ann", reason="x")
+    new = registry.register(
+        db, project, flow, fitted(flow), training_set=training_set(), metrics={}, parent=None, actor="ann"
+    )
+    artifact = tmp_path / new.uri
+    artifact.write_bytes(artifact.read_bytes() + b"\0")  # not the file registered any more
+    with pytest.raises(ModelError, match="is not the file registered"):
+        registry.promote(db, project, flow, new.version, actor="ann", reason="x")
+    assert registry.champion(db, flow) is None and events(db, "model.status_changed") == []
+    # promoted behind the registry's back, it is refused by running servers, which keep serving
+    registry.set_status(db, flow, new.version, "champion", actor="ann", reason="x")
+    intake.refresh(db, runtimes)
+    assert runtimes["test-flow"].model.version == registry.NO_MODEL_VERSION
+    assert runtimes["test-flow"].champion_id == new.id  # said once, not retried every second
 
 
 def test_show_lists_the_exact_cases_and_label_sources_of_the_training_set(db: Database, tmp_path: Path) -> None:

@@ -344,11 +344,16 @@ def trained_on(db: Database, flow: Flow) -> dict[str, TrainedOn]:
 
 def version(db: Database, flow: Flow, version: str) -> ModelVersion:
     """One version with its lineage (when it was trained on a recorded training set)."""
+    return _read(db, flow, version, with_lineage=True)
+
+
+def _read(db: Database, flow: Flow, name: str, *, with_lineage: bool = False) -> ModelVersion:
     with db.transaction(write=False) as conn:
-        found = store.row(conn, flow.name, version)
+        found = store.row(conn, flow.name, name)
         if found is None:
-            raise NotFound("model version", f"{flow.name}/{version}")
-        return _version(found, None if found.training_set_id is None else lineage(conn, found.training_set_id))
+            raise NotFound("model version", f"{flow.name}/{name}")
+        trained = with_lineage and found.training_set_id is not None
+        return _version(found, lineage(conn, found.training_set_id) if trained else None)
 
 
 def champion(db: Database, flow: Flow) -> ModelVersion | None:
@@ -413,12 +418,17 @@ class Promoted:
 
 
 def promote(db: Database, project: Project, flow: Flow, version: str, *, actor: str, reason: str) -> Promoted:
-    """Make a version champion by hand, then re-score the open review cases with it. No gate on evidence runs
-    here: the promotion is the actor's decision, and its audit reason says so."""
+    """Make a version champion by hand, then re-score the open review cases with it. Its artifact is loaded first,
+    so a version that cannot serve is refused with nothing changed. No gate on evidence runs here: the promotion
+    is the actor's decision, and its audit reason says so."""
+    found = _read(db, flow, version)
+    if found.kind == NO_MODEL_KIND:
+        raise Conflict(f"{version!r} stands for the flow having no model; it cannot be promoted")
+    model = load(project, flow, found)
     changed = set_status(
         db, flow, version, ModelStatus.CHAMPION, actor=actor, reason=f"{reason} (promoted by hand; no gate ran)"
     )
-    return Promoted(changed, rescore(db, project, flow, actor=actor))
+    return Promoted(changed, _rescore(db, flow, changed, model, actor))
 
 
 # ---- serving ---------------------------------------------------------------------------------------------------
@@ -507,13 +517,12 @@ def rescore(db: Database, project: Project, flow: Flow, *, actor: str) -> int:
     """Score the cases with an open review task that the champion has not scored yet, and record each score as a
     prediction of the champion beside the one that routed the case (reviewers see both). Returns how many."""
     serving = champion(db, flow)
-    if serving is None:
-        return 0
+    return 0 if serving is None else _rescore(db, flow, serving, load(project, flow, serving), actor)
+
+
+def _rescore(db: Database, flow: Flow, serving: ModelVersion, model: LoadedModel, actor: str) -> int:
     with db.transaction(write=False) as conn:
         pending = store.open_unscored(conn, flow.name, serving.id)
-    if not pending:
-        return 0
-    model = load(project, flow, serving)
     done = 0
     for start in range(0, len(pending), RESCORE_CHUNK):
         chunk = pending[start : start + RESCORE_CHUNK]
