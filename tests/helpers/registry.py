@@ -12,6 +12,7 @@ from sqlalchemy import Column, MetaData, Table, inspect, text
 from signoff.config import Flow
 from signoff.learning.records import TrainingSet
 from signoff.learning.train import train
+from signoff.models.frames import frame_of
 from signoff.store import model_versions as store
 from signoff.store.database import Database
 
@@ -26,7 +27,7 @@ def fitted(flow: Flow, cut: float = 0.5, n: int = 400) -> Any:
     """A logistic regression of the builders' flow on ``score``: deterministic for the same ``cut`` and ``n``."""
     rng = np.random.default_rng(n)
     scores = rng.uniform(0, 1, n)
-    frame = pd.DataFrame({"score": scores, "amount": np.nan, "group": "a"})
+    frame = frame_of(flow, [{"score": float(s), "group": "a"} for s in scores])
     labels = pd.Series(np.where(scores > cut, "bad", "good"))
     return train(frame, labels, flow.fields, ["score"], kind="linear")
 
