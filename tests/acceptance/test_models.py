@@ -122,6 +122,7 @@ def test_the_api_lists_shows_and_promotes_and_the_server_switches(served: tuple[
     assert [e["case_id"] for e in shown["lineage"]["examples"]] == [1, 2, 3]
     assert api.client.get(f"{base}/test-1", headers=api.as_(Role.OWNER)).json()["lineage"] is None
     assert api.client.get(f"{base}/nope", headers=api.as_(Role.OWNER)).status_code == 404
+    assert api.client.get(f"{base}/a%00b", headers=api.as_(Role.OWNER)).status_code == 422
 
     promote = f"{base}/{setup.version}/promote"
     assert api.post(promote, Role.LEAD, json={"reason": "x"}).status_code == 403

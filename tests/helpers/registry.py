@@ -23,13 +23,14 @@ def training_set(sha: str = "a" * 64, id_: int = 7) -> TrainingSet:
     return TrainingSet(id_, "test-flow", (), (), NOW, NOW, NOW, None, sha, NOW, "tester")
 
 
-def fitted(flow: Flow, cut: float = 0.5, n: int = 400) -> Any:
-    """A logistic regression of the builders' flow on ``score``: deterministic for the same ``cut`` and ``n``."""
+def fitted(flow: Flow, cut: float = 0.5, n: int = 400, kind: str = "linear") -> Any:
+    """A classifier of the builders' flow on ``score`` (logistic regression, or gradient boosting with a fixed
+    random state): deterministic for the same arguments."""
     rng = np.random.default_rng(n)
     scores = rng.uniform(0, 1, n)
     frame = frame_of(flow, [{"score": float(s), "group": "a"} for s in scores])
     labels = pd.Series(np.where(scores > cut, "bad", "good"))
-    return train(frame, labels, flow.fields, ["score"], kind="linear")
+    return train(frame, labels, flow.fields, ["score"], kind=kind)
 
 
 def training_tables(db: Database, examples: list[tuple[int, str, str, str]], id_: int = 7) -> None:

@@ -84,6 +84,8 @@ def test_register_writes_the_artifact_then_a_candidate_once_per_fingerprint(db: 
     assert registry.fingerprint(flow, fitted(flow), "a" * 64) == first.fingerprint
     assert registry.fingerprint(flow, fitted(flow), "b" * 64) != first.fingerprint  # another training set
     assert registry.fingerprint(flow, fitted(flow, cut=0.4), "a" * 64) != first.fingerprint  # another model
+    boosted = [fitted(flow, kind="boosting") for _ in range(2)]  # gradient boosting with a fixed random_state
+    assert registry.fingerprint(flow, boosted[0], "a" * 64) == registry.fingerprint(flow, boosted[1], "a" * 64)
 
     child = registry.register(
         db,

@@ -126,7 +126,7 @@ Lead = Annotated[User, _allowed("assign")]
 MetricsReader = Annotated[User, _allowed("read_metrics")]
 Auditor = Annotated[User, _allowed("audit")]
 ModelOwner = Annotated[User, _allowed("manage_models")]
-VersionName = Annotated[str, PathParameter(min_length=1, max_length=100, description="A model version's name.")]
+VersionName = Annotated[Name, PathParameter(min_length=1, max_length=100, description="A model version's name.")]
 
 
 def _flow(ctx: Context, user: User, action: users.Action, flow: str) -> intake.FlowRuntime:
