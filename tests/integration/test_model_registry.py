@@ -301,15 +301,17 @@ def test_the_flow_files_models_recorded_before_the_registry_become_champions(emp
     db = Database(empty_database_url)
     migrate.upgrade(db, "0013")
     with db.engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO model_versions (flow, version, kind, uri, sha256, labels, created_at) "
-                "VALUES ('test-flow', 'test-1', 'python', 'helpers.models:by_score', NULL, '[\"good\", \"bad\"]', :t)"
-            ),
-            {"t": datetime(2026, 1, 1)},
-        )
+        for version in ("test-0", "test-1"):
+            conn.execute(
+                text(
+                    "INSERT INTO model_versions (flow, version, kind, uri, sha256, labels, created_at) "
+                    "VALUES ('test-flow', :v, 'python', 'helpers.models:by_score', NULL, '[\"good\", \"bad\"]', :t)"
+                ),
+                {"v": version, "t": datetime(2026, 1, 1)},
+            )
     migrate.upgrade(db)
-    (found,) = registry.versions(db, make_flow())
+    found, older = registry.versions(db, make_flow())
+    assert (older.version, older.status) == ("test-0", ModelStatus.RETIRED)
     assert (found.status, found.fingerprint, found.training_set_id, found.parent_id) == (
         ModelStatus.CHAMPION,
         None,

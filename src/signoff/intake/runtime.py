@@ -99,15 +99,16 @@ def _record(db: Database, flow: Flow, model: LoadedModel | None, actor: str) -> 
 def _serving(
     db: Database, project: Project, flow: Flow, actor: str
 ) -> tuple[LoadedModel, ModelVersionId, ModelVersionId | None]:
-    """The model that serves the flow, its version id and the champion's id: the registry's champion, else (none,
-    or its artifact cannot be loaded) the flow file's model, else none at all (cold start)."""
+    """The model that serves the flow, its version id and the champion's id: the registry's champion when it is a
+    registered artifact, else (a flow file's model, none, or an artifact that cannot be loaded) the model the flow
+    file names, else none at all (cold start)."""
     file_model = load_model(project, flow) if flow.model is not None else None
     try:
         file_id = _record(db, flow, file_model, actor)
     except IntegrityError:  # another process recorded the same versions at the same moment
         file_id = _record(db, flow, file_model, actor)
     top = registry.champion(db, flow)
-    if top is not None and top.id != file_id:
+    if top is not None and top.registered:  # a champion from the flow file is the model the file names now
         try:
             return registry.load(project, flow, top), top.id, top.id
         except ModelError:

@@ -1,6 +1,6 @@
 """The model registry: each model version's status, parent, training set, held-out metrics, stable fingerprint, who
-registered it and who changed its status when. The versions recorded so far are the flow files' models, each the
-model its flow served: they become champions, with no lineage.
+registered it and who changed its status when. The versions recorded so far are the flow files' models: the newest of
+each flow becomes its champion, the others are retired; none has lineage.
 
 Revision ID: 0016
 Revises: 0013
@@ -39,6 +39,11 @@ def upgrade() -> None:
     op.add_column("model_versions", sa.Column("created_by", sa.String(200), nullable=True))
     op.add_column("model_versions", sa.Column("status_changed_at", UtcDateTime(), nullable=True))
     op.add_column("model_versions", sa.Column("status_changed_by", sa.String(200), nullable=True))
+    # One champion per flow: the newest recorded version (the model its flow file named last); the others retired.
+    op.execute(
+        "UPDATE model_versions SET status = 'retired' "
+        "WHERE id NOT IN (SELECT max(id) FROM model_versions GROUP BY flow)"
+    )
     op.create_index("ix_model_versions_flow_fingerprint", "model_versions", ["flow", "fingerprint"], unique=True)
     op.create_index("ix_model_versions_flow_status", "model_versions", ["flow", "status"])
 
