@@ -4,6 +4,7 @@ start, and the re-scoring of open review cases by a new champion."""
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -320,3 +321,28 @@ def test_the_flow_files_models_recorded_before_the_registry_become_champions(emp
     )
     assert registry.champion(db, make_flow()) == found
     db.dispose()
+
+
+def test_concurrent_promotions_leave_one_champion(db: Database, tmp_path: Path) -> None:
+    project = make_project(tmp_path, db.url)
+    flow = project.flow("test-flow")
+    intake.prepare(db, project)
+    names = [
+        registry.register(
+            db, project, flow, fitted(flow, cut=cut), training_set=training_set(), metrics={}, parent=None, actor="a"
+        ).version
+        for cut in (0.3, 0.4, 0.6, 0.7)
+    ]
+    start = threading.Barrier(len(names))
+
+    def promote(name: str) -> None:
+        start.wait()
+        registry.set_status(db, flow, name, "champion", actor=name, reason="race")
+
+    threads = [threading.Thread(target=promote, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = [v.status for v in registry.versions(db, flow)]
+    assert statuses.count(ModelStatus.CHAMPION) == 1 and len(statuses) == 5

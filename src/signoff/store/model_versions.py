@@ -57,8 +57,10 @@ def row_by_id(conn: Connection, flow: str, version_id: int) -> Any | None:
 
 
 def lock_flow(conn: Connection, flow: str) -> None:
-    """Lock the flow's version rows until the transaction ends (PostgreSQL; SQLite writers are serial already)."""
-    conn.execute(select(model_versions.c.id).where(model_versions.c.flow == flow).with_for_update()).all()
+    """Lock the flow's version rows until the transaction ends (PostgreSQL; SQLite writers are serial already).
+    FOR NO KEY UPDATE: intake's predictions, which reference a version, do not wait on it."""
+    query = select(model_versions.c.id).where(model_versions.c.flow == flow)
+    conn.execute(query.with_for_update(key_share=True)).all()
 
 
 def by_fingerprint(conn: Connection, flow: str, fingerprint: str) -> Any | None:
