@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import os
 import threading
 from collections import Counter
@@ -190,7 +191,7 @@ def _check(flow: Flow, model: Any, metrics: Mapping[str, float]) -> None:
         classes = [str(c) for c in model.classes_]
         problems.append(Problem("model", f"its classes {classes} are not the flow's labels {list(flow.labels)}"))
     for name, value in metrics.items():
-        if not isinstance(value, int | float) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             problems.append(Problem(f"metrics.{name}", f"must be a finite number, not {value!r}"))
     if problems:
         raise InvalidInput(problems, f"cannot register a model for flow {flow.name!r}")
@@ -206,6 +207,18 @@ def _dump(model: Any, path: Path) -> Path:
     with temporary.open("rb") as handle:
         os.fsync(handle.fileno())
     return temporary
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def _next_name(conn: Connection, flow: str) -> str:
@@ -250,41 +263,30 @@ def register(
                         return _version(found)
                     if parent is not None and store.row_by_id(conn, flow.name, parent) is None:
                         raise NotFound("model version", f"{flow.name}/{parent}")
-                    now = db.now(conn)
-                    name = _next_name(conn, flow.name)
-                    version_id = store.insert_version(
-                        conn,
-                        {
-                            "flow": flow.name,
-                            "version": name,
-                            "kind": "sklearn",
-                            "uri": relative,
-                            "sha256": sha,
-                            "labels": list(flow.labels),
-                            "created_at": now,
-                            "status": ModelStatus.CANDIDATE.value,
-                            "parent_id": parent,
-                            "training_set_id": training_set.id,
-                            "metrics": {k: float(v) for k, v in metrics.items()},
-                            "fingerprint": print_,
-                            "created_by": actor,
-                            "status_changed_at": now,
-                            "status_changed_by": actor,
-                        },
-                    )
-                    data = {
+                    now, name = db.now(conn), _next_name(conn, flow.name)
+                    values = {
                         "flow": flow.name,
                         "version": name,
-                        "status": ModelStatus.CANDIDATE.value,
-                        "fingerprint": print_,
-                        "sha256": sha,
+                        "kind": "sklearn",
                         "uri": relative,
-                        "training_set_id": training_set.id,
+                        "sha256": sha,
+                        "labels": list(flow.labels),
+                        "created_at": now,
+                        "status": ModelStatus.CANDIDATE.value,
                         "parent_id": parent,
+                        "training_set_id": training_set.id,
                         "metrics": {k: float(v) for k, v in metrics.items()},
+                        "fingerprint": print_,
+                        "created_by": actor,
+                        "status_changed_at": now,
+                        "status_changed_by": actor,
                     }
+                    version_id = store.insert_version(conn, values)
+                    data = {k: values[k] for k in ("flow", "version", "status", "fingerprint", "sha256", "uri")}
+                    data |= {k: values[k] for k in ("training_set_id", "parent_id", "metrics")}
                     record(db, conn, [AuditEvent(actor, "model.registered", "model_version", str(version_id), data)])
                     temporary.replace(path)
+                    _sync_folder(path.parent)
                     row = store.row(conn, flow.name, name)
                 return _version(row)
             except IntegrityError:  # another process took the name or registered the same model meanwhile
