@@ -38,6 +38,7 @@ Action = Literal[
     "audit",
     "record_outcomes",
     "resolve_labels",
+    "manage_models",
 ]
 
 # What each role may do on the flows it is granted (a grant on "*" covers every flow). The flows a user may act
@@ -57,6 +58,7 @@ PERMISSIONS: dict[Action, tuple[Role, ...]] = {
     "audit": (Role.ADMIN, Role.AUDITOR),
     "record_outcomes": (Role.ADMIN, Role.INTAKE, Role.OWNER),
     "resolve_labels": (Role.ADMIN, Role.LEAD, Role.OWNER),
+    "manage_models": (Role.ADMIN, Role.OWNER),
 }
 
 TOKEN_PREFIX = "so_"  # noqa: S105  # a public prefix that makes leaked tokens easy to scan for

@@ -313,6 +313,15 @@ PROBES: dict[str, Probe] = {
             json={"label": "bad", "reason": "the court's ruling"},
         )
     ),
+    "GET /api/v1/flows/{flow}/models": lambda env, role, flow: outcome(
+        env.api(role, "GET", f"/api/v1/flows/{flow}/models")
+    ),
+    "GET /api/v1/flows/{flow}/models/{version}": lambda env, role, flow: outcome(
+        env.api(role, "GET", f"/api/v1/flows/{flow}/models/test-1")
+    ),
+    "POST /api/v1/flows/{flow}/models/{version}/promote": lambda env, role, flow: outcome(  # the champion already
+        env.api(role, "POST", f"/api/v1/flows/{flow}/models/test-1/promote", json={"reason": "keep it"})
+    ),
     "GET /api/v1/audit/events": lambda env, role, flow: outcome(env.api(role, "GET", "/api/v1/audit/events")),
     "GET /": lambda env, role, flow: outcome(env.web(role, "GET", "/")),
     "GET /login": lambda env, role, flow: outcome(env.web(role, "GET", "/login")),

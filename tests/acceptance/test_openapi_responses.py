@@ -164,6 +164,13 @@ def test_real_answers_validate_against_the_documented_schemas(served: Any) -> No
     resolve = {"label": "bad", "reason": "the loan defaulted"}
     check("POST", f"{v1}/flows/test-flow/labels/conflicts/{found['id']}/resolve", Role.LEAD, 200, json=resolve)
     check("POST", f"{v1}/flows/test-flow/labels/conflicts/999999/resolve", Role.LEAD, 404, json=resolve)
+    # the model registry: the flow file's model is the champion; promoting it again changes nothing
+    models = f"{v1}/flows/test-flow/models"
+    check("GET", models, Role.OWNER, 200)
+    check("GET", f"{models}/test-1", Role.AUDITOR, 200)
+    check("GET", f"{models}/nope", Role.OWNER, 404)
+    check("POST", f"{models}/test-1/promote", Role.OWNER, 200, json={"reason": "keep it"})
+    check("POST", f"{models}/test-1/promote", Role.LEAD, 403, json={"reason": "keep it"})
 
     # nothing waiting in the queue asked for: 204 with no body
     check("POST", f"{v1}/tasks/claim", Role.REVIEWER, 204, json={"queue": "empty"})

@@ -38,7 +38,14 @@ def test_the_owner_reads_the_history_and_the_dashboard_of_a_flow(scripted_site: 
     champion = models.get_by_role("row").filter(has_text="test-1")
     expect(champion).to_contain_text("champion, serving")
     cells = champion.get_by_role("cell")  # the version itself is the row's header
-    for column, text in ((0, "champion, serving"), (3, "6"), (4, "50.0%"), (5, "66.7% (66.7–66.7%, n=3)")):
+    for column, text in (
+        (0, "champion, serving"),
+        (3, "the flow file"),
+        (4, "none"),
+        (5, "6"),
+        (6, "50.0%"),
+        (7, "66.7% (66.7–66.7%, n=3)"),
+    ):
         expect(cells.nth(column)).to_have_text(text)
     expect(page.get_by_text("No challenger is configured")).to_be_visible()
     policies = page.get_by_role("table", name="Policy versions")

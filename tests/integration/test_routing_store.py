@@ -161,6 +161,6 @@ def test_a_submission_only_reads_the_calibration_and_refresh_renews_it(
     monkeypatch.setattr(RoutingState, "stale", lambda _self, _seconds: True)  # the calibration is past min_refresh
     (waiting,) = _submit(db, runtime, [0.05])
     assert waiting.verdict == "review" and "cannot certify" in waiting.reason  # the request did not recalibrate
-    intake.refresh(db, [runtime])
+    intake.refresh(db, {runtime.flow.name: runtime})
     (later,) = _submit(db, runtime, [0.05])
     assert later.verdict == "auto"

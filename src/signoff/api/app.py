@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import Path as PathParameter
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import TypeAdapter, ValidationError
@@ -41,10 +42,15 @@ from signoff.api.schemas import (
     LabelConflictsOut,
     LeaseIn,
     MetricsOut,
+    ModelVersionDetailOut,
+    ModelVersionOut,
+    ModelVersionsOut,
     OutcomeBatchOut,
     OutcomeOneOut,
     OutcomeOut,
     PauseLiftedOut,
+    PromotedOut,
+    PromoteIn,
     QueuesOut,
     ReadyOut,
     ReleasedOut,
@@ -67,6 +73,7 @@ from signoff.database import Database, open_database, require_current
 from signoff.domain import MAX_ID, Id, TaskId, User
 from signoff.errors import InvalidInput, NotFound, Problem, problems_of
 from signoff.learning import labels, outcomes
+from signoff.learning import registry as model_registry
 from signoff.metrics import alerts
 from signoff.metrics import service as metrics_service
 from signoff.observe import prometheus, tracing
@@ -126,6 +133,8 @@ MetricsReader = Annotated[User, _allowed("read_metrics")]
 Auditor = Annotated[User, _allowed("audit")]
 OutcomeRecorder = Annotated[User, _allowed("record_outcomes")]
 LabelKeeper = Annotated[User, _allowed("resolve_labels")]
+ModelOwner = Annotated[User, _allowed("manage_models")]
+VersionName = Annotated[Name, PathParameter(min_length=1, max_length=100, description="A model version's name.")]
 
 
 def _flow(ctx: Context, user: User, action: users.Action, flow: str) -> intake.FlowRuntime:
@@ -228,7 +237,7 @@ def create_app(project: Project | None = None) -> FastAPI:
             Periodic("audit sealer", sealer, 0.25, final=True),
             Periodic("escalation", lambda: escalate(db, project), 5.0),
             # each flow recalibrated once its calibration is older than its min_refresh, never inside a request
-            Periodic("recalibration", lambda: intake.refresh(db, ctx.runtimes.values()), 1.0),
+            Periodic("recalibration", lambda: intake.refresh(db, ctx.runtimes), 1.0),
         ]
         if any(flow.alerts.checked for flow in project.flows.values()):  # thresholds from the flow files
             every = min(flow.alerts.every for flow in project.flows.values() if flow.alerts.checked)
@@ -476,6 +485,32 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         """Let a reviewer whom gold tasks paused work the queue again."""
         leads.lift_pause(ctx.db, user, name, flow, queue)
         return PauseLiftedOut(name=name, flow=flow, queue=queue, paused=False)
+
+    @app.get("/api/v1/flows/{flow}/models", tags=["models"], responses=READ)
+    def list_models(flow: Name, ctx: Ctx, user: MetricsReader) -> ModelVersionsOut:
+        """The flow's model versions, newest first: status, training set, held-out metrics and who changed what."""
+        runtime = _flow(ctx, user, "read_metrics", flow)
+        found = model_registry.versions(ctx.db, runtime.flow)
+        return ModelVersionsOut(versions=[ModelVersionOut.model_validate(v) for v in found])
+
+    @app.get("/api/v1/flows/{flow}/models/{version}", tags=["models"], responses=READ)
+    def show_model(flow: Name, version: VersionName, ctx: Ctx, user: MetricsReader) -> ModelVersionDetailOut:
+        """One model version with its lineage: the training set, its window, and each case it learned from with
+        the label and the label's source."""
+        runtime = _flow(ctx, user, "read_metrics", flow)
+        found = model_registry.version(ctx.db, runtime.flow, version)
+        lineage = None if found.lineage is None else {**vars(found.lineage), "sources": found.lineage.sources}
+        return ModelVersionDetailOut.model_validate({**vars(found), "lineage": lineage})
+
+    @app.post(
+        "/api/v1/flows/{flow}/models/{version}/promote", tags=["models"], responses=errors_of(404, 409, 413, 422, 502)
+    )
+    def promote_model(flow: Name, version: VersionName, body: PromoteIn, ctx: Ctx, user: ModelOwner) -> PromotedOut:
+        """Make a version the champion by hand, audited with the reason; the previous champion is retired and the
+        open review cases are re-scored by the new one. No gate on evidence runs. Servers switch within seconds."""
+        runtime = _flow(ctx, user, "manage_models", flow)
+        done = model_registry.promote(ctx.db, ctx.project, runtime.flow, version, actor=user.name, reason=body.reason)
+        return PromotedOut(version=ModelVersionOut.model_validate(done.version), rescored=done.rescored)
 
     @app.post(
         "/api/v1/flows/{flow}/gold", tags=["leads"], status_code=201, responses=errors_of(404, 409, 413, 422, 502)

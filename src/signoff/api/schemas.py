@@ -487,3 +487,58 @@ class LabelCheckOut(_Out):
 class ResolveIn(_Body):
     label: Name = Field(description="The label that wins: one of the flow's labels.")
     reason: Text = Field(description="Why; kept in the audit trail.")
+
+
+# ---- the model registry ----------------------------------------------------------------------------------------
+
+
+class PromoteIn(_Body):
+    reason: Text = Field(min_length=1, max_length=2000, description="Why; kept in the audit trail.")
+
+
+class ExampleOut(_Out):
+    case_id: int
+    label: str
+    source: str = Field(description="Where the label came from (review, consensus, outcome, audit, ...).")
+    part: str = Field(description="train or validation")
+
+
+class LineageOut(_Out):
+    training_set_id: int
+    window_start: Time | None
+    window_end: Time | None
+    sha256: str | None
+    sources: dict[str, int] = Field(description="Examples per label source.")
+    examples: list[ExampleOut]
+
+
+class ModelVersionOut(_Out):
+    id: int
+    flow: str
+    version: str
+    kind: str
+    uri: str = Field(description="The artifact: a path under the project's folder, or the flow file's model.")
+    sha256: str | None = Field(description="SHA-256 of the artifact file.")
+    status: str = Field(description="candidate, shadow, canary, champion or retired")
+    parent_id: int | None
+    training_set_id: int | None
+    metrics: dict[str, float] = Field(description="Held-out metrics recorded at registration.")
+    fingerprint: str | None = Field(description="Stable SHA-256 of the model (null for a flow file's model).")
+    created_at: Time
+    created_by: str | None
+    status_changed_at: Time | None
+    status_changed_by: str | None
+
+
+class ModelVersionDetailOut(ModelVersionOut):
+    lineage: LineageOut | None = Field(description="What it was trained on; null without a recorded training set.")
+
+
+class ModelVersionsOut(_Out):
+    versions: list[ModelVersionOut]
+
+
+class PromotedOut(_Out):
+    version: ModelVersionOut
+    rescored: int = Field(description="Open review cases scored by the new champion.")
+    gate: None = Field(default=None, description="Always null: a promotion by hand runs no gate on evidence.")

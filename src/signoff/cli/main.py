@@ -19,6 +19,7 @@ from signoff import audit, intake, users
 from signoff.cli import labels, metrics, retrain, review
 from signoff.cli.audit import audit_app
 from signoff.cli.common import ACTOR, ProjectOption, database, errors, fail, out, progress
+from signoff.cli.models import models_app
 from signoff.cli.policy import policy_app
 from signoff.cli.users import users_app
 from signoff.config import Project, load_project
@@ -228,6 +229,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
+app.add_typer(models_app, name="models")
 app.add_typer(review.gold_app, name="gold")
 app.command("outcomes")(labels.outcomes_command)
 app.add_typer(labels.labels_app, name="labels")

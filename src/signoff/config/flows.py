@@ -304,7 +304,9 @@ class Flow(_Strict):
         default=None, description="the field naming whom a case is about: reviewers see earlier decisions on it"
     )
     images: dict[Name, ImageSpec] = Field(default_factory=dict)
-    model: ModelSpec
+    model: ModelSpec | None = Field(
+        default=None, description="none: every case goes to review (cold start) until a model is promoted"
+    )
     policy: tuple[Rule, ...] = ()
     queues: dict[Name, QueueSpec] = Field(default_factory=lambda: {"default": QueueSpec()})
     costs: Costs = Costs()

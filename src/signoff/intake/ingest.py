@@ -53,9 +53,11 @@ def ingest_file(
     """Second pass: submit the file chunk by chunk. Rerunning after an interruption replays what was written
     (give cases an ``external_id`` column to make that exact)."""
     read = created = to_review = 0
+    current = {runtime.flow.name: runtime}
     for rows, text in read_chunks(path, chunk_size):
         cases = validate_batch(runtime.flow, [_entries(rows, text)], f"{path.name} changed while it was read").cases
-        refresh(db, [runtime])  # a long file takes in the reviews made meanwhile, as a server does
+        refresh(db, current)  # a long file takes in the reviews and the champion of meanwhile, as a server does
+        runtime = current[runtime.flow.name]
         results = submit(db, runtime, cases, actor)
         read += len(rows)
         created += sum(r.created for r in results)

@@ -8,7 +8,9 @@ background, file ingestion between chunks. A submission only reads the current c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import dataclasses
+import logging
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,22 +21,28 @@ from sqlalchemy.exc import IntegrityError
 from signoff.audit import record
 from signoff.config import CapacityRule, Flow, OutOfDistributionRule, Project
 from signoff.domain import AuditEvent, ModelVersionId
-from signoff.errors import Conflict
+from signoff.errors import ModelError
 from signoff.intake.labelled import read_labelled
-from signoff.learning import calibrate
+from signoff.learning import calibrate, registry
 from signoff.models import LoadedModel, Scores, load_model
 from signoff.models.adapters import entry_point
 from signoff.models.frames import frame_of
 from signoff.routing import Policy
+from signoff.routing.policy import NO_MODEL
 from signoff.routing.state import RoutingState
 from signoff.store import cases as case_store
-from signoff.store import registry
+from signoff.store import model_versions as model_store
+from signoff.store import registry as policy_store
 from signoff.store.database import Database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class FlowRuntime:
-    """A flow ready to take cases: its settings, its loaded model and its compiled policy, all recorded."""
+    """A flow ready to take cases: its settings, the model that serves it and its compiled policy, all recorded.
+    ``champion_id`` is the registry's champion when it was loaded: when the champion changes, ``refresh`` loads
+    the flow again (a new runtime, with a routing state that holds no score of the old model)."""
 
     flow: Flow
     model: LoadedModel
@@ -43,49 +51,33 @@ class FlowRuntime:
     state: RoutingState
     project: Project
     novelty: dict[str, Callable[[pd.DataFrame], Any]]
+    champion_id: ModelVersionId | None = None
 
 
-def _register(db: Database, flow: Flow, model: LoadedModel, actor: str) -> ModelVersionId:
+@dataclass(frozen=True)
+class _NoModel(LoadedModel):
+    """A flow without a model (cold start): every case is unscored, so the policy sends it to review and says why."""
+
+    def score(self, frame: pd.DataFrame) -> Scores:
+        return Scores(np.full((len(frame), len(self.labels)), np.nan), [NO_MODEL] * len(frame))
+
+
+def no_model(flow: Flow) -> LoadedModel:
+    return _NoModel(flow.name, flow.labels, registry.NO_MODEL_KIND, "", registry.NO_MODEL_VERSION, None, _unscored)
+
+
+def _unscored(frame: pd.DataFrame) -> Any:
+    return np.full((len(frame), 0), np.nan)
+
+
+def _record(db: Database, flow: Flow, model: LoadedModel | None, actor: str) -> ModelVersionId:
+    """Record the flow file's model (or the cold start's stand-in) and the policy version, once."""
     with db.transaction() as conn:
         now = db.now(conn)
-        events: list[AuditEvent] = []
-        found = registry.find_model_version(conn, flow.name, model.version)
-        if found is None:
-            version_id = registry.insert_model_version(
-                conn,
-                flow=flow.name,
-                version=model.version,
-                kind=model.kind,
-                uri=model.uri,
-                sha256=model.sha256,
-                labels=list(model.labels),
-                now=now,
-            )
-            events.append(
-                AuditEvent(
-                    actor,
-                    "model.registered",
-                    "model_version",
-                    str(version_id),
-                    {
-                        "flow": flow.name,
-                        "version": model.version,
-                        "kind": model.kind,
-                        "uri": model.uri,
-                        "sha256": model.sha256,
-                    },
-                )
-            )
-        else:
-            version_id, sha = found
-            if sha != model.sha256:
-                raise Conflict(
-                    f"model version {model.version!r} of flow {flow.name!r} was recorded with another file "
-                    f"(sha256 {sha}); give the new model a new 'version' in the flow file"
-                )
-        if not registry.has_policy_version(conn, flow.policy_version):
+        version_id, events = registry.adopt(conn, flow, model, actor, now)
+        if not policy_store.has_policy_version(conn, flow.policy_version):
             document = flow.policy_document()
-            registry.insert_policy_version(
+            policy_store.insert_policy_version(
                 conn, flow=flow.name, version=flow.policy_version, document=document, now=now
             )
             events.append(
@@ -104,15 +96,46 @@ def _register(db: Database, flow: Flow, model: LoadedModel, actor: str) -> Model
     return version_id
 
 
+def _serving(
+    db: Database, project: Project, flow: Flow, actor: str
+) -> tuple[LoadedModel, ModelVersionId, ModelVersionId | None]:
+    """The model that serves the flow, its version id and the champion's id: the registry's champion when it is a
+    registered artifact, else (a flow file's model, none, or an artifact that cannot be loaded) the model the flow
+    file names, else none at all (cold start)."""
+    file_model = load_model(project, flow) if flow.model is not None else None
+    try:
+        file_id = _record(db, flow, file_model, actor)
+    except IntegrityError:  # another process recorded the same versions at the same moment
+        file_id = _record(db, flow, file_model, actor)
+    top = registry.champion(db, flow)
+    if top is not None and top.registered:  # a champion from the flow file is the model the file names now
+        try:
+            return registry.load(project, flow, top), top.id, top.id
+        except ModelError:
+            if file_model is None:
+                raise
+            log.exception("flow %s: cannot load champion %s; serving the flow file's model", flow.name, top.version)
+    return file_model or no_model(flow), file_id, None if top is None else top.id
+
+
 def warm_up(db: Database | None, runtime: FlowRuntime) -> None:
-    """Give the routing state its memory: recent scores from the store, then a first calibration."""
+    """Give the routing state its memory, then a first calibration. The memory is the latest cases' confidence
+    under the model that serves now: stored when it scored them, else scored again, so that a new champion's
+    capacity rules never rank its cases against the old model's scores."""
     flow = runtime.flow
     if db is not None and runtime.state.tracks_history:
         windows = [getattr(rule, "window", 0) for rule in flow.policy]
-        with db.transaction(write=False) as conn:  # stored predictions give the confidence score only
-            recent = np.array(case_store.recent_confidences(conn, flow.name, max(windows))[::-1])
+        with db.transaction(write=False) as conn:
+            recent = model_store.recent_cases(conn, flow.name, max(windows))[::-1]
+        confidence = np.array([np.nan if r.confidence is None else r.confidence for r in recent], dtype=np.float64)
+        others = [i for i, r in enumerate(recent) if r.model_version_id != runtime.model_version_id]
+        if others:
+            scores = runtime.model.score(frame_of(flow, [recent[i].fields for i in others]))
+            top = np.where(scores.valid, np.nan_to_num(scores.probabilities).max(axis=1, initial=0.0), np.nan)
+            confidence[others] = top
+        kept = confidence[np.isfinite(confidence)]
         runtime.state.observe(
-            {rule.name: recent for rule in flow.policy if isinstance(rule, CapacityRule) and rule.score == "confidence"}
+            {rule.name: kept for rule in flow.policy if isinstance(rule, CapacityRule) and rule.score == "confidence"}
         )
     recalibrate(db, runtime)
 
@@ -128,7 +151,7 @@ def recalibrate(db: Database | None, runtime: FlowRuntime) -> None:
         with db.transaction(write=False) as conn:
             version_id = runtime.model_version_id
             if version_id is None:  # an offline replay: use the recorded version of this model, if any
-                found = registry.find_model_version(conn, flow.name, runtime.model.version)
+                found = policy_store.find_model_version(conn, flow.name, runtime.model.version)
                 version_id = found[0] if found else None
             if version_id is not None:
                 verified = case_store.verified(conn, flow.name, version_id)
@@ -175,22 +198,21 @@ def _calibration_rows(runtime: FlowRuntime) -> tuple[list[dict[str, Any]], list[
 
 
 def load(project: Project, flow: Flow, db: Database | None = None, actor: str = "system") -> FlowRuntime:
-    """Load a flow's model and policy and warm its routing state. With a store, the model and policy versions
-    are recorded (once; safe to repeat); without one (an offline replay), nothing is recorded."""
-    model = load_model(project, flow)
+    """Load the model that serves a flow and its policy, and warm its routing state. With a store, the flow
+    file's model and the policy version are recorded (once; safe to repeat) and the registry's champion serves;
+    without one (an offline replay), the flow file's model serves and nothing is recorded."""
     policy = Policy(flow, calibrate.profile(project, flow))
-    version_id = None
+    version_id = champion_id = None
     if db is not None:
-        try:
-            version_id = _register(db, flow, model, actor)
-        except IntegrityError:  # another process registered the same versions at the same moment
-            version_id = _register(db, flow, model, actor)
+        model, version_id, champion_id = _serving(db, project, flow, actor)
+    else:
+        model = load_model(project, flow) if flow.model is not None else no_model(flow)
     novelty = {
         rule.name: entry_point(rule.novelty.entry_point, f"flows.{flow.name}.policy: rule {rule.name!r} novelty")
         for rule in flow.policy
         if isinstance(rule, OutOfDistributionRule) and rule.novelty is not None
     }
-    runtime = FlowRuntime(flow, model, version_id, policy, RoutingState(policy), project, novelty)
+    runtime = FlowRuntime(flow, model, version_id, policy, RoutingState(policy), project, novelty, champion_id)
     warm_up(db, runtime)
     return runtime
 
@@ -200,9 +222,19 @@ def prepare(db: Database, project: Project, actor: str = "system") -> dict[str, 
     return {name: load(project, flow, db, actor) for name, flow in project.flows.items()}
 
 
-def refresh(db: Database, runtimes: Iterable[FlowRuntime]) -> None:
-    """Recalibrate each flow whose last calibration is older than its ``calibration.min_refresh``, so that new
-    reviews count without a restart. Requests never wait for it: the server calls it on a timer."""
-    for runtime in runtimes:
+def refresh(db: Database, runtimes: MutableMapping[str, FlowRuntime]) -> None:
+    """Keep each flow current without a restart: load it again when the registry's champion changed (requests
+    already under way finish with the runtime they took), else recalibrate it when its last calibration is older
+    than its ``calibration.min_refresh``. Requests never wait for it: the server calls it on a timer."""
+    for name, runtime in list(runtimes.items()):
+        top = registry.champion(db, runtime.flow)
+        current = None if top is None else top.id
+        if current != runtime.champion_id:
+            try:
+                runtimes[name] = load(runtime.project, runtime.flow, db)
+            except Exception:  # a broken new champion must not stop the server: keep serving, say why, once
+                log.exception("flow %s: cannot serve the new champion; keeping model %s", name, runtime.model.version)
+                runtimes[name] = dataclasses.replace(runtime, champion_id=current)
+            continue
         if runtime.policy.learning_rules and runtime.state.stale(runtime.flow.calibration.min_refresh):
             recalibrate(db, runtime)

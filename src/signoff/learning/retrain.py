@@ -70,13 +70,7 @@ class Steps:
 
 def signoff_steps() -> Steps:
     """Signoff's own steps."""
-    from signoff.learning import (  # type: ignore[attr-defined]  # modules built beside this one
-        assess,
-        datasets,
-        labels,
-        registry,
-        trainers,
-    )
+    from signoff.learning import assess, datasets, labels, registry, trainers
 
     return Steps(
         labels=labels.training_labels,
@@ -87,8 +81,8 @@ def signoff_steps() -> Steps:
         trainer=trainers.trainer_of,
         assess=assess.metrics,
         register=registry.register,
-        champion=lambda db, flow: registry.champion(db, flow.name),
-        versions=lambda db, flow: registry.versions(db, flow.name),
+        champion=registry.champion,
+        versions=registry.versions,
     )
 
 

@@ -89,7 +89,8 @@ def _all_invalid(n: int, k: int, problem: str) -> Scores:
     return Scores(np.full((n, k), np.nan), [problem] * n)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -136,6 +137,8 @@ def load_model(project: Project, flow: Flow) -> LoadedModel:
     """Load the model a flow declares; every error names the flow file field to fix."""
     spec = flow.model
     where = f"{project.path}: flows.{flow.name}.model"
+    if spec is None:
+        raise ModelError(f"{where}: the flow names no model")
     if spec.kind == "python":
         assert spec.entry_point is not None and spec.version is not None
         return LoadedModel(
@@ -148,23 +151,24 @@ def load_model(project: Project, flow: Flow) -> LoadedModel:
             predict=entry_point(spec.entry_point, where),
         )
     members = tuple(
-        _load_sklearn(project.resolve(member), flow, spec.trusted_types, f"{where}.members[{i}]")
+        load_sklearn(project.resolve(member), flow, spec.trusted_types, f"{where}.members[{i}]")
         for i, member in enumerate(spec.members)
     )
     assert spec.path is not None
-    main = _load_sklearn(project.resolve(spec.path), flow, spec.trusted_types, f"{where}.path", spec.version)
+    main = load_sklearn(project.resolve(spec.path), flow, spec.trusted_types, f"{where}.path", spec.version)
     if members and spec.version is None:  # the version names the whole ensemble, so a changed member shows
         combined = hashlib.sha256("".join(m.sha256 or "" for m in (main, *members)).encode()).hexdigest()
         main = dataclasses.replace(main, version=f"sha256:{combined[:12]}")
     return dataclasses.replace(main, member_models=members)
 
 
-def _load_sklearn(
+def load_sklearn(
     path: Path, flow: Flow, trusted: tuple[str, ...], where: str, version: str | None = None
 ) -> LoadedModel:
+    """A fitted classifier file as the flow's model: its classes must be the flow's labels."""
     if not path.is_file():
         raise ModelError(f"{where}: model file {path} not found")
-    sha = _sha256(path)
+    sha = file_sha256(path)
     try:
         estimator = _load_estimator(path, trusted, where)
     except ModelError:

@@ -40,6 +40,11 @@ from signoff.routing.calibration import Certificate, Refusal
 from signoff.routing.expressions import Expression, compile_expression
 
 INVALID_OUTPUT_RULE = "invalid-model-output"
+COLD_START_RULE = "cold-start"
+NO_MODEL = (
+    "the flow has no model yet (cold start): every case goes to review until a first model is registered and promoted"
+)
+"""The problem a flow without a model gives every case: its route names the cold start, not an invalid output."""
 
 Floats = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
@@ -112,6 +117,8 @@ class Decisions:
     def route(self, i: int) -> Route:
         """Case ``i``'s route, with its reason in words."""
         flow, rule_index = self.policy.flow, int(self.rule[i])
+        if rule_index == INVALID and self.batch.problems[i] == NO_MODEL:
+            return Route(Verdict.REVIEW, COLD_START_RULE, NO_MODEL, flow.default_queue)
         if rule_index == INVALID:
             return Route(
                 Verdict.REVIEW,

@@ -162,20 +162,6 @@ def case_record(conn: Connection, case_id: int) -> dict[str, Any] | None:
     return record
 
 
-def recent_confidences(conn: Connection, flow: str, limit: int) -> list[float]:
-    """The confidences of this flow's latest valid predictions, newest first."""
-    if limit <= 0:
-        return []
-    query = (
-        select(predictions.c.confidence)
-        .join(cases, cases.c.id == predictions.c.case_id)
-        .where(cases.c.flow == flow, predictions.c.confidence.is_not(None))
-        .order_by(predictions.c.id.desc())
-        .limit(limit)
-    )
-    return [float(c) for c in conn.execute(query).scalars()]
-
-
 def verified(conn: Connection, flow: str, model_version_id: int) -> list[Row[Any]]:
     """Reviews of cases that were sampled for verification (the random audit, or a census while a rule could not
     certify), scored by this model version: unbiased labels with the probabilities the model gave."""

@@ -41,8 +41,8 @@ def case_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> li
             decisions.c.decided_by,
         )
         .select_from(
-            cases.join(predictions, predictions.c.case_id == cases.c.id)
-            .join(routes, routes.c.case_id == cases.c.id)
+            cases.join(routes, routes.c.case_id == cases.c.id)
+            .join(predictions, predictions.c.id == routes.c.prediction_id)
             .outerjoin(decisions, decisions.c.case_id == cases.c.id)
         )
         .where(
@@ -94,8 +94,8 @@ def review_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> 
         )
         .select_from(
             reviews.join(tasks, tasks.c.id == reviews.c.task_id)
-            .join(predictions, predictions.c.case_id == reviews.c.case_id)
             .join(routes, routes.c.case_id == reviews.c.case_id)
+            .join(predictions, predictions.c.id == routes.c.prediction_id)
             .outerjoin(decisions, decisions.c.case_id == reviews.c.case_id)
             .outerjoin(gold_answers, gold_answers.c.case_id == reviews.c.case_id)
         )
@@ -117,7 +117,11 @@ def confidences(conn: Connection, flow: str, start: datetime, end: datetime) -> 
     """The model's top-class probabilities on the flow's cases created in ``[start, end)``."""
     query = (
         select(predictions.c.confidence)
-        .select_from(predictions.join(cases, cases.c.id == predictions.c.case_id))
+        .select_from(
+            routes.join(cases, cases.c.id == routes.c.case_id).join(
+                predictions, predictions.c.id == routes.c.prediction_id
+            )
+        )
         .where(
             cases.c.flow == flow,
             cases.c.created_at >= start,

@@ -21,25 +21,6 @@ def find_model_version(conn: Connection, flow: str, version: str) -> tuple[Model
     return None if row is None else (ModelVersionId(row.id), row.sha256)
 
 
-def insert_model_version(
-    conn: Connection,
-    *,
-    flow: str,
-    version: str,
-    kind: str,
-    uri: str,
-    sha256: str | None,
-    labels: list[str],
-    now: datetime,
-) -> ModelVersionId:
-    row = conn.execute(
-        insert(model_versions)
-        .values(flow=flow, version=version, kind=kind, uri=uri, sha256=sha256, labels=labels, created_at=now)
-        .returning(model_versions.c.id)
-    ).one()
-    return ModelVersionId(row.id)
-
-
 def has_policy_version(conn: Connection, version: str) -> bool:
     return (
         conn.execute(select(policy_versions.c.version).where(policy_versions.c.version == version)).first() is not None

@@ -152,7 +152,18 @@ model_versions = Table(
     Column("sha256", String(64), nullable=True),
     Column("labels", Document, nullable=False),
     _created(),
+    # the registry (signoff.learning.registry): a version's place in its flow, lineage and held-out metrics
+    Column("status", String(20), nullable=False),
+    Column("parent_id", Id, ForeignKey("model_versions.id"), nullable=True),
+    Column("training_set_id", Id, ForeignKey("training_sets.id"), nullable=True),
+    Column("metrics", Document, nullable=True),
+    Column("fingerprint", String(64), nullable=True),
+    Column("created_by", String(200), nullable=True),
+    Column("status_changed_at", UtcDateTime(), nullable=True),
+    Column("status_changed_by", String(200), nullable=True),
     UniqueConstraint("flow", "version"),
+    Index("ix_model_versions_flow_fingerprint", "flow", "fingerprint", unique=True),
+    Index("ix_model_versions_flow_status", "flow", "status"),
 )
 
 # One retrain of a flow: queued, then running (its worker beats ``heartbeat_at`` and holds it with ``attempt``, a
@@ -172,7 +183,7 @@ retrain_runs = Table(
     Column("started_at", UtcDateTime(), nullable=True),
     Column("heartbeat_at", UtcDateTime(), nullable=True),
     Column("finished_at", UtcDateTime(), nullable=True),
-    Column("training_set_id", Id, nullable=True),
+    Column("training_set_id", Id, ForeignKey("training_sets.id"), nullable=True),
     Column("model_version_id", Id, ForeignKey("model_versions.id"), nullable=True),
     Column("error", Text, nullable=True),
     Column("warning", Text, nullable=True),  # e.g. MLflow could not be reached: the retrain itself still counts

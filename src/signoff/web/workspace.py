@@ -79,6 +79,7 @@ class Workspace:
                 for name, kind in declared + extra
             ],
             "model": self._model(flow, prediction, fields),
+            "scores": scores_view(flow, record),
             "route": None
             if route is None
             else {"rule": route["rule"], "reason": route["reason"], "verdict": route["verdict"]},
@@ -162,6 +163,27 @@ class Workspace:
                 for c in found
             ],
         }
+
+
+def scores_view(flow: Flow, record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each model version's score of the case, when there are several: the one that routed it, and each new
+    champion's since (re-scored when it was promoted), so the reviewer sees the old and the new side by side."""
+    if len(record["predictions"]) < 2:
+        return []
+    routed = {r["prediction_id"] for r in record["routes"]}
+    return [
+        {
+            "version": p["model_version"],
+            "label": p["label"] or "no usable score",
+            "probabilities": ", ".join(
+                f"{label} {fmt.percent(float(v))}" for label, v in zip(flow.labels, p["probabilities"], strict=False)
+            )
+            if p["probabilities"]
+            else p["problem"] or "",
+            "routed": p["id"] in routed,
+        }
+        for p in record["predictions"]
+    ]
 
 
 def image_view(title: str, spec: ImageSpec, flow: Flow, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from signoff import users
 from signoff.domain import User
 from signoff.errors import InvalidInput
+from signoff.learning import registry
 from signoff.metrics.versions import flow_versions
 from signoff.web.dashboard import SVG_HEADERS, end_or_error, window_or_error
 from signoff.web.dependencies import Halt, Site, Web, page_user
@@ -44,6 +45,8 @@ def owner(request: Request, site: Web) -> Response:
             "queues": [(queue, spec.role, spec.lease_ttl, spec.sla) for queue, spec in runtime.flow.queues.items()],
             "audit_rate": runtime.flow.audit.rate,
             "versions": flow_versions(site.db, name, runtime.model.version, runtime.policy.version),
+            "registry": {v.version: v for v in registry.versions(site.db, runtime.flow)},
+            "trained_on": registry.trained_on(site.db, runtime.flow),
         }
         for name, runtime in site.runtimes.items()
         if users.may(user, "read_metrics", name)

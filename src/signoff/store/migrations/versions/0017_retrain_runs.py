@@ -1,7 +1,7 @@
 """Retrain runs: one row per retrain of a flow, its status, last step, heartbeat and what it produced.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from signoff.store.schema import UtcDateTime
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("started_at", UtcDateTime(), nullable=True),
         sa.Column("heartbeat_at", UtcDateTime(), nullable=True),
         sa.Column("finished_at", UtcDateTime(), nullable=True),
-        sa.Column("training_set_id", Id, nullable=True),
+        sa.Column("training_set_id", Id, sa.ForeignKey("training_sets.id"), nullable=True),
         sa.Column("model_version_id", Id, nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("warning", sa.Text(), nullable=True),
