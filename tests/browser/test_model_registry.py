@@ -21,9 +21,15 @@ def test_a_promoted_version_on_the_owner_page_and_in_the_review_workspace(site: 
     flow = site.project.flow("test-flow")
     training_tables(site.db, [(1, "bad", "review", "train"), (2, "good", "audit", "validation")])
     new = registry.register(
-        site.db, site.project, flow, fitted(flow), training_set=training_set(site.db), metrics={"auc": 0.91}, parent=None,
+        site.db,
+        site.project,
+        flow,
+        fitted(flow),
+        training_set=training_set(site.db),
+        metrics={"auc": 0.91},
+        parent=None,
         actor="retrain",
-    )  # fmt: skip
+    )
     promoted = registry.promote(site.db, site.project, flow, new.version, actor="owen", reason="better AUC")
     assert promoted.rescored == 1
 
