@@ -3,6 +3,8 @@ values, determinism, weights, the routing figures and the groups."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -10,12 +12,21 @@ import pytest
 from scipy import stats
 from sklearn.metrics import accuracy_score, roc_auc_score
 
+from helpers.builders import make_flow
 from helpers.paired import LABELS, scored, two_columns
-from signoff.domain import CaseId
+from signoff.domain import CaseId, Verdict
 from signoff.errors import ModelError
 from signoff.learning import assess
-from signoff.learning.compare import _aucs, compare, compare_probabilities, mcnemar, paired_bootstrap_auc
+from signoff.learning.compare import (
+    _aucs,
+    compare,
+    compare_probabilities,
+    mcnemar,
+    paired_bootstrap_auc,
+    policy_router,
+)
 from signoff.learning.datasets import Examples
+from signoff.routing import Batch, Policy
 
 
 def pairs(correct_first: int, correct_second: int, both: int, neither: int) -> tuple[list[bool], list[bool]]:
@@ -133,6 +144,10 @@ def test_figures_are_assess_figures_and_a_single_label_leaves_auc_and_the_interv
     assert found.challenger.flag_rate is None and found.groups == ()
     alone = compare_probabilities(LABELS, ["bad"] * 10, two_columns(first[:10]), two_columns(second[:10]))
     assert alone.champion.auc is None and alone.auc_difference is None
+    with pytest.raises(ModelError, match="no labelled case"):
+        compare_probabilities(LABELS, [], np.zeros((0, 2)), np.zeros((0, 2)))
+    with pytest.raises(ModelError, match=re.escape("shape (250, 2) from both models, got (250, 2) and (250, 3)")):
+        compare_probabilities(LABELS, np.array(LABELS)[truth], two_columns(first), np.ones((250, 3)) / 3)
 
 
 def test_weights_count_in_every_figure_but_not_in_mcnemars_counts() -> None:
@@ -219,3 +234,28 @@ def test_compare_scores_fitted_models_and_aligns_their_classes() -> None:
         compare(champion, challenger, examples, groups=["region"])
     with pytest.raises(ModelError, match="are not the champion's"):
         compare(champion, Fixed(("good", "unsure"), two_columns(second)), examples)
+
+
+def test_the_flows_policy_routes_each_models_scores_as_the_engine_would() -> None:
+    # the builders' flow reviews P(bad) inside [0.3, 0.7]; the audit draws are all 1, so nothing is audited
+    policy = Policy(make_flow())
+    truth = np.array([1, 1, 0, 0, 1, 0])
+    first = two_columns(np.array([0.9, 0.5, 0.1, 0.65, 0.2, 0.35]))  # reviews cases 2, 4 and 6; wrong on 5
+    second = two_columns(np.array([0.9, 0.8, 0.1, 0.2, 0.6, 0.75]))  # reviews case 5; wrong on 6
+    batch = Batch(first, [None] * 6, draws=np.ones(6))
+    router = policy_router(policy, batch)
+    expected = [r.verdict is Verdict.REVIEW for r in policy.route(batch)]
+    assert list(router(first)) == expected == [False, True, False, True, False, True]
+    found = compare_probabilities(LABELS, np.array(LABELS)[truth], first, second, router=router)
+    assert (found.champion.flag_rate, found.champion.auto_error) == (pytest.approx(3 / 6), pytest.approx(1 / 3))
+    assert (found.challenger.flag_rate, found.challenger.auto_error) == (pytest.approx(1 / 6), pytest.approx(1 / 5))
+    # a router of its own for the challenger (its learning rules calibrated on its scores) is used for it alone
+    everything = compare_probabilities(
+        LABELS,
+        np.array(LABELS)[truth],
+        first,
+        second,
+        router=router,
+        challenger_router=lambda p: np.ones(len(p), dtype=bool),
+    )
+    assert (everything.champion.flag_rate, everything.challenger.flag_rate) == (pytest.approx(0.5), 1.0)

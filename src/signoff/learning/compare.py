@@ -14,6 +14,7 @@ cases as they were labelled.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ from fairlearn.metrics import MetricFrame
 from signoff.errors import ModelError
 from signoff.learning.assess import auc, figures, truth_index
 from signoff.learning.datasets import Examples
+from signoff.routing import Batch, Policy, PolicyState
+from signoff.routing.policy import EMPTY_STATE, REVIEW
 
 Probabilities = npt.NDArray[np.float64]
 Router = Callable[[Probabilities], npt.ArrayLike]
@@ -200,6 +203,7 @@ def compare_probabilities(
     *,
     weights: npt.ArrayLike | None = None,
     router: Router | None = None,
+    challenger_router: Router | None = None,
     groups: Mapping[str, Sequence[Hashable]] | None = None,
     resamples: int = RESAMPLES,
     confidence: float = CONFIDENCE,
@@ -207,19 +211,24 @@ def compare_probabilities(
 ) -> Comparison:
     """Compare two models from their probabilities on the same cases (one row per case, one column per label in
     ``labels`` order), the cases' true labels and, optionally, their weights, the flow's policy as a ``Router``
-    and group attributes (one value per case; None becomes ``"(missing)"``)."""
+    (``challenger_router`` when the challenger's learning rules are calibrated apart: by default ``router``) and
+    group attributes (one value per case; None becomes ``"(missing)"``)."""
     classes = tuple(str(label) for label in labels)
     first = np.asarray(champion, dtype=np.float64)
     second = np.asarray(challenger, dtype=np.float64)
     index = truth_index(classes, truth)
     n = len(index)
+    if n == 0:
+        raise ModelError("there is no labelled case to compare the models on")
     if first.shape != (n, len(classes)) or second.shape != first.shape:
         raise ModelError(
             f"expected probabilities of shape ({n}, {len(classes)}) from both models, "
             f"got {first.shape} and {second.shape}"
         )
     w = None if weights is None else _weights(weights, n)
-    flagged = (None, None) if router is None else (_flags(router, first, n), _flags(router, second, n))
+    flagged = (
+        (None, None) if router is None else (_flags(router, first, n), _flags(challenger_router or router, second, n))
+    )
     columns = {
         "truth": index,
         "champion": first,
@@ -252,6 +261,7 @@ def compare(
     examples: Examples,
     *,
     router: Router | None = None,
+    challenger_router: Router | None = None,
     groups: Sequence[str] = (),
     resamples: int = RESAMPLES,
     confidence: float = CONFIDENCE,
@@ -276,11 +286,25 @@ def compare(
         second.reshape(len(examples), len(labels)),
         weights=examples.weights,
         router=router,
+        challenger_router=challenger_router,
         groups={name: list(examples.frame[name]) for name in groups},
         resamples=resamples,
         confidence=confidence,
         seed=seed,
     )
+
+
+def policy_router(policy: Policy, batch: Batch, state: PolicyState = EMPTY_STATE) -> Router:
+    """The flow's policy as a ``Router``: the batch's cases (their fields, time and audit draws) routed as the
+    engine would, with a model's probabilities in place of the batch's. ``state`` holds the learning rules'
+    calibration (certificates, recent scores): a model's own, since a threshold certified on one model's scores
+    says nothing of another's. A case drawn for audit counts as decided by the model, as it is in production."""
+
+    def flagged(probabilities: Probabilities) -> npt.NDArray[np.bool_]:
+        scored = dataclasses.replace(batch, probabilities=probabilities)
+        return np.asarray(policy.decide(scored, state).verdict == REVIEW, dtype=np.bool_)
+
+    return flagged
 
 
 def _weights(weights: npt.ArrayLike, n: int) -> npt.NDArray[np.float64]:
