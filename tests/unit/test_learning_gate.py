@@ -7,17 +7,22 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
-from helpers.builders import flow_document
+from helpers.builders import flow_document, make_flow
 from helpers.paired import LABELS, scored, two_columns
 from signoff.config import parse_project
 from signoff.config.flows import GateSpec
+from signoff.domain import CaseId
 from signoff.errors import ConfigError
 from signoff.learning.compare import Comparison, compare_probabilities
-from signoff.learning.gate import CertifiedRules, Evidence, judge
+from signoff.learning.datasets import Examples
+from signoff.learning.gate import CertifiedRules, Evidence, GateDecision, judge
+from signoff.routing import Batch, Policy
 from signoff.routing.calibration import Refusal, certify_selective
+from signoff.routing.policy import EMPTY_STATE
 
 EXPLANATION = Path(__file__).resolve().parents[2] / "docs" / "explanation" / "promotion-gate.md"
 CERTIFIED = CertifiedRules(True, "the policy has no certified rule")
@@ -134,6 +139,8 @@ def test_too_little_evidence_refuses_with_the_count() -> None:
     decision = judge(Evidence(comparison(n=150, challenger_noise=0.2), CERTIFIED), SPEC)
     assert not decision.promote
     assert decision.reasons == ("evidence: 150 labelled cases, fewer than the 200 required",)
+    enough = judge(Evidence(comparison(n=200, challenger_noise=0.2), CERTIFIED), SPEC)
+    assert "evidence: 200 labelled cases, at least the 200 required" in enough.passed
 
 
 def test_every_failed_condition_is_named_at_once() -> None:
@@ -198,3 +205,54 @@ def test_bad_gate_settings_are_refused_naming_where(gate: dict[str, object], whe
     with pytest.raises(ConfigError) as error:
         _project({"gate": gate})
     assert where in str(error.value)
+
+
+def test_the_documented_decision_is_the_one_the_gate_gives() -> None:
+    text = EXPLANATION.read_text(encoding="utf-8").split("## What a decision looks like", 1)[1]
+    block = re.search(r"```text\n(.*?)```", text, re.DOTALL)
+    assert block is not None
+    decision = judge(Evidence(comparison(challenger_noise=0.5, blurred_in_b=True), CERTIFIED), SPEC)
+    shown = "\n".join(
+        [f"promote: {str(decision.promote).lower()}", "reasons:"]
+        + [f"  {r}" for r in decision.reasons]
+        + ["passed:"]
+        + [f"  {p}" for p in decision.passed]
+    )
+    assert block.group(1).strip() == shown
+
+
+def test_the_documented_python_runs() -> None:
+    text = EXPLANATION.read_text(encoding="utf-8").split("## What a decision looks like", 1)[1]
+    block = re.search(r"```python\n(.*?)```", text, re.DOTALL)
+    assert block is not None
+    flow = make_flow(learning={"gate": {"min_evidence": 100}})
+    truth, first, second = scored(300, 4, 1.2, 0.6)
+    frame = pd.DataFrame({"score": second, "amount": 1.0, "group": np.where(np.arange(300) % 2, "a", "b")})
+    examples = Examples(tuple(CaseId(i) for i in range(300)), frame, np.array(LABELS)[truth], np.ones(300))
+    namespace = {
+        "flow": flow,
+        "policy": Policy(flow),
+        "batch": Batch(two_columns(first), [None] * 300, draws=np.ones(300)),
+        "champion_state": EMPTY_STATE,
+        "challenger_state": EMPTY_STATE,
+        "champion": Fixed(two_columns(first)),
+        "challenger": Fixed(two_columns(second)),
+        "examples": examples,
+        "certificates": {},
+    }
+    exec(block.group(1), namespace)  # noqa: S102  # the docs' own example
+    decision = namespace["decision"]
+    assert isinstance(decision, GateDecision) and decision.promote, decision
+    assert {g.group for g in namespace["comparison"].groups} == {"a", "b"}  # type: ignore[attr-defined]
+
+
+class Fixed:
+    """A fitted model whose probabilities are given."""
+
+    classes_ = np.array(LABELS)
+
+    def __init__(self, probabilities: np.ndarray) -> None:
+        self.probabilities = probabilities
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.probabilities
