@@ -141,7 +141,7 @@ def test_figures_are_assess_figures_and_a_single_label_leaves_auc_and_the_interv
         expected["ece"],
         expected["auc"],
     )
-    assert found.challenger.flag_rate is None and found.groups == ()
+    assert found.challenger.flag_rate is None and found.groups == () and not found.weighted
     alone = compare_probabilities(LABELS, ["bad"] * 10, two_columns(first[:10]), two_columns(second[:10]))
     assert alone.champion.auc is None and alone.auc_difference is None
     with pytest.raises(ModelError, match="no labelled case"):
@@ -259,3 +259,16 @@ def test_the_flows_policy_routes_each_models_scores_as_the_engine_would() -> Non
         challenger_router=lambda p: np.ones(len(p), dtype=bool),
     )
     assert (everything.champion.flag_rate, everything.challenger.flag_rate) == (pytest.approx(0.5), 1.0)
+
+
+def test_three_labels_compare_by_the_mean_one_against_the_rest_auc() -> None:
+    rng = np.random.default_rng(12)
+    truth = rng.integers(0, 3, 300)
+    first = rng.dirichlet([1, 1, 1], 300)
+    second = 0.5 * first + 0.5 * np.eye(3)[truth]  # leans towards the truth
+    labels = ("low", "mid", "high")
+    found = compare_probabilities(labels, np.array(labels)[truth], first, second, resamples=500)
+    assert found.champion.auc == pytest.approx(roc_auc_score(truth, first, multi_class="ovr"))
+    assert found.challenger.auc == pytest.approx(roc_auc_score(truth, second, multi_class="ovr"))
+    assert found.auc_difference is not None and found.auc_difference.low > 0.2
+    assert found.mcnemar.challenger_only > found.mcnemar.champion_only

@@ -102,7 +102,8 @@ class PairedBootstrap:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Everything measured of a challenger against the champion on one set of labelled cases."""
+    """Everything measured of a challenger against the champion on one set of labelled cases; ``weighted`` when
+    some case weighs other than 1 (the audit sample, exploration)."""
 
     labels: tuple[str, ...]
     n: int
@@ -244,7 +245,7 @@ def compare_probabilities(
     return Comparison(
         labels=classes,
         n=n,
-        weighted=w is not None,
+        weighted=w is not None and bool((w != 1).any()),
         champion=_performance(classes, index, first, w, flagged[0]),
         challenger=_performance(classes, index, second, w, flagged[1]),
         mcnemar=mcnemar(first.argmax(axis=1) == index, second.argmax(axis=1) == index),
