@@ -76,10 +76,7 @@ def judge(evidence: Evidence, spec: GateSpec) -> GateDecision:
         _evidence(comparison, spec),
         _gain(comparison, spec),
         *_groups(comparison.groups, spec),
-        (
-            evidence.certified.able,
-            f"certified rules: {evidence.certified.reason}",
-        ),
+        (evidence.certified.able, f"certified rules: {evidence.certified.reason}"),
     ]
     reasons = tuple(text for ok, text in checks if not ok)
     return GateDecision(not reasons, reasons, tuple(text for ok, text in checks if ok))
