@@ -117,6 +117,23 @@ class ExploreSpec(_Strict):
     temperature: float = Field(default=0.1, gt=0, le=10, description="how sharply small margins are preferred")
 
 
+class GateSpec(_Strict):
+    """When a challenger may replace the champion, judged on human-verified cases neither model trained on
+    (``signoff.learning.gate``): better on ``metric`` by at least ``min_gain`` with significance at ``alpha``
+    (for AUC, the lower bound of the paired bootstrap's 1 - alpha interval above ``min_gain``; for accuracy,
+    McNemar's p below ``alpha``), no group of the flow's ``groups`` with ``min_group_cases`` cases worse by more
+    than ``max_group_drop``, the policy's certified rules still able to certify, and at least ``min_evidence``
+    labelled cases."""
+
+    metric: Literal["auc", "accuracy"] = "auc"
+    min_gain: float = Field(default=0.0, ge=0, lt=1, description="the least improvement worth a promotion")
+    alpha: float = Field(default=0.05, gt=0, le=0.2, description="the chance of promoting a model that is no better")
+    max_group_drop: float = Field(default=0.02, ge=0, lt=1, description="the most any group's metric may fall")
+    min_group_cases: int = Field(default=30, ge=1, description="a smaller group is too noisy to judge")
+    min_evidence: int = Field(default=200, ge=1, description="labelled cases needed before any promotion")
+    resamples: int = Field(default=2000, ge=200, le=100_000, description="paired bootstrap resamples")
+
+
 class LearningSpec(_Strict):
     """How the flow learns from its labels. ``holdout`` is the share of human-verified cases (picked by a stable
     hash of the case id) that no training set ever contains; ``validation`` the share of the latest labels, by
@@ -131,6 +148,7 @@ class LearningSpec(_Strict):
     schedule: RetrainSchedule = RetrainSchedule()
     mlflow: MlflowSpec | None = None
     explore: ExploreSpec | None = None
+    gate: GateSpec = GateSpec()
 
     @field_validator("trainer")
     @classmethod

@@ -1,0 +1,143 @@
+"""The promotion gate: whether a challenger may replace the champion, decided on evidence alone.
+
+A pure function of the comparison (``signoff.learning.compare``) on human-verified cases neither model trained
+on, the flow's ``learning.gate`` settings and whether the policy's certified rules can still certify with the
+challenger's scores (computed elsewhere, recalibrated on the challenger's own scores). Every condition is checked
+and every one that fails is named with its numbers, so that a refusal says what to fix and a promotion says what it
+rested on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from signoff.config.flows import GateSpec
+from signoff.learning.compare import Comparison, GroupComparison
+from signoff.routing.calibration import Certificate, Refusal
+
+NAMES = {"auc": "AUC", "accuracy": "accuracy"}
+
+
+@dataclass(frozen=True)
+class CertifiedRules:
+    """Whether the policy's certified rules can still certify with the challenger's scores, and why (or why not).
+    A policy without certified rules passes: ``CertifiedRules(True, "the policy has no certified rule")``."""
+
+    able: bool
+    reason: str
+
+    @classmethod
+    def of(cls, certificates: Mapping[str, Mapping[str | None, Certificate | Refusal]]) -> CertifiedRules:
+        """From each certified rule's calibration with the challenger's scores (by rule, then segment; a
+        ``Certificate`` or a ``Refusal``, as ``signoff.learning.calibrate`` returns them): able when no rule
+        refuses."""
+        if not certificates:
+            return cls(True, "the policy has no certified rule")
+        refused = [
+            f"rule {rule!r}{'' if segment is None else f' (segment {segment!r})'} {result.statement}"
+            for rule, segments in certificates.items()
+            for segment, result in segments.items()
+            if isinstance(result, Refusal)
+        ]
+        if refused:
+            return cls(False, "; ".join(refused))
+        return cls(True, f"{len(certificates)} certified rule(s) still certify with the challenger's scores")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the gate judges: the comparison and the certified rules' verdict on the challenger's scores."""
+
+    comparison: Comparison
+    certified: CertifiedRules
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """``promote`` when every condition holds. ``reasons`` names each failed condition with its numbers;
+    ``passed`` each condition met, with its numbers, so the decision can be audited as it was taken."""
+
+    promote: bool
+    reasons: tuple[str, ...]
+    passed: tuple[str, ...]
+
+
+def judge(evidence: Evidence, spec: GateSpec) -> GateDecision:
+    """Apply the gate's four conditions: enough evidence, a significant gain, no group regression, certified rules
+    still certifying. The bootstrap interval must be the one ``spec.alpha`` asks for (confidence 1 - alpha)."""
+    comparison = evidence.comparison
+    bootstrap = comparison.auc_difference
+    if bootstrap is not None and abs(bootstrap.confidence - (1 - spec.alpha)) > 1e-9:
+        raise ValueError(
+            f"the comparison's interval is at confidence {bootstrap.confidence}, the gate asks for {1 - spec.alpha}"
+        )
+    checks = [
+        _evidence(comparison, spec),
+        _gain(comparison, spec),
+        *_groups(comparison.groups, spec),
+        (evidence.certified.able, f"certified rules: {evidence.certified.reason}"),
+    ]
+    reasons = tuple(text for ok, text in checks if not ok)
+    return GateDecision(not reasons, reasons, tuple(text for ok, text in checks if ok))
+
+
+def _evidence(comparison: Comparison, spec: GateSpec) -> tuple[bool, str]:
+    if comparison.n < spec.min_evidence:
+        return False, f"evidence: {comparison.n} labelled cases, fewer than the {spec.min_evidence} required"
+    return True, f"evidence: {comparison.n} labelled cases, at least the {spec.min_evidence} required"
+
+
+def _gain(comparison: Comparison, spec: GateSpec) -> tuple[bool, str]:
+    if spec.metric == "auc":
+        bootstrap = comparison.auc_difference
+        if bootstrap is None:
+            return False, "gain: AUC is undefined on these cases (a single label among them)"
+        interval = (
+            f"AUC {_f(comparison.champion.auc)} -> {_f(comparison.challenger.auc)}, a gain of "
+            f"{bootstrap.difference:+.4f} ({bootstrap.confidence:.0%} paired bootstrap interval "
+            f"{bootstrap.low:+.4f} to {bootstrap.high:+.4f})"
+        )
+        if bootstrap.low > spec.min_gain:
+            return True, f"gain: {interval}: its lower bound is above the required {spec.min_gain:.4f}"
+        return False, f"gain: {interval}: its lower bound is not above the required {spec.min_gain:.4f}"
+    test = comparison.mcnemar
+    gain = comparison.challenger.accuracy - comparison.champion.accuracy
+    text = (
+        f"accuracy {comparison.champion.accuracy:.4f} -> {comparison.challenger.accuracy:.4f}, a gain of "
+        f"{gain:+.4f} (required {spec.min_gain:.4f}); McNemar: the challenger alone right on "
+        f"{test.challenger_only} cases, the champion alone on {test.champion_only}, p = {test.p_value:.4g} "
+        f"(alpha {spec.alpha})"
+    )
+    better = gain >= spec.min_gain and test.challenger_only > test.champion_only and test.p_value < spec.alpha
+    return better, f"gain: {text}"
+
+
+def _groups(groups: tuple[GroupComparison, ...], spec: GateSpec) -> list[tuple[bool, str]]:
+    name = NAMES[spec.metric]
+    checks: list[tuple[bool, str]] = []
+    small: list[str] = []
+    for group in groups:
+        where = f"{group.attribute}={group.group}"
+        before, after = group.champion.metric(spec.metric), group.challenger.metric(spec.metric)
+        if group.champion.n < spec.min_group_cases:
+            small.append(f"{where} ({group.champion.n})")
+            continue
+        if before is None or after is None:
+            small.append(f"{where} ({name} undefined)")
+            continue
+        drop = before - after
+        text = f"group {where}: {name} {before:.4f} -> {after:.4f} on {group.champion.n} cases"
+        if drop > spec.max_group_drop:
+            checks.append((False, f"{text}, a drop of {drop:.4f}, more than the {spec.max_group_drop:.4f} allowed"))
+        else:
+            checks.append((True, f"{text}, within the {spec.max_group_drop:.4f} drop allowed"))
+    if small:
+        checks.append(
+            (True, f"groups not judged, fewer than {spec.min_group_cases} cases or no {name}: {', '.join(small)}")
+        )
+    return checks
+
+
+def _f(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.4f}"
