@@ -19,7 +19,7 @@ from signoff.store.schema import training_examples, training_sets
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def training_set(db: Database, sha: str = "a" * 64, id_: int = 7) -> TrainingSet:
+def training_set(db: Database, sha: str = "a" * 64, id_: int = 7, window_end: datetime = NOW) -> TrainingSet:
     """Training set ``id_``, recorded (with no examples) unless it is already."""
     with db.transaction() as conn:
         if conn.execute(select(training_sets.c.id).where(training_sets.c.id == id_)).first() is None:
@@ -28,7 +28,7 @@ def training_set(db: Database, sha: str = "a" * 64, id_: int = 7) -> TrainingSet
                     id=id_,
                     flow="test-flow",
                     window_start=NOW,
-                    window_end=NOW,
+                    window_end=window_end,
                     validation_start=NOW,
                     holdout=0.1,
                     sha256=sha,
@@ -36,7 +36,7 @@ def training_set(db: Database, sha: str = "a" * 64, id_: int = 7) -> TrainingSet
                     created_by="tester",
                 )
             )
-    return TrainingSet(id_, "test-flow", (), (), NOW, NOW, NOW, None, sha, NOW, "tester")
+    return TrainingSet(id_, "test-flow", (), (), NOW, window_end, NOW, None, sha, NOW, "tester")
 
 
 def fitted(flow: Flow, cut: float = 0.5, n: int = 400, kind: str = "linear") -> Any:
@@ -50,8 +50,9 @@ def fitted(flow: Flow, cut: float = 0.5, n: int = 400, kind: str = "linear") -> 
 
 
 def training_tables(db: Database, examples: list[tuple[int, str, str, str]], id_: int = 7) -> None:
-    """Record training set ``id_`` (unless it is already) with ``examples`` (case id, label, source, part)."""
-    training_set(db, id_=id_)
+    """Record training set ``id_`` (unless it is already; its window ends on 1 February) with ``examples`` (case
+    id, label, source, part)."""
+    training_set(db, id_=id_, window_end=datetime(2026, 2, 1, tzinfo=UTC))
     with db.transaction() as conn:
         for case_id, label, source, part in examples:
             conn.execute(

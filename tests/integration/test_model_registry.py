@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from helpers.builders import make_flow, make_project
+from helpers.queues import scored
 from helpers.registry import fitted, training_set, training_tables
 from signoff import intake
 from signoff.domain import ModelStatus
@@ -280,7 +281,7 @@ def test_a_version_that_cannot_serve_is_not_promoted(db: Database, tmp_path: Pat
 
 
 def test_show_lists_the_exact_cases_and_label_sources_of_the_training_set(db: Database, tmp_path: Path) -> None:
-    project = make_project(tmp_path, db.url)
+    project = scored(db, tmp_path, [0.5] * 40)  # cases 1-40
     flow = project.flow("test-flow")
     training_tables(
         db, [(12, "bad", "review", "train"), (3, "good", "outcome", "train"), (40, "bad", "audit", "validation")]
