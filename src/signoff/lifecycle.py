@@ -1,13 +1,13 @@
 """The one owner of a case's tasks and decision: every task row and decision row is written here, with its audit
 data, so that intake, review and escalation (and later the learning loop) cannot disagree on what a task or a
-decision holds. Rows are built for whole sequences at once: intake's batches stay a few bulk statements."""
+decision holds. Rows are built for whole sequences at once: intake's batches stay a few bulk statements. What it
+opens and decides it returns as the store's records (``Task``, ``Decision``), the same that reading them back gives."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection
 
@@ -17,54 +17,9 @@ from signoff.routing import Route
 from signoff.store import cases as case_store
 from signoff.store import tasks as task_store
 from signoff.store.database import Database
+from signoff.store.records import Decision, Lease, Task
 
-
-@dataclass(frozen=True)
-class OpenedTask:
-    """A task as it was opened: queued, or (a gold task) leased at once to its reviewer."""
-
-    task_id: TaskId
-    case_id: CaseId
-    flow: str
-    queue: str
-    role: str
-    kind: TaskKind
-    priority: int
-    status: TaskStatus
-    created_at: datetime
-    due_at: datetime | None
-    lease_token: int = 0
-    lease_expires_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Decision:
-    """A case's one decision. ``task_id``/``queue`` name the task whose work decided it (None for the model at
-    intake), ``review_id`` the deciding review, ``model_version_id`` the deciding model version;
-    ``escalation_exhausted`` says the queue's default-safe action decided because its escalation chain ran out."""
-
-    case_id: CaseId
-    label: str
-    decided_by: DecidedBy
-    decided_at: datetime
-    task_id: TaskId | None = None
-    queue: str | None = None
-    review_id: int | None = None
-    model_version_id: int | None = None
-    escalation_exhausted: bool = False
-
-    def audit_data(self) -> dict[str, Any]:
-        """The one shape of a decision in the audit trail: the data of ``case.decided`` and of the ``decision``
-        inside ``case.submitted`` (a model decision at intake)."""
-        return {
-            "label": self.label,
-            "decided_by": self.decided_by.value,
-            "task_id": self.task_id,
-            "queue": self.queue,
-            "review_id": self.review_id,
-            "model_version_id": self.model_version_id,
-            "escalation_exhausted": self.escalation_exhausted,
-        }
+__all__ = ["Decision", "decide", "decide_by_model", "due_at", "open_adjudication", "open_gold", "open_routed"]
 
 
 def due_at(spec: QueueSpec, now: datetime, sla: float | None = None) -> datetime | None:
@@ -84,55 +39,36 @@ class _Opening:
     lease_owner: UserId | None = None
     lease_expires_at: datetime | None = None
 
-    @property
-    def status(self) -> TaskStatus:
-        return TaskStatus.QUEUED if self.lease_owner is None else TaskStatus.LEASED
 
-
-def _open(conn: Connection, flow: Flow, openings: Sequence[_Opening], now: datetime) -> list[OpenedTask]:
+def _open(conn: Connection, flow: Flow, openings: Sequence[_Opening], now: datetime) -> list[Task]:
     """Insert the tasks in one statement; the queue's config gives role, lease TTL and due time."""
-    rows = []
+    opened = []
     for o in openings:
         spec = flow.queues[o.queue]
-        row: dict[str, Any] = {
-            "case_id": o.case_id,
-            "flow": flow.name,
-            "queue": o.queue,
-            "role": o.role or spec.role,
-            "priority": o.priority,
-            "status": o.status.value,
-            "lease_token": 0 if o.lease_owner is None else 1,
-            "lease_ttl": spec.lease_ttl,
-            "created_at": now,
-            "kind": o.kind.value,
-            "due_at": due_at(spec, now, o.sla),
-        }
-        if o.lease_owner is not None:
-            row |= {"lease_owner": o.lease_owner, "lease_expires_at": o.lease_expires_at}
-        rows.append(row)
-    ids = case_store.insert_tasks(conn, rows)
-    return [
-        OpenedTask(
-            TaskId(i),
-            o.case_id,
-            flow.name,
-            o.queue,
-            r["role"],
-            o.kind,
-            o.priority,
-            o.status,
-            now,
-            r["due_at"],
-            r["lease_token"],
-            o.lease_expires_at,
+        opened.append(
+            Task(
+                id=TaskId(0),  # the insert gives it
+                case_id=o.case_id,
+                flow=flow.name,
+                queue=o.queue,
+                role=o.role or spec.role,
+                priority=o.priority,
+                status=TaskStatus.QUEUED if o.lease_owner is None else TaskStatus.LEASED,
+                lease_token=0 if o.lease_owner is None else 1,
+                lease_owner=o.lease_owner,
+                lease_expires_at=o.lease_expires_at,
+                lease_ttl=spec.lease_ttl,
+                created_at=now,
+                completed_at=None,
+                kind=o.kind,
+                due_at=due_at(spec, now, o.sla),
+                assignee=None,
+            )
         )
-        for o, r, i in zip(openings, rows, ids, strict=True)
-    ]
+    return case_store.insert_tasks(conn, opened)
 
 
-def open_routed(
-    conn: Connection, flow: Flow, routed: Sequence[tuple[CaseId, Route]], now: datetime
-) -> list[OpenedTask]:
+def open_routed(conn: Connection, flow: Flow, routed: Sequence[tuple[CaseId, Route]], now: datetime) -> list[Task]:
     """The tasks of newly routed cases: as many review tasks as the queue's consensus asks for, one audit task for
     an audit draw, none for a case the model decides alone. In the order of ``routed``."""
     openings = []
@@ -149,11 +85,11 @@ def open_routed(
 
 def open_gold(
     db: Database, conn: Connection, flow: Flow, queue: str, case_id: CaseId, reviewer: UserId, now: datetime
-) -> OpenedTask:
+) -> Task:
     """A gold task on a gold case, leased at once (token 1) to the reviewer it is served to."""
     expires = now + timedelta(seconds=flow.queues[queue].lease_ttl)
     (task,) = _open(conn, flow, [_Opening(case_id, queue, TaskKind.GOLD, 0, None, None, reviewer, expires)], now)
-    task_store.record_lease(db, conn, task.task_id, task.lease_token, reviewer, now, expires)
+    task_store.record_lease(db, conn, Lease(task.id, task.lease_token, reviewer, now, expires, None, None))
     return task
 
 
@@ -167,11 +103,11 @@ def open_adjudication(
     actor: str,
     now: datetime,
     events: list[AuditEvent],
-) -> OpenedTask:
+) -> Task:
     """The task that settles reviewers who disagreed, ahead of their queue (priority + 100); appends
     ``case.disputed`` with the answers to ``events``."""
     (task,) = _open(conn, flow, [_Opening(case_id, queue, TaskKind.ADJUDICATION, priority + 100)], now)
-    data = {"answers": answers, "adjudication_task": task.task_id, "queue": queue}
+    data = {"answers": answers, "adjudication_task": task.id, "queue": queue}
     events.append(AuditEvent(actor, "case.disputed", "case", str(case_id), data))
     return task
 
@@ -182,19 +118,7 @@ def decide_by_model(
     """The model's decisions on cases recorded as decided at intake, in one statement. Their audit data travels
     inside each case's ``case.submitted`` event (``Decision.audit_data``), one event per case."""
     decisions = [Decision(c, label, DecidedBy.MODEL, now, model_version_id=model_version_id) for c, label in labels]
-    case_store.insert_decisions(
-        conn,
-        [
-            {
-                "case_id": d.case_id,
-                "label": d.label,
-                "decided_by": d.decided_by.value,
-                "model_version_id": d.model_version_id,
-                "created_at": now,
-            }
-            for d in decisions
-        ],
-    )
+    case_store.insert_decisions(conn, decisions)
     return decisions
 
 
@@ -203,16 +127,7 @@ def decide(db: Database, conn: Connection, decision: Decision, actor: str, event
     task nobody reviewed), mark the case decided, and append ``case.decided`` to ``events``."""
     if decision.escalation_exhausted:
         assert decision.task_id is not None, "escalation decides through a task"
-        task_store.close(conn, decision.task_id, decision.decided_at)
-    case_store.decide(
-        db,
-        conn,
-        decision.case_id,
-        decision.label,
-        decision.decided_by.value,
-        decision.decided_at,
-        review_id=decision.review_id,
-        model_version_id=decision.model_version_id,
-    )
+        task_store.close(conn, decision.task_id, decision.created_at)
+    case_store.decide(db, conn, decision)
     events.append(AuditEvent(actor, "case.decided", "case", str(decision.case_id), decision.audit_data()))
     return decision

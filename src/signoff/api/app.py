@@ -376,7 +376,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         with ctx.db.transaction(write=False) as conn:
             flows = users.scope(user, "list_tasks", flow)
             rows = task_store.page(conn, flows=flows, queue=queue, status=status, after=after, limit=limit)
-        next_after = rows[-1]["id"] if len(rows) == limit else None
+        next_after = rows[-1].id if len(rows) == limit else None
         return TaskPageOut.model_validate({"tasks": review.tasks_shown(rows, user), "next_after": next_after})
 
     @app.get("/api/v1/queues", tags=["review"], responses=errors_of(422))
@@ -419,8 +419,8 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     @app.post("/api/v1/tasks/{task_id}/submit", tags=["review"], responses=LEASED)
     def submit_review(task_id: Id, body: ReviewIn, ctx: Ctx, user: Reviewer) -> SubmittedReviewOut:
         """Record your review; it becomes the case's decision. Refused (409) if your lease is not live."""
-        outcome = review.submit(ctx.db, ctx.project, user, TaskId(task_id), body.token, body.label, body.comment)
-        return SubmittedReviewOut(review_id=outcome.review_id, decision=DecidedOut.model_validate(outcome))
+        result = review.submit(ctx.db, ctx.project, user, TaskId(task_id), body.token, body.label, body.comment)
+        return SubmittedReviewOut(review_id=result.review_id, decision=DecidedOut.model_validate(result))
 
     @app.post("/api/v1/tasks/{task_id}/skip", tags=["review"], responses=LEASED)
     def skip(task_id: Id, body: SkipIn, ctx: Ctx, user: Reviewer) -> SkippedOut:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from signoff import lifecycle
 from signoff.audit import record
 from signoff.config import Flow
-from signoff.domain import AuditEvent, CaseId, CaseStatus, Verdict
+from signoff.domain import AuditEvent, CaseId, CaseStatus, DecidedBy, Verdict
 from signoff.errors import Conflict, IdempotencyConflict, InvalidInput, Problem
 from signoff.intake.runtime import FlowRuntime
 from signoff.intake.validation import CaseInput
@@ -41,13 +41,13 @@ class Submitted:
     case_id: CaseId
     external_id: str | None
     created: bool
-    status: str
-    verdict: str
+    status: CaseStatus
+    verdict: Verdict
     rule: str | None
     reason: str
     queue: str | None
     decision: str | None
-    decided_by: str | None
+    decided_by: DecidedBy | None
 
 
 def _deduplicate(flow: Flow, cases: Sequence[CaseInput]) -> list[CaseInput]:
@@ -209,7 +209,7 @@ def _write(
         decisions = {d.case_id: d for d in lifecycle.decide_by_model(conn, decided, runtime.model_version_id, now)}
     task_of: dict[CaseId, int] = {}
     for task in opened:
-        task_of.setdefault(task.case_id, task.task_id)
+        task_of.setdefault(task.case_id, task.id)
     events: list[AuditEvent] = []
     for cid, case, probs, problem, r in zip(case_ids, cases, probabilities, scores.problems, routes, strict=True):
         data: dict[str, Any] = {
@@ -291,15 +291,15 @@ def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor
         results.append(
             Submitted(
                 case_id=CaseId(case_id),
-                external_id=s["external_id"],
+                external_id=s.external_id,
                 created=is_new,
-                status=s["status"],
-                verdict=s["verdict"],
-                rule=s["rule"],
-                reason=s["reason"],
-                queue=s["queue"],
-                decision=s["decision"],
-                decided_by=s["decided_by"],
+                status=s.status,
+                verdict=s.verdict,
+                rule=s.rule,
+                reason=s.reason,
+                queue=s.queue,
+                decision=s.decision,
+                decided_by=s.decided_by,
             )
         )
     INTAKE_SECONDS.labels(flow.name).observe(time.perf_counter() - started)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection
 
@@ -20,6 +19,7 @@ from signoff.store import audit as audit_store
 from signoff.store import cases as case_store
 from signoff.store import tasks as task_store
 from signoff.store.database import Database
+from signoff.store.records import Task
 
 ACTOR = audit_store.ESCALATION_ACTOR
 
@@ -43,15 +43,17 @@ def escalate(db: Database, project: Project, batch: int = 500) -> list[Escalatio
         for task in task_store.due(conn, now + timedelta(seconds=lead), now, batch):
             flow = project.flows.get(task.flow)
             spec = flow.queues.get(task.queue) if flow is not None else None
-            if flow is None or spec is None or task.due_at > now + timedelta(seconds=spec.escalate_before):
+            due = task.due_at
+            if flow is None or spec is None or due is None or due > now + timedelta(seconds=spec.escalate_before):
                 continue
             done.append(_one(db, conn, flow, task, now, events))
         record(db, conn, events)
     return done
 
 
-def _one(db: Database, conn: Connection, flow: Flow, task: Any, now: datetime, events: list[AuditEvent]) -> Escalation:
+def _one(db: Database, conn: Connection, flow: Flow, task: Task, now: datetime, events: list[AuditEvent]) -> Escalation:
     spec = flow.queues[task.queue]
+    assert task.due_at is not None, "only due tasks are escalated"
     base = {"case_id": task.case_id, "from_queue": task.queue, "due_at": task.due_at.isoformat()}
     if spec.escalate_to is not None:
         target = flow.queues[spec.escalate_to]
@@ -59,7 +61,7 @@ def _one(db: Database, conn: Connection, flow: Flow, task: Any, now: datetime, e
         events.append(AuditEvent(ACTOR, "task.escalated", "task", str(task.id), {**base, "to_queue": spec.escalate_to}))
         return Escalation(task.id, flow.name, task.queue, spec.escalate_to, "escalated")
     action = spec.when_exhausted.action
-    if action == "hold" or task.kind == TaskKind.AUDIT.value:  # an audited case is decided already
+    if action == "hold" or task.kind is TaskKind.AUDIT:  # an audited case is decided already
         task_store.hold(conn, task.id)
         events.append(AuditEvent(ACTOR, "task.held", "task", str(task.id), {**base, "action": "hold"}))
         return Escalation(task.id, flow.name, task.queue, None, "hold")

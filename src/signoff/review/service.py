@@ -6,7 +6,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import assert_never
 
 from sqlalchemy import Connection
 
@@ -23,7 +23,8 @@ from signoff.store import cases as case_store
 from signoff.store import metrics as metric_store
 from signoff.store import reviewers as people
 from signoff.store import tasks as task_store
-from signoff.store.database import Database, as_utc
+from signoff.store.database import Database
+from signoff.store.records import Case, Lease, Review, Task
 
 MAX_COMMENT = 10_000
 
@@ -36,19 +37,21 @@ class Claim:
     case_id: CaseId
     flow: str
     queue: str
-    kind: str
+    kind: TaskKind
     token: int
     expires_at: datetime
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """The result of a submitted review: the review and the case's final decision."""
+class ReviewResult:
+    """What a submitted review did: the review, and the case's decision as it stands. ``label`` and
+    ``decided_by`` are None while the case awaits more answers (other consensus reviews, or an adjudication);
+    an audit leaves the model's decision standing (``decided_by`` MODEL)."""
 
     review_id: int
     case_id: CaseId
     label: str | None
-    decided_by: str
+    decided_by: DecidedBy | None
     replayed: bool
 
 
@@ -117,24 +120,17 @@ def claim(
                 open_to_me.append((flow_name, name, spec))
         result = _serve_gold(db, conn, project, user, open_to_me, now, rng or _RNG)
         if result is None:
-            row = None
+            leased = None
             last = people.last_queues(conn, user.id, limits.rotate_after) if limits.rotate_after else []
             avoid = workload.rotation_due(limits, last)
             if avoid is not None:
-                row = _claim_row(db, conn, user, roles, refused, [*blocked, "/".join(avoid)], flow, queue)
-            if row is None:
-                row = _claim_row(db, conn, user, roles, refused, blocked, flow, queue)
-            if row is None:
+                leased = _claim_row(db, conn, user, roles, refused, [*blocked, "/".join(avoid)], flow, queue)
+            if leased is None:
+                leased = _claim_row(db, conn, user, roles, refused, blocked, flow, queue)
+            if leased is None:
                 return None
-            result = Claim(
-                TaskId(row.id),
-                CaseId(row.case_id),
-                row.flow,
-                row.queue,
-                row.kind,
-                row.lease_token,
-                as_utc(row.lease_expires_at),
-            )
+            task, lease = leased
+            result = Claim(task.id, task.case_id, task.flow, task.queue, task.kind, lease.token, lease.expires_at)
         record(
             db,
             conn,
@@ -158,7 +154,14 @@ def claim(
 
 
 def _trace(
-    db: Database, name: str, case_id: int, start: int, flow: str, queue: str, kind: str, decided_by: str | None = None
+    db: Database,
+    name: str,
+    case_id: int,
+    start: int,
+    flow: str,
+    queue: str,
+    kind: TaskKind,
+    decided_by: DecidedBy | None = None,
 ) -> None:
     """A span in the case's own trace (its stored traceparent), when tracing is on; a decision span under it."""
     if not tracing.enabled():
@@ -169,12 +172,12 @@ def _trace(
         "signoff.flow": flow,
         "signoff.queue": queue,
         "signoff.case_id": case_id,
-        "signoff.task_kind": kind,
+        "signoff.task_kind": kind.value,
     }
     span = tracing.record_span(name, parent, start, attributes)
     if decided_by is not None:
         tracing.record_span(
-            "signoff.decision", tracing.traceparent(span), start, {**attributes, "signoff.decided_by": decided_by}
+            "signoff.decision", tracing.traceparent(span), start, {**attributes, "signoff.decided_by": decided_by.value}
         )
 
 
@@ -190,7 +193,7 @@ def _claim_row(
     blocked: list[str],
     flow: str | None,
     queue: str | None,
-) -> Any:
+) -> tuple[Task, Lease] | None:
     return task_store.claim(
         db,
         conn,
@@ -223,13 +226,11 @@ def _serve_gold(
             continue
         task = lifecycle.open_gold(db, conn, project.flow(flow_name), name, CaseId(case_id), user.id, now)
         assert task.lease_expires_at is not None
-        return Claim(
-            task.task_id, task.case_id, flow_name, name, task.kind.value, task.lease_token, task.lease_expires_at
-        )
+        return Claim(task.id, task.case_id, flow_name, name, task.kind, task.lease_token, task.lease_expires_at)
     return None
 
 
-def claimed_case(db: Database, user: User, claim: Claim) -> dict[str, Any]:
+def claimed_case(db: Database, user: User, claim: Claim) -> Case:
     """The case as its reviewer sees it while working ``claim``: blind to other reviewers' answers (except when
     adjudicating), and a gold task indistinguishable from any other review."""
     with db.transaction(write=False) as conn:
@@ -244,13 +245,13 @@ def _refusal(conn: Connection, task_id: TaskId, token: int, user: User) -> Excep
     task = task_store.get(conn, task_id)
     if task is None or not users.may(user, "review", task.flow):
         return NotFound("task", task_id)
-    if task.status == TaskStatus.DONE.value:
+    if task.status is TaskStatus.DONE:
         return TaskClosed(task_id)
     if token > task.lease_token:
         return LeaseRefused(task_id, token, "no such lease was ever issued for this task")
     if token < task.lease_token:
         return LeaseRefused(task_id, token, f"a newer lease (token {task.lease_token}) has replaced it")
-    if task.status == TaskStatus.QUEUED.value:
+    if task.status is TaskStatus.QUEUED:
         return LeaseRefused(task_id, token, "it was released")
     if task.lease_owner != user.id:
         return LeaseRefused(task_id, token, "it is not held by you")
@@ -321,7 +322,7 @@ def skip(db: Database, user: User, task_id: TaskId, token: int, reason: str, uns
         )
 
 
-def _check_answer(project: Project, flow_name: str, label: Any, comment: Any) -> None:
+def _check_answer(project: Project, flow_name: str, label: object, comment: object) -> None:
     flow = project.flow(flow_name)
     problems = []
     if label not in flow.labels:
@@ -334,70 +335,38 @@ def _check_answer(project: Project, flow_name: str, label: Any, comment: Any) ->
 
 def submit(
     db: Database, project: Project, user: User, task_id: TaskId, token: int, label: str, comment: str = ""
-) -> Outcome:
+) -> ReviewResult:
     """Record the review and the case's decision, only while the caller's lease is live.
 
     Sending the same review again on the same lease returns the first result instead of failing, so a
     reviewer whose connection dropped after submitting can safely retry.
     """
     start = tracing.now_ns()
-    outcome, task = _submit(db, project, user, task_id, token, label, comment)
+    result, task = _submit(db, project, user, task_id, token, label, comment)
     if task is not None:
-        decided = outcome.decided_by if outcome.decided_by in _HUMAN_DECISIONS else None
-        _trace(db, "signoff.review.submit", outcome.case_id, start, task.flow, task.queue, task.kind, decided)
-    return outcome
+        decided = result.decided_by if result.decided_by in _HUMAN_DECISIONS else None
+        _trace(db, "signoff.review.submit", result.case_id, start, task.flow, task.queue, task.kind, decided)
+    return result
 
 
-_HUMAN_DECISIONS = (DecidedBy.REVIEWER.value, DecidedBy.CONSENSUS.value, DecidedBy.ADJUDICATION.value)
+_HUMAN_DECISIONS = (DecidedBy.REVIEWER, DecidedBy.CONSENSUS, DecidedBy.ADJUDICATION)
 
 
 def _submit(
     db: Database, project: Project, user: User, task_id: TaskId, token: int, label: str, comment: str
-) -> tuple[Outcome, Any]:
+) -> tuple[ReviewResult, Task | None]:
     """``submit``, returning the completed task too (None for a replay)."""
     with db.transaction() as conn:
         task = task_store.complete(db, conn, task_id, token, user.id)
         if task is None:
-            task = task_store.get(conn, task_id)
-            if task is None:
-                raise NotFound("task", task_id)
-            _check_answer(project, task.flow, label, comment)
-            earlier = task_store.review_for(conn, task_id, token)
-            if earlier is not None and (earlier.reviewer_id, earlier.label, earlier.comment) == (
-                user.id,
-                label,
-                comment,
-            ):
-                if task.kind == TaskKind.AUDIT.value:  # the same answer the first submit gave
-                    decision = case_store.decision_of(conn, CaseId(earlier.case_id))
-                    replay = Outcome(
-                        earlier.id, CaseId(earlier.case_id), decision or label, DecidedBy.MODEL.value, True
-                    )
-                    return replay, None
-                return Outcome(
-                    earlier.id, CaseId(earlier.case_id), label, DecidedBy.REVIEWER.value, replayed=True
-                ), None
-            raise _refusal(conn, task_id, token, user)
+            return _replay(conn, project, user, task_id, token, label, comment), None
         _check_answer(project, task.flow, label, comment)  # refusing rolls the completion back
-        completed = as_utc(task.now)
-        if task.kind != TaskKind.GOLD.value:
-            TURNAROUND_SECONDS.labels(task.flow, task.queue).observe(
-                (completed - as_utc(task.created_at)).total_seconds()
-            )
-        case_id = CaseId(task.case_id)
-        review_id = task_store.insert_review(
-            db,
-            conn,
-            {
-                "task_id": task_id,
-                "case_id": case_id,
-                "reviewer_id": user.id,
-                "lease_token": token,
-                "label": label,
-                "comment": comment,
-                "created_at": completed,
-            },
-        )
+        assert task.completed_at is not None
+        completed = task.completed_at
+        if task.kind is not TaskKind.GOLD:
+            TURNAROUND_SECONDS.labels(task.flow, task.queue).observe((completed - task.created_at).total_seconds())
+        review = Review(0, task.id, task.case_id, user.id, token, label, comment, completed)
+        review_id = task_store.insert_review(db, conn, review)
         events = [
             AuditEvent(
                 user.name,
@@ -405,7 +374,7 @@ def _submit(
                 "task",
                 str(task_id),
                 {
-                    "case_id": case_id,
+                    "case_id": task.case_id,
                     "token": token,
                     "review_id": review_id,
                     "label": label,
@@ -413,36 +382,43 @@ def _submit(
                 },
             )
         ]
-        if task.kind == TaskKind.AUDIT.value:
-            # The model's decision stands (it was already acted on); the audit label measures the model.
-            decision = case_store.decision_of(conn, case_id)
-            events.append(
-                AuditEvent(
-                    user.name,
-                    "case.audited",
-                    "case",
-                    str(case_id),
-                    {
-                        "label": label,
-                        "model_label": decision,
-                        "agrees": decision == label,
-                        "review_id": review_id,
-                    },
-                )
-            )
-            record(db, conn, events, at=completed)
-            return Outcome(review_id, case_id, decision or label, DecidedBy.MODEL.value, replayed=False), task
-        if task.kind == TaskKind.GOLD.value:
-            _judge_gold(conn, project, task, user, label, completed, events)
-            record(db, conn, events, at=completed)
-            return Outcome(review_id, case_id, label, DecidedBy.REVIEWER.value, replayed=False), task
-        outcome = _settle(db, conn, project, task, user, review_id, label, completed, events)
+        match task.kind:
+            case TaskKind.AUDIT:
+                # The model's decision stands (it was already acted on); the audit label measures the model.
+                decision = case_store.decision_of(conn, task.case_id)
+                data = {"label": label, "model_label": decision, "agrees": decision == label, "review_id": review_id}
+                events.append(AuditEvent(user.name, "case.audited", "case", str(task.case_id), data))
+                result = ReviewResult(review_id, task.case_id, decision or label, DecidedBy.MODEL, replayed=False)
+            case TaskKind.GOLD:
+                _judge_gold(conn, project, task, user, label, completed, events)
+                result = ReviewResult(review_id, task.case_id, label, DecidedBy.REVIEWER, replayed=False)
+            case TaskKind.REVIEW | TaskKind.ADJUDICATION:
+                result = _settle(db, conn, project, task, user, review_id, label, completed, events)
+            case unexpected:
+                assert_never(unexpected)
         record(db, conn, events, at=completed)
-    return outcome, task
+    return result, task
+
+
+def _replay(
+    conn: Connection, project: Project, user: User, task_id: TaskId, token: int, label: str, comment: str
+) -> ReviewResult:
+    """The first result of this very review, sent again on the same lease; refused if it is not that."""
+    task = task_store.get(conn, task_id)
+    if task is None:
+        raise NotFound("task", task_id)
+    _check_answer(project, task.flow, label, comment)
+    earlier = task_store.review_for(conn, task_id, token)
+    if earlier is None or (earlier.reviewer_id, earlier.label, earlier.comment) != (user.id, label, comment):
+        raise _refusal(conn, task_id, token, user)
+    if task.kind is TaskKind.AUDIT:  # the same answer the first submit gave
+        decision = case_store.decision_of(conn, earlier.case_id)
+        return ReviewResult(earlier.id, earlier.case_id, decision or label, DecidedBy.MODEL, replayed=True)
+    return ReviewResult(earlier.id, earlier.case_id, label, DecidedBy.REVIEWER, replayed=True)
 
 
 def _judge_gold(
-    conn: Connection, project: Project, task: Any, user: User, label: str, now: datetime, events: list[AuditEvent]
+    conn: Connection, project: Project, task: Task, user: User, label: str, now: datetime, events: list[AuditEvent]
 ) -> None:
     """Score a gold answer and pause the reviewer for the queue once the evidence says they are below its bar.
     The gold case itself is never decided."""
@@ -487,26 +463,26 @@ def _settle(
     db: Database,
     conn: Connection,
     project: Project,
-    task: Any,
+    task: Task,
     user: User,
     review_id: int,
     label: str,
     now: datetime,
     events: list[AuditEvent],
-) -> Outcome:
+) -> ReviewResult:
     """Decide the case when its answers are in: a lone review or an adjudication decides; consensus reviews
     decide once all are in and agree, and a disagreement goes to adjudication."""
-    case_id = CaseId(task.case_id)
+    case_id = task.case_id
     flow = project.flow(task.flow)
     consensus = flow.queues[task.queue].consensus if task.queue in flow.queues else None
-    if task.kind == TaskKind.ADJUDICATION.value:
+    if task.kind is TaskKind.ADJUDICATION:
         return _decide(db, conn, user, task, review_id, label, DecidedBy.ADJUDICATION, now, events)
     if consensus is None or consensus.reviews == 1:
         return _decide(db, conn, user, task, review_id, label, DecidedBy.REVIEWER, now, events)
     case_store.lock(conn, case_id)  # the last of concurrent submits must see all the others
     answers = case_store.consensus_answers(conn, case_id)
     if any(a is None for a in answers):
-        return Outcome(review_id, case_id, None, "pending", replayed=False)
+        return ReviewResult(review_id, case_id, None, None, replayed=False)
     counts = Counter(a for a in answers if a is not None)
     top, votes = counts.most_common(1)[0]
     agreed = votes == len(answers) if consensus.agreement == "unanimous" else votes * 2 > len(answers)
@@ -516,20 +492,20 @@ def _settle(
     lifecycle.open_adjudication(
         conn, flow, case_id, consensus.adjudicate_in, task.priority, dict(counts), user.name, now, events
     )
-    return Outcome(review_id, case_id, None, "pending", replayed=False)
+    return ReviewResult(review_id, case_id, None, None, replayed=False)
 
 
 def _decide(
     db: Database,
     conn: Connection,
     user: User,
-    task: Any,
+    task: Task,
     review_id: int,
     label: str,
     by: DecidedBy,
     now: datetime,
     events: list[AuditEvent],
-) -> Outcome:
-    decision = lifecycle.Decision(CaseId(task.case_id), label, by, now, TaskId(task.id), task.queue, review_id)
+) -> ReviewResult:
+    decision = lifecycle.Decision(task.case_id, label, by, now, task.id, task.queue, review_id)
     lifecycle.decide(db, conn, decision, user.name, events)
-    return Outcome(review_id, decision.case_id, label, by.value, replayed=False)
+    return ReviewResult(review_id, decision.case_id, label, by, replayed=False)
