@@ -6,7 +6,7 @@ opens and decides it returns as the store's records (``Task``, ``Decision``), th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
@@ -28,50 +28,43 @@ def due_at(spec: QueueSpec, now: datetime, sla: float | None = None) -> datetime
     return now + timedelta(seconds=seconds) if seconds is not None else None
 
 
-@dataclass(frozen=True)
-class _Opening:
-    case_id: CaseId
-    queue: str
-    kind: TaskKind
-    priority: int
-    role: str | None = None
-    sla: float | None = None
-    lease_owner: UserId | None = None
-    lease_expires_at: datetime | None = None
-
-
-def _open(conn: Connection, flow: Flow, openings: Sequence[_Opening], now: datetime) -> list[Task]:
-    """Insert the tasks in one statement; the queue's config gives role, lease TTL and due time."""
-    opened = []
-    for o in openings:
-        spec = flow.queues[o.queue]
-        opened.append(
-            Task(
-                id=TaskId(0),  # the insert gives it
-                case_id=o.case_id,
-                flow=flow.name,
-                queue=o.queue,
-                role=o.role or spec.role,
-                priority=o.priority,
-                status=TaskStatus.QUEUED if o.lease_owner is None else TaskStatus.LEASED,
-                lease_token=0 if o.lease_owner is None else 1,
-                lease_owner=o.lease_owner,
-                lease_expires_at=o.lease_expires_at,
-                lease_ttl=spec.lease_ttl,
-                created_at=now,
-                completed_at=None,
-                kind=o.kind,
-                due_at=due_at(spec, now, o.sla),
-                assignee=None,
-            )
-        )
-    return case_store.insert_tasks(conn, opened)
+def _queued(
+    flow: Flow,
+    case_id: CaseId,
+    queue: str,
+    kind: TaskKind,
+    priority: int,
+    now: datetime,
+    role: str | None = None,
+    sla: float | None = None,
+) -> Task:
+    """A task to open, queued; the queue's config gives its role (unless the route names one), lease TTL and due
+    time. Its id is given by the insert (``store.cases.insert_tasks``)."""
+    spec = flow.queues[queue]
+    return Task(
+        id=TaskId(0),
+        case_id=case_id,
+        flow=flow.name,
+        queue=queue,
+        role=role or spec.role,
+        priority=priority,
+        status=TaskStatus.QUEUED,
+        lease_token=0,
+        lease_owner=None,
+        lease_expires_at=None,
+        lease_ttl=spec.lease_ttl,
+        created_at=now,
+        completed_at=None,
+        kind=kind,
+        due_at=due_at(spec, now, sla),
+        assignee=None,
+    )
 
 
 def open_routed(conn: Connection, flow: Flow, routed: Sequence[tuple[CaseId, Route]], now: datetime) -> list[Task]:
     """The tasks of newly routed cases: as many review tasks as the queue's consensus asks for, one audit task for
     an audit draw, none for a case the model decides alone. In the order of ``routed``."""
-    openings = []
+    opening = []
     for case_id, route in routed:
         if route.verdict is Verdict.AUTO:
             continue
@@ -79,16 +72,18 @@ def open_routed(conn: Connection, flow: Flow, routed: Sequence[tuple[CaseId, Rou
         review = route.verdict is Verdict.REVIEW
         copies = flow.queues[queue].consensus.reviews if review else 1
         kind = TaskKind.REVIEW if review else TaskKind.AUDIT
-        openings += [_Opening(case_id, queue, kind, route.priority, route.role, route.sla)] * copies
-    return _open(conn, flow, openings, now)
+        opening += [_queued(flow, case_id, queue, kind, route.priority, now, route.role, route.sla)] * copies
+    return case_store.insert_tasks(conn, opening)
 
 
 def open_gold(
     db: Database, conn: Connection, flow: Flow, queue: str, case_id: CaseId, reviewer: UserId, now: datetime
 ) -> Task:
     """A gold task on a gold case, leased at once (token 1) to the reviewer it is served to."""
-    expires = now + timedelta(seconds=flow.queues[queue].lease_ttl)
-    (task,) = _open(conn, flow, [_Opening(case_id, queue, TaskKind.GOLD, 0, None, None, reviewer, expires)], now)
+    gold = _queued(flow, case_id, queue, TaskKind.GOLD, 0, now)
+    expires = now + timedelta(seconds=gold.lease_ttl)
+    leased = replace(gold, status=TaskStatus.LEASED, lease_token=1, lease_owner=reviewer, lease_expires_at=expires)
+    (task,) = case_store.insert_tasks(conn, [leased])
     task_store.record_lease(db, conn, Lease(task.id, task.lease_token, reviewer, now, expires, None, None))
     return task
 
@@ -106,7 +101,7 @@ def open_adjudication(
 ) -> Task:
     """The task that settles reviewers who disagreed, ahead of their queue (priority + 100); appends
     ``case.disputed`` with the answers to ``events``."""
-    (task,) = _open(conn, flow, [_Opening(case_id, queue, TaskKind.ADJUDICATION, priority + 100)], now)
+    (task,) = case_store.insert_tasks(conn, [_queued(flow, case_id, queue, TaskKind.ADJUDICATION, priority + 100, now)])
     data = {"answers": answers, "adjudication_task": task.id, "queue": queue}
     events.append(AuditEvent(actor, "case.disputed", "case", str(case_id), data))
     return task

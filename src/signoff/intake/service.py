@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from signoff import lifecycle
 from signoff.audit import record
 from signoff.config import Flow
-from signoff.domain import AuditEvent, CaseId, CaseStatus, DecidedBy, Verdict
+from signoff.domain import AuditEvent, CaseId, CaseStatus, Verdict
 from signoff.errors import Conflict, IdempotencyConflict, InvalidInput, Problem
 from signoff.intake.runtime import FlowRuntime
 from signoff.intake.validation import CaseInput
@@ -30,24 +30,9 @@ from signoff.routing import Batch, Route
 from signoff.store import cases as case_store
 from signoff.store import reviewers as people
 from signoff.store.database import Database
+from signoff.store.records import Submitted
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Submitted:
-    """What the submitter learns about a case: how it was routed and, if decided, the decision."""
-
-    case_id: CaseId
-    external_id: str | None
-    created: bool
-    status: CaseStatus
-    verdict: Verdict
-    rule: str | None
-    reason: str
-    queue: str | None
-    decision: str | None
-    decided_by: DecidedBy | None
 
 
 def _deduplicate(flow: Flow, cases: Sequence[CaseInput]) -> list[CaseInput]:
@@ -287,21 +272,7 @@ def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor
         else:  # new; a repeat of it later in the same batch is a replay
             case_id, is_new = new_by_external[case.external_id], case.external_id not in answered
             answered.add(case.external_id)
-        s = summaries[case_id]
-        results.append(
-            Submitted(
-                case_id=CaseId(case_id),
-                external_id=s.external_id,
-                created=is_new,
-                status=s.status,
-                verdict=s.verdict,
-                rule=s.rule,
-                reason=s.reason,
-                queue=s.queue,
-                decision=s.decision,
-                decided_by=s.decided_by,
-            )
-        )
+        results.append(replace(summaries[case_id], created=is_new))
     INTAKE_SECONDS.labels(flow.name).observe(time.perf_counter() - started)
     return results
 

@@ -131,24 +131,8 @@ def claim(
                 return None
             task, lease = leased
             result = Claim(task.id, task.case_id, task.flow, task.queue, task.kind, lease.token, lease.expires_at)
-        record(
-            db,
-            conn,
-            [
-                AuditEvent(
-                    user.name,
-                    "task.claimed",
-                    "task",
-                    str(result.task_id),
-                    {
-                        "case_id": result.case_id,
-                        "token": result.token,
-                        "expires_at": result.expires_at.isoformat(),
-                    },
-                )
-            ],
-            at=now,
-        )
+        data = {"case_id": result.case_id, "token": result.token, "expires_at": result.expires_at.isoformat()}
+        record(db, conn, [AuditEvent(user.name, "task.claimed", "task", str(result.task_id), data)], at=now)
     _trace(db, "signoff.review.claim", result.case_id, start, result.flow, result.queue, result.kind)
     return result
 
@@ -194,9 +178,8 @@ def _claim_row(
     flow: str | None,
     queue: str | None,
 ) -> tuple[Task, Lease] | None:
-    return task_store.claim(
+    query = task_store.claim_query(
         db,
-        conn,
         reviewer=user.id,
         reviewer_name=user.name,
         roles=roles,
@@ -205,6 +188,7 @@ def _claim_row(
         flow=flow,
         queue=queue,
     )
+    return task_store.claim(db, conn, user.id, query)
 
 
 def _serve_gold(
@@ -265,22 +249,8 @@ def heartbeat(db: Database, user: User, task_id: TaskId, token: int) -> datetime
         expires = task_store.extend(db, conn, task_id, token, user.id)
         if expires is None:
             raise _refusal(conn, task_id, token, user)
-        record(
-            db,
-            conn,
-            [
-                AuditEvent(
-                    user.name,
-                    "lease.extended",
-                    "task",
-                    str(task_id),
-                    {
-                        "token": token,
-                        "expires_at": expires.isoformat(),
-                    },
-                )
-            ],
-        )
+        data = {"token": token, "expires_at": expires.isoformat()}
+        record(db, conn, [AuditEvent(user.name, "lease.extended", "task", str(task_id), data)])
     return expires
 
 
@@ -303,23 +273,8 @@ def skip(db: Database, user: User, task_id: TaskId, token: int, reason: str, uns
     with db.transaction() as conn:
         if task_store.skip(db, conn, task_id, token, user.id, reason, unsure) is None:
             raise _refusal(conn, task_id, token, user)
-        record(
-            db,
-            conn,
-            [
-                AuditEvent(
-                    user.name,
-                    "task.skipped",
-                    "task",
-                    str(task_id),
-                    {
-                        "token": token,
-                        "reason": reason,
-                        "unsure": unsure,
-                    },
-                )
-            ],
-        )
+        data = {"token": token, "reason": reason, "unsure": unsure}
+        record(db, conn, [AuditEvent(user.name, "task.skipped", "task", str(task_id), data)])
 
 
 def _check_answer(project: Project, flow_name: str, label: object, comment: object) -> None:

@@ -14,12 +14,12 @@ from signoff.store.database import Database
 from signoff.store.records import (
     Case,
     CaseRoute,
-    CaseSummary,
     Decision,
     EarlierCase,
     Lease,
     Prediction,
     Review,
+    Submitted,
     Task,
 )
 from signoff.store.schema import cases, decisions, leases, model_versions, predictions, reviews, routes, tasks
@@ -127,11 +127,11 @@ def decision_of(conn: Connection, case_id: CaseId) -> str | None:
     return conn.execute(select(decisions.c.label).where(decisions.c.case_id == case_id)).scalar_one_or_none()
 
 
-def summaries(conn: Connection, case_ids: Sequence[int]) -> dict[int, CaseSummary]:
+def summaries(conn: Connection, case_ids: Sequence[int]) -> dict[int, Submitted]:
     """What a submitter needs to know of each case: its route and, if made, its decision."""
     query = (
         select(
-            cases.c.id,
+            cases.c.id.label("case_id"),
             cases.c.external_id,
             cases.c.status,
             routes.c.verdict,
@@ -144,7 +144,7 @@ def summaries(conn: Connection, case_ids: Sequence[int]) -> dict[int, CaseSummar
         .select_from(cases.join(routes, routes.c.case_id == cases.c.id).outerjoin(decisions))
         .where(cases.c.id.in_(case_ids))
     )
-    return {row.id: CaseSummary.from_row(row) for row in conn.execute(query)}
+    return {row.case_id: Submitted.from_row(row) for row in conn.execute(query)}
 
 
 def case_record(conn: Connection, case_id: int) -> Case | None:

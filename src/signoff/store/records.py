@@ -3,14 +3,18 @@ names and stored values (text statuses, SQLite's time text) become types (enums,
 read attributes that mypy checks and compare statuses as enums, and never see a SQLAlchemy ``Row``. The services
 pass these records on; the edges turn them into their response models and templates.
 
-``from_row`` takes any row with attribute access: a SQLAlchemy ``Row`` or a named query's named tuple.
+``from_row`` takes any row with attribute access: a SQLAlchemy ``Row`` or a named query's named tuple. It reads
+each field by its type, so that a record is its field list and nothing else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from types import UnionType
+from typing import Any, Self, get_args, get_type_hints
 
 from signoff.domain import (
     CaseId,
@@ -26,13 +30,53 @@ from signoff.domain import (
 )
 from signoff.store.schema import as_utc
 
+_ABSENT = object()
 
-def _time(value: object) -> datetime | None:
-    return None if value is None else as_utc(value)
+
+class _Record:
+    """Gives a record ``from_row``: every field the row has a column for, read by the field's type (an enum from
+    its value, a time as aware UTC); a field the row has no column for keeps its default (the related records, and
+    what only a decision's audit event holds)."""
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        values: dict[str, Any] = {}
+        for name, read in _readers(cls):
+            value = getattr(row, name, _ABSENT)
+            if value is not _ABSENT:
+                values[name] = None if value is None else read(value)
+        return cls(**values)
+
+
+_READERS: dict[type, tuple[tuple[str, Callable[[Any], object]], ...]] = {}
+
+
+def _readers(record: type[_Record]) -> tuple[tuple[str, Callable[[Any], object]], ...]:
+    found = _READERS.get(record)
+    if found is None:
+        hints = get_type_hints(record)
+        # fields() wants a dataclass instance's type, which _Record's subclasses all are
+        found = _READERS[record] = tuple((f.name, _reader(hints[f.name])) for f in fields(record))  # type: ignore[arg-type]
+    return found
+
+
+def _reader(hint: object) -> Callable[[Any], object]:
+    """How a stored value of a field typed ``hint`` is read: enums from their value, times as aware UTC."""
+    kinds = [a for a in get_args(hint) if a is not type(None)] if isinstance(hint, UnionType) else [hint]
+    kind = kinds[0] if len(kinds) == 1 else None
+    if kind is datetime:
+        return as_utc
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return kind
+    return _as_stored
+
+
+def _as_stored(value: object) -> object:
+    return value
 
 
 @dataclass(frozen=True)
-class Lease:
+class Lease(_Record):
     """A reviewer's time-limited claim on a task; ``token`` fences out every older holder. ``reviewer_id`` is None
     when it is hidden from the caller (``review.views``)."""
 
@@ -44,21 +88,9 @@ class Lease:
     ended_at: datetime | None
     end_reason: LeaseEnd | None
 
-    @classmethod
-    def from_row(cls, row: Any) -> Lease:
-        return cls(
-            TaskId(row.task_id),
-            row.token,
-            UserId(row.reviewer_id),
-            as_utc(row.acquired_at),
-            as_utc(row.expires_at),
-            _time(row.ended_at),
-            None if row.end_reason is None else LeaseEnd(row.end_reason),
-        )
-
 
 @dataclass(frozen=True)
-class Task:
+class Task(_Record):
     """A unit of review work on a case, and its current lease (``lease_token`` 0: never leased). ``lease_owner``
     and ``assignee`` are None when hidden from the caller; ``leases`` is filled only in a case's record."""
 
@@ -80,30 +112,9 @@ class Task:
     assignee: UserId | None
     leases: tuple[Lease, ...] = ()
 
-    @classmethod
-    def from_row(cls, row: Any) -> Task:
-        return cls(
-            TaskId(row.id),
-            CaseId(row.case_id),
-            row.flow,
-            row.queue,
-            row.role,
-            row.priority,
-            TaskStatus(row.status),
-            row.lease_token,
-            None if row.lease_owner is None else UserId(row.lease_owner),
-            _time(row.lease_expires_at),
-            float(row.lease_ttl),
-            as_utc(row.created_at),
-            _time(row.completed_at),
-            TaskKind(row.kind),
-            _time(row.due_at),
-            None if row.assignee is None else UserId(row.assignee),
-        )
-
 
 @dataclass(frozen=True)
-class Review:
+class Review(_Record):
     """One reviewer's answer on a task, given under lease ``lease_token``."""
 
     id: int
@@ -115,22 +126,9 @@ class Review:
     comment: str
     created_at: datetime
 
-    @classmethod
-    def from_row(cls, row: Any) -> Review:
-        return cls(
-            row.id,
-            TaskId(row.task_id),
-            CaseId(row.case_id),
-            UserId(row.reviewer_id),
-            row.lease_token,
-            row.label,
-            row.comment,
-            as_utc(row.created_at),
-        )
-
 
 @dataclass(frozen=True)
-class Decision:
+class Decision(_Record):
     """A case's one decision. ``review_id`` names the deciding review, ``model_version_id`` the deciding model
     version. ``task_id``/``queue`` (the task whose work decided it; None for the model at intake) and
     ``escalation_exhausted`` (the queue's default-safe action decided because its escalation chain ran out) are
@@ -147,17 +145,6 @@ class Decision:
     model_version_id: int | None = None
     escalation_exhausted: bool = False
 
-    @classmethod
-    def from_row(cls, row: Any) -> Decision:
-        return cls(
-            CaseId(row.case_id),
-            row.label,
-            DecidedBy(row.decided_by),
-            as_utc(row.created_at),
-            review_id=row.review_id,
-            model_version_id=row.model_version_id,
-        )
-
     def audit_data(self) -> dict[str, object]:
         """The one shape of a decision in the audit trail: the data of ``case.decided`` and of the ``decision``
         inside ``case.submitted`` (a model decision at intake)."""
@@ -173,7 +160,7 @@ class Decision:
 
 
 @dataclass(frozen=True)
-class Prediction:
+class Prediction(_Record):
     """A model version's output on a case (``problem`` says why it was refused, if it was)."""
 
     id: int
@@ -186,23 +173,9 @@ class Prediction:
     created_at: datetime
     model_version: str
 
-    @classmethod
-    def from_row(cls, row: Any) -> Prediction:
-        return cls(
-            row.id,
-            CaseId(row.case_id),
-            ModelVersionId(row.model_version_id),
-            row.probabilities,
-            row.label,
-            row.confidence,
-            row.problem,
-            as_utc(row.created_at),
-            row.model_version,
-        )
-
 
 @dataclass(frozen=True)
-class CaseRoute:
+class CaseRoute(_Record):
     """Where the policy sent a case, as recorded (``routing.Route`` is the policy's answer before it is)."""
 
     id: int
@@ -219,27 +192,9 @@ class CaseRoute:
     sla: float | None
     inclusion_probability: float | None
 
-    @classmethod
-    def from_row(cls, row: Any) -> CaseRoute:
-        return cls(
-            row.id,
-            CaseId(row.case_id),
-            row.prediction_id,
-            row.policy_version,
-            Verdict(row.verdict),
-            row.rule,
-            row.reason,
-            row.queue,
-            row.priority,
-            as_utc(row.created_at),
-            row.role,
-            row.sla,
-            row.inclusion_probability,
-        )
-
 
 @dataclass(frozen=True)
-class Case:
+class Case(_Record):
     """A submitted case. ``fields`` and ``groups`` are its JSON values as the flow declares them. The related
     records (predictions, routes, tasks with their leases, reviews, decision) are filled in a case's whole record
     (``store.cases.case_record``) and empty elsewhere."""
@@ -262,29 +217,13 @@ class Case:
     reviews: tuple[Review, ...] = ()
     decision: Decision | None = None
 
-    @classmethod
-    def from_row(cls, row: Any) -> Case:
-        return cls(
-            CaseId(row.id),
-            row.flow,
-            row.external_id,
-            row.fields,
-            row.payload_hash,
-            row.groups,
-            CaseStatus(row.status),
-            as_utc(row.created_at),
-            _time(row.decided_at),
-            row.submitted_by,
-            row.traceparent,
-            row.entity,
-        )
-
 
 @dataclass(frozen=True)
-class CaseSummary:
-    """What a submitter learns of a case: its route and, if made, its decision."""
+class Submitted(_Record):
+    """What a submitter learns about a case: how it was routed and, if decided, the decision. ``created`` is False
+    when intake found the external id recorded before with the same payload."""
 
-    id: CaseId
+    case_id: CaseId
     external_id: str | None
     status: CaseStatus
     verdict: Verdict
@@ -293,24 +232,11 @@ class CaseSummary:
     queue: str | None
     decision: str | None
     decided_by: DecidedBy | None
-
-    @classmethod
-    def from_row(cls, row: Any) -> CaseSummary:
-        return cls(
-            CaseId(row.id),
-            row.external_id,
-            CaseStatus(row.status),
-            Verdict(row.verdict),
-            row.rule,
-            row.reason,
-            row.queue,
-            row.decision,
-            None if row.decided_by is None else DecidedBy(row.decided_by),
-        )
+    created: bool = True
 
 
 @dataclass(frozen=True)
-class EarlierCase:
+class EarlierCase(_Record):
     """An earlier case about the same entity, with its decision if it has one (``label``)."""
 
     id: CaseId
@@ -320,15 +246,3 @@ class EarlierCase:
     label: str | None
     decided_by: DecidedBy | None
     decided_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: Any) -> EarlierCase:
-        return cls(
-            CaseId(row.id),
-            row.external_id,
-            as_utc(row.created_at),
-            CaseStatus(row.status),
-            row.label,
-            None if row.decided_by is None else DecidedBy(row.decided_by),
-            _time(row.decided_at),
-        )

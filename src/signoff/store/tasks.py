@@ -50,28 +50,11 @@ def claim_query(
 
 
 def claim(
-    db: Database,
-    conn: Connection,
-    *,
-    reviewer: UserId,
-    reviewer_name: str,
-    roles: Sequence[str],
-    refused: Sequence[str],
-    blocked: Sequence[str],
-    flow: str | None,
-    queue: str | None,
+    db: Database, conn: Connection, reviewer: UserId, query: tuple[str, dict[str, Any]]
 ) -> tuple[Task, Lease] | None:
-    """Lease the best open task (or one whose lease expired) and record the lease; None if there is none."""
-    name, params = claim_query(
-        db,
-        reviewer=reviewer,
-        reviewer_name=reviewer_name,
-        roles=roles,
-        refused=refused,
-        blocked=blocked,
-        flow=flow,
-        queue=queue,
-    )
+    """Lease the best open task (or one whose lease expired) by ``query`` (``claim_query``'s) and record the lease;
+    None if there is none."""
+    name, params = query
     rows = db.run(conn, name, **params)
     if not rows:
         return None
