@@ -30,6 +30,7 @@ from signoff.routing.state import RoutingState
 from signoff.store import cases as case_store
 from signoff.store import registry
 from signoff.store.database import Database
+from signoff.store.records import Verified
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def recalibrate(db: Database | None, runtime: FlowRuntime) -> None:
     flow = runtime.flow
     if not runtime.policy.learning_rules:
         return
-    verified: list[Any] = []
+    verified: list[Verified] = []
     if db is not None:
         with db.transaction(write=False) as conn:
             version_id = runtime.model_version_id

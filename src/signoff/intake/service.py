@@ -57,10 +57,10 @@ def _earlier(conn: Connection, flow: Flow, cases: Sequence[CaseInput]) -> dict[s
     ids = [c.external_id for c in cases if c.external_id is not None]
     found = case_store.find_external(conn, flow.name, ids) if ids else {}
     for case in cases:
-        row = found.get(case.external_id) if case.external_id is not None else None
-        if row is not None and row.payload_hash != case.payload_hash:
-            raise IdempotencyConflict(flow.name, row.external_id)
-    return {ext: row.id for ext, row in found.items()}
+        earlier = found.get(case.external_id) if case.external_id is not None else None
+        if earlier is not None and case.external_id is not None and earlier[1] != case.payload_hash:
+            raise IdempotencyConflict(flow.name, case.external_id)
+    return {ext: case_id for ext, (case_id, _hash) in found.items()}
 
 
 def batch_of(runtime: FlowRuntime, frame: pd.DataFrame) -> Batch:

@@ -7,7 +7,7 @@ from dataclasses import fields, replace
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, insert, select
 
 from signoff.domain import CaseId, CaseStatus, TaskId, TaskKind, UserId
 from signoff.store.database import Database
@@ -21,19 +21,20 @@ from signoff.store.records import (
     Review,
     Submitted,
     Task,
+    Verified,
 )
 from signoff.store.schema import cases, decisions, leases, model_versions, predictions, reviews, routes, tasks
 
 
-def find_external(conn: Connection, flow: str, external_ids: Sequence[str]) -> dict[str, Row[Any]]:
-    """Earlier cases of this flow with these external ids, by external id."""
-    found: dict[str, Row[Any]] = {}
+def find_external(conn: Connection, flow: str, external_ids: Sequence[str]) -> dict[str, tuple[CaseId, str]]:
+    """Earlier cases of this flow with these external ids: by external id, the case's id and payload hash."""
+    found: dict[str, tuple[CaseId, str]] = {}
     for start in range(0, len(external_ids), 1000):
         chunk = external_ids[start : start + 1000]
         query = select(cases.c.id, cases.c.external_id, cases.c.payload_hash).where(
             cases.c.flow == flow, cases.c.external_id.in_(chunk)
         )
-        found.update({row.external_id: row for row in conn.execute(query)})
+        found.update({row.external_id: (CaseId(row.id), row.payload_hash) for row in conn.execute(query)})
     return found
 
 
@@ -194,7 +195,7 @@ def recent_confidences(conn: Connection, flow: str, limit: int) -> list[float]:
     return [float(c) for c in conn.execute(query).scalars()]
 
 
-def verified(conn: Connection, flow: str, model_version_id: int) -> list[Row[Any]]:
+def verified(conn: Connection, flow: str, model_version_id: int) -> list[Verified]:
     """Reviews of cases that were sampled for verification (the random audit, or a census while a rule could not
     certify), scored by this model version: unbiased labels with the probabilities the model gave."""
     query = (
@@ -211,7 +212,7 @@ def verified(conn: Connection, flow: str, model_version_id: int) -> list[Row[Any
         )
         .order_by(reviews.c.id)
     )
-    return list(conn.execute(query))
+    return [Verified.from_row(row) for row in conn.execute(query)]
 
 
 def predicted_label(conn: Connection, case_id: int) -> tuple[str | None, int]:

@@ -246,3 +246,13 @@ class EarlierCase(_Record):
     label: str | None
     decided_by: DecidedBy | None
     decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Verified(_Record):
+    """A reviewer's label on a case sampled for verification, with the case's fields and the probabilities the
+    model gave it: what the learning rules are certified on."""
+
+    label: str
+    probabilities: list[float]
+    fields: dict[str, Any]
