@@ -65,7 +65,6 @@ from signoff.periodic import Periodic
 from signoff.review import leads
 from signoff.review.escalation import escalate
 from signoff.store import migrate
-from signoff.store import tasks as task_store
 from signoff.store.database import Database
 from signoff.text import Name
 
@@ -373,11 +372,9 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> TaskPageOut:
         """Tasks by id; pass the returned ``next_after`` as ``after`` for the next page."""
-        with ctx.db.transaction(write=False) as conn:
-            flows = users.scope(user, "list_tasks", flow)
-            rows = task_store.page(conn, flows=flows, queue=queue, status=status, after=after, limit=limit)
-        next_after = rows[-1].id if len(rows) == limit else None
-        return TaskPageOut.model_validate({"tasks": review.tasks_shown(rows, user), "next_after": next_after})
+        found = review.task_page(ctx.db, user, flow=flow, queue=queue, status=status, after=after, limit=limit)
+        next_after = found[-1].id if len(found) == limit else None
+        return TaskPageOut.model_validate({"tasks": found, "next_after": next_after})
 
     @app.get("/api/v1/queues", tags=["review"], responses=errors_of(422))
     def queues(

@@ -14,7 +14,7 @@ from signoff.review.service import (
     submit,
     workable_queues,
 )
-from signoff.review.views import case_record, queues_for, reviewers_for, shown_kind, tasks_shown
+from signoff.review.views import case_record, queues_for, reviewers_for, shown_kind, task_page, tasks_shown
 from signoff.store.records import Case, CaseRoute, Decision, Lease, Prediction, Review, Task
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "shown_kind",
     "skip",
     "submit",
+    "task_page",
     "tasks_shown",
     "workable_queues",
 ]

@@ -16,6 +16,7 @@ from signoff.domain import CaseStatus, TaskKind, TaskStatus, User
 from signoff.errors import NotFound
 from signoff.review import queues
 from signoff.store import cases as case_store
+from signoff.store import tasks as task_store
 from signoff.store import users as user_store
 from signoff.store.database import Database
 from signoff.store.records import Case, Task
@@ -75,6 +76,17 @@ def task_shown(task: Task, user: User, *, overseer: bool) -> Task:
 
 def tasks_shown(tasks: Iterable[Task], user: User) -> list[Task]:
     return [task_shown(task, user, overseer=users.may(user, "oversee", task.flow)) for task in tasks]
+
+
+def task_page(
+    db: Database, user: User, *, flow: str | None, queue: str | None, status: str | None, after: int, limit: int
+) -> list[Task]:
+    """The tasks ``user`` may list (of ``flow`` among them), by id after ``after``, as they may see them."""
+    with db.transaction(write=False) as conn:
+        found = task_store.page(
+            conn, flows=users.scope(user, "list_tasks", flow), queue=queue, status=status, after=after, limit=limit
+        )
+    return tasks_shown(found, user)
 
 
 def shown_kind(kind: TaskKind) -> TaskKind:
