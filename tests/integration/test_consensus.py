@@ -10,7 +10,7 @@ import pytest
 from helpers.queues import queued, reviewer
 from signoff import review
 from signoff.config import Project
-from signoff.domain import Role
+from signoff.domain import DecidedBy, Role, TaskKind
 from signoff.review import queues as review_queues
 from signoff.store import cases as case_store
 from signoff.store.database import Database
@@ -24,14 +24,14 @@ def _consensus(db: Database, tmp_path: Path, k: int = 2, agreement: str = "unani
     return queued(db, tmp_path, n, queues=queues)
 
 
-def _answer(db: Database, project: Project, name: str, label: str, role: Role = Role.REVIEWER) -> review.Outcome:
+def _answer(db: Database, project: Project, name: str, label: str, role: Role = Role.REVIEWER) -> review.ReviewResult:
     person = reviewer(db, name, role)
     got = review.claim(db, project, person)
     assert got is not None, f"{name} got no task"
     return review.submit(db, project, person, got.task_id, got.token, label)
 
 
-def _record(db: Database) -> dict[str, Any]:
+def _record(db: Database) -> review.Case:
     with db.transaction(write=False) as conn:
         found = case_store.case_record(conn, 1)
     assert found is not None
@@ -41,11 +41,12 @@ def _record(db: Database) -> dict[str, Any]:
 def test_two_agreeing_reviews_decide_by_consensus(db: Database, tmp_path: Path) -> None:
     project = _consensus(db, tmp_path)
     first = _answer(db, project, "alice", "bad")
-    assert (first.label, first.decided_by) == (None, "pending")
-    assert _record(db)["decision"] is None
+    assert (first.label, first.decided_by) == (None, None)  # the case awaits the other review
+    assert _record(db).decision is None
     second = _answer(db, project, "bob", "bad")
     assert (second.label, second.decided_by) == ("bad", "consensus")
-    assert _record(db)["decision"]["decided_by"] == "consensus"
+    decision = _record(db).decision
+    assert decision is not None and decision.decided_by is DecidedBy.CONSENSUS
 
 
 def test_one_person_never_answers_twice_on_a_case(db: Database, tmp_path: Path) -> None:
@@ -63,10 +64,10 @@ def test_disagreement_goes_to_adjudication_and_the_adjudicator_decides(db: Datab
     project = _consensus(db, tmp_path)
     _answer(db, project, "alice", "bad")
     disputed = _answer(db, project, "bob", "good")
-    assert disputed.decided_by == "pending"
-    tasks = _record(db)["tasks"]
-    assert [t["kind"] for t in tasks] == ["review", "review", "adjudication"]
-    assert (tasks[2]["queue"], tasks[2]["role"]) == ("senior", "admin")
+    assert disputed.decided_by is None  # the case awaits adjudication
+    tasks = _record(db).tasks
+    assert [t.kind for t in tasks] == [TaskKind.REVIEW, TaskKind.REVIEW, TaskKind.ADJUDICATION]
+    assert (tasks[2].queue, tasks[2].role) == ("senior", "admin")
     assert review.claim(db, project, reviewer(db, "carol")) is None  # reviewers cannot take the adjudication
     final = _answer(db, project, "lead", "good", Role.ADMIN)
     assert (final.label, final.decided_by) == ("good", "adjudication")

@@ -445,8 +445,8 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     @app.post("/api/v1/tasks/{task_id}/submit", tags=["review"], responses=LEASED)
     def submit_review(task_id: Id, body: ReviewIn, ctx: Ctx, user: Reviewer) -> SubmittedReviewOut:
         """Record your review; it becomes the case's decision. Refused (409) if your lease is not live."""
-        outcome = review.submit(ctx.db, ctx.project, user, TaskId(task_id), body.token, body.label, body.comment)
-        return SubmittedReviewOut(review_id=outcome.review_id, decision=DecidedOut.model_validate(outcome))
+        result = review.submit(ctx.db, ctx.project, user, TaskId(task_id), body.token, body.label, body.comment)
+        return SubmittedReviewOut(review_id=result.review_id, decision=DecidedOut.model_validate(result))
 
     @app.post("/api/v1/tasks/{task_id}/skip", tags=["review"], responses=LEASED)
     def skip(task_id: Id, body: SkipIn, ctx: Ctx, user: Reviewer) -> SkippedOut:

@@ -300,8 +300,8 @@ class HeartbeatOut(_Out):
 class DecidedOut(_Out):
     review_id: int
     case_id: int
-    label: str | None
-    decided_by: str
+    label: str | None = Field(description="The case's decision; null while it awaits more reviews or adjudication.")
+    decided_by: str | None = Field(description="reviewer, consensus, adjudication or model; null while undecided.")
     replayed: bool = Field(description="True when this exact review was submitted before; nothing changed.")
 
 
