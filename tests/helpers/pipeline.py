@@ -1,7 +1,7 @@
 """A small but real learning pipeline for testing the retrain runs: decided cases as labels, a training set
-recorded in the database (as an audit event, in one transaction), scikit-learn models, skops artifacts written
-first and their rows after, idempotent by fingerprint. It has the signatures of Signoff's own steps, so the run
-machinery around them (claims, heartbeats, take-overs, MLflow) is tested for what it is."""
+recorded in the database (its training_sets row and an audit event, in one transaction), scikit-learn models, skops
+artifacts written first and their rows after, idempotent by fingerprint. It has the signatures of Signoff's own
+steps, so the run machinery around them (claims, heartbeats, take-overs, MLflow) is tested for what it is."""
 
 from __future__ import annotations
 
@@ -20,15 +20,16 @@ import numpy as np
 import pandas as pd
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, insert, select
 
 from signoff import audit
 from signoff.config import Flow, Project
 from signoff.domain import AuditEvent, CaseId, LabelSource
 from signoff.learning.records import Label, TrainingSet
 from signoff.learning.retrain import Steps
+from signoff.store import training as training_store
 from signoff.store.database import Database, as_utc
-from signoff.store.schema import audit_events, cases, decisions, model_versions
+from signoff.store.schema import cases, decisions, model_versions
 
 SET = "training_set.built"
 
@@ -82,19 +83,32 @@ def build(
     if training_set is None:
         return None
     with db.transaction() as conn:
+        set_id = training_store.insert_training_set(
+            conn,
+            [],
+            flow=flow.name,
+            window_start=training_set.window_start,
+            window_end=until,
+            validation_start=training_set.validation_start,
+            policy_version=policy_version,
+            holdout=0.2,
+            sha256=training_set.sha256,
+            created_at=until,
+            created_by=actor,
+        )
         data = {"flow": flow.name, "until": until.isoformat()}
-        audit.record(db, conn, [AuditEvent(actor, SET, "training_set", training_set.sha256, data)])
-        set_id = conn.execute(select(func.max(audit_events.c.id)).where(audit_events.c.action == SET)).scalar_one()
+        audit.record(db, conn, [AuditEvent(actor, SET, "training_set", str(set_id), data)])
     return replace(training_set, id=set_id, policy_version=policy_version)
 
 
 def load(db: Database, flow: Flow, training_set_id: int) -> TrainingSet:
     with db.transaction(write=False) as conn:
-        row = conn.execute(select(audit_events).where(audit_events.c.id == training_set_id)).one()
-        until = datetime.fromisoformat(row.data["until"])
+        row = training_store.training_set(conn, training_set_id)
+        assert row is not None
+        until = as_utc(row.window_end)
         found = labels(conn, flow.name, until=until)
-    training_set = _split(flow, found, until, row.actor)
-    assert training_set is not None and training_set.sha256 == row.entity_id, "the recorded set changed"
+    training_set = _split(flow, found, until, row.created_by)
+    assert training_set is not None and training_set.sha256 == row.sha256, "the recorded set changed"
     return replace(training_set, id=training_set_id)
 
 
