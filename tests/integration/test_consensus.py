@@ -12,6 +12,7 @@ from signoff import review
 from signoff.config import Project
 from signoff.domain import DecidedBy, Role, TaskKind
 from signoff.review import queues as review_queues
+from signoff.review.queues import PairAgreement
 from signoff.store import cases as case_store
 from signoff.store.database import Database
 
@@ -96,13 +97,13 @@ def test_agreement_figures_match_the_hand_computation(db: Database, tmp_path: Pa
     review.submit(db, project, boss, adjudication.task_id, adjudication.token, "good")
     found = review_queues.reviewers(db).agreement
     # Cohen: p_o = 3/4, p_e = .5 x .25 + .5 x .75 = .5, kappa = (.75 - .5) / (1 - .5) = .5
-    assert found.pairs == [{"reviewers": ["alice", "bob"], "cases": 4, "cohen_kappa": pytest.approx(0.5)}]
+    assert found.pairs == [PairAgreement(("alice", "bob"), 4, pytest.approx(0.5))]
     # Fleiss: P-bar = (1 + 0 + 1 + 1) / 4 = .75, P_e = (3/8)^2 + (5/8)^2 = .53125, kappa = .21875 / .46875
     # Krippendorff: D_o = 2/8, D_e = 2 x 3 x 5 / (8 x 7), alpha = 1 - .25 / (30/56) = .5333
     (queue,) = found.queues
-    assert queue["cases"] == 4
-    assert queue["fleiss_kappa"] == pytest.approx(0.21875 / 0.46875)
-    assert queue["krippendorff_alpha"] == pytest.approx(1 - 0.25 / (30 / 56))
+    assert queue.cases == 4
+    assert queue.fleiss_kappa == pytest.approx(0.21875 / 0.46875)
+    assert queue.krippendorff_alpha == pytest.approx(1 - 0.25 / (30 / 56))
     # against the decisions (bad, good, good, good): alice as bob above, bob always agrees
-    by_name = {r["reviewer"]: r["kappa_with_decision"] for r in found.reviewers}
+    by_name = {r.reviewer: r.kappa_with_decision for r in found.reviewers}
     assert by_name == {"alice": pytest.approx(0.5), "bob": pytest.approx(1.0)}

@@ -15,7 +15,7 @@ from signoff.review.service import (
     workable_queues,
 )
 from signoff.review.views import case_record, queues_for, reviewers_for, shown_kind, task_page
-from signoff.store.records import Case, CaseRoute, Decision, Lease, Prediction, Review, Task
+from signoff.store.records import Case, CaseRoute, Decision, Lease, Prediction, Review, ReviewerLoad, Task
 
 __all__ = [
     "Case",
@@ -26,6 +26,7 @@ __all__ = [
     "Prediction",
     "Review",
     "ReviewResult",
+    "ReviewerLoad",
     "Task",
     "case_record",
     "claim",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from signoff import users
 from signoff.domain import CaseStatus, TaskKind, TaskStatus, User
@@ -19,7 +18,7 @@ from signoff.store import cases as case_store
 from signoff.store import tasks as task_store
 from signoff.store import users as user_store
 from signoff.store.database import Database
-from signoff.store.records import Case, Task
+from signoff.store.records import Case, GoldAccuracy, Pause, Task
 
 
 def case_record(db: Database, user: User, case_id: int) -> Case:
@@ -110,7 +109,7 @@ def queues_for(db: Database, user: User, flow: str | None, risk_window: float) -
     oversee, or their own."""
     found = queues.overview(db, flows=users.scope(user, "list_tasks", flow), risk_window=risk_window)
     shown = _overseen_people(db, user)
-    return replace(found, reviewers=[r for r in found.reviewers if shown(r["name"])])
+    return replace(found, reviewers=[r for r in found.reviewers if shown(r.name)])
 
 
 def reviewers_for(db: Database, user: User, flow: str | None) -> queues.Reviewers:
@@ -128,12 +127,12 @@ def reviewers_for(db: Database, user: User, flow: str | None) -> queues.Reviewer
         named = queues.Agreement([], [], [])
     shown = _overseen_people(db, user)
 
-    def mine(row: dict[str, Any]) -> bool:
-        return row["reviewer"] == user.name or users.in_scope(overseen, row["flow"])
+    def mine(row: GoldAccuracy | Pause) -> bool:
+        return row.reviewer == user.name or users.in_scope(overseen, row.flow)
 
     return replace(
         found,
-        reviewers=[r for r in found.reviewers if shown(r["name"])],
+        reviewers=[r for r in found.reviewers if shown(r.name)],
         gold=[r for r in found.gold if mine(r)],
         pauses=[r for r in found.pauses if mine(r)],
         agreement=replace(found.agreement, pairs=named.pairs, reviewers=named.reviewers),

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Connection, Row, Select, and_, func, inser
 
 from signoff.domain import AuditEvent
 from signoff.store.database import Database, as_utc
+from signoff.store.records import RecordedEvent
 from signoff.store.schema import audit_events, audit_seals
 
 MAX_SEQ = 2**63 - 1  # no seal is numbered higher (a BIGINT)
@@ -200,9 +201,9 @@ def escalations_query(limit: int) -> Select[Any]:
     )
 
 
-def escalations(conn: Connection, limit: int) -> list[Row[Any]]:
+def escalations(conn: Connection, limit: int) -> list[RecordedEvent]:
     """Tasks moved along their chain, held, or decided by the default action: the latest ``limit``."""
-    return list(conn.execute(escalations_query(limit)))
+    return [RecordedEvent.from_row(row) for row in conn.execute(escalations_query(limit))]
 
 
 def _with_seals() -> Any:

@@ -256,3 +256,110 @@ class Verified(_Record):
     label: str
     probabilities: list[float]
     fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class QueueLoad(_Record):
+    """One flow's queue as a lead watches it: open tasks, how many are leased, the oldest, those overdue or at SLA
+    risk, and those completed in the last hour. ``oldest_age_seconds`` (by the database clock) and the agreement
+    figures (``agreement_cases``, ``krippendorff_alpha``) are not stored: ``review.queues`` and ``review.floor``
+    fill them."""
+
+    flow: str
+    queue: str
+    open: int
+    leased: int
+    oldest: datetime | None
+    overdue: int
+    at_risk: int
+    done_last_hour: int
+    oldest_age_seconds: float | None = None
+    agreement_cases: int = 0
+    krippendorff_alpha: float | None = None
+
+
+@dataclass(frozen=True)
+class ReviewerLoad(_Record):
+    """A reviewer's leases held now and reviews submitted in the last hour."""
+
+    name: str
+    leases_held: int
+    reviews_last_hour: int
+
+
+@dataclass(frozen=True)
+class GoldAccuracy(_Record):
+    """A reviewer's gold answers on one queue, and the correct ones. The accuracy and its 95% interval are not
+    stored: ``review.queues`` fills them."""
+
+    reviewer: str
+    flow: str
+    queue: str
+    answered: int
+    correct: int
+    accuracy: float | None = None
+    accuracy_low: float | None = None
+    accuracy_high: float | None = None
+
+
+@dataclass(frozen=True)
+class Pause(_Record):
+    """A reviewer paused on a queue (gold accuracy fell too low), with the reviewer's name; open while
+    ``lifted_at`` is None."""
+
+    id: int
+    reviewer_id: UserId
+    reviewer: str
+    flow: str
+    queue: str
+    reason: str
+    created_at: datetime
+    lifted_at: datetime | None
+    lifted_by: str | None
+
+
+@dataclass(frozen=True)
+class ConsensusAnswer(_Record):
+    """One reviewer's answer on a case several reviewed independently, and the case's decision (None while
+    undecided): what agreement is measured on."""
+
+    case_id: CaseId
+    flow: str
+    queue: str
+    reviewer: str
+    label: str
+    decision: str | None
+
+
+@dataclass(frozen=True)
+class OpenTask(_Record):
+    """An open task as the lead's floor lists it, with the names of its assignee and of whoever holds a live lease
+    on it. ``age_seconds`` and ``sla`` (overdue, at risk, on time; None without a due time) are judged by the
+    database clock in ``review.floor``, not stored."""
+
+    id: TaskId
+    case_id: CaseId
+    flow: str
+    queue: str
+    role: str
+    kind: TaskKind
+    priority: int
+    created_at: datetime
+    due_at: datetime | None
+    assignee: str | None
+    holder: str | None
+    age_seconds: float | None = None
+    sla: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedEvent(_Record):
+    """An audit event as recorded: ``AuditEvent`` with its id and time. ``data`` is the event's JSON document."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    entity: str
+    entity_id: str
+    data: dict[str, Any]

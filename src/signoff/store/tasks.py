@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from signoff.domain import LeaseEnd, TaskId, TaskStatus, UserId
 from signoff.store.database import Database, as_utc
-from signoff.store.records import Lease, Review, Task
+from signoff.store.records import Lease, OpenTask, Review, Task
 from signoff.store.schema import leases, reviews, task_skips, tasks, users
 
 
@@ -237,7 +237,7 @@ def unassign_case(conn: Connection, case_id: int, assignee: UserId) -> int:
 
 def open_in_claim_order(
     conn: Connection, now: datetime, limit: int, flows: Collection[str] | None = None
-) -> list[dict[str, Any]]:
+) -> list[OpenTask]:
     """The first ``limit`` open tasks (of ``flows``; None: every flow) in the order claims serve them (best
     priority, earliest due, oldest: the ``ix_tasks_open_any`` order), with the name of their assignee and of
     whoever holds a live lease on them."""
@@ -264,4 +264,4 @@ def open_in_claim_order(
     )
     if flows is not None:
         query = query.where(tasks.c.flow.in_(sorted(flows)))
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [OpenTask.from_row(row) for row in conn.execute(query)]
