@@ -131,3 +131,19 @@ def test_the_latest_escalations_are_read_from_their_partial_index(db: Database) 
         assert len(audit_store.escalations(conn, 20)) == 20
     assert "ix_audit_events_escalation" in plan, plan
     assert "Seq Scan" not in plan and "SCAN audit_events\n" not in plan + "\n", plan
+
+
+def test_a_flow_lead_sees_the_default_decisions_of_their_flow_only(db: Database, tmp_path: Path) -> None:
+    """A decision by the exhausted chain's safe label is an event on the case (its data names no case): the
+    lead of the case's flow sees it, a lead of another flow does not."""
+    project = queued(
+        db, tmp_path, 1, queues={"default": {"sla": 600, "when_exhausted": {"action": "label", "label": "bad"}}}
+    )
+    with db.transaction() as conn:
+        conn.execute(update(tasks).where(tasks.c.id == 1).values(due_at=db.now(conn) - timedelta(minutes=1)))
+    escalate(db, project)
+    ours = users.create_user(db, "lena", Role.LEAD, "tester", ["test-flow"])[0]
+    theirs = users.create_user(db, "otto", Role.LEAD, "tester", ["other-flow"])[0]
+    shown = floor(db, project, ours).escalations
+    assert [(e.case_id, e.action, e.what) for e in shown] == [(1, "case.decided", "decided bad by default action")]
+    assert floor(db, project, theirs).escalations == []
