@@ -228,15 +228,15 @@ def promote(
     """Promote ``version`` if the gate passes; else refuse, audited (``model.promotion_refused``) with every failed
     condition and nothing else changed: ``PromotionRefused``. With ``override``, a refused (or unweighable) version
     is promoted anyway, audited as an override with the gate's refusal. The promotion (``model.promoted`` with the
-    evidence) commits with the status change; the open review cases are then re-scored by the new champion."""
+    evidence) commits with the status change; the open review cases are then re-scored by the new champion. The
+    champion promoted again changes nothing."""
     reason = _reason(reason)
+    found = registry.version(db, flow, version)
+    if found.status is ModelStatus.CHAMPION:  # nothing to decide: it serves already
+        return Promotion(found, 0, None, False)
     try:
         weighing: Weighing | None = weigh(db, project, flow, version)
     except Conflict as unweighable:
-        found = registry.version(db, flow, version)  # a missing version is NotFound, not a refusal
-        current = registry.champion(db, flow)
-        if current is not None and current.id == found.id:
-            raise
         weighing, refusal = None, [f"evidence: {unweighable.message}"]
     else:
         assert weighing is not None
