@@ -505,7 +505,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         lineage = None if found.lineage is None else {**vars(found.lineage), "sources": found.lineage.sources}
         return ModelVersionDetailOut.model_validate({**vars(found), "lineage": lineage})
 
-    @app.get("/api/v1/flows/{flow}/models/{version}/evidence", tags=["models"], responses=errors_of(404, 409, 502))
+    @app.get("/api/v1/flows/{flow}/models/{version}/evidence", tags=["models"], responses=errors_of(404, 409, 422, 502))
     def model_evidence(flow: Name, version: VersionName, ctx: Ctx, user: MetricsReader) -> EvidenceOut:
         """The version weighed against the champion: both models on the held-out human-verified cases (judged)
         and on the random audit sample (reported), the certified rules recalibrated on the version's own scores,

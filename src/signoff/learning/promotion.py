@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from signoff import audit
@@ -162,6 +163,8 @@ def _with_file(project: Project, flow: Flow, found: Calibration) -> Calibration:
 def _certificates(policy: Policy, model: LoadedModel, found: Calibration) -> tuple[Any, Any]:
     """The policy's learning rules calibrated on ``model``'s own scores of the calibration cases."""
     frame = frame_of(policy.flow, list(found.rows))
+    if not found.rows:  # nothing to calibrate on: every rule refuses, saying so
+        return calibrate.certificates(policy, np.zeros((0, len(policy.flow.labels))), [], {})
     scores = model.score(frame)
     keep = scores.valid
     rows = [r for r, k in zip(found.rows, keep, strict=True) if k]
