@@ -26,6 +26,7 @@ from signoff import intake
 from signoff.config import Project
 from signoff.intake import validate_case
 from signoff.learning import outcomes, registry
+from signoff.learning.datasets import TrainingData
 from signoff.learning.outcomes import OutcomeIn
 from signoff.learning.train import train
 from signoff.models.frames import frame_of
@@ -50,7 +51,7 @@ def world(n: int, seed: int) -> tuple[list[dict[str, Any]], list[str]]:
 def gated_project(db: Database, folder: Path, n: int = 500, **overrides: Any) -> Project:
     """A project whose ``n`` cases all have an outcome; 45% of them are held out of every training set."""
     learning = {"holdout": 0.45, "gate": GATE}
-    project = make_project(folder, db.url, {"test-flow": flow_document(learning=learning, **overrides)})
+    project = make_project(folder, db.url, {"test-flow": flow_document(**{"learning": learning, **overrides})})
     runtime = intake.prepare(db, project)["test-flow"]
     rows, truth = world(n, seed=1)
     cases = []
@@ -95,3 +96,9 @@ def register(db: Database, project: Project, which: Challenger) -> str:
     found = training_set(db, sha=which.ljust(64, "0"), id_={"better": 7, "worse": 8, "group_regression": 9}[which])
     version = registry.register(db, project, flow, model, training_set=found, metrics={}, parent=None, actor="trainer")
     return version.version
+
+
+def boosted(data: TrainingData) -> Any:
+    """A trainer (``learning.trainer``): gradient boosting on score, amount and group, like the ``better`` one."""
+    train_part = data.train
+    return train(train_part.frame, train_part.labels, data.flow.fields, ["score", "amount", "group"], kind="boosting")

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from helpers.promotion import certified_project, gated_project, register
+from helpers.promotion import GATE, certified_project, gated_project, register
 from signoff.domain import ModelStatus
 from signoff.errors import Conflict, InvalidInput, PromotionRefused
 from signoff.learning import promotion, registry
+from signoff.learning.retrain import retrain
 from signoff.store.database import Database
 from signoff.store.schema import audit_events
 
@@ -48,6 +49,8 @@ def test_a_better_challenger_is_promoted_with_its_evidence_audited(db: Database,
     done = promotion.promote(db, project, flow, version, actor="owner", reason="better on the held-out set")
     assert not done.overridden and done.version.status is ModelStatus.CHAMPION
     assert statuses(db, project) == {version: "champion", "test-1": "retired"}
+    refused = events(db, "model.promotion_refused")
+    assert refused == [], refused[0].data["gate_refused"] if refused else None
     [promoted] = events(db, "model.promoted")
     assert promoted.entity_id == str(done.version.id) and promoted.actor == "owner"
     assert promoted.data["override"] is False and promoted.data["gate_refused"] == []
@@ -147,3 +150,27 @@ def test_a_flow_without_held_out_labels_has_no_evidence_and_refuses(db: Database
         promotion.promote(db, project, flow, version, actor="owner", reason="first model")
     [event] = events(db, "model.promotion_refused")
     assert event.data["evidence"] is None
+
+
+def test_a_retrain_with_auto_promote_promotes_its_candidate_when_the_gate_passes(db: Database, tmp_path: Path) -> None:
+    learning = {"holdout": 0.45, "trainer": "helpers.promotion:boosted", "gate": {**GATE, "auto_promote": True}}
+    project = gated_project(db, tmp_path, learning=learning)
+    flow = project.flow("test-flow")
+    result = retrain(db, project, flow, actor="worker")
+    assert result.status == "done" and result.version is not None, result.error
+    assert events(db, "model.promotion_refused") == []
+    [promoted] = events(db, "model.promoted")
+    assert promoted.actor == "worker" and promoted.data["override"] is False
+    assert promoted.data["reason"] == "retrained (learning.gate.auto_promote)"
+    assert statuses(db, project) == {result.version.version: "champion", "test-1": "retired"}
+
+
+def test_a_retrain_with_auto_promote_leaves_a_refused_candidate_a_candidate(db: Database, tmp_path: Path) -> None:
+    project = gated_project(db, tmp_path, learning={"holdout": 0.45, "gate": {**GATE, "auto_promote": True}})
+    flow = project.flow("test-flow")
+    result = retrain(db, project, flow, actor="worker")  # the default trainer, on 275 labels: worse in group b
+    assert result.status == "done" and result.version is not None, result.error
+    [refused] = events(db, "model.promotion_refused")
+    assert refused.actor == "worker"
+    assert any(r.startswith("group group=b: AUC 0.9918 -> ") for r in refused.data["gate_refused"])
+    assert statuses(db, project) == {result.version.version: "candidate", "test-1": "champion"}
