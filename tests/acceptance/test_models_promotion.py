@@ -15,10 +15,14 @@ from sqlalchemy import select
 from helpers.api import Api
 from helpers.processes import environment, signoff
 from helpers.promotion import gated_project, register
+from signoff import users
 from signoff.api.app import create_app
 from signoff.domain import Role
+from signoff.errors import PromotionRefused
+from signoff.learning import promotion
 from signoff.store.database import Database
 from signoff.store.schema import audit_events
+from signoff.web import security
 
 
 def actions(db: Database) -> list[str]:
@@ -110,3 +114,44 @@ def test_the_api_gives_the_evidence_and_promotes_through_the_gate(db: Database, 
         *["model.status_changed"] * 2,
         "model.rolled_back",
     ]
+
+
+def _row(html: str, version: str) -> str:
+    """The first table row of ``html`` headed by ``version``."""
+    return next(r.split("</tr>")[0] for r in html.split("<tr>") if f'<th scope="row">{version}</th>' in r)
+
+
+def test_the_owner_page_shows_each_candidates_evidence_and_the_decisions(db: Database, tmp_path: Path) -> None:
+    project = gated_project(db, tmp_path)
+    flow = project.flow("test-flow")
+    worse, better = register(db, project, "worse"), register(db, project, "better")
+    with pytest.raises(PromotionRefused):
+        promotion.promote(db, project, flow, worse, actor="owen", reason="try <it>")
+    with TestClient(create_app(project)) as client:
+        users.create_user(db, "olga", Role.OWNER, "test")
+        users.set_password(db, "olga", "a long enough password", "test")
+        session = users.login(db, "olga", "a long enough password")
+        client.cookies.set(security.cookie_name(security.SESSION_COOKIE, False), session.session_id)
+        page = client.get("/owner")
+        assert page.status_code == 200
+        assert f'href="/owner/flows/test-flow/models/{worse}/evidence">Evidence for {worse}</a>' in page.text
+        assert f'href="/owner/flows/test-flow/models/{better}/evidence">Evidence for {better}</a>' in page.text
+        decisions = page.text[page.text.index("Candidates and promotion decisions") :]
+        row = _row(decisions, worse)
+        assert "refused" in row and "owen" in row and "try &lt;it&gt;" in row
+        assert "AUC 0.855" in row and "to 0.637" in row and "<li>gain: AUC 0.8554 -&gt; 0.6371" in row
+
+        evidence = client.get(f"/owner/flows/test-flow/models/{better}/evidence")
+        assert evidence.status_code == 200, evidence.text
+        assert "the gate passes" in evidence.text and "Held-out human-verified cases (231)" in evidence.text
+        assert "<li>gain: AUC 0.8554 -&gt; 0.99" in evidence.text
+        assert "No audited case outside both models' training sets." in evidence.text
+        assert client.get("/owner/flows/test-flow/models/nope/evidence").status_code == 404
+        assert client.get("/owner/flows/test-flow/models/test-1/evidence").status_code == 409
+
+        promotion.promote(db, project, flow, better, actor="owen", reason="better")
+        after = client.get("/owner").text
+        decisions = after[after.index("Candidates and promotion decisions") :]
+        row = _row(decisions, better)
+        assert "promoted" in row and "; the gate passed" in row
+        assert f"Evidence for {better}" not in after  # a champion is no candidate

@@ -36,7 +36,9 @@ from signoff.learning.registry import ModelVersion
 from signoff.models import LoadedModel
 from signoff.models.frames import columns_of, frame_of
 from signoff.routing import Batch, Policy, PolicyState
+from signoff.store import audit as audit_store
 from signoff.store import cases as case_store
+from signoff.store import model_versions as model_store
 from signoff.store.database import Database
 
 
@@ -304,3 +306,49 @@ def _previous(db: Database, flow: Flow, current: ModelVersion) -> ModelVersion:
             f"no champion before {current.version} is recorded for flow {flow.name!r}; name the version to roll back to"
         )
     return max(retired, key=lambda v: v.id)
+
+
+# ---- the record --------------------------------------------------------------------------------------------------
+
+DECISIONS = ("model.promotion_refused", "model.promoted", "model.rolled_back")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A promotion decision as the audit trail keeps it: refused, promoted (``override`` when over the gate's
+    refusal) or rolled back, with the version, who, why, the failed conditions and the evidence summary."""
+
+    at: datetime
+    actor: str
+    action: str
+    version: str
+    reason: str
+    override: bool
+    refused: tuple[str, ...]
+    evidence: Mapping[str, Any] | None
+    rolled_back_from: str | None
+
+
+def decisions(db: Database, flow: Flow, limit: int = 50) -> list[Decision]:
+    """The flow's latest promotion decisions, newest first."""
+    with db.transaction(write=False) as conn:
+        ids = [str(v.id) for v in model_store.rows(conn, flow.name)]
+        rows = audit_store.entity_events(conn, "model_version", ids, DECISIONS, limit) if ids else []
+    found = []
+    for row in rows:
+        data = dict(row.data)
+        rolled = row.action == "model.rolled_back"
+        found.append(
+            Decision(
+                at=row.at,
+                actor=row.actor,
+                action=row.action,
+                version=str(data.get("to") if rolled else data.get("version")),
+                reason=str(data.get("reason", "")),
+                override=bool(data.get("override", False)),
+                refused=tuple(data.get("gate_refused") or ()),
+                evidence=data.get("evidence"),
+                rolled_back_from=data.get("from") if rolled else None,
+            )
+        )
+    return found
