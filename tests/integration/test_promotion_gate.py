@@ -5,19 +5,24 @@ its reason; overrides and roll-backs are audited."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from helpers.promotion import GATE, certified_project, gated_project, register
+from helpers.builders import flow_document, make_project
+from helpers.promotion import GATE, certified_project, gated_project, register, world
+from helpers.queues import reviewer
+from signoff import intake, review
 from signoff.domain import ModelStatus
 from signoff.errors import Conflict, InvalidInput, PromotionRefused
+from signoff.intake import validate_case
 from signoff.learning import promotion, registry
 from signoff.learning.retrain import retrain
 from signoff.store.database import Database
-from signoff.store.schema import audit_events
+from signoff.store.schema import audit_events, cases
 
 
 def events(db: Database, action: str) -> list[Any]:
@@ -174,3 +179,28 @@ def test_a_retrain_with_auto_promote_leaves_a_refused_candidate_a_candidate(db: 
     assert refused.actor == "worker"
     assert any(r.startswith("group group=b: AUC 0.9918 -> ") for r in refused.data["gate_refused"])
     assert statuses(db, project) == {result.version.version: "candidate", "test-1": "champion"}
+
+
+def test_the_audit_sample_is_reported_apart_weighted_and_calibrates_each_model(db: Database, tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path, db.url, {"test-flow": flow_document(learning={"holdout": 0.45, "gate": GATE}, audit={"rate": 0.5})}
+    )
+    runtime = intake.prepare(db, project)["test-flow"]
+    rows, truth = world(300, seed=1)
+    answers = {row["score"]: label for row, label in zip(rows, truth, strict=True)}
+    found = [validate_case(runtime.flow, f"p{i}", row, f"cases[{i}]")[0] for i, row in enumerate(rows)]
+    intake.submit(db, runtime, [c for c in found if c is not None], "tester")
+    alice, audited = reviewer(db, "alice"), 0
+    while (got := review.claim(db, project, alice, rng=random.Random(1))) is not None:
+        with db.transaction(write=False) as conn:
+            fields = conn.execute(select(cases.c.fields).where(cases.c.id == got.case_id)).scalar_one()
+        audited += got.kind == "audit"
+        review.submit(db, project, alice, got.task_id, got.token, answers[fields["score"]])
+    version = register(db, project, "better")
+    weighed = promotion.weigh(db, project, project.flow("test-flow"), version)
+    sample = weighed.audit_sample
+    assert sample is not None and sample.n == audited > 30
+    assert sample.weighted  # each audited case stands for two: inclusion probability 0.5
+    assert sample.challenger.accuracy > sample.champion.accuracy
+    assert weighed.calibration_cases == audited  # the audit reviews of cases the champion scored
+    assert weighed.held_out.n < len(rows)
