@@ -52,6 +52,12 @@ def gated_project(db: Database, folder: Path, n: int = 500, **overrides: Any) ->
     """A project whose ``n`` cases all have an outcome; 45% of them are held out of every training set."""
     learning = {"holdout": 0.45, "gate": GATE}
     project = make_project(folder, db.url, {"test-flow": flow_document(**{"learning": learning, **overrides})})
+    populate(db, project, n)
+    return project
+
+
+def populate(db: Database, project: Project, n: int) -> None:
+    """Submit ``n`` cases of the world to the project's ``test-flow`` and record each one's outcome."""
     runtime = intake.prepare(db, project)["test-flow"]
     rows, truth = world(n, seed=1)
     cases = []
@@ -65,7 +71,6 @@ def gated_project(db: Database, folder: Path, n: int = 500, **overrides: Any) ->
         for i, label in enumerate(truth)
     ]
     outcomes.record(db, project.flow("test-flow"), items, "tester")
-    return project
 
 
 def certified_project(db: Database, folder: Path, n: int = 500) -> Project:
