@@ -385,6 +385,9 @@ PROBES: dict[str, Probe] = {
     "GET /owner/flows/{flow}/charts/{name}.svg": lambda env, role, flow: outcome(
         env.web(role, "GET", f"/owner/flows/{flow}/charts/cases.svg")
     ),
+    "GET /owner/flows/{flow}/models/{version}/evidence": lambda env, role, flow: outcome(  # nothing to weigh
+        _reached(env.web(role, "GET", f"/owner/flows/{flow}/models/test-1/evidence"))
+    ),
     "GET /audit": lambda env, role, flow: (
         lambda case_id: outcome(
             env.web(role, "GET", f"/audit?case={case_id}"), lambda r: f"<h3>Case {case_id} " in r.text
