@@ -24,7 +24,7 @@ import numbers
 import os
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -369,10 +369,18 @@ def champion(db: Database, flow: Flow) -> ModelVersion | None:
 
 
 def set_status(
-    db: Database, flow: Flow, version: str, status: ModelStatus | str, *, actor: str, reason: str
+    db: Database,
+    flow: Flow,
+    version: str,
+    status: ModelStatus | str,
+    *,
+    actor: str,
+    reason: str,
+    events: Sequence[AuditEvent] = (),
 ) -> ModelVersion:
-    """Move a version to ``status``, audited (``model.status_changed`` with the reason); a new champion retires
-    the previous one in the same transaction. Setting the status it already has changes nothing."""
+    """Move a version to ``status``, audited (``model.status_changed`` with the reason, and ``events``: what the
+    caller decided it on); a new champion retires the previous one in the same transaction. Setting the status it
+    already has changes nothing."""
     try:
         wanted = ModelStatus(status)
     except ValueError:
@@ -390,11 +398,11 @@ def set_status(
         if found.status == wanted.value:
             return _version(found)
         now = db.now(conn)
-        events = []
+        changes = []
         if wanted is ModelStatus.CHAMPION:
             previous = [i for i in store.champion_ids(conn, flow.name) if i != found.id]
             store.set_status(conn, previous, ModelStatus.RETIRED.value, actor, now)
-            events += [
+            changes += [
                 AuditEvent(
                     actor,
                     "model.status_changed",
@@ -406,8 +414,8 @@ def set_status(
             ]
         store.set_status(conn, [ModelVersionId(found.id)], wanted.value, actor, now)
         data = {"flow": flow.name, "version": version, "from": found.status, "to": wanted.value, "reason": reason}
-        events.append(AuditEvent(actor, "model.status_changed", "model_version", str(found.id), data))
-        record(db, conn, events, now)
+        changes.append(AuditEvent(actor, "model.status_changed", "model_version", str(found.id), data))
+        record(db, conn, [*changes, *events], now)
         return _version(store.row(conn, flow.name, version))
 
 

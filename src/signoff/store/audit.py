@@ -230,3 +230,20 @@ def sealed_between(
     if until is not None:
         query = query.where(audit_events.c.at < until)
     return list(conn.execute(query.order_by(audit_seals.c.seq).limit(limit)))
+
+
+def entity_events(
+    conn: Connection, entity: str, entity_ids: Sequence[str], actions: Sequence[str], limit: int
+) -> list[Row[Any]]:
+    """The newest events of these actions about these entities (through the (entity, entity_id) index)."""
+    query = (
+        select(*EVENT_COLUMNS)
+        .where(
+            audit_events.c.entity == entity,
+            audit_events.c.entity_id.in_(list(entity_ids)),
+            audit_events.c.action.in_(list(actions)),
+        )
+        .order_by(audit_events.c.id.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(query))
