@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, case, distinct, func, insert, select
 
 from signoff.domain import ModelVersionId
+from signoff.store.joins import reviews_with_task, routed
 from signoff.store.schema import cases, model_versions, policy_versions, predictions, reviews, routes, tasks
 
 
@@ -113,11 +114,7 @@ def audit_reviews(conn: Connection, flow: str) -> list[Any]:
             predictions.c.label.label("model_label"),
             routes.c.inclusion_probability,
         )
-        .select_from(
-            reviews.join(tasks, tasks.c.id == reviews.c.task_id)
-            .join(routes, routes.c.case_id == reviews.c.case_id)
-            .join(predictions, predictions.c.id == routes.c.prediction_id)
-        )
+        .select_from(routed(reviews_with_task(), reviews.c.case_id))
         .where(tasks.c.flow == flow, tasks.c.kind == "audit", routes.c.inclusion_probability.is_not(None))
         .order_by(reviews.c.id)
     )
