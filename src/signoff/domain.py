@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -164,3 +166,9 @@ class AuditEvent:
     entity: str
     entity_id: str
     data: dict[str, Any]
+
+
+def content_hash(document: object) -> str:
+    """SHA-256 of ``document`` as canonical JSON (sorted keys, compact, ASCII): what names content by what it holds,
+    a policy version, a training set, a model's fingerprint. Changing it would rename everything already stored."""
+    return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -172,6 +172,18 @@ def errors_of(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 READ = errors_of(404, 422)  # a read that names something
 WRITE = errors_of(404, 409, 413, 422)  # a change with a body
+
+
+def one_or_batch(one: Any, batch: Any, item: str, errors: dict[int | str, dict[str, Any]]) -> dict[str, Any]:
+    """The route arguments of a POST that records one item or a batch of them, idempotently: 201 when it records
+    any, 200 when every item was recorded before (a replay)."""
+    return {
+        "status_code": 201,
+        "response_model": one | batch,
+        "responses": {200: {"model": one | batch, "description": f"Every {item} was recorded before."}, **errors},
+    }
+
+
 LEASED = errors_of(404, 409, 413, 422, 429)  # a reviewer's claim and what is done under its lease
 AUDIT_MEDIA = {  # what GET /api/v1/audit/events streams, by its ``format``
     "application/x-ndjson": {"schema": {"type": "string", "description": "One sealed event, as JSON, a line."}},
@@ -362,12 +374,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     @app.post(
         "/api/v1/flows/{flow}/cases",
         tags=["cases"],
-        status_code=201,
-        response_model=SubmittedOneOut | SubmittedBatchOut,
-        responses={
-            200: {"model": SubmittedOneOut | SubmittedBatchOut, "description": "Every case was recorded before."},
-            **errors_of(404, 409, 413, 422, 502),
-        },
+        **one_or_batch(SubmittedOneOut, SubmittedBatchOut, "case", errors_of(404, 409, 413, 422, 502)),
     )
     def submit_cases(
         flow: Name,
@@ -563,12 +570,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     @app.post(
         "/api/v1/flows/{flow}/outcomes",
         tags=["learning"],
-        status_code=201,
-        response_model=OutcomeOneOut | OutcomeBatchOut,
-        responses={
-            200: {"model": OutcomeOneOut | OutcomeBatchOut, "description": "Every outcome was recorded before."},
-            **WRITE,
-        },
+        **one_or_batch(OutcomeOneOut, OutcomeBatchOut, "outcome", WRITE),
     )
     def record_outcomes(
         flow: Name,

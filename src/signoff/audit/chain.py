@@ -57,17 +57,10 @@ def event_hash(
     return hashlib.sha256(prev_hash.encode() + body).hexdigest()
 
 
+_HASHED_COLUMNS = ("at", "actor", "action", "entity", "entity_id", "data")
+
+
 def row_hash(prev_hash: str, event_id: int, row: Any, encoding: int = ENCODING) -> str:
-    """``event_hash`` of an event row as the store returns it (``at``, ``actor``, ``action``, ``entity``,
-    ``entity_id``, ``data``): what the sealer writes and every check of the chain recomputes."""
-    return event_hash(
-        prev_hash,
-        event_id=event_id,
-        at=row.at,
-        actor=row.actor,
-        action=row.action,
-        entity=row.entity,
-        entity_id=row.entity_id,
-        data=row.data,
-        encoding=encoding,
-    )
+    """``event_hash`` of an event row as the store returns it (its ``_HASHED_COLUMNS``): what the sealer writes and
+    every check of the chain recomputes."""
+    return event_hash(prev_hash, event_id=event_id, encoding=encoding, **{c: getattr(row, c) for c in _HASHED_COLUMNS})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -44,35 +45,30 @@ def users_add(
         audit.seal(db)
 
 
-@users_app.command("grant")
-def users_grant(
-    name: str,
-    role: Annotated[Role, typer.Argument(help="The role to give.")],
-    flow: FlowsOption = None,
-    project: ProjectOption = None,
-) -> None:
-    """Give a user a role on flows (on every flow without --flow). Audited."""
-    _change_grant(True, name, role, flow, project)
+RoleArgument = Annotated[Role, typer.Argument(help="The role to give or take away.")]
 
 
-@users_app.command("revoke")
-def users_revoke(
-    name: str,
-    role: Annotated[Role, typer.Argument(help="The role to take away.")],
-    flow: FlowsOption = None,
-    project: ProjectOption = None,
-) -> None:
-    """Take a role on flows away from a user (without --flow: the grant on every flow). Their leases and
-    assignments on flows they may no longer review go back to the queue. Audited."""
-    _change_grant(False, name, role, flow, project)
+def _grant_command(give: bool, doc: str) -> Callable[..., None]:
+    """``users grant`` or ``users revoke``: give or take away a role on flows, and show what the user holds after."""
+
+    def command(name: str, role: RoleArgument, flow: FlowsOption = None, project: ProjectOption = None) -> None:
+        change = users.grant if give else users.revoke
+        with sealed(project) as (_, db):
+            user = change(db, name, role, flow or [], ACTOR)
+        out.print(f"[bold]{user.name}[/]: {user.describe()}")
+
+    command.__doc__ = doc
+    return command
 
 
-def _change_grant(give: bool, name: str, role: Role, flow: list[str] | None, project: Path | None) -> None:
-    """Give or take away a role on flows, and show what the user holds after."""
-    change = users.grant if give else users.revoke
-    with sealed(project) as (_, db):
-        user = change(db, name, role, flow or [], ACTOR)
-    out.print(f"[bold]{user.name}[/]: {user.describe()}")
+users_app.command("grant")(_grant_command(True, "Give a user a role on flows (on every flow without --flow). Audited."))
+users_app.command("revoke")(
+    _grant_command(
+        False,
+        "Take a role on flows away from a user (without --flow: the grant on every flow). Their leases and "
+        "assignments on flows they may no longer review go back to the queue. Audited.",
+    )
+)
 
 
 @users_app.command("token")

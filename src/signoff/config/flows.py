@@ -6,8 +6,6 @@ Pydantic validates the file because it is a boundary: every error comes back wit
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -27,6 +25,7 @@ from signoff.config.policy import (
     Rule,
     UncertaintyRule,
 )
+from signoff.domain import content_hash
 from signoff.errors import ConfigError, Problem, problems_of
 
 NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -441,8 +440,7 @@ class Flow(_Strict):
     @property
     def policy_version(self) -> str:
         """The content hash of the policy: the same rules always give the same version."""
-        body = json.dumps(self.policy_document(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(body.encode()).hexdigest()
+        return content_hash(self.policy_document())
 
     def policy_document(self) -> dict[str, Any]:
         return {

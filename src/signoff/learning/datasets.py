@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +27,7 @@ from sqlalchemy import Row
 
 from signoff import audit
 from signoff.config import Flow
-from signoff.domain import AuditEvent, CaseId, CaseStatus, LabelSource
+from signoff.domain import AuditEvent, CaseId, CaseStatus, LabelSource, content_hash
 from signoff.errors import InvalidInput, NotFound, Problem
 from signoff.learning.records import Label, TrainingSet
 from signoff.models.frames import frame_of
@@ -113,17 +112,15 @@ def build(
             "window_end": until,
             "validation_start": validation[0].case_created_at,
         }
-        set_id = store.insert_training_set(
-            conn,
-            examples,
-            flow=flow.name,
-            policy_version=policy_version,
-            holdout=spec.holdout,
-            sha256=sha,
-            created_at=now,
-            created_by=actor,
+        columns: dict[str, Any] = {  # the set's row, and the record returned
+            "flow": flow.name,
+            "policy_version": policy_version,
+            "sha256": sha,
+            "created_at": now,
+            "created_by": actor,
             **window,
-        )
+        }
+        set_id = store.insert_training_set(conn, examples, holdout=spec.holdout, **columns)
         audit.record(
             db,
             conn,
@@ -147,17 +144,7 @@ def build(
             ],
             now,
         )
-    return TrainingSet(
-        id=set_id,
-        flow=flow.name,
-        train=train,
-        validation=validation,
-        policy_version=policy_version,
-        sha256=sha,
-        created_at=now,
-        created_by=actor,
-        **window,
-    )
+    return TrainingSet(id=set_id, train=train, validation=validation, **columns)
 
 
 @dataclass(frozen=True)
@@ -246,7 +233,7 @@ def _sha256(flow: str, policy_version: str | None, examples: Sequence[dict[str, 
         for e in sorted(examples, key=lambda e: cast(int, e["case_id"]))
     ]
     document = {"flow": flow, "policy_version": policy_version, "examples": lineage}
-    return hashlib.sha256(json.dumps(document, separators=(",", ":"), sort_keys=True).encode()).hexdigest()
+    return content_hash(document)
 
 
 def load(db: Database, flow: Flow, training_set_id: int) -> TrainingSet:
@@ -268,19 +255,8 @@ def load(db: Database, flow: Flow, training_set_id: int) -> TrainingSet:
                 inclusion_probability=example.inclusion_probability,
             )
         )
-    return TrainingSet(
-        id=row.id,
-        flow=row.flow,
-        train=tuple(parts["train"]),
-        validation=tuple(parts["validation"]),
-        window_start=row.window_start,
-        window_end=row.window_end,
-        validation_start=row.validation_start,
-        policy_version=row.policy_version,
-        sha256=row.sha256,
-        created_at=row.created_at,
-        created_by=row.created_by,
-    )
+    columns = {f.name: getattr(row, f.name) for f in dataclasses.fields(TrainingSet) if f.name not in parts}
+    return TrainingSet(**columns, train=tuple(parts["train"]), validation=tuple(parts["validation"]))
 
 
 def frames(db: Database, flow: Flow, training_set: TrainingSet) -> TrainingData:

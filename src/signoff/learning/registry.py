@@ -17,8 +17,6 @@ the owner's explicit choice).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import numbers
 import os
@@ -37,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from signoff.audit import record
 from signoff.config import Flow, Project
-from signoff.domain import AuditEvent, CaseId, ModelStatus, ModelVersionId
+from signoff.domain import AuditEvent, CaseId, ModelStatus, ModelVersionId, content_hash
 from signoff.errors import Conflict, InvalidInput, ModelError, NotFound, Problem
 from signoff.learning.records import TrainingSet
 from signoff.models import LoadedModel, load_model
@@ -176,8 +174,7 @@ def fingerprint(flow: Flow, model: Any, training_set_sha256: str) -> str:
         "params": {str(k): _plain(v) for k, v in sorted(params.items())},
         "probabilities": [[format(float(p), f".{ROUNDING}f") for p in row] for row in probabilities],
     }
-    body = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
+    return content_hash(document)
 
 
 # ---- registering -----------------------------------------------------------------------------------------------
@@ -400,18 +397,7 @@ def set_status(
         now = db.now(conn)
         changes = []
         if wanted is ModelStatus.CHAMPION:
-            previous = [i for i in store.champion_ids(conn, flow.name) if i != found.id]
-            store.set_status(conn, previous, ModelStatus.RETIRED.value, actor, now)
-            changes += [
-                AuditEvent(
-                    actor,
-                    "model.status_changed",
-                    "model_version",
-                    str(i),
-                    {"flow": flow.name, "from": "champion", "to": "retired", "reason": f"{version} is champion"},
-                )
-                for i in previous
-            ]
+            changes += _retire_champions(conn, flow, actor, now, f"{version} is champion", keep=found.id)
         store.set_status(conn, [ModelVersionId(found.id)], wanted.value, actor, now)
         data = {"flow": flow.name, "version": version, "from": found.status, "to": wanted.value, "reason": reason}
         changes.append(AuditEvent(actor, "model.status_changed", "model_version", str(found.id), data))
@@ -479,23 +465,21 @@ def adopt(
     events: list[AuditEvent] = []
     if model is not None:
         store.lock_flow(conn, flow.name)
-        previous = store.champion_ids(conn, flow.name)
-        store.set_status(conn, previous, ModelStatus.RETIRED.value, actor, now)
-        reason = f"the flow file now names model {version!r}"
-        events += [
-            AuditEvent(
-                actor,
-                "model.status_changed",
-                "model_version",
-                str(i),
-                {"flow": flow.name, "from": "champion", "to": "retired", "reason": reason},
-            )
-            for i in previous
-        ]
+        events += _retire_champions(conn, flow, actor, now, f"the flow file now names model {version!r}")
     version_id = store.insert_version(conn, values)
     data = {k: values[k] for k in ("flow", "version", "kind", "uri", "sha256", "status")}
     events.insert(0, AuditEvent(actor, "model.registered", "model_version", str(version_id), data))
     return version_id, events
+
+
+def _retire_champions(
+    conn: Connection, flow: Flow, actor: str, now: datetime, reason: str, keep: int | None = None
+) -> list[AuditEvent]:
+    """Retire the flow's champions but ``keep``, in the caller's transaction; returns their audit events."""
+    previous = [i for i in store.champion_ids(conn, flow.name) if i != keep]
+    store.set_status(conn, previous, ModelStatus.RETIRED.value, actor, now)
+    data = {"flow": flow.name, "from": "champion", "to": "retired", "reason": reason}
+    return [AuditEvent(actor, "model.status_changed", "model_version", str(i), data) for i in previous]
 
 
 def load(project: Project, flow: Flow, found: ModelVersion) -> LoadedModel:

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, insert, select
 
 from signoff.domain import CaseId, CaseStatus, TaskId, TaskKind, UserId
 from signoff.store.database import Database
+from signoff.store.joins import reviews_with_task, routed
 from signoff.store.records import (
     Case,
     CaseRoute,
@@ -186,10 +187,7 @@ def verified(conn: Connection, flow: str, model_version_id: int) -> list[Verifie
     certify), scored by this model version: unbiased labels with the probabilities the model gave."""
     query = (
         select(reviews.c.label, predictions.c.probabilities, cases.c.fields)
-        .join(tasks, tasks.c.id == reviews.c.task_id)
-        .join(cases, cases.c.id == reviews.c.case_id)
-        .join(routes, routes.c.case_id == reviews.c.case_id)
-        .join(predictions, predictions.c.id == routes.c.prediction_id)
+        .select_from(routed(reviews_with_task().join(cases, cases.c.id == reviews.c.case_id), reviews.c.case_id))
         .where(
             tasks.c.flow == flow,
             routes.c.inclusion_probability.is_not(None),

@@ -30,13 +30,13 @@ Dialect = Literal["sqlite", "postgresql"]
 
 @cache
 def named_queries(dialect: Dialect) -> dict[str, str]:
-    """Load the ``-- name: x`` blocks of ``sql/common.sql`` (what both databases run as written), then of
-    ``sql/<dialect>.sql``. A ``-- fragment: y`` block is text that queries share, put in place of their
-    ``-- include: y`` lines (one copy of a claim's filters for both claims)."""
+    """Load the ``-- name: x`` blocks of ``sql/<dialect>.sql``, then of ``sql/common.sql`` (what both databases run
+    as written). A ``-- fragment: y`` block is text that queries share, put in place of their ``-- include: y``
+    lines (one copy of a claim's filters for both claims; a dialect's fragments serve common.sql's queries too)."""
     folder = resources.files("signoff.store").joinpath("sql")
     blocks = [
         part
-        for file in ("common", dialect)
+        for file in (dialect, "common")
         for part in re.split(
             r"^-- (name|fragment): ", folder.joinpath(f"{file}.sql").read_text(encoding="utf-8"), flags=re.MULTILINE
         )[1:]

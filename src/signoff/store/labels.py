@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 
+from signoff.store.joins import reviews_with_task
 from signoff.store.schema import (
     cases,
     decisions,
@@ -87,8 +88,7 @@ def answers(conn: Connection, flow: str, until: datetime) -> list[Row[Any]]:
             reviews.c.label,
             reviews.c.created_at,
         )
-        .join(tasks, tasks.c.id == reviews.c.task_id)
-        .join(users, users.c.id == reviews.c.reviewer_id)
+        .select_from(reviews_with_task().join(users, users.c.id == reviews.c.reviewer_id))
         .where(tasks.c.flow == flow, reviews.c.created_at <= until)
         .order_by(reviews.c.id)
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
+from signoff.store.joins import reviews_with_task, routed
 from signoff.store.schema import (
     audit_events,
     cases,
@@ -40,11 +41,7 @@ def case_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> li
             decisions.c.label.label("decision"),
             decisions.c.decided_by,
         )
-        .select_from(
-            cases.join(routes, routes.c.case_id == cases.c.id)
-            .join(predictions, predictions.c.id == routes.c.prediction_id)
-            .outerjoin(decisions, decisions.c.case_id == cases.c.id)
-        )
+        .select_from(routed(cases, cases.c.id).outerjoin(decisions, decisions.c.case_id == cases.c.id))
         .where(
             cases.c.flow == flow,
             cases.c.created_at >= start,
@@ -93,9 +90,7 @@ def review_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> 
             routes.c.inclusion_probability,
         )
         .select_from(
-            reviews.join(tasks, tasks.c.id == reviews.c.task_id)
-            .join(routes, routes.c.case_id == reviews.c.case_id)
-            .join(predictions, predictions.c.id == routes.c.prediction_id)
+            routed(reviews_with_task(), reviews.c.case_id)
             .outerjoin(decisions, decisions.c.case_id == reviews.c.case_id)
             .outerjoin(gold_answers, gold_answers.c.case_id == reviews.c.case_id)
         )
@@ -117,11 +112,7 @@ def confidences(conn: Connection, flow: str, start: datetime, end: datetime) -> 
     """The model's top-class probabilities on the flow's cases created in ``[start, end)``."""
     query = (
         select(predictions.c.confidence)
-        .select_from(
-            routes.join(cases, cases.c.id == routes.c.case_id).join(
-                predictions, predictions.c.id == routes.c.prediction_id
-            )
-        )
+        .select_from(routed(cases, cases.c.id))
         .where(
             cases.c.flow == flow,
             cases.c.created_at >= start,
@@ -137,62 +128,47 @@ def confidences(conn: Connection, flow: str, start: datetime, end: datetime) -> 
 # server process reports the same global numbers.
 
 
-def _grouped(conn: Connection, query: Any) -> list[tuple[Any, ...]]:
+def _counts(conn: Connection, keys: tuple[Any, ...], source: Any, *where: Any) -> list[tuple[Any, ...]]:
+    """(*keys, rows) for each group of the rows of ``source`` (a table, or a join) that match ``where``."""
+    query = select(*keys, func.count()).select_from(source).where(*where).group_by(*keys)
     return [tuple(row) for row in conn.execute(query)]
 
 
+_QUEUE = (tasks.c.flow, tasks.c.queue)
+
+
 def cases_by_flow(conn: Connection) -> list[tuple[Any, ...]]:
-    return _grouped(
-        conn,
-        select(cases.c.flow, func.count()).where(cases.c.status != "gold").group_by(cases.c.flow),
-    )
+    return _counts(conn, (cases.c.flow,), cases, cases.c.status != "gold")
 
 
 def routes_by_verdict(conn: Connection) -> list[tuple[Any, ...]]:
-    return _grouped(
+    return _counts(
         conn,
-        select(cases.c.flow, routes.c.verdict, func.count())
-        .select_from(routes.join(cases, cases.c.id == routes.c.case_id))
-        .where(cases.c.status != "gold")
-        .group_by(cases.c.flow, routes.c.verdict),
+        (cases.c.flow, routes.c.verdict),
+        routes.join(cases, cases.c.id == routes.c.case_id),
+        cases.c.status != "gold",
     )
 
 
 def open_tasks(conn: Connection) -> list[tuple[Any, ...]]:
     """(flow, queue, open tasks, the oldest one's creation time) for queues with open tasks."""
-    return _grouped(
-        conn,
-        select(tasks.c.flow, tasks.c.queue, func.count(), func.min(tasks.c.created_at))
-        .where(tasks.c.status != "done")
-        .group_by(tasks.c.flow, tasks.c.queue),
+    query = (
+        select(*_QUEUE, func.count(), func.min(tasks.c.created_at)).where(tasks.c.status != "done").group_by(*_QUEUE)
     )
+    return [tuple(row) for row in conn.execute(query)]
 
 
 def lease_expiries(conn: Connection) -> list[tuple[Any, ...]]:
-    return _grouped(
-        conn,
-        select(tasks.c.flow, tasks.c.queue, func.count())
-        .select_from(leases.join(tasks, tasks.c.id == leases.c.task_id))
-        .where(leases.c.end_reason == "expired")
-        .group_by(tasks.c.flow, tasks.c.queue),
-    )
+    return _counts(conn, _QUEUE, leases.join(tasks, tasks.c.id == leases.c.task_id), leases.c.end_reason == "expired")
 
 
 def reviews_by_queue(conn: Connection) -> list[tuple[Any, ...]]:
-    return _grouped(
-        conn,
-        select(tasks.c.flow, tasks.c.queue, func.count())
-        .select_from(reviews.join(tasks, tasks.c.id == reviews.c.task_id))
-        .group_by(tasks.c.flow, tasks.c.queue),
-    )
+    return _counts(conn, _QUEUE, reviews_with_task())
 
 
 def decisions_by_source(conn: Connection) -> list[tuple[Any, ...]]:
-    return _grouped(
-        conn,
-        select(cases.c.flow, decisions.c.decided_by, func.count())
-        .select_from(decisions.join(cases, cases.c.id == decisions.c.case_id))
-        .group_by(cases.c.flow, decisions.c.decided_by),
+    return _counts(
+        conn, (cases.c.flow, decisions.c.decided_by), decisions.join(cases, cases.c.id == decisions.c.case_id)
     )
 
 
@@ -203,10 +179,7 @@ def sla_breaches(conn: Connection, now: datetime) -> list[tuple[Any, ...]]:
         ((tasks.c.completed_at.is_not(None)) & (tasks.c.completed_at > tasks.c.due_at))
         | ((tasks.c.completed_at.is_(None)) & (tasks.c.status != "done") & (tasks.c.due_at < now)),
     )
-    return _grouped(
-        conn,
-        select(tasks.c.flow, tasks.c.queue, func.count()).where(late).group_by(tasks.c.flow, tasks.c.queue),
-    )
+    return _counts(conn, _QUEUE, tasks, late)
 
 
 def recent_alerts(conn: Connection, flow: str, since: datetime) -> list[dict[str, Any]]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, distinct, func, insert, select
+from sqlalchemy import ColumnElement, Connection, FromClause, Subquery, case, distinct, func, insert, select
 
 from signoff.domain import ModelVersionId
+from signoff.store.joins import reviews_with_task, routed
 from signoff.store.schema import cases, model_versions, policy_versions, predictions, reviews, routes, tasks
 
 
@@ -37,19 +38,21 @@ def insert_policy_version(
 # Gold cases are left out of every count: they are a lead's test items, not traffic the model or policy decided.
 
 
+def _traffic(flow: str, source: FromClause, version: ColumnElement[Any], *measures: ColumnElement[Any]) -> Subquery:
+    """The ``measures`` of the flow's cases (gold left out) in ``source``, per ``version``."""
+    query = select(version, *measures).select_from(source).where(cases.c.flow == flow, cases.c.status != "gold")
+    return query.group_by(version).subquery()
+
+
 def policy_history(conn: Connection, flow: str) -> list[Any]:
     """Every policy version recorded for ``flow``, newest first, with its document, the number of cases it
     routed and when it last routed one."""
-    used = (
-        select(
-            routes.c.policy_version,
-            func.count().label("routed"),
-            func.max(routes.c.created_at).label("last_routed_at"),
-        )
-        .select_from(routes.join(cases, cases.c.id == routes.c.case_id))
-        .where(cases.c.flow == flow, cases.c.status != "gold")
-        .group_by(routes.c.policy_version)
-        .subquery()
+    used = _traffic(
+        flow,
+        routes.join(cases, cases.c.id == routes.c.case_id),
+        routes.c.policy_version,
+        func.count().label("routed"),
+        func.max(routes.c.created_at).label("last_routed_at"),
     )
     query = (
         select(
@@ -69,20 +72,14 @@ def policy_history(conn: Connection, flow: str) -> list[Any]:
 def model_history(conn: Connection, flow: str) -> list[Any]:
     """Every model version recorded for ``flow``, newest first, with the cases it scored and how many of them
     its routes sent to review."""
-    scored = (
-        select(
-            predictions.c.model_version_id,
-            func.count(distinct(predictions.c.case_id)).label("cases"),
-            func.count(distinct(case((routes.c.verdict == "review", predictions.c.case_id)))).label("flagged"),
-        )
-        .select_from(
-            predictions.join(cases, cases.c.id == predictions.c.case_id).join(
-                routes, routes.c.prediction_id == predictions.c.id
-            )
-        )
-        .where(cases.c.flow == flow, cases.c.status != "gold")
-        .group_by(predictions.c.model_version_id)
-        .subquery()
+    scored = _traffic(
+        flow,
+        predictions.join(cases, cases.c.id == predictions.c.case_id).join(
+            routes, routes.c.prediction_id == predictions.c.id
+        ),
+        predictions.c.model_version_id,
+        func.count(distinct(predictions.c.case_id)).label("cases"),
+        func.count(distinct(case((routes.c.verdict == "review", predictions.c.case_id)))).label("flagged"),
     )
     query = (
         select(
@@ -113,11 +110,7 @@ def audit_reviews(conn: Connection, flow: str) -> list[Any]:
             predictions.c.label.label("model_label"),
             routes.c.inclusion_probability,
         )
-        .select_from(
-            reviews.join(tasks, tasks.c.id == reviews.c.task_id)
-            .join(routes, routes.c.case_id == reviews.c.case_id)
-            .join(predictions, predictions.c.id == routes.c.prediction_id)
-        )
+        .select_from(routed(reviews_with_task(), reviews.c.case_id))
         .where(tasks.c.flow == flow, tasks.c.kind == "audit", routes.c.inclusion_probability.is_not(None))
         .order_by(reviews.c.id)
     )

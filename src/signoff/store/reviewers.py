@@ -13,6 +13,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from signoff.domain import UserId
 from signoff.errors import NotFound
 from signoff.store.database import Database, as_utc
+from signoff.store.joins import reviews_with_task
 from signoff.store.records import ConsensusAnswer, GoldAccuracy, Pause
 from signoff.store.schema import cases, conflicts, decisions, gold_answers, reviewer_pauses, reviews, tasks, users
 
@@ -224,9 +225,11 @@ def consensus_reviews(conn: Connection, flows: Collection[str] | None) -> list[C
             reviews.c.label,
             decisions.c.label.label("decision"),
         )
-        .join(tasks, tasks.c.id == reviews.c.task_id)
-        .join(users, users.c.id == reviews.c.reviewer_id)
-        .outerjoin(decisions, decisions.c.case_id == reviews.c.case_id)
+        .select_from(
+            reviews_with_task()
+            .join(users, users.c.id == reviews.c.reviewer_id)
+            .outerjoin(decisions, decisions.c.case_id == reviews.c.case_id)
+        )
         .where(tasks.c.kind == "review", reviews.c.case_id.in_(multi))
         .order_by(reviews.c.case_id, reviews.c.id)
     )

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from signoff.domain import Grant, Role, User, UserId
@@ -100,13 +100,18 @@ def add_token(conn: Connection, user_id: UserId, token_hash: str, now: datetime)
     conn.execute(insert(api_tokens).values(user_id=user_id, token_hash=token_hash, created_at=now))
 
 
-def revoke_tokens(conn: Connection, user_id: UserId, now: datetime) -> int:
+def _revoke_all(conn: Connection, credentials: Table, user_id: UserId, now: datetime) -> int:
+    """Revoke a user's live credentials of one kind (API tokens, web sessions); returns how many."""
     result = conn.execute(
-        update(api_tokens)
-        .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
+        update(credentials)
+        .where(credentials.c.user_id == user_id, credentials.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
     return result.rowcount
+
+
+def revoke_tokens(conn: Connection, user_id: UserId, now: datetime) -> int:
+    return _revoke_all(conn, api_tokens, user_id, now)
 
 
 def user_by_token_hash(conn: Connection, token_hash: str) -> User | None:
@@ -170,12 +175,7 @@ def revoke_session(conn: Connection, session_hash: str, now: datetime) -> UserId
 
 
 def revoke_sessions(conn: Connection, user_id: UserId, now: datetime) -> int:
-    result = conn.execute(
-        update(web_sessions)
-        .where(web_sessions.c.user_id == user_id, web_sessions.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return result.rowcount
+    return _revoke_all(conn, web_sessions, user_id, now)
 
 
 # Login throttling: one row per account name or client address (``Throttle``) with its recent failures.

@@ -1,6 +1,20 @@
--- Named queries that both databases run as written, loaded before each dialect's own file (which may not
--- redefine them). The statements of every claim and submit besides the lease changes: named queries run on the
--- driver's cursor, so these cost what the database takes to run them and little more.
+-- Named queries that both databases run as written, loaded after each dialect's own file (which may not
+-- redefine them, and whose fragments they may include). The statements of every claim and submit besides the lease
+-- changes: named queries run on the driver's cursor, so these cost what the database takes to run them and little
+-- more.
+
+-- name: claim_task
+-- Claims the most urgent task of one queue (priority, then earliest due, then oldest), new or with an expired
+-- lease, in one statement; ix_tasks_open serves it in order. What is claimable and how it is leased are each
+-- dialect's fragments (on PostgreSQL, SKIP LOCKED lets concurrent reviewers pass over rows another transaction is
+-- claiming instead of waiting on them; SQLite's writers take turns).
+WITH candidate AS (
+    SELECT id FROM tasks
+    WHERE status <> 'done'
+      AND flow = :flow AND queue = :queue
+      -- include: claimable
+)
+-- include: lease_it
 
 -- name: start_lease
 -- The history row of a new lease.

@@ -42,18 +42,6 @@ FROM candidate
 WHERE t.id = candidate.id
 RETURNING t.*, clock_timestamp() AS now;
 
--- name: claim_task
--- Claims the most urgent task of one queue (priority, then earliest due, then oldest), new or with an
--- expired lease, in one statement; ix_tasks_open serves it in order. SKIP LOCKED lets concurrent
--- reviewers pass over rows another transaction is claiming instead of waiting on them.
-WITH candidate AS (
-    SELECT id FROM tasks
-    WHERE status <> 'done'
-      AND flow = :flow AND queue = :queue
-      -- include: claimable
-)
--- include: lease_it
-
 -- name: claim_any
 -- The same across queues (optionally one flow's), in the order of ix_tasks_open_any.
 WITH candidate AS (

@@ -31,31 +31,17 @@ SELECT strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
 
 -- fragment: lease_it
 -- Lease the chosen task by the database clock and return it: shared by claim_task and claim_any.
-RETURNING *, strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
-
--- name: claim_task
--- The most urgent task of one queue, in the order of ix_tasks_open.
 UPDATE tasks
 SET status = 'leased',
     lease_token = lease_token + 1,
     lease_owner = :reviewer,
     lease_expires_at = strftime('%Y-%m-%d %H:%M:%f000', 'now', '+' || lease_ttl || ' seconds')
-WHERE id = (
-    SELECT id FROM tasks
-    WHERE status <> 'done'
-      AND flow = :flow AND queue = :queue
-      -- include: claimable
-)
--- include: lease_it
+WHERE id = (SELECT id FROM candidate)
+RETURNING *, strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
 
 -- name: claim_any
 -- The same across queues (optionally one flow's), in the order of ix_tasks_open_any.
-UPDATE tasks
-SET status = 'leased',
-    lease_token = lease_token + 1,
-    lease_owner = :reviewer,
-    lease_expires_at = strftime('%Y-%m-%d %H:%M:%f000', 'now', '+' || lease_ttl || ' seconds')
-WHERE id = (
+WITH candidate AS (
     SELECT id FROM tasks
     WHERE status <> 'done'
       AND (:flow IS NULL OR flow = :flow)
