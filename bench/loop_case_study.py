@@ -19,7 +19,7 @@ Printed per week, over the seeds: the AUC on the fixed test set of the champion 
 the flag rate, the error of the cases the model decided alone and the promotions; then how many seeds end at or
 above the baseline, and every promotion's change of AUC on the fixed test set.
 
-Data: ``credit_default`` (10,000 cases, ``../shared/datasets``, target ``default``) and ``drifting`` (30,000 cases
+Data: ``credit_default`` (10,000 cases, ``../shared/datasets``, target ``default``) and ``drifting`` (20,000 cases
 built with scikit-learn's ``make_classification``, seed 0, 10 features of which 6 informative; three informative
 features drift: each observed value is the true one plus ``t`` standard deviations, ``t`` rising from 0 to 1.5 along
 the time order, so the link between what a model sees and the label moves). The drift was set before any run and
@@ -103,12 +103,13 @@ def credit() -> Data:
     return Data("credit_default", fields, ["student"], rows, np.asarray(frame["default"] == "Yes", dtype=np.int64))
 
 
-def drifting(n: int = 30_000) -> Data:
+def drifting(n: int = 20_000) -> Data:
     x, y = make_classification(
         n_samples=n, n_features=10, n_informative=6, n_redundant=2, flip_y=0.01, shuffle=False, random_state=0
     )
+    order = np.random.default_rng(0).permutation(n)  # unshuffled, the rows come sorted by class and cluster
+    x, y = x[order], y[order]  # the columns stay in place: the first six are the informative ones
     t = np.linspace(0.0, 1.5, n)[:, None]
-    x = x.copy()
     x[:, :3] += t * x[:, :3].std(axis=0)  # three informative features drift by up to 1.5 standard deviations
     names = [f"x{i}" for i in range(x.shape[1])]
     rows = [{name: float(v) for name, v in zip(names, row, strict=True)} for row in x]
@@ -400,6 +401,8 @@ def main() -> None:
     summary = report(results, console)
     if args.chart is not None:
         chart(summary, args.chart)
+    if args.report is not None:
+        return
     console.print(
         f"{seeds} seeds x {weeks} weeks, outcome delay {args.outcome_delay} weeks, {args.jobs} processes; "
         f"{time.perf_counter() - began:.0f} s on {platform.machine()} with {os.cpu_count()} CPUs, "
