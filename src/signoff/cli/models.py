@@ -105,3 +105,5 @@ def models_promote(
         highlight=False,
         soft_wrap=True,
     )
+    if promoted.warning is not None:
+        out.print(f"  warning: {promoted.warning}", highlight=False, soft_wrap=True)

@@ -30,6 +30,7 @@ CREDIT_FIELDS: dict[str, dict[str, object]] = {
     "customer_id": {"type": "string", "required": False, "max_length": 40},
 }
 MODEL_INPUTS = [f for f in CREDIT_FIELDS if f not in ("student", "customer_id")]  # no group, no identity
+TRAINING_ROWS = 5000  # the example model learns from the first applicants generated; the cases to ingest follow
 
 
 def credit_flow() -> dict[str, object]:
@@ -64,8 +65,8 @@ def _field_specs(fields: dict[str, dict[str, object]]) -> dict[str, FieldSpec]:
 
 
 def _credit(folder: Path, cases: int, seed: int) -> pd.DataFrame:
-    data = credit.applicants(5000 + cases, seed)
-    training, incoming = data.iloc[:5000], data.iloc[5000:].reset_index(drop=True)
+    data = credit.applicants(TRAINING_ROWS + cases, seed)
+    training, incoming = data.iloc[:TRAINING_ROWS], data.iloc[TRAINING_ROWS:].reset_index(drop=True)
     known = {name: spec for name, spec in CREDIT_FIELDS.items() if name != "customer_id"}  # not in the training data
     model = train(training, training["label"], _field_specs(known), MODEL_INPUTS)
     save(model, folder / "models" / "credit.skops")
