@@ -68,6 +68,19 @@ class Conflict(SignoffError):
     """The request conflicts with what is already recorded."""
 
 
+class PromotionRefused(Conflict):
+    """The promotion gate refused a challenger: ``reasons`` names each failed condition with its numbers."""
+
+    def __init__(self, flow: str, version: str, reasons: Sequence[str]) -> None:
+        self.reasons = tuple(reasons)
+        self.problems = [Problem("gate", reason) for reason in self.reasons]
+        listed = "; ".join(self.reasons)
+        super().__init__(
+            f"the promotion gate refused {version} of flow {flow!r}: {listed} (nothing changed; override with a reason "
+            "to promote it anyway)"
+        )
+
+
 class IdempotencyConflict(Conflict):
     """The external id was used before with another payload."""
 

@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
 from signoff.audit import record
-from signoff.domain import ANY_FLOW, AuditEvent, Grant, Role, TaskId, User, UserId
+from signoff.domain import ANY_FLOW, AuditEvent, Grant, Role, User, UserId
 from signoff.errors import Conflict, Forbidden, InvalidInput, LimitReached, NotFound, Problem, Unauthenticated
 from signoff.store import tasks as task_store
 from signoff.store import users as store
@@ -218,14 +218,14 @@ def revoke(db: Database, name: str, role: Role, flows: Sequence[str], actor: str
 def _return_work(db: Database, conn: Connection, user: User) -> list[int]:
     """Release the leases and assignments ``user`` holds on flows they may no longer review; their task ids."""
     keep = scope(user, "review")
-    returned = []
+    returned: list[int] = []
     for task in task_store.held_by(conn, user.id):
         if in_scope(keep, task.flow):
             continue
         if task.lease_owner == user.id:
-            task_store.release(db, conn, TaskId(task.id), task.lease_token, user.id)
+            task_store.release(db, conn, task.id, task.lease_token, user.id)
         task_store.assign(conn, task.id, None)
-        returned.append(int(task.id))
+        returned.append(task.id)
     return returned
 
 

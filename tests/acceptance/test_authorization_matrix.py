@@ -167,6 +167,12 @@ def outcome(response: httpx.Response, seen: Callable[[httpx.Response], bool] | N
     return ALLOWED
 
 
+def _reached(response: httpx.Response) -> httpx.Response:
+    """A refusal on the merits (409: no challenger to weigh, no champion to go back to) came past the permission
+    check: for this matrix, the operation was allowed."""
+    return httpx.Response(200) if response.status_code == 409 else response
+
+
 def _has_flow(flow: str) -> Callable[[httpx.Response], bool]:
     return lambda response: flow in response.text
 
@@ -322,6 +328,12 @@ PROBES: dict[str, Probe] = {
     "POST /api/v1/flows/{flow}/models/{version}/promote": lambda env, role, flow: outcome(  # the champion already
         env.api(role, "POST", f"/api/v1/flows/{flow}/models/test-1/promote", json={"reason": "keep it"})
     ),
+    "GET /api/v1/flows/{flow}/models/{version}/evidence": lambda env, role, flow: outcome(  # nothing to weigh
+        _reached(env.api(role, "GET", f"/api/v1/flows/{flow}/models/test-1/evidence"))
+    ),
+    "POST /api/v1/flows/{flow}/models/rollback": lambda env, role, flow: outcome(  # nothing to go back to
+        _reached(env.api(role, "POST", f"/api/v1/flows/{flow}/models/rollback", json={"reason": "go back"}))
+    ),
     "GET /api/v1/audit/events": lambda env, role, flow: outcome(env.api(role, "GET", "/api/v1/audit/events")),
     "GET /": lambda env, role, flow: outcome(env.web(role, "GET", "/")),
     "GET /login": lambda env, role, flow: outcome(env.web(role, "GET", "/login")),
@@ -372,6 +384,9 @@ PROBES: dict[str, Probe] = {
     "GET /owner/flows/{flow}": lambda env, role, flow: outcome(env.web(role, "GET", f"/owner/flows/{flow}")),
     "GET /owner/flows/{flow}/charts/{name}.svg": lambda env, role, flow: outcome(
         env.web(role, "GET", f"/owner/flows/{flow}/charts/cases.svg")
+    ),
+    "GET /owner/flows/{flow}/models/{version}/evidence": lambda env, role, flow: outcome(  # nothing to weigh
+        _reached(env.web(role, "GET", f"/owner/flows/{flow}/models/test-1/evidence"))
     ),
     "GET /audit": lambda env, role, flow: (
         lambda case_id: outcome(

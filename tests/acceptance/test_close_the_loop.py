@@ -158,8 +158,11 @@ def test_reviews_and_outcomes_become_a_candidate_with_its_exact_lineage(
     assert mlflow_version.tags["signoff.version"] == version
     assert dict(client.get_registered_model(f"signoff-{FLOW}").aliases) == {"challenger": mlflow_version.version}
 
-    promoted = _run("models", "promote", FLOW, version, "--reason", "trained on the outcomes", *project, env=env)
-    assert f"{FLOW} {version} is the champion" in promoted and "warning" not in promoted
+    # 29 held-out cases are too few evidence for the gate: the owner overrides it, audited as an override.
+    promoted = _run(
+        "models", "promote", FLOW, version, "--reason", "trained on the outcomes", "--override", *project, env=env
+    )
+    assert f"{FLOW} {version} is the champion (" in promoted
     assert dict(client.get_registered_model(f"signoff-{FLOW}").aliases) == {"champion": mlflow_version.version}
     statuses = {
         v["version"]: v["status"] for v in json.loads(_run("models", "list", FLOW, "--json", *project, env=env))

@@ -110,6 +110,18 @@ def test_a_consensus_reviewer_never_sees_the_other_answer_through_the_case_or_th
     assert [r["comment"] for r in audited["reviews"]] == ["the income looks invented"]
 
 
+def test_a_review_that_leaves_its_case_undecided_says_so_with_nulls(consensus: Client) -> None:
+    consensus.call("intake", "POST", "/api/v1/flows/test-flow/cases", json=case(0.5))
+    for name in ("alice", "bob"):
+        consensus.add(name, Role.REVIEWER)
+    decisions = []
+    for name, label in (("alice", "bad"), ("bob", "good")):  # the second answer disagrees: adjudication
+        got = consensus.claim(name)
+        body = {"token": got["lease"]["token"], "label": label}
+        decisions.append(consensus.call(name, "POST", f"/api/v1/tasks/{got['task']['id']}/submit", json=body).json())
+    assert [(d["decision"]["label"], d["decision"]["decided_by"]) for d in decisions] == [(None, None)] * 2
+
+
 def test_a_gold_task_looks_like_a_review_in_the_case_and_the_task_list(gold: Client) -> None:
     gold.call("intake", "POST", "/api/v1/flows/test-flow/cases", json=case(0.5))  # real work, so gold is served
     gold.add("lena", Role.LEAD)

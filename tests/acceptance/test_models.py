@@ -1,6 +1,7 @@
 """The model registry end to end: `signoff models list|show|promote` as a real process, and the API, the owner
-page and the review workspace over HTTP, on both databases. A registered candidate with a recorded training set is
-promoted; the two open review cases get the new champion's score beside the old one; the server switches to it."""
+page and the review workspace over HTTP, on both databases. A registered candidate with a recorded training set,
+with no held-out evidence to pass the gate on, is refused, then promoted over the gate; the two open review cases
+get the new champion's score beside the old one; the server switches to it."""
 
 from __future__ import annotations
 
@@ -86,9 +87,12 @@ def test_list_show_and_promote_from_the_command_line(db: Database, tmp_path: Pat
     assert unknown.returncode == 1 and "flow 'no-such-flow' does not exist" in unknown.stderr
 
     reason = ("--reason", "better AUC")
-    promoted = signoff("models", "promote", "test-flow", setup.version, *reason, "-p", project, env=env)
+    gated = signoff("models", "promote", "test-flow", setup.version, *reason, "-p", project, env=env)
+    assert gated.returncode == 1 and "the promotion gate refused" in gated.stderr
+    assert "evidence: flow 'test-flow' has no held-out human-verified label yet" in gated.stderr
+    promoted = signoff("models", "promote", "test-flow", setup.version, *reason, "--override", "-p", project, env=env)
     assert promoted.returncode == 0, promoted.stderr
-    assert "is the champion (promoted by hand; no gate ran); 2 open review cases re-scored" in promoted.stdout
+    assert "is the champion (overriding the gate's refusal); 2 open review cases re-scored" in promoted.stdout
     after = json.loads(signoff("models", "list", "test-flow", "--json", "-p", project, env=env).stdout)
     assert {v["version"]: (v["status"], v["status_changed_by"]) for v in after} == {
         setup.version: ("champion", "cli"),
@@ -96,7 +100,8 @@ def test_list_show_and_promote_from_the_command_line(db: Database, tmp_path: Pat
     }
     with db.transaction(write=False) as conn:
         reasons = conn.execute(select(audit_events.c.data).where(audit_events.c.action == "model.status_changed"))
-        assert "better AUC (promoted by hand; no gate ran)" in [d.get("reason") for d in reasons.scalars()]
+        said = [d.get("reason") for d in reasons.scalars()]
+        assert "better AUC (gate overridden: evidence: flow 'test-flow' has no held-out" in said[-1]
 
 
 @pytest.fixture
@@ -128,9 +133,19 @@ def test_the_api_lists_shows_and_promotes_and_the_server_switches(served: tuple[
     assert api.post(promote, Role.LEAD, json={"reason": "x"}).status_code == 403
     assert api.post(promote, Role.OWNER, json={"reason": ""}).status_code == 422
     assert api.post(promote, Role.OWNER, json={}).status_code == 422
-    done = api.post(promote, Role.OWNER, json={"reason": "better AUC"})
+    refused = api.post(promote, Role.OWNER, json={"reason": "better AUC"})
+    assert refused.status_code == 409 and refused.json()["error"]["type"] == "conflict"
+    [problem] = refused.json()["error"]["problems"]
+    assert problem["location"] == "gate" and problem["reason"].startswith("evidence: flow 'test-flow' has no held-out")
+    done = api.post(promote, Role.OWNER, json={"reason": "better AUC", "override": True})
     assert done.status_code == 200, done.text
-    assert (done.json()["version"]["status"], done.json()["rescored"], done.json()["gate"]) == ("champion", 2, None)
+    body = done.json()
+    assert (body["version"]["status"], body["rescored"], body["gate"], body["overridden"]) == (
+        "champion",
+        2,
+        None,
+        True,
+    )
 
     deadline = time.monotonic() + 15  # the server's refresh timer picks the new champion up
     while time.monotonic() < deadline:

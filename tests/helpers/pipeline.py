@@ -1,7 +1,7 @@
-"""A small but real learning pipeline for testing the retrain runs: decided cases as labels, training sets recorded
-by Signoff's own ``datasets``, scikit-learn models, skops artifacts written first and their rows after, idempotent
-by fingerprint. It has the signatures of Signoff's own steps, so the run
-machinery around them (claims, heartbeats, take-overs, MLflow) is tested for what it is."""
+"""A small but real learning pipeline for testing the retrain runs: decided cases as labels, a training set
+recorded in the database (its training_sets row and an audit event, in one transaction), scikit-learn models, skops
+artifacts written first and their rows after, idempotent by fingerprint. It has the signatures of Signoff's own
+steps, so the run machinery around them (claims, heartbeats, take-overs, MLflow) is tested for what it is."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,9 @@ from sqlalchemy import Connection, insert, select
 from signoff import audit
 from signoff.config import Flow, Project
 from signoff.domain import AuditEvent, CaseId, LabelSource
-from signoff.learning import datasets
 from signoff.learning.records import Label, TrainingSet
 from signoff.learning.retrain import Steps
+from signoff.store import training as training_store
 from signoff.store.database import Database, as_utc
 from signoff.store.schema import cases, decisions, model_versions
 
@@ -40,6 +40,10 @@ class Version:
     version: str
     uri: str
     status: str
+
+
+def held_out(case_id: int) -> bool:
+    return case_id % 5 == 0
 
 
 def labels(conn: Connection, flow: str, *, until: datetime) -> list[Label]:
@@ -60,6 +64,54 @@ def labels_of(db: Database, flow: str) -> list[Label]:
         return labels(conn, flow, until=db.now(conn))
 
 
+def _split(flow: Flow, found: Sequence[Label], until: datetime, actor: str) -> TrainingSet | None:
+    """The set these labels give (id 0 until recorded): held-out cases dropped, the latest cases validate."""
+    usable = sorted((label for label in found if not held_out(label.case_id)), key=lambda x: x.case_created_at)
+    if len(usable) < flow.learning.min_labels:
+        return None
+    cut = int(len(usable) * (1 - flow.learning.validation))
+    sha = hashlib.sha256(json.dumps([[x.case_id, x.label] for x in usable]).encode()).hexdigest()
+    first, start = usable[0].labelled_at, usable[cut].case_created_at
+    train, validation = tuple(usable[:cut]), tuple(usable[cut:])
+    return TrainingSet(0, flow.name, train, validation, first, until, start, None, sha, until, actor)
+
+
+def build(
+    db: Database, flow: Flow, found: Sequence[Label], *, until: datetime, actor: str, policy_version: str | None = None
+) -> TrainingSet | None:
+    training_set = _split(flow, found, until, actor)
+    if training_set is None:
+        return None
+    with db.transaction() as conn:
+        set_id = training_store.insert_training_set(
+            conn,
+            [],
+            flow=flow.name,
+            window_start=training_set.window_start,
+            window_end=until,
+            validation_start=training_set.validation_start,
+            policy_version=policy_version,
+            holdout=0.2,
+            sha256=training_set.sha256,
+            created_at=until,
+            created_by=actor,
+        )
+        data = {"flow": flow.name, "until": until.isoformat()}
+        audit.record(db, conn, [AuditEvent(actor, SET, "training_set", str(set_id), data)])
+    return replace(training_set, id=set_id, policy_version=policy_version)
+
+
+def load(db: Database, flow: Flow, training_set_id: int) -> TrainingSet:
+    with db.transaction(write=False) as conn:
+        row = training_store.training_set(conn, training_set_id)
+        assert row is not None
+        until = as_utc(row.window_end)
+        found = labels(conn, flow.name, until=until)
+    training_set = _split(flow, found, until, row.created_by)
+    assert training_set is not None and training_set.sha256 == row.sha256, "the recorded set changed"
+    return replace(training_set, id=training_set_id)
+
+
 def _frame(db: Database, found: Sequence[Label]) -> tuple[pd.DataFrame, np.ndarray]:
     ids = [label.case_id for label in found]
     with db.transaction(write=False) as conn:
@@ -73,7 +125,7 @@ def frames(db: Database, flow: Flow, training_set: TrainingSet) -> tuple[pd.Data
 
 
 def holdout(db: Database, flow: Flow, found: Sequence[Label]) -> tuple[pd.DataFrame, np.ndarray]:
-    return _frame(db, [label for label in found if datasets.held_out(flow.name, label.case_id, flow.learning.holdout)])
+    return _frame(db, [label for label in found if held_out(label.case_id)])
 
 
 def plain_trainer(data: tuple[pd.DataFrame, np.ndarray]) -> Any:
@@ -176,8 +228,8 @@ class Registry:
     def steps(self) -> Steps:
         return Steps(
             labels=labels,
-            build=datasets.build,  # training sets are recorded for real: runs and versions point to them
-            load=datasets.load,
+            build=build,
+            load=load,
             frames=frames,
             holdout=holdout,
             trainer=trainer_of,

@@ -64,8 +64,8 @@ def test_an_exhausted_chain_can_decide_a_safe_label(db: Database, tmp_path: Path
     assert [e.action for e in escalate(db, project)] == ["label"]
     with db.transaction(write=False) as conn:
         record = case_store.case_record(conn, 1)
-    assert record is not None and record["decision"]["label"] == "bad"
-    assert record["decision"]["decided_by"] == "default-action" and record["tasks"][0]["status"] == "done"
+    assert record is not None and record.decision.label == "bad"
+    assert record.decision.decided_by == "default-action" and record.tasks[0].status == "done"
     assert _events(db, "case.decided")[0]["escalation_exhausted"] is True
 
 
@@ -75,8 +75,8 @@ def test_an_exhausted_chain_can_let_the_model_decide_and_flag_it(db: Database, t
     assert [e.action for e in escalate(db, project)] == ["model"]
     with db.transaction(write=False) as conn:
         record = case_store.case_record(conn, 1)
-    assert record is not None and record["decision"]["decided_by"] == "model"
-    assert record["decision"]["label"] == record["predictions"][0]["label"]
+    assert record is not None and record.decision.decided_by == "model"
+    assert record.decision.label == record.predictions[0].label
     event = _events(db, "case.decided")[0]
     assert event["escalation_exhausted"] is True and event["decided_by"] == "model"
 

@@ -59,7 +59,7 @@ def test_an_idle_claim_is_offered_an_automatic_decision_and_its_review_leaves_it
         record = case_store.case_record(conn, got.case_id)
         task = conn.execute(select(tasks).where(tasks.c.id == got.task_id)).one()
     assert record is not None
-    score = record["fields"]["score"]
+    score = record.fields["score"]
     assert selection.margin == pytest.approx(abs(1 - 2 * score))
     assert task.due_at is None  # nobody waits for it: no escalation may ever decide the case
     offered = _events(db, "exploration.offered")

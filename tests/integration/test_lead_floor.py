@@ -15,7 +15,7 @@ from signoff.config.flows import Workload
 from signoff.domain import AuditEvent, Role
 from signoff.review import leads
 from signoff.review.escalation import escalate
-from signoff.review.floor import floor
+from signoff.review.floor import Fatigue, floor
 from signoff.store import audit as audit_store
 from signoff.store import reviewers as people
 from signoff.store import tasks as task_store
@@ -40,8 +40,8 @@ def test_open_tasks_come_in_claim_order_with_their_assignee_and_holder(db: Datab
     with db.transaction(write=False) as conn:
         now = db.now(conn)
         rows = task_store.open_in_claim_order(conn, now, 10)
-        assert [r["id"] for r in task_store.open_in_claim_order(conn, now, 2)] == [4, 2]
-    assert [(r["id"], r["assignee"], r["holder"]) for r in rows] == [
+        assert [r.id for r in task_store.open_in_claim_order(conn, now, 2)] == [4, 2]
+    assert [(r.id, r.assignee, r.holder) for r in rows] == [
         (4, None, "alice"),
         (2, None, None),
         (1, None, None),
@@ -73,7 +73,7 @@ def test_the_roster_lists_who_may_review_with_sorted_skills(db: Database, tmp_pa
     reviewer(db, "owen", Role.OWNER)
     leads.set_skills(db, lena, "bob", ["spanish", "fraud"])
     found = floor(db, project, lena).reviewers
-    assert [(p["name"], p["role"], p["skills"]) for p in found] == [
+    assert [(p.name, p.role, p.skills) for p in found] == [
         ("bob", "reviewer", ["fraud", "spanish"]),
         ("lena", "lead", []),
     ]
@@ -91,22 +91,16 @@ def test_the_floor_shows_fatigue_pauses_and_escalations(db: Database, tmp_path: 
         conn.execute(update(tasks).where(tasks.c.id == 4).values(due_at=db.now(conn) - timedelta(minutes=1)))
     escalate(db, project)
     view = floor(db, project, users.operator("tester"), tasks=2)
-    by_name = {r["name"]: r for r in view.reviewers}
-    assert by_name["alice"]["fatigue"]["limited"] and by_name["alice"]["fatigue"]["limit"] == "max_per_hour"
-    assert by_name["alice"]["reviews_last_hour"] == 1
-    assert by_name["bob"]["fatigue"] == {
-        "limited": False,
-        "limit": None,
-        "text": "0 of 1 reviews this hour; 0 of 60 min without a break",
-    }
-    assert [(p["flow"], p["queue"], p["reason"]) for p in by_name["bob"]["pauses"]] == [
-        ("test-flow", "default", "wrong on gold")
-    ]
-    assert [(e["task_id"], e["action"]) for e in view.escalations] == [(4, "task.held")]
-    assert [t["id"] for t in view.tasks] == [2, 3] and view.tasks_shown == 2
-    assert {t["sla"] for t in view.tasks} == {"at risk"}  # due in 10 min, inside the 15 min window
+    by_name = {r.name: r for r in view.reviewers}
+    assert by_name["alice"].fatigue.limited and by_name["alice"].fatigue.limit == "max_per_hour"
+    assert by_name["alice"].reviews_last_hour == 1
+    assert by_name["bob"].fatigue == Fatigue(False, None, "0 of 1 reviews this hour; 0 of 60 min without a break")
+    assert [(p.flow, p.queue, p.reason) for p in by_name["bob"].pauses] == [("test-flow", "default", "wrong on gold")]
+    assert [(e.task_id, e.action) for e in view.escalations] == [(4, "task.held")]
+    assert [t.id for t in view.tasks] == [2, 3] and view.tasks_shown == 2
+    assert {t.sla for t in view.tasks} == {"at risk"}  # due in 10 min, inside the 15 min window
     (queue,) = view.queues
-    assert (queue["open"], queue["done_last_hour"], queue["krippendorff_alpha"]) == (3, 1, None)
+    assert (queue.open, queue.done_last_hour, queue.krippendorff_alpha) == (3, 1, None)
 
 
 def _fill_audit(db: Database, n: int) -> None:
@@ -137,3 +131,19 @@ def test_the_latest_escalations_are_read_from_their_partial_index(db: Database) 
         assert len(audit_store.escalations(conn, 20)) == 20
     assert "ix_audit_events_escalation" in plan, plan
     assert "Seq Scan" not in plan and "SCAN audit_events\n" not in plan + "\n", plan
+
+
+def test_a_flow_lead_sees_the_default_decisions_of_their_flow_only(db: Database, tmp_path: Path) -> None:
+    """A decision by the exhausted chain's safe label is an event on the case (its data names no case): the
+    lead of the case's flow sees it, a lead of another flow does not."""
+    project = queued(
+        db, tmp_path, 1, queues={"default": {"sla": 600, "when_exhausted": {"action": "label", "label": "bad"}}}
+    )
+    with db.transaction() as conn:
+        conn.execute(update(tasks).where(tasks.c.id == 1).values(due_at=db.now(conn) - timedelta(minutes=1)))
+    escalate(db, project)
+    ours = users.create_user(db, "lena", Role.LEAD, "tester", ["test-flow"])[0]
+    theirs = users.create_user(db, "otto", Role.LEAD, "tester", ["other-flow"])[0]
+    shown = floor(db, project, ours).escalations
+    assert [(e.case_id, e.action, e.what) for e in shown] == [(1, "case.decided", "decided bad by default action")]
+    assert floor(db, project, theirs).escalations == []

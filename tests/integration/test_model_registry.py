@@ -248,11 +248,11 @@ def test_a_new_champion_rescores_open_review_cases_beside_the_old_score(db: Data
         record = case_store.case_record(conn, flagged[0])
         decided = case_store.case_record(conn, submitted[2].case_id)
     assert record is not None and decided is not None
-    assert [p["model_version"] for p in record["predictions"]] == ["test-1", new.version]
-    old_score, new_score = (p["probabilities"][1] for p in record["predictions"])
+    assert [p.model_version for p in record.predictions] == ["test-1", new.version]
+    old_score, new_score = (p.probabilities[1] for p in record.predictions if p.probabilities is not None)
     assert old_score == pytest.approx(0.45) and new_score != pytest.approx(old_score)
-    assert record["routes"][0]["prediction_id"] == record["predictions"][0]["id"]  # the route keeps the old one
-    assert len(decided["predictions"]) == 1  # a decided case is not re-scored
+    assert record.routes[0].prediction_id == record.predictions[0].id  # the route keeps the old one
+    assert len(decided.predictions) == 1  # a decided case is not re-scored
     (event,) = events(db, "model.rescored")
     assert sorted(event.data["cases"]) == sorted(flagged)
     reasons = [e.data["reason"] for e in events(db, "model.status_changed") if e.data.get("version")]

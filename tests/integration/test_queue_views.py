@@ -9,6 +9,7 @@ from sqlalchemy import update
 
 from helpers.queues import queued, reviewer
 from signoff import review
+from signoff.review import ReviewerLoad
 from signoff.review.queues import overview
 from signoff.store.database import Database
 from signoff.store.schema import tasks
@@ -28,12 +29,9 @@ def test_the_overview_counts_what_a_lead_needs(db: Database, tmp_path: Path) -> 
     review.claim(db, project, bob)  # bob holds task 2
     view = overview(db)
     (row,) = view.queues
-    assert (row["flow"], row["queue"], row["open"], row["leased"]) == ("test-flow", "default", 5, 1)
-    assert (row["at_risk"], row["overdue"], row["done_last_hour"]) == (1, 0, 1)
-    assert 0 <= row["oldest_age_seconds"] < 60
-    assert view.reviewers == [
-        {"name": "alice", "leases_held": 0, "reviews_last_hour": 1},
-        {"name": "bob", "leases_held": 1, "reviews_last_hour": 0},
-    ]
-    assert overview(db, risk_window=4 * 3600).queues[0]["at_risk"] == 2
+    assert (row.flow, row.queue, row.open, row.leased) == ("test-flow", "default", 5, 1)
+    assert (row.at_risk, row.overdue, row.done_last_hour) == (1, 0, 1)
+    assert 0 <= row.oldest_age_seconds < 60
+    assert view.reviewers == [ReviewerLoad("alice", 0, 1), ReviewerLoad("bob", 1, 0)]
+    assert overview(db, risk_window=4 * 3600).queues[0].at_risk == 2
     assert overview(db, flows={"other"}).queues == []

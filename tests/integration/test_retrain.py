@@ -11,7 +11,6 @@ import pytest
 from helpers import pipeline
 from helpers.retraining import age_heartbeat, labelled_project, run_events, run_rows, versions
 from signoff.errors import Conflict
-from signoff.learning import datasets
 from signoff.learning import retrain as retraining
 from signoff.learning.retrain import RunLost, retrain, run_due
 from signoff.store.database import Database
@@ -23,7 +22,7 @@ def test_a_retrain_registers_a_candidate_and_audits_every_step(db: Database, tmp
     assert result.status == "done" and result.reason is None and result.version is not None
     assert result.labels == 60 and result.training_set is not None
     assert len(result.training_set.train) + len(result.training_set.validation) == 60 - sum(
-        1 for label in pipeline.labels_of(db, "test-flow") if datasets.held_out("test-flow", label.case_id, 0.1)
+        1 for label in pipeline.labels_of(db, "test-flow") if pipeline.held_out(label.case_id)
     )
     assert result.metrics["accuracy"] > 0.9 and result.metrics["n"] >= 1
     [row] = run_rows(db)

@@ -32,11 +32,11 @@ def test_claim_submit_decides_the_case_and_audits_each_step(db: Database, tmp_pa
     with db.transaction(write=False) as conn:
         record = case_store.case_record(conn, got.case_id)
     assert record is not None
-    assert record["status"] == "decided"
-    assert record["decision"]["label"] == "bad" and record["decision"]["decided_by"] == "reviewer"
-    assert record["reviews"][0]["comment"] == "looks risky"
-    assert record["tasks"][0]["status"] == "done"
-    assert [(lease["token"], lease["end_reason"]) for lease in record["tasks"][0]["leases"]] == [(1, "submitted")]
+    assert record.status == "decided"
+    assert record.decision.label == "bad" and record.decision.decided_by == "reviewer"
+    assert record.reviews[0].comment == "looks risky"
+    assert record.tasks[0].status == "done"
+    assert [(lease.token, lease.end_reason) for lease in record.tasks[0].leases] == [(1, "submitted")]
     assert _actions(db)[-3:] == ["task.claimed", "review.submitted", "case.decided"]
     assert review.claim(db, project, alice) is None
 
@@ -85,7 +85,7 @@ def test_an_expired_lease_cannot_submit_even_before_anyone_reclaims(db: Database
     with db.transaction(write=False) as conn:
         record = case_store.case_record(conn, got.case_id)
     assert record is not None
-    assert [(x["token"], x["end_reason"]) for x in record["tasks"][0]["leases"]] == [(1, "expired"), (2, None)]
+    assert [(x.token, x.end_reason) for x in record.tasks[0].leases] == [(1, "expired"), (2, None)]
 
 
 def test_heartbeat_extends_the_lease_past_its_ttl(db: Database, tmp_path: Path) -> None:

@@ -120,8 +120,8 @@ def test_gold_tasks_look_like_reviews_and_never_decide_their_case(db: Database, 
     assert got is not None and got.kind == "gold" and got.case_id > 3  # rate 1: a gold case
     assert review.shown_kind(got.kind) == "review"
     seen = review.claimed_case(db, alice, got)
-    assert seen["status"] == "in_review" and [t["kind"] for t in seen["tasks"]] == ["review"]
-    assert seen["predictions"] and seen["routes"]  # scored and routed like any case
+    assert seen.status == "in_review" and [t.kind for t in seen.tasks] == ["review"]
+    assert seen.predictions and seen.routes  # scored and routed like any case
     outcome = review.submit(db, project, alice, got.task_id, got.token, "bad")
     assert (outcome.label, outcome.decided_by) == ("bad", "reviewer")
     with db.transaction(write=False) as conn:

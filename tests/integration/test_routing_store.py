@@ -51,8 +51,8 @@ def test_an_audited_case_is_decided_by_the_model_and_its_review_only_measures(db
     with db.transaction(write=False) as conn:
         record = case_store.case_record(conn, result.case_id)
         audited = conn.execute(select(audit_events.c.data).where(audit_events.c.action == "case.audited")).scalar_one()
-    assert record is not None and record["decision"]["label"] == "good" and record["decision"]["decided_by"] == "model"
-    assert record["reviews"][0]["label"] == "bad"
+    assert record is not None and record.decision.label == "good" and record.decision.decided_by == "model"
+    assert record.reviews[0].label == "bad"
     assert audited["agrees"] is False and audited["model_label"] == "good"
 
 

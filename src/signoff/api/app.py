@@ -30,6 +30,7 @@ from signoff.api.schemas import (
     ConflictOut,
     DecidedOut,
     ErrorOut,
+    EvidenceOut,
     FlowOut,
     FlowsOut,
     GoldAddedOut,
@@ -57,6 +58,8 @@ from signoff.api.schemas import (
     ResolveIn,
     ReviewersOut,
     ReviewIn,
+    RollbackIn,
+    RolledBackOut,
     SkillsIn,
     SkillsOut,
     SkipIn,
@@ -72,7 +75,7 @@ from signoff.config import Project, environment, load_project
 from signoff.database import Database, open_database, require_current
 from signoff.domain import MAX_ID, Id, TaskId, User
 from signoff.errors import InvalidInput, NotFound, Problem, problems_of
-from signoff.learning import labels, outcomes
+from signoff.learning import labels, outcomes, promotion
 from signoff.learning import registry as model_registry
 from signoff.metrics import alerts
 from signoff.metrics import service as metrics_service
@@ -445,8 +448,8 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     @app.post("/api/v1/tasks/{task_id}/submit", tags=["review"], responses=LEASED)
     def submit_review(task_id: Id, body: ReviewIn, ctx: Ctx, user: Reviewer) -> SubmittedReviewOut:
         """Record your review; it becomes the case's decision. Refused (409) if your lease is not live."""
-        outcome = review.submit(ctx.db, ctx.project, user, TaskId(task_id), body.token, body.label, body.comment)
-        return SubmittedReviewOut(review_id=outcome.review_id, decision=DecidedOut.model_validate(outcome))
+        result = review.submit(ctx.db, ctx.project, user, TaskId(task_id), body.token, body.label, body.comment)
+        return SubmittedReviewOut(review_id=result.review_id, decision=DecidedOut.model_validate(result))
 
     @app.post("/api/v1/tasks/{task_id}/skip", tags=["review"], responses=LEASED)
     def skip(task_id: Id, body: SkipIn, ctx: Ctx, user: Reviewer) -> SkippedOut:
@@ -502,15 +505,46 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         lineage = None if found.lineage is None else {**vars(found.lineage), "sources": found.lineage.sources}
         return ModelVersionDetailOut.model_validate({**vars(found), "lineage": lineage})
 
+    @app.get("/api/v1/flows/{flow}/models/{version}/evidence", tags=["models"], responses=errors_of(404, 409, 422, 502))
+    def model_evidence(flow: Name, version: VersionName, ctx: Ctx, user: MetricsReader) -> EvidenceOut:
+        """The version weighed against the champion: both models on the held-out human-verified cases (judged)
+        and on the random audit sample (reported), the certified rules recalibrated on the version's own scores,
+        and the promotion gate's decision with every condition's numbers. Changes nothing."""
+        runtime = _flow(ctx, user, "read_metrics", flow)
+        found = promotion.weigh(ctx.db, ctx.project, runtime.flow, version)
+        return EvidenceOut.model_validate(found.summary())
+
     @app.post(
         "/api/v1/flows/{flow}/models/{version}/promote", tags=["models"], responses=errors_of(404, 409, 413, 422, 502)
     )
     def promote_model(flow: Name, version: VersionName, body: PromoteIn, ctx: Ctx, user: ModelOwner) -> PromotedOut:
-        """Make a version the champion by hand, audited with the reason; the previous champion is retired and the
-        open review cases are re-scored by the new one. No gate on evidence runs. Servers switch within seconds."""
+        """Make a version the champion if the promotion gate passes, audited with the evidence; the previous
+        champion is retired and the open review cases are re-scored by the new one. A refusal is a 409 naming
+        each failed condition with its numbers (in ``problems``), with nothing changed but the audit trail;
+        ``override: true`` promotes anyway, audited as an override. Servers switch within seconds."""
         runtime = _flow(ctx, user, "manage_models", flow)
-        done = model_registry.promote(ctx.db, ctx.project, runtime.flow, version, actor=user.name, reason=body.reason)
-        return PromotedOut(version=ModelVersionOut.model_validate(done.version), rescored=done.rescored)
+        done = promotion.promote(
+            ctx.db, ctx.project, runtime.flow, version, actor=user.name, reason=body.reason, override=body.override
+        )
+        gate = None if done.weighing is None else EvidenceOut.model_validate(done.weighing.summary())
+        return PromotedOut(
+            version=ModelVersionOut.model_validate(done.version),
+            rescored=done.rescored,
+            overridden=done.overridden,
+            gate=gate,
+        )
+
+    @app.post("/api/v1/flows/{flow}/models/rollback", tags=["models"], responses=errors_of(404, 409, 413, 422, 502))
+    def rollback_model(flow: Name, body: RollbackIn, ctx: Ctx, user: ModelOwner) -> RolledBackOut:
+        """Serve the champion the current one replaced again (or the version named), with no gate: it served
+        before. Audited with the reason; the open review cases are re-scored."""
+        runtime = _flow(ctx, user, "manage_models", flow)
+        done = promotion.rollback(ctx.db, ctx.project, runtime.flow, body.version, actor=user.name, reason=body.reason)
+        return RolledBackOut(
+            previous=ModelVersionOut.model_validate(done.previous),
+            version=ModelVersionOut.model_validate(done.version),
+            rescored=done.rescored,
+        )
 
     @app.post(
         "/api/v1/flows/{flow}/gold", tags=["leads"], status_code=201, responses=errors_of(404, 409, 413, 422, 502)

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from signoff.errors import InvalidInput, LimitReached, Problem, SignoffError, problems_of, status_of
+from signoff.errors import InvalidInput, LimitReached, Problem, PromotionRefused, SignoffError, problems_of, status_of
 
 MAX_PROBLEMS = 100  # listed in one error body; the rest are counted, so an error is never larger than its request
 
@@ -48,7 +48,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SignoffError)
     async def _signoff(_request: Request, error: SignoffError) -> JSONResponse:
         status, name = status_of(error)
-        problems = _listed(error.problems) if isinstance(error, InvalidInput) else None
+        problems = _listed(error.problems) if isinstance(error, InvalidInput | PromotionRefused) else None
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if isinstance(error, LimitReached) and error.retry_after is not None:
             headers = {"Retry-After": str(max(1, round(error.retry_after)))}

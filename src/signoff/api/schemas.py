@@ -300,8 +300,8 @@ class HeartbeatOut(_Out):
 class DecidedOut(_Out):
     review_id: int
     case_id: int
-    label: str | None
-    decided_by: str
+    label: str | None = Field(description="The case's decision; null while it awaits more reviews or adjudication.")
+    decided_by: str | None = Field(description="reviewer, consensus, adjudication or model; null while undecided.")
     replayed: bool = Field(description="True when this exact review was submitted before; nothing changed.")
 
 
@@ -494,6 +494,16 @@ class ResolveIn(_Body):
 
 class PromoteIn(_Body):
     reason: Text = Field(min_length=1, max_length=2000, description="Why; kept in the audit trail.")
+    override: bool = Field(
+        default=False, description="Promote even if the gate refuses; audited as an override with the refusal."
+    )
+
+
+class RollbackIn(_Body):
+    reason: Text = Field(min_length=1, max_length=2000, description="Why; kept in the audit trail.")
+    version: Name | None = Field(
+        default=None, description="The version to serve again; by default the champion the current one replaced."
+    )
 
 
 class ExampleOut(_Out):
@@ -538,7 +548,83 @@ class ModelVersionsOut(_Out):
     versions: list[ModelVersionOut]
 
 
+class PerformanceOut(_Out):
+    n: int
+    accuracy: float
+    log_loss: float
+    ece: float = Field(description="Expected calibration error.")
+    auc: float | None = Field(description="Null with a single label among the cases.")
+    flag_rate: float | None = Field(description="Share of the cases the policy sends to review with these scores.")
+    auto_error: float | None = Field(description="Error among the cases the policy leaves to the model.")
+
+
+class GroupComparisonOut(_Out):
+    attribute: str
+    group: str
+    champion: PerformanceOut
+    challenger: PerformanceOut
+
+
+class McNemarOut(_Out):
+    champion_only: int = Field(description="Cases only the champion gets right.")
+    challenger_only: int = Field(description="Cases only the challenger gets right.")
+    statistic: float | None
+    p_value: float
+    exact: bool
+
+
+class BootstrapOut(_Out):
+    difference: float = Field(description="The challenger's AUC minus the champion's.")
+    low: float
+    high: float
+    confidence: float
+    resamples: int
+    skipped: int
+    seed: int
+
+
+class ComparisonOut(_Out):
+    labels: list[str]
+    n: int
+    weighted: bool = Field(description="Whether some case weighs other than 1 (the audit sample).")
+    champion: PerformanceOut
+    challenger: PerformanceOut
+    mcnemar: McNemarOut
+    auc_difference: BootstrapOut | None
+    groups: list[GroupComparisonOut]
+
+
+class CertifiedOut(_Out):
+    able: bool = Field(description="Whether the certified rules still certify with the challenger's scores.")
+    reason: str
+
+
+class EvidenceOut(_Out):
+    flow: str
+    champion: str
+    challenger: str
+    promote: bool = Field(description="The gate's decision.")
+    reasons: list[str] = Field(description="Each failed condition with its numbers.")
+    passed: list[str] = Field(description="Each condition met, with its numbers.")
+    held_out: ComparisonOut = Field(description="Both models on the held-out human-verified cases (judged).")
+    audit_sample: ComparisonOut | None = Field(
+        description="Both models on the random audit sample neither trained on, weighted (reported, not judged)."
+    )
+    certified: CertifiedOut
+    calibration_cases: int = Field(description="Labelled cases each model's learning rules were calibrated on.")
+    unscored: int = Field(description="Held-out cases left out because a model could not score them.")
+
+
 class PromotedOut(_Out):
     version: ModelVersionOut
     rescored: int = Field(description="Open review cases scored by the new champion.")
-    gate: None = Field(default=None, description="Always null: a promotion by hand runs no gate on evidence.")
+    overridden: bool = Field(description="Promoted over the gate's refusal.")
+    gate: EvidenceOut | None = Field(
+        description="The evidence and the gate's decision; null when none could be gathered."
+    )
+
+
+class RolledBackOut(_Out):
+    previous: ModelVersionOut = Field(description="The champion replaced.")
+    version: ModelVersionOut = Field(description="The champion again.")
+    rescored: int = Field(description="Open review cases scored by it.")

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Collection, Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from signoff.store import audit as audit_store
 from signoff.store import cases as case_store
 from signoff.store import users as user_store
 from signoff.store.database import Database
+from signoff.store.records import Case
 
 EXPORT_COLUMNS = ("seq", "event_id", "at", "actor", "action", "entity", "entity_id", "data", "prev_hash", "hash")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -25,9 +27,10 @@ def case_history(db: Database, case_id: int, flows: Collection[str] | None = Non
     and the case's and its tasks' audit events, each marked sealed or not; None if there is no such case, or if
     it is not of ``flows`` (None: every flow)."""
     with db.transaction(write=False) as conn:
-        record = case_store.case_record(conn, case_id)
-        if record is None or (flows is not None and record["flow"] not in flows):
+        case = case_store.case_record(conn, case_id)
+        if case is None or (flows is not None and case.flow not in flows):
             return None
+        record = _stored(case)
         task_ids = [task["id"] for task in record["tasks"]]
         events = audit_store.case_events(conn, case_id, task_ids)
         people = [lease["reviewer_id"] for task in record["tasks"] for lease in task["leases"]]
@@ -38,6 +41,18 @@ def case_history(db: Database, case_id: int, flows: Collection[str] | None = Non
     for review in record["reviews"]:
         review["reviewer"] = names.get(review["reviewer_id"], f"user {review['reviewer_id']}")
     record["events"] = [_event(row) for row in events]
+    return record
+
+
+# What a decision says in its audit event only; the record shows what the decisions table holds.
+_AUDIT_ONLY = ("task_id", "queue", "escalation_exhausted")
+
+
+def _stored(case: Case) -> dict[str, Any]:
+    """The case as plain data (the page and its JSON download add names and events to it)."""
+    record = asdict(case)
+    if record["decision"] is not None:
+        record["decision"] = {k: v for k, v in record["decision"].items() if k not in _AUDIT_ONLY}
     return record
 
 

@@ -1,4 +1,5 @@
-"""``signoff models``: a flow's model versions, one version's lineage, and promotion by hand."""
+"""``signoff models``: a flow's model versions, one version's lineage, the evidence for a challenger, promotion
+through the gate and roll-back."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from signoff import audit
 from signoff.cli.common import ACTOR, ProjectOption, database, errors, out, policed, sealed
 from signoff.config import load_project
-from signoff.learning import registry
+from signoff.errors import PromotionRefused
+from signoff.learning import promotion, registry
 
-models_app = typer.Typer(help="Model versions: list, show lineage, promote.", no_args_is_help=True)
+models_app = typer.Typer(help="Model versions: list, show lineage, evaluate, promote, roll back.", no_args_is_help=True)
 
 FlowArgument = Annotated[str, typer.Argument(help="The flow.")]
 VersionArgument = Annotated[str, typer.Argument(help="The model version (as `signoff models list` names it).")]
@@ -88,22 +91,95 @@ def models_show(
     out.print(table)
 
 
+def _figures(comparison: Any) -> Table:
+    table = Table("figure", "champion", "challenger")
+    for name in ("accuracy", "auc", "log_loss", "ece", "flag_rate", "auto_error"):
+        table.add_row(name, *(_figure(getattr(p, name)) for p in (comparison.champion, comparison.challenger)))
+    for group in comparison.groups:
+        figures = [f"{p.accuracy:.4f} / {_figure(p.auc)} ({p.n})" for p in (group.champion, group.challenger)]
+        table.add_row(f"{group.attribute}={group.group}: accuracy / AUC (cases)", *figures)
+    return table
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+@models_app.command("evaluate")
+def models_evaluate(
+    flow: FlowArgument, version: VersionArgument, as_json: JsonOption = False, project: ProjectOption = None
+) -> None:
+    """Weigh a version against the champion: both models on the held-out human-verified cases (judged) and on the
+    random audit sample (reported), the certified rules recalibrated on the challenger's own scores, and the
+    gate's decision with every condition's numbers. Changes nothing."""
+    with errors():
+        loaded = load_project(project)
+        found = promotion.weigh(database(loaded), loaded, loaded.flow(flow), version)
+    if as_json:
+        out.print_json(data=found.summary())
+        return
+    verdict = "[green]promote[/]" if found.decision.promote else "[red]refuse[/]"
+    out.print(f"[bold]{flow} {found.challenger.version}[/] against the champion {found.champion.version}: {verdict}")
+    held = found.held_out
+    out.print(f"Held-out human-verified cases: {held.n}{' (weighted)' if held.weighted else ''}", highlight=False)
+    out.print(_figures(held))
+    sample = found.audit_sample
+    if sample is None:
+        out.print("Random audit sample: no audited case outside both models' training sets.")
+    else:
+        out.print(f"Random audit sample (weighted by inclusion probability): {sample.n} cases", highlight=False)
+        out.print(_figures(sample))
+    out.print(f"Calibration cases: {found.calibration_cases}; unscored: {found.unscored}", highlight=False)
+    for title, lines in (("failed", found.decision.reasons), ("passed", found.decision.passed)):
+        for line in lines:
+            out.print(f"  {title}: {line}", highlight=False, soft_wrap=True)
+
+
 @models_app.command("promote")
 def models_promote(
     flow: FlowArgument,
     version: VersionArgument,
     reason: Annotated[str, typer.Option(callback=policed(name=False), help="Why (kept in the audit trail).")],
+    override: Annotated[
+        bool, typer.Option("--override", help="Promote even if the gate refuses (audited as an override).")
+    ] = False,
     project: ProjectOption = None,
 ) -> None:
-    """Make a version the champion by hand (the previous one is retired), audited; the open review cases are
-    re-scored by it. No gate on evidence runs: the promotion is yours."""
+    """Make a version the champion if the promotion gate passes (the previous one is retired), audited with the
+    evidence; the open review cases are re-scored by it. A refusal names every failed condition with its numbers
+    and changes nothing but the audit trail; ``--override`` promotes anyway, recorded as an override."""
     with sealed(project) as (loaded, db):
-        promoted = registry.promote(db, loaded, loaded.flow(flow), version, actor=ACTOR, reason=reason)
+        try:
+            done = promotion.promote(
+                db, loaded, loaded.flow(flow), version, actor=ACTOR, reason=reason, override=override
+            )
+        except PromotionRefused:
+            audit.seal(db)
+            raise
+    how = "overriding the gate's refusal" if done.overridden else "the gate passed"
     out.print(
-        f"{flow} {promoted.version.version} is the champion (promoted by hand; no gate ran); "
-        f"{promoted.rescored} open review cases re-scored. Running servers switch to it within seconds.",
+        f"{flow} {done.version.version} is the champion ({how}); {done.rescored} open review cases re-scored. "
+        "Running servers switch to it within seconds.",
         highlight=False,
         soft_wrap=True,
     )
-    if promoted.warning is not None:
-        out.print(f"  warning: {promoted.warning}", highlight=False, soft_wrap=True)
+
+
+@models_app.command("rollback")
+def models_rollback(
+    flow: FlowArgument,
+    reason: Annotated[str, typer.Option(callback=policed(name=False), help="Why (kept in the audit trail).")],
+    version: Annotated[
+        str | None, typer.Argument(help="The version to serve again (default: the champion the current one replaced).")
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Serve the previous champion again (or the version named), with no gate: it served before. Audited."""
+    with sealed(project) as (loaded, db):
+        done = promotion.rollback(db, loaded, loaded.flow(flow), version, actor=ACTOR, reason=reason)
+    out.print(
+        f"{flow} {done.version.version} is the champion again (rolled back from {done.previous.version}); "
+        f"{done.rescored} open review cases re-scored.",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -11,6 +11,7 @@ from rich.table import Table
 from signoff import intake
 from signoff.cli.common import ProjectOption, errors, optional_database, out
 from signoff.config import load_project
+from signoff.learning.evaluate import Evaluation
 
 policy_app = typer.Typer(help="Routing policies: check, replay on labelled data.", no_args_is_help=True)
 
@@ -68,7 +69,7 @@ def policy_evaluate(
         out.print(f"Risk-coverage curve written to {plot}")
 
 
-def _print_evaluation(flow: str, result: Any) -> None:
+def _print_evaluation(flow: str, result: Evaluation) -> None:
     table = Table(title=f"Policy replay: {flow}", show_header=False)
     table.add_row("labelled cases", str(result.cases))
     table.add_row("flag rate (sent to review)", f"{result.flag_rate:.2%}")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -13,6 +13,7 @@ from signoff import intake
 from signoff.cli.common import ACTOR, ProjectOption, as_lead, database, errors, out, policed, sealed
 from signoff.config import load_project
 from signoff.domain import MAX_ID
+from signoff.review import ReviewerLoad
 
 gold_app = typer.Typer(help="Gold cases: known answers that measure reviewers.", no_args_is_help=True)
 
@@ -41,27 +42,27 @@ def queues(
         title=f"Queues at {found.at:%Y-%m-%d %H:%M:%S} UTC",
     )
     for row in found.queues:
-        age = row["oldest_age_seconds"]
+        age = row.oldest_age_seconds
         table.add_row(
-            row["flow"],
-            row["queue"],
-            str(row["open"]),
-            str(row["leased"]),
+            row.flow,
+            row.queue,
+            str(row.open),
+            str(row.leased),
             "-" if age is None else f"{age / 60:.0f} min ago",
-            str(row["at_risk"]),
-            str(row["overdue"]),
-            str(row["done_last_hour"]),
+            str(row.at_risk),
+            str(row.overdue),
+            str(row.done_last_hour),
         )
     out.print(table)
     if found.reviewers:
         out.print(_load(found.reviewers, "Reviewers"))
 
 
-def _load(rows: Sequence[Mapping[str, Any]], title: str) -> Table:
+def _load(rows: Sequence[ReviewerLoad], title: str) -> Table:
     """Each reviewer's leases held and reviews in the last hour."""
     table = Table("reviewer", "leases held", "reviews last hour", title=title)
     for row in rows:
-        table.add_row(row["name"], str(row["leases_held"]), str(row["reviews_last_hour"]))
+        table.add_row(row.name, str(row.leases_held), str(row.reviews_last_hour))
     return table
 
 
@@ -77,23 +78,19 @@ def reviewers(
     load = _load(found.reviewers, f"Reviewers at {found.at:%H:%M:%S} UTC")
     gold = Table("reviewer", "flow", "queue", "gold answers", "accuracy", "95% interval", title="Gold tasks")
     for row in found.gold:
-        interval = f"{row['accuracy_low']:.0%} - {row['accuracy_high']:.0%}"
-        gold.add_row(
-            row["reviewer"], row["flow"], row["queue"], str(row["answered"]), f"{row['accuracy']:.0%}", interval
-        )
+        interval = f"{row.accuracy_low:.0%} - {row.accuracy_high:.0%}"
+        gold.add_row(row.reviewer, row.flow, row.queue, str(row.answered), f"{row.accuracy:.0%}", interval)
     shown = Table("flow", "queue", "cases", "Krippendorff's alpha", "Fleiss' kappa", title="Agreement")
-    for row in found.agreement.queues:
+    for queue in found.agreement.queues:
         shown.add_row(
-            row["flow"],
-            row["queue"],
-            str(row["cases"]),
-            _figure(row["krippendorff_alpha"]),
-            _figure(row["fleiss_kappa"]),
+            queue.flow,
+            queue.queue,
+            str(queue.cases),
+            _figure(queue.krippendorff_alpha),
+            _figure(queue.fleiss_kappa),
         )
     for pair in found.agreement.pairs:
-        shown.add_row(
-            "", " & ".join(pair["reviewers"]), str(pair["cases"]), f"Cohen's {_figure(pair['cohen_kappa'])}", ""
-        )
+        shown.add_row("", " & ".join(pair.reviewers), str(pair.cases), f"Cohen's {_figure(pair.cohen_kappa)}", "")
     for table, none in (
         (load, "No reviewer holds a lease or reviewed in the last hour."),
         (gold, "No gold answers yet."),
@@ -101,7 +98,7 @@ def reviewers(
     ):
         out.print(table if table.row_count else f"[dim]{none}[/]")
     for pause in found.pauses:
-        out.print(f"[bold]paused[/] {pause['reviewer']} on {pause['flow']}/{pause['queue']}: {pause['reason']}")
+        out.print(f"[bold]paused[/] {pause.reviewer} on {pause.flow}/{pause.queue}: {pause.reason}")
 
 
 def _figure(value: float | None) -> str:

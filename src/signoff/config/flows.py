@@ -132,6 +132,7 @@ class GateSpec(_Strict):
     min_group_cases: int = Field(default=30, ge=1, description="a smaller group is too noisy to judge")
     min_evidence: int = Field(default=200, ge=1, description="labelled cases needed before any promotion")
     resamples: int = Field(default=2000, ge=200, le=100_000, description="paired bootstrap resamples")
+    auto_promote: bool = Field(default=False, description="a retrain promotes its candidate when the gate passes")
 
 
 class LearningSpec(_Strict):

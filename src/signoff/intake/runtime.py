@@ -34,6 +34,7 @@ from signoff.store import cases as case_store
 from signoff.store import model_versions as model_store
 from signoff.store import registry as policy_store
 from signoff.store.database import Database
+from signoff.store.records import Verified
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ def recalibrate(db: Database | None, runtime: FlowRuntime) -> None:
     flow = runtime.flow
     if not runtime.policy.learning_rules:
         return
-    verified: list[Any] = []
+    verified: list[Verified] = []
     if db is not None:
         with db.transaction(write=False) as conn:
             version_id = runtime.model_version_id

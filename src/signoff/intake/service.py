@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,24 +30,9 @@ from signoff.routing import Batch, Route
 from signoff.store import cases as case_store
 from signoff.store import reviewers as people
 from signoff.store.database import Database
+from signoff.store.records import Submitted
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Submitted:
-    """What the submitter learns about a case: how it was routed and, if decided, the decision."""
-
-    case_id: CaseId
-    external_id: str | None
-    created: bool
-    status: str
-    verdict: str
-    rule: str | None
-    reason: str
-    queue: str | None
-    decision: str | None
-    decided_by: str | None
 
 
 def _deduplicate(flow: Flow, cases: Sequence[CaseInput]) -> list[CaseInput]:
@@ -72,10 +57,10 @@ def _earlier(conn: Connection, flow: Flow, cases: Sequence[CaseInput]) -> dict[s
     ids = [c.external_id for c in cases if c.external_id is not None]
     found = case_store.find_external(conn, flow.name, ids) if ids else {}
     for case in cases:
-        row = found.get(case.external_id) if case.external_id is not None else None
-        if row is not None and row.payload_hash != case.payload_hash:
-            raise IdempotencyConflict(flow.name, row.external_id)
-    return {ext: row.id for ext, row in found.items()}
+        earlier = found.get(case.external_id) if case.external_id is not None else None
+        if earlier is not None and case.external_id is not None and earlier[1] != case.payload_hash:
+            raise IdempotencyConflict(flow.name, case.external_id)
+    return {ext: case_id for ext, (case_id, _hash) in found.items()}
 
 
 def batch_of(runtime: FlowRuntime, frame: pd.DataFrame) -> Batch:
@@ -209,7 +194,7 @@ def _write(
         decisions = {d.case_id: d for d in lifecycle.decide_by_model(conn, decided, runtime.model_version_id, now)}
     task_of: dict[CaseId, int] = {}
     for task in opened:
-        task_of.setdefault(task.case_id, task.task_id)
+        task_of.setdefault(task.case_id, task.id)
     events: list[AuditEvent] = []
     for cid, case, probs, problem, r in zip(case_ids, cases, probabilities, scores.problems, routes, strict=True):
         data: dict[str, Any] = {
@@ -287,21 +272,7 @@ def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor
         else:  # new; a repeat of it later in the same batch is a replay
             case_id, is_new = new_by_external[case.external_id], case.external_id not in answered
             answered.add(case.external_id)
-        s = summaries[case_id]
-        results.append(
-            Submitted(
-                case_id=CaseId(case_id),
-                external_id=s["external_id"],
-                created=is_new,
-                status=s["status"],
-                verdict=s["verdict"],
-                rule=s["rule"],
-                reason=s["reason"],
-                queue=s["queue"],
-                decision=s["decision"],
-                decided_by=s["decided_by"],
-            )
-        )
+        results.append(replace(summaries[case_id], created=is_new))
     INTAKE_SECONDS.labels(flow.name).observe(time.perf_counter() - started)
     return results
 

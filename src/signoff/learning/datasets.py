@@ -311,9 +311,14 @@ def holdout_data(db: Database, flow: Flow, labels: Sequence[Label]) -> Examples:
         (label for label in labels if held_out(flow.name, label.case_id, flow.learning.holdout)),
         key=lambda x: (x.case_created_at, x.case_id),
     )
+    return examples_of(db, flow, hidden)
+
+
+def examples_of(db: Database, flow: Flow, labels: Sequence[Label]) -> Examples:
+    """The labelled cases as a model sees them, in the order given."""
     with db.transaction(write=False) as conn:
-        fields = store.case_fields(conn, [label.case_id for label in hidden])
-    return _examples(flow, hidden, fields)
+        fields = store.case_fields(conn, [label.case_id for label in labels])
+    return _examples(flow, labels, fields)
 
 
 def _examples(flow: Flow, labels: Sequence[Label], fields: dict[int, dict[str, object]]) -> Examples:

@@ -19,6 +19,7 @@ from signoff.domain import AuditEvent, User
 from signoff.learning import active
 from signoff.store import selections
 from signoff.store.database import Database
+from signoff.store.records import Task
 
 
 def offer(
@@ -29,7 +30,7 @@ def offer(
     now: datetime,
     rng: random.Random,
     events: list[AuditEvent],
-) -> lifecycle.OpenedTask | None:
+) -> Task | None:
     """An exploration task leased to ``user`` in the first of ``queues`` (those open to them now) where a flow
     offers one, with ``exploration.offered`` appended to ``events``; None if no flow has a case to offer."""
     for flow, queue in queues:
@@ -57,7 +58,7 @@ def offer(
             conn,
             case_id=case_id,
             flow=flow.name,
-            task_id=task.task_id,
+            task_id=task.id,
             probability=probability,
             margin=margin,
             strategy=spec.strategy,
@@ -66,7 +67,7 @@ def offer(
         )
         data = {
             "selection_id": selection,
-            "task_id": task.task_id,
+            "task_id": task.id,
             "queue": queue,
             "probability": probability,
             "margin": margin,

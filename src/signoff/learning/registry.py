@@ -25,7 +25,7 @@ import numbers
 import os
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -373,12 +373,20 @@ def champion(db: Database, flow: Flow) -> ModelVersion | None:
 
 
 def set_status(
-    db: Database, flow: Flow, version: str, status: ModelStatus | str, *, actor: str, reason: str
+    db: Database,
+    flow: Flow,
+    version: str,
+    status: ModelStatus | str,
+    *,
+    actor: str,
+    reason: str,
+    events: Sequence[AuditEvent] = (),
 ) -> ModelVersion:
-    """Move a version to ``status``, audited (``model.status_changed`` with the reason); a new champion retires
-    the previous one in the same transaction. Setting the status it already has changes nothing. With MLflow
-    configured, its aliases then follow (``mirror_aliases``; a failure there is logged, the change stands)."""
-    changed, moved = _set_status(db, flow, version, status, actor=actor, reason=reason)
+    """Move a version to ``status``, audited (``model.status_changed`` with the reason, and ``events``: what the
+    caller decided it on); a new champion retires the previous one in the same transaction. Setting the status it
+    already has changes nothing. With MLflow configured, its aliases then follow (``mirror_aliases``; a failure
+    there is logged, the change stands)."""
+    changed, moved = _set_status(db, flow, version, status, actor=actor, reason=reason, events=events)
     if moved:
         mirror_aliases(db, flow)
     return changed
@@ -401,7 +409,14 @@ def mirror_aliases(db: Database, flow: Flow) -> str | None:
 
 
 def _set_status(
-    db: Database, flow: Flow, version: str, status: ModelStatus | str, *, actor: str, reason: str
+    db: Database,
+    flow: Flow,
+    version: str,
+    status: ModelStatus | str,
+    *,
+    actor: str,
+    reason: str,
+    events: Sequence[AuditEvent] = (),
 ) -> tuple[ModelVersion, bool]:
     """``set_status``'s transaction; also whether anything changed."""
     try:
@@ -421,11 +436,11 @@ def _set_status(
         if found.status == wanted.value:
             return _version(found), False
         now = db.now(conn)
-        events = []
+        changes = []
         if wanted is ModelStatus.CHAMPION:
             previous = [i for i in store.champion_ids(conn, flow.name) if i != found.id]
             store.set_status(conn, previous, ModelStatus.RETIRED.value, actor, now)
-            events += [
+            changes += [
                 AuditEvent(
                     actor,
                     "model.status_changed",
@@ -437,8 +452,8 @@ def _set_status(
             ]
         store.set_status(conn, [ModelVersionId(found.id)], wanted.value, actor, now)
         data = {"flow": flow.name, "version": version, "from": found.status, "to": wanted.value, "reason": reason}
-        events.append(AuditEvent(actor, "model.status_changed", "model_version", str(found.id), data))
-        record(db, conn, events, now)
+        changes.append(AuditEvent(actor, "model.status_changed", "model_version", str(found.id), data))
+        record(db, conn, [*changes, *events], now)
         return _version(store.row(conn, flow.name, version)), True
 
 

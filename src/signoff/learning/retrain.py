@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol
 from signoff import audit
 from signoff.config import Flow, Project
 from signoff.domain import AuditEvent
-from signoff.errors import Conflict
+from signoff.errors import Conflict, PromotionRefused
 from signoff.learning import schedule, tracking
 from signoff.learning.records import Label, TrainingSet
 from signoff.periodic import Periodic
@@ -280,6 +280,9 @@ def _run(
             parent=None if champion is None else champion.id,
             actor=actor,
         )
+        if flow.learning.gate.auto_promote:
+            say("Weighing the candidate against the champion (learning.gate.auto_promote)")
+            _auto_promote(db, project, flow, version.version, actor)
         warning = None
         if flow.learning.mlflow is not None:
             current = "mlflow"
@@ -307,6 +310,17 @@ def _run(
         return _fail(db, claim, actor, current, f"{type(error).__name__}: {error}")
     finally:
         heartbeat.stop()
+
+
+def _auto_promote(db: Database, project: Project, flow: Flow, version: str, actor: str) -> None:
+    """Promote the run's candidate if the promotion gate passes; a refusal is audited by the gate, and the run
+    is done either way (the candidate stays registered)."""
+    from signoff.learning import promotion
+
+    try:
+        promotion.promote(db, project, flow, version, actor=actor, reason="retrained (learning.gate.auto_promote)")
+    except PromotionRefused as refused:
+        log.info("%s", refused)
 
 
 def _beat(db: Database, claim: _Claim) -> None:

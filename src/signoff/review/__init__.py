@@ -1,10 +1,11 @@
-"""Layer 4: review tasks, leases with fencing tokens, and the reviews that decide cases."""
+"""Layer 4: review tasks, leases with fencing tokens, and the reviews that decide cases. The store's records it
+hands out are named here too, for the edges (which do not import the store) to annotate with."""
 
 from __future__ import annotations
 
 from signoff.review.service import (
     Claim,
-    Outcome,
+    ReviewResult,
     claim,
     claimed_case,
     heartbeat,
@@ -14,10 +15,19 @@ from signoff.review.service import (
     workable_queues,
 )
 from signoff.review.views import case_record, queues_for, reviewers_for, shown_kind, task_page
+from signoff.store.records import Case, CaseRoute, Decision, Lease, Prediction, Review, ReviewerLoad, Task
 
 __all__ = [
+    "Case",
+    "CaseRoute",
     "Claim",
-    "Outcome",
+    "Decision",
+    "Lease",
+    "Prediction",
+    "Review",
+    "ReviewResult",
+    "ReviewerLoad",
+    "Task",
     "case_record",
     "claim",
     "claimed_case",

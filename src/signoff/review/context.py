@@ -4,7 +4,6 @@ earlier cases about the same entity."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,15 +13,25 @@ from signoff.review.service import Claim
 from signoff.store import cases as case_store
 from signoff.store import users as user_store
 from signoff.store.database import Database
+from signoff.store.records import Case, EarlierCase
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A review an adjudicator settles, with who gave it."""
+
+    reviewer: str
+    label: str
+    comment: str
 
 
 @dataclass(frozen=True)
 class Beside:
-    """``answers``: the reviews an adjudicator settles, with who gave them (empty for any other task).
-    ``history``: the latest earlier cases about the same entity, newest first, each with its decision."""
+    """``answers``: the reviews an adjudicator settles (empty for any other task). ``history``: the latest earlier
+    cases about the same entity, newest first, each with its decision."""
 
-    answers: list[dict[str, Any]]
-    history: list[dict[str, Any]]
+    answers: list[Answer]
+    history: list[EarlierCase]
 
 
 def recent_fields(db: Database, flow: str, limit: int) -> list[dict[str, Any]]:
@@ -31,17 +40,14 @@ def recent_fields(db: Database, flow: str, limit: int) -> list[dict[str, Any]]:
         return case_store.recent_fields(conn, flow, limit)
 
 
-def beside(db: Database, flow: Flow, claim: Claim, record: Mapping[str, Any], limit: int) -> Beside:
+def beside(db: Database, flow: Flow, claim: Claim, record: Case, limit: int) -> Beside:
     """What is shown beside ``claim``, whose case (as its reviewer may see it) is ``record``."""
     with db.transaction(write=False) as conn:
         answers = []
-        if claim.kind == TaskKind.ADJUDICATION.value:
-            names = user_store.names_by_id(conn, [review["reviewer_id"] for review in record["reviews"]])
-            answers = [
-                {"reviewer": names[r["reviewer_id"]], "label": r["label"], "comment": r["comment"]}
-                for r in record["reviews"]
-            ]
-        entity = record["entity"]
+        if claim.kind is TaskKind.ADJUDICATION:
+            names = user_store.names_by_id(conn, [review.reviewer_id for review in record.reviews])
+            answers = [Answer(names[r.reviewer_id], r.label, r.comment) for r in record.reviews]
+        entity = record.entity
         history = (
             []
             if flow.entity is None or entity is None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection
 
@@ -20,6 +19,7 @@ from signoff.store import audit as audit_store
 from signoff.store import cases as case_store
 from signoff.store import tasks as task_store
 from signoff.store.database import Database
+from signoff.store.records import Task
 
 ACTOR = audit_store.ESCALATION_ACTOR
 
@@ -43,22 +43,24 @@ def escalate(db: Database, project: Project, batch: int = 500) -> list[Escalatio
         for task in task_store.due(conn, now + timedelta(seconds=lead), now, batch):
             flow = project.flows.get(task.flow)
             spec = flow.queues.get(task.queue) if flow is not None else None
-            if flow is None or spec is None or task.due_at > now + timedelta(seconds=spec.escalate_before):
+            due = task.due_at
+            if flow is None or spec is None or due is None or due > now + timedelta(seconds=spec.escalate_before):
                 continue
             done.append(_one(db, conn, flow, task, now, events))
         record(db, conn, events)
     return done
 
 
-def _one(db: Database, conn: Connection, flow: Flow, task: Any, now: datetime, events: list[AuditEvent]) -> Escalation:
+def _one(db: Database, conn: Connection, flow: Flow, task: Task, now: datetime, events: list[AuditEvent]) -> Escalation:
     """Decide what becomes of one due task; ``lifecycle`` writes it."""
     spec = flow.queues[task.queue]
-    due = lifecycle.Escalated(TaskId(task.id), CaseId(task.case_id), task.queue, task.due_at)
+    assert task.due_at is not None, "only due tasks are escalated"
+    due = lifecycle.Escalated(task.id, task.case_id, task.queue, task.due_at)
     if spec.escalate_to is not None:
         lifecycle.escalate(conn, flow, replace(due, to_queue=spec.escalate_to), now, ACTOR, events)
         return Escalation(task.id, flow.name, task.queue, spec.escalate_to, "escalated")
     action = spec.when_exhausted.action
-    if action == "hold" or task.kind == TaskKind.AUDIT.value:  # an audited case is decided already
+    if action == "hold" or task.kind is TaskKind.AUDIT:  # an audited case is decided already
         lifecycle.escalate(conn, flow, due, now, ACTOR, events)
         return Escalation(task.id, flow.name, task.queue, None, "hold")
     label, model_version = case_store.predicted_label(conn, task.case_id)

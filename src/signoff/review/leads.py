@@ -31,7 +31,7 @@ def assign(db: Database, project: Project, actor: User, task_id: int, reviewer: 
         task = task_store.get(conn, task_id)
         if task is None or not users.may(actor, "assign", task.flow):
             raise NotFound("task", task_id)
-        if task.status == TaskStatus.DONE.value:
+        if task.status is TaskStatus.DONE:
             raise Conflict(f"task {task_id} is done; only open tasks can be assigned")
         person = user_store.user_by_name(conn, reviewer) if reviewer is not None else None
         if person is not None:

@@ -6,7 +6,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import assert_never
 
 from sqlalchemy import Connection
 
@@ -24,7 +24,8 @@ from signoff.store import cases as case_store
 from signoff.store import metrics as metric_store
 from signoff.store import reviewers as people
 from signoff.store import tasks as task_store
-from signoff.store.database import Database, as_utc
+from signoff.store.database import Database
+from signoff.store.records import Case, Lease, Review, Task
 
 MAX_COMMENT = 10_000
 
@@ -37,19 +38,21 @@ class Claim:
     case_id: CaseId
     flow: str
     queue: str
-    kind: str
+    kind: TaskKind
     token: int
     expires_at: datetime
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """The result of a submitted review: the review and the case's final decision."""
+class ReviewResult:
+    """What a submitted review did: the review, and the case's decision as it stands. ``label`` and
+    ``decided_by`` are None while the case awaits more answers (other consensus reviews, or an adjudication);
+    an audit leaves the model's decision standing (``decided_by`` MODEL)."""
 
     review_id: int
     case_id: CaseId
     label: str | None
-    decided_by: str
+    decided_by: DecidedBy | None
     replayed: bool
 
 
@@ -120,54 +123,37 @@ def claim(
         result = _serve_gold(db, conn, project, user, open_to_me, now, rng or _RNG)
         events: list[AuditEvent] = []
         if result is None:
-            row = None
+            leased = None
             last = people.last_queues(conn, user.id, limits.rotate_after) if limits.rotate_after else []
             avoid = workload.rotation_due(limits, last)
             if avoid is not None:
-                row = _claim_row(db, conn, user, roles, refused, [*blocked, "/".join(avoid)], flow, queue)
-            if row is None:
-                row = _claim_row(db, conn, user, roles, refused, blocked, flow, queue)
-            if row is not None:
-                result = Claim(
-                    TaskId(row.id),
-                    CaseId(row.case_id),
-                    row.flow,
-                    row.queue,
-                    row.kind,
-                    row.lease_token,
-                    as_utc(row.lease_expires_at),
-                )
+                leased = _claim_row(db, conn, user, roles, refused, [*blocked, "/".join(avoid)], flow, queue)
+            if leased is None:
+                leased = _claim_row(db, conn, user, roles, refused, blocked, flow, queue)
+            if leased is not None:
+                task, lease = leased
+                result = Claim(task.id, task.case_id, task.flow, task.queue, task.kind, lease.token, lease.expires_at)
         if result is None:
             explore = [(project.flow(f), name) for f, name, _spec in open_to_me]
             offered = exploration.offer(db, conn, explore, user, now, rng or _RNG, events)
             if offered is None:
                 return None
             result = _leased(offered)
-        record(
-            db,
-            conn,
-            [
-                *events,
-                AuditEvent(
-                    user.name,
-                    "task.claimed",
-                    "task",
-                    str(result.task_id),
-                    {
-                        "case_id": result.case_id,
-                        "token": result.token,
-                        "expires_at": result.expires_at.isoformat(),
-                    },
-                ),
-            ],
-            at=now,
-        )
+        data = {"case_id": result.case_id, "token": result.token, "expires_at": result.expires_at.isoformat()}
+        record(db, conn, [*events, AuditEvent(user.name, "task.claimed", "task", str(result.task_id), data)], at=now)
     _trace(db, "signoff.review.claim", result.case_id, start, result.flow, result.queue, result.kind)
     return result
 
 
 def _trace(
-    db: Database, name: str, case_id: int, start: int, flow: str, queue: str, kind: str, decided_by: str | None = None
+    db: Database,
+    name: str,
+    case_id: int,
+    start: int,
+    flow: str,
+    queue: str,
+    kind: TaskKind,
+    decided_by: DecidedBy | None = None,
 ) -> None:
     """A span in the case's own trace (its stored traceparent), when tracing is on; a decision span under it."""
     if not tracing.enabled():
@@ -178,12 +164,12 @@ def _trace(
         "signoff.flow": flow,
         "signoff.queue": queue,
         "signoff.case_id": case_id,
-        "signoff.task_kind": kind,
+        "signoff.task_kind": kind.value,
     }
     span = tracing.record_span(name, parent, start, attributes)
     if decided_by is not None:
         tracing.record_span(
-            "signoff.decision", tracing.traceparent(span), start, {**attributes, "signoff.decided_by": decided_by}
+            "signoff.decision", tracing.traceparent(span), start, {**attributes, "signoff.decided_by": decided_by.value}
         )
 
 
@@ -199,10 +185,9 @@ def _claim_row(
     blocked: list[str],
     flow: str | None,
     queue: str | None,
-) -> Any:
-    return task_store.claim(
+) -> tuple[Task, Lease] | None:
+    query = task_store.claim_query(
         db,
-        conn,
         reviewer=user.id,
         reviewer_name=user.name,
         roles=roles,
@@ -211,6 +196,7 @@ def _claim_row(
         flow=flow,
         queue=queue,
     )
+    return task_store.claim(db, conn, user.id, query)
 
 
 def _serve_gold(
@@ -234,15 +220,13 @@ def _serve_gold(
     return None
 
 
-def _leased(task: lifecycle.OpenedTask) -> Claim:
+def _leased(task: Task) -> Claim:
     """The claim of a task opened already leased to its reviewer (gold, exploration)."""
     assert task.lease_expires_at is not None
-    return Claim(
-        task.task_id, task.case_id, task.flow, task.queue, task.kind.value, task.lease_token, task.lease_expires_at
-    )
+    return Claim(task.id, task.case_id, task.flow, task.queue, task.kind, task.lease_token, task.lease_expires_at)
 
 
-def claimed_case(db: Database, user: User, claim: Claim) -> dict[str, Any]:
+def claimed_case(db: Database, user: User, claim: Claim) -> Case:
     """The case as its reviewer sees it while working ``claim``: blind to other reviewers' answers (except when
     adjudicating), and a gold task indistinguishable from any other review."""
     with db.transaction(write=False) as conn:
@@ -257,13 +241,13 @@ def _refusal(conn: Connection, task_id: TaskId, token: int, user: User) -> Excep
     task = task_store.get(conn, task_id)
     if task is None or not users.may(user, "review", task.flow):
         return NotFound("task", task_id)
-    if task.status == TaskStatus.DONE.value:
+    if task.status is TaskStatus.DONE:
         return TaskClosed(task_id)
     if token > task.lease_token:
         return LeaseRefused(task_id, token, "no such lease was ever issued for this task")
     if token < task.lease_token:
         return LeaseRefused(task_id, token, f"a newer lease (token {task.lease_token}) has replaced it")
-    if task.status == TaskStatus.QUEUED.value:
+    if task.status is TaskStatus.QUEUED:
         return LeaseRefused(task_id, token, "it was released")
     if task.lease_owner != user.id:
         return LeaseRefused(task_id, token, "it is not held by you")
@@ -277,22 +261,8 @@ def heartbeat(db: Database, user: User, task_id: TaskId, token: int) -> datetime
         expires = task_store.extend(db, conn, task_id, token, user.id)
         if expires is None:
             raise _refusal(conn, task_id, token, user)
-        record(
-            db,
-            conn,
-            [
-                AuditEvent(
-                    user.name,
-                    "lease.extended",
-                    "task",
-                    str(task_id),
-                    {
-                        "token": token,
-                        "expires_at": expires.isoformat(),
-                    },
-                )
-            ],
-        )
+        data = {"token": token, "expires_at": expires.isoformat()}
+        record(db, conn, [AuditEvent(user.name, "lease.extended", "task", str(task_id), data)])
     return expires
 
 
@@ -315,26 +285,11 @@ def skip(db: Database, user: User, task_id: TaskId, token: int, reason: str, uns
     with db.transaction() as conn:
         if task_store.skip(db, conn, task_id, token, user.id, reason, unsure) is None:
             raise _refusal(conn, task_id, token, user)
-        record(
-            db,
-            conn,
-            [
-                AuditEvent(
-                    user.name,
-                    "task.skipped",
-                    "task",
-                    str(task_id),
-                    {
-                        "token": token,
-                        "reason": reason,
-                        "unsure": unsure,
-                    },
-                )
-            ],
-        )
+        data = {"token": token, "reason": reason, "unsure": unsure}
+        record(db, conn, [AuditEvent(user.name, "task.skipped", "task", str(task_id), data)])
 
 
-def _check_answer(project: Project, flow_name: str, label: Any, comment: Any) -> None:
+def _check_answer(project: Project, flow_name: str, label: object, comment: object) -> None:
     flow = project.flow(flow_name)
     problems = []
     if label not in flow.labels:
@@ -347,72 +302,40 @@ def _check_answer(project: Project, flow_name: str, label: Any, comment: Any) ->
 
 def submit(
     db: Database, project: Project, user: User, task_id: TaskId, token: int, label: str, comment: str = ""
-) -> Outcome:
+) -> ReviewResult:
     """Record the review and the case's decision, only while the caller's lease is live.
 
     Sending the same review again on the same lease returns the first result instead of failing, so a
     reviewer whose connection dropped after submitting can safely retry.
     """
     start = tracing.now_ns()
-    outcome, task = _submit(db, project, user, task_id, token, label, comment)
+    result, task = _submit(db, project, user, task_id, token, label, comment)
     if task is not None:
-        decided = outcome.decided_by if outcome.decided_by in _HUMAN_DECISIONS else None
-        _trace(db, "signoff.review.submit", outcome.case_id, start, task.flow, task.queue, task.kind, decided)
-    return outcome
+        decided = result.decided_by if result.decided_by in _HUMAN_DECISIONS else None
+        _trace(db, "signoff.review.submit", result.case_id, start, task.flow, task.queue, task.kind, decided)
+    return result
 
 
-_HUMAN_DECISIONS = (DecidedBy.REVIEWER.value, DecidedBy.CONSENSUS.value, DecidedBy.ADJUDICATION.value)
+_HUMAN_DECISIONS = (DecidedBy.REVIEWER, DecidedBy.CONSENSUS, DecidedBy.ADJUDICATION)
 # Task kinds whose review sits beside the model's decision instead of making one, and the event recording it.
-_MODEL_STANDS = {TaskKind.AUDIT.value: "case.audited", TaskKind.EXPLORE.value: "case.explored"}
+_MODEL_STANDS = {TaskKind.AUDIT: "case.audited", TaskKind.EXPLORE: "case.explored"}
 
 
 def _submit(
     db: Database, project: Project, user: User, task_id: TaskId, token: int, label: str, comment: str
-) -> tuple[Outcome, Any]:
+) -> tuple[ReviewResult, Task | None]:
     """``submit``, returning the completed task too (None for a replay)."""
     with db.transaction() as conn:
         task = task_store.complete(db, conn, task_id, token, user.id)
         if task is None:
-            task = task_store.get(conn, task_id)
-            if task is None:
-                raise NotFound("task", task_id)
-            _check_answer(project, task.flow, label, comment)
-            earlier = task_store.review_for(conn, task_id, token)
-            if earlier is not None and (earlier.reviewer_id, earlier.label, earlier.comment) == (
-                user.id,
-                label,
-                comment,
-            ):
-                if task.kind in _MODEL_STANDS:  # the same answer the first submit gave
-                    decision = case_store.decision_of(conn, CaseId(earlier.case_id))
-                    replay = Outcome(
-                        earlier.id, CaseId(earlier.case_id), decision or label, DecidedBy.MODEL.value, True
-                    )
-                    return replay, None
-                return Outcome(
-                    earlier.id, CaseId(earlier.case_id), label, DecidedBy.REVIEWER.value, replayed=True
-                ), None
-            raise _refusal(conn, task_id, token, user)
+            return _replay(conn, project, user, task_id, token, label, comment), None
         _check_answer(project, task.flow, label, comment)  # refusing rolls the completion back
-        completed = as_utc(task.now)
-        if task.kind != TaskKind.GOLD.value:
-            TURNAROUND_SECONDS.labels(task.flow, task.queue).observe(
-                (completed - as_utc(task.created_at)).total_seconds()
-            )
-        case_id = CaseId(task.case_id)
-        review_id = task_store.insert_review(
-            db,
-            conn,
-            {
-                "task_id": task_id,
-                "case_id": case_id,
-                "reviewer_id": user.id,
-                "lease_token": token,
-                "label": label,
-                "comment": comment,
-                "created_at": completed,
-            },
-        )
+        assert task.completed_at is not None
+        completed = task.completed_at
+        if task.kind is not TaskKind.GOLD:
+            TURNAROUND_SECONDS.labels(task.flow, task.queue).observe((completed - task.created_at).total_seconds())
+        review = Review(0, task.id, task.case_id, user.id, token, label, comment, completed)
+        review_id = task_store.insert_review(db, conn, review)
         events = [
             AuditEvent(
                 user.name,
@@ -420,7 +343,7 @@ def _submit(
                 "task",
                 str(task_id),
                 {
-                    "case_id": case_id,
+                    "case_id": task.case_id,
                     "token": token,
                     "review_id": review_id,
                     "label": label,
@@ -428,36 +351,43 @@ def _submit(
                 },
             )
         ]
-        if task.kind in _MODEL_STANDS:
-            # The model's decision stands (it was already acted on); the label measures and teaches the model.
-            decision = case_store.decision_of(conn, case_id)
-            events.append(
-                AuditEvent(
-                    user.name,
-                    _MODEL_STANDS[task.kind],
-                    "case",
-                    str(case_id),
-                    {
-                        "label": label,
-                        "model_label": decision,
-                        "agrees": decision == label,
-                        "review_id": review_id,
-                    },
-                )
-            )
-            record(db, conn, events, at=completed)
-            return Outcome(review_id, case_id, decision or label, DecidedBy.MODEL.value, replayed=False), task
-        if task.kind == TaskKind.GOLD.value:
-            _judge_gold(conn, project, task, user, label, completed, events)
-            record(db, conn, events, at=completed)
-            return Outcome(review_id, case_id, label, DecidedBy.REVIEWER.value, replayed=False), task
-        outcome = _settle(db, conn, project, task, user, review_id, label, completed, events)
+        match task.kind:
+            case TaskKind.AUDIT | TaskKind.EXPLORE:
+                # The model's decision stands (it was already acted on); the label measures and teaches the model.
+                decision = case_store.decision_of(conn, task.case_id)
+                data = {"label": label, "model_label": decision, "agrees": decision == label, "review_id": review_id}
+                events.append(AuditEvent(user.name, _MODEL_STANDS[task.kind], "case", str(task.case_id), data))
+                result = ReviewResult(review_id, task.case_id, decision or label, DecidedBy.MODEL, replayed=False)
+            case TaskKind.GOLD:
+                _judge_gold(conn, project, task, user, label, completed, events)
+                result = ReviewResult(review_id, task.case_id, label, DecidedBy.REVIEWER, replayed=False)
+            case TaskKind.REVIEW | TaskKind.ADJUDICATION:
+                result = _settle(db, conn, project, task, user, review_id, label, completed, events)
+            case unexpected:
+                assert_never(unexpected)
         record(db, conn, events, at=completed)
-    return outcome, task
+    return result, task
+
+
+def _replay(
+    conn: Connection, project: Project, user: User, task_id: TaskId, token: int, label: str, comment: str
+) -> ReviewResult:
+    """The first result of this very review, sent again on the same lease; refused if it is not that."""
+    task = task_store.get(conn, task_id)
+    if task is None:
+        raise NotFound("task", task_id)
+    _check_answer(project, task.flow, label, comment)
+    earlier = task_store.review_for(conn, task_id, token)
+    if earlier is None or (earlier.reviewer_id, earlier.label, earlier.comment) != (user.id, label, comment):
+        raise _refusal(conn, task_id, token, user)
+    if task.kind in _MODEL_STANDS:  # the same answer the first submit gave
+        decision = case_store.decision_of(conn, earlier.case_id)
+        return ReviewResult(earlier.id, earlier.case_id, decision or label, DecidedBy.MODEL, replayed=True)
+    return ReviewResult(earlier.id, earlier.case_id, label, DecidedBy.REVIEWER, replayed=True)
 
 
 def _judge_gold(
-    conn: Connection, project: Project, task: Any, user: User, label: str, now: datetime, events: list[AuditEvent]
+    conn: Connection, project: Project, task: Task, user: User, label: str, now: datetime, events: list[AuditEvent]
 ) -> None:
     """Score a gold answer and pause the reviewer for the queue once the evidence says they are below its bar.
     The gold case itself is never decided."""
@@ -502,26 +432,26 @@ def _settle(
     db: Database,
     conn: Connection,
     project: Project,
-    task: Any,
+    task: Task,
     user: User,
     review_id: int,
     label: str,
     now: datetime,
     events: list[AuditEvent],
-) -> Outcome:
+) -> ReviewResult:
     """Decide the case when its answers are in: a lone review or an adjudication decides; consensus reviews
     decide once all are in and agree, and a disagreement goes to adjudication."""
-    case_id = CaseId(task.case_id)
+    case_id = task.case_id
     flow = project.flow(task.flow)
     consensus = flow.queues[task.queue].consensus if task.queue in flow.queues else None
-    if task.kind == TaskKind.ADJUDICATION.value:
+    if task.kind is TaskKind.ADJUDICATION:
         return _decide(db, conn, user, task, review_id, label, DecidedBy.ADJUDICATION, now, events)
     if consensus is None or consensus.reviews == 1:
         return _decide(db, conn, user, task, review_id, label, DecidedBy.REVIEWER, now, events)
     case_store.lock(conn, case_id)  # the last of concurrent submits must see all the others
     answers = case_store.consensus_answers(conn, case_id)
     if any(a is None for a in answers):
-        return Outcome(review_id, case_id, None, "pending", replayed=False)
+        return ReviewResult(review_id, case_id, None, None, replayed=False)
     counts = Counter(a for a in answers if a is not None)
     top, votes = counts.most_common(1)[0]
     agreed = votes == len(answers) if consensus.agreement == "unanimous" else votes * 2 > len(answers)
@@ -531,20 +461,20 @@ def _settle(
     lifecycle.open_adjudication(
         conn, flow, case_id, consensus.adjudicate_in, task.priority, dict(counts), user.name, now, events
     )
-    return Outcome(review_id, case_id, None, "pending", replayed=False)
+    return ReviewResult(review_id, case_id, None, None, replayed=False)
 
 
 def _decide(
     db: Database,
     conn: Connection,
     user: User,
-    task: Any,
+    task: Task,
     review_id: int,
     label: str,
     by: DecidedBy,
     now: datetime,
     events: list[AuditEvent],
-) -> Outcome:
-    decision = lifecycle.Decision(CaseId(task.case_id), label, by, now, TaskId(task.id), task.queue, review_id)
+) -> ReviewResult:
+    decision = lifecycle.Decision(task.case_id, label, by, now, task.id, task.queue, review_id)
     lifecycle.decide(db, conn, decision, user.name, events)
-    return Outcome(review_id, decision.case_id, label, by.value, replayed=False)
+    return ReviewResult(review_id, decision.case_id, label, by, replayed=False)

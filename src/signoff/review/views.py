@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from signoff import users
 from signoff.domain import CaseStatus, TaskKind, TaskStatus, User
@@ -19,76 +18,76 @@ from signoff.store import cases as case_store
 from signoff.store import tasks as task_store
 from signoff.store import users as user_store
 from signoff.store.database import Database
+from signoff.store.records import Case, GoldAccuracy, Pause, Task
 
 
-def case_record(db: Database, user: User, case_id: int) -> dict[str, Any]:
+def case_record(db: Database, user: User, case_id: int) -> Case:
     """The case as ``user`` may see it; NotFound if it does not exist or its flow is not theirs."""
     with db.transaction(write=False) as conn:
         record = case_store.case_record(conn, case_id)
-    if record is None or not users.may(user, "read_cases", record["flow"]):
+    if record is None or not users.may(user, "read_cases", record.flow):
         raise NotFound("case", case_id)
     return case_shown(record, user)
 
 
-def case_shown(record: dict[str, Any], user: User, *, working: int | None = None) -> dict[str, Any]:
+def case_shown(record: Case, user: User, *, working: int | None = None) -> Case:
     """``record`` cut to what ``user`` may see. Whoever works the case as one of its reviewers (``working``: the
     task they claimed, or any live lease of theirs on it) sees it as its reviewers do, even a lead: blind to the
     other answers, and a gold task as an ordinary review. An adjudicator sees the answers they settle."""
     me = user.id
-    tasks = record["tasks"]
-    holds = [t for t in tasks if t["id"] == working or (t["status"] == TaskStatus.LEASED and t["lease_owner"] == me)]
-    adjudicating = any(t["kind"] == TaskKind.ADJUDICATION for t in holds) or any(
-        t["kind"] == TaskKind.ADJUDICATION and t["lease_owner"] == me for t in tasks
+    tasks = record.tasks
+    holds = [t for t in tasks if t.id == working or (t.status is TaskStatus.LEASED and t.lease_owner == me)]
+    adjudicating = any(t.kind is TaskKind.ADJUDICATION for t in holds) or any(
+        t.kind is TaskKind.ADJUDICATION and t.lease_owner == me for t in tasks
     )
-    reviewing = any(t["kind"] != TaskKind.ADJUDICATION for t in holds)
-    if users.may(user, "oversee", record["flow"]) and not reviewing:
+    reviewing = any(t.kind is not TaskKind.ADJUDICATION for t in holds)
+    if users.may(user, "oversee", record.flow) and not reviewing:
         return record
-    shown = dict(record)
-    if shown["status"] == CaseStatus.GOLD:
-        shown["status"] = CaseStatus.IN_REVIEW.value
-    shown["tasks"] = [
-        task_shown(t, user, overseer=False)
-        for t in tasks
-        if t["kind"] != TaskKind.GOLD or t["lease_owner"] == me or t["id"] == working
-    ]
+    shown = replace(
+        record,
+        status=CaseStatus.IN_REVIEW if record.status is CaseStatus.GOLD else record.status,
+        tasks=tuple(
+            task_shown(t, user, overseer=False)
+            for t in tasks
+            if t.kind is not TaskKind.GOLD or t.lease_owner == me or t.id == working
+        ),
+    )
     if not adjudicating or reviewing:
-        shown["reviews"] = [r for r in record["reviews"] if r["reviewer_id"] == me]
+        shown = replace(shown, reviews=tuple(r for r in record.reviews if r.reviewer_id == me))
     return shown
 
 
-def task_shown(task: dict[str, Any], user: User, *, overseer: bool) -> dict[str, Any]:
+def task_shown(task: Task, user: User, *, overseer: bool) -> Task:
     """One task as ``user`` sees it: to all but those who oversee its flow, a gold task is a review, and whoever
     else holds or is assigned it is not named."""
     if overseer:
         return task
-    shown = dict(task)
-    if shown.get("kind") == TaskKind.GOLD:
-        shown["kind"] = TaskKind.REVIEW.value
-    for key in ("lease_owner", "assignee"):
-        if key in shown and shown[key] != user.id:
-            shown[key] = None
-    if "leases" in shown:
-        shown["leases"] = [
-            lease if lease["reviewer_id"] == user.id else {**lease, "reviewer_id": None} for lease in shown["leases"]
-        ]
-    return shown
+    return replace(
+        task,
+        kind=shown_kind(task.kind),
+        lease_owner=task.lease_owner if task.lease_owner == user.id else None,
+        assignee=task.assignee if task.assignee == user.id else None,
+        leases=tuple(
+            lease if lease.reviewer_id == user.id else replace(lease, reviewer_id=None) for lease in task.leases
+        ),
+    )
 
 
 def task_page(
     db: Database, user: User, flow: str | None, queue: str | None, status: str | None, after: int, limit: int
-) -> tuple[list[dict[str, Any]], int | None]:
+) -> tuple[list[Task], int | None]:
     """A page of the tasks ``user`` may list (of ``flow`` among them), by id, as they may see them, and the id to
     pass as ``after`` for the next page (None: this was the last)."""
     with db.transaction(write=False) as conn:
         flows = users.scope(user, "list_tasks", flow)
-        rows = task_store.page(conn, flows=flows, queue=queue, status=status, after=after, limit=limit)
-    next_after = rows[-1]["id"] if len(rows) == limit else None
-    return [task_shown(row, user, overseer=users.may(user, "oversee", row["flow"])) for row in rows], next_after
+        found = task_store.page(conn, flows=flows, queue=queue, status=status, after=after, limit=limit)
+    next_after = found[-1].id if len(found) == limit else None
+    return [task_shown(task, user, overseer=users.may(user, "oversee", task.flow)) for task in found], next_after
 
 
-def shown_kind(kind: str) -> str:
+def shown_kind(kind: TaskKind) -> TaskKind:
     """The task kind a reviewer is told: a gold task is a review to them."""
-    return TaskKind.REVIEW.value if kind == TaskKind.GOLD.value else kind
+    return TaskKind.REVIEW if kind is TaskKind.GOLD else kind
 
 
 def _overseen_people(db: Database, user: User) -> Callable[[str], bool]:
@@ -110,7 +109,7 @@ def queues_for(db: Database, user: User, flow: str | None, risk_window: float) -
     oversee, or their own."""
     found = queues.overview(db, flows=users.scope(user, "list_tasks", flow), risk_window=risk_window)
     shown = _overseen_people(db, user)
-    return replace(found, reviewers=[r for r in found.reviewers if shown(r["name"])])
+    return replace(found, reviewers=[r for r in found.reviewers if shown(r.name)])
 
 
 def reviewers_for(db: Database, user: User, flow: str | None) -> queues.Reviewers:
@@ -128,12 +127,12 @@ def reviewers_for(db: Database, user: User, flow: str | None) -> queues.Reviewer
         named = queues.Agreement([], [], [])
     shown = _overseen_people(db, user)
 
-    def mine(row: dict[str, Any]) -> bool:
-        return row["reviewer"] == user.name or users.in_scope(overseen, row["flow"])
+    def mine(row: GoldAccuracy | Pause) -> bool:
+        return row.reviewer == user.name or users.in_scope(overseen, row.flow)
 
     return replace(
         found,
-        reviewers=[r for r in found.reviewers if shown(r["name"])],
+        reviewers=[r for r in found.reviewers if shown(r.name)],
         gold=[r for r in found.gold if mine(r)],
         pauses=[r for r in found.pauses if mine(r)],
         agreement=replace(found.agreement, pairs=named.pairs, reviewers=named.reviewers),

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Connection, Row, Select, and_, func, inser
 
 from signoff.domain import AuditEvent
 from signoff.store.database import Database, as_utc
+from signoff.store.records import RecordedEvent
 from signoff.store.schema import audit_events, audit_seals
 
 MAX_SEQ = 2**63 - 1  # no seal is numbered higher (a BIGINT)
@@ -200,9 +201,9 @@ def escalations_query(limit: int) -> Select[Any]:
     )
 
 
-def escalations(conn: Connection, limit: int) -> list[Row[Any]]:
+def escalations(conn: Connection, limit: int) -> list[RecordedEvent]:
     """Tasks moved along their chain, held, or decided by the default action: the latest ``limit``."""
-    return list(conn.execute(escalations_query(limit)))
+    return [RecordedEvent.from_row(row) for row in conn.execute(escalations_query(limit))]
 
 
 def _with_seals() -> Any:
@@ -229,3 +230,20 @@ def sealed_between(
     if until is not None:
         query = query.where(audit_events.c.at < until)
     return list(conn.execute(query.order_by(audit_seals.c.seq).limit(limit)))
+
+
+def entity_events(
+    conn: Connection, entity: str, entity_ids: Sequence[str], actions: Sequence[str], limit: int
+) -> list[Row[Any]]:
+    """The newest events of these actions about these entities (through the (entity, entity_id) index)."""
+    query = (
+        select(*EVENT_COLUMNS)
+        .where(
+            audit_events.c.entity == entity,
+            audit_events.c.entity_id.in_(list(entity_ids)),
+            audit_events.c.action.in_(list(actions)),
+        )
+        .order_by(audit_events.c.id.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(query))

@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import fields, replace
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, insert, select
 
-from signoff.domain import CaseId, CaseStatus, UserId
+from signoff.domain import CaseId, CaseStatus, TaskId, TaskKind, UserId
 from signoff.store.database import Database
+from signoff.store.records import (
+    Case,
+    CaseRoute,
+    Decision,
+    EarlierCase,
+    Lease,
+    Prediction,
+    Review,
+    Submitted,
+    Task,
+    Verified,
+)
 from signoff.store.schema import cases, decisions, leases, model_versions, predictions, reviews, routes, tasks
 
 
-def find_external(conn: Connection, flow: str, external_ids: Sequence[str]) -> dict[str, Row[Any]]:
-    """Earlier cases of this flow with these external ids, by external id."""
-    found: dict[str, Row[Any]] = {}
+def find_external(conn: Connection, flow: str, external_ids: Sequence[str]) -> dict[str, tuple[CaseId, str]]:
+    """Earlier cases of this flow with these external ids: by external id, the case's id and payload hash."""
+    found: dict[str, tuple[CaseId, str]] = {}
     for start in range(0, len(external_ids), 1000):
         chunk = external_ids[start : start + 1000]
         query = select(cases.c.id, cases.c.external_id, cases.c.payload_hash).where(
             cases.c.flow == flow, cases.c.external_id.in_(chunk)
         )
-        found.update({row.external_id: row for row in conn.execute(query)})
+        found.update({row.external_id: (CaseId(row.id), row.payload_hash) for row in conn.execute(query)})
     return found
 
 
@@ -45,41 +58,44 @@ def insert_routes(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(routes), list(rows))
 
 
-def insert_tasks(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
-    return _insert_returning_ids(conn, tasks, rows)
+_TASK_COLUMNS = [f.name for f in fields(Task) if f.name not in ("id", "leases")]
+
+
+def _stored(value: object) -> object:
+    return value.value if isinstance(value, Enum) else value
+
+
+def insert_tasks(conn: Connection, new: Sequence[Task]) -> list[Task]:
+    """Insert tasks (their ``id`` and ``leases`` are not written) in one statement; them with their ids."""
+    rows = [{c: _stored(getattr(t, c)) for c in _TASK_COLUMNS} for t in new]
+    ids = _insert_returning_ids(conn, tasks, rows)
+    return [replace(t, id=TaskId(i)) for t, i in zip(new, ids, strict=True)]
 
 
 _INSERT_DECISION = insert(decisions)
 
 
-def insert_decisions(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+def _decision_row(decision: Decision) -> dict[str, object]:
+    return {
+        "case_id": decision.case_id,
+        "label": decision.label,
+        "decided_by": decision.decided_by.value,
+        "model_version_id": decision.model_version_id,
+        "review_id": decision.review_id,
+    }
+
+
+def insert_decisions(conn: Connection, made: Sequence[Decision]) -> None:
+    """Record decisions made at intake (their cases are recorded as decided already), in one statement."""
+    rows = [_decision_row(d) | {"created_at": d.created_at} for d in made]
     if rows:
-        conn.execute(_INSERT_DECISION, list(rows) if len(rows) > 1 else rows[0])
+        conn.execute(_INSERT_DECISION, rows if len(rows) > 1 else rows[0])
 
 
-def decide(
-    db: Database,
-    conn: Connection,
-    case_id: CaseId,
-    label: str,
-    decided_by: str,
-    now: datetime,
-    *,
-    review_id: int | None = None,
-    model_version_id: int | None = None,
-) -> None:
+def decide(db: Database, conn: Connection, decision: Decision) -> None:
     """Record a case's one decision and mark the case decided."""
-    db.run(
-        conn,
-        "insert_decision",
-        case_id=case_id,
-        label=label,
-        decided_by=decided_by,
-        model_version_id=model_version_id,
-        review_id=review_id,
-        now=now,
-    )
-    db.run(conn, "mark_decided", case_id=case_id, now=now)
+    db.run(conn, "insert_decision", **_decision_row(decision), now=decision.created_at)
+    db.run(conn, "mark_decided", case_id=decision.case_id, now=decision.created_at)
 
 
 def exists(conn: Connection, case_id: int) -> bool:
@@ -112,11 +128,11 @@ def decision_of(conn: Connection, case_id: CaseId) -> str | None:
     return conn.execute(select(decisions.c.label).where(decisions.c.case_id == case_id)).scalar_one_or_none()
 
 
-def summaries(conn: Connection, case_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+def summaries(conn: Connection, case_ids: Sequence[int]) -> dict[int, Submitted]:
     """What a submitter needs to know of each case: its route and, if made, its decision."""
     query = (
         select(
-            cases.c.id,
+            cases.c.id.label("case_id"),
             cases.c.external_id,
             cases.c.status,
             routes.c.verdict,
@@ -129,40 +145,43 @@ def summaries(conn: Connection, case_ids: Sequence[int]) -> dict[int, dict[str, 
         .select_from(cases.join(routes, routes.c.case_id == cases.c.id).outerjoin(decisions))
         .where(cases.c.id.in_(case_ids))
     )
-    return {row.id: dict(row._mapping) for row in conn.execute(query)}
+    return {row.case_id: Submitted.from_row(row) for row in conn.execute(query)}
 
 
-def _rows(conn: Connection, query: Any) -> list[dict[str, Any]]:
-    return [dict(row._mapping) for row in conn.execute(query)]
-
-
-def case_record(conn: Connection, case_id: int) -> dict[str, Any] | None:
+def case_record(conn: Connection, case_id: int) -> Case | None:
     """The whole record of one case, for reviewers, submitters and auditors."""
     case = conn.execute(select(cases).where(cases.c.id == case_id)).first()
     if case is None:
         return None
-    record = dict(case._mapping)
-    record["predictions"] = _rows(
-        conn,
+    predicted = (
         select(predictions, model_versions.c.version.label("model_version"))
         .join(model_versions)
         .where(predictions.c.case_id == case_id)
-        .order_by(predictions.c.id),
+        .order_by(predictions.c.id)
     )
-    record["routes"] = _rows(conn, select(routes).where(routes.c.case_id == case_id).order_by(routes.c.id))
-    task_rows = _rows(conn, select(tasks).where(tasks.c.case_id == case_id).order_by(tasks.c.id))
-    task_ids = [t["id"] for t in task_rows]
-    lease_rows = _rows(conn, select(leases).where(leases.c.task_id.in_(task_ids)).order_by(leases.c.token))
-    for task in task_rows:
-        task["leases"] = [lease for lease in lease_rows if lease["task_id"] == task["id"]]
-    record["tasks"] = task_rows
-    record["reviews"] = _rows(conn, select(reviews).where(reviews.c.case_id == case_id).order_by(reviews.c.id))
+    task_rows = [
+        Task.from_row(r) for r in conn.execute(select(tasks).where(tasks.c.case_id == case_id).order_by(tasks.c.id))
+    ]
+    leased = select(leases).where(leases.c.task_id.in_([t.id for t in task_rows])).order_by(leases.c.token)
+    lease_rows = [Lease.from_row(r) for r in conn.execute(leased)]
     decision = conn.execute(select(decisions).where(decisions.c.case_id == case_id)).first()
-    record["decision"] = None if decision is None else dict(decision._mapping)
-    return record
+    return replace(
+        Case.from_row(case),
+        predictions=tuple(Prediction.from_row(r) for r in conn.execute(predicted)),
+        routes=tuple(
+            CaseRoute.from_row(r)
+            for r in conn.execute(select(routes).where(routes.c.case_id == case_id).order_by(routes.c.id))
+        ),
+        tasks=tuple(replace(t, leases=tuple(x for x in lease_rows if x.task_id == t.id)) for t in task_rows),
+        reviews=tuple(
+            Review.from_row(r)
+            for r in conn.execute(select(reviews).where(reviews.c.case_id == case_id).order_by(reviews.c.id))
+        ),
+        decision=None if decision is None else Decision.from_row(decision),
+    )
 
 
-def verified(conn: Connection, flow: str, model_version_id: int) -> list[Row[Any]]:
+def verified(conn: Connection, flow: str, model_version_id: int) -> list[Verified]:
     """Reviews of cases that were sampled for verification (the random audit, or a census while a rule could not
     certify), scored by this model version: unbiased labels with the probabilities the model gave."""
     query = (
@@ -179,7 +198,7 @@ def verified(conn: Connection, flow: str, model_version_id: int) -> list[Row[Any
         )
         .order_by(reviews.c.id)
     )
-    return list(conn.execute(query))
+    return [Verified.from_row(row) for row in conn.execute(query)]
 
 
 def predicted_label(conn: Connection, case_id: int) -> tuple[str | None, int]:
@@ -204,7 +223,7 @@ def consensus_answers(conn: Connection, case_id: int) -> list[str | None]:
     query = (
         select(reviews.c.label)
         .select_from(tasks.outerjoin(reviews, reviews.c.task_id == tasks.c.id))
-        .where(tasks.c.case_id == case_id, tasks.c.kind == "review")
+        .where(tasks.c.case_id == case_id, tasks.c.kind == TaskKind.REVIEW.value)
         .order_by(tasks.c.id)
     )
     return list(conn.execute(query).scalars())
@@ -216,7 +235,7 @@ def recent_fields(conn: Connection, flow: str, limit: int) -> list[dict[str, Any
     return [dict(f) for f in conn.execute(query).scalars()]
 
 
-def earlier_on_entity(conn: Connection, flow: str, entity: str, before: int, limit: int) -> list[dict[str, Any]]:
+def earlier_on_entity(conn: Connection, flow: str, entity: str, before: int, limit: int) -> list[EarlierCase]:
     """The latest cases of this flow about the same entity before case ``before``, newest first, each with its
     decision if it has one (gold cases left out: they are tests, not history). Walks ``ix_cases_flow_entity``."""
     query = (
@@ -239,4 +258,4 @@ def earlier_on_entity(conn: Connection, flow: str, entity: str, before: int, lim
         .order_by(cases.c.id.desc())
         .limit(limit)
     )
-    return _rows(conn, query)
+    return [EarlierCase.from_row(row) for row in conn.execute(query)]

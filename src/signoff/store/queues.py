@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, select
 
+from signoff.store.records import QueueLoad, ReviewerLoad
 from signoff.store.schema import cases, reviews, tasks, users
 
 
-def by_queue(
-    conn: Connection, now: datetime, risk_window: timedelta, flows: Collection[str] | None
-) -> list[dict[str, Any]]:
+def by_queue(conn: Connection, now: datetime, risk_window: timedelta, flows: Collection[str] | None) -> list[QueueLoad]:
     """Per flow and queue (of ``flows``; None: every flow): open tasks, how many are leased, the oldest, those due
     soon or overdue, and how many were completed in the last hour."""
     open_task = tasks.c.status != "done"
@@ -36,10 +34,10 @@ def by_queue(
     )
     if flows is not None:
         query = query.where(tasks.c.flow.in_(sorted(flows)))
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [QueueLoad.from_row(row) for row in conn.execute(query)]
 
 
-def by_reviewer(conn: Connection, now: datetime) -> list[dict[str, Any]]:
+def by_reviewer(conn: Connection, now: datetime) -> list[ReviewerLoad]:
     """Per reviewer: leases held now and reviews submitted in the last hour."""
     held = (
         select(tasks.c.lease_owner.label("user_id"), func.count().label("held"))
@@ -65,7 +63,7 @@ def by_reviewer(conn: Connection, now: datetime) -> list[dict[str, Any]]:
         .where((held.c.held.is_not(None)) | (recent.c.reviews_last_hour.is_not(None)))
         .order_by(users.c.name)
     )
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [ReviewerLoad.from_row(row) for row in conn.execute(query)]
 
 
 def totals(conn: Connection) -> tuple[int, int]:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from signoff.domain import UserId
 from signoff.errors import NotFound
 from signoff.store.database import Database, as_utc
+from signoff.store.records import ConsensusAnswer, GoldAccuracy, Pause
 from signoff.store.schema import cases, conflicts, decisions, gold_answers, reviewer_pauses, reviews, tasks, users
 
 
@@ -85,7 +86,7 @@ def lift(conn: Connection, user_id: UserId, flow: str, queue: str, now: datetime
     return result.rowcount
 
 
-def pauses(conn: Connection) -> list[dict[str, Any]]:
+def pauses(conn: Connection) -> list[Pause]:
     """Open pauses, with the reviewer's name: what a lead must look at."""
     query = (
         select(reviewer_pauses, users.c.name.label("reviewer"))
@@ -93,7 +94,7 @@ def pauses(conn: Connection) -> list[dict[str, Any]]:
         .where(reviewer_pauses.c.lifted_at.is_(None))
         .order_by(reviewer_pauses.c.id)
     )
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [Pause.from_row(row) for row in conn.execute(query)]
 
 
 def is_conflicted(conn: Connection, user_id: UserId, case_id: int) -> bool:
@@ -182,7 +183,7 @@ def gold_record(conn: Connection, user_id: UserId, flow: str, queue: str) -> tup
     return int(row.n), int(row.correct)
 
 
-def gold_by_reviewer(conn: Connection, flows: Collection[str] | None) -> list[dict[str, Any]]:
+def gold_by_reviewer(conn: Connection, flows: Collection[str] | None) -> list[GoldAccuracy]:
     """Gold answers and correct ones per reviewer, flow and queue (of ``flows``; None: every flow)."""
     query = (
         select(
@@ -201,10 +202,10 @@ def gold_by_reviewer(conn: Connection, flows: Collection[str] | None) -> list[di
     )
     if flows is not None:
         query = query.where(tasks.c.flow.in_(sorted(flows)))
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [GoldAccuracy.from_row(row) for row in conn.execute(query)]
 
 
-def consensus_reviews(conn: Connection, flows: Collection[str] | None) -> list[Row[Any]]:
+def consensus_reviews(conn: Connection, flows: Collection[str] | None) -> list[ConsensusAnswer]:
     """Every answer on cases that had several independent reviews: case, flow, queue, reviewer, label and the
     case's final decision (None while undecided). Adjudications and gold are left out."""
     multi = (
@@ -231,4 +232,4 @@ def consensus_reviews(conn: Connection, flows: Collection[str] | None) -> list[R
     )
     if flows is not None:
         query = query.where(tasks.c.flow.in_(sorted(flows)))
-    return list(conn.execute(query))
+    return [ConsensusAnswer.from_row(row) for row in conn.execute(query)]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
-from signoff.domain import LeaseEnd, TaskId, UserId
+from signoff.domain import LeaseEnd, TaskId, TaskStatus, UserId
 from signoff.store.database import Database, as_utc
+from signoff.store.records import Lease, OpenTask, Review, Task
 from signoff.store.schema import leases, reviews, task_skips, tasks, users
 
 
@@ -48,43 +50,35 @@ def claim_query(
 
 
 def claim(
-    db: Database,
-    conn: Connection,
-    *,
-    reviewer: UserId,
-    reviewer_name: str,
-    roles: Sequence[str],
-    refused: Sequence[str],
-    blocked: Sequence[str],
-    flow: str | None,
-    queue: str | None,
-) -> Any:
-    """Lease the best open task (or one whose lease expired) and record the lease; None if there is none."""
-    name, params = claim_query(
-        db,
-        reviewer=reviewer,
-        reviewer_name=reviewer_name,
-        roles=roles,
-        refused=refused,
-        blocked=blocked,
-        flow=flow,
-        queue=queue,
-    )
+    db: Database, conn: Connection, reviewer: UserId, query: tuple[str, dict[str, Any]]
+) -> tuple[Task, Lease] | None:
+    """Lease the best open task (or one whose lease expired) by ``query`` (``claim_query``'s) and record the lease;
+    None if there is none."""
+    name, params = query
     rows = db.run(conn, name, **params)
     if not rows:
         return None
-    row = rows[0]
-    record_lease(db, conn, row.id, row.lease_token, reviewer, as_utc(row.now), as_utc(row.lease_expires_at))
-    return row
+    task = Task.from_row(rows[0])
+    assert task.lease_expires_at is not None
+    lease = Lease(task.id, task.lease_token, reviewer, as_utc(rows[0].now), task.lease_expires_at, None, None)
+    record_lease(db, conn, lease)
+    return task, lease
 
 
-def record_lease(
-    db: Database, conn: Connection, task_id: int, token: int, reviewer: UserId, now: datetime, expires: datetime
-) -> None:
+def record_lease(db: Database, conn: Connection, lease: Lease) -> None:
     """Write the lease history row of a new lease, closing an older one that expired."""
+    task_id, token, now = lease.task_id, lease.token, lease.acquired_at
     if token > 1:  # an older lease still open on this task has expired: close it before recording the new one
         db.run(conn, "close_expired_lease", task_id=task_id, token=token, now=now)
-    db.run(conn, "start_lease", task_id=task_id, token=token, reviewer=reviewer, now=now, expires_at=expires)
+    db.run(
+        conn,
+        "start_lease",
+        task_id=task_id,
+        token=token,
+        reviewer=lease.reviewer_id,
+        now=now,
+        expires_at=lease.expires_at,
+    )
 
 
 def _fenced(
@@ -104,13 +98,16 @@ def extend(db: Database, conn: Connection, task_id: TaskId, token: int, reviewer
     return expires
 
 
-def complete(db: Database, conn: Connection, task_id: TaskId, token: int, reviewer: UserId) -> Any:
-    """Close the task on a live lease; the task (``now`` is the completion time) or None if the lease is not live."""
+def complete(db: Database, conn: Connection, task_id: TaskId, token: int, reviewer: UserId) -> Task | None:
+    """Close the task on a live lease; the closed task (``completed_at`` is the database's time of it), or None if
+    the lease is not live."""
     rows = db.run(conn, "complete_task", task_id=task_id, token=token, reviewer=reviewer)
     if not rows:
         return None
-    _lease_ended(db, conn, task_id, token, as_utc(rows[0].now), LeaseEnd.SUBMITTED)
-    return rows[0]
+    task = Task.from_row(rows[0])
+    assert task.completed_at is not None
+    _lease_ended(db, conn, task_id, token, task.completed_at, LeaseEnd.SUBMITTED)
+    return task
 
 
 def release(db: Database, conn: Connection, task_id: TaskId, token: int, reviewer: UserId) -> datetime | None:
@@ -144,16 +141,21 @@ def _lease_ended(db: Database, conn: Connection, task_id: int, token: int, now: 
     db.run(conn, "end_lease", task_id=task_id, token=token, now=now, reason=reason.value)
 
 
-def get(conn: Connection, task_id: int) -> Row[Any] | None:
-    return conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+def get(conn: Connection, task_id: int) -> Task | None:
+    row = conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+    return None if row is None else Task.from_row(row)
 
 
-def insert_review(db: Database, conn: Connection, row: dict[str, Any]) -> int:
+def insert_review(db: Database, conn: Connection, review: Review) -> int:
+    """Record a review (its ``id`` is not written); its id."""
+    row = {f.name: getattr(review, f.name) for f in fields(Review) if f.name != "id"}
     return int(db.run(conn, "insert_review", **row)[0].id)
 
 
-def review_for(conn: Connection, task_id: int, token: int) -> Row[Any] | None:
-    return conn.execute(select(reviews).where(reviews.c.task_id == task_id, reviews.c.lease_token == token)).first()
+def review_for(conn: Connection, task_id: int, token: int) -> Review | None:
+    query = select(reviews).where(reviews.c.task_id == task_id, reviews.c.lease_token == token)
+    row = conn.execute(query).first()
+    return None if row is None else Review.from_row(row)
 
 
 def page(
@@ -164,7 +166,7 @@ def page(
     status: str | None,
     after: int,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[Task]:
     """Tasks (of ``flows``; None: every flow) by id, keyset-paginated: ``after`` is the last id of the previous
     page."""
     query = select(tasks).where(tasks.c.id > after).order_by(tasks.c.id).limit(limit)
@@ -174,24 +176,24 @@ def page(
         query = query.where(tasks.c.queue == queue)
     if status is not None:
         query = query.where(tasks.c.status == status)
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [Task.from_row(row) for row in conn.execute(query)]
 
 
-def due(conn: Connection, horizon: datetime, now: datetime, limit: int) -> list[Row[Any]]:
+def due(conn: Connection, horizon: datetime, now: datetime, limit: int) -> list[Task]:
     """Open tasks nobody holds (queued, or with an expired lease) that are due by ``horizon``, earliest first.
     Locked for this transaction; other sweepers skip them."""
     query = (
         select(tasks)
         .where(
-            tasks.c.status != "done",
+            tasks.c.status != TaskStatus.DONE.value,
             tasks.c.due_at <= horizon,
-            (tasks.c.status == "queued") | (tasks.c.lease_expires_at < now),
+            (tasks.c.status == TaskStatus.QUEUED.value) | (tasks.c.lease_expires_at < now),
         )
         .order_by(tasks.c.due_at, tasks.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return list(conn.execute(query))
+    return [Task.from_row(row) for row in conn.execute(query)]
 
 
 def move(conn: Connection, task_id: int, queue: str, role: str, due_at: datetime | None) -> None:
@@ -207,7 +209,7 @@ def close(conn: Connection, task_id: int, now: datetime) -> None:
     conn.execute(
         update(tasks)
         .where(tasks.c.id == task_id)
-        .values(status="done", completed_at=now, lease_owner=None, lease_expires_at=None)
+        .values(status=TaskStatus.DONE.value, completed_at=now, lease_owner=None, lease_expires_at=None)
     )
 
 
@@ -215,19 +217,19 @@ def assign(conn: Connection, task_id: int, assignee: UserId | None) -> None:
     conn.execute(update(tasks).where(tasks.c.id == task_id).values(assignee=assignee))
 
 
-def held_by(conn: Connection, user_id: UserId) -> list[Row[Any]]:
+def held_by(conn: Connection, user_id: UserId) -> list[Task]:
     """The open tasks leased by or assigned to this user."""
     query = select(tasks).where(
-        tasks.c.status != "done", or_(tasks.c.lease_owner == user_id, tasks.c.assignee == user_id)
+        tasks.c.status != TaskStatus.DONE.value, or_(tasks.c.lease_owner == user_id, tasks.c.assignee == user_id)
     )
-    return list(conn.execute(query.order_by(tasks.c.id)))
+    return [Task.from_row(row) for row in conn.execute(query.order_by(tasks.c.id))]
 
 
 def unassign_case(conn: Connection, case_id: int, assignee: UserId) -> int:
     """Free the open tasks of a case reserved for ``assignee``; how many."""
     result = conn.execute(
         update(tasks)
-        .where(tasks.c.case_id == case_id, tasks.c.assignee == assignee, tasks.c.status != "done")
+        .where(tasks.c.case_id == case_id, tasks.c.assignee == assignee, tasks.c.status != TaskStatus.DONE.value)
         .values(assignee=None)
     )
     return result.rowcount
@@ -235,7 +237,7 @@ def unassign_case(conn: Connection, case_id: int, assignee: UserId) -> int:
 
 def open_in_claim_order(
     conn: Connection, now: datetime, limit: int, flows: Collection[str] | None = None
-) -> list[dict[str, Any]]:
+) -> list[OpenTask]:
     """The first ``limit`` open tasks (of ``flows``; None: every flow) in the order claims serve them (best
     priority, earliest due, oldest: the ``ix_tasks_open_any`` order), with the name of their assignee and of
     whoever holds a live lease on them."""
@@ -262,4 +264,4 @@ def open_in_claim_order(
     )
     if flows is not None:
         query = query.where(tasks.c.flow.in_(sorted(flows)))
-    return [dict(row._mapping) for row in conn.execute(query)]
+    return [OpenTask.from_row(row) for row in conn.execute(query)]

@@ -7,6 +7,8 @@ import math
 from datetime import datetime
 from typing import Any
 
+from signoff.metrics.estimates import Estimate
+
 
 def number(value: float | int) -> str:
     """Thousands separated, at most four significant digits below 1,000, two decimals above."""
@@ -64,7 +66,7 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def estimate(found: Any) -> str:
+def estimate(found: Estimate | None) -> str:
     """A proportion with its interval and sample size (an ``Estimate``), or a dash when nothing was measured."""
     if found is None:
         return "—"

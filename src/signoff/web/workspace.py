@@ -6,6 +6,7 @@ import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from signoff.config import Flow, ImageSpec, Project
@@ -13,6 +14,7 @@ from signoff.database import Database
 from signoff.domain import User
 from signoff.intake import FlowRuntime
 from signoff.models.explain import contributions, reference_values
+from signoff.review import Case, Prediction
 from signoff.review.context import beside, recent_fields
 from signoff.review.service import Claim, claimed_case
 from signoff.review.views import shown_kind
@@ -50,13 +52,13 @@ class Workspace:
         flow = self.project.flow(claim.flow)
         record = claimed_case(self.db, user, claim)  # blind to other answers except when adjudicating; gold unmarked
         found = beside(self.db, flow, claim, record, EARLIER_ON_ENTITY)
-        task = next(t for t in record["tasks"] if t["id"] == claim.task_id)
-        fields = record["fields"]
+        task = next(t for t in record.tasks if t.id == claim.task_id)
+        fields = record.fields
         pictured = {name for spec in flow.images.values() for name in spec.field_names(list(flow.fields))}
         declared = [(name, spec.type) for name, spec in flow.fields.items() if name not in pictured]
         extra = [(name, "") for name in fields if name not in flow.fields]
-        prediction = record["predictions"][-1] if record["predictions"] else None
-        route = record["routes"][-1] if record["routes"] else None
+        prediction = record.predictions[-1] if record.predictions else None
+        route = record.routes[-1] if record.routes else None
         return {
             "task": {
                 "id": claim.task_id,
@@ -64,9 +66,9 @@ class Workspace:
                 "flow": claim.flow,
                 "queue": claim.queue,
                 "case_id": claim.case_id,
-                "external_id": record["external_id"],
+                "external_id": record.external_id,
                 "token": claim.token,
-                "ttl": float(task["lease_ttl"]),
+                "ttl": task.lease_ttl,
             },
             "description": flow.description,
             "fields": [
@@ -80,10 +82,8 @@ class Workspace:
             ],
             "model": self._model(flow, prediction, fields),
             "scores": scores_view(flow, record),
-            "route": None
-            if route is None
-            else {"rule": route["rule"], "reason": route["reason"], "verdict": route["verdict"]},
-            "earlier": found.answers,
+            "route": None if route is None else {"rule": route.rule, "reason": route.reason, "verdict": route.verdict},
+            "earlier": [asdict(answer) for answer in found.answers],
             "entity": None
             if flow.entity is None
             else {
@@ -92,12 +92,12 @@ class Workspace:
                 "value": fmt.value(fields.get(flow.entity)),
                 "cases": [
                     {
-                        "case_id": h["id"],
-                        "external_id": h["external_id"],
-                        "received": fmt.when(h["created_at"]),
-                        "decision": h["label"],
-                        "decided_by": h["decided_by"],
-                        "status": h["status"],
+                        "case_id": h.id,
+                        "external_id": h.external_id,
+                        "received": fmt.when(h.created_at),
+                        "decision": h.label,
+                        "decided_by": h.decided_by,
+                        "status": h.status,
                     }
                     for h in found.history
                 ],
@@ -108,18 +108,18 @@ class Workspace:
             ],
         }
 
-    def _model(self, flow: Flow, prediction: Mapping[str, Any] | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+    def _model(self, flow: Flow, prediction: Prediction | None, fields: Mapping[str, Any]) -> dict[str, Any]:
         if prediction is None:
             return {"problem": "no prediction was recorded", "probabilities": [], "contributions": []}
-        if prediction["problem"] is not None or prediction["probabilities"] is None:
+        if prediction.problem is not None or prediction.probabilities is None:
             return {
-                "problem": prediction["problem"] or "no probabilities",
-                "version": prediction["model_version"],
+                "problem": prediction.problem or "no probabilities",
+                "version": prediction.model_version,
                 "probabilities": [],
                 "contributions": [],
             }
-        probabilities = [float(p) for p in prediction["probabilities"]]
-        confidence = float(prediction["confidence"]) if prediction["confidence"] is not None else max(probabilities)
+        probabilities = [float(p) for p in prediction.probabilities]
+        confidence = float(prediction.confidence) if prediction.confidence is not None else max(probabilities)
         runtime = self.runtimes.get(flow.name)
         found = []
         explained_by = None
@@ -130,13 +130,13 @@ class Workspace:
                 lambda frame: runtime.model.score(frame).probabilities,
                 fields,
                 self.reference(flow),
-                label=prediction["label"],
+                label=prediction.label,
             )
         largest = max((abs(c.delta) for c in found), default=0.0) or 1.0
         return {
             "problem": None,
-            "version": prediction["model_version"],
-            "label": prediction["label"],
+            "version": prediction.model_version,
+            "label": prediction.label,
             "confidence": confidence,
             "confidence_text": fmt.percent(confidence),
             "confidence_width": round(2 * BAR * confidence, 1),
@@ -145,7 +145,7 @@ class Workspace:
                     "label": label,
                     "text": fmt.percent(p),
                     "width": round(2 * BAR * p, 1),
-                    "top": label == prediction["label"],
+                    "top": label == prediction.label,
                 }
                 for label, p in zip(flow.labels, probabilities, strict=False)
             ],
@@ -165,24 +165,24 @@ class Workspace:
         }
 
 
-def scores_view(flow: Flow, record: Mapping[str, Any]) -> list[dict[str, Any]]:
+def scores_view(flow: Flow, record: Case) -> list[dict[str, Any]]:
     """Each model version's score of the case, when there are several: the one that routed it, and each new
     champion's since (re-scored when it was promoted), so the reviewer sees the old and the new side by side."""
-    if len(record["predictions"]) < 2:
+    if len(record.predictions) < 2:
         return []
-    routed = {r["prediction_id"] for r in record["routes"]}
+    routed = {r.prediction_id for r in record.routes}
     return [
         {
-            "version": p["model_version"],
-            "label": p["label"] or "no usable score",
+            "version": p.model_version,
+            "label": p.label or "no usable score",
             "probabilities": ", ".join(
-                f"{label} {fmt.percent(float(v))}" for label, v in zip(flow.labels, p["probabilities"], strict=False)
+                f"{label} {fmt.percent(float(v))}" for label, v in zip(flow.labels, p.probabilities, strict=False)
             )
-            if p["probabilities"]
-            else p["problem"] or "",
-            "routed": p["id"] in routed,
+            if p.probabilities
+            else p.problem or "",
+            "routed": p.id in routed,
         }
-        for p in record["predictions"]
+        for p in record.predictions
     ]
 
 

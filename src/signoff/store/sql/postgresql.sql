@@ -40,7 +40,7 @@ SET status = 'leased',
     lease_expires_at = clock_timestamp() + make_interval(secs => t.lease_ttl)
 FROM candidate
 WHERE t.id = candidate.id
-RETURNING t.id, t.case_id, t.flow, t.queue, t.kind, t.lease_token, t.lease_expires_at, clock_timestamp() AS now;
+RETURNING t.*, clock_timestamp() AS now;
 
 -- name: claim_task
 -- Claims the most urgent task of one queue (priority, then earliest due, then oldest), new or with an
@@ -77,7 +77,7 @@ UPDATE tasks
 SET status = 'done', completed_at = clock_timestamp()
 WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_owner = :reviewer
   AND lease_expires_at > clock_timestamp()
-RETURNING completed_at AS now, id, case_id, flow, queue, kind, priority, created_at;
+RETURNING *;
 
 -- name: release_task
 UPDATE tasks

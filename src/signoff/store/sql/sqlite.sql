@@ -31,8 +31,7 @@ SELECT strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
 
 -- fragment: lease_it
 -- Lease the chosen task by the database clock and return it: shared by claim_task and claim_any.
-RETURNING id, case_id, flow, queue, kind, lease_token, lease_expires_at,
-          strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
+RETURNING *, strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
 
 -- name: claim_task
 -- The most urgent task of one queue, in the order of ix_tasks_open.
@@ -77,7 +76,7 @@ UPDATE tasks
 SET status = 'done', completed_at = strftime('%Y-%m-%d %H:%M:%f000', 'now')
 WHERE id = :task_id AND status = 'leased' AND lease_token = :token AND lease_owner = :reviewer
   AND lease_expires_at > strftime('%Y-%m-%d %H:%M:%f000', 'now')
-RETURNING completed_at AS now, id, case_id, flow, queue, kind, priority, created_at;
+RETURNING *;
 
 -- name: release_task
 UPDATE tasks

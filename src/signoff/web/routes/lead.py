@@ -30,7 +30,7 @@ def done_message(
 ) -> str | None:
     """The status line after a lead's change (Post/Redirect/Get), built from known parts only: a crafted link
     cannot put words of its own on the page."""
-    names = {person["name"] for person in found.reviewers}
+    names = {person.name for person in found.reviewers}
     task, reviewer = done.get("task", ""), done.get("reviewer", "")
     match done.get("done"):
         case "assigned" if task.isdigit() and reviewer in names:

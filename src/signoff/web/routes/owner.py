@@ -8,8 +8,8 @@ from fastapi.responses import Response
 
 from signoff import users
 from signoff.domain import User
-from signoff.errors import InvalidInput
-from signoff.learning import registry
+from signoff.errors import Conflict, InvalidInput, NotFound
+from signoff.learning import promotion, registry
 from signoff.metrics.versions import flow_versions
 from signoff.web.dashboard import SVG_HEADERS, end_or_error, window_or_error
 from signoff.web.dependencies import Halt, Site, Web, page_user
@@ -47,6 +47,7 @@ def owner(request: Request, site: Web) -> Response:
             "versions": flow_versions(site.db, name, runtime.model.version, runtime.policy.version),
             "registry": {v.version: v for v in registry.versions(site.db, runtime.flow)},
             "trained_on": registry.trained_on(site.db, runtime.flow),
+            "decisions": promotion.decisions(site.db, runtime.flow),
         }
         for name, runtime in site.runtimes.items()
         if users.may(user, "read_metrics", name)
@@ -76,3 +77,17 @@ def owner_chart(
         missing = f"no chart named {name[:40]!r} for these metrics"
         return Response(missing, 404, media_type="text/plain", headers=SVG_HEADERS)
     return Response(svg, media_type="image/svg+xml", headers=SVG_HEADERS)
+
+
+@router.get("/owner/flows/{flow}/models/{version}/evidence")
+def owner_evidence(request: Request, site: Web, flow: str, version: str) -> Response:
+    """A candidate weighed against the champion, and the gate's decision (computed now; nothing changes)."""
+    user, csrf = owner_flow(site, request, flow, "day")
+    try:
+        found = promotion.weigh(site.db, site.project, site.runtimes[flow].flow, version)
+    except NotFound as error:
+        raise Halt(site.views.error_page(request, user, csrf, 404, "No such model version", error.message)) from None
+    except Conflict as error:
+        raise Halt(site.views.error_page(request, user, csrf, 409, "Nothing to weigh", error.message)) from None
+    title = f"Evidence for {version}"
+    return site.views.render(request, "evidence.html", user=user, csrf=csrf, title=title, flow=flow, w=found)

@@ -120,8 +120,8 @@ def claim_next(site: Web, user: Reviewer, body: WorkOn | None = None) -> Respons
 @router.post("/review/tasks/{task_id}/submit")
 def submit(task_id: Id, body: SubmitIn, site: Web, user: Reviewer) -> Response:
     def act() -> dict[str, Any]:
-        outcome = review.submit(site.db, site.project, user, TaskId(task_id), body.token, body.label, body.comment)
-        return {"review_id": outcome.review_id, "decision": asdict(outcome)}
+        result = review.submit(site.db, site.project, user, TaskId(task_id), body.token, body.label, body.comment)
+        return {"review_id": result.review_id, "decision": asdict(result)}
 
     return answer_then_next(site, user, body, "submit", act)
 
