@@ -13,13 +13,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from mlflow import MlflowClient
 from sqlalchemy import select
 
 from helpers.credit_loop import true_labels, work_the_queue
-from helpers.processes import environment, server, signoff
+from helpers.processes import ServerProcess, environment, signoff
 from signoff.config import load_project
 from signoff.learning import datasets, registry, trainers
 from signoff.store.database import Database
@@ -66,8 +67,13 @@ def test_reviews_and_outcomes_become_a_candidate_with_its_exact_lineage(
             return "approve" if truth[external] == "decline" else "decline"
         return truth[external]
 
-    with server(path, env) as http:
-        worked = work_the_queue(http, alice, answer)
+    serving = ServerProcess(path, env, folder / "serve.log")
+    serving.start(timeout=300)  # the server's start is slow on a busy machine; its wait is not what is tested
+    try:
+        with httpx.Client(base_url=serving.url, timeout=60) as http:
+            worked = work_the_queue(http, alice, answer)
+    finally:
+        serving.stop()
     assert len(wrong) == 2 and len(worked.answers) > 50
     assert {kind for _label, kind in worked.answers.values()} == {"review", "audit"}
 
