@@ -15,8 +15,9 @@ from helpers.builders import flow_document, make_project
 from signoff import intake
 from signoff.config import Project
 from signoff.intake import validate_case
+from signoff.learning import outcomes
 from signoff.store.database import Database
-from signoff.store.schema import audit_events, model_versions, retrain_runs
+from signoff.store.schema import audit_events, cases, model_versions, retrain_runs
 
 
 def labelled_project(
@@ -39,6 +40,32 @@ def add_labels(db: Database, project: Project, n: int, seed: int = 0) -> None:
         assert case is not None
         cases.append(case)
     intake.submit(db, runtime, cases, "tester")
+
+
+def outcome_project(
+    db: Database, folder: Path, n: int, learning: dict[str, Any] | None = None, seed: int = 0
+) -> Project:
+    """``labelled_project`` whose cases all got an outcome (``add_outcomes``): ``n`` labels for Signoff's own
+    steps, which never train on the model's decisions."""
+    project = labelled_project(db, folder, n, learning, seed)
+    add_outcomes(db, project)
+    return project
+
+
+def add_outcomes(db: Database, project: Project) -> int:
+    """An outcome (source ``ledger``) for each case of test-flow: ``bad`` when its score is above 0.5, about one in
+    ten the other way (seeded by the case id, so giving them again records nothing new). How many were new."""
+    flow = project.flow("test-flow")
+    with db.transaction(write=False) as conn:
+        rows = conn.execute(select(cases.c.id, cases.c.fields).where(cases.c.flow == flow.name)).all()
+    items = []
+    for row in sorted(rows):
+        label = "bad" if row.fields["score"] > 0.5 else "good"
+        if np.random.default_rng(row.id).random() < 0.1:
+            label = "good" if label == "bad" else "bad"
+        item = {"case_id": row.id, "label": label, "source": "ledger"}
+        items.append(outcomes.OutcomeIn.of(f"outcomes[{row.id}]", item))
+    return sum(o.created for o in outcomes.record(db, flow, items, "ledger"))
 
 
 def run_rows(db: Database) -> list[Any]:

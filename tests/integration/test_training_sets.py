@@ -131,13 +131,34 @@ def test_the_same_examples_give_the_same_sha256_and_any_change_another(db: Datab
     labels = [label_of(c, t, 1) for c, t in times.items()]
     until = START + timedelta(days=2)
     first = datasets.build(db, flow, labels, until=until, actor="t")
-    again = datasets.build(db, flow, list(reversed(labels)), until=until + timedelta(days=5), actor="u")
-    assert first is not None and again is not None and first.id != again.id
-    assert first.sha256 == again.sha256
     changed = [dataclasses.replace(labels[0], label="good"), *labels[1:]]
     other = datasets.build(db, flow, changed, until=until, actor="t")
-    assert other is not None and other.sha256 != first.sha256
+    assert first is not None and other is not None and other.sha256 != first.sha256
+    again = datasets.build(db, flow, list(reversed(labels)), until=until + timedelta(days=5), actor="u")
+    assert again is not None and again.id not in (first.id, other.id)
+    assert again.sha256 == first.sha256 and again.window_end == until + timedelta(days=5)
     assert len(first.sha256) == 64
+
+
+def test_the_same_labels_again_reuse_the_latest_set_and_write_nothing(db: Database, tmp_path: Path) -> None:
+    """A retrain with no new labels, or one completing a run whose worker died after recording its set, gets the
+    set already recorded; a label with another time, or a set built in between, makes a new one."""
+    flow, times = store_cases(db, tmp_path, 20)
+    labels = [label_of(c, t, 1) for c, t in times.items()]
+    until = START + timedelta(days=2)
+    first = datasets.build(db, flow, labels, until=until, actor="t")
+    assert first is not None
+    events = _count(db, audit_events)
+    again = datasets.build(db, flow, list(reversed(labels)), until=until + timedelta(days=1), actor="u")
+    assert again == first  # its id, window end and creator too
+    assert (_count(db, training_sets), _count(db, audit_events)) == (1, events)
+    kept = next(x for x in first.train)
+    later = [
+        dataclasses.replace(x, labelled_at=x.labelled_at + timedelta(minutes=1)) if x == kept else x for x in labels
+    ]
+    relabelled = datasets.build(db, flow, later, until=until, actor="t")
+    assert relabelled is not None and relabelled.sha256 == first.sha256 and relabelled.id != first.id
+    assert _count(db, training_sets) == 2
 
 
 def test_too_few_labels_build_nothing(db: Database, tmp_path: Path) -> None:
@@ -205,6 +226,7 @@ def test_no_leak_across_100_builds_with_random_arrivals(db: Database, tmp_path: 
     order = list(times)
     given: dict[CaseId, Label] = {}
     built_sets = 0
+    ids: set[int] = set()
     offered_held_out = offered_too_new = 0
     for round_ in range(100):
         until = START + timedelta(hours=10 + round_ * 1.5 + rng.uniform(0, 1))
@@ -238,7 +260,8 @@ def test_no_leak_across_100_builds_with_random_arrivals(db: Database, tmp_path: 
         validation = {x.case_id for x in loaded.validation}
         assert not train & validation
         assert max(times[c] for c in train) <= min(times[c] for c in validation) == loaded.validation_start
-        assert all(x.labelled_at <= loaded.window_end == until for x in (*loaded.train, *loaded.validation))
+        assert all(x.labelled_at <= loaded.window_end <= until for x in (*loaded.train, *loaded.validation))
+        ids.add(built.id)  # the same labels as the build before give its set again
         assert {x.case_id: x for x in (*loaded.train, *loaded.validation)} == usable  # every usable label, as given
     assert built_sets >= 80 and offered_held_out > 0 and offered_too_new > 0
     with db.transaction(write=False) as conn:
@@ -247,7 +270,7 @@ def test_no_leak_across_100_builds_with_random_arrivals(db: Database, tmp_path: 
                 training_sets, training_sets.c.id == training_examples.c.training_set_id
             )
         ).all()
-        assert conn.execute(select(func.count()).select_from(training_sets)).scalar_one() == built_sets
+        assert conn.execute(select(func.count()).select_from(training_sets)).scalar_one() == len(ids)
     assert not [r for r in rows if reference_held_out(flow.name, r.case_id, flow.learning.holdout)]
     assert all(r.labelled_at <= r.window_end for r in rows)
 

@@ -56,8 +56,12 @@ def summary(result: RetrainResult) -> list[str]:
         f"  training set {ts.id}: {len(ts.train) + len(ts.validation)} labels ({len(ts.train)} train, "
         f"{len(ts.validation)} validation), up to {ts.window_end:%Y-%m-%d %H:%M:%S} UTC",
         f"  held-out: {metrics or 'no metrics'}",
-        f"  registered version {result.version.version} (id {result.version.id}) as a {result.version.status}",
     ]
+    found = f"version {result.version.version} (id {result.version.id})"
+    if result.new_version:
+        lines.append(f"  registered {found} as a {result.version.status}")
+    else:
+        lines.append(f"  {found}, a {result.version.status}, was registered before: same training set, same model")
     if result.warning is not None:
         lines.append(f"  warning: {result.warning}")
     return lines

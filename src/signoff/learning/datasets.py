@@ -87,14 +87,17 @@ def build(
 ) -> TrainingSet | None:
     """Record a training set from the flow's labels known at ``until``, split by ``split`` on the cases' times
     as the store has them; None when too few labels remain. The set, its examples and the ``training_set.built``
-    event commit together. Refused, with nothing written: a label outside the flow's labels, an impossible
-    inclusion probability, two labels for one case, a case that does not exist, belongs to another flow or is a
-    gold case."""
+    event commit together. When the flow's latest set holds exactly these labels (the same SHA-256, holdout share
+    and, example by example, the same times and inclusion probabilities), that set is returned and nothing is
+    written: a retrain with no new labels, or one completing a run whose worker died just after recording its set,
+    trains on the set already recorded rather than on a copy. Refused, with nothing written: a label outside the
+    flow's labels, an impossible inclusion probability, two labels for one case, a case that does not exist,
+    belongs to another flow or is a gold case."""
     if until.tzinfo is None:
         raise ValueError("until must be a timezone-aware UTC datetime")
     _check(flow, labels)
     spec = flow.learning
-    with db.transaction() as conn:
+    with db.transaction(write=False) as conn:
         facts = store.case_facts(conn, sorted({label.case_id for label in labels}))
         _check_cases(flow, labels, facts)
         timed = [dataclasses.replace(label, case_created_at=facts[label.case_id].created_at) for label in labels]
@@ -106,6 +109,12 @@ def build(
             _example(label, "validation") for label in validation
         ]
         sha = _sha256(flow.name, policy_version, examples)
+        latest = store.latest_training_set(conn, flow.name)
+    if latest is not None and latest.sha256 == sha and latest.holdout == spec.holdout:
+        recorded = load(db, flow, latest.id)
+        if (recorded.train, recorded.validation) == (train, validation):
+            return recorded
+    with db.transaction() as conn:
         now = db.now(conn)
         window = {
             "window_start": train[0].case_created_at,

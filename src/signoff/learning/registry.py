@@ -17,6 +17,7 @@ the owner's explicit choice).
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 import os
@@ -37,6 +38,7 @@ from signoff.audit import record
 from signoff.config import Flow, Project
 from signoff.domain import AuditEvent, CaseId, ModelStatus, ModelVersionId, content_hash
 from signoff.errors import Conflict, InvalidInput, ModelError, NotFound, Problem
+from signoff.learning import tracking
 from signoff.learning.records import TrainingSet
 from signoff.models import LoadedModel, load_model
 from signoff.models.adapters import file_sha256, load_sklearn
@@ -44,6 +46,8 @@ from signoff.models.frames import frame_of
 from signoff.store import cases as case_store
 from signoff.store import model_versions as store
 from signoff.store.database import Database
+
+log = logging.getLogger(__name__)
 
 NO_MODEL_KIND = "none"
 """The kind of the row that stands for "no model" while a flow has none (cold start): predictions need a version."""
@@ -377,7 +381,41 @@ def set_status(
 ) -> ModelVersion:
     """Move a version to ``status``, audited (``model.status_changed`` with the reason, and ``events``: what the
     caller decided it on); a new champion retires the previous one in the same transaction. Setting the status it
-    already has changes nothing."""
+    already has changes nothing. With MLflow configured, its aliases then follow (``mirror_aliases``; a failure
+    there is logged, the change stands)."""
+    changed, moved = _set_status(db, flow, version, status, actor=actor, reason=reason, events=events)
+    if moved:
+        mirror_aliases(db, flow)
+    return changed
+
+
+def mirror_aliases(db: Database, flow: Flow) -> str | None:
+    """Point the flow's MLflow aliases ``champion`` and ``challenger`` at the versions that now hold those roles,
+    when the flow names a tracking URI. MLflow is a mirror of this registry: a failure is returned (and logged) as
+    a warning, never undoing what changed here."""
+    spec = flow.learning.mlflow
+    if spec is None:
+        return None
+    try:
+        tracking.sync_aliases(spec, flow.name, tracking.alias_targets(versions(db, flow)))
+    except Exception as error:  # noqa: BLE001  # MLflow down or refusing must not undo a status change
+        warning = f"MLflow: {type(error).__name__}: {error}"
+        log.warning("flow %s: the MLflow aliases were not moved: %s", flow.name, warning)
+        return warning
+    return None
+
+
+def _set_status(
+    db: Database,
+    flow: Flow,
+    version: str,
+    status: ModelStatus | str,
+    *,
+    actor: str,
+    reason: str,
+    events: Sequence[AuditEvent] = (),
+) -> tuple[ModelVersion, bool]:
+    """``set_status``'s transaction; also whether anything changed."""
     try:
         wanted = ModelStatus(status)
     except ValueError:
@@ -393,7 +431,7 @@ def set_status(
         if found.kind == NO_MODEL_KIND:
             raise Conflict(f"{version!r} stands for the flow having no model; it has no status to change")
         if found.status == wanted.value:
-            return _version(found)
+            return _version(found), False
         now = db.now(conn)
         changes = []
         if wanted is ModelStatus.CHAMPION:
@@ -402,29 +440,32 @@ def set_status(
         data = {"flow": flow.name, "version": version, "from": found.status, "to": wanted.value, "reason": reason}
         changes.append(AuditEvent(actor, "model.status_changed", "model_version", str(found.id), data))
         record(db, conn, [*changes, *events], now)
-        return _version(store.row(conn, flow.name, version))
+        return _version(store.row(conn, flow.name, version)), True
 
 
 @dataclass(frozen=True)
 class Promoted:
-    """A promotion: the new champion and how many open review cases it re-scored."""
+    """A promotion: the new champion, how many open review cases it re-scored, and why MLflow's aliases could not
+    follow, if they could not."""
 
     version: ModelVersion
     rescored: int
+    warning: str | None = None
 
 
 def promote(db: Database, project: Project, flow: Flow, version: str, *, actor: str, reason: str) -> Promoted:
-    """Make a version champion by hand, then re-score the open review cases with it. Its artifact is loaded first,
-    so a version that cannot serve is refused with nothing changed. No gate on evidence runs here: the promotion
-    is the actor's decision, and its audit reason says so."""
+    """Make a version champion by hand, then re-score the open review cases with it and move the MLflow aliases
+    (``mirror_aliases``). Its artifact is loaded first, so a version that cannot serve is refused with nothing
+    changed. No gate on evidence runs here: the promotion is the actor's decision, and its audit reason says so."""
     found = _read(db, flow, version)
     if found.kind == NO_MODEL_KIND:
         raise Conflict(f"{version!r} stands for the flow having no model; it cannot be promoted")
     model = load(project, flow, found)
-    changed = set_status(
+    changed, _moved = _set_status(
         db, flow, version, ModelStatus.CHAMPION, actor=actor, reason=f"{reason} (promoted by hand; no gate ran)"
     )
-    return Promoted(changed, _rescore(db, flow, changed, model, actor))
+    rescored = _rescore(db, flow, changed, model, actor)
+    return Promoted(changed, rescored, mirror_aliases(db, flow))  # even unchanged: a promotion re-asserts them
 
 
 # ---- serving ---------------------------------------------------------------------------------------------------

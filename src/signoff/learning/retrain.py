@@ -101,6 +101,7 @@ class RetrainResult:
     warning: str | None = None  # e.g. MLflow failed; the retrain still counts
     error: str | None = None
     resumed: bool = False  # it took over a run an earlier worker left unfinished
+    new_version: bool = False  # False when the registry already held this model (same fingerprint)
 
 
 class RunLost(Conflict):
@@ -268,6 +269,7 @@ def _run(
         current = "register"
         _step(db, claim, actor, current, metrics=metrics)
         champion = steps.champion(db, flow)
+        known = {v.id for v in steps.versions(db, flow)}
         version = steps.register(
             db,
             project,
@@ -289,7 +291,16 @@ def _run(
             warning = _to_mlflow(db, project, flow, claim, steps, training_set, metrics, version)
         resumed = claim.attempt > 1
         result = RetrainResult(
-            claim.id, flow.name, "done", len(labels), training_set, metrics, version, warning=warning, resumed=resumed
+            claim.id,
+            flow.name,
+            "done",
+            len(labels),
+            training_set,
+            metrics,
+            version,
+            warning=warning,
+            resumed=resumed,
+            new_version=version.id not in known,
         )
         return _finish(db, claim, actor, result)
     except RunLost:
@@ -393,7 +404,7 @@ def _to_mlflow(
             version=tracking.Logged(version.id, version.version, project.resolve(version.uri)),
             trainer=flow.learning.trainer or "default",
         )
-        tracking.sync_aliases(flow.learning.mlflow, flow.name, _alias_targets(steps.versions(db, flow)))
+        tracking.sync_aliases(flow.learning.mlflow, flow.name, tracking.alias_targets(steps.versions(db, flow)))
     except Exception as error:  # noqa: BLE001  # MLflow down or refusing must not undo the retrain
         warning = f"MLflow: {type(error).__name__}: {error}"
         log.warning("retrain run %s of %s: %s", claim.id, flow.name, warning)
@@ -403,15 +414,8 @@ def _to_mlflow(
     return None
 
 
-def _alias_targets(versions: Sequence[Registered]) -> dict[str, int | None]:
-    """The Signoff version each MLflow alias names: ``champion`` the champion, ``challenger`` the newest candidate."""
-    champion = next((v.id for v in versions if v.status == "champion"), None)
-    candidates = [v.id for v in versions if v.status == "candidate"]
-    return {"champion": champion, "challenger": max(candidates, default=None)}
-
-
 def sync_mlflow_aliases(db: Database, flow: Flow, steps: Steps | None = None) -> None:
     """Move the MLflow aliases after a status change (a promotion); nothing without an MLflow tracking URI."""
     if flow.learning.mlflow is not None:
         versions = (steps or signoff_steps()).versions(db, flow)
-        tracking.sync_aliases(flow.learning.mlflow, flow.name, _alias_targets(versions))
+        tracking.sync_aliases(flow.learning.mlflow, flow.name, tracking.alias_targets(versions))

@@ -10,9 +10,10 @@ after its worker died) finds the MLflow run and model version it already made, b
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from signoff.config.flows import MlflowSpec
 from signoff.errors import SignoffError
@@ -30,6 +31,23 @@ class Logged:
     id: int
     version: str
     artifact: Path
+
+
+class Held(Protocol):
+    """What the aliases read of a Signoff model version: its id and status."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+
+
+def alias_targets(versions: Iterable[Held]) -> dict[str, int | None]:
+    """The Signoff version each MLflow alias names: ``champion`` the champion, ``challenger`` the newest candidate."""
+    held = list(versions)
+    champion = next((v.id for v in held if v.status == "champion"), None)
+    candidates = [v.id for v in held if v.status == "candidate"]
+    return {"champion": champion, "challenger": max(candidates, default=None)}
 
 
 def registered_model(spec: MlflowSpec, flow: str) -> str:

@@ -34,7 +34,9 @@ def features(flow: Flow) -> list[str]:
 def default_trainer(data: TrainingData) -> Pipeline:
     """Gradient boosting with sigmoid-calibrated probabilities, fitted on the set's train part with its weights;
     deterministic, so the same set always gives the same probabilities. Every label of the flow needs at least
-    two training examples (the model must be able to predict each, and calibration needs two folds)."""
+    two training examples (the model must be able to predict each, and calibration needs two folds). An optional
+    field that no training example has a value for is left out: nothing can be learned from it (and scaling an
+    empty column divides by zero)."""
     flow = data.flow
     counts = Counter(str(label) for label in data.train.labels)
     scarce = [label for label in flow.labels if counts[label] < 2]
@@ -47,7 +49,7 @@ def default_trainer(data: TrainingData) -> Pipeline:
         data.train.frame,
         data.train.labels,
         flow.fields,
-        features(flow),
+        [name for name in features(flow) if data.train.frame[name].notna().any()],
         "calibrated",
         sample_weight=data.train.weights,
         folds=min(CALIBRATION_FOLDS, *counts.values()),

@@ -30,6 +30,7 @@ CREDIT_FIELDS: dict[str, dict[str, object]] = {
     "customer_id": {"type": "string", "required": False, "max_length": 40},
 }
 MODEL_INPUTS = [f for f in CREDIT_FIELDS if f not in ("student", "customer_id")]  # no group, no identity
+TRAINING_ROWS = 5000  # the example model learns from the first applicants generated; the cases to ingest follow
 
 
 def credit_flow() -> dict[str, object]:
@@ -64,13 +65,18 @@ def _field_specs(fields: dict[str, dict[str, object]]) -> dict[str, FieldSpec]:
 
 
 def _credit(folder: Path, cases: int, seed: int) -> pd.DataFrame:
-    data = credit.applicants(5000 + cases, seed)
-    training, incoming = data.iloc[:5000], data.iloc[5000:].reset_index(drop=True)
+    data = credit.applicants(TRAINING_ROWS + cases, seed)
+    training, incoming = data.iloc[:TRAINING_ROWS], data.iloc[TRAINING_ROWS:].reset_index(drop=True)
     known = {name: spec for name, spec in CREDIT_FIELDS.items() if name != "customer_id"}  # not in the training data
     model = train(training, training["label"], _field_specs(known), MODEL_INPUTS)
     save(model, folder / "models" / "credit.skops")
+    ids = [f"app-{i:06d}" for i in range(len(incoming))]
+    # The loans of the first three applications in five have run their course: their outcome is known.
+    known_outcomes = (3 * len(incoming)) // 5
+    outcomes = pd.DataFrame({"external_id": ids, "label": incoming["label"], "source": "bureau"})
+    outcomes.head(known_outcomes).to_csv(folder / "credit-outcomes.csv", index=False)
     incoming = incoming.drop(columns="label")
-    incoming.insert(0, "external_id", [f"app-{i:06d}" for i in range(len(incoming))])
+    incoming.insert(0, "external_id", ids)
     # Returning customers: about one application in four comes from someone who applied before.
     customers = np.random.default_rng(seed).integers(0, max(1, (3 * len(incoming)) // 4), len(incoming))
     incoming["customer_id"] = [f"cust-{c:06d}" for c in customers]
@@ -149,7 +155,8 @@ class Example:
 
 
 def write_example(folder: Path, *, cases: int = 500, with_cancer: bool = False, seed: int = 7) -> Example:
-    """Write ``signoff.yaml``, trained models and case files into ``folder``."""
+    """Write ``signoff.yaml``, trained models and case files into ``folder``, and ``credit-outcomes.csv``: the
+    true outcome of the first credit applications, as a credit bureau would later report them."""
     folder.mkdir(parents=True, exist_ok=True)
     flows: dict[str, object] = {"credit-approval": credit_flow()}
     files = {"credit-approval": folder / "credit-cases.csv"}

@@ -47,6 +47,12 @@ def insert_training_set(conn: Connection, examples: Sequence[dict[str, Any]], **
     return set_id
 
 
+def latest_training_set(conn: Connection, flow: str) -> Row[Any] | None:
+    """The flow's most recently recorded set."""
+    query = select(training_sets).where(training_sets.c.flow == flow).order_by(training_sets.c.id.desc()).limit(1)
+    return conn.execute(query).first()
+
+
 def training_set(conn: Connection, training_set_id: int) -> Row[Any] | None:
     return conn.execute(select(training_sets).where(training_sets.c.id == training_set_id)).first()
 
