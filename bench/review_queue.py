@@ -742,6 +742,7 @@ def run_bare_sqlite(postgres_url: str, n: int) -> PeerResult:
         (user,) = reviewers(db, 1)
         q = db.queries
         bare = sqlite3.connect(make_url(db.url).database or "", isolation_level=None)
+        bare.row_factory = sqlite3.Row  # the statements return whole rows: read their columns by name
         # Checkpoints as Signoff's: the background thread of signoff_database's, none in the commits.
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "wal_autocheckpoint=0"):
             bare.execute(f"PRAGMA {pragma}")
@@ -766,14 +767,15 @@ def run_bare_sqlite(postgres_url: str, n: int) -> PeerResult:
             if row is None:
                 bare.execute("COMMIT")
                 break
-            task, case, token, expires, now = row[0], row[1], row[5], row[6], row[7]
+            task, case, token = row["id"], row["case_id"], row["lease_token"]
+            expires, now = row["lease_expires_at"], row["now"]
             bare.execute(q["start_lease"], {**me, "task_id": task, "token": token, "now": now, "expires_at": expires})
             claimed = {"case_id": case, "token": token, "expires_at": expires}
             bare.execute(insert_event, event(now, "task.claimed", "task", task, claimed))
             bare.execute("COMMIT")
             bare.execute("BEGIN IMMEDIATE")
             completed = bare.execute(q["complete_task"], {**me, "task_id": task, "token": token}).fetchone()
-            now, queue = completed[0], completed[4]  # RETURNING completed_at AS now, id, case_id, flow, queue, ...
+            now, queue = completed["completed_at"], completed["queue"]  # RETURNING the whole task
             bare.execute(q["end_lease"], {"task_id": task, "token": token, "now": now, "reason": "submitted"})
             (review_id,) = bare.execute(
                 q["insert_review"],
