@@ -37,6 +37,7 @@ def comparison(
     blurred_in_b: bool = False,
     seed: int = 1,
     spec: GateSpec = SPEC,
+    weights: np.ndarray | None = None,
 ) -> Comparison:
     """Two models on ``n`` cases in groups a and b (one case in four); optionally the challenger's scores are
     blurred by much more noise on group b, where it then ranks cases far worse than the champion."""
@@ -50,6 +51,7 @@ def comparison(
         np.array(LABELS)[truth],
         two_columns(first),
         two_columns(second),
+        weights=weights,
         groups={"region": list(group)},
         resamples=spec.resamples,
         confidence=1 - spec.alpha,
@@ -141,6 +143,20 @@ def test_too_little_evidence_refuses_with_the_count() -> None:
     assert decision.reasons == ("evidence: 150 labelled cases, fewer than the 200 required",)
     enough = judge(Evidence(comparison(n=200, challenger_noise=0.2), CERTIFIED), SPEC)
     assert "evidence: 200 labelled cases, at least the 200 required" in enough.passed
+
+
+def test_a_few_heavy_cases_are_counted_by_their_effective_number() -> None:
+    """600 cases of which 30 are audit draws at 1% (weight 100): Kish's effective size is (570 + 3000)^2 /
+    (570 + 300000) = 42.4, far below 200, so the evidence is refused though the case count passes."""
+    weights = np.where(np.arange(600) < 30, 100.0, 1.0)
+    found = comparison(weights=weights)
+    assert found.effective_n == pytest.approx(3570**2 / 300570)
+    decision = judge(Evidence(found, CERTIFIED), SPEC)
+    assert not decision.promote
+    assert (
+        decision.reasons[0] == "evidence: 600 labelled cases (42.4 effective, as weighted), fewer than the 200 required"
+    )
+    assert comparison().effective_n == 600  # unweighted: every case counts once
 
 
 def test_every_failed_condition_is_named_at_once() -> None:

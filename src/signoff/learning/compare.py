@@ -103,7 +103,9 @@ class PairedBootstrap:
 @dataclass(frozen=True)
 class Comparison:
     """Everything measured of a challenger against the champion on one set of labelled cases; ``weighted`` when
-    some case weighs other than 1 (the audit sample, exploration)."""
+    some case weighs other than 1 (the audit sample, exploration). ``effective_n`` is Kish's effective sample size,
+    (sum of weights)^2 / sum of squared weights: ``n`` when no case weighs more than another, far fewer when a few
+    heavy cases (an audit draw at 1% weighs 100) carry most of the weight."""
 
     labels: tuple[str, ...]
     n: int
@@ -113,6 +115,14 @@ class Comparison:
     mcnemar: McNemar
     auc_difference: PairedBootstrap | None  # None when AUC is undefined (a single label among the cases)
     groups: tuple[GroupComparison, ...]
+    effective_n: float
+
+
+def effective_size(weights: npt.NDArray[np.float64] | None, n: int) -> float:
+    """Kish's effective sample size of ``n`` cases with these weights (``n`` without weights)."""
+    if weights is None:
+        return float(n)
+    return float(weights.sum() ** 2 / np.square(weights).sum())
 
 
 def mcnemar(champion_correct: npt.ArrayLike, challenger_correct: npt.ArrayLike) -> McNemar:
@@ -253,6 +263,7 @@ def compare_probabilities(
             index, first, second, w, resamples=resamples, confidence=confidence, seed=seed
         ),
         groups=tuple(compared),
+        effective_n=effective_size(w, n),
     )
 
 

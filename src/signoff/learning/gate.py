@@ -83,9 +83,14 @@ def judge(evidence: Evidence, spec: GateSpec) -> GateDecision:
 
 
 def _evidence(comparison: Comparison, spec: GateSpec) -> tuple[bool, str]:
-    if comparison.n < spec.min_evidence:
-        return False, f"evidence: {comparison.n} labelled cases, fewer than the {spec.min_evidence} required"
-    return True, f"evidence: {comparison.n} labelled cases, at least the {spec.min_evidence} required"
+    """Enough cases, counted by their effective number when they are weighted: a few audit cases weighing 100 each
+    are not hundreds of cases' evidence."""
+    count = f"{comparison.n} labelled cases"
+    if comparison.effective_n < comparison.n - 1e-9:
+        count += f" ({comparison.effective_n:.1f} effective, as weighted)"
+    if comparison.effective_n < spec.min_evidence - 1e-9:
+        return False, f"evidence: {count}, fewer than the {spec.min_evidence} required"
+    return True, f"evidence: {count}, at least the {spec.min_evidence} required"
 
 
 def _gain(comparison: Comparison, spec: GateSpec) -> tuple[bool, str]:
