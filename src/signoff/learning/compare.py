@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from fairlearn.metrics import MetricFrame
 
 from signoff.errors import ModelError
 from signoff.learning.assess import auc, figures, truth_index
@@ -377,6 +376,8 @@ def _by_group(
             return _performance(classes, y_true, columns[model][rows], columns["weights"][rows], flagged)
 
         return one
+
+    from fairlearn.metrics import MetricFrame  # here: importing it costs every command's start over a second
 
     # MetricFrame splits one-dimensional columns only: each group's rows index the probabilities
     rows = np.arange(n)
