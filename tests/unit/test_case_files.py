@@ -10,8 +10,8 @@ import pytest
 
 from helpers.builders import make_flow
 from signoff.errors import InvalidInput, Problem
-from signoff.intake.files import Row, count_rows, read_chunks
-from signoff.intake.validation import validate_case
+from signoff.inputs.files import Row, count_rows, read_chunks
+from signoff.inputs.validation import validate_case
 
 
 def _write(path: Path, text: str) -> Path:

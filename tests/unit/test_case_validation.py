@@ -10,7 +10,7 @@ import pytest
 
 from helpers.builders import make_flow
 from signoff.errors import InvalidInput, Problem
-from signoff.intake.validation import CaseInput, Entry, payload_hash, validate_batch, validate_case
+from signoff.inputs.validation import CaseInput, Entry, payload_hash, validate_batch, validate_case
 
 FLOW = make_flow(
     fields={

@@ -9,8 +9,8 @@ import pytest
 from helpers.builders import make_flow
 from signoff import text
 from signoff.errors import Problem
-from signoff.intake.files import read_chunks
-from signoff.intake.validation import validate_case
+from signoff.inputs.files import read_chunks
+from signoff.inputs.validation import validate_case
 
 
 @pytest.mark.parametrize(

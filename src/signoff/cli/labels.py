@@ -14,7 +14,7 @@ from rich.table import Table
 from signoff.cli.common import ACTOR, ProjectOption, database, errors, fail, out, policed, progress, sealed
 from signoff.config import Flow, Project, load_project
 from signoff.domain import MAX_ID
-from signoff.intake import files
+from signoff.inputs import files
 from signoff.learning import labels, outcomes
 from signoff.learning.labels import LabelConflict
 

@@ -25,7 +25,8 @@ from signoff.cli.users import users_app
 from signoff.config import Project, load_project
 from signoff.database import revision, upgrade
 from signoff.domain import Role
-from signoff.intake import files, ingest
+from signoff.inputs import files
+from signoff.intake import ingest
 
 app = typer.Typer(help="Signoff: human-in-the-loop decisions for machine-learning models.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)

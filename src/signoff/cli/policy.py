@@ -48,7 +48,7 @@ def policy_evaluate(
     import dataclasses
     import json
 
-    from signoff.intake.labelled import read_labelled
+    from signoff.inputs.labelled import read_labelled
     from signoff.learning import evaluate as evaluation
 
     with errors():

@@ -140,7 +140,7 @@ def gold_add(
     project: ProjectOption = None,
 ) -> None:
     """Add gold cases (known answers) that gold-enabled queues mix into reviewers' work. All or nothing."""
-    from signoff.intake.labelled import read_labelled
+    from signoff.inputs.labelled import read_labelled
 
     with sealed(project) as (loaded, db):
         runtime = intake.load(loaded, loaded.flow(flow), db, ACTOR)

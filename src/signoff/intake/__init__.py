@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from signoff.inputs.validation import Batch, CaseInput, Entry, validate_batch, validate_case
 from signoff.intake.runtime import FlowRuntime, load, prepare, recalibrate, refresh, warm_up
 from signoff.intake.service import add_gold, batch_of, route, submit
-from signoff.intake.validation import Batch, CaseInput, Entry, validate_batch, validate_case
 from signoff.store.records import Submitted
 
 __all__ = [

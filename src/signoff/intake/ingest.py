@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from signoff.config import Flow
-from signoff.intake.files import Row, read_chunks
+from signoff.inputs.files import Row, read_chunks
+from signoff.inputs.validation import MAX_FILE_PROBLEMS, Entry, validate_batch
 from signoff.intake.runtime import FlowRuntime, refresh
 from signoff.intake.service import submit
-from signoff.intake.validation import MAX_FILE_PROBLEMS, Entry, validate_batch
 from signoff.store.database import Database
 
 

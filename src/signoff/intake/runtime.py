@@ -22,7 +22,7 @@ from signoff.audit import record
 from signoff.config import CapacityRule, Flow, OutOfDistributionRule, Project
 from signoff.domain import AuditEvent, ModelVersionId
 from signoff.errors import ModelError
-from signoff.intake.labelled import read_labelled
+from signoff.inputs.labelled import calibration_file
 from signoff.learning import calibrate, registry
 from signoff.models import LoadedModel, Scores, load_model
 from signoff.models.adapters import entry_point
@@ -166,23 +166,6 @@ def recalibrate(db: Database | None, runtime: FlowRuntime) -> None:
     segments = {name: [r.get(name) for r in rows] for name in flow.fields}
     members = runtime.model.members(frame_of(flow, rows)) if runtime.policy.needs_members and rows else None
     runtime.state.calibrated(*calibrate.certificates(runtime.policy, matrix, human, segments, members))
-
-
-@dataclass(frozen=True)
-class CalibrationFile:
-    """A flow's calibration file scored by a model: the cases' table, their true labels and the model's scores."""
-
-    frame: pd.DataFrame
-    labels: list[str]
-    scores: Scores
-
-
-def calibration_file(project: Project, flow: Flow, model: LoadedModel) -> CalibrationFile:
-    """Read the flow's calibration file (it must name one) and score it: for calibration, and as the reference
-    that drift is measured against."""
-    assert flow.calibration.file is not None
-    labelled = read_labelled(flow, project.resolve(flow.calibration.file), flow.calibration.label_column)
-    return CalibrationFile(labelled.frame, labelled.labels, model.score(labelled.frame))
 
 
 def _calibration_rows(runtime: FlowRuntime) -> tuple[list[dict[str, Any]], list[list[float]], list[str]]:

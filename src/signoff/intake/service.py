@@ -20,8 +20,8 @@ from signoff.audit import record
 from signoff.config import Flow
 from signoff.domain import AuditEvent, CaseId, CaseStatus, Verdict
 from signoff.errors import Conflict, IdempotencyConflict, InvalidInput, Problem
+from signoff.inputs.validation import CaseInput
 from signoff.intake.runtime import FlowRuntime
-from signoff.intake.validation import CaseInput
 from signoff.models import Scores
 from signoff.models.frames import columns_of, frame_of
 from signoff.observe import tracing

@@ -28,6 +28,7 @@ from signoff import audit
 from signoff.config import Flow, Project
 from signoff.domain import AuditEvent, LabelSource, ModelStatus
 from signoff.errors import Conflict, InvalidInput, Problem, PromotionRefused
+from signoff.inputs.labelled import calibration_cases
 from signoff.learning import calibrate, datasets, labels, registry
 from signoff.learning.compare import Comparison, compare_probabilities, policy_router
 from signoff.learning.datasets import Examples
@@ -155,9 +156,7 @@ def _with_file(project: Project, flow: Flow, found: Calibration) -> Calibration:
     """``found`` and the flow's calibration file's cases, when it names one."""
     if flow.calibration.file is None:
         return found
-    from signoff.intake.labelled import read_labelled  # the file reading lives with intake (see pyproject)
-
-    labelled = read_labelled(flow, project.resolve(flow.calibration.file), flow.calibration.label_column)
+    labelled = calibration_cases(project, flow)
     rows = tuple(dict(case.fields) for case in labelled.cases)
     return Calibration(found.rows + rows, found.labels + tuple(labelled.labels))
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from signoff.config import Flow, Project
 from signoff.errors import InvalidInput, Problem
-from signoff.intake.runtime import calibration_file
+from signoff.inputs.labelled import calibration_file
 from signoff.metrics import agreement, drift, estimates, fairness, kpis
 from signoff.metrics.fairness import FairnessReport, Movement
 from signoff.models import load_model

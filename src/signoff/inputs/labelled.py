@@ -1,4 +1,5 @@
-"""Read a file of cases with known answers (for calibration, and for replaying a policy)."""
+"""Read a file of cases with known answers (for calibration, and for replaying a policy), and the flow's
+calibration file: below the services, so that intake, learning and metrics read it the same way."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from signoff.config import Flow
+from signoff.config import Flow, Project
 from signoff.errors import InvalidInput, Problem
-from signoff.intake.files import Row, read_chunks
-from signoff.intake.validation import MAX_FILE_PROBLEMS, CaseInput, Entry, validate_batch
+from signoff.inputs.files import Row, read_chunks
+from signoff.inputs.validation import MAX_FILE_PROBLEMS, CaseInput, Entry, validate_batch
+from signoff.models import LoadedModel, Scores
 from signoff.models.frames import frame_of
 
 
@@ -43,3 +45,25 @@ def _labelled(row: Row, label_column: str, text: bool) -> Entry:
     fields = dict(row.fields)
     label = fields.pop(label_column, None)
     return Entry(row.location, None, fields, text, label)
+
+
+def calibration_cases(project: Project, flow: Flow) -> Labelled:
+    """The flow's calibration file (it must name one), read and validated."""
+    assert flow.calibration.file is not None
+    return read_labelled(flow, project.resolve(flow.calibration.file), flow.calibration.label_column)
+
+
+@dataclass(frozen=True)
+class CalibrationFile:
+    """A flow's calibration file scored by a model: the cases' table, their true labels and the model's scores."""
+
+    frame: pd.DataFrame
+    labels: list[str]
+    scores: Scores
+
+
+def calibration_file(project: Project, flow: Flow, model: LoadedModel) -> CalibrationFile:
+    """Read the flow's calibration file (it must name one) and score it: for calibration, and as the reference
+    that drift is measured against."""
+    labelled = calibration_cases(project, flow)
+    return CalibrationFile(labelled.frame, labelled.labels, model.score(labelled.frame))
