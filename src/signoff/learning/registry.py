@@ -369,26 +369,6 @@ def champion(db: Database, flow: Flow) -> ModelVersion | None:
 # ---- status ----------------------------------------------------------------------------------------------------
 
 
-def set_status(
-    db: Database,
-    flow: Flow,
-    version: str,
-    status: ModelStatus | str,
-    *,
-    actor: str,
-    reason: str,
-    events: Sequence[AuditEvent] = (),
-) -> ModelVersion:
-    """Move a version to ``status``, audited (``model.status_changed`` with the reason, and ``events``: what the
-    caller decided it on); a new champion retires the previous one in the same transaction. Setting the status it
-    already has changes nothing. With MLflow configured, its aliases then follow (``mirror_aliases``; a failure
-    there is logged, the change stands)."""
-    changed, moved = _set_status(db, flow, version, status, actor=actor, reason=reason, events=events)
-    if moved:
-        mirror_aliases(db, flow)
-    return changed
-
-
 def mirror_aliases(db: Database, flow: Flow) -> str | None:
     """Point the flow's MLflow aliases ``champion`` and ``challenger`` at the versions that now hold those roles,
     when the flow names a tracking URI. MLflow is a mirror of this registry: a failure is returned (and logged) as
@@ -405,7 +385,7 @@ def mirror_aliases(db: Database, flow: Flow) -> str | None:
     return None
 
 
-def _set_status(
+def set_status(
     db: Database,
     flow: Flow,
     version: str,
@@ -414,8 +394,12 @@ def _set_status(
     actor: str,
     reason: str,
     events: Sequence[AuditEvent] = (),
-) -> tuple[ModelVersion, bool]:
-    """``set_status``'s transaction; also whether anything changed."""
+    mirror: bool = True,
+) -> ModelVersion:
+    """Move a version to ``status``, audited (``model.status_changed`` with the reason, and ``events``: what the
+    caller decided it on); a new champion retires the previous one in the same transaction. Setting the status it
+    already has changes nothing. With MLflow configured, its aliases then follow (``mirror_aliases``; a failure
+    there is logged, the change stands), unless ``mirror`` is False: for a caller that moves them itself, later."""
     try:
         wanted = ModelStatus(status)
     except ValueError:
@@ -431,7 +415,7 @@ def _set_status(
         if found.kind == NO_MODEL_KIND:
             raise Conflict(f"{version!r} stands for the flow having no model; it has no status to change")
         if found.status == wanted.value:
-            return _version(found), False
+            return _version(found)
         now = db.now(conn)
         changes = []
         if wanted is ModelStatus.CHAMPION:
@@ -440,7 +424,10 @@ def _set_status(
         data = {"flow": flow.name, "version": version, "from": found.status, "to": wanted.value, "reason": reason}
         changes.append(AuditEvent(actor, "model.status_changed", "model_version", str(found.id), data))
         record(db, conn, [*changes, *events], now)
-        return _version(store.row(conn, flow.name, version)), True
+        changed = _version(store.row(conn, flow.name, version))
+    if mirror:
+        mirror_aliases(db, flow)
+    return changed
 
 
 @dataclass(frozen=True)
@@ -461,9 +448,8 @@ def promote(db: Database, project: Project, flow: Flow, version: str, *, actor: 
     if found.kind == NO_MODEL_KIND:
         raise Conflict(f"{version!r} stands for the flow having no model; it cannot be promoted")
     model = load(project, flow, found)
-    changed, _moved = _set_status(
-        db, flow, version, ModelStatus.CHAMPION, actor=actor, reason=f"{reason} (promoted by hand; no gate ran)"
-    )
+    said = f"{reason} (promoted by hand; no gate ran)"
+    changed = set_status(db, flow, version, ModelStatus.CHAMPION, actor=actor, reason=said, mirror=False)
     rescored = _rescore(db, flow, changed, model, actor)
     return Promoted(changed, rescored, mirror_aliases(db, flow))  # even unchanged: a promotion re-asserts them
 
