@@ -44,7 +44,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import reduce
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -94,47 +94,40 @@ _TEXTS = (_Kind.STRING, _Kind.CATEGORY)
 _TRUTHS = (_Kind.BOOL, _Kind.FLAG)
 _MAYBE_MISSING = (_Kind.NUMBER, _Kind.STRING, _Kind.CATEGORY, _Kind.FLAG)
 
-_COMPARE_UFUNCS: dict[type[ast.cmpop], np.ufunc] = {
-    ast.Eq: np.equal,
-    ast.NotEq: np.not_equal,
-    ast.Lt: np.less,
-    ast.LtE: np.less_equal,
-    ast.Gt: np.greater,
-    ast.GtE: np.greater_equal,
+
+class _Operator(NamedTuple):
+    symbol: str  # as a rule writes it, for messages
+    ufunc: np.ufunc | None = None  # what computes it on arrays; None where it is refused, or (in, is) not a ufunc
+
+
+_OPERATORS: dict[type[ast.AST], _Operator] = {
+    ast.Eq: _Operator("==", np.equal),
+    ast.NotEq: _Operator("!=", np.not_equal),
+    ast.Lt: _Operator("<", np.less),
+    ast.LtE: _Operator("<=", np.less_equal),
+    ast.Gt: _Operator(">", np.greater),
+    ast.GtE: _Operator(">=", np.greater_equal),
+    ast.In: _Operator("in"),
+    ast.NotIn: _Operator("not in"),
+    ast.Is: _Operator("is"),
+    ast.IsNot: _Operator("is not"),
+    ast.Add: _Operator("+", np.add),
+    ast.Sub: _Operator("-", np.subtract),
+    ast.Mult: _Operator("*", np.multiply),
+    ast.Div: _Operator("/", np.true_divide),
+    ast.Mod: _Operator("%", np.remainder),
+    ast.Pow: _Operator("**"),
+    ast.FloorDiv: _Operator("//"),
+    ast.MatMult: _Operator("@"),
+    ast.BitAnd: _Operator("&"),
+    ast.BitOr: _Operator("|"),
+    ast.BitXor: _Operator("^"),
+    ast.LShift: _Operator("<<"),
+    ast.RShift: _Operator(">>"),
+    ast.Invert: _Operator("~"),
+    ast.UAdd: _Operator("unary +"),
 }
 _ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
-_SYMBOLS: dict[type[ast.AST], str] = {
-    ast.Eq: "==",
-    ast.NotEq: "!=",
-    ast.Lt: "<",
-    ast.LtE: "<=",
-    ast.Gt: ">",
-    ast.GtE: ">=",
-    ast.In: "in",
-    ast.NotIn: "not in",
-    ast.Is: "is",
-    ast.IsNot: "is not",
-    ast.Add: "+",
-    ast.Sub: "-",
-    ast.Mult: "*",
-    ast.Div: "/",
-    ast.Mod: "%",
-    ast.Pow: "**",
-    ast.FloorDiv: "//",
-    ast.MatMult: "@",
-    ast.BitAnd: "&",
-    ast.BitOr: "|",
-    ast.BitXor: "^",
-    ast.LShift: "<<",
-    ast.RShift: ">>",
-    ast.Invert: "~",
-    ast.UAdd: "unary +",
-}
-_ARITHMETIC: dict[type[ast.operator], np.ufunc] = {
-    ast.Add: np.add,
-    ast.Sub: np.subtract,
-    ast.Mult: np.multiply,
-}
 _BITWISE = (ast.BitAnd, ast.BitOr, ast.BitXor, ast.Invert)
 
 _FORBIDDEN: dict[type[ast.AST], str] = {
@@ -395,7 +388,7 @@ class _Compiler:
         return _Node(_Kind.BOOL, run, node)
 
     def _pair(self, left: _Node, op: ast.cmpop, right: _Node) -> Callable[[_Value, _Value], _Value]:
-        symbol = _SYMBOLS[type(op)]
+        symbol, ufunc = _OPERATORS[type(op)]
         if left.kind is _Kind.LIST:
             raise self._problem(left.source, "a list can only come after in or not in")
         if isinstance(op, ast.In | ast.NotIn):
@@ -404,9 +397,8 @@ class _Compiler:
             raise self._problem(right.source, "a list can only come after in or not in")
         if _Kind.NULL in (left.kind, right.kind):
             return self._missing_test(left, op, right)
-        if isinstance(op, ast.Is | ast.IsNot):
+        if ufunc is None:  # is, is not: in and not in are answered above
             raise self._problem(right.source, f"{symbol} only works with None; use == or != to compare values")
-        ufunc = _COMPARE_UFUNCS[type(op)]
         numbers = left.kind is _Kind.NUMBER and right.kind is _Kind.NUMBER
         if numbers or (left.kind in _TRUTHS and right.kind in _TRUTHS):
             if not numbers and isinstance(op, _ORDERING):
@@ -423,7 +415,7 @@ class _Compiler:
         raise self._problem(left.source, f"cannot compare {self._described(left)} with {self._described(right)}")
 
     def _missing_test(self, left: _Node, op: ast.cmpop, right: _Node) -> Callable[[_Value, _Value], _Value]:
-        symbol = _SYMBOLS[type(op)]
+        symbol = _OPERATORS[type(op)].symbol
         if not isinstance(op, ast.Eq | ast.NotEq | ast.Is | ast.IsNot):
             raise self._problem(
                 left.source, f"{symbol} cannot compare with None; test for missing values with is_missing(x)"
@@ -445,7 +437,7 @@ class _Compiler:
         return test
 
     def _membership(self, left: _Node, op: ast.cmpop, right: _Node) -> Callable[[_Value, _Value], _Value]:
-        symbol = _SYMBOLS[type(op)]
+        symbol = _OPERATORS[type(op)].symbol
         if right.kind is not _Kind.LIST or right.item_kind is None:
             raise self._problem(right.source, f'{symbol} needs a list of literals on its right, such as ["DE", "FR"]')
         wanted = {_Kind.NUMBER: _Kind.NUMBER, _Kind.STRING: _Kind.STRING, _Kind.CATEGORY: _Kind.STRING}
@@ -474,7 +466,7 @@ class _Compiler:
         if isinstance(node.op, ast.USub):
             operand = self._numeric(node.operand, "unary -", depth)
             return _Node(_Kind.NUMBER, lambda frame: np.negative(operand(frame)), node)
-        symbol = _SYMBOLS[type(node.op)]
+        symbol = _OPERATORS[type(node.op)].symbol
         hint = "; use not" if isinstance(node.op, ast.Invert) else ""
         raise self._problem(node, f"the operator {symbol} is not allowed{hint}")
 
@@ -485,16 +477,14 @@ class _Compiler:
         return operand.run
 
     def _binary(self, node: ast.BinOp, depth: int) -> _Node:
-        symbol = _SYMBOLS[type(node.op)]
-        if not isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Div | ast.Mod):
+        symbol, ufunc = _OPERATORS[type(node.op)]
+        if ufunc is None:
             hint = "; use and, or, not" if isinstance(node.op, _BITWISE) else ""
             raise self._problem(node, f"the operator {symbol} is not allowed; allowed are + - * / %{hint}")
         left = self._numeric(node.left, symbol, depth)
         right = self._numeric(node.right, symbol, depth)
         if isinstance(node.op, ast.Div | ast.Mod):
-            divide = np.true_divide if isinstance(node.op, ast.Div) else np.remainder
-            return _Node(_Kind.NUMBER, lambda frame: _divide(divide, left(frame), right(frame)), node)
-        ufunc = _ARITHMETIC[type(node.op)]
+            return _Node(_Kind.NUMBER, lambda frame: _divide(ufunc, left(frame), right(frame)), node)
         return _Node(_Kind.NUMBER, lambda frame: ufunc(left(frame), right(frame)), node)
 
     def _call(self, node: ast.Call, depth: int) -> _Node:
