@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from signoff.domain import Id, LeaseToken
+from signoff.learning.compare import Comparison
 from signoff.text import Name, Text
 
 
@@ -548,66 +549,22 @@ class ModelVersionsOut(_Out):
     versions: list[ModelVersionOut]
 
 
-class PerformanceOut(_Out):
-    n: int
-    accuracy: float
-    log_loss: float
-    ece: float = Field(description="Expected calibration error.")
-    auc: float | None = Field(description="Null with a single label among the cases.")
-    flag_rate: float | None = Field(description="Share of the cases the policy sends to review with these scores.")
-    auto_error: float | None = Field(description="Error among the cases the policy leaves to the model.")
-
-
-class GroupComparisonOut(_Out):
-    attribute: str
-    group: str
-    champion: PerformanceOut
-    challenger: PerformanceOut
-
-
-class McNemarOut(_Out):
-    champion_only: int = Field(description="Cases only the champion gets right.")
-    challenger_only: int = Field(description="Cases only the challenger gets right.")
-    statistic: float | None
-    p_value: float
-    exact: bool
-
-
-class BootstrapOut(_Out):
-    difference: float = Field(description="The challenger's AUC minus the champion's.")
-    low: float
-    high: float
-    confidence: float
-    resamples: int
-    skipped: int
-    seed: int
-
-
-class ComparisonOut(_Out):
-    labels: list[str]
-    n: int
-    weighted: bool = Field(description="Whether some case weighs other than 1 (the audit sample).")
-    champion: PerformanceOut
-    challenger: PerformanceOut
-    mcnemar: McNemarOut
-    auc_difference: BootstrapOut | None
-    groups: list[GroupComparisonOut]
-
-
 class CertifiedOut(_Out):
     able: bool = Field(description="Whether the certified rules still certify with the challenger's scores.")
     reason: str
 
 
 class EvidenceOut(_Out):
+    # the comparisons are the learning layer's own records: no internal field and no time in them to hide or
+    # convert, so they are served as they are, described by their docstrings
     flow: str
     champion: str
     challenger: str
     promote: bool = Field(description="The gate's decision.")
     reasons: list[str] = Field(description="Each failed condition with its numbers.")
     passed: list[str] = Field(description="Each condition met, with its numbers.")
-    held_out: ComparisonOut = Field(description="Both models on the held-out human-verified cases (judged).")
-    audit_sample: ComparisonOut | None = Field(
+    held_out: Comparison = Field(description="Both models on the held-out human-verified cases (judged).")
+    audit_sample: Comparison | None = Field(
         description="Both models on the random audit sample neither trained on, weighted (reported, not judged)."
     )
     certified: CertifiedOut

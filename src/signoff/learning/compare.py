@@ -42,9 +42,10 @@ BATCH = 250  # resamples measured at once: a batch holds BATCH x cases weights
 
 @dataclass(frozen=True)
 class Performance:
-    """One model's figures on a set of labelled cases; ``auc`` is None with a single label among them. The
-    routing figures are None without a policy: ``flag_rate`` is the (weighted) share of cases the policy sends to
-    review, ``auto_error`` the (weighted) error among the others, None when the policy decides none."""
+    """One model's figures on a set of labelled cases; ``ece`` is the expected calibration error, ``auc`` None
+    with a single label among them. The routing figures are None without a policy: ``flag_rate`` is the (weighted)
+    share of cases the policy sends to review, ``auto_error`` the (weighted) error among the others, None when the
+    policy decides none."""
 
     n: int
     accuracy: float
