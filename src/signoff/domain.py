@@ -22,6 +22,9 @@ Id = Annotated[int, Ge(1), Le(MAX_ID)]
 """An id as the edges take it: a number the database can hold, so that a larger one is refused (422), not a 500."""
 LeaseToken = Annotated[int, Ge(1), Le(MAX_LEASE_TOKEN)]
 """A fencing token as the edges take it."""
+Fields = dict[str, Any]
+"""A case's field values (or group attributes) by name: JSON values whose types the flow's schema declares, so
+they are checked when a case is validated, at run time, not by mypy."""
 
 
 class Role(StrEnum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +16,7 @@ from signoff.cli.common import ACTOR, ProjectOption, database, errors, out, poli
 from signoff.config import load_project
 from signoff.errors import PromotionRefused
 from signoff.learning import promotion, registry
+from signoff.learning.compare import Comparison
 
 models_app = typer.Typer(help="Model versions: list, show lineage, evaluate, promote, roll back.", no_args_is_help=True)
 
@@ -27,7 +29,7 @@ def _plain(version: registry.ModelVersion) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(version), default=str))  # type: ignore[no-any-return]  # JSON
 
 
-def _metrics(metrics: dict[str, float] | Any) -> str:
+def _metrics(metrics: Mapping[str, float]) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())) or "-"
 
 
@@ -91,7 +93,7 @@ def models_show(
     out.print(table)
 
 
-def _figures(comparison: Any) -> Table:
+def _figures(comparison: Comparison) -> Table:
     table = Table("figure", "champion", "challenger")
     for name in ("accuracy", "auc", "log_loss", "ece", "flag_rate", "auto_error"):
         table.add_row(name, *(_figure(getattr(p, name)) for p in (comparison.champion, comparison.challenger)))

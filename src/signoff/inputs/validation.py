@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from signoff.config import FieldSpec, Flow
+from signoff.domain import Fields
 from signoff.errors import InvalidInput, Problem
 from signoff.text import check, problem
 
@@ -26,8 +27,8 @@ class CaseInput:
     """A case that passed validation, with its fields normalised to their declared types."""
 
     external_id: str | None
-    fields: dict[str, Any]
-    groups: dict[str, Any]
+    fields: Fields
+    groups: Fields
     payload_hash: str
     entity: str | None = None  # the value of the flow's entity field: whom the case is about
 
@@ -120,7 +121,7 @@ def validate_case(
     for name in fields:
         if isinstance(name, str) and (reason := problem(name, name=True)) is not None:
             problems.append(Problem(f"{location}.fields", f"a field name {reason}"))
-    clean: dict[str, Any] = {}
+    clean: Fields = {}
     for name, spec in flow.fields.items():
         value = fields.get(name)
         if _missing(value, text):

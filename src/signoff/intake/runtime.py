@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy.exc import IntegrityError
 
 from signoff.audit import record
 from signoff.config import CapacityRule, Flow, OutOfDistributionRule, Project
-from signoff.domain import AuditEvent, ModelVersionId
+from signoff.domain import AuditEvent, Fields, ModelVersionId
 from signoff.errors import ModelError
 from signoff.inputs.labelled import calibration_file
 from signoff.learning import calibrate, registry
 from signoff.models import LoadedModel, Scores, load_model
-from signoff.models.adapters import entry_point
+from signoff.models.adapters import Predict, entry_point
 from signoff.models.frames import frame_of
 from signoff.routing import Policy
 from signoff.routing.policy import NO_MODEL
@@ -51,7 +51,7 @@ class FlowRuntime:
     policy: Policy
     state: RoutingState
     project: Project
-    novelty: dict[str, Callable[[pd.DataFrame], Any]]
+    novelty: dict[str, Predict]
     champion_id: ModelVersionId | None = None
 
 
@@ -67,7 +67,7 @@ def no_model(flow: Flow) -> LoadedModel:
     return _NoModel(flow.name, flow.labels, registry.NO_MODEL_KIND, "", registry.NO_MODEL_VERSION, None, _unscored)
 
 
-def _unscored(frame: pd.DataFrame) -> Any:
+def _unscored(frame: pd.DataFrame) -> npt.NDArray[np.float64]:
     return np.full((len(frame), 0), np.nan)
 
 
@@ -168,7 +168,7 @@ def recalibrate(db: Database | None, runtime: FlowRuntime) -> None:
     runtime.state.calibrated(*calibrate.certificates(runtime.policy, matrix, human, segments, members))
 
 
-def _calibration_rows(runtime: FlowRuntime) -> tuple[list[dict[str, Any]], list[list[float]], list[str]]:
+def _calibration_rows(runtime: FlowRuntime) -> tuple[list[Fields], list[list[float]], list[str]]:
     """The calibration file's validly scored cases: their fields, probabilities and true labels."""
     found = calibration_file(runtime.project, runtime.flow, runtime.model)
     keep = found.scores.valid

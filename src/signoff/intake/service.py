@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +22,7 @@ from signoff.errors import Conflict, IdempotencyConflict, InvalidInput, Problem
 from signoff.inputs.validation import CaseInput
 from signoff.intake.runtime import FlowRuntime
 from signoff.models import Scores
+from signoff.models.adapters import Predict
 from signoff.models.frames import columns_of, frame_of
 from signoff.observe import tracing
 from signoff.observe.prometheus import INTAKE_SECONDS
@@ -30,7 +30,7 @@ from signoff.routing import Batch, Route
 from signoff.store import cases as case_store
 from signoff.store import reviewers as people
 from signoff.store.database import Database
-from signoff.store.records import Submitted
+from signoff.store.records import Case, CaseRoute, Prediction, Submitted
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def batch_of(runtime: FlowRuntime, frame: pd.DataFrame) -> Batch:
     )
 
 
-def _novelty(scorer: Callable[[pd.DataFrame], Any], frame: pd.DataFrame) -> npt.NDArray[np.float64]:
+def _novelty(scorer: Predict, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
     """A novelty scorer's output; a failure or a non-finite score counts as maximally novel (review)."""
     try:
         values = np.asarray(scorer(frame), dtype=np.float64).reshape(len(frame))
@@ -124,19 +124,20 @@ def _write(
     case_ids = case_store.insert_cases(
         conn,
         [
-            {
-                "flow": flow.name,
-                "external_id": c.external_id,
-                "fields": c.fields,
-                "payload_hash": c.payload_hash,
-                "groups": c.groups,
-                "entity": c.entity,
-                "status": (status or (CaseStatus.DECIDED if a else CaseStatus.IN_REVIEW)).value,
-                "created_at": now,
-                "decided_at": now if a else None,
-                "submitted_by": actor,
-                "traceparent": traces[i] if traces else None,
-            }
+            Case(
+                id=CaseId(0),
+                flow=flow.name,
+                external_id=c.external_id,
+                fields=c.fields,
+                payload_hash=c.payload_hash,
+                groups=c.groups,
+                status=status or (CaseStatus.DECIDED if a else CaseStatus.IN_REVIEW),
+                created_at=now,
+                decided_at=now if a else None,
+                submitted_by=actor,
+                traceparent=traces[i] if traces else None,
+                entity=c.entity,
+            )
             for i, (c, a) in enumerate(zip(cases, auto, strict=True))
         ],
     )
@@ -149,42 +150,43 @@ def _write(
     prediction_ids = case_store.insert_predictions(
         conn,
         [
-            {
-                "case_id": cid,
-                "model_version_id": runtime.model_version_id,
-                "probabilities": probs,
-                "label": label,
-                "confidence": max(probs) if probs else None,
-                "problem": problem,
-                "created_at": now,
-            }
+            Prediction(
+                id=0,
+                case_id=cid,
+                model_version_id=runtime.model_version_id,
+                probabilities=probs,
+                label=label,
+                confidence=max(probs) if probs else None,
+                problem=problem,
+                created_at=now,
+                model_version=model.version,
+            )
             for cid, probs, label, problem in zip(case_ids, probabilities, labels, scores.problems, strict=True)
         ],
     )
     case_store.insert_routes(
         conn,
         [
-            {
-                "case_id": cid,
-                "prediction_id": pid,
-                "policy_version": runtime.policy.version,
-                "verdict": r.verdict.value,
-                "rule": r.rule,
-                "reason": r.reason,
-                "queue": r.queue,
-                "priority": r.priority,
-                "created_at": now,
-                "role": r.role,
-                "sla": r.sla,
-                "inclusion_probability": r.inclusion_probability,
-            }
+            CaseRoute(
+                id=0,
+                case_id=cid,
+                prediction_id=pid,
+                policy_version=runtime.policy.version,
+                verdict=r.verdict,
+                rule=r.rule,
+                reason=r.reason,
+                queue=r.queue,
+                priority=r.priority,
+                created_at=now,
+                role=r.role,
+                sla=r.sla,
+                inclusion_probability=r.inclusion_probability,
+            )
             for cid, pid, r in zip(case_ids, prediction_ids, routes, strict=True)
         ],
     )
     if gold is not None:
-        people.insert_gold(
-            conn, [{"case_id": c, "label": g, "created_at": now} for c, g in zip(case_ids, gold, strict=True)]
-        )
+        people.insert_gold(conn, case_ids, gold, now)
         opened, decisions = [], {}
     else:
         opened = lifecycle.open_routed(conn, flow, list(zip(case_ids, routes, strict=True)), now)
@@ -197,7 +199,7 @@ def _write(
         task_of.setdefault(task.case_id, task.id)
     events: list[AuditEvent] = []
     for cid, case, probs, problem, r in zip(case_ids, cases, probabilities, scores.problems, routes, strict=True):
-        data: dict[str, Any] = {
+        data: dict[str, object] = {
             "flow": flow.name,
             "external_id": case.external_id,
             "payload_hash": case.payload_hash,

@@ -46,6 +46,7 @@ from signoff.models.frames import frame_of
 from signoff.store import cases as case_store
 from signoff.store import model_versions as store
 from signoff.store.database import Database
+from signoff.store.records import Prediction
 
 log = logging.getLogger(__name__)
 
@@ -552,26 +553,27 @@ def _rescore(db: Database, flow: Flow, serving: ModelVersion, model: LoadedModel
             store.lock_flow(conn, flow.name)  # two re-scorers never record the same case twice
             still = {r.id for r in store.open_unscored(conn, flow.name, serving.id)}
             now = db.now(conn)
-            written = []
+            written: list[Prediction] = []
             for r, probabilities, problem in zip(chunk, scores.probabilities, scores.problems, strict=True):
                 if r.id not in still:
                     continue
                 valid = problem is None
                 written.append(
-                    {
-                        "case_id": r.id,
-                        "model_version_id": serving.id,
-                        "probabilities": [float(p) for p in probabilities] if valid else None,
-                        "label": flow.labels[int(np.argmax(probabilities))] if valid else None,
-                        "confidence": float(max(probabilities)) if valid else None,
-                        "problem": problem,
-                        "created_at": now,
-                    }
+                    Prediction(
+                        id=0,
+                        case_id=r.id,
+                        model_version_id=serving.id,
+                        probabilities=[float(p) for p in probabilities] if valid else None,
+                        label=flow.labels[int(np.argmax(probabilities))] if valid else None,
+                        confidence=float(max(probabilities)) if valid else None,
+                        problem=problem,
+                        created_at=now,
+                        model_version=serving.version,
+                    )
                 )
             if written:
                 case_store.insert_predictions(conn, written)
-            if written:
-                data = {"flow": flow.name, "version": serving.version, "cases": [w["case_id"] for w in written]}
+                data = {"flow": flow.name, "version": serving.version, "cases": [w.case_id for w in written]}
                 record(db, conn, [AuditEvent(actor, "model.rescored", "model_version", str(serving.id), data)], now)
             done += len(written)
     return done

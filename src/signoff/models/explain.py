@@ -11,7 +11,7 @@ interactions between fields, and a field equal to its reference contributes noth
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from signoff.config import Flow
+from signoff.domain import Fields
 from signoff.models.frames import frame_of
 
 Score = Callable[[pd.DataFrame], npt.NDArray[np.float64]]
@@ -35,10 +36,10 @@ class Contribution:
     delta: float
 
 
-def reference_values(flow: Flow, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def reference_values(flow: Flow, rows: Sequence[Fields]) -> Fields:
     """A typical value per field from a sample of cases: the median of numbers, the most frequent other value.
     Fields with no value in any row are left out."""
-    reference: dict[str, Any] = {}
+    reference: Fields = {}
     for name, spec in flow.fields.items():
         values = [row.get(name) for row in rows if row.get(name) is not None]
         if not values:
@@ -57,8 +58,8 @@ def reference_values(flow: Flow, rows: Sequence[Mapping[str, Any]]) -> dict[str,
 def contributions(
     flow: Flow,
     score: Score,
-    fields: Mapping[str, Any],
-    reference: Mapping[str, Any],
+    fields: Fields,
+    reference: Fields,
     label: str | None = None,
     top: int = 6,
 ) -> list[Contribution]:

@@ -5,10 +5,9 @@ earlier cases about the same entity."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from signoff.config import Flow
-from signoff.domain import TaskKind
+from signoff.domain import Fields, TaskKind
 from signoff.review.service import Claim
 from signoff.store import cases as case_store
 from signoff.store import users as user_store
@@ -34,7 +33,7 @@ class Beside:
     history: list[EarlierCase]
 
 
-def recent_fields(db: Database, flow: str, limit: int) -> list[dict[str, Any]]:
+def recent_fields(db: Database, flow: str, limit: int) -> list[Fields]:
     """The fields of the flow's latest cases, newest first: the sample of typical values."""
     with db.transaction(write=False) as conn:
         return case_store.recent_fields(conn, flow, limit)

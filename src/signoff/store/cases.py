@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from enum import Enum
-from typing import Any
+from operator import attrgetter
+from typing import TYPE_CHECKING, get_args, get_type_hints
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Table, insert, select
 
-from signoff.domain import CaseId, CaseStatus, TaskId, TaskKind, UserId
+from signoff.domain import CaseId, CaseStatus, Fields, TaskId, TaskKind, UserId
 from signoff.store.database import Database
 from signoff.store.joins import reviews_with_task, routed
 from signoff.store.records import (
@@ -26,6 +27,9 @@ from signoff.store.records import (
 )
 from signoff.store.schema import cases, decisions, leases, model_versions, predictions, reviews, routes, tasks
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 
 def find_external(conn: Connection, flow: str, external_ids: Sequence[str]) -> dict[str, tuple[CaseId, str]]:
     """Earlier cases of this flow with these external ids: by external id, the case's id and payload hash."""
@@ -39,37 +43,71 @@ def find_external(conn: Connection, flow: str, external_ids: Sequence[str]) -> d
     return found
 
 
-def _insert_returning_ids(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> list[int]:
+@dataclass(frozen=True)
+class _Columns:
+    """What a record writes of itself: the fields that are columns of its table, but the id the insert gives
+    (related records and read-only joined values, such as a prediction's ``model_version`` name, are not), and
+    which of them are enums, stored by their value."""
+
+    names: tuple[str, ...]
+    enums: tuple[str, ...]
+
+
+def _columns(record: type[DataclassInstance], table: Table) -> _Columns:
+    hints = get_type_hints(record)
+    names = tuple(f.name for f in fields(record) if f.name in table.c and f.name != "id")
+    enums = tuple(
+        n for n in names if any(isinstance(t, type) and issubclass(t, Enum) for t in (hints[n], *get_args(hints[n])))
+    )
+    return _Columns(names, enums)
+
+
+def _rows(columns: _Columns, new: Sequence[object]) -> list[dict[str, object]]:
+    """The SQL parameters of records, built a column at a time where it costs (enums)."""
+    read = attrgetter(*columns.names)
+    rows = [dict(zip(columns.names, read(r), strict=True)) for r in new]
+    for name in columns.enums:
+        for row in rows:
+            value = row[name]
+            if isinstance(value, Enum):
+                row[name] = value.value
+    return rows
+
+
+def _insert_returning_ids(conn: Connection, table: Table, rows: list[dict[str, object]]) -> list[int]:
+    """Insert rows in one statement (an executemany); their ids, in order."""
     if not rows:
         return []
-    result = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows))
+    result = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
     return [row.id for row in result]
 
 
-def insert_cases(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[CaseId]:
-    return [CaseId(i) for i in _insert_returning_ids(conn, cases, rows)]
+_CASE_COLUMNS = _columns(Case, cases)
+_PREDICTION_COLUMNS = _columns(Prediction, predictions)
+_ROUTE_COLUMNS = _columns(CaseRoute, routes)
+_TASK_COLUMNS = _columns(Task, tasks)
 
 
-def insert_predictions(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
-    return _insert_returning_ids(conn, predictions, rows)
+def insert_cases(conn: Connection, new: Sequence[Case]) -> list[CaseId]:
+    """Insert cases (their ``id`` and related records are not written) in one statement; their ids, in order."""
+    return [CaseId(i) for i in _insert_returning_ids(conn, cases, _rows(_CASE_COLUMNS, new))]
 
 
-def insert_routes(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(insert(routes), list(rows))
+def insert_predictions(conn: Connection, new: Sequence[Prediction]) -> list[int]:
+    """Insert predictions (their ``id`` and ``model_version`` name are not written) in one statement; their ids,
+    in order."""
+    return _insert_returning_ids(conn, predictions, _rows(_PREDICTION_COLUMNS, new))
 
 
-_TASK_COLUMNS = [f.name for f in fields(Task) if f.name not in ("id", "leases")]
-
-
-def _stored(value: object) -> object:
-    return value.value if isinstance(value, Enum) else value
+def insert_routes(conn: Connection, new: Sequence[CaseRoute]) -> None:
+    """Insert routes (their ``id`` is not written) in one statement."""
+    if new:
+        conn.execute(insert(routes), _rows(_ROUTE_COLUMNS, new))
 
 
 def insert_tasks(conn: Connection, new: Sequence[Task]) -> list[Task]:
     """Insert tasks (their ``id`` and ``leases`` are not written) in one statement; them with their ids."""
-    rows = [{c: _stored(getattr(t, c)) for c in _TASK_COLUMNS} for t in new]
-    ids = _insert_returning_ids(conn, tasks, rows)
+    ids = _insert_returning_ids(conn, tasks, _rows(_TASK_COLUMNS, new))
     return [replace(t, id=TaskId(i)) for t, i in zip(new, ids, strict=True)]
 
 
@@ -227,7 +265,7 @@ def consensus_answers(conn: Connection, case_id: int) -> list[str | None]:
     return list(conn.execute(query).scalars())
 
 
-def recent_fields(conn: Connection, flow: str, limit: int) -> list[dict[str, Any]]:
+def recent_fields(conn: Connection, flow: str, limit: int) -> list[Fields]:
     """The fields of this flow's latest cases, newest first (a sample for reference values)."""
     query = select(cases.c.fields).where(cases.c.flow == flow).order_by(cases.c.id.desc()).limit(limit)
     return [dict(f) for f in conn.execute(query).scalars()]

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, func, insert, select
 from sqlalchemy import update as sql_update
 
 from signoff.domain import ModelVersionId
+from signoff.store.records import CaseFields, RoutedCase
 from signoff.store.schema import cases, model_versions, predictions, routes, tasks, training_examples, training_sets
 
 
@@ -118,7 +119,7 @@ def source_counts(conn: Connection, flow: str) -> list[Any]:
     return list(conn.execute(query))
 
 
-def recent_cases(conn: Connection, flow: str, limit: int) -> list[Any]:
+def recent_cases(conn: Connection, flow: str, limit: int) -> list[RoutedCase]:
     """The flow's latest routed cases, newest first: fields, and the version and confidence that routed them."""
     if limit <= 0:
         return []
@@ -133,10 +134,10 @@ def recent_cases(conn: Connection, flow: str, limit: int) -> list[Any]:
         .order_by(routes.c.id.desc())
         .limit(limit)
     )
-    return list(conn.execute(query))
+    return [RoutedCase.from_row(row) for row in conn.execute(query)]
 
 
-def open_unscored(conn: Connection, flow: str, version_id: ModelVersionId) -> list[Any]:
+def open_unscored(conn: Connection, flow: str, version_id: ModelVersionId) -> list[CaseFields]:
     """Cases of ``flow`` with a review task still open that ``version_id`` has not scored yet: id and fields."""
     scored = select(predictions.c.case_id).where(predictions.c.model_version_id == version_id)
     pending = select(tasks.c.case_id).where(tasks.c.flow == flow, tasks.c.status != "done")
@@ -145,4 +146,4 @@ def open_unscored(conn: Connection, flow: str, version_id: ModelVersionId) -> li
         .where(cases.c.id.in_(pending), cases.c.id.not_in(scored))
         .order_by(cases.c.id)
     )
-    return list(conn.execute(query))
+    return [CaseFields.from_row(row) for row in conn.execute(query)]

@@ -20,6 +20,7 @@ from signoff.domain import (
     CaseId,
     CaseStatus,
     DecidedBy,
+    Fields,
     LeaseEnd,
     ModelVersionId,
     TaskId,
@@ -202,9 +203,9 @@ class Case(_Record):
     id: CaseId
     flow: str
     external_id: str | None
-    fields: dict[str, Any]
+    fields: Fields
     payload_hash: str
-    groups: dict[str, Any]
+    groups: Fields
     status: CaseStatus
     created_at: datetime
     decided_at: datetime | None
@@ -255,7 +256,7 @@ class Verified(_Record):
 
     label: str
     probabilities: list[float]
-    fields: dict[str, Any]
+    fields: Fields
 
 
 @dataclass(frozen=True)
@@ -363,3 +364,21 @@ class RecordedEvent(_Record):
     entity: str
     entity_id: str
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RoutedCase(_Record):
+    """One of a flow's latest routed cases as the routing state's memory needs it: its fields, and the model
+    version and confidence (None: the output was refused) that routed it."""
+
+    fields: Fields
+    model_version_id: ModelVersionId
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class CaseFields(_Record):
+    """A case's id and fields: what scoring it again needs."""
+
+    id: CaseId
+    fields: Fields

@@ -6,11 +6,10 @@ import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from signoff.domain import UserId
+from signoff.domain import CaseId, UserId
 from signoff.errors import NotFound
 from signoff.store.database import Database, as_utc
 from signoff.store.joins import reviews_with_task
@@ -140,9 +139,11 @@ def has_open_work(conn: Connection, flow: str, queue: str) -> bool:
     return conn.execute(query).first() is not None
 
 
-def insert_gold(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+def insert_gold(conn: Connection, case_ids: Sequence[CaseId], labels: Sequence[str], now: datetime) -> None:
+    """Record the known answers of gold cases, one label per case."""
+    rows = [{"case_id": c, "label": g, "created_at": now} for c, g in zip(case_ids, labels, strict=True)]
     if rows:
-        conn.execute(insert(gold_answers), list(rows))
+        conn.execute(insert(gold_answers), rows)
 
 
 def gold_label(conn: Connection, case_id: int) -> str | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from signoff.config import Flow, ImageSpec, Project
 from signoff.database import Database
-from signoff.domain import User
+from signoff.domain import Fields, User
 from signoff.intake import FlowRuntime
 from signoff.models.explain import contributions, reference_values
 from signoff.review import Case, Prediction
@@ -34,10 +34,10 @@ class Workspace:
         self.project = project
         self.db = db
         self.runtimes = runtimes
-        self._references: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._references: dict[str, tuple[float, Fields]] = {}
         self._lock = threading.Lock()
 
-    def reference(self, flow: Flow) -> dict[str, Any]:
+    def reference(self, flow: Flow) -> Fields:
         with self._lock:
             cached = self._references.get(flow.name)
         if cached is not None and time.monotonic() - cached[0] < REFERENCE_MAX_AGE:
@@ -108,7 +108,7 @@ class Workspace:
             ],
         }
 
-    def _model(self, flow: Flow, prediction: Prediction | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+    def _model(self, flow: Flow, prediction: Prediction | None, fields: Fields) -> dict[str, Any]:
         if prediction is None:
             return {"problem": "no prediction was recorded", "probabilities": [], "contributions": []}
         if prediction.problem is not None or prediction.probabilities is None:
@@ -186,7 +186,7 @@ def scores_view(flow: Flow, record: Case) -> list[dict[str, Any]]:
     ]
 
 
-def image_view(title: str, spec: ImageSpec, flow: Flow, fields: Mapping[str, Any]) -> dict[str, Any]:
+def image_view(title: str, spec: ImageSpec, flow: Flow, fields: Fields) -> dict[str, Any]:
     """One square per pixel field, its grey level from ``low`` (white) to ``high`` (black); a missing or
     non-numeric value is drawn as a hatched cell so that it cannot pass for white."""
     cell = IMAGE_SIDE / max(spec.width, spec.height)
