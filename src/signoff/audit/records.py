@@ -16,7 +16,7 @@ from signoff.store import audit as audit_store
 from signoff.store import cases as case_store
 from signoff.store import users as user_store
 from signoff.store.database import Database
-from signoff.store.records import Case
+from signoff.store.records import Case, SealedEvent
 
 EXPORT_COLUMNS = ("seq", "event_id", "at", "actor", "action", "entity", "entity_id", "data", "prev_hash", "hash")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -56,18 +56,19 @@ def _stored(case: Case) -> dict[str, Any]:
     return record
 
 
-def _event(row: Any) -> dict[str, Any]:
+def _event(event: SealedEvent) -> dict[str, Any]:
+    """An event as a case's record and the exports show it, by ``EXPORT_COLUMNS``."""
     return {
-        "seq": row.seq,
-        "event_id": row.id,
-        "at": row.at,
-        "actor": row.actor,
-        "action": row.action,
-        "entity": row.entity,
-        "entity_id": row.entity_id,
-        "data": row.data,
-        "prev_hash": row.prev_hash,
-        "hash": row.hash,
+        "seq": event.seq,
+        "event_id": event.id,
+        "at": event.at,
+        "actor": event.actor,
+        "action": event.action,
+        "entity": event.entity,
+        "entity_id": event.entity_id,
+        "data": event.data,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
     }
 
 
@@ -86,17 +87,18 @@ def time_bound(text: str | None, where: str) -> datetime | None:
 
 def sealed_events(
     db: Database, since: datetime | None = None, until: datetime | None = None, batch: int = 5000
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[SealedEvent]:
     """Sealed events with time in [since, until), in chain order, read a page at a time (each page its own
     short transaction, so that a long export holds no lock); unsealed events are not part of the record yet."""
     after = 0
     while True:
         with db.transaction(write=False) as conn:
-            rows = audit_store.sealed_between(conn, since, until, after, batch)
-        yield from (_event(row) for row in rows)
-        if len(rows) < batch:
+            page = audit_store.sealed_between(conn, since, until, after, batch)
+        yield from page
+        last = page[-1].seq if len(page) == batch else None
+        if last is None:  # a short page is the last one (and every event of a page is sealed)
             return
-        after = rows[-1].seq
+        after = last
 
 
 def _text(event: dict[str, Any], column: str) -> str:
@@ -108,13 +110,13 @@ def _text(event: dict[str, Any], column: str) -> str:
     return "" if value is None else str(value)
 
 
-def jsonl_lines(events: Iterator[dict[str, Any]]) -> Iterator[str]:
+def jsonl_lines(events: Iterator[SealedEvent]) -> Iterator[str]:
     """One JSON object per line: the exact values, for checking the chain."""
-    for event in events:
+    for event in map(_event, events):
         yield json.dumps({c: _text(event, c) if c == "at" else event[c] for c in EXPORT_COLUMNS}, default=str) + "\n"
 
 
-def csv_lines(events: Iterator[dict[str, Any]]) -> Iterator[str]:
+def csv_lines(events: Iterator[SealedEvent]) -> Iterator[str]:
     """A header and one row per event, for spreadsheets: a cell that a spreadsheet would run as a formula
     (starting with = + - @) gets a leading apostrophe (OWASP's advice on CSV injection); the JSON Lines export
     keeps the exact values."""
@@ -129,13 +131,13 @@ def csv_lines(events: Iterator[dict[str, Any]]) -> Iterator[str]:
         return line
 
     yield flush(list(EXPORT_COLUMNS))
-    for event in events:
+    for event in map(_event, events):
         cells = [_text(event, c) for c in EXPORT_COLUMNS]
         yield flush(["'" + cell if cell.startswith(_FORMULA_STARTS) else cell for cell in cells])
 
 
 # The export formats by name: the media type and the writer of each.
-EXPORTS: dict[str, tuple[str, Callable[[Iterator[dict[str, Any]]], Iterator[str]]]] = {
+EXPORTS: dict[str, tuple[str, Callable[[Iterator[SealedEvent]], Iterator[str]]]] = {
     "jsonl": ("application/x-ndjson", jsonl_lines),
     "csv": ("text/csv; charset=utf-8", csv_lines),
 }

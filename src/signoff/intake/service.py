@@ -175,12 +175,12 @@ def _write(
                 verdict=r.verdict,
                 rule=r.rule,
                 reason=r.reason,
-                queue=r.queue,
-                priority=r.priority,
-                created_at=now,
-                role=r.role,
-                sla=r.sla,
                 inclusion_probability=r.inclusion_probability,
+                created_at=now,
+                queue=r.queue,
+                role=r.role,
+                priority=r.priority,
+                sla=r.sla,
             )
             for cid, pid, r in zip(case_ids, prediction_ids, routes, strict=True)
         ],

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Connection, Row, Select, and_, func, inser
 
 from signoff.domain import AuditEvent
 from signoff.store.database import Database, as_utc
-from signoff.store.records import RecordedEvent
+from signoff.store.records import RecordedEvent, SealedEvent
 from signoff.store.schema import audit_events, audit_seals
 
 MAX_SEQ = 2**63 - 1  # no seal is numbered higher (a BIGINT)
@@ -213,23 +213,24 @@ def _with_seals() -> Any:
     )
 
 
-def case_events(conn: Connection, case_id: int, task_ids: Sequence[int]) -> list[Row[Any]]:
+def case_events(conn: Connection, case_id: int, task_ids: Sequence[int]) -> list[SealedEvent]:
     """A case's events and its tasks' events, oldest first, with their seals."""
     mine = and_(audit_events.c.entity == "case", audit_events.c.entity_id == str(case_id))
     tasks = and_(audit_events.c.entity == "task", audit_events.c.entity_id.in_([str(t) for t in task_ids]))
-    return list(conn.execute(_with_seals().where(or_(mine, tasks)).order_by(audit_events.c.id)))
+    query = _with_seals().where(or_(mine, tasks)).order_by(audit_events.c.id)
+    return [SealedEvent.from_row(row) for row in conn.execute(query)]
 
 
 def sealed_between(
     conn: Connection, since: datetime | None, until: datetime | None, after_seq: int, limit: int
-) -> list[Row[Any]]:
+) -> list[SealedEvent]:
     """One page of sealed events in chain order (after ``after_seq``) whose time is in [since, until)."""
     query = _with_seals().where(audit_seals.c.seq > after_seq)
     if since is not None:
         query = query.where(audit_events.c.at >= since)
     if until is not None:
         query = query.where(audit_events.c.at < until)
-    return list(conn.execute(query.order_by(audit_seals.c.seq).limit(limit)))
+    return [SealedEvent.from_row(row) for row in conn.execute(query.order_by(audit_seals.c.seq).limit(limit))]
 
 
 def entity_events(

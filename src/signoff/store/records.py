@@ -1,7 +1,8 @@
 """The rows the store hands out, as frozen records. They live in the store because ``from_row`` is where its column
 names and stored values (text statuses, SQLite's time text) become types (enums, aware UTC times): the layers above
 read attributes that mypy checks and compare statuses as enums, and never see a SQLAlchemy ``Row``. The services
-pass these records on; the edges turn them into their response models and templates.
+pass these records on; the edges turn them into their response models and templates. What the services write goes
+in as the same records (an ``id`` of 0 until the insert gives one): ``store.cases`` turns them into SQL parameters.
 
 ``from_row`` takes any row with attribute access: a SQLAlchemy ``Row`` or a named query's named tuple. It reads
 each field by its type, so that a record is its field list and nothing else.
@@ -382,3 +383,13 @@ class CaseFields(_Record):
 
     id: CaseId
     fields: Fields
+
+
+@dataclass(frozen=True)
+class SealedEvent(RecordedEvent):
+    """An audit event with its place in the chain: ``seq``, and the ``prev_hash`` and ``hash`` that link it (all
+    None while it is not sealed yet; a case's record shows those events too)."""
+
+    seq: int | None
+    prev_hash: str | None
+    hash: str | None
