@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +43,9 @@ log = logging.getLogger(__name__)
 class FlowRuntime:
     """A flow ready to take cases: its settings, the model that serves it and its compiled policy, all recorded.
     ``champion_id`` is the registry's champion when it was loaded: when the champion changes, ``refresh`` loads
-    the flow again (a new runtime, with a routing state that holds no score of the old model)."""
+    the flow again (a new runtime, with a routing state that holds no score of the old model). ``draws`` gives the
+    random audit its draws: unseeded in service, seeded where a run must be reproducible (a simulation); it
+    carries over a reload."""
 
     flow: Flow
     model: LoadedModel
@@ -53,6 +55,7 @@ class FlowRuntime:
     project: Project
     novelty: dict[str, Predict]
     champion_id: ModelVersionId | None = None
+    draws: np.random.Generator = field(default_factory=np.random.default_rng)
 
 
 @dataclass(frozen=True)
@@ -181,10 +184,17 @@ def _calibration_rows(runtime: FlowRuntime) -> tuple[list[Fields], list[list[flo
     )
 
 
-def load(project: Project, flow: Flow, db: Database | None = None, actor: str = "system") -> FlowRuntime:
+def load(
+    project: Project,
+    flow: Flow,
+    db: Database | None = None,
+    actor: str = "system",
+    draws: np.random.Generator | None = None,
+) -> FlowRuntime:
     """Load the model that serves a flow and its policy, and warm its routing state. With a store, the flow
     file's model and the policy version are recorded (once; safe to repeat) and the registry's champion serves;
-    without one (an offline replay), the flow file's model serves and nothing is recorded."""
+    without one (an offline replay), the flow file's model serves and nothing is recorded. ``draws``: the random
+    audit's generator (by default a fresh, unseeded one)."""
     policy = Policy(flow, calibrate.profile(project, flow))
     version_id = champion_id = None
     if db is not None:
@@ -196,14 +206,17 @@ def load(project: Project, flow: Flow, db: Database | None = None, actor: str = 
         for rule in flow.policy
         if isinstance(rule, OutOfDistributionRule) and rule.novelty is not None
     }
-    runtime = FlowRuntime(flow, model, version_id, policy, RoutingState(policy), project, novelty, champion_id)
+    draws = np.random.default_rng() if draws is None else draws
+    runtime = FlowRuntime(flow, model, version_id, policy, RoutingState(policy), project, novelty, champion_id, draws)
     warm_up(db, runtime)
     return runtime
 
 
-def prepare(db: Database, project: Project, actor: str = "system") -> dict[str, FlowRuntime]:
-    """Load every flow of the project, ready to take cases."""
-    return {name: load(project, flow, db, actor) for name, flow in project.flows.items()}
+def prepare(
+    db: Database, project: Project, actor: str = "system", draws: np.random.Generator | None = None
+) -> dict[str, FlowRuntime]:
+    """Load every flow of the project, ready to take cases; ``draws`` seeds their random audit (see ``load``)."""
+    return {name: load(project, flow, db, actor, draws) for name, flow in project.flows.items()}
 
 
 def refresh(db: Database, runtimes: MutableMapping[str, FlowRuntime]) -> None:
@@ -215,7 +228,7 @@ def refresh(db: Database, runtimes: MutableMapping[str, FlowRuntime]) -> None:
         current = None if top is None else top.id
         if current != runtime.champion_id:
             try:
-                runtimes[name] = load(runtime.project, runtime.flow, db)
+                runtimes[name] = load(runtime.project, runtime.flow, db, draws=runtime.draws)
             except Exception:  # a broken new champion must not stop the server: keep serving, say why, once
                 log.exception("flow %s: cannot serve the new champion; keeping model %s", name, runtime.model.version)
                 runtimes[name] = dataclasses.replace(runtime, champion_id=current)

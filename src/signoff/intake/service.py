@@ -71,7 +71,7 @@ def batch_of(runtime: FlowRuntime, frame: pd.DataFrame) -> Batch:
         scores.problems,
         columns_of(runtime.flow, frame),
         datetime.now(UTC),
-        np.random.default_rng().random(len(frame)),
+        runtime.draws.random(len(frame)),
         runtime.model.members(frame) if runtime.policy.needs_members else None,
         {name: _novelty(scorer, frame) for name, scorer in runtime.novelty.items()},
     )
