@@ -10,6 +10,8 @@ import dataclasses
 import hashlib
 import importlib
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,10 @@ from signoff.models.outputs import distribution_problems
 log = logging.getLogger(__name__)
 
 Predict = Callable[[pd.DataFrame], Any]
+
+KEPT = 8  # skops estimators kept loaded per process, by content: a champion, its challengers, the flow file's
+_kept: OrderedDict[tuple[str, tuple[str, ...] | None], Any] = OrderedDict()
+_kept_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -98,24 +104,42 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _load_estimator(path: Path, trusted: tuple[str, ...], where: str) -> Any:
+def _load_estimator(path: Path, sha256: str, trusted: tuple[str, ...] | None, where: str) -> Any:
     suffix = path.suffix.lower()
     if suffix == ".skops":
-        import skops.io as sio
-
-        untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in trusted]
-        if untrusted:
-            raise ModelError(
-                f"{where}: {path} contains types skops does not trust: {', '.join(untrusted)}; "
-                "if you trust this file, list them under 'trusted_types'"
-            )
-        return sio.load(path, trusted=list(trusted) or None)
+        return _skops(path, sha256, trusted, where)
     if suffix in (".joblib", ".pkl", ".pickle"):
         import joblib
 
         log.warning("%s: loading the pickle %s runs any code it contains; prefer a .skops file", where, path)
         return joblib.load(path)
     raise ModelError(f"{where}: {path.name} is neither a .skops nor a .joblib file")
+
+
+def _skops(path: Path, sha256: str, trusted: tuple[str, ...] | None, where: str) -> Any:
+    """The estimator a skops file holds, kept by its bytes' SHA-256 and the trust it was loaded under: walking a
+    skops file's types and building its estimator take most of a second, and a promotion, a re-scoring and a
+    reload each load the same champion again. Estimators are only read (scored with) once loaded."""
+    key = (sha256, trusted)
+    with _kept_lock:
+        if key in _kept:
+            _kept.move_to_end(key)
+            return _kept[key]
+    import skops.io as sio
+
+    found = sio.get_untrusted_types(file=path)
+    untrusted = [t for t in found if trusted is not None and t not in trusted]
+    if untrusted:
+        raise ModelError(
+            f"{where}: {path} contains types skops does not trust: {', '.join(untrusted)}; "
+            "if you trust this file, list them under 'trusted_types'"
+        )
+    estimator = sio.load(path, trusted=list(found if trusted is None else trusted) or None)
+    with _kept_lock:
+        _kept[key] = estimator
+        while len(_kept) > KEPT:
+            _kept.popitem(last=False)
+    return estimator
 
 
 def entry_point(spec: str, where: str) -> Predict:
@@ -163,14 +187,16 @@ def load_model(project: Project, flow: Flow) -> LoadedModel:
 
 
 def load_sklearn(
-    path: Path, flow: Flow, trusted: tuple[str, ...], where: str, version: str | None = None
+    path: Path, flow: Flow, trusted: tuple[str, ...] | None, where: str, version: str | None = None
 ) -> LoadedModel:
-    """A fitted classifier file as the flow's model: its classes must be the flow's labels."""
+    """A fitted classifier file as the flow's model: its classes must be the flow's labels. ``trusted``: the types
+    a skops file may hold beyond skops' own; None trusts every type it holds, for the registry's own artifacts only
+    (their bytes checked against the SHA-256 recorded when Signoff wrote them)."""
     if not path.is_file():
         raise ModelError(f"{where}: model file {path} not found")
     sha = file_sha256(path)
     try:
-        estimator = _load_estimator(path, trusted, where)
+        estimator = _load_estimator(path, sha, trusted, where)
     except ModelError:
         raise
     except Exception as error:  # noqa: BLE001  # loaders raise anything; the user needs the file and the cause
