@@ -6,18 +6,23 @@ Per data set and seed, a project on a SQLite file in a temporary folder. The cas
 as Signoff's default trainer); a fixed test set, a random quarter of the rest (drawn by the seed), is never
 submitted; the other cases arrive in weekly batches, each week in seven daily submissions through ``intake.submit``
 with the flow's policy: a capacity rule flags the least confident 7% for review (``budget: 0.07``) and a random 1% of
-the cases the model decided is drawn for audit (``audit.rate: 0.01``). Simulated reviewers claim and submit every
+the cases the model decided is drawn for audit (``audit.rate: 0.01``; its draws come from the seed, through the flow
+runtime's ``draws``, so a seed's run can be repeated). Simulated reviewers claim and submit every
 task through ``signoff.review`` and give the true label 95% of the time. Late ground truth: the true label of every
 case (reviewed or not) is recorded as an outcome ``--outcome-delay`` weeks after its week (as a lender learns who
 defaulted); ``--outcome-delay 0`` records none, so that models train on the reviewed cases alone. At the end of each
 week the flow is retrained (``signoff.learning.retrain.retrain``: its labels, training set, default trainer and
-registry), the candidate is compared with the champion on the flow's held-out labelled cases and judged by the
-flow's gate (``signoff.learning.compare`` and ``gate.judge``, default settings), promoted if the gate allows, and the
-flow runtime refreshed (``intake.refresh``), which serves the new champion and refills its capacity window.
+registry); the flow's gate has ``auto_promote`` on (its other settings the defaults), so the retrain hands the
+candidate to the promotion service (``signoff.learning.promotion.promote``: the evidence from the store, the gate,
+the promotion or the audited refusal), whose decision the bench reads back from the audit trail
+(``promotion.decisions``). The flow runtime is then refreshed (``intake.refresh``), which serves a new champion and
+refills its capacity window.
 
-Printed per week, over the seeds: the AUC on the fixed test set of the champion and of the never-retrained model,
-the flag rate, the error of the cases the model decided alone and the promotions; then how many seeds end at or
-above the baseline, and every promotion's change of AUC on the fixed test set.
+Printed per run as it ends, week by week: the AUC on the fixed test set of the champion and of the never-retrained
+model, the flag rate, the error of the cases the model decided alone and the promotion decisions. Then per data set,
+over the seeds: the same figures (median and 10th-90th percentiles), how many seeds end at or above the baseline,
+every promotion's change of AUC on the fixed test set, and the largest fall on the gate's held-out cases (overall
+and in a group) of any promoted model against what the gate allows.
 
 Data: ``credit_default`` (10,000 cases, ``../shared/datasets``, target ``default``) and ``drifting`` (20,000 cases
 built with scikit-learn's ``make_classification``, seed 0, 10 features of which 6 informative; three informative
@@ -55,12 +60,9 @@ from sklearn.metrics import roc_auc_score
 
 from signoff import intake, review, users
 from signoff.config import Flow, Project, parse_project
+from signoff.config.flows import GateSpec
 from signoff.domain import Role, User
-from signoff.learning import outcomes, registry, retrain, trainers
-from signoff.learning.compare import compare_probabilities
-from signoff.learning.datasets import holdout_data
-from signoff.learning.gate import CertifiedRules, Evidence, GateDecision, judge
-from signoff.learning.labels import training_labels
+from signoff.learning import outcomes, promotion, registry, retrain, trainers
 from signoff.learning.train import train
 from signoff.models.frames import frame_of
 from signoff.store import migrate
@@ -128,7 +130,7 @@ def _document(data: Data, model: dict[str, Any]) -> dict[str, Any]:
         "policy": [{"name": "budget", "kind": "capacity", "budget": BUDGET}],
         "audit": {"rate": AUDIT},
         "queues": {"default": {"role": "reviewer", "lease_ttl": 600}},
-        "learning": {"min_labels": 50},
+        "learning": {"min_labels": 50, "gate": {"auto_promote": True}},  # otherwise the default gate
     }
 
 
@@ -150,34 +152,6 @@ def _project(folder: Path, data: Data, initial: slice) -> Project:
     return parse_project(document, file)
 
 
-def judge_candidate(db: Database, runtime: intake.FlowRuntime, version: str, seed: int) -> GateDecision:
-    """The gate on a registered candidate against the champion, on the flow's held-out labelled cases.
-
-    To be replaced by the promotion service (``signoff.learning.promotion``) once it exists: this calls the pure
-    comparison and gate the way it will, without the routing figures and with no certified rule to recalibrate."""
-    project, flow = runtime.project, runtime.flow
-    with db.transaction(write=False) as conn:
-        examples = holdout_data(db, flow, training_labels(conn, flow.name, until=db.now(conn)))
-    if len(examples) == 0:
-        return GateDecision(False, ("evidence: no held-out labelled case yet",), ())
-    candidate = registry.version(db, flow, version)
-    old = runtime.model.score(examples.frame).probabilities  # the champion, as it serves
-    new = registry.load(project, flow, candidate).score(examples.frame).probabilities
-    spec = flow.learning.gate
-    comparison = compare_probabilities(
-        flow.labels,
-        examples.labels,
-        old,
-        new,
-        weights=examples.weights,
-        groups={name: list(examples.frame[name]) for name in flow.groups},
-        resamples=spec.resamples,
-        confidence=1 - spec.alpha,
-        seed=seed,
-    )
-    return judge(Evidence(comparison, CertifiedRules(True, "the policy has no certified rule")), spec)
-
-
 @dataclass
 class Week:
     week: int
@@ -193,7 +167,10 @@ class Week:
     candidate: bool = False
     promoted: bool = False
     gate: str = ""
+    candidate_auc: float | None = None  # the week's candidate's, promoted or not
     promoted_change: float | None = None  # the change of test AUC a promotion made
+    held_out_change: float | None = None  # a promotion's change of AUC on the gate's held-out cases
+    group_drop: float | None = None  # a promotion's largest drop of AUC in a group the gate judged
 
 
 def _review(db: Database, project: Project, people: list[User], truth: dict[int, int], rng: np.random.Generator) -> int:
@@ -225,7 +202,7 @@ def run_one(data: Data, seed: int, weeks: int, delay: int) -> list[Week]:
         try:
             migrate.upgrade(db)
             people = [users.create_user(db, f"reviewer-{i}", Role.REVIEWER, ACTOR)[0] for i in range(3)]
-            runtimes = intake.prepare(db, project, ACTOR)
+            runtimes = intake.prepare(db, project, ACTOR, draws=np.random.default_rng([seed, 1]))  # the audit's draws
             test_frame = frame_of(flow, [data.rows[i] for i in test])
             test_y = data.y[test]
             baseline_model = runtimes[FLOW].model
@@ -262,25 +239,19 @@ def run_one(data: Data, seed: int, weeks: int, delay: int) -> list[Week]:
                         outcomes.OutcomeIn.of(f"case {c}", {"case_id": c, "label": LABELS[truth[c]]}) for c in known
                     ]
                     row.outcomes = len(outcomes.record(db, flow, items, ACTOR))
-                before = registry.champion(db, flow)
-                result = retrain.retrain(db, project, flow, actor=ACTOR)
+                result = retrain.retrain(db, project, flow, actor=ACTOR)  # auto_promote: the promotion service
                 version = result.version
                 if result.status == "failed":
                     row.gate = f"retrain failed: {result.error}"
                 elif version is not None and version.status == "candidate":
                     row.candidate = True
-                    decision = judge_candidate(db, runtimes[FLOW], version.version, seed)
-                    row.gate = "; ".join(decision.passed if decision.promote else decision.reasons)
-                    if decision.promote:
-                        registry.set_status(
-                            db, flow, version.version, "champion", actor=ACTOR, reason="the gate: " + row.gate
-                        )
-                        row.promoted = True
+                    row.candidate_auc = auc(registry.load(project, flow, registry.version(db, flow, version.version)))
+                    _decided(row, promotion.decisions(db, flow, limit=1)[0], version.version, flow.learning.gate)
                 else:
                     row.gate = result.reason or "no new candidate"
                 intake.refresh(db, runtimes)
                 row.auc = auc(runtimes[FLOW].model)
-                if row.promoted and before is not None:
+                if row.promoted:
                     row.promoted_change = row.auc - history[-1].auc
                 history.append(row)
             return history
@@ -288,8 +259,49 @@ def run_one(data: Data, seed: int, weeks: int, delay: int) -> list[Week]:
             db.dispose()
 
 
+def _decided(row: Week, decision: promotion.Decision, version: str, gate: GateSpec) -> None:
+    """What the promotion service decided on the week's candidate, as its audit trail keeps it: promoted or
+    refused, the conditions, and for a promotion the held-out evidence it rested on."""
+    assert decision.version == version, f"the latest promotion decision is of {decision.version}, not {version}"
+    row.promoted = decision.action == "model.promoted"
+    evidence = decision.evidence
+    row.gate = "; ".join(decision.refused or (evidence or {}).get("passed", ()))
+    if row.promoted and evidence is not None:
+        held_out = evidence["held_out"]
+        row.held_out_change = held_out["challenger"]["auc"] - held_out["champion"]["auc"]
+        drops = [
+            g["champion"]["auc"] - g["challenger"]["auc"]
+            for g in held_out["groups"]
+            if g["champion"]["n"] >= gate.min_group_cases and None not in (g["champion"]["auc"], g["challenger"]["auc"])
+        ]
+        row.group_drop = max(drops, default=None)
+
+
 def _job(name: str, seed: int, weeks: int, delay: int) -> tuple[str, int, list[dict[str, Any]]]:
     return name, seed, [asdict(w) for w in run_one(DATASETS[name](), seed, weeks, delay)]
+
+
+def seed_table(name: str, seed: int, weeks: list[dict[str, Any]]) -> Table:
+    """One run week by week: the champion's and the never-retrained model's AUC on the fixed test set, the flag
+    rate, the error of the cases the model decided alone, and what the promotion service decided."""
+    table = Table(title=f"{name}, seed {seed}")
+    for column in ("week", "AUC loop", "AUC never retrained", "AUC candidate", "flag rate", "auto-decided error"):
+        table.add_column(column, justify="right")
+    table.add_column("promoted")
+    for w in weeks:
+        decided = "-" if not w["candidate"] else "yes" if w["promoted"] else "refused: " + w["gate"].split(":")[0]
+        if w["promoted"] and w["held_out_change"] is not None:
+            decided += f" (held-out {w['held_out_change']:+.4f}, test {w['promoted_change']:+.4f})"
+        table.add_row(
+            str(w["week"]),
+            f"{w['auc']:.4f}",
+            f"{w['baseline']:.4f}",
+            "-" if w["candidate_auc"] is None else f"{w['candidate_auc']:.4f}",
+            "-" if not w["cases"] else f"{w['flagged'] / w['cases']:.1%}",
+            "-" if not w["auto"] else f"{w['auto_wrong'] / w['auto']:.2%}",
+            decided,
+        )
+    return table
 
 
 def _q(values: list[float], fmt: str = "{:.3f}") -> str:
@@ -299,6 +311,7 @@ def _q(values: list[float], fmt: str = "{:.3f}") -> str:
 
 def report(results: dict[str, list[list[dict[str, Any]]]], console: Console) -> dict[str, Any]:
     summary: dict[str, Any] = {}
+    gate = GateSpec()  # the flows' gate: the default settings
     for name, runs in results.items():
         seeds = len(runs)
         weeks = len(runs[0])
@@ -326,6 +339,11 @@ def report(results: dict[str, list[list[dict[str, Any]]]], console: Console) -> 
         worse = [c for c in changes if c < 0]
         after = [r["flagged"] / r["cases"] for run in runs for r, p in zip(run[1:], run, strict=False) if p["promoted"]]
         loop, never = np.median([a for a, _ in final]), np.median([b for _, b in final])
+        held = [r["held_out_change"] for run in runs for r in run if r["held_out_change"] is not None]
+        drops = [r["group_drop"] for run in runs for r in run if r["group_drop"] is not None]
+        worst = -min(held) if held else None  # the largest held-out worsening of a promoted model (negative: none)
+        allowed = -gate.min_gain  # the gate promotes only a significant gain of at least min_gain
+        kept = (worst is None or worst <= allowed) and max(drops, default=0.0) <= gate.max_group_drop
         console.print(
             f"{name}: the loop ends at or above the never-retrained model in {at_or_above} of {seeds} seeds "
             f"(final AUC median {loop:.4f} against {never:.4f}); "
@@ -333,12 +351,23 @@ def report(results: dict[str, list[list[dict[str, Any]]]], console: Console) -> 
             + (f" (by at most {-min(worse):.4f})" if worse else "")
             + (f"; flag rate the week after a promotion: median {np.median(after):.1%}" if after else "")
         )
+        group = f"at most {max(drops):.4f}" if drops else "none judged"
+        console.print(
+            f"{name}: on the gate's held-out cases the promoted models changed AUC by "
+            + (f"{min(held):+.4f} at worst (median {np.median(held):+.4f})" if held else "- (no promotion)")
+            + f", the gate allowing no fall (it asks a significant gain of at least {gate.min_gain}); a group's fall: "
+            + f"{group} (allowed {gate.max_group_drop}). The gate "
+            + ("held on every promotion." if kept else "was EXCEEDED.")
+        )
         summary[name] = {
             "seeds": seeds,
             "at_or_above": at_or_above,
             "promotions": promotions,
             "promotions_lowering_test_auc": len(worse),
             "largest_drop": -min(worse) if worse else 0.0,
+            "held_out_worst_change": min(held) if held else None,
+            "largest_group_drop": max(drops) if drops else None,
+            "gate_held": kept,
             "weeks": [
                 {
                     "week": w,
@@ -425,6 +454,7 @@ def _run_all(
         for future in as_completed(futures):
             name, seed, found = future.result()
             results[name][seed] = found
+            console.print(seed_table(name, seed, found))
             if keep is not None:
                 with keep.open("a", encoding="utf-8") as out:
                     out.write(json.dumps({"dataset": name, "seed": seed, "weeks": found}) + "\n")
