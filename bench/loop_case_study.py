@@ -41,6 +41,7 @@ import os
 import platform
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -316,16 +317,19 @@ def report(results: dict[str, list[list[dict[str, Any]]]], console: Console) -> 
         seeds = len(runs)
         weeks = len(runs[0])
         table = Table(title=f"{name}: median (p10-p90) over {seeds} seeds; rates of the week's cases")
-        for column in ("week", "AUC loop", "AUC never retrained", "flag rate", "audit", "auto-decided error"):
+        for column in ("week", "AUC loop", "AUC never retrained", "AUC candidate", "flag rate", "audit"):
             table.add_column(column, justify="right")
+        table.add_column("auto-decided error", justify="right")
         table.add_column("candidates / promotions (all seeds)", justify="right")
         for w in range(weeks):
             rows = [run[w] for run in runs]
             cases = [max(r["cases"], 1) for r in rows]
+            candidates = [r["candidate_auc"] for r in rows if r["candidate_auc"] is not None]
             table.add_row(
                 str(w),
                 _q([r["auc"] for r in rows]),
                 _q([r["baseline"] for r in rows]),
+                _q(candidates) if candidates else "-",
                 "-" if w == 0 else _q([r["flagged"] / c for r, c in zip(rows, cases, strict=True)], "{:.1%}"),
                 "-" if w == 0 else _q([r["audited"] / c for r, c in zip(rows, cases, strict=True)], "{:.1%}"),
                 "-" if w == 0 else _q([r["auto_wrong"] / max(r["auto"], 1) for r in rows], "{:.2%}"),
@@ -351,6 +355,15 @@ def report(results: dict[str, list[list[dict[str, Any]]]], console: Console) -> 
             + (f" (by at most {-min(worse):.4f})" if worse else "")
             + (f"; flag rate the week after a promotion: median {np.median(after):.1%}" if after else "")
         )
+        refused = [r for run in runs for r in run if r["candidate"] and not r["promoted"]]
+        conditions = Counter(r["gate"].split(":")[0] for r in refused)
+        better = [r["candidate_auc"] - r["auc"] for r in refused if r["candidate_auc"] > r["auc"]]
+        console.print(
+            f"{name}: {len(refused)} candidates refused (first failed condition: "
+            + ", ".join(f"{condition} {count}" for condition, count in conditions.most_common())
+            + f"); {len(better)} of them were better than the champion on the fixed test set"
+            + (f" (median by {np.median(better):.4f}, at most {max(better):.4f})" if better else "")
+        )
         group = f"at most {max(drops):.4f}" if drops else "none judged"
         console.print(
             f"{name}: on the gate's held-out cases the promoted models changed AUC by "
@@ -368,11 +381,15 @@ def report(results: dict[str, list[list[dict[str, Any]]]], console: Console) -> 
             "held_out_worst_change": min(held) if held else None,
             "largest_group_drop": max(drops) if drops else None,
             "gate_held": kept,
+            "refused": len(refused),
+            "refused_by": dict(conditions),
+            "refused_better_on_test": len(better),
             "weeks": [
                 {
                     "week": w,
                     "auc": [run[w]["auc"] for run in runs],
                     "baseline": [run[w]["baseline"] for run in runs],
+                    "candidate": [run[w]["candidate_auc"] for run in runs],
                 }
                 for w in range(weeks)
             ],
@@ -389,6 +406,9 @@ def chart(summary: dict[str, Any], path: Path) -> None:
     figure, axes = plt.subplots(1, len(summary), figsize=(6 * len(summary), 4), squeeze=False)
     for axis, (name, found) in zip(axes[0], summary.items(), strict=True):
         weeks = [w["week"] for w in found["weeks"]]
+        served = np.array([w[key] for w in found["weeks"] for key in ("auc", "baseline")])
+        top = max(float(served.max()), max((a for w in found["weeks"] for a in w["candidate"] if a), default=0.0))
+        axis.set_ylim(float(served.min()) - 0.03, top + 0.005)  # the first candidates, on a few labels, fall below
         for key, label, colour in (
             ("auc", "weekly retraining, gated", "tab:blue"),
             ("baseline", "never retrained", "tab:grey"),
@@ -397,10 +417,15 @@ def chart(summary: dict[str, Any], path: Path) -> None:
             p10, p50, p90 = np.percentile(values, [10, 50, 90], axis=1)
             axis.plot(weeks, p50, color=colour, label=f"{label} (median)")
             axis.fill_between(weeks, p10, p90, color=colour, alpha=0.2, label=f"{label} (p10-p90)")
+        candidates = np.array([[np.nan if a is None else a for a in w["candidate"]] for w in found["weeks"]])
+        some = ~np.isnan(candidates).all(axis=1)
+        if some.any():
+            median = np.nanmedian(candidates[some], axis=1)
+            axis.plot(np.array(weeks)[some], median, "--", color="tab:orange", label="the week's candidate (median)")
         axis.set_title(f"{name}: {found['seeds']} seeds")
         axis.set_xlabel("week")
         axis.set_ylabel("AUC on the fixed test set")
-        axis.legend(loc="lower left", fontsize="small")
+        axis.legend(loc="lower right", fontsize="small")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)

@@ -1,6 +1,6 @@
 """The model registry on SQLite and PostgreSQL: registering (artifact, fingerprint, idempotency), status changes,
-the runtime serving the champion (and dropping the old champion's scores from its capacity window), the cold
-start, and the re-scoring of open review cases by a new champion."""
+the runtime serving the champion (and dropping the old champion's scores from its capacity window, keeping its
+audit's generator), the cold start, and the re-scoring of open review cases by a new champion."""
 
 from __future__ import annotations
 
@@ -204,6 +204,31 @@ def test_running_servers_take_the_new_champion_with_a_window_of_its_own_scores(d
             .group_by(predictions.c.model_version_id)
         ).all()
     assert dict(versions) == {old.model_version_id: 200, new.id: 300}
+
+
+def test_a_seeded_runtime_repeats_its_audit_draws_and_keeps_its_generator_over_a_new_champion(
+    db: Database, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path, db.url, audit={"rate": 0.3})
+    flow = project.flow("test-flow")
+    scores = np.linspace(0.01, 0.29, 60)  # all below the band: the model decides each, the audit may draw it
+    audited = [
+        [
+            r.verdict == "audit"
+            for r in submit(db, intake.load(project, flow, db, draws=np.random.default_rng(5)), scores)
+        ]
+        for _ in range(2)
+    ]
+    assert audited[0] == audited[1] and 0 < sum(audited[0]) < 60
+
+    runtimes = intake.prepare(db, project, draws=np.random.default_rng(5))
+    draws = runtimes["test-flow"].draws
+    new = registry.register(
+        db, project, flow, fitted(flow), training_set=training_set(db), metrics={}, parent=None, actor="ann"
+    )
+    registry.promote(db, project, flow, new.version, actor="ann", reason="better")
+    intake.refresh(db, runtimes)
+    assert runtimes["test-flow"].model.version == new.version and runtimes["test-flow"].draws is draws
 
 
 def test_cold_start_reviews_everything_until_a_model_is_promoted(db: Database, tmp_path: Path) -> None:

@@ -198,3 +198,31 @@ def test_a_missing_member_file_names_its_position(tmp_path: Path) -> None:
 
 def _flow_of(project: Project) -> tuple[Project, Any]:
     return project, next(iter(project.flows.values()))
+
+
+def _boosting() -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    features = pd.DataFrame({"score": [0.1, 0.2, 0.3, 0.7, 0.8, 0.9] * 5})
+    return HistGradientBoostingClassifier(max_iter=3).fit(features, ["good"] * 15 + ["bad"] * 15)
+
+
+def test_a_skops_file_with_types_it_was_not_told_to_trust_is_refused_though_loaded_before(tmp_path: Path) -> None:
+    sio.dump(_boosting(), tmp_path / "credit.skops")
+    types = sio.get_untrusted_types(file=tmp_path / "credit.skops")
+    assert types  # the trees' type is not one skops trusts by itself
+    trusted = _project(tmp_path, {"kind": "sklearn", "path": "credit.skops", "trusted_types": types})
+    assert load_model(*_flow_of(trusted)).score(FRAME).valid.all()
+    with pytest.raises(ModelError, match=r"contains types skops does not trust: .*TreePredictor"):
+        load_model(*_flow_of(_project(tmp_path, {"kind": "sklearn", "path": "credit.skops"})))
+
+
+def test_the_same_bytes_load_once_and_new_bytes_load_again(tmp_path: Path) -> None:
+    sio.dump(_train(["good", "bad"]), tmp_path / "credit.skops")
+    project = _project(tmp_path, {"kind": "sklearn", "path": "credit.skops"})
+    first, again = load_model(*_flow_of(project)), load_model(*_flow_of(project))
+    assert again.estimator is first.estimator
+    sio.dump(_train(["bad", "good"]), tmp_path / "credit.skops")
+    changed = load_model(*_flow_of(project))
+    assert changed.sha256 != first.sha256 and changed.estimator is not first.estimator
+    assert_allclose(changed.score(FRAME).probabilities, first.score(FRAME).probabilities[:, ::-1])
