@@ -60,7 +60,7 @@ bench-login: install  ## GET /api/v1/flows latency beside 100 concurrent wrong l
 bench-active: install  ## labels to reach 99% of the final accuracy, margin sampling against random, 20 seeds (about 2 min)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python bench/active_learning.py
 
-bench-loop: install  ## the learning loop's case study: weekly retraining and gated promotion against a model never retrained, 20 seeds, 2 data sets (about 80 min on 2 shared cores; --quick: 3 seeds, 6 weeks)
+bench-loop: install  ## the learning loop's case study: weekly retraining and gated promotion against a model never retrained, 20 seeds, 2 data sets (about 40 min on 2 shared cores; --quick: 3 seeds, 6 weeks)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python bench/loop_case_study.py --json loop-case-study.json --chart docs/images/loop-case-study.png
 
 bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-active bench-loop  ## every benchmark
