@@ -4,7 +4,6 @@ hands out are named here too, for the edges (which do not import the store) to a
 from __future__ import annotations
 
 from signoff.review.service import (
-    Claim,
     ReviewResult,
     claim,
     claimed_case,
@@ -15,7 +14,7 @@ from signoff.review.service import (
     workable_queues,
 )
 from signoff.review.views import case_record, queues_for, reviewers_for, shown_kind, task_page
-from signoff.store.records import Case, CaseRoute, Decision, Lease, Prediction, Review, ReviewerLoad, Task
+from signoff.store.records import Case, CaseRoute, Claim, Decision, Lease, Prediction, Review, ReviewerLoad, Task
 
 __all__ = [
     "Case",

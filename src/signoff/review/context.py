@@ -8,11 +8,10 @@ from dataclasses import dataclass
 
 from signoff.config import Flow
 from signoff.domain import Fields, TaskKind
-from signoff.review.service import Claim
 from signoff.store import cases as case_store
 from signoff.store import users as user_store
 from signoff.store.database import Database
-from signoff.store.records import Case, EarlierCase
+from signoff.store.records import Case, Claim, EarlierCase
 
 
 @dataclass(frozen=True)

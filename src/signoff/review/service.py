@@ -25,22 +25,9 @@ from signoff.store import metrics as metric_store
 from signoff.store import reviewers as people
 from signoff.store import tasks as task_store
 from signoff.store.database import Database
-from signoff.store.records import Case, Lease, Review, Task
+from signoff.store.records import Case, Claim, Review, Task
 
 MAX_COMMENT = 10_000
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A task leased to a reviewer until ``expires_at``; ``token`` must come back with every call."""
-
-    task_id: TaskId
-    case_id: CaseId
-    flow: str
-    queue: str
-    kind: TaskKind
-    token: int
-    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -130,9 +117,7 @@ def claim(
                 leased = _claim_row(db, conn, user, roles, refused, [*blocked, "/".join(avoid)], flow, queue)
             if leased is None:
                 leased = _claim_row(db, conn, user, roles, refused, blocked, flow, queue)
-            if leased is not None:
-                task, lease = leased
-                result = Claim(task.id, task.case_id, task.flow, task.queue, task.kind, lease.token, lease.expires_at)
+            result = leased
         if result is None:
             explore = [(project.flow(f), name) for f, name, _spec in open_to_me]
             offered = exploration.offer(db, conn, explore, user, now, rng or _RNG, events)
@@ -185,7 +170,7 @@ def _claim_row(
     blocked: list[str],
     flow: str | None,
     queue: str | None,
-) -> tuple[Task, Lease] | None:
+) -> Claim | None:
     query = task_store.claim_query(
         db,
         reviewer=user.id,

@@ -4,8 +4,8 @@ read attributes that mypy checks and compare statuses as enums, and never see a 
 pass these records on; the edges turn them into their response models and templates. What the services write goes
 in as the same records (an ``id`` of 0 until the insert gives one): ``store.cases`` turns them into SQL parameters.
 
-``from_row`` takes any row with attribute access: a SQLAlchemy ``Row`` or a named query's named tuple. It reads
-each field by its type, so that a record is its field list and nothing else.
+``from_row`` takes any row that names its columns (``_fields``): a SQLAlchemy ``Row`` or a named query's named tuple.
+It reads each field by its type, so that a record is its field list and nothing else.
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ from signoff.domain import (
 )
 from signoff.store.schema import as_utc
 
-_ABSENT = object()
-
 
 class _Record:
     """Gives a record ``from_row``: every field the row has a column for, read by the field's type (an enum from
@@ -43,38 +41,43 @@ class _Record:
     @classmethod
     def from_row(cls, row: Any) -> Self:
         values: dict[str, Any] = {}
-        for name, read in _readers(cls):
-            value = getattr(row, name, _ABSENT)
-            if value is not _ABSENT:
-                values[name] = None if value is None else read(value)
+        for name, index, read in _plan(cls, row._fields):
+            value = row[index]
+            values[name] = value if read is None or value is None else read(value)
         return cls(**values)
 
 
-_READERS: dict[type, tuple[tuple[str, Callable[[Any], object]], ...]] = {}
+_Plan = tuple[tuple[str, int, Callable[[Any], object] | None], ...]
+_PLANS: dict[tuple[type, tuple[str, ...]], _Plan] = {}
 
 
-def _readers(record: type[_Record]) -> tuple[tuple[str, Callable[[Any], object]], ...]:
-    found = _READERS.get(record)
+def _plan(record: type[_Record], columns: tuple[str, ...]) -> _Plan:
+    """How rows of these columns fill this record: (field, column position, reader or None for a value kept as
+    stored), worked out once per record and column list. A claim and a submit each read a record; looking each
+    field's type up on every row cost them more than their SQL."""
+    found = _PLANS.get((record, columns))
     if found is None:
         hints = get_type_hints(record)
+        where = {column: index for index, column in enumerate(columns)}
         # fields() wants a dataclass instance's type, which _Record's subclasses all are
-        found = _READERS[record] = tuple((f.name, _reader(hints[f.name])) for f in fields(record))  # type: ignore[arg-type]
+        found = _PLANS[record, columns] = tuple(
+            (f.name, where[f.name], _reader(hints[f.name]))
+            for f in fields(record)  # type: ignore[arg-type]
+            if f.name in where
+        )
     return found
 
 
-def _reader(hint: object) -> Callable[[Any], object]:
-    """How a stored value of a field typed ``hint`` is read: enums from their value, times as aware UTC."""
+def _reader(hint: object) -> Callable[[Any], object] | None:
+    """How a stored value of a field typed ``hint`` is read: enums from their value, times as aware UTC; None for
+    a value kept as stored."""
     kinds = [a for a in get_args(hint) if a is not type(None)] if isinstance(hint, UnionType) else [hint]
     kind = kinds[0] if len(kinds) == 1 else None
     if kind is datetime:
         return as_utc
     if isinstance(kind, type) and issubclass(kind, Enum):
         return kind
-    return _as_stored
-
-
-def _as_stored(value: object) -> object:
-    return value
+    return None
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,20 @@ class Task(_Record):
     due_at: datetime | None
     assignee: UserId | None
     leases: tuple[Lease, ...] = ()
+
+
+@dataclass(frozen=True)
+class Claim(_Record):
+    """A task leased to a reviewer until ``expires_at``; ``token`` must come back with every call. The claim
+    statements return these columns and no others: a claim reads what it hands out, not the whole task."""
+
+    task_id: TaskId
+    case_id: CaseId
+    flow: str
+    queue: str
+    kind: TaskKind
+    token: int
+    expires_at: datetime
 
 
 @dataclass(frozen=True)

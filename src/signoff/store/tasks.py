@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from signoff.domain import LeaseEnd, TaskId, TaskStatus, UserId
 from signoff.store.database import Database, as_utc
-from signoff.store.records import Lease, OpenTask, Review, Task
+from signoff.store.records import Claim, Lease, OpenTask, Review, Task
 from signoff.store.schema import leases, reviews, task_skips, tasks, users
 
 
@@ -49,20 +49,17 @@ def claim_query(
     return name, params
 
 
-def claim(
-    db: Database, conn: Connection, reviewer: UserId, query: tuple[str, dict[str, Any]]
-) -> tuple[Task, Lease] | None:
+def claim(db: Database, conn: Connection, reviewer: UserId, query: tuple[str, dict[str, Any]]) -> Claim | None:
     """Lease the best open task (or one whose lease expired) by ``query`` (``claim_query``'s) and record the lease;
     None if there is none."""
     name, params = query
     rows = db.run(conn, name, **params)
     if not rows:
         return None
-    task = Task.from_row(rows[0])
-    assert task.lease_expires_at is not None
-    lease = Lease(task.id, task.lease_token, reviewer, as_utc(rows[0].now), task.lease_expires_at, None, None)
-    record_lease(db, conn, lease)
-    return task, lease
+    claimed = Claim.from_row(rows[0])
+    now = as_utc(rows[0].now)
+    record_lease(db, conn, Lease(claimed.task_id, claimed.token, reviewer, now, claimed.expires_at, None, None))
+    return claimed
 
 
 def record_lease(db: Database, conn: Connection, lease: Lease) -> None:
@@ -146,9 +143,12 @@ def get(conn: Connection, task_id: int) -> Task | None:
     return None if row is None else Task.from_row(row)
 
 
+_REVIEW_COLUMNS = tuple(f.name for f in fields(Review) if f.name != "id")  # what ``insert_review`` writes
+
+
 def insert_review(db: Database, conn: Connection, review: Review) -> int:
     """Record a review (its ``id`` is not written); its id."""
-    row = {f.name: getattr(review, f.name) for f in fields(Review) if f.name != "id"}
+    row = {name: getattr(review, name) for name in _REVIEW_COLUMNS}
     return int(db.run(conn, "insert_review", **row)[0].id)
 
 

@@ -14,9 +14,9 @@ from signoff.database import Database
 from signoff.domain import Fields, User
 from signoff.intake import FlowRuntime
 from signoff.models.explain import contributions, reference_values
-from signoff.review import Case, Prediction
+from signoff.review import Case, Claim, Prediction
 from signoff.review.context import beside, recent_fields
-from signoff.review.service import Claim, claimed_case
+from signoff.review.service import claimed_case
 from signoff.review.views import shown_kind
 from signoff.web import format as fmt
 

@@ -32,7 +32,8 @@ SELECT clock_timestamp() AS now;
     FOR UPDATE SKIP LOCKED
 
 -- fragment: lease_it
--- Lease the chosen task by the database clock and return it: shared by claim_task and claim_any.
+-- Lease the chosen task by the database clock and return the claim (records.Claim) and the time of it, and no
+-- other column: shared by claim_task and claim_any.
 UPDATE tasks AS t
 SET status = 'leased',
     lease_token = t.lease_token + 1,
@@ -40,7 +41,8 @@ SET status = 'leased',
     lease_expires_at = clock_timestamp() + make_interval(secs => t.lease_ttl)
 FROM candidate
 WHERE t.id = candidate.id
-RETURNING t.*, clock_timestamp() AS now;
+RETURNING t.id AS task_id, t.case_id, t.flow, t.queue, t.kind, t.lease_token AS token,
+          t.lease_expires_at AS expires_at, clock_timestamp() AS now;
 
 -- name: claim_any
 -- The same across queues (optionally one flow's), in the order of ix_tasks_open_any.

@@ -30,14 +30,16 @@ SELECT strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
     LIMIT 1
 
 -- fragment: lease_it
--- Lease the chosen task by the database clock and return it: shared by claim_task and claim_any.
+-- Lease the chosen task by the database clock and return the claim (records.Claim) and the time of it, and no
+-- other column: shared by claim_task and claim_any.
 UPDATE tasks
 SET status = 'leased',
     lease_token = lease_token + 1,
     lease_owner = :reviewer,
     lease_expires_at = strftime('%Y-%m-%d %H:%M:%f000', 'now', '+' || lease_ttl || ' seconds')
 WHERE id = (SELECT id FROM candidate)
-RETURNING *, strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
+RETURNING id AS task_id, case_id, flow, queue, kind, lease_token AS token, lease_expires_at AS expires_at,
+          strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
 
 -- name: claim_any
 -- The same across queues (optionally one flow's), in the order of ix_tasks_open_any.

@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 from signoff import review
 from signoff.domain import Id, LeaseToken, TaskId, User
 from signoff.errors import InvalidInput, Problem
-from signoff.review.service import MAX_COMMENT, MAX_REASON, Claim
+from signoff.review import Claim
+from signoff.review.service import MAX_COMMENT, MAX_REASON
 from signoff.text import Name, Text
 from signoff.web.dependencies import Reviewer, Site, Web, page_user
 from signoff.web.views import mark, timed
