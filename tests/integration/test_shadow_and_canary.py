@@ -21,7 +21,7 @@ from signoff.config import Project
 from signoff.domain import ModelStatus, User
 from signoff.errors import Conflict, InvalidInput
 from signoff.intake import validate_case
-from signoff.learning import canary, registry
+from signoff.learning import canary, promotion, registry
 from signoff.learning.canary import in_share
 from signoff.learning.train import train
 from signoff.models.frames import frame_of
@@ -32,10 +32,10 @@ from signoff.store.schema import audit_events, cases, decisions, predictions, ro
 MIN_EVIDENCE = 20
 
 
-def canary_project(db: Database, folder: Path) -> Project:
+def canary_project(db: Database, folder: Path, n: int = 200) -> Project:
     """``gated_project`` with half the automatic decisions audited and a canary judged on 20 labelled cases."""
     learning = {"holdout": 0.45, "gate": GATE, "canary": {"min_evidence": MIN_EVIDENCE}}
-    return gated_project(db, folder, n=200, learning=learning, audit={"rate": 0.5})
+    return gated_project(db, folder, n=n, learning=learning, audit={"rate": 0.5})
 
 
 def flipped(db: Database, project: Project) -> str:
@@ -235,3 +235,20 @@ def test_a_canary_no_worse_than_the_champion_keeps_its_share(db: Database, tmp_p
     assert found.statement.endswith("not significantly worse")
     assert registry.version(db, flow, version).status is ModelStatus.CANARY
     assert started.id in set(routed_by(db).values())
+
+
+def test_a_canary_promoted_through_the_gate_serves_every_case(db: Database, tmp_path: Path) -> None:
+    project = canary_project(db, tmp_path, n=500)
+    flow = project.flow("test-flow")
+    version = register(db, project, "better")
+    canary.canary(db, project, flow, version, actor="owner", reason="try it")
+    runtimes = intake.prepare(db, project)
+    assert runtimes["test-flow"].challenger is not None
+    done = promotion.promote(db, project, flow, version, actor="owner", reason="the canary went well")
+    assert not done.overridden and done.version.status is ModelStatus.CHAMPION
+    assert registry.challenger(db, flow) is None
+    intake.refresh(db, runtimes)
+    served = runtimes["test-flow"]
+    assert (served.model.version, served.challenger) == (version, None)
+    submit(db, served, 1000, 20, seed=3)
+    assert count(db, shadow_predictions) == 0

@@ -73,6 +73,17 @@ def _created() -> Column[datetime]:
     return Column("created_at", UtcDateTime(), nullable=False)
 
 
+def _scored() -> list[Column[Any]]:
+    """What a model version gave a case: its probabilities, top label and confidence, or the problem with them."""
+    return [
+        Column("probabilities", Document, nullable=True),
+        Column("label", String(100), nullable=True),
+        Column("confidence", Float, nullable=True),
+        Column("problem", Text, nullable=True),
+        _created(),
+    ]
+
+
 users = Table(
     "users",
     metadata,
@@ -228,11 +239,7 @@ predictions = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("case_id", Id, ForeignKey("cases.id"), nullable=False, index=True),
     Column("model_version_id", Id, ForeignKey("model_versions.id"), nullable=False),
-    Column("probabilities", Document, nullable=True),
-    Column("label", String(100), nullable=True),
-    Column("confidence", Float, nullable=True),
-    Column("problem", Text, nullable=True),
-    _created(),
+    *_scored(),
 )
 
 # A model version's scores of a case recorded without effect: a shadow's of every case, the champion's of each case
@@ -243,11 +250,7 @@ shadow_predictions = Table(
     metadata,
     Column("model_version_id", Id, ForeignKey("model_versions.id"), primary_key=True),
     Column("case_id", Id, ForeignKey("cases.id"), primary_key=True),
-    Column("probabilities", Document, nullable=True),
-    Column("label", String(100), nullable=True),
-    Column("confidence", Float, nullable=True),
-    Column("problem", Text, nullable=True),
-    _created(),
+    *_scored(),
 )
 
 routes = Table(
