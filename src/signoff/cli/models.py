@@ -205,7 +205,8 @@ def models_shadow(
     decisions, so that it can be weighed on live traffic (``signoff models watch``). Audited."""
     with sealed(project) as (loaded, db):
         found = canary.shadow(db, loaded, loaded.flow(flow), version, actor=ACTOR, reason=reason)
-    out.print(f"{flow} {found.version} is in shadow; running servers follow within seconds.", highlight=False)
+    said = f"{flow} {found.version} is in shadow; running servers follow within seconds."
+    out.print(said, highlight=False, soft_wrap=True)
 
 
 @models_app.command("canary")
@@ -252,7 +253,8 @@ def models_watch(flow: FlowArgument, as_json: JsonOption = False, project: Proje
         return
     c = found.challenger
     share = f" for {c.canary_share:.0%} of the cases" if c.status.value == "canary" and c.canary_share else ""
-    out.print(f"[bold]{flow} {c.version}[/]: {c.status.value}{share}, beside the champion {found.champion}")
+    said = f"[bold]{flow} {c.version}[/]: {c.status.value}{share}, beside the champion {found.champion}"
+    out.print(said, highlight=False, soft_wrap=True)
     out.print(f"Cases compared: {found.cases}; labelled: {found.labelled}", highlight=False)
     out.print(found.statement, highlight=False, soft_wrap=True)
     if found.worse:
