@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from signoff.learning.train import train
 from signoff.models.frames import frame_of
 from signoff.observe.prometheus import SHADOW_UNSCORED
 from signoff.store.database import Database
-from signoff.store.schema import audit_events, cases, decisions, predictions, routes, shadow_predictions
+from signoff.store.schema import audit_events, cases, decisions, predictions, routes, shadow_predictions, tasks
 
 MIN_EVIDENCE = 20
 
@@ -252,3 +253,52 @@ def test_a_canary_promoted_through_the_gate_serves_every_case(db: Database, tmp_
     assert (served.model.version, served.challenger) == (version, None)
     submit(db, served, 1000, 20, seed=3)
     assert count(db, shadow_predictions) == 0
+
+
+def test_a_canary_ended_while_cases_arrive_loses_none_and_routes_none_after(db: Database, tmp_path: Path) -> None:
+    project = canary_project(db, tmp_path)
+    flow = project.flow("test-flow")
+    version = flipped(db, project)
+    started = canary.canary(db, project, flow, version, actor="owner", reason="try it", share=0.5)
+    stale = intake.prepare(db, project)["test-flow"]  # never refreshed: only its write transaction sees the end
+    failures: list[BaseException] = []
+
+    begun = threading.Semaphore(0)
+
+    def arrive(k: int) -> None:
+        try:
+            for b in range(5):
+                submit(db, stale, 10_000 + 1000 * k + 20 * b, 20, seed=50 + 10 * k + b)
+                if b == 1:
+                    begun.release()  # two batches in: the canary may end now, while the rest arrive
+        except BaseException as error:  # noqa: BLE001  # reported by the test below
+            failures.append(error)
+            begun.release()
+
+    threads = [threading.Thread(target=arrive, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for _thread in threads:
+        begun.acquire()
+    canary.end(db, flow, version, actor="owner", reason="stop it")
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    by_canary = {c for c, v in routed_by(db).items() if v == started.id}
+    assert by_canary  # the first batches went to it in part
+    submit(db, stale, 20_000, 40, seed=4)
+    assert {c for c, v in routed_by(db).items() if v == started.id} == by_canary  # none after the end
+    submitted = 200 + 4 * 5 * 20 + 40
+    with db.transaction(write=False) as conn:
+        rows = conn.execute(select(cases.c.id, cases.c.status)).all()
+        decided = {int(r.case_id): r for r in conn.execute(select(decisions))}
+        open_tasks = conn.execute(
+            select(tasks.c.case_id, func.count()).where(tasks.c.kind == "review").group_by(tasks.c.case_id)
+        ).all()
+    assert len(rows) == submitted
+    assert {n for _c, n in open_tasks} <= {1}  # a flagged case has one review task
+    reviewed = {int(c) for c, _n in open_tasks}
+    for case_id, status in rows:
+        assert (status == "decided") == (case_id in decided) and (status == "in_review") == (case_id in reviewed)
+    by = routed_by(db)
+    assert len(by) == submitted and all(decided[c].model_version_id == by[c] for c in decided)
