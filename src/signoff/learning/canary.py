@@ -283,7 +283,8 @@ def running(db: Database, flow: Flow) -> Running | None:
         test = discordance(
             np.array(champion_p).argmax(axis=1) == index, np.array(challenger_p).argmax(axis=1) == index, weights
         )
-    worse = is_canary and test is not None and len(truth) >= spec.min_evidence and test.z > 0 and test.p_value < alpha
+    significant = test is not None and len(truth) >= spec.min_evidence and test.z > 0 and test.p_value < alpha
+    worse = is_canary and significant  # a shadow found worse has no effect to undo: it is only reported
     return Running(
         flow=flow.name,
         champion=serving.version,
@@ -295,7 +296,7 @@ def running(db: Database, flow: Flow) -> Running | None:
         min_evidence=spec.min_evidence,
         alpha=alpha,
         worse=worse,
-        statement=_statement(challenger, len(truth), comparison, test, spec.min_evidence, alpha, worse),
+        statement=_statement(challenger, len(truth), comparison, test, spec.min_evidence, alpha, significant),
     )
 
 
