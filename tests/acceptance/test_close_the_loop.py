@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,26 @@ pytestmark = pytest.mark.slow  # the whole loop in signoff processes
 
 FLOW = "credit-approval"
 OUTCOMES = 300  # the first applications' loans have run their course: their outcomes are known
+
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "close-the-loop.md"
+
+
+def _live_traffic_steps() -> list[tuple[list[str], list[str]]]:
+    """The commands of the how-to's shadow and canary section, each with the lines shown under it."""
+    page = PAGE.read_text(encoding="utf-8")
+    section = page[page.index("### Try a version on live traffic") :]
+    block = re.search(r"```console\n(.*?)```", section, re.S)
+    assert block is not None
+    steps: list[tuple[list[str], list[str]]] = []
+    for line in block.group(1).splitlines():
+        if line.startswith("$ signoff "):
+            steps.append((shlex.split(line[len("$ signoff ") :]), []))
+        elif line.strip():
+            steps[-1][1].append(line.strip())
+    commands = [args[1] for args, _ in steps]
+    assert commands == ["shadow", "canary", "watch", "rollback"], commands
+    return steps
 
 
 def _run(*args: str, env: dict[str, str]) -> str:
@@ -163,6 +184,15 @@ def test_reviews_and_outcomes_become_a_candidate_with_its_exact_lineage(
     [mlflow_version] = client.search_model_versions(f"name = 'signoff-{FLOW}'")
     assert mlflow_version.tags["signoff.version"] == version
     assert dict(client.get_registered_model(f"signoff-{FLOW}").aliases) == {"challenger": mlflow_version.version}
+
+    # The how-to's shadow and canary, as typed in the project's folder, each printing what the page shows.
+    assert version == f"{FLOW}-2"  # the name the page uses
+    for args, shown in _live_traffic_steps():
+        done = signoff(*args, env=env, cwd=folder)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        for line in shown:
+            assert line in done.stdout, (args, line, done.stdout)
+    assert registry.challenger(db, flow) is None
 
     # 29 held-out cases are too few evidence for the gate: the owner overrides it, audited as an override.
     promoted = _run(

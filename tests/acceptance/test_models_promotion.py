@@ -10,25 +10,17 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from helpers.api import Api
 from helpers.processes import environment, signoff
-from helpers.promotion import gated_project, register
+from helpers.promotion import actions, gated_project, register
 from signoff import users
 from signoff.api.app import create_app
 from signoff.domain import Role
 from signoff.errors import PromotionRefused
 from signoff.learning import promotion
 from signoff.store.database import Database
-from signoff.store.schema import audit_events
 from signoff.web import security
-
-
-def actions(db: Database) -> list[str]:
-    with db.transaction(write=False) as conn:
-        query = select(audit_events.c.action).where(audit_events.c.action.like("model.%")).order_by(audit_events.c.id)
-        return [a for a in conn.execute(query).scalars() if a not in ("model.registered", "model.rescored")]
 
 
 @pytest.mark.slow  # runs signoff processes

@@ -178,6 +178,11 @@ def test_real_answers_validate_against_the_documented_schemas(served: Any) -> No
     check("GET", f"{models}/test-1/evidence", Role.OWNER, 409)  # the champion: nothing to weigh it against
     check("POST", f"{models}/rollback", Role.OWNER, 409, json={"reason": "go back"})  # no champion before it
     check("POST", f"{models}/rollback", Role.OWNER, 422, json={})
+    check("POST", f"{models}/test-1/shadow", Role.OWNER, 409, json={"reason": "watch"})  # the champion serves
+    check("POST", f"{models}/nope/shadow", Role.OWNER, 404, json={"reason": "watch"})
+    check("POST", f"{models}/test-1/canary", Role.OWNER, 409, json={"reason": "try"})
+    check("POST", f"{models}/test-1/canary", Role.OWNER, 422, json={"reason": "try", "share": 2})
+    check("GET", f"{v1}/flows/test-flow/challenger", Role.AUDITOR, 200)
 
     # nothing waiting in the queue asked for: 204 with no body
     check("POST", f"{v1}/tasks/claim", Role.REVIEWER, 204, json={"queue": "empty"})

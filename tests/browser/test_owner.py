@@ -47,7 +47,7 @@ def test_the_owner_reads_the_history_and_the_dashboard_of_a_flow(scripted_site: 
         (7, "66.7% (66.7–66.7%, n=3)"),
     ):
         expect(cells.nth(column)).to_have_text(text)
-    expect(page.get_by_text("No challenger is configured")).to_be_visible()
+    expect(page.get_by_text("No shadow or canary: the champion scores every case")).to_be_visible()
     policies = page.get_by_role("table", name="Policy versions")
     current = policies.get_by_role("row").filter(has_text="current")
     expect(current).to_contain_text("uncertain (band)")

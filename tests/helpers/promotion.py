@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import select
 
 from helpers.builders import flow_document, make_project
 from helpers.registry import training_set
@@ -31,6 +32,7 @@ from signoff.learning.outcomes import OutcomeIn
 from signoff.learning.train import train
 from signoff.models.frames import frame_of
 from signoff.store.database import Database
+from signoff.store.schema import audit_events
 
 Challenger = Literal["better", "worse", "group_regression"]
 GATE = {"min_evidence": 100, "resamples": 400}
@@ -101,6 +103,13 @@ def register(db: Database, project: Project, which: Challenger) -> str:
     found = training_set(db, sha=which.ljust(64, "0"), id_={"better": 7, "worse": 8, "group_regression": 9}[which])
     version = registry.register(db, project, flow, model, training_set=found, metrics={}, parent=None, actor="trainer")
     return version.version
+
+
+def actions(db: Database) -> list[str]:
+    """The model decisions audited, in order (registrations and re-scores aside)."""
+    with db.transaction(write=False) as conn:
+        query = select(audit_events.c.action).where(audit_events.c.action.like("model.%")).order_by(audit_events.c.id)
+        return [a for a in conn.execute(query).scalars() if a not in ("model.registered", "model.rescored")]
 
 
 def boosted(data: TrainingData) -> Any:

@@ -21,8 +21,10 @@ from signoff.api.schemas import (
     AssignedOut,
     AssignIn,
     BatchIn,
+    CanaryIn,
     CaseIn,
     CaseOut,
+    ChallengerOut,
     ClaimedTaskOut,
     ClaimIn,
     ClaimOut,
@@ -60,6 +62,8 @@ from signoff.api.schemas import (
     ReviewIn,
     RollbackIn,
     RolledBackOut,
+    RunningOut,
+    ShadowIn,
     SkillsIn,
     SkillsOut,
     SkipIn,
@@ -75,7 +79,7 @@ from signoff.config import Project, environment, load_project
 from signoff.database import Database, open_database, require_current
 from signoff.domain import MAX_ID, Id, TaskId, User
 from signoff.errors import InvalidInput, NotFound, Problem, problems_of
-from signoff.learning import labels, outcomes, promotion
+from signoff.learning import canary, labels, outcomes, promotion
 from signoff.learning import registry as model_registry
 from signoff.metrics import alerts
 from signoff.metrics import service as metrics_service
@@ -251,6 +255,8 @@ def create_app(project: Project | None = None) -> FastAPI:
         workers = [
             Periodic("audit sealer", sealer, 0.25, final=True),
             Periodic("escalation", lambda: escalate(db, project), 5.0),
+            # a canary significantly worse than the champion ends; every process's runtime then follows
+            Periodic("canary watch", lambda: canary.watch_all(db, project), 5.0),
             # each flow recalibrated once its calibration is older than its min_refresh, never inside a request
             Periodic("recalibration", lambda: intake.refresh(db, ctx.runtimes), 1.0),
         ]
@@ -543,15 +549,54 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
 
     @app.post("/api/v1/flows/{flow}/models/rollback", tags=["models"], responses=errors_of(404, 409, 413, 422, 502))
     def rollback_model(flow: Name, body: RollbackIn, ctx: Ctx, user: ModelOwner) -> RolledBackOut:
-        """Serve the champion the current one replaced again (or the version named), with no gate: it served
-        before. Audited with the reason; the open review cases are re-scored."""
+        """End the flow's shadow or canary when it is the version named (or none is named): it is a candidate
+        again. Else serve the champion the current one replaced again (or the version named), with no gate: it
+        served before; the open review cases are re-scored. Audited with the reason."""
         runtime = _flow(ctx, user, "manage_models", flow)
-        done = promotion.rollback(ctx.db, ctx.project, runtime.flow, body.version, actor=user.name, reason=body.reason)
+        done = canary.rollback(ctx.db, ctx.project, runtime.flow, body.version, actor=user.name, reason=body.reason)
         return RolledBackOut(
             previous=ModelVersionOut.model_validate(done.previous),
             version=ModelVersionOut.model_validate(done.version),
             rescored=done.rescored,
         )
+
+    @app.post(
+        "/api/v1/flows/{flow}/models/{version}/shadow", tags=["models"], responses=errors_of(404, 409, 413, 422, 502)
+    )
+    def shadow_model(flow: Name, version: VersionName, body: ShadowIn, ctx: Ctx, user: ModelOwner) -> ModelVersionOut:
+        """Put a version in shadow: it scores every new case beside the champion, with no effect on routes or
+        decisions. Audited; servers follow within seconds."""
+        runtime = _flow(ctx, user, "manage_models", flow)
+        found = canary.shadow(ctx.db, ctx.project, runtime.flow, version, actor=user.name, reason=body.reason)
+        return ModelVersionOut.model_validate(found)
+
+    @app.post(
+        "/api/v1/flows/{flow}/models/{version}/canary", tags=["models"], responses=errors_of(404, 409, 413, 422, 502)
+    )
+    def canary_model(flow: Name, version: VersionName, body: CanaryIn, ctx: Ctx, user: ModelOwner) -> ModelVersionOut:
+        """Make a version the canary: it routes a sticky share of the cases, its certified rules calibrated on its
+        own scores (refused, 409, when they cannot certify), and ends by itself when its error on the labelled
+        cases of its share is significantly worse than the champion's. Audited; servers follow within seconds."""
+        runtime = _flow(ctx, user, "manage_models", flow)
+        found = canary.canary(
+            ctx.db,
+            ctx.project,
+            runtime.flow,
+            version,
+            actor=user.name,
+            reason=body.reason,
+            share=body.share,
+            sticky_by=body.sticky_by,
+        )
+        return ModelVersionOut.model_validate(found)
+
+    @app.get("/api/v1/flows/{flow}/challenger", tags=["models"], responses=READ)
+    def challenger_evidence(flow: Name, ctx: Ctx, user: MetricsReader) -> ChallengerOut:
+        """The flow's shadow or canary weighed against the champion on the labelled cases it has so far: both
+        versions' errors, the paired test and whether a canary is worse (the server then rolls it back)."""
+        runtime = _flow(ctx, user, "read_metrics", flow)
+        found = canary.running(ctx.db, runtime.flow)
+        return ChallengerOut(running=None if found is None else RunningOut.model_validate(found.summary()))
 
     @app.post(
         "/api/v1/flows/{flow}/gold", tags=["leads"], status_code=201, responses=errors_of(404, 409, 413, 422, 502)

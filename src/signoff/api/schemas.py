@@ -539,6 +539,55 @@ class ModelVersionOut(_Out):
     created_by: str | None
     status_changed_at: Time | None
     status_changed_by: str | None
+    canary_share: float | None = Field(default=None, description="The share of cases it routes, as a canary.")
+    canary_sticky_by: str | None = Field(
+        default=None, description="The field keeping a canary's cases together; null: by case."
+    )
+
+
+class ShadowIn(_Body):
+    reason: Text = Field(min_length=1, max_length=2000, description="Why; kept in the audit trail.")
+
+
+class CanaryIn(ShadowIn):
+    share: float | None = Field(
+        default=None, gt=0, lt=1, description="The share of cases it routes; by default learning.canary.share."
+    )
+    sticky_by: Name | None = Field(
+        default=None, description="A field whose value keeps cases together; by default learning.canary.sticky_by."
+    )
+
+
+class DiscordanceOut(_Out):
+    challenger_only: int = Field(description="Labelled cases only the shadow or canary gets wrong.")
+    champion_only: int = Field(description="Labelled cases only the champion gets wrong.")
+    challenger_only_weight: float
+    champion_only_weight: float
+    z: float = Field(description="Weighted McNemar statistic; positive when the shadow or canary errs more.")
+    p_value: float
+
+
+class RunningOut(_Out):
+    flow: str
+    champion: str
+    version: str
+    status: str = Field(description="shadow or canary")
+    share: float | None
+    sticky_by: str | None
+    cases: int = Field(description="Cases both versions scored (the canary's routed cases, or the shadow's).")
+    labelled: int = Field(description="Of them, those a human labelled (flagged and reviewed, or audited).")
+    effective: float | None = Field(description="Their effective number, as weighted by inclusion probability.")
+    champion_error: float | None
+    challenger_error: float | None
+    test: DiscordanceOut | None
+    min_evidence: int
+    alpha: float
+    worse: bool = Field(description="Whether the canary is significantly worse: it is then rolled back.")
+    statement: str
+
+
+class ChallengerOut(_Out):
+    running: RunningOut | None = Field(description="Null when the flow has no version in shadow or canary.")
 
 
 class ModelVersionDetailOut(ModelVersionOut):

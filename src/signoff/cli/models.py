@@ -1,5 +1,5 @@
 """``signoff models``: a flow's model versions, one version's lineage, the evidence for a challenger, promotion
-through the gate and roll-back."""
+through the gate, shadow and canary, and roll-back."""
 
 from __future__ import annotations
 
@@ -15,12 +15,15 @@ from signoff import audit
 from signoff.cli.common import ACTOR, ProjectOption, database, errors, out, policed, sealed
 from signoff.config import load_project
 from signoff.errors import PromotionRefused
-from signoff.learning import promotion, registry
+from signoff.learning import canary, promotion, registry
 from signoff.learning.compare import Comparison
 
-models_app = typer.Typer(help="Model versions: list, show lineage, evaluate, promote, roll back.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Model versions: list, show lineage, evaluate, shadow, canary, promote, roll back.", no_args_is_help=True
+)
 
 FlowArgument = Annotated[str, typer.Argument(help="The flow.")]
+ReasonOption = Annotated[str, typer.Option(callback=policed(name=False), help="Why (kept in the audit trail).")]
 VersionArgument = Annotated[str, typer.Argument(help="The model version (as `signoff models list` names it).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -141,7 +144,7 @@ def models_evaluate(
 def models_promote(
     flow: FlowArgument,
     version: VersionArgument,
-    reason: Annotated[str, typer.Option(callback=policed(name=False), help="Why (kept in the audit trail).")],
+    reason: ReasonOption,
     override: Annotated[
         bool, typer.Option("--override", help="Promote even if the gate refuses (audited as an override).")
     ] = False,
@@ -170,18 +173,89 @@ def models_promote(
 @models_app.command("rollback")
 def models_rollback(
     flow: FlowArgument,
-    reason: Annotated[str, typer.Option(callback=policed(name=False), help="Why (kept in the audit trail).")],
+    reason: ReasonOption,
     version: Annotated[
-        str | None, typer.Argument(help="The version to serve again (default: the champion the current one replaced).")
+        str | None,
+        typer.Argument(
+            help="The shadow or canary to end, or the version to serve again (default: the shadow or canary if "
+            "there is one, else the champion the current one replaced)."
+        ),
     ] = None,
     project: ProjectOption = None,
 ) -> None:
-    """Serve the previous champion again (or the version named), with no gate: it served before. Audited."""
+    """End the flow's shadow or canary (a candidate again), or serve the previous champion again (or the version
+    named), with no gate: it served before. Audited."""
     with sealed(project) as (loaded, db):
-        done = promotion.rollback(db, loaded, loaded.flow(flow), version, actor=ACTOR, reason=reason)
+        done = canary.rollback(db, loaded, loaded.flow(flow), version, actor=ACTOR, reason=reason)
+    if done.previous.status.value == "candidate":
+        said = f"{flow} {done.previous.version} is a candidate again; {done.version.version} routes every case."
+    else:
+        said = (
+            f"{flow} {done.version.version} is the champion again (rolled back from {done.previous.version}); "
+            f"{done.rescored} open review cases re-scored."
+        )
+    out.print(said, highlight=False, soft_wrap=True)
+
+
+@models_app.command("shadow")
+def models_shadow(
+    flow: FlowArgument, version: VersionArgument, reason: ReasonOption, project: ProjectOption = None
+) -> None:
+    """Put a version in shadow: it scores every new case beside the champion, with no effect on routes or
+    decisions, so that it can be weighed on live traffic (``signoff models watch``). Audited."""
+    with sealed(project) as (loaded, db):
+        found = canary.shadow(db, loaded, loaded.flow(flow), version, actor=ACTOR, reason=reason)
+    said = f"{flow} {found.version} is in shadow; running servers follow within seconds."
+    out.print(said, highlight=False, soft_wrap=True)
+
+
+@models_app.command("canary")
+def models_canary(
+    flow: FlowArgument,
+    version: VersionArgument,
+    reason: ReasonOption,
+    share: Annotated[
+        float | None, typer.Option(help="The share of cases it routes (default: learning.canary.share).")
+    ] = None,
+    sticky_by: Annotated[
+        str | None,
+        typer.Option(help="A field whose value keeps cases together, such as the entity (default: by case)."),
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Make a version the canary: it routes a sticky share of the cases through the flow's policy, its certified
+    rules calibrated on its own scores, and the champion scores those cases beside it. It ends by itself when its
+    error on the labelled cases of its share is significantly worse than the champion's. Audited."""
+    with sealed(project) as (loaded, db):
+        found = canary.canary(
+            db, loaded, loaded.flow(flow), version, actor=ACTOR, reason=reason, share=share, sticky_by=sticky_by
+        )
+    sticky = f"kept together by {found.canary_sticky_by}" if found.canary_sticky_by else "by case"
     out.print(
-        f"{flow} {done.version.version} is the champion again (rolled back from {done.previous.version}); "
-        f"{done.rescored} open review cases re-scored.",
+        f"{flow} {found.version} is the canary for {found.canary_share:.0%} of the cases ({sticky}); running servers "
+        "follow within seconds.",
         highlight=False,
         soft_wrap=True,
     )
+
+
+@models_app.command("watch")
+def models_watch(flow: FlowArgument, as_json: JsonOption = False, project: ProjectOption = None) -> None:
+    """Weigh the flow's shadow or canary against the champion on the labelled cases so far, and end a canary that
+    is significantly worse (a server does it every few seconds). Audited when it ends one."""
+    with sealed(project) as (loaded, db):
+        found = canary.watch(db, loaded.flow(flow), actor=ACTOR)
+    if as_json:
+        out.print_json(data=None if found is None else found.summary())
+        return
+    if found is None:
+        out.print(f"Flow {flow!r} has no version in shadow or canary.")
+        return
+    c = found.challenger
+    share = f" for {c.canary_share:.0%} of the cases" if c.status.value == "canary" and c.canary_share else ""
+    said = f"[bold]{flow} {c.version}[/]: {c.status.value}{share}, beside the champion {found.champion}"
+    out.print(said, highlight=False, soft_wrap=True)
+    out.print(f"Cases compared: {found.cases}; labelled: {found.labelled}", highlight=False)
+    out.print(found.statement, highlight=False, soft_wrap=True)
+    if found.worse:
+        out.print(f"{c.version} was rolled back: it is a candidate again.", highlight=False)

@@ -134,6 +134,21 @@ class GateSpec(_Strict):
     auto_promote: bool = Field(default=False, description="a retrain promotes its candidate when the gate passes")
 
 
+STICKY_TYPES = ("string", "category", "integer")
+"""The field types a canary can keep cases together by (values that name something, not measurements)."""
+
+
+class CanarySpec(_Strict):
+    """How a canary runs (``signoff models canary`` may override ``share`` and ``sticky_by``): the share of cases it
+    routes, picked by a stable hash of the flow, the version and the case's external id, or the value of
+    ``sticky_by`` (a field, such as the flow's entity: all of an entity's cases go the same way); and how many of
+    its cases must carry a human label before it may be rolled back for being worse (``signoff.learning.canary``)."""
+
+    share: float = Field(default=0.1, gt=0, lt=1, description="the share of cases the canary routes")
+    sticky_by: str | None = Field(default=None, description="a field whose value keeps cases together")
+    min_evidence: int = Field(default=30, ge=1, description="labelled canary cases before it can be judged worse")
+
+
 class LearningSpec(_Strict):
     """How the flow learns from its labels. ``holdout`` is the share of human-verified cases (picked by a stable
     hash of the case id) that no training set ever contains; ``validation`` the share of the latest labels, by
@@ -149,6 +164,7 @@ class LearningSpec(_Strict):
     mlflow: MlflowSpec | None = None
     explore: ExploreSpec | None = None
     gate: GateSpec = GateSpec()
+    canary: CanarySpec = CanarySpec()
 
     @field_validator("trainer")
     @classmethod
@@ -398,6 +414,8 @@ class Flow(_Strict):
             raise ValueError(
                 f"learning.explore offers in queue {explore.queue!r}, which is not declared under 'queues'"
             )
+        if self.learning.canary.sticky_by is not None:
+            self._check_field(self.learning.canary.sticky_by, "learning.canary.sticky_by", STICKY_TYPES)
         if self.audit.queue is not None and self.audit.queue not in self.queues:
             raise ValueError(f"audit sends to queue {self.audit.queue!r}, which is not declared under 'queues'")
         if self.audit.by_segment is not None:

@@ -20,10 +20,11 @@ from sqlalchemy.exc import IntegrityError
 
 from signoff.audit import record
 from signoff.config import CapacityRule, Flow, OutOfDistributionRule, Project
-from signoff.domain import AuditEvent, Fields, ModelVersionId
+from signoff.domain import AuditEvent, Fields, ModelStatus, ModelVersionId
 from signoff.errors import ModelError
 from signoff.inputs.labelled import calibration_file
-from signoff.learning import calibrate, registry
+from signoff.learning import calibrate, canary, promotion, registry
+from signoff.learning.registry import ModelVersion
 from signoff.models import LoadedModel, Scores, load_model
 from signoff.models.adapters import Predict, entry_point
 from signoff.models.frames import frame_of
@@ -56,6 +57,59 @@ class FlowRuntime:
     novelty: dict[str, Predict]
     champion_id: ModelVersionId | None = None
     draws: np.random.Generator = field(default_factory=np.random.default_rng)
+    challenger: Challenger | None = None
+
+
+@dataclass(frozen=True)
+class Challenger:
+    """A version beside the champion (``signoff.learning.canary``): in shadow, it scores every case without effect;
+    as a canary, it routes its ``share`` of the cases (kept together by ``sticky_by``) with a runtime of its own:
+    its model, and a routing state with its own capacity memory and calibration."""
+
+    runtime: FlowRuntime
+    status: ModelStatus
+    share: float
+    sticky_by: str | None
+
+    @property
+    def canary(self) -> bool:
+        return self.status is ModelStatus.CANARY
+
+
+def _same(challenger: Challenger | None, found: ModelVersion | None) -> bool:
+    """Whether the runtime's challenger is the one the registry holds now (version, status, share, sticky field)."""
+    if challenger is None or found is None:
+        return challenger is None and found is None
+    held = (challenger.runtime.model_version_id, challenger.status, challenger.share, challenger.sticky_by)
+    return held == (found.id, found.status, found.canary_share or 0.0, found.canary_sticky_by)
+
+
+def _challenger(db: Database, runtime: FlowRuntime, found: ModelVersion | None) -> Challenger | None:
+    """The registry's shadow or canary loaded beside the champion, warmed up; None when there is none, or when it
+    cannot be loaded (logged: a challenger never stops intake)."""
+    if found is None:
+        return None
+    try:
+        model = registry.load(runtime.project, runtime.flow, found)
+        own = dataclasses.replace(
+            runtime, model=model, model_version_id=found.id, state=RoutingState(runtime.policy), challenger=None
+        )
+        if found.status is ModelStatus.CANARY:  # it routes: it needs its own memory and calibration
+            remember(db, own)
+            recalibrate_challenger(db, own, found)
+    except Exception:  # a broken challenger must not stop the champion
+        where = f"{found.status.value} {found.version}"
+        log.exception("flow %s: cannot load %s; the champion serves alone", runtime.flow.name, where)
+        return None
+    return Challenger(own, found.status, found.canary_share or 0.0, found.canary_sticky_by)
+
+
+def recalibrate_challenger(db: Database, runtime: FlowRuntime, found: ModelVersion) -> None:
+    """Certify a canary's learning rules on its own scores of the cases that calibrate the flow (as the gate
+    does), never on the champion's."""
+    if runtime.policy.learning_rules:
+        cases = canary.calibration(db, runtime.project, runtime.flow, found)
+        runtime.state.calibrated(*promotion.own_certificates(runtime.policy, runtime.model, cases))
 
 
 @dataclass(frozen=True)
@@ -123,9 +177,15 @@ def _serving(
 
 
 def warm_up(db: Database | None, runtime: FlowRuntime) -> None:
-    """Give the routing state its memory, then a first calibration. The memory is the latest cases' confidence
-    under the model that serves now: stored when it scored them, else scored again, so that a new champion's
-    capacity rules never rank its cases against the old model's scores."""
+    """Give the routing state its memory, then a first calibration."""
+    remember(db, runtime)
+    recalibrate(db, runtime)
+
+
+def remember(db: Database | None, runtime: FlowRuntime) -> None:
+    """Give the routing state its memory: the latest cases' confidence under the runtime's model, stored when it
+    scored them, else scored again, so that a new champion's capacity rules never rank its cases against the old
+    model's scores."""
     flow = runtime.flow
     if db is not None and runtime.state.tracks_history:
         windows = [getattr(rule, "window", 0) for rule in flow.policy]
@@ -141,7 +201,6 @@ def warm_up(db: Database | None, runtime: FlowRuntime) -> None:
         runtime.state.observe(
             {rule.name: kept for rule in flow.policy if isinstance(rule, CapacityRule) and rule.score == "confidence"}
         )
-    recalibrate(db, runtime)
 
 
 def recalibrate(db: Database | None, runtime: FlowRuntime) -> None:
@@ -209,7 +268,9 @@ def load(
     draws = np.random.default_rng() if draws is None else draws
     runtime = FlowRuntime(flow, model, version_id, policy, RoutingState(policy), project, novelty, champion_id, draws)
     warm_up(db, runtime)
-    return runtime
+    if db is None:
+        return runtime
+    return dataclasses.replace(runtime, challenger=_challenger(db, runtime, registry.challenger(db, flow)))
 
 
 def prepare(
@@ -221,8 +282,9 @@ def prepare(
 
 def refresh(db: Database, runtimes: MutableMapping[str, FlowRuntime]) -> None:
     """Keep each flow current without a restart: load it again when the registry's champion changed (requests
-    already under way finish with the runtime they took), else recalibrate it when its last calibration is older
-    than its ``calibration.min_refresh``. Requests never wait for it: the server calls it on a timer."""
+    already under way finish with the runtime they took), load its shadow or canary anew when that changed, and
+    recalibrate it when its last calibration is older than its ``calibration.min_refresh``. Requests never wait
+    for it: the server calls it on a timer."""
     for name, runtime in list(runtimes.items()):
         top = registry.champion(db, runtime.flow)
         current = None if top is None else top.id
@@ -233,5 +295,11 @@ def refresh(db: Database, runtimes: MutableMapping[str, FlowRuntime]) -> None:
                 log.exception("flow %s: cannot serve the new champion; keeping model %s", name, runtime.model.version)
                 runtimes[name] = dataclasses.replace(runtime, champion_id=current)
             continue
-        if runtime.policy.learning_rules and runtime.state.stale(runtime.flow.calibration.min_refresh):
+        found = registry.challenger(db, runtime.flow)
+        if not _same(runtime.challenger, found):  # a shadow or canary began or ended: every process follows
+            runtimes[name] = runtime = dataclasses.replace(runtime, challenger=_challenger(db, runtime, found))
+        stale = runtime.policy.learning_rules and runtime.state.stale(runtime.flow.calibration.min_refresh)
+        if stale:
             recalibrate(db, runtime)
+            if runtime.challenger is not None and runtime.challenger.canary and found is not None:
+                recalibrate_challenger(db, runtime.challenger.runtime, found)

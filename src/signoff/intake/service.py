@@ -20,6 +20,8 @@ from signoff.config import Flow
 from signoff.domain import AuditEvent, CaseId, CaseStatus, Verdict
 from signoff.errors import Conflict, IdempotencyConflict, InvalidInput, Problem
 from signoff.inputs.validation import CaseInput
+from signoff.intake import challenger
+from signoff.intake.challenger import Routed
 from signoff.intake.runtime import FlowRuntime
 from signoff.models import Scores
 from signoff.models.adapters import Predict
@@ -30,7 +32,7 @@ from signoff.routing import Batch, Route
 from signoff.store import cases as case_store
 from signoff.store import reviewers as people
 from signoff.store.database import Database
-from signoff.store.records import Case, CaseRoute, Prediction, Submitted
+from signoff.store.records import Case, CaseRoute, Decision, Prediction, Submitted
 
 log = logging.getLogger(__name__)
 
@@ -103,21 +105,42 @@ def route(
     return Scores(batch.probabilities, list(batch.problems)), routes
 
 
+def route_cases(
+    runtime: FlowRuntime,
+    cases: Sequence[CaseInput],
+    frame: pd.DataFrame,
+    timings: dict[str, tuple[int, int]] | None = None,
+) -> Routed:
+    """``route`` the cases by the champion, or, with a canary, its share of them by the canary, each part with its
+    own routing state, the champion scoring the canary's cases beside it; a shadow scores every case beside."""
+    by_canary = challenger.chosen(runtime, cases)
+    if not by_canary.any():
+        scores, routes = route(runtime, frame, timings)
+        return Routed(runtime, scores, routes, by_canary, beside=challenger.shadowed(runtime, frame))
+    assert runtime.challenger is not None
+    part = {c: frame[by_canary == c].reset_index(drop=True) for c in (False, True)}
+    empty: tuple[Scores, list[Route]] = (Scores(np.empty((0, len(runtime.flow.labels))), []), [])
+    champion = route(runtime, part[False], timings) if len(part[False]) else empty
+    canary = route(runtime.challenger.runtime, part[True], timings)
+    alongside = challenger.beside(runtime, frame, np.flatnonzero(by_canary))
+    return challenger.merged(runtime, by_canary, champion, canary, alongside)
+
+
 def _write(
     db: Database,
     conn: Connection,
     runtime: FlowRuntime,
     cases: Sequence[CaseInput],
-    scores: Scores,
-    routes: Sequence[Route],
+    routed: Routed,
     actor: str,
     gold: Sequence[str] | None = None,
     traces: Sequence[str | None] | None = None,
 ) -> list[CaseId]:
-    """Record cases with their predictions, routes, tasks and model decisions; gold cases (with ``gold``
-    labels) get neither tasks nor decisions: they wait to be served to reviewers as gold tasks."""
-    flow, model = runtime.flow, runtime.model
-    assert runtime.model_version_id is not None, "an offline runtime cannot record cases"
+    """Record cases with their predictions (by the version that routed each), routes, tasks and model decisions,
+    and the scores beside; gold cases (with ``gold`` labels) get neither tasks nor decisions: they wait to be
+    served to reviewers as gold tasks."""
+    flow, scores, routes = runtime.flow, routed.scores, routed.routes
+    by, ids = routed.routed_by(), routed.version_ids()
     now = db.now(conn)
     auto = [r.verdict is not Verdict.REVIEW and gold is None for r in routes]
     status = CaseStatus.GOLD if gold is not None else None
@@ -153,17 +176,20 @@ def _write(
             Prediction(
                 id=0,
                 case_id=cid,
-                model_version_id=runtime.model_version_id,
+                model_version_id=v,
                 probabilities=probs,
                 label=label,
                 confidence=max(probs) if probs else None,
                 problem=problem,
                 created_at=now,
-                model_version=model.version,
+                model_version=b.model.version,
             )
-            for cid, probs, label, problem in zip(case_ids, probabilities, labels, scores.problems, strict=True)
+            for cid, probs, label, problem, b, v in zip(
+                case_ids, probabilities, labels, scores.problems, by, ids, strict=True
+            )
         ],
     )
+    challenger.record(conn, case_ids, routed, now)
     case_store.insert_routes(
         conn,
         [
@@ -185,25 +211,31 @@ def _write(
             for cid, pid, r in zip(case_ids, prediction_ids, routes, strict=True)
         ],
     )
+    decisions: dict[CaseId, Decision] = {}
     if gold is not None:
         people.insert_gold(conn, case_ids, gold, now)
-        opened, decisions = [], {}
+        opened = []
     else:
         opened = lifecycle.open_routed(conn, flow, list(zip(case_ids, routes, strict=True)), now)
-        decided = [
-            (cid, label) for cid, label, a in zip(case_ids, labels, auto, strict=True) if a and label is not None
-        ]
-        decisions = {d.case_id: d for d in lifecycle.decide_by_model(conn, decided, runtime.model_version_id, now)}
+        for one in dict.fromkeys(ids):  # the champion, and the canary if it routed some
+            decided = [
+                (cid, label)
+                for cid, label, a, v in zip(case_ids, labels, auto, ids, strict=True)
+                if a and label is not None and v == one
+            ]
+            decisions |= {d.case_id: d for d in lifecycle.decide_by_model(conn, decided, one, now)}
     task_of: dict[CaseId, int] = {}
     for task in opened:
         task_of.setdefault(task.case_id, task.id)
     events: list[AuditEvent] = []
-    for cid, case, probs, problem, r in zip(case_ids, cases, probabilities, scores.problems, routes, strict=True):
+    for cid, case, probs, problem, r, b in zip(
+        case_ids, cases, probabilities, scores.problems, routes, by, strict=True
+    ):
         data: dict[str, object] = {
             "flow": flow.name,
             "external_id": case.external_id,
             "payload_hash": case.payload_hash,
-            "model_version": model.version,
+            "model_version": b.model.version,
             "probabilities": probs,
             "problem": problem,
             "policy_version": runtime.policy.version,
@@ -239,18 +271,18 @@ def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor
         steps: dict[str, tuple[int, int]] = {}
         traces = tracing.CaseTraces(flow.name, len(fresh), start_ns) if fresh and tracing.enabled() else None
         with tracing.current(traces):  # log lines written while scoring carry the batch's trace id
-            scores, routes = route(runtime, frame_of(flow, [c.fields for c in fresh]), steps) if fresh else (None, [])
+            routed = route_cases(runtime, fresh, frame_of(flow, [c.fields for c in fresh]), steps) if fresh else None
+        routes = [] if routed is None else routed.routes
         try:
             with db.transaction() as conn:
                 written = tracing.now_ns()
                 if _earlier(conn, flow, unique) != known:
                     continue  # another request recorded some of these meanwhile; start again
+                if routed is not None and not challenger.canary_holds(conn, routed):
+                    runtime = replace(runtime, challenger=None)  # the canary ended meanwhile: the champion routes all
+                    continue
                 parents = traces.traceparents() if traces else None
-                new_ids = (
-                    _write(db, conn, runtime, fresh, scores, routes, actor, traces=parents)
-                    if scores is not None
-                    else []
-                )
+                new_ids = _write(db, conn, runtime, fresh, routed, actor, traces=parents) if routed is not None else []
                 summaries = case_store.summaries(conn, new_ids + list(known.values()))
             steps["enqueue"] = steps["decision"] = (written, tracing.now_ns())
             if traces is not None:
@@ -288,5 +320,6 @@ def add_gold(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], lab
     if bad:
         raise InvalidInput([Problem("label", f"{bad} are not labels of flow {runtime.flow.name!r}")])
     scores, routes = route(runtime, frame_of(runtime.flow, [c.fields for c in cases]))
+    routed = Routed(runtime, scores, routes, np.zeros(len(cases), dtype=np.bool_))
     with db.transaction() as conn:
-        return len(_write(db, conn, runtime, cases, scores, routes, actor, gold=labels))
+        return len(_write(db, conn, runtime, cases, routed, actor, gold=labels))

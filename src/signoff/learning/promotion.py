@@ -105,7 +105,7 @@ def weigh(db: Database, project: Project, flow: Flow, version: str) -> Weighing:
     with db.transaction(write=False) as conn:
         now = db.now(conn)
         verified = labels.training_labels(conn, flow.name, until=now)
-        calibration = _store_calibration(conn, flow, champion)
+    calibration = flow_calibration(db, project, flow, [champion])
     held_out = datasets.holdout_data(db, flow, verified)
     if not len(held_out):
         raise Conflict(
@@ -114,9 +114,8 @@ def weigh(db: Database, project: Project, flow: Flow, version: str) -> Weighing:
         )
     trained = _trained_on(db, flow, (champion, challenger))
     audited = [x for x in verified if x.source == LabelSource.AUDIT and x.case_id not in trained]
-    calibration = _with_file(project, flow, calibration)
     policy = Policy(flow, calibrate.profile(project, flow))
-    certificates = [_certificates(policy, model, calibration) for model in models]
+    certificates = [own_certificates(policy, model, calibration) for model in models]
     states = tuple(PolicyState(certificates=c, quantiles=q) for c, q in certificates)
     spec = flow.learning.gate
     compared, unscored = _compare(flow, policy, models, states, held_out, now)
@@ -146,22 +145,20 @@ def _trained_on(db: Database, flow: Flow, versions: Sequence[ModelVersion]) -> s
     return found
 
 
-def _store_calibration(conn: Any, flow: Flow, champion: ModelVersion) -> Calibration:
-    """The verified labels the flow calibrates on: the audit sample and census reviews of cases the champion scored."""
-    rows = case_store.verified(conn, flow.name, champion.id)
-    return Calibration(tuple(dict(r.fields) for r in rows), tuple(str(r.label) for r in rows))
-
-
-def _with_file(project: Project, flow: Flow, found: Calibration) -> Calibration:
-    """``found`` and the flow's calibration file's cases, when it names one."""
+def flow_calibration(db: Database, project: Project, flow: Flow, routed_by: Sequence[ModelVersion]) -> Calibration:
+    """The labelled cases that calibrate the flow: the audit sample and census reviews of the cases these versions
+    routed, and the flow's calibration file's cases, when it names one."""
+    with db.transaction(write=False) as conn:
+        rows = [r for version in routed_by for r in case_store.verified(conn, flow.name, version.id)]
+    found = Calibration(tuple(dict(r.fields) for r in rows), tuple(str(r.label) for r in rows))
     if flow.calibration.file is None:
         return found
     labelled = calibration_cases(project, flow)
-    rows = tuple(dict(case.fields) for case in labelled.cases)
-    return Calibration(found.rows + rows, found.labels + tuple(labelled.labels))
+    in_file = tuple(dict(case.fields) for case in labelled.cases)
+    return Calibration(found.rows + in_file, found.labels + tuple(labelled.labels))
 
 
-def _certificates(policy: Policy, model: LoadedModel, found: Calibration) -> tuple[Any, Any]:
+def own_certificates(policy: Policy, model: LoadedModel, found: Calibration) -> tuple[Any, Any]:
     """The policy's learning rules calibrated on ``model``'s own scores of the calibration cases."""
     frame = frame_of(policy.flow, list(found.rows))
     if not found.rows:  # nothing to calibrate on: every rule refuses, saying so
@@ -309,13 +306,21 @@ def _previous(db: Database, flow: Flow, current: ModelVersion) -> ModelVersion:
 
 # ---- the record --------------------------------------------------------------------------------------------------
 
-DECISIONS = ("model.promotion_refused", "model.promoted", "model.rolled_back")
+DECISIONS = (
+    "model.promotion_refused",
+    "model.promoted",
+    "model.rolled_back",
+    "model.shadow_started",
+    "model.canary_started",
+    "model.canary_rolled_back",
+)
 
 
 @dataclass(frozen=True)
 class Decision:
     """A promotion decision as the audit trail keeps it: refused, promoted (``override`` when over the gate's
-    refusal) or rolled back, with the version, who, why, the failed conditions and the evidence summary."""
+    refusal), rolled back, a shadow or a canary started, or a canary rolled back by itself (``action``), with the
+    version, who, why, the failed conditions and the evidence summary."""
 
     at: datetime
     actor: str

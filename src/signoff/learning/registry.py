@@ -102,6 +102,8 @@ class ModelVersion:
     status_changed_at: datetime | None
     status_changed_by: str | None
     lineage: Lineage | None = field(default=None, compare=False)
+    canary_share: float | None = None
+    canary_sticky_by: str | None = None
 
     @property
     def registered(self) -> bool:
@@ -127,6 +129,8 @@ def _version(row: Any, lineage: Lineage | None = None) -> ModelVersion:
         status_changed_at=row.status_changed_at,
         status_changed_by=row.status_changed_by,
         lineage=lineage,
+        canary_share=row.canary_share,
+        canary_sticky_by=row.canary_sticky_by,
     )
 
 
@@ -367,6 +371,13 @@ def champion(db: Database, flow: Flow) -> ModelVersion | None:
     return None if found is None else _version(found)
 
 
+def challenger(db: Database, flow: Flow) -> ModelVersion | None:
+    """The version beside the champion, in shadow or canary, if the flow has one."""
+    with db.transaction(write=False) as conn:
+        found = store.challenger_row(conn, flow.name)
+    return None if found is None else _version(found)
+
+
 # ---- status ----------------------------------------------------------------------------------------------------
 
 
@@ -395,12 +406,14 @@ def set_status(
     actor: str,
     reason: str,
     events: Sequence[AuditEvent] = (),
+    canary: tuple[float, str | None] | None = None,
     mirror: bool = True,
 ) -> ModelVersion:
     """Move a version to ``status``, audited (``model.status_changed`` with the reason, and ``events``: what the
     caller decided it on); a new champion retires the previous one in the same transaction. Setting the status it
-    already has changes nothing. With MLflow configured, its aliases then follow (``mirror_aliases``; a failure
-    there is logged, the change stands), unless ``mirror`` is False: for a caller that moves them itself, later."""
+    already has changes nothing. ``canary``: a canary's share and sticky field, recorded with its status. With
+    MLflow configured, its aliases then follow (``mirror_aliases``; a failure there is logged, the change stands),
+    unless ``mirror`` is False: for a caller that moves them itself, later."""
     try:
         wanted = ModelStatus(status)
     except ValueError:
@@ -421,8 +434,10 @@ def set_status(
         changes = []
         if wanted is ModelStatus.CHAMPION:
             changes += _retire_champions(conn, flow, actor, now, f"{version} is champion", keep=found.id)
-        store.set_status(conn, [ModelVersionId(found.id)], wanted.value, actor, now)
+        share = {} if canary is None else {"canary_share": canary[0], "canary_sticky_by": canary[1]}
+        store.set_status(conn, [ModelVersionId(found.id)], wanted.value, actor, now, **share)
         data = {"flow": flow.name, "version": version, "from": found.status, "to": wanted.value, "reason": reason}
+        data |= {"share": canary[0], "sticky_by": canary[1]} if canary is not None else {}
         changes.append(AuditEvent(actor, "model.status_changed", "model_version", str(found.id), data))
         record(db, conn, [*changes, *events], now)
         changed = _version(store.row(conn, flow.name, version))

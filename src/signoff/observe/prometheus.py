@@ -52,7 +52,14 @@ ALERTS_RAISED = Counter(
     ["flow"],
     registry=None,
 )
-IN_PROCESS = (INTAKE_SECONDS, TURNAROUND_SECONDS, ALERTS_RAISED)
+SHADOW_UNSCORED = Counter(
+    "signoff_shadow_unscored",
+    "Cases a version scoring beside the one that routes them (a shadow, or the champion beside a canary) could not "
+    "score in this process; intake goes on without those scores.",
+    ["flow", "version"],
+    registry=None,
+)
+IN_PROCESS = (INTAKE_SECONDS, TURNAROUND_SECONDS, ALERTS_RAISED, SHADOW_UNSCORED)
 
 
 def _age(now: datetime, then: datetime | None) -> float:

@@ -11,7 +11,18 @@ from sqlalchemy import update as sql_update
 
 from signoff.domain import ModelVersionId
 from signoff.store.records import CaseFields, RoutedCase
-from signoff.store.schema import cases, model_versions, predictions, routes, tasks, training_examples, training_sets
+from signoff.store.schema import (
+    cases,
+    decisions,
+    model_versions,
+    predictions,
+    reviews,
+    routes,
+    shadow_predictions,
+    tasks,
+    training_examples,
+    training_sets,
+)
 
 
 def rows(conn: Connection, flow: str) -> list[Any]:
@@ -70,13 +81,79 @@ def insert_version(conn: Connection, values: dict[str, Any]) -> ModelVersionId:
     return ModelVersionId(conn.execute(insert(model_versions).values(**values).returning(model_versions.c.id)).one().id)
 
 
-def set_status(conn: Connection, ids: list[ModelVersionId], status: str, actor: str, now: datetime) -> None:
+def set_status(
+    conn: Connection, ids: list[ModelVersionId], status: str, actor: str, now: datetime, **canary: Any
+) -> None:
+    """``canary``: a canary's ``canary_share`` and ``canary_sticky_by``, written with its status."""
     if ids:
         conn.execute(
             sql_update(model_versions)
             .where(model_versions.c.id.in_(ids))
-            .values(status=status, status_changed_at=now, status_changed_by=actor)
+            .values(status=status, status_changed_at=now, status_changed_by=actor, **canary)
         )
+
+
+def challenger_row(conn: Connection, flow: str) -> Any | None:
+    """The flow's version in shadow or canary (the newest, should a race ever leave two)."""
+    query = (
+        select(model_versions)
+        .where(model_versions.c.flow == flow, model_versions.c.status.in_(("shadow", "canary")))
+        .order_by(model_versions.c.status_changed_at.desc().nulls_last(), model_versions.c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(query).first()
+
+
+def status_held(conn: Connection, version_id: ModelVersionId) -> str:
+    """A version's status, its row share-locked until the transaction ends (PostgreSQL; SQLite writers are serial):
+    a status change, which locks the flow's rows for update, waits for the intake that read it, and the next
+    intake reads the new status."""
+    query = select(model_versions.c.status).where(model_versions.c.id == version_id)
+    return str(conn.execute(query.with_for_update(read=True)).scalar_one())
+
+
+def insert_shadow(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(shadow_predictions), rows)
+
+
+def paired(conn: Connection, routed_by: ModelVersionId, beside: ModelVersionId) -> list[Any]:
+    """The cases ``routed_by`` routed that ``beside`` scored without effect: each case's id, both versions'
+    probabilities (None when invalid), its decision's label and who made it, and the route's inclusion
+    probability (set when the random audit drew the case)."""
+    query = (
+        select(
+            routes.c.case_id,
+            predictions.c.probabilities.label("routed"),
+            shadow_predictions.c.probabilities.label("beside"),
+            routes.c.inclusion_probability,
+            decisions.c.label,
+            decisions.c.decided_by,
+        )
+        .select_from(
+            shadow_predictions.join(routes, routes.c.case_id == shadow_predictions.c.case_id)
+            .join(predictions, predictions.c.id == routes.c.prediction_id)
+            .outerjoin(decisions, decisions.c.case_id == routes.c.case_id)
+        )
+        .where(shadow_predictions.c.model_version_id == beside, predictions.c.model_version_id == routed_by)
+        .order_by(routes.c.case_id)
+    )
+    return list(conn.execute(query))
+
+
+def audited(conn: Connection, beside: ModelVersionId) -> dict[int, str]:
+    """The audit reviews' labels of the cases ``beside`` scored without effect, by case (the first review's)."""
+    query = (
+        select(reviews.c.case_id, reviews.c.label)
+        .select_from(
+            reviews.join(tasks, tasks.c.id == reviews.c.task_id).join(
+                shadow_predictions, shadow_predictions.c.case_id == reviews.c.case_id
+            )
+        )
+        .where(shadow_predictions.c.model_version_id == beside, tasks.c.kind == "audit")
+        .order_by(reviews.c.id.desc())
+    )
+    return {int(r.case_id): str(r.label) for r in conn.execute(query)}
 
 
 def lineage(conn: Connection, training_set_id: int) -> tuple[Any | None, list[Any]]:

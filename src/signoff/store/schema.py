@@ -78,6 +78,17 @@ def _created() -> Column[datetime]:
     return Column("created_at", UtcDateTime(), nullable=False)
 
 
+def _scored() -> list[Column[Any]]:
+    """What a model version gave a case: its probabilities, top label and confidence, or the problem with them."""
+    return [
+        Column("probabilities", Document, nullable=True),
+        Column("label", String(100), nullable=True),
+        Column("confidence", Float, nullable=True),
+        Column("problem", Text, nullable=True),
+        _created(),
+    ]
+
+
 users = Table(
     "users",
     metadata,
@@ -166,6 +177,9 @@ model_versions = Table(
     Column("created_by", String(200), nullable=True),
     Column("status_changed_at", UtcDateTime(), nullable=True),
     Column("status_changed_by", String(200), nullable=True),
+    # a canary's share of cases and the field that keeps an entity's cases together (None: by case)
+    Column("canary_share", Float, nullable=True),
+    Column("canary_sticky_by", String(63), nullable=True),
     UniqueConstraint("flow", "version"),
     Index("ix_model_versions_flow_fingerprint", "flow", "fingerprint", unique=True),
     Index("ix_model_versions_flow_status", "flow", "status"),
@@ -230,11 +244,18 @@ predictions = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("case_id", Id, ForeignKey("cases.id"), nullable=False, index=True),
     Column("model_version_id", Id, ForeignKey("model_versions.id"), nullable=False),
-    Column("probabilities", Document, nullable=True),
-    Column("label", String(100), nullable=True),
-    Column("confidence", Float, nullable=True),
-    Column("problem", Text, nullable=True),
-    _created(),
+    *_scored(),
+)
+
+# A model version's scores of a case recorded without effect: a shadow's of every case, the champion's of each case
+# a canary routes, so that two versions are compared on the same cases. No route points here, so nothing that reads a
+# case's predictions (the reviewer's view, escalation's default, re-scoring) ever takes one for a routing score.
+shadow_predictions = Table(
+    "shadow_predictions",
+    metadata,
+    Column("model_version_id", Id, ForeignKey("model_versions.id"), primary_key=True),
+    Column("case_id", Id, ForeignKey("cases.id"), primary_key=True),
+    *_scored(),
 )
 
 routes = Table(

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from signoff import users
 from signoff.domain import User
 from signoff.errors import Conflict, InvalidInput, NotFound
-from signoff.learning import promotion, registry
+from signoff.learning import canary, promotion, registry
 from signoff.metrics.versions import flow_versions
 from signoff.web.dashboard import SVG_HEADERS, end_or_error, window_or_error
 from signoff.web.dependencies import Halt, Site, Web, page_user
@@ -48,6 +48,7 @@ def owner(request: Request, site: Web) -> Response:
             "registry": {v.version: v for v in registry.versions(site.db, runtime.flow)},
             "trained_on": registry.trained_on(site.db, runtime.flow),
             "decisions": promotion.decisions(site.db, runtime.flow),
+            "challenger": canary.running(site.db, runtime.flow),
         }
         for name, runtime in site.runtimes.items()
         if users.may(user, "read_metrics", name)
