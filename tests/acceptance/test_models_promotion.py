@@ -34,6 +34,7 @@ def test_evaluate_promote_and_rollback_from_the_command_line(db: Database, tmp_p
     body = json.loads(weighed.stdout)
     assert (body["champion"], body["challenger"], body["promote"]) == ("test-1", worse, False)
     assert body["held_out"]["n"] > 200 and body["audit_sample"] is None
+    assert not body["held_out"]["weighted"] and body["held_out"]["effective_n"] == body["held_out"]["n"]
     assert any(r.startswith("gain: AUC 0.8554 -> 0.6371") for r in body["reasons"])
     text = signoff("models", "evaluate", "test-flow", better, "-p", path, env=env)
     assert text.returncode == 0, text.stderr

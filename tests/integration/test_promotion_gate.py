@@ -9,6 +9,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -19,7 +20,8 @@ from signoff import intake, review
 from signoff.domain import ModelStatus
 from signoff.errors import Conflict, InvalidInput, PromotionRefused
 from signoff.intake import validate_case
-from signoff.learning import promotion, registry
+from signoff.learning import datasets, labels, outcomes, promotion, registry
+from signoff.learning.compare import effective_size
 from signoff.learning.retrain import retrain
 from signoff.store.database import Database
 from signoff.store.schema import audit_events, cases
@@ -204,3 +206,50 @@ def test_the_audit_sample_is_reported_apart_weighted_and_calibrates_each_model(d
     assert sample.challenger.accuracy > sample.champion.accuracy
     assert weighed.calibration_cases == audited  # the audit reviews of cases the champion scored
     assert weighed.held_out.n < len(rows)
+
+
+def test_a_few_heavy_audit_labels_among_outcomes_do_not_erase_the_held_out_evidence(
+    db: Database, tmp_path: Path
+) -> None:
+    """The held-out set as the loop builds it: outcomes (weight 1) for most cases, and a few recent audit labels
+    whose outcome has not arrived, each weighing 1 / 0.05 = 20. Weighted, the set's effective size is a fraction of
+    its cases and below the gate's 100; the gate counts each verified case once, so the set is evidence: the better
+    challenger is promoted and the worse one still refused on its gain."""
+    project = make_project(
+        tmp_path, db.url, {"test-flow": flow_document(learning={"holdout": 0.45, "gate": GATE}, audit={"rate": 0.05})}
+    )
+    flow = project.flow("test-flow")
+    runtime = intake.prepare(db, project, draws=np.random.default_rng(5))["test-flow"]
+    rows, truth = world(600, seed=1)
+    answers = {row["score"]: label for row, label in zip(rows, truth, strict=True)}
+    found = [validate_case(runtime.flow, f"p{i}", row, f"cases[{i}]")[0] for i, row in enumerate(rows)]
+    intake.submit(db, runtime, [c for c in found if c is not None], "tester")
+    alice, audited = reviewer(db, "alice"), set()
+    while (got := review.claim(db, project, alice, rng=random.Random(1))) is not None:
+        with db.transaction(write=False) as conn:
+            fields = conn.execute(select(cases.c.fields).where(cases.c.id == got.case_id)).scalar_one()
+        if got.kind == "audit":
+            audited.add(fields["score"])
+        review.submit(db, project, alice, got.task_id, got.token, answers[fields["score"]])
+    late = [  # every case's outcome but the audited ones'
+        outcomes.OutcomeIn.of(f"outcomes[{i}]", {"external_id": f"p{i}", "label": label, "source": "repayment"})
+        for i, (row, label) in enumerate(zip(rows, truth, strict=True))
+        if row["score"] not in audited
+    ]
+    outcomes.record(db, flow, late, "tester")
+    with db.transaction(write=False) as conn:
+        verified = labels.training_labels(conn, flow.name, until=db.now(conn))
+    weights = datasets.holdout_data(db, flow, verified).weights
+    assert (weights == 20).sum() >= 3 and (weights == 1).sum() > 200  # a few heavy labels among many light ones
+    assert effective_size(weights, len(weights)) < GATE["min_evidence"] < len(weights)
+
+    better = promotion.weigh(db, project, flow, register(db, project, "better"))
+    held = better.held_out
+    assert not held.weighted and held.n == len(weights) and held.effective_n == held.n
+    assert better.decision.promote, better.decision.reasons
+    assert f"evidence: {held.n} labelled cases, at least the 100 required" in better.decision.passed
+    assert better.audit_sample is not None and better.audit_sample.weighted  # reported beside, weighted
+
+    worse = promotion.weigh(db, project, flow, register(db, project, "worse"))
+    assert not worse.decision.promote
+    assert [r.split(":")[0] for r in worse.decision.reasons if not r.startswith("group")] == ["gain"]

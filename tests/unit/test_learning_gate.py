@@ -159,6 +159,39 @@ def test_a_few_heavy_cases_are_counted_by_their_effective_number() -> None:
     assert comparison().effective_n == 600  # unweighted: every case counts once
 
 
+def test_a_challenger_significantly_worse_on_the_audit_sample_is_refused_naming_it() -> None:
+    """Better on the held-out set, significantly worse on 600 audited cases drawn at 1% (each weighing 100, so
+    600 effective): the audit sample stands for the cases the model decides alone, and refuses."""
+    sample = comparison(champion_noise=0.8, challenger_noise=1.2, weights=np.full(600, 100.0))
+    bootstrap = sample.auc_difference
+    assert bootstrap is not None and bootstrap.high < 0
+    decision = judge(Evidence(comparison(), CERTIFIED, sample), SPEC)
+    assert not decision.promote
+    assert decision.reasons == (
+        f"audit sample: AUC {sample.champion.auc:.4f} -> {sample.challenger.auc:.4f} on 600 audited cases (600.0 "
+        f"effective, as weighted), a change of {bootstrap.difference:+.4f} (95% paired bootstrap interval "
+        f"{bootstrap.low:+.4f} to {bootstrap.high:+.4f}): significantly worse",
+    )
+    by_accuracy = judge(Evidence(comparison(challenger_noise=0.5), CERTIFIED, sample), GateSpec(metric="accuracy"))
+    (reason,) = by_accuracy.reasons
+    assert reason.startswith("audit sample: accuracy ") and reason.endswith(": significantly worse")
+
+
+def test_the_audit_sample_refuses_only_with_enough_effective_cases_and_a_significant_loss() -> None:
+    """30 audit draws weighing 100 among 570 light cases are 42.4 effective: not judged, whatever they show. An
+    audit sample no worse passes, and says so."""
+    heavy = comparison(champion_noise=0.8, challenger_noise=1.2, weights=np.where(np.arange(600) < 30, 100.0, 1.0))
+    decision = judge(Evidence(comparison(), CERTIFIED, heavy), SPEC)
+    assert decision.promote, decision.reasons
+    assert (
+        "audit sample: 600 audited cases (42.4 effective, as weighted), fewer than the 200 needed to judge it: "
+        "not judged" in decision.passed
+    )
+    better = comparison(seed=2, weights=np.full(600, 100.0))
+    passed = judge(Evidence(comparison(), CERTIFIED, better), SPEC)
+    assert passed.promote and passed.passed[-1].endswith(": not significantly worse")
+
+
 def test_every_failed_condition_is_named_at_once() -> None:
     found = comparison(n=120, champion_noise=0.8, challenger_noise=1.2)
     decision = judge(Evidence(found, CertifiedRules(False, "cannot certify")), SPEC)

@@ -115,8 +115,9 @@ def models_evaluate(
     flow: FlowArgument, version: VersionArgument, as_json: JsonOption = False, project: ProjectOption = None
 ) -> None:
     """Weigh a version against the champion: both models on the held-out human-verified cases (judged) and on the
-    random audit sample (reported), the certified rules recalibrated on the challenger's own scores, and the
-    gate's decision with every condition's numbers. Changes nothing."""
+    random audit sample (weighted; it refuses only a significantly worse challenger), the certified rules
+    recalibrated on the challenger's own scores, and the gate's decision with every condition's numbers. Changes
+    nothing."""
     with errors():
         loaded = load_project(project)
         found = promotion.weigh(database(loaded), loaded, loaded.flow(flow), version)

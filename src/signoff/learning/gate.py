@@ -1,8 +1,9 @@
 """The promotion gate: whether a challenger may replace the champion, decided on evidence alone.
 
 A pure function of the comparison (``signoff.learning.compare``) on human-verified cases neither model trained
-on, the flow's ``learning.gate`` settings and whether the policy's certified rules can still certify with the
-challenger's scores (computed elsewhere, recalibrated on the challenger's own scores). Every condition is checked
+on, the comparison on the random audit sample (weighted by inclusion probability), the flow's ``learning.gate``
+settings and whether the policy's certified rules can still certify with the challenger's scores (computed
+elsewhere, recalibrated on the challenger's own scores). Every condition is checked
 and every one that fails is named with its numbers, so that a refusal says what to fix and a promotion says what it
 rested on.
 """
@@ -47,10 +48,12 @@ class CertifiedRules:
 
 @dataclass(frozen=True)
 class Evidence:
-    """What the gate judges: the comparison and the certified rules' verdict on the challenger's scores."""
+    """What the gate judges: the comparison on the held-out cases, the certified rules' verdict on the challenger's
+    scores and, when there is one, the comparison on the random audit sample, weighted by inclusion probability."""
 
     comparison: Comparison
     certified: CertifiedRules
+    audit_sample: Comparison | None = None
 
 
 @dataclass(frozen=True)
@@ -64,19 +67,22 @@ class GateDecision:
 
 
 def judge(evidence: Evidence, spec: GateSpec) -> GateDecision:
-    """Apply the gate's four conditions: enough evidence, a significant gain, no group regression, certified rules
-    still certifying. The bootstrap interval must be the one ``spec.alpha`` asks for (confidence 1 - alpha)."""
+    """Apply the gate's five conditions: enough evidence, a significant gain, no group regression, certified rules
+    still certifying, not significantly worse on the audit sample. Each bootstrap interval must be the one
+    ``spec.alpha`` asks for (confidence 1 - alpha)."""
     comparison = evidence.comparison
-    bootstrap = comparison.auc_difference
-    if bootstrap is not None and abs(bootstrap.confidence - (1 - spec.alpha)) > 1e-9:
-        raise ValueError(
-            f"the comparison's interval is at confidence {bootstrap.confidence}, the gate asks for {1 - spec.alpha}"
-        )
+    for compared in (comparison, evidence.audit_sample):
+        bootstrap = None if compared is None else compared.auc_difference
+        if bootstrap is not None and abs(bootstrap.confidence - (1 - spec.alpha)) > 1e-9:
+            raise ValueError(
+                f"the comparison's interval is at confidence {bootstrap.confidence}, the gate asks for {1 - spec.alpha}"
+            )
     checks = [
         _evidence(comparison, spec),
         _gain(comparison, spec),
         *_groups(comparison.groups, spec),
         (evidence.certified.able, f"certified rules: {evidence.certified.reason}"),
+        *_audit_sample(evidence.audit_sample, spec),
     ]
     reasons = tuple(text for ok, text in checks if not ok)
     return GateDecision(not reasons, reasons, tuple(text for ok, text in checks if ok))
@@ -116,6 +122,41 @@ def _gain(comparison: Comparison, spec: GateSpec) -> tuple[bool, str]:
     )
     better = gain >= spec.min_gain and test.challenger_only > test.champion_only and test.p_value < spec.alpha
     return better, f"gain: {text}"
+
+
+def _audit_sample(sample: Comparison | None, spec: GateSpec) -> list[tuple[bool, str]]:
+    """A safety net, not a second gain test: the audit sample stands for the cases the model decides alone, which
+    the held-out set (mostly flagged and outcome cases) may under-represent. It refuses only a challenger
+    significantly worse on it, and only with at least ``min_evidence`` effective cases (Kish's, as weighted)."""
+    if sample is None:
+        return []
+    count = f"{sample.n} audited cases ({sample.effective_n:.1f} effective, as weighted)"
+    if sample.effective_n < spec.min_evidence - 1e-9:
+        return [(True, f"audit sample: {count}, fewer than the {spec.min_evidence} needed to judge it: not judged")]
+    if spec.metric == "auc":
+        bootstrap = sample.auc_difference
+        if bootstrap is None:
+            return [(True, f"audit sample: {count}, AUC undefined (a single label among them): not judged")]
+        text = (
+            f"audit sample: AUC {_f(sample.champion.auc)} -> {_f(sample.challenger.auc)} on {count}, a change of "
+            f"{bootstrap.difference:+.4f} ({bootstrap.confidence:.0%} paired bootstrap interval "
+            f"{bootstrap.low:+.4f} to {bootstrap.high:+.4f})"
+        )
+        if bootstrap.high < 0:
+            return [(False, f"{text}: significantly worse")]
+        return [(True, f"{text}: not significantly worse")]
+    test = sample.mcnemar
+    text = (
+        f"audit sample: accuracy {sample.champion.accuracy:.4f} -> {sample.challenger.accuracy:.4f} on {count}; "
+        f"McNemar: the challenger alone right on {test.challenger_only} cases, the champion alone on "
+        f"{test.champion_only}, p = {test.p_value:.4g} (alpha {spec.alpha})"
+    )
+    worse = (
+        sample.challenger.accuracy < sample.champion.accuracy
+        and test.champion_only > test.challenger_only
+        and test.p_value < spec.alpha
+    )
+    return [(not worse, f"{text}: {'significantly worse' if worse else 'not significantly worse'}")]
 
 
 def _groups(groups: tuple[GroupComparison, ...], spec: GateSpec) -> list[tuple[bool, str]]:

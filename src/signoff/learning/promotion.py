@@ -4,10 +4,13 @@ the decisions that follow (promote, refuse, override, roll back), each audited w
 The evidence is gathered here and judged by the pure ``signoff.learning.gate``:
 
 - **the held-out set**: the flow's human-verified labels (``labels.training_labels``) whose case the stable hash
-  holds out of every training set (``datasets.holdout_data``). The gate judges this comparison.
-- **the random audit sample**, reported beside it and not judged: the audit-labelled cases neither version trained
-  or validated on, each weighted by the inverse of its inclusion probability, so that it stands for the cases the
-  model decided alone.
+  holds out of every training set (``datasets.holdout_data``), each case counted once. The gate judges this
+  comparison: which of two models ranks the same verified cases better is a paired question about those cases;
+  inclusion weights estimate a population's figures, and mixed with weight-1 labels they would let a handful of
+  audit cases (weighing 100 each) decide the evidence.
+- **the random audit sample**, reported beside it: the audit-labelled cases neither version trained or validated
+  on, each weighted by the inverse of its inclusion probability, so that it stands for the cases the model decided
+  alone. The gate refuses a challenger significantly worse on it, when it holds enough effective evidence.
 - **the certified rules**: each model's learning rules are calibrated on that model's own scores of the labelled
   cases that calibrate the flow (the random audit sample and census reviews the champion scored, and the flow's
   calibration file), never on another model's. The challenger's certificates decide the gate's fourth condition;
@@ -118,10 +121,11 @@ def weigh(db: Database, project: Project, flow: Flow, version: str) -> Weighing:
     certificates = [own_certificates(policy, model, calibration) for model in models]
     states = tuple(PolicyState(certificates=c, quantiles=q) for c, q in certificates)
     spec = flow.learning.gate
-    compared, unscored = _compare(flow, policy, models, states, held_out, now)
+    compared, unscored = _compare(flow, policy, models, states, held_out, now, weighted=False)
     sample = None
     if audited:
-        sample, _ = _compare(flow, policy, models, states, datasets.examples_of(db, flow, audited), now)
+        examples = datasets.examples_of(db, flow, audited)
+        sample, _ = _compare(flow, policy, models, states, examples, now, weighted=True)
     certified = CertifiedRules.of(certificates[1][0])
     return Weighing(
         flow=flow.name,
@@ -132,7 +136,7 @@ def weigh(db: Database, project: Project, flow: Flow, version: str) -> Weighing:
         certified=certified,
         calibration_cases=len(calibration.labels),
         unscored=unscored,
-        decision=judge(Evidence(compared, certified), spec),
+        decision=judge(Evidence(compared, certified, sample), spec),
     )
 
 
@@ -179,8 +183,11 @@ def _compare(
     states: tuple[PolicyState, ...],
     examples: Examples,
     now: datetime,
+    *,
+    weighted: bool,
 ) -> tuple[Comparison, int]:
-    """Both models on the examples both could score, each routed with its own calibration; and how many were left."""
+    """Both models on the examples both could score, each routed with its own calibration, each case weighted by
+    its example's weight when ``weighted``, else counted once; and how many were left."""
     first, second = (model.score(examples.frame) for model in models)
     keep = first.valid & second.valid
     if not keep.any():
@@ -193,7 +200,7 @@ def _compare(
         examples.labels[keep],
         first.probabilities[keep],
         second.probabilities[keep],
-        weights=examples.weights[keep],
+        weights=examples.weights[keep] if weighted else None,
         router=policy_router(policy, batch, states[0]),
         challenger_router=policy_router(policy, batch, states[1]),
         groups={name: [None if pd.isna(v) else v for v in frame[name]] for name in flow.groups},
