@@ -328,6 +328,15 @@ PROBES: dict[str, Probe] = {
     "POST /api/v1/flows/{flow}/models/{version}/promote": lambda env, role, flow: outcome(  # the champion already
         env.api(role, "POST", f"/api/v1/flows/{flow}/models/test-1/promote", json={"reason": "keep it"})
     ),
+    "POST /api/v1/flows/{flow}/models/{version}/shadow": lambda env, role, flow: outcome(  # the champion already
+        _reached(env.api(role, "POST", f"/api/v1/flows/{flow}/models/test-1/shadow", json={"reason": "watch it"}))
+    ),
+    "POST /api/v1/flows/{flow}/models/{version}/canary": lambda env, role, flow: outcome(  # the champion already
+        _reached(env.api(role, "POST", f"/api/v1/flows/{flow}/models/test-1/canary", json={"reason": "try it"}))
+    ),
+    "GET /api/v1/flows/{flow}/challenger": lambda env, role, flow: outcome(
+        env.api(role, "GET", f"/api/v1/flows/{flow}/challenger")
+    ),
     "GET /api/v1/flows/{flow}/models/{version}/evidence": lambda env, role, flow: outcome(  # nothing to weigh
         _reached(env.api(role, "GET", f"/api/v1/flows/{flow}/models/test-1/evidence"))
     ),

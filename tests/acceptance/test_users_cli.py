@@ -46,7 +46,7 @@ def test_an_admin_deactivates_activates_and_unlocks_users(db: Database, tmp_path
     unknown = signoff("users", "deactivate", "nobody", *project, env=env)
     assert unknown.returncode == 1 and "user 'nobody' does not exist" in unknown.stderr
 
-    events = [e["action"] for e in audit.sealed_events(db)]
+    events = [e.action for e in audit.sealed_events(db)]
     assert events.count("login.locked") == 1
     assert [e for e in events if e in ("login.unlocked", "user.deactivated", "user.activated")] == [
         "login.unlocked",
