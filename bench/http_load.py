@@ -16,17 +16,16 @@ beside a bare FastAPI endpoint that parses the same bodies, served the same way,
 Configurations, each on a fresh database: SQLite with one server process; PostgreSQL (a database of its own on
 ``--postgres-url``, dropped afterwards) with one server process, and with each of ``--workers`` (default 2 and 4).
 
-Per target and body: requests answered in the window, requests/s and cases/s (answers / window), cases/s by
-Little's law (clients / mean latency), p50/p99 latency (wrk's, over the answers), the server's CPU time per request
-and per case (user + system of the server process and its children, read from /proc before and after the window,
-so it includes the server's background work), requests answered with an error, and Signoff's rate over the bare
-endpoint's. Floors: single-case POSTs at least 500/s with p99 under 50 ms and at least half the bare rate; batches
-of 1,000 at least 10,000 cases/s.
+Per target and body: requests answered in the window, requests/s and cases/s (answers / window), p50/p99 latency
+(wrk's, over the answers), the server's CPU time per request and per case (user + system of the server process and
+its children, read from /proc before and after the window, so it includes the server's background work), requests
+answered with an error, and Signoff's rate over the bare endpoint's. Floors: single-case POSTs at least 500/s with
+p99 under 50 ms and at least half the bare rate; batches of 1,000 at least 10,000 cases/s.
 
 wrk keeps 16 requests in flight, so up to 16 are cut off when a window ends: their server work up to then is in the
-CPU time but they are not counted. When a window holds few answers (slow batches, which the server works on
-together and so finishes in bursts), the count understates the rate, and Little's law, which sees only the answers
-(the quicker requests), overstates it: the two bracket it. With many answers they agree.
+CPU time but they are not counted, and the first answers come only after the first requests' latency. With slow
+batches (seconds each, worked on together) a window holds few answers, so the batch windows are longer.
+PostgreSQL's own CPU is not in the server's: it is another program.
 
 Needs wrk: ``apt-get install wrk`` (Debian, Ubuntu) or ``brew install wrk``. Run: ``make bench-http`` or
 ``.venv/bin/python bench/http_load.py`` (about 13 minutes), ``--quick`` for a smoke run (3 s windows). It prints
@@ -87,7 +86,6 @@ class Load:
     size: int
     requests: int
     seconds: float
-    mean_ms: float
     p50_ms: float
     p99_ms: float
     errors: int
@@ -96,11 +94,6 @@ class Load:
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
-
-    def little_rate(self, connections: int) -> float:
-        """Requests/s by Little's law, ``connections / mean latency`` of the answers: the other bound when a window
-        holds few answers (see the module's docstring)."""
-        return connections / (self.mean_ms / 1000) if self.mean_ms else 0.0
 
     def cpu_ms(self, per_case: bool) -> float:
         return 1000 * self.cpu_seconds / max(1, self.requests * (self.size if per_case else 1))
@@ -183,7 +176,6 @@ def measure(
                 size,
                 found["requests"],
                 found["duration_us"] / 1e6,
-                found["mean_us"] / 1000,
                 found["p50_us"] / 1000,
                 found["p99_us"] / 1000,
                 found["status_errors"] + found["socket_errors"],
@@ -237,7 +229,6 @@ def table(loads: list[Load], args: argparse.Namespace) -> Table:
         "requests",
         "requests/s",
         "cases/s",
-        "cases/s by Little",
         "p50 ms",
         "p99 ms",
         "server CPU ms/request",
@@ -265,7 +256,6 @@ def table(loads: list[Load], args: argparse.Namespace) -> Table:
             f"{load.requests:,}",
             f"{load.rate:,.1f}",
             f"{load.rate * load.size:,.0f}",
-            f"{load.little_rate(args.connections) * load.size:,.0f}",
             f"{load.p50_ms:,.1f}",
             f"{load.p99_ms:,.1f}",
             f"{load.cpu_ms(per_case=False):,.2f}",
