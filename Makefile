@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast screenshots lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-active bench-loop clean
+.PHONY: install demo test test-fast screenshots lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-active bench-loop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,13 +57,16 @@ bench-audit: install  ## seal and verify rates of the audit chain and how soon e
 bench-login: install  ## GET /api/v1/flows latency beside 100 concurrent wrong logins, and the server's peak memory
 	$(BIN)/python bench/login_flood.py
 
+bench-http: install  ## POST /api/v1/flows/{flow}/cases from 16 clients (wrk), one case and batches of 1,000, beside a bare FastAPI endpoint; SQLite and PostgreSQL, 1-4 server processes (about 13 min; --quick: 3 s windows)
+	$(BIN)/python bench/http_load.py
+
 bench-active: install  ## labels to reach 99% of the final accuracy, margin sampling against random, 20 seeds (about 2 min)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python bench/active_learning.py
 
 bench-loop: install  ## the learning loop's case study: weekly retraining and gated promotion against a model never retrained, 20 seeds, 2 data sets (about 40 min on 2 shared cores; --quick: 3 seeds, 6 weeks)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python bench/loop_case_study.py --json loop-case-study.json --chart docs/images/loop-case-study.png
 
-bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-active bench-loop  ## every benchmark
+bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-active bench-loop  ## every benchmark
 
 clean:
 	rm -rf $(VENV) signoff-demo .mypy_cache .ruff_cache .pytest_cache

@@ -50,8 +50,6 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +62,7 @@ from sqlalchemy import func, select
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]  # the review bench's databases; the tests' helpers
 
-from review_queue import DEFAULT_POSTGRES, postgres_database  # noqa: E402
+from review_queue import DEFAULT_POSTGRES, database  # noqa: E402
 
 from helpers.processes import ServerProcess, environment, signoff  # noqa: E402
 from helpers.queues import queued  # noqa: E402
@@ -214,15 +212,6 @@ class Run:
     store: dict[str, Any] = field(default_factory=dict)
 
 
-@contextmanager
-def database(backend: str, folder: Path, postgres_url: str) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{folder / 'chaos.db'}"
-        return
-    with postgres_database(postgres_url, "_chaos") as url:
-        yield url
-
-
 def restart_postgres() -> None:
     """Restart the local PostgreSQL cluster: every user's connections to it are cut."""
     (version,) = (path.name for path in Path("/etc/postgresql").iterdir())
@@ -257,7 +246,7 @@ def chaos(args: argparse.Namespace, backend: str, rng: random.Random) -> Run:
     run = Run(backend, args.tasks, args.reviewers)
     with (
         tempfile.TemporaryDirectory(prefix="signoff-chaos-") as name,
-        database(backend, Path(name), args.postgres_url) as url,
+        database(backend, Path(name), args.postgres_url, "chaos") as url,
     ):
         folder = Path(name)
         project, tokens, sweeper = prepare(url, folder, args)

@@ -166,16 +166,26 @@ def postgres_database(base_url: str, suffix: str = "") -> Iterator[str]:
 
 
 @contextmanager
+def database(backend: str, folder: Path, postgres_url: str, name: str) -> Iterator[str]:
+    """The URL of an empty database of ``backend``: the SQLite file ``folder/<name>.db``, or a fresh PostgreSQL
+    database ``signoff_bench_<random>_<name>``, dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / name}.db"
+        return
+    with postgres_database(postgres_url, f"_{name}") as url:
+        yield url
+
+
+@contextmanager
 def signoff_database(backend: str, postgres_url: str) -> Iterator[tuple[Database, Project]]:
     """A migrated, empty Signoff database of the given backend and a project whose flow is ``bench``."""
-    with tempfile.TemporaryDirectory(prefix="signoff-bench-") as folder:
-        if backend == "sqlite":
-            cm: Any = _nullcontext(f"sqlite:///{Path(folder) / 'bench.db'}")
-        else:
-            cm = postgres_database(postgres_url)
-        with cm as url, served(url) as db:
-            migrate.upgrade(db)
-            yield db, make_project(Path(folder), url)
+    with (
+        tempfile.TemporaryDirectory(prefix="signoff-bench-") as folder,
+        database(backend, Path(folder), postgres_url, "bench") as url,
+        served(url) as db,
+    ):
+        migrate.upgrade(db)
+        yield db, make_project(Path(folder), url)
 
 
 @contextmanager
@@ -191,11 +201,6 @@ def served(url: str, pool_size: int = 20) -> Iterator[Database]:
         if checkpoints is not None:
             checkpoints.stop()
         db.dispose()
-
-
-@contextmanager
-def _nullcontext(value: str) -> Iterator[str]:
-    yield value
 
 
 def _now_sql(db: Database) -> str:

@@ -66,7 +66,7 @@ class ServerProcess:
         """Start the server and return once /healthz answers (killing it if it does not)."""
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [SIGNOFF, "serve", "--port", str(self.port), "--project", str(self.project), *self.options],
+                self.command(),
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -77,16 +77,20 @@ class ServerProcess:
             self.kill()
             raise
 
+    def command(self) -> list[str]:
+        """What is started: `signoff serve` on this port; a subclass may serve another app the same way."""
+        return [SIGNOFF, "serve", "--port", str(self.port), "--project", str(self.project), *self.options]
+
     def _wait_healthy(self, process: subprocess.Popen[bytes], deadline: float) -> None:
         with httpx.Client(base_url=self.url, timeout=5) as client:
             while True:
                 if process.poll() is not None:
-                    raise RuntimeError(f"signoff serve exited early:\n{self.log.read_text(errors='replace')}")
+                    raise RuntimeError(f"the server exited early:\n{self.log.read_text(errors='replace')}")
                 with suppress(httpx.TransportError):
                     if client.get("/healthz").status_code == 200:
                         return
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"signoff serve did not answer /healthz in time; its output is in {self.log}")
+                    raise RuntimeError(f"the server did not answer /healthz in time; its output is in {self.log}")
                 time.sleep(0.1)
 
     def kill(self) -> None:
