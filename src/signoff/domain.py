@@ -171,6 +171,12 @@ class AuditEvent:
     data: dict[str, Any]
 
 
+def hash_point(key: bytes) -> int:
+    """The first 8 bytes of SHA-256 of ``key``, big-endian, in [0, 2**64): where a key falls in a stable share (the
+    held-out set, a canary's cases), the same in every process and release."""
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
+
+
 def content_hash(document: object) -> str:
     """SHA-256 of ``document`` as canonical JSON (sorted keys, compact, ASCII): what names content by what it holds,
     a policy version, a training set, a model's fingerprint. Changing it would rename everything already stored."""

@@ -24,7 +24,6 @@ a canary that is not worse above ``alpha``: that error is the safe one (the cham
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ import numpy.typing as npt
 
 from signoff.config import Flow, Project
 from signoff.config.flows import STICKY_TYPES
-from signoff.domain import AuditEvent, DecidedBy, ModelStatus
+from signoff.domain import AuditEvent, DecidedBy, ModelStatus, hash_point
 from signoff.errors import Conflict, InvalidInput, Problem
 from signoff.learning import calibrate, promotion, registry
 from signoff.learning.compare import Comparison, compare_probabilities
@@ -54,7 +53,7 @@ HASH_RANGE = float(2**64)
 def in_share(flow: str, version_id: int, keys: Sequence[str], share: float) -> npt.NDArray[np.bool_]:
     """Which of the cases (by key) the canary routes: stable across processes and restarts (see the module)."""
     prefix = f"{flow}\0{version_id}\0".encode()
-    points = [int.from_bytes(hashlib.sha256(prefix + key.encode()).digest()[:8], "big") for key in keys]
+    points = [hash_point(prefix + key.encode()) for key in keys]
     return np.asarray(points, dtype=np.float64) < share * HASH_RANGE
 
 

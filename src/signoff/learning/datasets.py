@@ -14,7 +14,6 @@ label by the inverse of that probability lets it stand for the unlabelled cases 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +26,7 @@ from sqlalchemy import Row
 
 from signoff import audit
 from signoff.config import Flow
-from signoff.domain import AuditEvent, CaseId, CaseStatus, LabelSource, content_hash
+from signoff.domain import AuditEvent, CaseId, CaseStatus, LabelSource, content_hash, hash_point
 from signoff.errors import InvalidInput, NotFound, Problem
 from signoff.learning.records import Label, TrainingSet
 from signoff.models.frames import frame_of
@@ -65,8 +64,7 @@ def held_out(flow: str, case_id: int, share: float) -> bool:
     a big-endian integer, below ``share`` of 2**64. Stable across processes, versions and databases; raising the
     share only adds cases (which older sets may have trained on: compare models on the share they were built
     with, recorded in ``training_sets.holdout``)."""
-    digest = hashlib.sha256(f"{flow}:{case_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") < share * 2**64
+    return hash_point(f"{flow}:{case_id}".encode()) < share * 2**64
 
 
 def weight(label: Label) -> float:
