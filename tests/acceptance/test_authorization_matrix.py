@@ -36,7 +36,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "reference" / "permissions.
 OWN, OTHER = "alpha-flow", "omega-flow"
 HELPERS = {OWN: "rev-1", OTHER: "rev-2"}  # a reviewer of each flow, to hold leases and be assigned work
 # Served to anyone, logged in or not; the page says so in words.
-PUBLIC = {"GET /openapi.json", "GET /docs", "GET /docs-assets", "GET /static"}
+PUBLIC = {"GET /openapi.json", "GET /docs", "GET /docs-assets", "GET /static", "GET /favicon.ico"}
 ALLOWED, HIDDEN, FORBIDDEN = "allowed", "hidden", "forbidden"
 
 

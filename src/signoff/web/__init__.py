@@ -32,6 +32,13 @@ def mount(app: FastAPI, project: Project, db: Database, runtimes: Mapping[str, F
     app.state.signoff_web = Site.create(project, db, runtimes)
     users.prepare_logins()
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    icon = (STATIC / "favicon.svg").read_bytes()
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        """Where a browser looks for the icon of a page that names none (the JSON endpoints, /metrics)."""
+        return Response(icon, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
     app.include_router(routes.router())
 
     async def _halt(_request: Request, halt: Exception) -> Response:
