@@ -353,7 +353,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         """The sealed audit trail in chain order, each event with its previous and own hash (what ``signoff audit
         export`` writes), streamed page by page. It mixes every flow, so it needs the role on every flow."""
         users.require_everywhere(user, "audit")
-        start, end = audit.time_bound(since, "since"), audit.time_bound(until, "until")
+        start, end = audit.time_range(since, until)
         media, lines = audit.EXPORTS[format]
         return StreamingResponse(lines(audit.sealed_events(ctx.db, start, end)), media_type=media)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from signoff.audit.chain import GENESIS, event_hash, row_hash
-from signoff.audit.records import EXPORTS, case_history, csv_lines, jsonl_lines, sealed_events, time_bound
+from signoff.audit.records import EXPORTS, case_history, csv_lines, jsonl_lines, sealed_events, time_bound, time_range
 from signoff.audit.service import (
     PARALLEL_FROM,
     VERIFIED,
@@ -39,6 +39,7 @@ __all__ = [
     "sealed_events",
     "stalled",
     "time_bound",
+    "time_range",
     "verify",
     "verify_and_record",
 ]

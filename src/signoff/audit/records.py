@@ -85,6 +85,26 @@ def time_bound(text: str | None, where: str) -> datetime | None:
     return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
 
 
+def time_range(
+    since: str | None, until: str | None, names: tuple[str, str] = ("since", "until")
+) -> tuple[datetime | None, datetime | None]:
+    """The bounds of an export, [since, until), each as ``time_bound`` reads it; a range that holds no time at all
+    (``until`` not after ``since``: the same day twice, or the bounds swapped) is refused rather than exported as
+    an empty file."""
+    start, end = time_bound(since, names[0]), time_bound(until, names[1])
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput(
+            [
+                Problem(
+                    names[1],
+                    f"{until!r} is not after {names[0]} {since!r}: the range includes {names[0]} and excludes "
+                    f"{names[1]}, so it is empty (for one day, give the next day as {names[1]})",
+                )
+            ]
+        )
+    return start, end
+
+
 def sealed_events(
     db: Database, since: datetime | None = None, until: datetime | None = None, batch: int = 5000
 ) -> Iterator[SealedEvent]:

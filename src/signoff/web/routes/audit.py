@@ -63,7 +63,7 @@ def audit_events_file(
     if kind not in audit.EXPORTS:
         return json_error(NotFound("export format", kind))
     try:
-        start, end = audit.time_bound(since, "since"), audit.time_bound(until, "until")
+        start, end = audit.time_range(since, until)
     except InvalidInput as error:
         return json_error(error)
     media, lines = audit.EXPORTS[kind]
