@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast screenshots lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-active bench-loop clean
+.PHONY: install demo test test-fast screenshots lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-active bench-loop bench-startup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ bench-ui: install  ## the review workspace's next-task transition with 100k queu
 bench-audit: install  ## seal and verify rates of the audit chain and how soon events are sealed, beside bare hashing
 	$(BIN)/python bench/audit_chain.py
 
+bench-startup: install  ## CPU time of `signoff --help` and light commands, beside bare Python and a bare Typer app
+	$(BIN)/python bench/cli_startup.py
+
 bench-login: install  ## GET /api/v1/flows latency beside 100 concurrent wrong logins, and the server's peak memory
 	$(BIN)/python bench/login_flood.py
 
@@ -66,7 +69,7 @@ bench-active: install  ## labels to reach 99% of the final accuracy, margin samp
 bench-loop: install  ## the learning loop's case study: weekly retraining and gated promotion against a model never retrained, 20 seeds, 2 data sets (about 40 min on 2 shared cores; --quick: 3 seeds, 6 weeks)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python bench/loop_case_study.py --json loop-case-study.json --chart docs/images/loop-case-study.png
 
-bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-active bench-loop  ## every benchmark
+bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-active bench-loop bench-startup  ## every benchmark
 
 clean:
 	rm -rf $(VENV) signoff-demo .mypy_cache .ruff_cache .pytest_cache

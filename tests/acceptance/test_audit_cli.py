@@ -30,6 +30,15 @@ def test_an_auditor_exports_the_sealed_trail(tmp_path: Path) -> None:
         as_csv.returncode == 0
         and as_csv.stdout.strip() == "seq,event_id,at,actor,action,entity,entity_id,data,prev_hash,hash"
     )
+    assert "No sealed event until 2000-01-01: nothing exported." in as_csv.stderr
+
+    for since, until in (("2026-11-01", "2026-11-01"), ("2026-11-02", "2026-11-01T12:00")):  # same day; swapped
+        empty = signoff(
+            "audit", "export", "--since", since, "--until", until, "-o", str(tmp_path / "e"), *project, env=env
+        )
+        assert empty.returncode == 2 and f"--until: {until!r} is not after --since {since!r}" in empty.stderr
+        assert "give the next day as --until" in " ".join(empty.stderr.split())
+        assert not (tmp_path / "e").exists()
 
     bad_time = signoff("audit", "export", "--since", "last tuesday", "-o", str(tmp_path / "x"), *project, env=env)
     assert bad_time.returncode == 2 and "--since: 'last tuesday' is not an ISO 8601 date" in bad_time.stderr

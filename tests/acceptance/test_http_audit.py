@@ -51,4 +51,6 @@ def test_other_roles_and_bad_bounds_are_refused(api: Api) -> None:
         assert api.client.get(URL, headers=api.as_(role)).status_code == 403, role
     bad = api.client.get(URL, params={"until": "tomorrow"}, headers=api.as_(Role.AUDITOR))
     assert bad.status_code == 422 and "'tomorrow' is not an ISO 8601 date" in bad.text
+    swapped = api.client.get(URL, params={"since": "2026-11-02", "until": "2026-11-01"}, headers=api.as_(Role.AUDITOR))
+    assert swapped.status_code == 422 and "'2026-11-01' is not after since '2026-11-02'" in swapped.text
     assert api.client.get(URL, params={"format": "xml"}, headers=api.as_(Role.AUDITOR)).status_code == 422

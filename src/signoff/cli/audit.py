@@ -9,9 +9,7 @@ from typing import Annotated
 
 import typer
 
-from signoff import audit
-from signoff.cli.common import ProjectOption, database, errors, fail, out, write_whole
-from signoff.config import load_project
+from signoff.cli.common import ProjectOption, database, err, errors, fail, load_project, out, write_whole
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 
@@ -32,13 +30,15 @@ def audit_verify(
             "-j",
             min=1,
             help="Worker processes that check spans of the chain side by side "
-            f"(default: one per CPU from {audit.PARALLEL_FROM:,} seals, else 1).",
+            "(default: one per CPU on a long chain, else 1).",
         ),
     ] = None,
     project: ProjectOption = None,
 ) -> None:
     """Recompute the hash chain; name the first event that was altered, deleted or reordered. With signed
     checkpoints, also show a chain that was rewritten and re-hashed since they were made."""
+    from signoff import audit
+
     if checkpoint and public_key is None:
         fail("--checkpoint needs --public-key: the key the checkpoints were signed with, kept outside the database", 2)
     with errors():
@@ -106,6 +106,8 @@ def audit_checkpoint(
 @audit_app.command("seal")
 def audit_seal(project: ProjectOption = None) -> None:
     """Seal every committed event now (a running server does this continuously)."""
+    from signoff import audit
+
     with errors():
         sealed = audit.seal(database(load_project(project)), full=True)
     out.print(f"Sealed {sealed} events.")
@@ -120,14 +122,23 @@ def audit_export(
     project: ProjectOption = None,
 ) -> None:
     """Write the sealed audit events in chain order, each with its previous and own hash."""
+    from signoff import audit
+
     if fmt not in audit.EXPORTS:
         fail(f"--format must be jsonl or csv, not {fmt!r}", 2)
     with errors():
-        start, end = audit.time_bound(since, "--since"), audit.time_bound(until, "--until")
+        start, end = audit.time_range(since, until, ("--since", "--until"))
         db = database(load_project(project))
         lines = audit.EXPORTS[fmt][1](audit.sealed_events(db, start, end))
+        count = 0
         if output is None:
-            sys.stdout.writelines(lines)
-            return
-        count = write_whole(output, lines)
-    out.print(f"Wrote {count - (fmt == 'csv')} sealed events to {output}.")
+            for count, line in enumerate(lines, 1):  # noqa: B007  # the count is the loop's result
+                sys.stdout.write(line)
+        else:
+            count = write_whole(output, lines)
+    events = count - (fmt == "csv")  # the csv header is not an event
+    bounds = " ".join(f"{name} {value}" for name, value in (("since", since), ("until", until)) if value)
+    if events == 0:  # said on stderr, so that it is seen when stdout is the export
+        err.print(f"No sealed event {bounds or 'yet'}: nothing exported.", highlight=False)
+    if output is not None:
+        out.print(f"Wrote {events} sealed events to {output}.")

@@ -1,25 +1,44 @@
 """What every command group shares: the consoles, the common options, and the translation of Signoff's errors into
-a message and an exit code."""
+a message and an exit code.
+
+The command modules import only Typer, Rich and what their signatures name at the top; the services (and their
+pandas, scikit-learn, SQLAlchemy) are imported inside the commands that use them, so that ``signoff --help`` and a
+command's ``--help`` start in a fraction of a second (``tests/acceptance/test_cli_startup.py``)."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Column, Table
 
-from signoff import audit, text, users
-from signoff.config import Project, load_project
-from signoff.database import Database, open_database
-from signoff.domain import User
 from signoff.errors import ConfigError, InvalidInput, SignoffError
 
-out = Console()
-err = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from signoff.config import Project
+    from signoff.database import Database
+    from signoff.domain import User
+
+LOG_WIDTH = 1000  # a pipe or a file has no width: lines there are as long as they need (Rich would use 80)
+
+
+def _console(stderr: bool) -> Console:
+    """A console on stdout or stderr: as wide as the terminal, or, written to a pipe or a file with no $COLUMNS,
+    wide enough that no table or message is cut or wrapped to fit 80 columns."""
+    piped = not (sys.stderr if stderr else sys.stdout).isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=LOG_WIDTH if piped else None)
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 ProjectOption = Annotated[
     Path | None,
@@ -38,6 +57,8 @@ def policed(name: bool) -> Any:
     a name, or free text; a list is checked item by item."""
 
     def check(value: Any) -> Any:
+        from signoff import text
+
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, str) and (reason := text.problem(item, name=name)) is not None:
                 raise typer.BadParameter(reason)
@@ -47,6 +68,12 @@ def policed(name: bool) -> Any:
 
 
 NameArgument = Annotated[str, typer.Argument(callback=policed(name=True), help="A user name.")]
+
+
+def table_of(*headers: str, **options: Any) -> Table:
+    """A Rich table whose cells wrap within their column when the terminal is narrow, instead of being cut with an
+    ellipsis: an id, a name or a number is never shortened."""
+    return Table(*(Column(header, overflow="fold") for header in headers), **options)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -67,6 +94,8 @@ def errors() -> Iterator[None]:
 
 def progress() -> Progress:
     """The progress bar of long work over a file (on stderr, so that output stays clean)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -77,7 +106,29 @@ def progress() -> Progress:
     )
 
 
+def load_project(path: Path | None) -> Project:
+    """``signoff.config.load_project``, imported when a command first needs it."""
+    from signoff import config
+
+    return config.load_project(path)
+
+
+def steps() -> Callable[[str], None]:
+    """A function that says, on stderr, which step of a long build starts, with the seconds since the first: a
+    line per step, readable in a log or a pipe as well as in a terminal."""
+    import time
+
+    start = time.monotonic()
+
+    def step(message: str) -> None:
+        err.print(f"[dim]{time.monotonic() - start:5.1f}s[/] {message}...", highlight=False)
+
+    return step
+
+
 def database(project: Project, *, ready: bool = True) -> Database:
+    from signoff.database import open_database
+
     return open_database(project, ready=ready)
 
 
@@ -93,6 +144,8 @@ def optional_database(project: Project) -> Database | None:
 def sealed(path: Path | None) -> Iterator[tuple[Project, Database]]:
     """The project and its database for one audited change, under ``errors()``; the change's audit events are
     sealed once it has committed, before the command says what it did."""
+    from signoff import audit
+
     with errors():
         loaded = load_project(path)
         db = database(loaded)
@@ -103,6 +156,8 @@ def sealed(path: Path | None) -> Iterator[tuple[Project, Database]]:
 def as_lead(path: Path | None, change: Callable[[Project, Database, User], T]) -> T:
     """Make a lead's change (``signoff.review.leads``) under ``sealed``, with the operator as the lead: at the
     command line, whoever runs it."""
+    from signoff import users
+
     with sealed(path) as (loaded, db):
         return change(loaded, db, users.operator(ACTOR))
 

@@ -6,17 +6,30 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from signoff.cli.common import ACTOR, ProjectOption, database, errors, fail, out, policed, progress, sealed
-from signoff.config import Flow, Project, load_project
+from signoff.cli.common import (
+    ACTOR,
+    ProjectOption,
+    database,
+    errors,
+    fail,
+    load_project,
+    out,
+    policed,
+    progress,
+    sealed,
+    table_of,
+)
 from signoff.domain import MAX_ID
-from signoff.inputs import files
-from signoff.learning import labels, outcomes
-from signoff.learning.labels import LabelConflict
+
+if TYPE_CHECKING:
+    from signoff.config import Flow, Project
+    from signoff.learning import outcomes
+    from signoff.learning.labels import LabelConflict
 
 labels_app = typer.Typer(help="Label validation: find label conflicts and resolve them.", no_args_is_help=True)
 
@@ -31,6 +44,9 @@ def _flow(project: Project, name: str) -> Flow:
 
 def _chunks(path: Path, chunk_size: int) -> Iterator[list[outcomes.OutcomeIn]]:
     """The file's rows as outcomes, chunk by chunk (``external_id`` is read as cases are; the rest are fields)."""
+    from signoff.inputs import files
+    from signoff.learning import outcomes
+
     for rows, _text in files.read_chunks(path, chunk_size):
         items = []
         for row in rows:
@@ -56,6 +72,9 @@ def outcomes_command(
 ) -> None:
     """Record outcomes: the ground truth that arrived after the decision. The whole file is checked before anything
     is written; an outcome recorded before (same case, source and label) is a replay."""
+    from signoff.inputs import files
+    from signoff.learning import outcomes
+
     with sealed(project) as (loaded, db):
         found = _flow(loaded, flow)
         total = files.count_rows(path)
@@ -91,7 +110,7 @@ def _details(conflict: LabelConflict) -> str:
 
 
 def _table(found: list[LabelConflict], title: str) -> Table:
-    table = Table("id", "case", "kind", "labels", "resolved", title=title)
+    table = table_of("id", "case", "kind", "labels", "resolved", title=title)
     for c in found:
         resolved = f"{c.resolved_label} by {c.resolved_by}" if c.resolved else "-"
         table.add_row(str(c.id), str(c.case_id), c.kind.value, _details(c), resolved)
@@ -105,6 +124,8 @@ def check(
     project: ProjectOption = None,
 ) -> None:
     """Find the flow's label conflicts of every kind and record the new ones (re-checking duplicates none)."""
+    from signoff.learning import labels
+
     with sealed(project) as (loaded, db):
         report = labels.check(db, _flow(loaded, flow), ACTOR)
     if as_json:
@@ -128,6 +149,8 @@ def list_conflicts(
     project: ProjectOption = None,
 ) -> None:
     """The flow's recorded label conflicts (``check`` finds new ones)."""
+    from signoff.learning import labels
+
     with errors():
         loaded = load_project(project)
         _flow(loaded, flow)
@@ -144,6 +167,8 @@ def resolve(
     project: ProjectOption = None,
 ) -> None:
     """Say which label wins a conflict, and why; until then the case is never trained on."""
+    from signoff.learning import labels
+
     with sealed(project) as (loaded, db):
         done = labels.resolve(db, _flow(loaded, flow), conflict_id, label, reason, ACTOR)
     out.print(f"Conflict {done.id} ({done.kind.value}) on case {done.case_id} resolved: {done.resolved_label} wins.")

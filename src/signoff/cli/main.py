@@ -10,23 +10,20 @@ import os
 import shutil
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from signoff import audit, intake, users
 from signoff.cli import labels, metrics, retrain, review
 from signoff.cli.audit import audit_app
-from signoff.cli.common import ACTOR, ProjectOption, database, errors, fail, out, progress
+from signoff.cli.common import ACTOR, ProjectOption, database, errors, fail, load_project, out, progress, steps
 from signoff.cli.models import models_app
 from signoff.cli.policy import policy_app
 from signoff.cli.users import users_app
-from signoff.config import Project, load_project
-from signoff.database import revision, upgrade
 from signoff.domain import Role
-from signoff.inputs import files
-from signoff.intake import ingest
+
+if TYPE_CHECKING:
+    from signoff.config import Project
 
 app = typer.Typer(help="Signoff: human-in-the-loop decisions for machine-learning models.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -34,12 +31,14 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 
 def init(folder: Annotated[Path, typer.Argument(help="Where to write the example project.")]) -> None:
     """Write a working example project: a flow file, a trained model and a file of cases to ingest."""
-    from signoff.sim.example import write_example
-
     if (folder / "signoff.yaml").exists():
         fail(f"{folder / 'signoff.yaml'} already exists; choose another folder", 2)
-    with errors(), out.status("Training the example model..."):
-        example = write_example(folder)
+    step = steps()
+    step("Loading the training libraries")
+    from signoff.sim.example import write_example
+
+    with errors():
+        example = write_example(folder, step=step)
     out.print(f"Wrote [bold]{example.project.path}[/] with flow [bold]credit-approval[/].")
     out.print("Next:")
     out.print(f"  cd {folder}")
@@ -52,6 +51,8 @@ def init(folder: Annotated[Path, typer.Argument(help="Where to write the example
 @db_app.command("upgrade")
 def db_upgrade(project: ProjectOption = None) -> None:
     """Create the schema or bring it up to date (safe to repeat)."""
+    from signoff.database import revision, upgrade
+
     with errors():
         db = database(load_project(project), ready=False)
         upgrade(db)
@@ -67,6 +68,10 @@ def ingest_command(
     project: ProjectOption = None,
 ) -> None:
     """Score, route and record every case in a file. The whole file is validated before anything is written."""
+    from signoff import audit, intake
+    from signoff.inputs import files
+    from signoff.intake import ingest
+
     with errors():
         loaded = load_project(project)
         runtime = intake.prepare(db := database(loaded), loaded, ACTOR)[flow] if flow in loaded.flows else None
@@ -109,6 +114,8 @@ def serve(
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
+
+    from signoff import intake
 
     trusted = _proxies(forwarded_allow_ips)
     with errors():
@@ -156,32 +163,41 @@ def demo(
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server at the end.")] = True,
 ) -> None:
     """Build a demo on SQLite (credit, breast-cancer triage, digits), ingest cases, and serve it with the web UI."""
-    from signoff.review.queues import totals
-    from signoff.sim.example import write_example
-
     marker = folder / ".signoff-demo"
     if folder.exists() and any(folder.iterdir()):
         if not marker.exists():
             fail(f"{folder} exists and is not a Signoff demo folder; choose another with --dir")
         shutil.rmtree(folder)
+    step = steps()
+    step("Loading the training libraries")
+    from signoff import audit, intake, users
+    from signoff.database import upgrade
+    from signoff.inputs import files
+    from signoff.intake import ingest
+    from signoff.review.queues import totals
+    from signoff.sim.example import write_example
+
     with errors():
-        with out.status("Generating applicants and training the models..."):
-            example = write_example(folder, cases=cases, with_cancer=True)
+        example = write_example(folder, cases=cases, with_cancer=True, step=step)
         marker.write_text("built by `signoff demo`; safe to delete\n", encoding="utf-8")
+        step("Creating the database and the demo users")
         db = database(example.project, ready=False)
         upgrade(db)
         tokens = {name: users.create_user(db, name, role, "demo")[1] for name, role in _DEMO_USERS}
         passwords = {name: users.new_password() for name, role in _DEMO_USERS if role is not Role.INTAKE}
         for name, password in passwords.items():
             users.set_password(db, name, password, "demo")
+        credentials = _write_credentials(example.project.path.parent / CREDENTIALS, tokens, passwords)
+        step("Loading the models")
         runtimes = intake.prepare(db, example.project, "demo")
         for flow, path in example.case_files.items():
             total = files.count_rows(path)
             with progress() as bar:
                 task = bar.add_task(f"Ingesting {flow}", total=total)
                 ingest.ingest_file(db, runtimes[flow], path, "demo", partial(bar.advance, task))
+        step("Sealing the audit trail")
         audit.seal(db)
-    _demo_summary(example.project, totals(db), tokens, passwords, host, port)
+    _demo_summary(example.project, totals(db), tokens, passwords, credentials, host, port)
     if serve_after:
         serve(host=host, port=port, workers=1, project=example.project.path)
 
@@ -195,22 +211,54 @@ _DEMO_USERS = (
     ("audra", Role.AUDITOR),
     ("intake-service", Role.INTAKE),
 )
+CREDENTIALS = "demo-credentials.txt"  # beside signoff.db: only the hashes are stored, so this is the one copy
+
+
+def _credential_lines(tokens: dict[str, str], passwords: dict[str, str]) -> list[str]:
+    """One line per demo user, columns aligned: printed as plain lines, never as a table, which a narrow terminal
+    or a pipe would cut to ``so_hpBK…``."""
+    rows = [("user", "role", "password (web UI)", "API token")]
+    rows += [(name, role.value, passwords.get(name, "-"), tokens[name]) for name, role in _DEMO_USERS]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def _write_credentials(path: Path, tokens: dict[str, str], passwords: dict[str, str]) -> Path:
+    """Write the demo's passwords and tokens to ``path``, readable by its owner alone (mode 0600 from creation)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # the mode given to open is narrowed by the umask, never widened: set it outright
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write("\n".join(_credential_lines(tokens, passwords)) + "\n")
+    return path
 
 
 def _demo_summary(
-    project: Project, recorded: tuple[int, int], tokens: dict[str, str], passwords: dict[str, str], host: str, port: int
+    project: Project,
+    recorded: tuple[int, int],
+    tokens: dict[str, str],
+    passwords: dict[str, str],
+    credentials: Path,
+    host: str,
+    port: int,
 ) -> None:
     n_cases, n_tasks = recorded
+
+    def plain(line: str) -> None:  # never wrapped, cut or styled: a token must survive a copy and paste
+        out.print(line, highlight=False, soft_wrap=True, markup=False)
+
     out.print(f"\n[bold green]Signoff demo ready[/] in {project.path.parent}")
     out.print(f"  {n_cases} cases recorded, {n_tasks} tasks waiting for review")
     out.print(f"  Web UI:   http://{host}:{port}/  (log in with a name and password below)")
     out.print(f"  API:      http://{host}:{port}/api/v1")
     out.print(f"  API docs: http://{host}:{port}/docs")
-    table = Table("user", "role", "password (web UI)", "API token")
-    for name, role in _DEMO_USERS:
-        table.add_row(name, role.value, passwords.get(name, "-"), tokens[name])
-    out.print(table)
-    out.print(f"Try:  curl -s -X POST -H 'Authorization: Bearer <alice token>' http://{host}:{port}/api/v1/tasks/claim")
+    out.print()
+    for line in _credential_lines(tokens, passwords):
+        plain(f"  {line}")
+    out.print()
+    plain(f"These passwords and tokens are also in {credentials} (readable by you alone).")
+    plain("Only their hashes are stored: `signoff users token NAME` issues a new token.")
+    claim = f"curl -s -X POST -H 'Authorization: Bearer {tokens['alice']}' http://{host}:{port}/api/v1/tasks/claim"
+    plain(f"Try:  {claim}")
 
 
 # In the order `signoff --help` lists them.

@@ -6,11 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from signoff import audit
-from signoff.cli.common import ProjectOption, database, err, errors, out, write_whole
-from signoff.config import load_project
+from signoff.cli.common import ProjectOption, database, err, errors, load_project, out, table_of, write_whole
 
 WindowOption = Annotated[str, typer.Option("--window", "-w", help="hour, day or week (the last one, to now).")]
 
@@ -27,6 +24,7 @@ def metrics_command(
     """A flow's KPIs over the last hour, day or week: flag rate, turnaround, SLA, accuracy gain, cost, drift."""
     import json
 
+    from signoff import audit
     from signoff.metrics import alerts
     from signoff.metrics import service as metrics_service
     from signoff.metrics.report import summary_rows
@@ -44,7 +42,7 @@ def metrics_command(
             document["alerts"] = [vars(a) for a in raised]
         print(json.dumps(document, indent=2))
     else:
-        table = Table(
+        table = table_of(
             "metric",
             "value",
             title=f"{flow}: last {window} ({found.start:%Y-%m-%d %H:%M} to {found.end:%Y-%m-%d %H:%M} UTC)",

@@ -6,17 +6,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from signoff import audit
-from signoff.cli.common import ACTOR, ProjectOption, database, errors, out, policed, sealed
-from signoff.config import load_project
+from signoff.cli.common import ACTOR, ProjectOption, database, errors, load_project, out, policed, sealed, table_of
 from signoff.errors import PromotionRefused
-from signoff.learning import canary, promotion, registry
-from signoff.learning.compare import Comparison
+
+if TYPE_CHECKING:
+    from signoff.learning import registry
+    from signoff.learning.compare import Comparison
 
 models_app = typer.Typer(
     help="Model versions: list, show lineage, evaluate, shadow, canary, promote, roll back.", no_args_is_help=True
@@ -39,6 +39,8 @@ def _metrics(metrics: Mapping[str, float]) -> str:
 @models_app.command("list")
 def models_list(flow: FlowArgument, as_json: JsonOption = False, project: ProjectOption = None) -> None:
     """Every version of a flow, newest first: status, training set, held-out metrics, who changed its status."""
+    from signoff.learning import registry
+
     with errors():
         loaded = load_project(project)
         found = registry.versions(database(loaded), loaded.flow(flow))
@@ -48,7 +50,7 @@ def models_list(flow: FlowArgument, as_json: JsonOption = False, project: Projec
     if not found:
         out.print(f"Flow {flow!r} has no model version yet: every case goes to review (cold start).")
         return
-    table = Table("version", "status", "kind", "training set", "held-out metrics", "status changed")
+    table = table_of("version", "status", "kind", "training set", "held-out metrics", "status changed")
     for v in found:
         changed = f"{v.status_changed_at:%Y-%m-%d %H:%M} by {v.status_changed_by}" if v.status_changed_at else "-"
         trained = "-" if v.training_set_id is None else str(v.training_set_id)
@@ -62,6 +64,8 @@ def models_show(
 ) -> None:
     """One version and its lineage: the training set, its window, and every case it learned from with the label
     and where the label came from."""
+    from signoff.learning import registry
+
     with errors():
         loaded = load_project(project)
         found = registry.version(database(loaded), loaded.flow(flow), version)
@@ -90,14 +94,14 @@ def models_show(
     out.print(f"  training set: {lineage.training_set_id}, window {window}, sha256 {lineage.sha256}", soft_wrap=True)
     sources = ", ".join(f"{s} {n}" for s, n in lineage.sources.items()) or "none"
     out.print(f"  examples: {len(lineage.examples)} ({sources})", highlight=False)
-    table = Table("case", "label", "source", "part")
+    table = table_of("case", "label", "source", "part")
     for e in lineage.examples:
         table.add_row(str(e.case_id), e.label, e.source, e.part)
     out.print(table)
 
 
 def _figures(comparison: Comparison) -> Table:
-    table = Table("figure", "champion", "challenger")
+    table = table_of("figure", "champion", "challenger")
     for name in ("accuracy", "auc", "log_loss", "ece", "flag_rate", "auto_error"):
         table.add_row(name, *(_figure(getattr(p, name)) for p in (comparison.champion, comparison.challenger)))
     for group in comparison.groups:
@@ -118,6 +122,8 @@ def models_evaluate(
     random audit sample (weighted; it refuses only a significantly worse challenger), the certified rules
     recalibrated on the challenger's own scores, and the gate's decision with every condition's numbers. Changes
     nothing."""
+    from signoff.learning import promotion
+
     with errors():
         loaded = load_project(project)
         found = promotion.weigh(database(loaded), loaded, loaded.flow(flow), version)
@@ -154,6 +160,9 @@ def models_promote(
     """Make a version the champion if the promotion gate passes (the previous one is retired), audited with the
     evidence; the open review cases are re-scored by it. A refusal names every failed condition with its numbers
     and changes nothing but the audit trail; ``--override`` promotes anyway, recorded as an override."""
+    from signoff import audit
+    from signoff.learning import promotion
+
     with sealed(project) as (loaded, db):
         try:
             done = promotion.promote(
@@ -186,6 +195,8 @@ def models_rollback(
 ) -> None:
     """End the flow's shadow or canary (a candidate again), or serve the previous champion again (or the version
     named), with no gate: it served before. Audited."""
+    from signoff.learning import canary
+
     with sealed(project) as (loaded, db):
         done = canary.rollback(db, loaded, loaded.flow(flow), version, actor=ACTOR, reason=reason)
     if done.previous.status.value == "candidate":
@@ -204,6 +215,8 @@ def models_shadow(
 ) -> None:
     """Put a version in shadow: it scores every new case beside the champion, with no effect on routes or
     decisions, so that it can be weighed on live traffic (``signoff models watch``). Audited."""
+    from signoff.learning import canary
+
     with sealed(project) as (loaded, db):
         found = canary.shadow(db, loaded, loaded.flow(flow), version, actor=ACTOR, reason=reason)
     said = f"{flow} {found.version} is in shadow; running servers follow within seconds."
@@ -227,6 +240,8 @@ def models_canary(
     """Make a version the canary: it routes a sticky share of the cases through the flow's policy, its certified
     rules calibrated on its own scores, and the champion scores those cases beside it. It ends by itself when its
     error on the labelled cases of its share is significantly worse than the champion's. Audited."""
+    from signoff.learning import canary
+
     with sealed(project) as (loaded, db):
         found = canary.canary(
             db, loaded, loaded.flow(flow), version, actor=ACTOR, reason=reason, share=share, sticky_by=sticky_by
@@ -244,6 +259,8 @@ def models_canary(
 def models_watch(flow: FlowArgument, as_json: JsonOption = False, project: ProjectOption = None) -> None:
     """Weigh the flow's shadow or canary against the champion on the labelled cases so far, and end a canary that
     is significantly worse (a server does it every few seconds). Audited when it ends one."""
+    from signoff.learning import canary
+
     with sealed(project) as (loaded, db):
         found = canary.watch(db, loaded.flow(flow), actor=ACTOR)
     if as_json:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from signoff import intake
-from signoff.cli.common import ProjectOption, errors, optional_database, out
-from signoff.config import load_project
-from signoff.learning.evaluate import Evaluation
+from signoff.cli.common import ProjectOption, errors, load_project, optional_database, out
+
+if TYPE_CHECKING:
+    from signoff.learning.evaluate import Evaluation
 
 policy_app = typer.Typer(help="Routing policies: check, replay on labelled data.", no_args_is_help=True)
 
@@ -22,6 +22,8 @@ def policy_check(
     project: ProjectOption = None,
 ) -> None:
     """Validate flows: their fields, model, rules and business-rule expressions, without touching the database."""
+    from signoff import intake
+
     with errors():
         loaded = load_project(project)
         names = [flow] if flow is not None else list(loaded.flows)
@@ -48,6 +50,7 @@ def policy_evaluate(
     import dataclasses
     import json
 
+    from signoff import intake
     from signoff.inputs.labelled import read_labelled
     from signoff.learning import evaluate as evaluation
 

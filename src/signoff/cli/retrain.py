@@ -6,15 +6,15 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from signoff import audit
-from signoff.cli.common import ProjectOption, database, err, errors, fail, out, sealed
-from signoff.config import load_project
-from signoff.learning.retrain import STALE_AFTER, RetrainResult, retrain, run_due
-from signoff.periodic import Periodic
+from signoff.cli.common import ProjectOption, database, err, errors, fail, load_project, out, sealed
+from signoff.learning import STALE_AFTER
+
+if TYPE_CHECKING:
+    from signoff.learning.retrain import RetrainResult
 
 WORKER = "worker"  # the actor of the retrains a worker starts
 
@@ -33,6 +33,8 @@ def retrain_command(
 ) -> None:
     """Retrain a flow now: build a training set from its usable labels, train, evaluate on the held-out set and
     register a candidate model version. Completes the flow's unfinished retrain if a dead worker left one."""
+    from signoff.learning.retrain import retrain
+
     with sealed(project) as (loaded, db):
         result = retrain(
             db, loaded, loaded.flow(flow), actor="cli", stale_after=stale_after, progress=lambda m: err.print(m)
@@ -75,6 +77,10 @@ def worker(
 ) -> None:
     """Run the flows' scheduled retrains (learning.schedule: nightly, weekly, after N new labels) and complete the
     retrains a stopped worker left; several workers may run side by side. Stops on SIGTERM or Ctrl-C."""
+    from signoff import audit
+    from signoff.learning.retrain import run_due
+    from signoff.periodic import Periodic
+
     with errors():
         loaded = load_project(project)
         db = database(loaded)

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from signoff import intake
-from signoff.cli.common import ACTOR, ProjectOption, as_lead, database, errors, out, policed, sealed
-from signoff.config import load_project
+from signoff.cli.common import (
+    ACTOR,
+    ProjectOption,
+    as_lead,
+    database,
+    errors,
+    load_project,
+    out,
+    policed,
+    sealed,
+    table_of,
+)
 from signoff.domain import MAX_ID
-from signoff.review import ReviewerLoad
+
+if TYPE_CHECKING:
+    from signoff.review import ReviewerLoad
 
 gold_app = typer.Typer(help="Gold cases: known answers that measure reviewers.", no_args_is_help=True)
 
@@ -30,7 +41,7 @@ def queues(
         found = overview(
             database(load_project(project)), flows=None if flow is None else {flow}, risk_window=risk_window
         )
-    table = Table(
+    table = table_of(
         "flow",
         "queue",
         "open",
@@ -60,7 +71,7 @@ def queues(
 
 def _load(rows: Sequence[ReviewerLoad], title: str) -> Table:
     """Each reviewer's leases held and reviews in the last hour."""
-    table = Table("reviewer", "leases held", "reviews last hour", title=title)
+    table = table_of("reviewer", "leases held", "reviews last hour", title=title)
     for row in rows:
         table.add_row(row.name, str(row.leases_held), str(row.reviews_last_hour))
     return table
@@ -76,11 +87,11 @@ def reviewers(
     with errors():
         found = floor(database(load_project(project)), flows=None if flow is None else {flow})
     load = _load(found.reviewers, f"Reviewers at {found.at:%H:%M:%S} UTC")
-    gold = Table("reviewer", "flow", "queue", "gold answers", "accuracy", "95% interval", title="Gold tasks")
+    gold = table_of("reviewer", "flow", "queue", "gold answers", "accuracy", "95% interval", title="Gold tasks")
     for row in found.gold:
         interval = f"{row.accuracy_low:.0%} - {row.accuracy_high:.0%}"
         gold.add_row(row.reviewer, row.flow, row.queue, str(row.answered), f"{row.accuracy:.0%}", interval)
-    shown = Table("flow", "queue", "cases", "Krippendorff's alpha", "Fleiss' kappa", title="Agreement")
+    shown = table_of("flow", "queue", "cases", "Krippendorff's alpha", "Fleiss' kappa", title="Agreement")
     for queue in found.agreement.queues:
         shown.add_row(
             queue.flow,
@@ -140,6 +151,7 @@ def gold_add(
     project: ProjectOption = None,
 ) -> None:
     """Add gold cases (known answers) that gold-enabled queues mix into reviewers' work. All or nothing."""
+    from signoff import intake
     from signoff.inputs.labelled import read_labelled
 
     with sealed(project) as (loaded, db):

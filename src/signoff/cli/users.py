@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from signoff import audit, users
 from signoff.cli.common import (
     ACTOR,
     FlowsOption,
@@ -18,11 +16,12 @@ from signoff.cli.common import (
     as_lead,
     database,
     errors,
+    load_project,
     out,
     policed,
     sealed,
+    table_of,
 )
-from signoff.config import load_project
 from signoff.domain import MAX_ID, Role
 
 users_app = typer.Typer(help="Users, roles, API tokens and web passwords.", no_args_is_help=True)
@@ -36,6 +35,8 @@ def users_add(
     project: ProjectOption = None,
 ) -> None:
     """Create a user and print their first API token (shown once; only its hash is stored)."""
+    from signoff import audit, users
+
     with errors():
         db = database(load_project(project))
         user, token = users.create_user(db, name, role, ACTOR, flow or [])
@@ -52,6 +53,8 @@ def _grant_command(give: bool, doc: str) -> Callable[..., None]:
     """``users grant`` or ``users revoke``: give or take away a role on flows, and show what the user holds after."""
 
     def command(name: str, role: RoleArgument, flow: FlowsOption = None, project: ProjectOption = None) -> None:
+        from signoff import users
+
         change = users.grant if give else users.revoke
         with sealed(project) as (_, db):
             user = change(db, name, role, flow or [], ACTOR)
@@ -78,6 +81,8 @@ def users_token(
     project: ProjectOption = None,
 ) -> None:
     """Issue a new API token for a user."""
+    from signoff import audit, users
+
     with errors():
         db = database(load_project(project))
         token = users.issue_token(db, name, ACTOR, revoke_others=revoke_others)
@@ -93,6 +98,8 @@ def users_password(
     project: ProjectOption = None,
 ) -> None:
     """Set a user's password for the web UI (asked twice, or random with --generate); ends their web sessions."""
+    from signoff import users
+
     password = (
         users.new_password()
         if generate
@@ -108,10 +115,12 @@ def users_password(
 @users_app.command("list")
 def users_list(project: ProjectOption = None) -> None:
     """List users, the roles they hold flow by flow ("*": every flow), and who is deactivated or locked out."""
+    from signoff import users
+
     with errors():
         db = database(load_project(project))
         found, statuses = users.list_users(db), users.statuses(db)
-    table = Table("id", "name", "roles", "status")
+    table = table_of("id", "name", "roles", "status")
     for user in found:
         table.add_row(str(user.id), user.name, user.describe(), statuses.get(user.name, "active"))
     out.print(table)
@@ -120,6 +129,8 @@ def users_list(project: ProjectOption = None) -> None:
 @users_app.command("unlock")
 def users_unlock(name: str, project: ProjectOption = None) -> None:
     """Lift a user's login lockout or backoff and forget their failed logins."""
+    from signoff import users
+
     with sealed(project) as (_, db):
         forgotten = users.unlock(db, name, ACTOR)
     out.print(f"{name} may log in again ({forgotten} failed logins forgotten).")
@@ -138,6 +149,8 @@ def users_activate(name: str, project: ProjectOption = None) -> None:
 
 
 def _set_active(name: str, active: bool, project: Path | None) -> None:
+    from signoff import users
+
     with sealed(project) as (_, db):
         changed = users.set_active(db, name, active, ACTOR)
     state = "active" if active else "deactivated"

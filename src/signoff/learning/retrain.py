@@ -24,7 +24,7 @@ from signoff import audit
 from signoff.config import Flow, Project
 from signoff.domain import AuditEvent
 from signoff.errors import Conflict, PromotionRefused
-from signoff.learning import schedule, tracking
+from signoff.learning import STALE_AFTER, schedule, tracking
 from signoff.learning.records import Label, TrainingSet
 from signoff.periodic import Periodic
 from signoff.store import retrain_runs as store
@@ -32,7 +32,6 @@ from signoff.store.database import Database
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER = 300.0  # seconds without a heartbeat after which a running retrain counts as abandoned
 BEATS_PER_STALE = 5  # heartbeats within one stale_after: a few missed beats never lose a live run
 Step = Literal["labels", "dataset", "train", "assess", "register", "mlflow"]
 Progress = Callable[[str], None]

@@ -6,6 +6,7 @@ Everything is generated or ships with scikit-learn, so no download is needed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,9 +65,11 @@ def _field_specs(fields: dict[str, dict[str, object]]) -> dict[str, FieldSpec]:
     return {name: FieldSpec.model_validate(spec) for name, spec in fields.items()}
 
 
-def _credit(folder: Path, cases: int, seed: int) -> pd.DataFrame:
+def _credit(folder: Path, cases: int, seed: int, step: Callable[[str], None]) -> pd.DataFrame:
+    step(f"Generating {TRAINING_ROWS + cases:,} credit applications")
     data = credit.applicants(TRAINING_ROWS + cases, seed)
     training, incoming = data.iloc[:TRAINING_ROWS], data.iloc[TRAINING_ROWS:].reset_index(drop=True)
+    step(f"Training the credit model on {TRAINING_ROWS:,} of them (the longest step)")
     known = {name: spec for name, spec in CREDIT_FIELDS.items() if name != "customer_id"}  # not in the training data
     model = train(training, training["label"], _field_specs(known), MODEL_INPUTS)
     save(model, folder / "models" / "credit.skops")
@@ -154,17 +157,27 @@ class Example:
     case_files: dict[str, Path]
 
 
-def write_example(folder: Path, *, cases: int = 500, with_cancer: bool = False, seed: int = 7) -> Example:
+def write_example(
+    folder: Path,
+    *,
+    cases: int = 500,
+    with_cancer: bool = False,
+    seed: int = 7,
+    step: Callable[[str], None] = lambda _: None,
+) -> Example:
     """Write ``signoff.yaml``, trained models and case files into ``folder``, and ``credit-outcomes.csv``: the
-    true outcome of the first credit applications, as a credit bureau would later report them."""
+    true outcome of the first credit applications, as a credit bureau would later report them. ``step`` is told
+    as each long step starts (training takes a while on a small machine)."""
     folder.mkdir(parents=True, exist_ok=True)
     flows: dict[str, object] = {"credit-approval": credit_flow()}
     files = {"credit-approval": folder / "credit-cases.csv"}
-    _credit(folder, cases, seed).to_csv(files["credit-approval"], index=False)
+    _credit(folder, cases, seed, step).to_csv(files["credit-approval"], index=False)
     if with_cancer:
+        step("Training the breast-cancer triage model")
         flows["breast-cancer"], cancer_cases = _cancer(folder)
         files["breast-cancer"] = folder / "breast-cancer-cases.csv"
         cancer_cases.to_csv(files["breast-cancer"], index=False)
+        step("Training the handwritten-digits model")
         flows["digits"], digit_cases = _digits(folder)
         files["digits"] = folder / "digits-cases.csv"
         digit_cases.to_csv(files["digits"], index=False)

@@ -1,0 +1,85 @@
+"""``signoff --help`` and the commands that need no model start fast: they import none of the heavy libraries
+(scikit-learn, pandas, SQLAlchemy, FastAPI...), which cost about 2.5 s of CPU before every command when the command
+modules imported their services at the top. The target is 0.3 s of CPU on a quiet machine (the figure and its floor
+are in docs/reference/benchmarks.md); the bound here is generous, for a loaded test machine, and the list of
+imported modules is the exact check."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from helpers.processes import environment
+
+HEAVY = (
+    "sklearn",
+    "scipy",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "skops",
+    "mlflow",
+    "matplotlib",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "jinja2",
+    "sqlalchemy",
+    "alembic",
+    "signoff.store",
+    "signoff.intake",
+    "signoff.learning.retrain",
+)
+CPU_BOUND = 1.0  # seconds: over three times the target, for a shared machine
+
+
+def _imports(*args: str) -> tuple[set[str], float]:
+    """The modules ``python -X importtime -m signoff ARGS`` imports, and the CPU time it took."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "signoff", *args],
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Usage: signoff" in done.stdout
+    modules = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return modules, cpu
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--help",), ("db", "--help"), ("users", "--help"), ("users", "add", "--help"), ("audit", "verify", "--help")],
+)
+def test_help_imports_no_heavy_library(args: tuple[str, ...]) -> None:
+    modules, cpu = _imports(*args)
+    assert "typer" in modules  # the importtime report was read
+    heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY or m.startswith(HEAVY))
+    assert heavy == [], f"signoff {' '.join(args)} imported {heavy[:10]}"
+    assert cpu < CPU_BOUND, f"signoff {' '.join(args)} took {cpu:.2f} s of CPU"
+
+
+def test_every_command_still_has_its_help() -> None:
+    """Every command's --help works with the imports deferred: each name a signature needs is still there."""
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from signoff.cli.main import app
+
+    commands: dict[str, Any] = getattr(get_command(app), "commands", {})  # a group (Typer vendors its click)
+    names: list[list[str]] = []
+    for name, command in commands.items():
+        subcommands = getattr(command, "commands", {})
+        names += [[name, sub] for sub in subcommands] or [[name]]
+    assert len(names) > 40
+    for name in names:
+        done = CliRunner().invoke(app, [*name, "--help"])
+        assert done.exit_code == 0 and "Usage:" in done.output, (name, done.output)
