@@ -7,8 +7,9 @@ between the commands and the floors, ``--runs`` times each, and the median is re
 - ``signoff --help``, ``signoff db --help``, ``signoff users --help``: the target is 0.3 s of CPU.
 - ``signoff users list`` on the example project of ``signoff init`` (reads the database: it needs SQLAlchemy and
   the project file's models of pydantic, but no model, pandas or scikit-learn).
-- Floors: ``python -c pass`` (the interpreter), and a Typer app of two commands printing its ``--help`` (what
-  any command line built on Typer and Rich costs before it does anything).
+- Floors: ``python -c pass`` (the interpreter), and a Typer app of a command and a group of two, printing its
+  ``--help`` and its group's ``--help`` (what any command line built on Typer and Rich costs before it does
+  anything; a group's help costs more, as Typer builds its commands' parameters with pydantic).
 
 Run: ``make bench-startup`` or ``.venv/bin/python bench/cli_startup.py``. It prints numbers; it asserts nothing.
 """
@@ -24,14 +25,22 @@ import tempfile
 from pathlib import Path
 
 FLOOR_APP = """
+from pathlib import Path
+from typing import Annotated
 import typer
 app = typer.Typer(help="floor", no_args_is_help=True)
-@app.command()
-def one(x: int = 1) -> None:
+group = typer.Typer(help="A group.", no_args_is_help=True)
+Project = Annotated[Path | None, typer.Option("--project")]
+@group.command()
+def one(name: str, project: Project = None) -> None:
     "One."
-@app.command()
-def two(x: int = 1) -> None:
+@group.command()
+def two(count: int = 1, project: Project = None) -> None:
     "Two."
+app.add_typer(group, name="group")
+@app.command()
+def three(count: int = 1) -> None:
+    "Three."
 app()
 """
 
@@ -55,23 +64,25 @@ def main() -> None:
         signoff = [python, "-m", "signoff"]
         for args, cwd in ((["init", "project"], here), (["db", "upgrade"], here / "project")):
             subprocess.run([*signoff, *args], cwd=cwd, check=True, capture_output=True)  # noqa: S603  # our own command
-        cases = {
-            "python -c pass (floor)": ([python, "-c", "pass"], here),
-            "Typer app --help (floor)": ([python, "floor.py", "--help"], here),
-            "signoff --help": ([*signoff, "--help"], here),
-            "signoff db --help": ([*signoff, "db", "--help"], here),
-            "signoff users --help": ([*signoff, "users", "--help"], here),
-            "signoff users list": ([*signoff, "users", "list"], here / "project"),
+        floor, group = "Typer app --help (floor)", "Typer app group --help (floor)"
+        cases = {  # name: (command, folder, the floor it is measured against)
+            "python -c pass (floor)": ([python, "-c", "pass"], here, floor),
+            floor: ([python, "floor.py", "--help"], here, floor),
+            group: ([python, "floor.py", "group", "--help"], here, group),
+            "signoff --help": ([*signoff, "--help"], here, floor),
+            "signoff db --help": ([*signoff, "db", "--help"], here, group),
+            "signoff users --help": ([*signoff, "users", "--help"], here, group),
+            "signoff users list": ([*signoff, "users", "list"], here / "project", floor),
         }
         times: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(runs):  # alternated, so that a busy moment touches every case alike
-            for name, (argv, cwd) in cases.items():
+            for name, (argv, cwd, _floor) in cases.items():
                 times[name].append(cpu(argv, cwd))
-    floor = statistics.median(times["Typer app --help (floor)"])
-    print(f"CPU seconds per run, median of {runs} (min - max); ratio to the Typer floor")
-    for name, found in times.items():
-        median = statistics.median(found)
-        print(f"  {name:28} {median:6.3f}  ({min(found):.3f} - {max(found):.3f})  x{median / floor:4.2f}")
+    print(f"CPU seconds per run, median of {runs} (min - max), and the ratio to its floor")
+    for name, (_argv, _cwd, base) in cases.items():
+        median, found = statistics.median(times[name]), times[name]
+        ratio = median / statistics.median(times[base])
+        print(f"  {name:32} {median:6.3f}  ({min(found):.3f} - {max(found):.3f})  x{ratio:4.2f} of {base}")
 
 
 if __name__ == "__main__":

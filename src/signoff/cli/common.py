@@ -141,6 +141,13 @@ def optional_database(project: Project) -> Database | None:
 
 
 @contextmanager
+def reading(path: Path | None) -> Iterator[Database]:
+    """The project's database for a command that only reads it, under ``errors()``."""
+    with errors():
+        yield database(load_project(path))
+
+
+@contextmanager
 def sealed(path: Path | None) -> Iterator[tuple[Project, Database]]:
     """The project and its database for one audited change, under ``errors()``; the change's audit events are
     sealed once it has committed, before the command says what it did."""

@@ -9,18 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from signoff.cli.common import (
-    ACTOR,
-    ProjectOption,
-    as_lead,
-    database,
-    errors,
-    load_project,
-    out,
-    policed,
-    sealed,
-    table_of,
-)
+from signoff.cli.common import ACTOR, ProjectOption, as_lead, out, policed, reading, sealed, table_of
 from signoff.domain import MAX_ID
 
 if TYPE_CHECKING:
@@ -37,10 +26,8 @@ def queues(
     """Queue depth, oldest task, SLA risk, throughput, and each reviewer's load."""
     from signoff.review.queues import overview
 
-    with errors():
-        found = overview(
-            database(load_project(project)), flows=None if flow is None else {flow}, risk_window=risk_window
-        )
+    with reading(project) as db:
+        found = overview(db, flows=None if flow is None else {flow}, risk_window=risk_window)
     table = table_of(
         "flow",
         "queue",
@@ -84,8 +71,8 @@ def reviewers(
     """Each reviewer's load, gold accuracy (with its 95% interval) and pauses."""
     from signoff.review.queues import reviewers as floor
 
-    with errors():
-        found = floor(database(load_project(project)), flows=None if flow is None else {flow})
+    with reading(project) as db:
+        found = floor(db, flows=None if flow is None else {flow})
     load = _load(found.reviewers, f"Reviewers at {found.at:%H:%M:%S} UTC")
     gold = table_of("reviewer", "flow", "queue", "gold answers", "accuracy", "95% interval", title="Gold tasks")
     for row in found.gold:
