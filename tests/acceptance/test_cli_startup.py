@@ -9,11 +9,13 @@ from __future__ import annotations
 import resource
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers.processes import environment
+from helpers.builders import make_project
+from helpers.processes import environment, signoff
 
 HEAVY = (
     "sklearn",
@@ -83,3 +85,16 @@ def test_every_command_still_has_its_help() -> None:
     for name in names:
         done = CliRunner().invoke(app, [*name, "--help"])
         assert done.exit_code == 0 and "Usage:" in done.output, (name, done.output)
+
+
+def test_a_table_written_to_a_pipe_is_not_cut_to_80_columns(tmp_path: Path) -> None:
+    """With no terminal and no $COLUMNS, a wide table keeps every row whole on one line (Rich would lay it out in
+    80 columns and cut the cells with an ellipsis)."""
+    project = make_project(tmp_path, f"sqlite:///{tmp_path / 'signoff.db'}")
+    env = {k: v for k, v in environment().items() if k != "COLUMNS"}
+    name = "reviewer-" + "x" * 70
+    for args in (["db", "upgrade"], ["users", "add", name, "--role", "reviewer"]):
+        assert signoff(*args, "-p", str(project.path), env=env).returncode == 0
+    listed = signoff("users", "list", "-p", str(project.path), env=env)
+    (row,) = [line for line in listed.stdout.splitlines() if "reviewer-" in line]
+    assert name in row and "…" not in row and len(row) > 80
