@@ -204,6 +204,19 @@ def _curve(score: Floats, correct: Mask) -> tuple[Floats, Ints, Ints]:
     return ranked[ends], (ends + 1).astype(np.int64), errors[ends]
 
 
+def _certificate_at(
+    guarantee: Guarantee, method: Method, alpha: float, delta: float | None, curve: tuple[Floats, Ints, Ints], at: int
+) -> Certificate:
+    """The certificate of ``_curve``'s candidate ``at``, its empirical error by the guarantee's denominator: the
+    accepted cases (selective) or every calibration case (joint)."""
+    thresholds, accepted, errors = curve
+    n = int(accepted[-1])  # the last candidate accepts every case
+    denominator = accepted[at] if guarantee == "selective error" else n
+    return Certificate(
+        guarantee, alpha, delta, float(thresholds[at]), n, int(accepted[at]), float(errors[at] / denominator), method
+    )
+
+
 def _binomial_p_value(errors: npt.ArrayLike, accepted: npt.ArrayLike, alpha: float) -> Floats:
     """``P(Binomial(accepted, alpha) <= errors)``: small when so few errors are unlikely if the true rate were alpha."""
     from scipy import stats  # type: ignore[import-untyped, unused-ignore]  # here: importing it costs every start 0.6 s
@@ -314,16 +327,7 @@ def certify_selective(
         if rungs > 1:
             reason += f", and the walk failed again from each of the {rungs - 1} later restart(s)"
         return Refusal("selective error", alpha, delta, n, reason, "learn-then-test")
-    return Certificate(
-        "selective error",
-        alpha,
-        delta,
-        float(thresholds[last]),
-        n,
-        int(accepted[last]),
-        float(errors[last] / accepted[last]),
-        "learn-then-test",
-    )
+    return _certificate_at("selective error", "learn-then-test", alpha, delta, (thresholds, accepted, errors), last)
 
 
 def _upper_bound(errors: int, accepted: int, level: float) -> float:
@@ -402,15 +406,8 @@ def conformal_risk_control(score: npt.ArrayLike, correct: npt.ArrayLike, alpha: 
     chosen = int(feasible.sum()) - 1
     if chosen < 0:
         return Certificate("joint error (expected)", alpha, None, math.inf, n, 0, 0.0, "conformal risk control")
-    return Certificate(
-        "joint error (expected)",
-        alpha,
-        None,
-        float(thresholds[chosen]),
-        n,
-        int(accepted[chosen]),
-        float(errors[chosen] / n),
-        "conformal risk control",
+    return _certificate_at(
+        "joint error (expected)", "conformal risk control", alpha, None, (thresholds, accepted, errors), chosen
     )
 
 
