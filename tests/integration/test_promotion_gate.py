@@ -22,7 +22,7 @@ from signoff.errors import Conflict, InvalidInput, PromotionRefused
 from signoff.intake import validate_case
 from signoff.learning import datasets, labels, outcomes, promotion, registry
 from signoff.learning.compare import effective_size
-from signoff.learning.retrain import retrain
+from signoff.learning.retrain import Worker, retrain
 from signoff.store.database import Database
 from signoff.store.schema import audit_events, cases
 
@@ -163,7 +163,7 @@ def test_a_retrain_with_auto_promote_promotes_its_candidate_when_the_gate_passes
     learning = {"holdout": 0.45, "trainer": "helpers.promotion:boosted", "gate": {**GATE, "auto_promote": True}}
     project = gated_project(db, tmp_path, learning=learning)
     flow = project.flow("test-flow")
-    result = retrain(db, project, flow, actor="worker")
+    result = retrain(db, project, flow, Worker("worker"))
     assert result.status == "done" and result.version is not None, result.error
     assert events(db, "model.promotion_refused") == []
     [promoted] = events(db, "model.promoted")
@@ -175,7 +175,7 @@ def test_a_retrain_with_auto_promote_promotes_its_candidate_when_the_gate_passes
 def test_a_retrain_with_auto_promote_leaves_a_refused_candidate_a_candidate(db: Database, tmp_path: Path) -> None:
     project = gated_project(db, tmp_path, learning={"holdout": 0.45, "gate": {**GATE, "auto_promote": True}})
     flow = project.flow("test-flow")
-    result = retrain(db, project, flow, actor="worker")  # the default trainer, on 275 labels: worse in group b
+    result = retrain(db, project, flow, Worker("worker"))  # the default trainer, on 275 labels: worse in group b
     assert result.status == "done" and result.version is not None, result.error
     [refused] = events(db, "model.promotion_refused")
     assert refused.actor == "worker"

@@ -12,7 +12,7 @@ from helpers import pipeline
 from helpers.retraining import add_labels, labelled_project, run_events, run_rows
 from signoff.config.flows import MlflowSpec
 from signoff.learning import tracking
-from signoff.learning.retrain import retrain, sync_mlflow_aliases
+from signoff.learning.retrain import Worker, retrain, sync_mlflow_aliases
 from signoff.store.database import Database
 
 
@@ -31,7 +31,7 @@ def test_a_retrain_is_logged_registered_and_aliased_in_mlflow(sqlite_url: str, t
     project = labelled_project(db, tmp_path, 60, {"mlflow": {"tracking_uri": uri}})
     flow = project.flow("test-flow")
     registry = pipeline.Registry()
-    first = retrain(db, project, flow, actor="owner", steps=registry.steps())
+    first = retrain(db, project, flow, Worker("owner", steps=registry.steps()))
     assert first.warning is None and first.version is not None and first.training_set is not None
 
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -59,7 +59,7 @@ def test_a_retrain_is_logged_registered_and_aliased_in_mlflow(sqlite_url: str, t
     sync_mlflow_aliases(db, flow, registry.steps())
     assert aliases(client) == {"champion": "1"}
     add_labels(db, project, 40, seed=1)
-    second = retrain(db, project, flow, actor="owner", steps=registry.steps())
+    second = retrain(db, project, flow, Worker("owner", steps=registry.steps()))
     assert second.version is not None and second.version.id != first.version.id
     assert aliases(client) == {"champion": "1", "challenger": "2"}
     assert len(client.search_runs([experiment.experiment_id])) == 2
@@ -88,7 +88,7 @@ def test_mlflow_failing_leaves_the_retrain_done_with_a_warning(db: Database, tmp
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the MLflow store's folder should be", encoding="utf-8")
     project = labelled_project(db, tmp_path, 40, {"mlflow": {"tracking_uri": f"sqlite:///{blocker}/mlflow.db"}})
-    result = retrain(db, project, project.flow("test-flow"), actor="owner", steps=pipeline.steps())
+    result = retrain(db, project, project.flow("test-flow"), Worker("owner", steps=pipeline.steps()))
     assert result.status == "done" and result.version is not None
     assert result.warning is not None and result.warning.startswith("MLflow: ")
     [row] = run_rows(db)

@@ -33,12 +33,11 @@ def retrain_command(
 ) -> None:
     """Retrain a flow now: build a training set from its usable labels, train, evaluate on the held-out set and
     register a candidate model version. Completes the flow's unfinished retrain if a dead worker left one."""
-    from signoff.learning.retrain import retrain
+    from signoff.learning.retrain import Worker, retrain
 
     with sealed(project) as (loaded, db):
-        result = retrain(
-            db, loaded, loaded.flow(flow), actor="cli", stale_after=stale_after, progress=lambda m: err.print(m)
-        )
+        worker = Worker("cli", stale_after=stale_after, progress=lambda m: err.print(m))
+        result = retrain(db, loaded, loaded.flow(flow), worker)
     if result.status == "failed":
         fail(f"retrain run {result.run_id} of {flow} failed: {result.error}")
     for line in summary(result):
@@ -78,7 +77,7 @@ def worker(
     """Run the flows' scheduled retrains (learning.schedule: nightly, weekly, after N new labels) and complete the
     retrains a stopped worker left; several workers may run side by side. Stops on SIGTERM or Ctrl-C."""
     from signoff import audit
-    from signoff.learning.retrain import run_due
+    from signoff.learning.retrain import Worker, run_due
     from signoff.periodic import Periodic
 
     with errors():
@@ -86,7 +85,7 @@ def worker(
         db = database(loaded)
 
     def look() -> None:
-        for result in run_due(db, loaded, actor=WORKER, stale_after=stale_after):
+        for result in run_due(db, loaded, Worker(WORKER, stale_after=stale_after)):
             for line in summary(result):
                 out.print(line, highlight=False, soft_wrap=True)
         audit.seal(db)

@@ -120,59 +120,52 @@ class _Claim:
     training_set_id: int | None
 
 
-def retrain(
-    db: Database,
-    project: Project,
-    flow: Flow,
-    *,
-    actor: str,
-    steps: Steps | None = None,
-    stale_after: float = STALE_AFTER,
-    progress: Progress | None = None,
-) -> RetrainResult:
+@dataclass(frozen=True)
+class Worker:
+    """Who runs retrains, and how: the actor their audit events name, the steps (Signoff's own unless given; made
+    before any claim, so a run is never claimed by a process that cannot run it), the seconds without a heartbeat
+    after which a running retrain counts as abandoned, and where progress is told."""
+
+    actor: str
+    steps: Steps = field(default_factory=lambda: signoff_steps())  # looked up when made: a process may replace it
+    stale_after: float = STALE_AFTER
+    progress: Progress | None = None
+
+
+def retrain(db: Database, project: Project, flow: Flow, worker: Worker) -> RetrainResult:
     """Retrain ``flow`` now: the flow's queued or abandoned run if there is one (completing it), else a new one.
     A run another worker is still beating is theirs: ``Conflict``."""
-    steps = steps or signoff_steps()  # before the claim: a run is never claimed by a process that cannot run it
-    run_id = _request(db, flow.name, actor, expected_last=None)
+    run_id = _request(db, flow.name, worker.actor, expected_last=None)
     assert run_id is not None  # an unconditional request always finds or makes a run
-    claim = _claim(db, run_id, stale_after, actor, reason="requested")
+    claim = _claim(db, run_id, worker, reason="requested")
     if claim is None:
         raise Conflict(
             f"flow {flow.name!r} is being retrained by another worker (run {run_id}); it is taken over if its "
-            f"heartbeat stops for {stale_after:g} s"
+            f"heartbeat stops for {worker.stale_after:g} s"
         )
-    return _run(db, project, flow, claim, steps, actor, stale_after, progress)
+    return _run(db, project, flow, claim, worker)
 
 
-def run_due(
-    db: Database,
-    project: Project,
-    *,
-    actor: str,
-    steps: Steps | None = None,
-    stale_after: float = STALE_AFTER,
-    progress: Progress | None = None,
-) -> list[RetrainResult]:
+def run_due(db: Database, project: Project, worker: Worker) -> list[RetrainResult]:
     """One pass of the worker: for each flow, run its queued or abandoned retrain, or start one its schedule makes
     due. Several workers may pass at once: each run is claimed by one of them."""
-    steps = steps or signoff_steps()
     results = []
     for flow in project.flows.values():
-        found = _due_run(db, flow, steps, actor)
+        found = _due_run(db, flow, worker)
         if found is None:
             continue
         run_id, reason = found
-        claim = _claim(db, run_id, stale_after, actor, reason=reason)
+        claim = _claim(db, run_id, worker, reason=reason)
         if claim is None:
             continue
         try:
-            results.append(_run(db, project, flow, claim, steps, actor, stale_after, progress))
+            results.append(_run(db, project, flow, claim, worker))
         except RunLost as lost:  # this worker stalled and another took the run over: theirs to finish
             log.warning("%s", lost)
     return results
 
 
-def _due_run(db: Database, flow: Flow, steps: Steps, actor: str) -> tuple[int, str] | None:
+def _due_run(db: Database, flow: Flow, worker: Worker) -> tuple[int, str] | None:
     """The flow's run to work on now and why: an unfinished one, or a new one its schedule makes due."""
     plan = flow.learning.schedule
     with db.transaction(write=False) as conn:
@@ -184,14 +177,14 @@ def _due_run(db: Database, flow: Flow, steps: Steps, actor: str) -> tuple[int, s
         last, now = store.latest(conn, flow.name), db.now(conn)
         new_labels = None
         if plan.after_labels is not None:
-            usable = steps.labels(conn, flow.name, until=now)
+            usable = worker.steps.labels(conn, flow.name, until=now)
             new_labels = sum(1 for label in usable if last is None or label.labelled_at > last.created_at)
     reason = schedule.due(
         plan, now=now, last_requested=None if last is None else last.created_at, new_labels=new_labels
     )
     if reason is None:
         return None
-    run_id = _request(db, flow.name, actor, expected_last=0 if last is None else last.id)
+    run_id = _request(db, flow.name, worker.actor, expected_last=0 if last is None else last.id)
     return None if run_id is None else (run_id, reason)
 
 
@@ -213,31 +206,25 @@ def _request(db: Database, flow: str, actor: str, *, expected_last: int | None) 
     raise Conflict(f"could not request a retrain of flow {flow!r}: runs keep changing; try again")
 
 
-def _claim(db: Database, run_id: int, stale_after: float, actor: str, *, reason: str) -> _Claim | None:
+def _claim(db: Database, run_id: int, worker: Worker, *, reason: str) -> _Claim | None:
     with db.transaction() as conn:
         now = db.now(conn)
-        row = store.claim(db, conn, run_id, now=now, stale_before=now - timedelta(seconds=stale_after))
+        row = store.claim(db, conn, run_id, now=now, stale_before=now - timedelta(seconds=worker.stale_after))
         if row is None:
             return None
         data = {"flow": row.flow, "attempt": row.attempt, "reason": reason, "requested_by": row.requested_by}
         if row.attempt > 1:
             data["resumed_at_step"] = row.step
-        audit.record(db, conn, [AuditEvent(actor, "retrain.started", "retrain_run", str(row.id), data)], now)
+        event = AuditEvent(worker.actor, "retrain.started", "retrain_run", str(row.id), data)
+        audit.record(db, conn, [event], now)
     return _Claim(row.id, row.flow, row.attempt, row.created_at, row.training_set_id)
 
 
-def _run(
-    db: Database,
-    project: Project,
-    flow: Flow,
-    claim: _Claim,
-    steps: Steps,
-    actor: str,
-    stale_after: float,
-    progress: Progress | None,
-) -> RetrainResult:
-    say = progress or (lambda _message: None)
-    heartbeat = Periodic(f"retrain {claim.id} heartbeat", lambda: _beat(db, claim), stale_after / BEATS_PER_STALE)
+def _run(db: Database, project: Project, flow: Flow, claim: _Claim, worker: Worker) -> RetrainResult:
+    steps, actor = worker.steps, worker.actor
+    say = worker.progress or (lambda _message: None)
+    beat_every = worker.stale_after / BEATS_PER_STALE
+    heartbeat = Periodic(f"retrain {claim.id} heartbeat", lambda: _beat(db, claim), beat_every)
     heartbeat.start()
     current: Step = "labels"
     try:
