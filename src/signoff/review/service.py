@@ -59,21 +59,45 @@ def task_roles(user: User, flow: str) -> frozenset[str]:
 def workable_queues(project: Project, user: User) -> list[tuple[str, str]]:
     """The (flow, queue) pairs whose role this user may take, in the project's order (skills and pauses aside:
     those can change between two claims, and the claim judges them)."""
-    return [
-        (f.name, name)
+    return [(flow, queue) for flow, queue, _spec in _scope(project, user).queues]
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What a user's grants let them claim in a project: the task roles they may take on some flow, the
+    ``flow/role`` pairs among those they may not take (roles held on some flows only), and the queues whose role
+    they may take, in the project's order."""
+
+    roles: tuple[str, ...]
+    refused: tuple[str, ...]
+    queues: tuple[tuple[str, str, QueueSpec], ...]
+
+
+_SCOPES: dict[tuple[int, User], tuple[Project, _Scope]] = {}
+_MAX_SCOPES = 4096
+
+
+def _scope(project: Project, user: User) -> _Scope:
+    """The user's scope in the project, worked out once per project and user: both are frozen, and a change of
+    grants makes another ``User``, so a kept scope is never stale. Claims no longer walk every flow's grants and
+    queues each time; the skills and pauses that can change between two claims are judged by the claim."""
+    key = (id(project), user)
+    found = _SCOPES.get(key)
+    if found is not None and found[0] is project:  # the same project, not one that took a freed one's id
+        return found[1]
+    by_flow = {name: task_roles(user, name) for name in project.flows}
+    roles = tuple(sorted(set().union(*by_flow.values(), task_roles(user, ANY_FLOW))))
+    refused = tuple(f"{flow}/{role}" for flow, allowed in by_flow.items() for role in roles if role not in allowed)
+    queues = tuple(
+        (f.name, name, spec)
         for f in project.flows.values()
         for name, spec in f.queues.items()
-        if spec.role in task_roles(user, f.name)
-    ]
-
-
-def _claim_scope(project: Project, user: User) -> tuple[list[str], list[str]]:
-    """The task roles ``user`` may take on some flow, and the ``flow/role`` pairs among them they may not take
-    (roles held on some flows only)."""
-    by_flow = {name: task_roles(user, name) for name in project.flows}
-    roles = sorted(set().union(*by_flow.values(), task_roles(user, ANY_FLOW)))
-    refused = [f"{flow}/{role}" for flow, allowed in by_flow.items() for role in roles if role not in allowed]
-    return roles, refused
+        if spec.role in by_flow[f.name]
+    )
+    if len(_SCOPES) >= _MAX_SCOPES:
+        _SCOPES.clear()
+    scope = _SCOPES[key] = (project, _Scope(roles, refused, queues))
+    return scope[1]
 
 
 def claim(
@@ -92,7 +116,7 @@ def claim(
     with ``learning.explore`` may offer an automatically decided case to label (``signoff.learning.exploration``).
     """
     start = tracing.now_ns()
-    roles, refused = _claim_scope(project, user)
+    scope = _scope(project, user)
     limits = project.workload
     with db.transaction() as conn:
         me = people.profile(db, conn, user.id)
@@ -101,8 +125,7 @@ def claim(
         times = people.review_times(conn, [user.id], now - lookback(limits)).get(user.id, []) if recent else []
         workload.check(limits, me.held, times, now)
         blocked, open_to_me = [], []
-        for flow_name, name in workable_queues(project, user):
-            spec = project.flow(flow_name).queues[name]
+        for flow_name, name, spec in scope.queues:
             if not set(spec.skills) <= me.skills or (flow_name, name) in me.paused:
                 blocked.append(f"{flow_name}/{name}")
             elif flow in (None, flow_name) and queue in (None, name):
@@ -114,9 +137,9 @@ def claim(
             last = people.last_queues(conn, user.id, limits.rotate_after) if limits.rotate_after else []
             avoid = workload.rotation_due(limits, last)
             if avoid is not None:
-                leased = _claim_row(db, conn, user, roles, refused, [*blocked, "/".join(avoid)], flow, queue)
+                leased = _claim_row(db, conn, user, scope, [*blocked, "/".join(avoid)], flow, queue)
             if leased is None:
-                leased = _claim_row(db, conn, user, roles, refused, blocked, flow, queue)
+                leased = _claim_row(db, conn, user, scope, blocked, flow, queue)
             result = leased
         if result is None:
             explore = [(project.flow(f), name) for f, name, _spec in open_to_me]
@@ -165,8 +188,7 @@ def _claim_row(
     db: Database,
     conn: Connection,
     user: User,
-    roles: list[str],
-    refused: list[str],
+    scope: _Scope,
     blocked: list[str],
     flow: str | None,
     queue: str | None,
@@ -175,8 +197,8 @@ def _claim_row(
         db,
         reviewer=user.id,
         reviewer_name=user.name,
-        roles=roles,
-        refused=refused,
+        roles=scope.roles,
+        refused=scope.refused,
         blocked=blocked,
         flow=flow,
         queue=queue,
