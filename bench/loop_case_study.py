@@ -240,9 +240,8 @@ def run_one(data: Data, seed: int, weeks: int, delay: int) -> list[Week]:
                         outcomes.OutcomeIn.of(f"case {c}", {"case_id": c, "label": LABELS[truth[c]]}) for c in known
                     ]
                     row.outcomes = len(outcomes.record(db, flow, items, ACTOR))
-                result = retrain.retrain(
-                    db, project, flow, retrain.Worker(ACTOR)
-                )  # auto_promote: the promotion service
+                # auto_promote: the promotion service
+                result = retrain.retrain(db, project, flow, retrain.Worker(ACTOR))
                 version = result.version
                 if result.status == "failed":
                     row.gate = f"retrain failed: {result.error}"
