@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from helpers.queues import queued, reviewer
 from signoff import audit, review
@@ -16,6 +18,7 @@ from signoff.audit import checkpoints
 from signoff.domain import AuditEvent
 from signoff.store import audit as audit_store
 from signoff.store.database import Database
+from signoff.store.schema import audit_events, audit_seals
 
 
 def _tamper(db: Database, sql: str) -> None:
@@ -326,3 +329,46 @@ def test_events_sealed_late_after_a_long_transaction_are_not_called_back_dated(d
     _old_event(db, 30 * 60)  # a transaction that read its time half an hour before it committed
     audit.seal(db)
     assert audit.verify(db).ok
+
+
+# Event data a chain must hash exactly as it always has: text that JSON escapes or leaves as itself, keys whose
+# sorted order differs from their written one, numbers of every kind, nesting.
+PUBLISHED_DATA: list[dict[str, Any]] = [
+    {"z": 1, "a": 2, "é": "ünïcödé", "\u2028": "line\u2029separator", "日本": "語"},
+    {"quote": 'say "hi"\\', "control": "tab\there\nnew\rline\x01\x1f", "slash": "a/b"},
+    {"float": 0.1, "tiny": 1e-05, "huge": 1e16, "neg": -0.0, "int": 2**62, "big": 2**70, "exp": 6.02e23},
+    {"nested": {"b": [1, {"d": None, "c": True}], "a": False}, "empty": {}, "list": []},
+    {},
+]
+
+
+def test_a_chain_sealed_by_the_published_definition_still_verifies(db: Database) -> None:
+    """The hash of every seal is SHA-256 over the previous hash and ``json.dumps([id, at, actor, action, entity,
+    entity_id, data], sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` in UTF-8 (docs/explanation/
+    audit-trail.md), computed here from the events as stored: the sealer must still make exactly those hashes, and a
+    check of the chain, in one pass or in spans, must still accept them, or every chain sealed before would fail."""
+    for i, data in enumerate(PUBLISHED_DATA):
+        with db.transaction() as conn:
+            audit.record(db, conn, [AuditEvent(f"actor-{i} ✓", "test.published", "case", str(i), data)])
+    assert audit.seal(db) == len(PUBLISHED_DATA)
+    with db.transaction(write=False) as conn:
+        rows = conn.execute(
+            select(audit_events, audit_seals.c.seq, audit_seals.c.prev_hash, audit_seals.c.hash.label("seal"))
+            .join(audit_seals, audit_seals.c.event_id == audit_events.c.id)
+            .order_by(audit_seals.c.seq)
+        ).all()
+    prev = audit.GENESIS
+    for row in rows:
+        at = row.at.astimezone(UTC).isoformat(timespec="microseconds")
+        published = json.dumps(
+            [row.id, at, row.actor, row.action, row.entity, row.entity_id, row.data],
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        assert (row.prev_hash, row.seal) == (prev, hashlib.sha256((prev + published).encode()).hexdigest())
+        prev = row.seal
+    assert len(rows) == len(PUBLISHED_DATA)  # (PostgreSQL's jsonb keeps 1e16 as 10000000000000000: hashed as stored)
+    for jobs in (1, 2):
+        report = audit.verify(db, jobs=jobs)
+        assert report.ok and report.checked == len(PUBLISHED_DATA)

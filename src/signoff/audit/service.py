@@ -16,10 +16,11 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from signoff.audit.chain import ENCODING, GENESIS, row_hash
+from signoff.audit.chain import ENCODING, GENESIS, link_hash, row_hash, utc_text
 from signoff.domain import AuditEvent
 from signoff.store import audit as audit_store
 from signoff.store.database import Database, as_utc
+from signoff.store.records import ChainLink
 
 
 def record(db: Database, conn: Connection, events: list[AuditEvent], at: datetime | None = None) -> None:
@@ -188,16 +189,19 @@ def _check_span_of(url: str, after: int, upto: int) -> _Span:
 def _check_span(db: Database, after: int, upto: int) -> _Span:
     """Check seals ``after + 1`` to ``upto``, taking the first one's previous hash on trust (``_join`` checks it)."""
     head, checked, seq, prev = None, 0, after, ""
+    stamp, stamped = None, ""  # the last event time seen, as ``utc_text``: a transaction's events share it
     with db.transaction(write=False) as conn:
         ahead = audit_store.seal_time(conn, after)
-        for row in audit_store.chain(db, conn, after=after, upto=upto):
+        for link in audit_store.chain(db, conn, after=after, upto=upto):
             if head is None:
-                head = _Head(row.seq, row.event_id, row.prev_hash, row.found_id)
-                seq, prev = row.seq - 1, row.prev_hash
-            why = _misplaced(row, seq, prev) or _unsound(row, prev, ahead)
+                head = _Head(link.seq, link.event_id, link.prev_hash, link.found_id)
+                seq, prev = link.seq - 1, link.prev_hash
+            if link.at is not None and link.at != stamp:
+                stamp, stamped = link.at, utc_text(link.at)
+            why = _misplaced(link, seq, prev) or _unsound(link, prev, ahead, stamped)
             if why is not None:
-                return _Span(head, checked, seq, prev, _breach(row, seq, why))
-            seq, prev, checked, ahead = row.seq, row.seal_hash, checked + 1, row.sealed_at
+                return _Span(head, checked, seq, prev, _breach(link, seq, why))
+            seq, prev, checked, ahead = link.seq, link.seal_hash, checked + 1, link.sealed_at
     return _Span(head, checked, seq, prev, None)
 
 
@@ -217,15 +221,16 @@ def _breach(seal: Any, seq: int, why: str) -> Breach:
     return Breach(seq + 1 if why == MISSING else seal.seq, seal.event_id, why)
 
 
-def _unsound(seal: Any, prev: str, ahead: datetime | None) -> str | None:
+def _unsound(seal: ChainLink, prev: str, ahead: datetime | None, at: str) -> str | None:
     """What is wrong with the event this seal holds: its content against the hash, its JSON, and its time against
-    the seals around it (``ahead``: when the seal before it was made)."""
+    the seals around it (``ahead``: when the seal before it was made; ``at``: the event's time as ``utc_text``)."""
     if seal.encoding != ENCODING:
         return UNKNOWN_ENCODING.format(encoding=seal.encoding)
     if isinstance(seal.data, audit_store.DuplicateKeys):
         return DUPLICATE.format(keys=", ".join(repr(k) for k in seal.data.keys))
-    if row_hash(prev, seal.event_id, seal, seal.encoding) != seal.seal_hash:
+    if link_hash(prev, seal, at) != seal.seal_hash:
         return ALTERED
+    assert seal.at is not None  # _misplaced found the event
     if ahead is not None and seal.at < ahead - BACKDATED_AFTER:
         return BACKDATED.format(at=seal.at.isoformat(), gap=ahead - seal.at, sealed=ahead.isoformat())
     if seal.at > seal.sealed_at + CLOCK_SKEW:

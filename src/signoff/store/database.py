@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time
 from collections import namedtuple
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import cache
@@ -187,6 +187,34 @@ class Database:
             columns = [column[0] for column in cursor.description]
             row = self._row_types[name] = namedtuple("NamedRow", columns, rename=True)
         return [row._make(values) for values in cursor.fetchall()]
+
+    def stream(
+        self,
+        conn: Connection,
+        name: str,
+        batch: int,
+        json_loads: Callable[[str | bytes], Any] | None = None,
+        **params: Any,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Run a named query in ``conn``'s transaction and hand its rows back ``batch`` at a time, as plain tuples:
+        one statement that reads a whole table in bounded memory. PostgreSQL sends them from a server-side cursor
+        (``json_loads``, if given, reads its JSON columns); SQLite steps its statement as they are fetched."""
+        driver: Any = conn.connection.driver_connection
+        if self.dialect == "postgresql":
+            from psycopg.rows import tuple_row
+            from psycopg.types.json import set_json_loads
+
+            cursor = driver.cursor(name=f"signoff_{name}", row_factory=tuple_row)
+            if json_loads is not None:
+                set_json_loads(json_loads, cursor)
+        else:
+            cursor = driver.cursor()
+        try:
+            cursor.execute(self._driver_sql[name], self._bind(params))
+            while rows := cursor.fetchmany(batch):
+                yield rows
+        finally:
+            cursor.close()
 
     def run_many(self, conn: Connection, name: str, rows: list[dict[str, Any]]) -> None:
         """Run a named statement once per parameter set (one round trip on PostgreSQL: psycopg pipelines it)."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum
 from types import UnionType
-from typing import Any, Self, get_args, get_type_hints
+from typing import Any, NamedTuple, Self, get_args, get_type_hints
 
 from signoff.domain import (
     CaseId,
@@ -410,3 +410,23 @@ class SealedEvent(RecordedEvent):
     seq: int | None
     prev_hash: str | None
     hash: str | None
+
+
+class ChainLink(NamedTuple):
+    """One seal in chain order with the event it seals, as a check of the chain reads it (a tuple, not a dataclass:
+    a million of them are made per million events checked). The event's columns are None if it was deleted; ``data``
+    is ``DuplicateKeys`` if its stored JSON names a key twice."""
+
+    seq: int
+    event_id: int
+    prev_hash: str
+    seal_hash: str
+    encoding: int
+    sealed_at: datetime
+    at: datetime | None
+    actor: str | None
+    action: str | None
+    entity: str | None
+    entity_id: str | None
+    data: Any
+    found_id: int | None

@@ -42,15 +42,14 @@ VALUES (:case_id, :label, :decided_by, :model_version_id, :review_id, :now);
 -- name: mark_decided
 UPDATE cases SET status = 'decided', decided_at = :now WHERE id = :case_id;
 
--- name: chain_page
--- A page of seals in order, each with the event it seals (NULL columns if the event was deleted): what every check
--- of the chain reads, on the driver's cursor because it reads every event there is.
+-- name: chain
+-- The seals numbered after :after up to :upto in order, each with the event it seals (NULL columns if the event was
+-- deleted): what every check of the chain reads, streamed (``Database.stream``) because it reads every event there is.
 SELECT s.seq, s.event_id, s.prev_hash, s.hash AS seal_hash, s.encoding, s.sealed_at,
        e.at, e.actor, e.action, e.entity, e.entity_id, e.data, e.id AS found_id
 FROM audit_seals s LEFT JOIN audit_events e ON e.id = s.event_id
 WHERE s.seq > :after AND s.seq <= :upto
-ORDER BY s.seq
-LIMIT :batch;
+ORDER BY s.seq;
 
 -- name: count_login_failure
 -- One more failed login for a name or an address, counted from 1 again when the last one is older than
