@@ -10,15 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from helpers.queues import queued, reviewer
-from signoff import audit, review
+from helpers.scripted import scripted_project
+from signoff import audit, review, users
+from signoff.api.app import create_app
 from signoff.audit import checkpoints
-from signoff.domain import AuditEvent
+from signoff.domain import AuditEvent, Role
 from signoff.store import audit as audit_store
+from signoff.store import users as user_store
 from signoff.store.database import Database
 from signoff.store.schema import audit_events, audit_seals
+from signoff.web import security
 
 
 def _tamper(db: Database, sql: str) -> None:
@@ -372,3 +377,33 @@ def test_a_chain_sealed_by_the_published_definition_still_verifies(db: Database)
     for jobs in (1, 2):
         report = audit.verify(db, jobs=jobs)
         assert report.ok and report.checked == len(PUBLISHED_DATA)
+
+
+def test_the_auditor_page_metrics_and_readiness_never_recompute_the_chain(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check of the chain reads every event (seconds per million): pages and scrapes show the latest recorded
+    verification and the sealing lag near the top of the chain instead. Reading the chain here fails the test."""
+    project = scripted_project(db, tmp_path)
+    auditor, _token = users.create_user(db, "audra", Role.AUDITOR, "test")
+    with db.transaction() as conn:
+        now = db.now(conn)
+        ends = now + timedelta(hours=1)
+        user_store.add_session(conn, auditor.id, users.hash_token("audra-session"), "csrf", now, ends)
+    cookie = {"Cookie": f"{security.cookie_name(security.SESSION_COOKIE, False)}=audra-session"}
+    audit.seal(db)
+
+    def refused(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the whole chain was read")
+
+    with TestClient(create_app(project)) as client:
+        monkeypatch.setattr(audit_store, "chain", refused)
+        page = client.get("/audit", headers=cookie)
+        assert page.status_code == 200 and "Nobody has verified the chain here yet." in page.text
+        assert client.get("/metrics").status_code == 200
+        assert client.get("/readyz").status_code == 200
+        monkeypatch.undo()
+        assert client.post("/audit/verify", headers=cookie, data={"csrf_token": "csrf"}).status_code == 200
+        monkeypatch.setattr(audit_store, "chain", refused)
+        page = client.get("/audit", headers=cookie)
+    assert page.status_code == 200 and "<strong>Intact</strong> when audra verified it" in page.text
