@@ -169,8 +169,8 @@ def _jsonb(data: str | bytes) -> Any:
 
 def chain(db: Database, conn: Connection, *, after: int = 0, upto: int = MAX_SEQ) -> Iterator[ChainLink]:
     """The seals numbered ``after + 1`` to ``upto`` (all, by default) in order, each with the event it seals: one
-    streamed statement on the driver's cursor, each row made a ``ChainLink`` once (through SQLAlchemy's result rows,
-    or read a page at a time and copied per field, it cost a check of the chain several times what it does now)."""
+    streamed statement on the driver's cursor, each row made a ``ChainLink`` once (read in pages, copied per field
+    and decoded by a decoder made per event, a check of the chain ran 1.4-2.7x slower: docs/reference/benchmarks.md)."""
     pages = db.stream(conn, "chain", 10_000, _jsonb, after=after, upto=upto)
     if db.dialect == "postgresql":
         for rows in pages:
