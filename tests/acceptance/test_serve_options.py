@@ -1,10 +1,12 @@
-"""`signoff serve` behind a reverse proxy: the proxies named by --forwarded-allow-ips are believed when they say
-the request came over https (so the web session cookie is Secure and __Host- bound); anyone else is not."""
+"""`signoff serve` options. Behind a reverse proxy: the proxies named by --forwarded-allow-ips are believed when
+they say the request came over https (so the web session cookie is Secure and __Host- bound); anyone else is not.
+--workers N: several server processes on PostgreSQL, refused on SQLite."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -12,25 +14,34 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers.processes import environment, ingested_example, server, signoff
+from helpers.processes import environment, ingested_example, server, server_processes, signoff
 
 pytestmark = pytest.mark.slow  # serves in processes, one stalled for 8 s
 
+SCALE_OUT = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "scale-out.md"
 HTTPS = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
 
 
-def _login_cookie(project: Path, *options: str) -> str:
-    with server(project, environment(), *options) as http:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment of the commands: the project's own SQLite file, or a fresh PostgreSQL database."""
+    return environment(request.getfixturevalue("postgres_url") if request.param == "postgresql" else None)
+
+
+def _login_cookie(project: Path, env: dict[str, str], *options: str) -> str:
+    with server(project, env, *options) as http:
         response = http.get("/login", headers=HTTPS)
         assert response.status_code == 200
         return response.headers["set-cookie"]
 
 
-def test_a_trusted_proxy_marks_the_cookies_secure_and_an_untrusted_one_does_not(tmp_path: Path) -> None:
-    project = Path(ingested_example(tmp_path, environment()))
-    trusted = _login_cookie(project, "--forwarded-allow-ips", "127.0.0.1,10.0.0.0/8")
+def test_a_trusted_proxy_marks_the_cookies_secure_and_an_untrusted_one_does_not(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    project = Path(ingested_example(tmp_path, env))
+    trusted = _login_cookie(project, env, "--forwarded-allow-ips", "127.0.0.1,10.0.0.0/8")
     assert trusted.startswith("__Host-signoff-login=") and "Secure" in trusted
-    untrusted = _login_cookie(project, "--forwarded-allow-ips", "10.9.8.7")
+    untrusted = _login_cookie(project, env, "--forwarded-allow-ips", "10.9.8.7")
     assert untrusted.startswith("signoff-login=") and "Secure" not in untrusted
 
 
@@ -40,24 +51,23 @@ def test_a_proxy_address_that_is_not_one_is_refused_before_serving(tmp_path: Pat
     assert "--forwarded-allow-ips: 'proxy.local' is not an IP address or network" in " ".join(refused.stderr.split())
 
 
-def _workers(supervisor: int) -> set[int]:
-    """The supervisor's server processes (Linux /proc): its children but multiprocessing's resource tracker."""
-    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text(encoding="ascii").split()
-    found = set()
-    for pid in children:
-        with contextlib.suppress(OSError):
-            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.add(int(pid))
-    return found
+def test_several_server_processes_are_refused_on_sqlite_before_serving(tmp_path: Path) -> None:
+    project = ingested_example(tmp_path, environment())
+    refused = signoff("serve", "--workers", "2", "-p", project, env=environment())
+    assert refused.returncode == 2
+    message = " ".join(refused.stderr.split())
+    assert message.startswith(f"error: --workers 2 needs PostgreSQL: sqlite:///{Path(project).parent / 'signoff.db'} ")
+    shown = re.search(r"```text\n(error: --workers 2 .*)\n```", SCALE_OUT.read_text(encoding="utf-8"))
+    assert shown is not None and re.sub(r"sqlite:///\S+", "URL", shown[1]) == re.sub(r"sqlite:///\S+", "URL", message)
 
 
-def _stall_a_worker(project: Path, timeout: int) -> tuple[set[int], set[int]]:
+def _stall_a_worker(project: Path, env: dict[str, str], timeout: int) -> tuple[set[int], set[int]]:
     """Serve with two workers, stop one for 8 s (as a loaded machine can keep it from answering), and return the
     workers before and after."""
-    with server(project, environment(), "--workers", "2", "--worker-healthcheck-timeout", str(timeout)) as http:
+    with server(project, env, "--workers", "2", "--worker-healthcheck-timeout", str(timeout)) as http:
         supervisor = _supervisor(http)
         deadline = time.monotonic() + 60
-        while len(before := _workers(supervisor)) < 2 and time.monotonic() < deadline:
+        while len(before := server_processes(supervisor)) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
         stalled = min(before)
         os.kill(stalled, signal.SIGSTOP)
@@ -65,7 +75,7 @@ def _stall_a_worker(project: Path, timeout: int) -> tuple[set[int], set[int]]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(stalled, signal.SIGCONT)
         time.sleep(2)
-        return before, _workers(supervisor)
+        return before, server_processes(supervisor)
 
 
 def _supervisor(http: httpx.Client) -> int:
@@ -80,10 +90,14 @@ def _supervisor(http: httpx.Client) -> int:
     raise AssertionError(f"no signoff serve process on port {port}")
 
 
-def test_a_worker_that_answers_its_health_check_late_is_kept_up_to_the_timeout(tmp_path: Path) -> None:
-    """uvicorn's own 5 s restarted busy workers on a loaded 2-core machine (6-9 times in 30 s)."""
-    project = Path(ingested_example(tmp_path, environment()))
-    before, after = _stall_a_worker(project, 30)
+def test_a_worker_that_answers_its_health_check_late_is_kept_up_to_the_timeout(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """uvicorn's own 5 s restarted busy workers on a loaded 2-core machine (6-9 times in 30 s). On PostgreSQL:
+    SQLite serves one process."""
+    env = environment(postgres_url)
+    project = Path(ingested_example(tmp_path, env))
+    before, after = _stall_a_worker(project, env, 30)
     assert after == before  # stopped for 8 s, under the 30 s timeout: still the same two processes
-    before, after = _stall_a_worker(project, 3)
+    before, after = _stall_a_worker(project, env, 3)
     assert after - before  # past a 3 s timeout the stopped worker was killed and a new one started

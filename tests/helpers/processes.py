@@ -119,3 +119,38 @@ def server(project: Path, env: dict[str, str], *options: str) -> Iterator[httpx.
             yield client
     finally:
         process.stop()
+
+
+def server_processes(supervisor: int) -> set[int]:
+    """The server processes of `signoff serve --workers N` (Linux /proc): the supervisor's children but
+    multiprocessing's resource tracker."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text(encoding="ascii").split()
+    found = set()
+    for pid in children:
+        with suppress(OSError):
+            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.add(int(pid))
+    return found
+
+
+def accepted_connections(pids: set[int], port: int) -> dict[int, int]:
+    """How many established TCP connections to ``port`` each process holds (Linux /proc): which of the server
+    processes sharing one listening socket accepted the clients' connections."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with suppress(OSError):
+            for line in Path(table).read_text(encoding="ascii").splitlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                    established.add(fields[9])
+    counts = {}
+    for pid in pids:
+        sockets = set()
+        with suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with suppress(OSError):
+                    target = str(fd.readlink())
+                    if target.startswith("socket:["):
+                        sockets.add(target[8:-1])
+        counts[pid] = len(sockets & established)
+    return counts

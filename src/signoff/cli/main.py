@@ -93,7 +93,7 @@ def ingest_command(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Server processes (use PostgreSQL for more than one).")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes; more than one needs PostgreSQL.")] = 1,
     forwarded_allow_ips: Annotated[
         str,
         typer.Option(
@@ -120,7 +120,16 @@ def serve(
     trusted = _proxies(forwarded_allow_ips)
     with errors():
         loaded = load_project(project)
-        database(loaded)
+        db = database(loaded)
+        if workers > 1 and db.dialect == "sqlite":
+            # Each process would hold its own connections to one file whose writes take turns on one lock: the
+            # in-process writer queue and WAL checkpointer that keep one server fast cannot span processes.
+            fail(
+                f"--workers {workers} needs PostgreSQL: {db.safe_url} is SQLite, which takes one writer at a time; "
+                "serve one process (--workers 1) or set SIGNOFF_DATABASE_URL to a postgresql:// URL",
+                2,
+            )
+        db.dispose()
         for flow in loaded.flows.values():  # fail here, with one clear line, rather than inside the server
             intake.load(loaded, flow)
     os.environ["SIGNOFF_PROJECT"] = str(loaded.path)
