@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, func, select, text
 
 from signoff.store.joins import reviews_with_task, routed
 from signoff.store.schema import (
+    HUMAN_DECIDERS,
     audit_events,
     cases,
     decisions,
@@ -24,12 +25,11 @@ from signoff.store.schema import (
 
 
 def case_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> list[Any]:
-    """Every case of ``flow`` created in ``[start, end)`` (gold cases left out) with its prediction, route and
-    decision, if any: one row per case, oldest first."""
+    """Every case of ``flow`` created in ``[start, end)`` (gold cases left out) with its groups, prediction, route
+    and decision, if any: one row per case, oldest first."""
     query = (
         select(
             cases.c.id,
-            cases.c.fields,
             cases.c.groups,
             cases.c.status,
             cases.c.created_at,
@@ -108,20 +108,24 @@ def first_case_at(conn: Connection, flow: str) -> datetime | None:
     return value
 
 
-def confidences(conn: Connection, flow: str, start: datetime, end: datetime) -> list[float]:
-    """The model's top-class probabilities on the flow's cases created in ``[start, end)``."""
+def corrected_times(conn: Connection, flow: str, start: datetime, end: datetime) -> list[datetime]:
+    """When each case of ``flow`` created in ``[start, end)`` was created, for the cases whose final decision a
+    person made against the model's label. Read from the people's decisions (``ix_decisions_human``, whose
+    condition the query states as written so that both databases use it), which reviewers bound, not every case."""
     query = (
-        select(predictions.c.confidence)
-        .select_from(routed(cases, cases.c.id))
+        select(cases.c.created_at)
+        .select_from(routed(decisions.join(cases, cases.c.id == decisions.c.case_id), decisions.c.case_id))
         .where(
+            text(HUMAN_DECIDERS),
+            decisions.c.created_at >= start,
             cases.c.flow == flow,
             cases.c.created_at >= start,
             cases.c.created_at < end,
             cases.c.status != "gold",
-            predictions.c.confidence.is_not(None),
+            decisions.c.label != predictions.c.label,
         )
     )
-    return [float(v) for v in conn.execute(query).scalars()]
+    return list(conn.execute(query).scalars())
 
 
 # What Prometheus scrapes: totals since the start, grouped by bounded labels, read from the store so that every
