@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast screenshots lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-active bench-loop bench-startup clean
+.PHONY: install demo test test-fast screenshots lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-active bench-loop bench-startup bench-metrics clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,7 +69,10 @@ bench-active: install  ## labels to reach 99% of the final accuracy, margin samp
 bench-loop: install  ## the learning loop's case study: weekly retraining and gated promotion against a model never retrained, 20 seeds, 2 data sets (about 40 min on 2 shared cores; --quick: 3 seeds, 6 weeks)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python bench/loop_case_study.py --json loop-case-study.json --chart docs/images/loop-case-study.png
 
-bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-active bench-loop bench-startup  ## every benchmark
+bench-metrics: install  ## signoff metrics, queues, reviewers, the owner and lead pages and /metrics at 100k and 1M cases on both databases, beside a bare GROUP BY (about 30 min)
+	$(BIN)/python bench/metrics_scale.py
+
+bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-active bench-loop bench-startup bench-metrics  ## every benchmark
 
 clean:
 	rm -rf $(VENV) signoff-demo .mypy_cache .ruff_cache .pytest_cache
