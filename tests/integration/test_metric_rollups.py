@@ -16,23 +16,40 @@ from sqlalchemy import func, insert, select
 
 from helpers.builders import make_project
 from signoff import intake
-from signoff.metrics import drift, kpis
-from signoff.metrics.service import flow_metrics
+from signoff.domain import Role
+from signoff.metrics import drift, fairness, kpis
+from signoff.metrics.service import HUMAN, first_per_case, flow_metrics
+from signoff.store import metrics as metric_store
 from signoff.store import rollups
 from signoff.store.database import Database
-from signoff.store.schema import case_cells, cases, model_versions, policy_versions, predictions, routes
+from signoff.store.schema import (
+    case_cells,
+    cases,
+    decisions,
+    model_versions,
+    policy_versions,
+    predictions,
+    reviews,
+    routes,
+    tasks,
+    users,
+)
+from signoff.users import create_user
 
 RULES = [("auto", None), ("review", "uncertain"), ("review", "large"), ("audit", "audit")]
 
 
 def _record(db: Database, rng: np.random.Generator, n: int, earliest: datetime, hours: float) -> None:
     """``n`` random cases created in ``[earliest, earliest + hours)``, with a prediction and a route each; about
-    one in twenty fields missing, and a few gold cases, which the metrics leave out."""
+    one in twenty fields missing, and a few gold cases, which the metrics leave out. The model decides auto and
+    audit cases at intake; a reviewer decides most review cases later (some against the model), escalation's
+    default a few; half the audit cases get an audit review, some after the window's end."""
     with db.transaction() as conn:
         model = conn.execute(select(model_versions.c.id)).scalar_one()
         policy = conn.execute(select(policy_versions.c.version)).scalar_one()
+        reviewer = conn.execute(select(users.c.id)).scalar_one()
         first = int(conn.execute(select(func.coalesce(func.max(cases.c.id), 0))).scalar_one()) + 1
-        rows, scored, routed = [], [], []
+        rows, scored, routed, decided, audit_tasks, audit_reviews = [], [], [], [], [], []
         for i in range(n):
             case_id = first + i
             at = earliest + timedelta(seconds=float(rng.uniform(0, hours * 3600)))
@@ -45,12 +62,34 @@ def _record(db: Database, rng: np.random.Generator, n: int, earliest: datetime, 
             confidence = None if rng.random() < 0.03 else float(rng.uniform(0.5, 1.0))
             scored.append({"id": case_id, "case_id": case_id, "model_version_id": model, "label": "good",
                            "confidence": confidence, "created_at": at})  # fmt: skip
+            model_label = str(rng.choice(["good", "bad"]))
+            scored[-1]["label"] = model_label
             verdict, rule = RULES[int(rng.integers(0, len(RULES)))]
             routed.append({"case_id": case_id, "prediction_id": case_id, "policy_version": policy, "verdict": verdict,
-                           "rule": rule, "reason": "random", "priority": 0, "created_at": at})  # fmt: skip
+                           "rule": rule, "reason": "random", "priority": 0, "created_at": at,
+                           "inclusion_probability": 0.25 if verdict == "audit" else None})  # fmt: skip
+            later = at + timedelta(minutes=float(rng.uniform(1, 300)))
+            if verdict in ("auto", "audit"):
+                decided.append({"case_id": case_id, "label": model_label, "decided_by": "model", "created_at": at})
+            elif rng.random() < 0.7:
+                by = "default-action" if rng.random() < 0.1 else "reviewer"
+                label = str(rng.choice(["good", "bad"]))
+                decided.append({"case_id": case_id, "label": label, "decided_by": by, "created_at": later})
+            if verdict == "audit" and rng.random() < 0.5:
+                audit_tasks.append({"id": case_id, "case_id": case_id, "flow": "test-flow", "queue": "default",
+                                    "role": "reviewer", "priority": 0, "status": "done", "lease_token": 1,
+                                    "lease_ttl": 60, "created_at": at, "completed_at": later,
+                                    "kind": "audit"})  # fmt: skip
+                audit_reviews.append({"task_id": case_id, "case_id": case_id, "reviewer_id": reviewer,
+                                      "lease_token": 1, "label": str(rng.choice(["good", "bad"])), "comment": "",
+                                      "created_at": later})  # fmt: skip
         conn.execute(insert(cases), rows)
         conn.execute(insert(predictions), scored)
         conn.execute(insert(routes), routed)
+        conn.execute(insert(decisions), decided)
+        if audit_tasks:
+            conn.execute(insert(tasks), audit_tasks)
+            conn.execute(insert(reviews), audit_reviews)
 
 
 def _full_scan(db: Database, start: datetime, end: datetime, span: timedelta) -> dict[str, Any]:
@@ -61,6 +100,20 @@ def _full_scan(db: Database, start: datetime, end: datetime, span: timedelta) ->
         ).scalar_one()
         reference = rollups.facts_between(conn, "test-flow", first, first + span)
         current = rollups.facts_between(conn, "test-flow", start, end)
+        decided = [c for c in metric_store.decided_cases(conn, [f.id for f in current]) if c.decision is not None]
+        found_reviews = metric_store.review_rows(conn, "test-flow", start, end)
+    audits = first_per_case([r for r in found_reviews if r.kind == "audit" and r.inclusion_probability is not None])
+    truth = [(audits[c.id].label == "good") if c.id in audits else None for c in decided]
+    overridden = [(c.decision != c.model_label) if c.decided_by in HUMAN else None for c in decided]
+    report = {
+        "group": fairness.fairness_report(
+            [c.groups.get("group") for c in decided],
+            [c.verdict == "review" for c in decided],
+            [c.decision == "good" for c in decided],
+            overridden,
+            truth,
+        )
+    } if decided else {}  # fmt: skip
 
     def columns(facts: list[rollups.CaseFact]) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -81,6 +134,8 @@ def _full_scan(db: Database, start: datetime, end: datetime, span: timedelta) ->
         "reasons": kpis.flag_rate_by_reason([f.rule or f.verdict for f in flagged], len(current)),
         "features": drift.feature_drift(columns(reference), columns(current)) if current else {},
         "score": drift.score_drift(reference_scores, scores) if current and scores else None,
+        "fairness": report,
+        "corrected": sum(o is True for o in overridden),
     }
 
 
@@ -108,15 +163,29 @@ def _compare(db: Database, project: Any, window: str, end: datetime) -> None:
         # the KS distance over 1/1000-wide score bins: never above the exact one, and below it by at most the
         # largest share of one bin in either sample (here, with thousands of scores spread over [0.5, 1], < 0.01)
         assert expected_score.ks - 0.01 <= score.ks <= expected_score.ks + 1e-12
+    # fairness over the decided cases (the model's from the cells, the others and the audited ones one by one)
+    assert m.fairness.keys() == scan["fairness"].keys()
+    for attribute, expected_report in scan["fairness"].items():
+        found_report = m.fairness[attribute]
+        assert found_report.groups == expected_report.groups
+        assert found_report.demographic_parity_difference == pytest.approx(
+            expected_report.demographic_parity_difference
+        )
+        assert found_report.equalized_odds_difference == pytest.approx(expected_report.equalized_odds_difference)
+    assert m.cost.corrected == scan["corrected"]
     # the trend's windows, each read the same way
     for i, point in enumerate(m.series):
         part = _full_scan(db, m.end - span * (3 - i), m.end - span * (2 - i), span)
         assert (point.cases, point.flag_rate) == (part["cases"], kpis.flag_rate(part["flagged"], part["cases"]))
+        # a case costs 0.5 and a review nothing here: the cost per corrected case is the cases' over the corrected
+        expected_cost = kpis.cost_per_corrected(0.0, part["cases"] * 0.5, part["corrected"])
+        assert point.cost_per_corrected == pytest.approx(expected_cost)
 
 
 def test_rollups_give_the_full_scans_figures_on_random_data(db: Database, tmp_path: Path) -> None:
-    project = make_project(tmp_path, db.url)
+    project = make_project(tmp_path, db.url, costs={"per_case": 0.5})
     intake.prepare(db, project)
+    create_user(db, "auditor-1", Role.REVIEWER, "test")
     rng = np.random.default_rng(17)
     with db.transaction(write=False) as conn:
         now = db.now(conn)
@@ -140,6 +209,7 @@ def test_rollups_give_the_full_scans_figures_on_random_data(db: Database, tmp_pa
 def test_a_fold_adds_each_case_once_whatever_the_chunk(db: Database, tmp_path: Path) -> None:
     project = make_project(tmp_path, db.url)
     intake.prepare(db, project)
+    create_user(db, "auditor-1", Role.REVIEWER, "test")
     rng = np.random.default_rng(3)
     with db.transaction(write=False) as conn:
         now = db.now(conn)

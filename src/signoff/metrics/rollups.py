@@ -30,7 +30,7 @@ from signoff.store.rollups import CaseFact, Cells
 
 HOUR = timedelta(hours=1)
 COUNTS = "cases"  # the scope of the verdict counts, which need no reference
-VERDICT, FEATURE, SCORE, FINE = "verdict", "feature", "score", "fine"
+VERDICT, FAIR, FEATURE, SCORE, FINE = "verdict", "fair", "feature", "score", "fine"
 Window = dict[tuple[str, str], tuple[int, float]]  # (kind, key) -> (count, total) over one window
 
 
@@ -58,12 +58,38 @@ def category_key(value: Hashable) -> str:
     return text if len(text) <= 200 else "#" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def counts_of(facts: Iterable[CaseFact]) -> Cells:
-    """Cases per hour by verdict and rule."""
-    cells: dict[tuple[datetime, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
-    for fact in facts:
-        cells[(floor_hour(fact.created_at), VERDICT, verdict_key(fact.verdict, fact.rule))][0] += 1
-    return {key: (int(n), float(t)) for key, (n, t) in cells.items()}
+@dataclass(frozen=True)
+class Counting:
+    """Cases per hour by verdict and rule, and per group of each of ``attributes`` by whether they were flagged
+    and the model's decision (empty when the model did not decide them at intake)."""
+
+    attributes: tuple[str, ...]
+
+    @property
+    def scope(self) -> str:
+        return COUNTS + ":" + hashlib.sha256(json.dumps(self.attributes).encode()).hexdigest()[:16]
+
+    def cells_of(self, facts: Iterable[CaseFact]) -> Cells:
+        cells: dict[tuple[datetime, str, str], int] = defaultdict(int)
+        for fact in facts:
+            hour = floor_hour(fact.created_at)
+            cells[(hour, VERDICT, verdict_key(fact.verdict, fact.rule))] += 1
+            flagged = int(fact.verdict == "review")
+            for attribute in self.attributes:
+                group = category_key(fact.groups.get(attribute))
+                cells[(hour, FAIR, f"{attribute}\x1f{group}\x1f{flagged}\x1f{fact.model_decision or ''}")] += 1
+        return {key: (n, 0.0) for key, n in cells.items()}
+
+
+def fair_key(key: str) -> tuple[str, str, bool, str]:
+    """(attribute, group key, flagged, the model's decision or '') of a fairness cell's key."""
+    attribute, group, flagged, decision = key.split("\x1f")
+    return attribute, group, flagged == "1", decision
+
+
+def category_value(key: str) -> Any:
+    """The category a key was made from (a digest stays a digest)."""
+    return key if key.startswith("#") else json.loads(key)
 
 
 def _numbers(values: list[Any]) -> npt.NDArray[np.float64]:
@@ -191,6 +217,7 @@ def window(
 ) -> Window:
     """The cells of ``kinds`` over ``[start, end)``: whole hours from the cells, the edges and the unfolded cases
     raw (see the module's docstring). ``mark``: up to which id ``scope`` was folded."""
+    kinds = tuple(kinds)
     first, last = ceil_hour(start), ceil_hour(end)
     found: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
     for cell in store.sums(conn, flow, scope, first, last, kinds):
@@ -199,8 +226,10 @@ def window(
     head = store.facts_between(conn, flow, start, first) if start < first else []
     after_end = store.facts_between(conn, flow, end, last, up_to=mark) if end < last else []
     unfolded = [f for f in store.facts_after(conn, flow, mark) if first <= f.created_at < end]
+    wanted = set(kinds)
     for sign, facts in ((1, head), (-1, after_end), (1, unfolded)):
         for (_, kind, key), (count, total) in cells_of(facts).items():
-            found[(kind, key)][0] += sign * count
-            found[(kind, key)][1] += sign * total
+            if kind in wanted:
+                found[(kind, key)][0] += sign * count
+                found[(kind, key)][1] += sign * total
     return {key: (int(n), float(t)) for key, (n, t) in found.items() if n}

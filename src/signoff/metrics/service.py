@@ -128,10 +128,6 @@ def window_bounds(window: str, end: datetime) -> tuple[datetime, datetime]:
     return end - WINDOWS[window_or_error(window)], end
 
 
-def _flagged(row: Any) -> bool:
-    return bool(row.verdict == "review")
-
-
 def _human_accuracy(reviews: Sequence[Any]) -> tuple[estimates.Estimate | None, dict[str, int]]:
     """Gold answers, plus the reviews of cases an adjudicator settled (right when they match the adjudication)."""
     gold = [r for r in reviews if r.kind == "gold" and r.gold is not None]
@@ -162,21 +158,58 @@ def _audit_labels(reviews: Sequence[Any]) -> dict[int, Any]:
     return first_per_case([r for r in reviews if r.kind == "audit" and r.inclusion_probability is not None])
 
 
-def _fairness(flow: Flow, rows: Sequence[Any], audits: dict[int, Any]) -> dict[str, fairness.FairnessReport]:
-    decided = [r for r in rows if r.decision is not None]
-    if not decided or not flow.groups:
-        return {}
+def _overridden(case: metric_store.DecidedCase) -> bool | None:
+    """Whether a person's decision differs from the model's label; None when no person decided the case."""
+    return (case.decision != case.model_label) if case.decided_by in HUMAN else None
+
+
+def _fairness(
+    conn: Any, flow: Flow, start: datetime, end: datetime, mark: int, audits: dict[int, Any]
+) -> tuple[dict[str, fairness.FairnessReport], list[metric_store.DecidedCase]]:
+    """Fairness over the decided cases of ``[start, end)``: those the model decided at intake from the cells, the
+    others (people's decisions, escalation's default) and the audited ones (whose truth is known) one by one; and
+    the cases not decided by the model, which the cost's corrected count reads too."""
+    late = metric_store.not_by_model(conn, flow.name, start, end)
+    if not flow.groups:
+        return {}, late
+    counting = rollups.Counting(flow.groups)
+    window = rollups.window(conn, flow.name, counting.scope, counting.cells_of, (rollups.FAIR,), start, end, mark)
+    seen = {case.id for case in late}
+    audited = [
+        case
+        for case in metric_store.decided_cases(conn, [i for i in audits if i not in seen])
+        if start <= case.created_at < end and case.decided_by == "model"
+    ]
     good = flow.favourable
-    flagged = [_flagged(r) for r in decided]
-    approved = [r.decision == good for r in decided]
-    overridden = [(r.decision != r.model_label) if r.decided_by in HUMAN else None for r in decided]
-    truth = [(audits[r.id].label == good) if r.id in audits else None for r in decided]
-    return {
-        attribute: fairness.fairness_report(
-            [(r.groups or {}).get(attribute) for r in decided], flagged, approved, overridden, truth
-        )
-        for attribute in flow.groups
-    }
+    one_by_one = [case for case in late + audited if case.decision is not None]
+    report: dict[str, fairness.FairnessReport] = {}
+    for attribute in flow.groups:
+        cells: dict[tuple[str, bool, str], int] = defaultdict(int)
+        for (_, key), (count, _) in window.items():
+            name, group, flagged, decision = rollups.fair_key(key)
+            if name == attribute and decision:
+                cells[(group, flagged, decision)] += count
+        for case in audited:  # counted one by one below, with their truth
+            cells[(rollups.category_key(case.groups.get(attribute)), case.verdict == "review", str(case.decision))] -= 1
+        groups: list[Any] = []
+        flagged_: list[bool] = []
+        approved: list[bool] = []
+        for (group, flagged, decision), count in cells.items():
+            groups += [rollups.category_value(group)] * count
+            flagged_ += [flagged] * count
+            approved += [decision == good] * count
+        overridden: list[bool | None] = [None] * len(groups)
+        truth: list[bool | None] = [None] * len(groups)
+        for case in one_by_one:
+            groups.append(case.groups.get(attribute))
+            flagged_.append(case.verdict == "review")
+            approved.append(case.decision == good)
+            overridden.append(_overridden(case))
+            truth.append((audits[case.id].label == good) if case.id in audits else None)
+        if not groups:
+            return {}, late
+        report[attribute] = fairness.fairness_report(groups, flagged_, approved, overridden, truth)
+    return report, late
 
 
 def _numbers(values: list[Any]) -> Any:
@@ -251,8 +284,9 @@ class Counted:
     reasons: dict[str, int]
 
 
-def _counted(conn: Any, flow: str, start: datetime, end: datetime, mark: int) -> Counted:
-    window = rollups.window(conn, flow, rollups.COUNTS, rollups.counts_of, (rollups.VERDICT,), start, end, mark)
+def _counted(conn: Any, flow: Flow, start: datetime, end: datetime, mark: int) -> Counted:
+    counting = rollups.Counting(flow.groups)
+    window = rollups.window(conn, flow.name, counting.scope, counting.cells_of, (rollups.VERDICT,), start, end, mark)
     cases = flagged = 0
     reasons: dict[str, int] = defaultdict(int)
     for (_, key), (count, _) in window.items():
@@ -264,16 +298,12 @@ def _counted(conn: Any, flow: str, start: datetime, end: datetime, mark: int) ->
     return Counted(cases, flagged, dict(reasons))
 
 
-def _fold(db: Database, flow: str, reference: rollups.Reference | None) -> Marks:
+def _fold(db: Database, flow: Flow, reference: rollups.Reference | None) -> Marks:
     """Fold what was recorded since the last read into the cells (exact: every final case, once)."""
-    counts = rollups.fold(db, flow, rollups.COUNTS, rollups.counts_of)
-    drifted = rollups.fold(db, flow, reference.scope, reference.cells_of) if reference is not None else 0
+    counting = rollups.Counting(flow.groups)
+    counts = rollups.fold(db, flow.name, counting.scope, counting.cells_of)
+    drifted = rollups.fold(db, flow.name, reference.scope, reference.cells_of) if reference is not None else 0
     return Marks(counts, drifted)
-
-
-def _corrected(rows: Sequence[Any]) -> int:
-    """Cases whose final decision a human made and that differ from the model's label."""
-    return sum(r.decided_by in HUMAN and r.decision != r.model_label for r in rows)
 
 
 def _series(conn: Any, flow: Flow, window: str, end: datetime, points: int, now: datetime, mark: int) -> list[Point]:
@@ -284,8 +314,8 @@ def _series(conn: Any, flow: Flow, window: str, end: datetime, points: int, now:
     task_buckets: dict[int, list[Any]] = defaultdict(list)
     reviews_in: dict[int, int] = defaultdict(int)
     corrected: dict[int, int] = defaultdict(int)
-    for created in metric_store.corrected_times(conn, flow.name, start, end):
-        corrected[int((created - start) / span)] += 1
+    for case in metric_store.not_by_model(conn, flow.name, start, end):
+        corrected[int((case.created_at - start) / span)] += _overridden(case) is True
     for t in task_rows:
         if t.kind != "gold":
             task_buckets[int((t.created_at - start) / span)].append(t)
@@ -293,7 +323,7 @@ def _series(conn: Any, flow: Flow, window: str, end: datetime, points: int, now:
         reviews_in[int((review.created_at - start) / span)] += 1
     series = []
     for i in range(points):
-        cases = _counted(conn, flow.name, start + span * i, start + span * (i + 1), mark)
+        cases = _counted(conn, flow, start + span * i, start + span * (i + 1), mark)
         work = task_buckets.get(i, [])
         done = kpis.turnaround([t.created_at for t in work], [t.completed_at for t in work]) if work else None
         sla = kpis.sla_compliance([t.due_at for t in work], [t.completed_at for t in work], now)
@@ -325,17 +355,18 @@ def flow_metrics(
     flow = project.flow(flow_name)
     span = WINDOWS[window_or_error(window)]
     source, reference = _reference(db, project, flow, span)
-    marks = _fold(db, flow.name, reference)
+    marks = _fold(db, flow, reference)
     with db.transaction(write=False) as conn:
         now = db.now(conn)
         end = end or now
         start, _ = window_bounds(window, end)
-        counted = _counted(conn, flow.name, start, end, marks.counts)
-        rows = metric_store.case_rows(conn, flow.name, start, end)
-        previous = metric_store.case_rows(conn, flow.name, start - span, start)
+        counted = _counted(conn, flow, start, end, marks.counts)
         task_rows = [t for t in metric_store.task_rows(conn, flow.name, start, end) if t.kind != "gold"]
         reviews = metric_store.review_rows(conn, flow.name, start, end)
         previous_reviews = metric_store.review_rows(conn, flow.name, start - span, start)
+        audits = _audit_labels(reviews)
+        report, late = _fairness(conn, flow, start, end, marks.counts, audits)
+        before, _ = _fairness(conn, flow, start - span, start, marks.counts, _audit_labels(previous_reviews))
         data_drift = _drift(conn, flow, source, reference, marks, start, end, counted.cases)
         series = _series(conn, flow, window, end, points, now, marks.counts) if points else []
 
@@ -343,14 +374,11 @@ def flow_metrics(
     spread = kpis.turnaround_bins([t.created_at for t in task_rows], [t.completed_at for t in task_rows])
     sla = kpis.sla_compliance([t.due_at for t in task_rows], [t.completed_at for t in task_rows], now)
 
-    audits = _audit_labels(reviews)
     audited = list(audits.values())
     model = model_accuracy(audited)
     human, sources = _human_accuracy(reviews)
     gain = estimates.accuracy_gain(human, model) if human is not None and model is not None else None
 
-    report = _fairness(flow, rows, audits)
-    before = _fairness(flow, previous, _audit_labels(previous_reviews))
     threshold = drift_threshold if drift_threshold is not None else (flow.alerts.fairness_drift or 0.1)
     moved = {
         attribute: fairness.fairness_drift(before[attribute], now_report, threshold, flow.alerts.min_cases)
@@ -360,7 +388,7 @@ def flow_metrics(
 
     labour = len(reviews) * flow.costs.per_review
     system = counted.cases * flow.costs.per_case
-    corrected = _corrected(rows)
+    corrected = sum(_overridden(case) is True for case in late)
     cost = Cost(
         labour,
         system,

@@ -3,7 +3,8 @@ Prometheus scrapes. Plain SQLAlchemy Core; the formulas themselves live in ``sig
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy import Connection, and_, func, select, text
 
 from signoff.store.joins import reviews_with_task, routed
 from signoff.store.schema import (
-    HUMAN_DECIDERS,
+    NOT_MODEL,
     audit_events,
     cases,
     decisions,
@@ -22,35 +23,6 @@ from signoff.store.schema import (
     routes,
     tasks,
 )
-
-
-def case_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> list[Any]:
-    """Every case of ``flow`` created in ``[start, end)`` (gold cases left out) with its groups, prediction, route
-    and decision, if any: one row per case, oldest first."""
-    query = (
-        select(
-            cases.c.id,
-            cases.c.groups,
-            cases.c.status,
-            cases.c.created_at,
-            predictions.c.label.label("model_label"),
-            predictions.c.confidence,
-            routes.c.verdict,
-            routes.c.rule,
-            routes.c.inclusion_probability,
-            decisions.c.label.label("decision"),
-            decisions.c.decided_by,
-        )
-        .select_from(routed(cases, cases.c.id).outerjoin(decisions, decisions.c.case_id == cases.c.id))
-        .where(
-            cases.c.flow == flow,
-            cases.c.created_at >= start,
-            cases.c.created_at < end,
-            cases.c.status != "gold",
-        )
-        .order_by(cases.c.id)
-    )
-    return list(conn.execute(query))
 
 
 def task_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> list[Any]:
@@ -108,24 +80,61 @@ def first_case_at(conn: Connection, flow: str) -> datetime | None:
     return value
 
 
-def corrected_times(conn: Connection, flow: str, start: datetime, end: datetime) -> list[datetime]:
-    """When each case of ``flow`` created in ``[start, end)`` was created, for the cases whose final decision a
-    person made against the model's label. Read from the people's decisions (``ix_decisions_human``, whose
-    condition the query states as written so that both databases use it), which reviewers bound, not every case."""
-    query = (
-        select(cases.c.created_at)
-        .select_from(routed(decisions.join(cases, cases.c.id == decisions.c.case_id), decisions.c.case_id))
-        .where(
-            text(HUMAN_DECIDERS),
-            decisions.c.created_at >= start,
-            cases.c.flow == flow,
-            cases.c.created_at >= start,
-            cases.c.created_at < end,
-            cases.c.status != "gold",
-            decisions.c.label != predictions.c.label,
+@dataclass(frozen=True)
+class DecidedCase:
+    """A case with its groups, route, the model's label and its decision (None: not decided yet)."""
+
+    id: int
+    created_at: datetime
+    groups: dict[str, Any]
+    verdict: str
+    model_label: str | None
+    decision: str | None
+    decided_by: str | None
+
+
+def _decided() -> Any:
+    return (
+        select(
+            cases.c.id,
+            cases.c.created_at,
+            cases.c.groups,
+            routes.c.verdict,
+            predictions.c.label.label("model_label"),
+            decisions.c.label.label("decision"),
+            decisions.c.decided_by,
         )
+        .select_from(routed(cases, cases.c.id).outerjoin(decisions, decisions.c.case_id == cases.c.id))
+        .where(cases.c.status != "gold")
     )
-    return list(conn.execute(query).scalars())
+
+
+def _decided_case(row: Any) -> DecidedCase:
+    return DecidedCase(
+        int(row.id), row.created_at, dict(row.groups or {}), str(row.verdict), row.model_label, row.decision,
+        row.decided_by,
+    )  # fmt: skip
+
+
+def not_by_model(conn: Connection, flow: str, start: datetime, end: datetime) -> list[DecidedCase]:
+    """The cases of ``flow`` created in ``[start, end)`` whose decision the model did not make at intake (people's,
+    escalation's default). Read from those decisions (``ix_decisions_not_model``, whose condition the query states
+    as written so that both databases use it), which reviewers bound, not from every case."""
+    query = _decided().where(
+        text(NOT_MODEL),
+        decisions.c.created_at >= start,
+        cases.c.flow == flow,
+        cases.c.created_at >= start,
+        cases.c.created_at < end,
+    )
+    return [_decided_case(row) for row in conn.execute(query)]
+
+
+def decided_cases(conn: Connection, case_ids: Collection[int]) -> list[DecidedCase]:
+    """These cases (gold cases left out), decided or not."""
+    if not case_ids:
+        return []
+    return [_decided_case(row) for row in conn.execute(_decided().where(cases.c.id.in_(sorted(case_ids))))]
 
 
 # What Prometheus scrapes: totals since the start, grouped by bounded labels, read from the store so that every

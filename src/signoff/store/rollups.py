@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from signoff.store.database import Database
 from signoff.store.joins import routed
-from signoff.store.schema import case_cells, cases, drift_references, predictions, rollup_marks, routes
+from signoff.store.schema import case_cells, cases, decisions, drift_references, predictions, rollup_marks, routes
 
 CellKey = tuple[datetime, str, str]  # (hour, kind, key)
 Cells = dict[CellKey, tuple[int, float]]  # (count, total)
@@ -29,19 +29,26 @@ Cells = dict[CellKey, tuple[int, float]]  # (count, total)
 
 @dataclass(frozen=True)
 class CaseFact:
-    """What a cell is folded from: a case's fields as recorded, its route's verdict and rule, the model's score."""
+    """What a cell is folded from: a case's fields and groups as recorded, its route's verdict and rule, the model's
+    score, and the model's decision if it made one (at intake, in the case's own transaction)."""
 
     id: int
     created_at: datetime
     fields: Mapping[str, Any]
+    groups: Mapping[str, Any]
     verdict: str
     rule: str | None
     confidence: float | None
+    model_decision: str | None
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> CaseFact:
         confidence = None if row.confidence is None else float(row.confidence)
-        return cls(int(row.id), row.created_at, row.fields or {}, str(row.verdict), row.rule, confidence)
+        decision = row.decision if row.decided_by == "model" else None
+        return cls(
+            int(row.id), row.created_at, row.fields or {}, row.groups or {}, str(row.verdict), row.rule, confidence,
+            decision,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,9 +61,11 @@ class CellSum:
 
 def _facts() -> Any:
     return select(
-        cases.c.id, cases.c.flow, cases.c.created_at, cases.c.fields, routes.c.verdict, routes.c.rule,
-        predictions.c.confidence,
-    ).select_from(routed(cases, cases.c.id)).where(cases.c.status != "gold")  # fmt: skip
+        cases.c.id, cases.c.flow, cases.c.created_at, cases.c.fields, cases.c.groups, routes.c.verdict, routes.c.rule,
+        predictions.c.confidence, decisions.c.label.label("decision"), decisions.c.decided_by,
+    ).select_from(
+        routed(cases, cases.c.id).outerjoin(decisions, decisions.c.case_id == cases.c.id)
+    ).where(cases.c.status != "gold")  # fmt: skip
 
 
 def facts_between(

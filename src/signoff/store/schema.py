@@ -411,7 +411,7 @@ webhook_cursors = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 
-HUMAN_DECIDERS = "decided_by IN ('reviewer', 'consensus', 'adjudication')"
+NOT_MODEL = "decided_by <> 'model'"
 decisions = Table(
     "decisions",
     metadata,
@@ -421,13 +421,9 @@ decisions = Table(
     Column("model_version_id", Id, ForeignKey("model_versions.id"), nullable=True),
     Column("review_id", Id, ForeignKey("reviews.id"), nullable=True),
     _created(),
-    # The decisions people made, by time: the metrics' corrected cases, which reviewers bound, not every case.
-    Index(
-        "ix_decisions_human",
-        "created_at",
-        postgresql_where=text(HUMAN_DECIDERS),
-        sqlite_where=text(HUMAN_DECIDERS),
-    ),
+    # The decisions not made by the model at intake (people's, escalation's default), by time: what the metrics
+    # read beside their rollups, which reviewers bound, not every case.
+    Index("ix_decisions_not_model", "created_at", postgresql_where=text(NOT_MODEL), sqlite_where=text(NOT_MODEL)),
 )
 
 # Ground truth that arrives after the decision (the loan defaulted): one label per case and source, so that

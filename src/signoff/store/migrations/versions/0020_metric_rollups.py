@@ -48,12 +48,14 @@ def upgrade() -> None:
         sa.Column("document", Document, nullable=False),
         sa.PrimaryKeyConstraint("flow", "name", name=op.f("pk_drift_references")),
     )
-    human = sa.text("decided_by IN ('reviewer', 'consensus', 'adjudication')")
-    op.create_index("ix_decisions_human", "decisions", ["created_at"], postgresql_where=human, sqlite_where=human)
+    not_model = sa.text("decided_by <> 'model'")
+    op.create_index(
+        "ix_decisions_not_model", "decisions", ["created_at"], postgresql_where=not_model, sqlite_where=not_model
+    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_decisions_human", table_name="decisions")
+    op.drop_index("ix_decisions_not_model", table_name="decisions")
     op.drop_table("drift_references")
     op.drop_table("rollup_marks")
     op.drop_table("case_cells")
