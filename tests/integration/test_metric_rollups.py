@@ -226,3 +226,38 @@ def test_a_fold_adds_each_case_once_whatever_the_chunk(db: Database, tmp_path: P
         folded = sum(c.count for c in rollups.sums(conn, "test-flow", "test", now - timedelta(days=1), now, ["n"]))
         recorded = conn.execute(select(func.count()).select_from(cases).where(cases.c.status != "gold")).scalar_one()
     assert folded == recorded and 250 < recorded < 300  # gold cases are not folded
+
+
+def test_prometheus_totals_add_the_cases_above_the_mark_to_the_cells(db: Database, tmp_path: Path) -> None:
+    project = make_project(tmp_path, db.url)
+    intake.prepare(db, project)
+    create_user(db, "auditor-1", Role.REVIEWER, "test")
+    rng = np.random.default_rng(5)
+    with db.transaction(write=False) as conn:
+        now = db.now(conn)
+
+    def scanned() -> tuple[dict[tuple[str, str], int], int]:
+        with db.transaction(write=False) as conn:
+            verdicts = conn.execute(
+                select(cases.c.flow, routes.c.verdict, func.count())
+                .select_from(cases.join(routes, routes.c.case_id == cases.c.id))
+                .where(cases.c.status != "gold")
+                .group_by(cases.c.flow, routes.c.verdict)
+            ).all()
+            by_model = conn.execute(
+                select(func.count())
+                .select_from(decisions.join(cases, cases.c.id == decisions.c.case_id))
+                .where(decisions.c.decided_by == "model", cases.c.status != "gold")
+            ).scalar_one()
+        return {(f, v): int(n) for f, v, n in verdicts}, int(by_model)
+
+    def totals() -> tuple[dict[tuple[str, str], int], int]:
+        with db.transaction(write=False) as conn:
+            verdicts, by_model = rollups.totals(conn, project.flows)
+        return {(f, v): n for f, v, n in verdicts}, by_model.get("test-flow", 0)
+
+    _record(db, rng, 400, now - timedelta(hours=30), 20)
+    assert totals() == scanned()  # nothing folded yet: every case counted from the table
+    flow_metrics(db, project, "test-flow", "day", points=0)  # folds
+    _record(db, rng, 150, now - timedelta(hours=10), 9)  # above the mark
+    assert totals() == scanned()

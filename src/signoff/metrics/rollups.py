@@ -29,8 +29,8 @@ from signoff.store.database import Database
 from signoff.store.rollups import CaseFact, Cells
 
 HOUR = timedelta(hours=1)
-COUNTS = "cases"  # the scope of the verdict counts, which need no reference
-VERDICT, FAIR, FEATURE, SCORE, FINE = "verdict", "fair", "feature", "score", "fine"
+COUNTS = store.COUNTS  # the scopes of the counts, which need no drift reference, start with it
+VERDICT, DECIDED, FAIR, FEATURE, SCORE, FINE = "verdict", "decided", "fair", "feature", "score", "fine"
 Window = dict[tuple[str, str], tuple[int, float]]  # (kind, key) -> (count, total) over one window
 
 
@@ -60,8 +60,9 @@ def category_key(value: Hashable) -> str:
 
 @dataclass(frozen=True)
 class Counting:
-    """Cases per hour by verdict and rule, and per group of each of ``attributes`` by whether they were flagged
-    and the model's decision (empty when the model did not decide them at intake)."""
+    """Cases per hour by verdict and rule, those the model decided at intake, and per group of each of
+    ``attributes`` by whether they were flagged and the model's decision (empty when the model did not decide them
+    at intake)."""
 
     attributes: tuple[str, ...]
 
@@ -74,6 +75,8 @@ class Counting:
         for fact in facts:
             hour = floor_hour(fact.created_at)
             cells[(hour, VERDICT, verdict_key(fact.verdict, fact.rule))] += 1
+            if fact.model_decision is not None:
+                cells[(hour, DECIDED, "model")] += 1
             flagged = int(fact.verdict == "review")
             for attribute in self.attributes:
                 group = category_key(fact.groups.get(attribute))

@@ -150,19 +150,6 @@ def _counts(conn: Connection, keys: tuple[Any, ...], source: Any, *where: Any) -
 _QUEUE = (tasks.c.flow, tasks.c.queue)
 
 
-def cases_by_flow(conn: Connection) -> list[tuple[Any, ...]]:
-    return _counts(conn, (cases.c.flow,), cases, cases.c.status != "gold")
-
-
-def routes_by_verdict(conn: Connection) -> list[tuple[Any, ...]]:
-    return _counts(
-        conn,
-        (cases.c.flow, routes.c.verdict),
-        routes.join(cases, cases.c.id == routes.c.case_id),
-        cases.c.status != "gold",
-    )
-
-
 def open_tasks(conn: Connection) -> list[tuple[Any, ...]]:
     """(flow, queue, open tasks, the oldest one's creation time) for queues with open tasks."""
     query = (
@@ -179,9 +166,14 @@ def reviews_by_queue(conn: Connection) -> list[tuple[Any, ...]]:
     return _counts(conn, _QUEUE, reviews_with_task())
 
 
-def decisions_by_source(conn: Connection) -> list[tuple[Any, ...]]:
+def decisions_not_by_model(conn: Connection) -> list[tuple[Any, ...]]:
+    """(flow, decided_by, decisions) for the decisions the model did not make at intake (``ix_decisions_not_model``);
+    the model's own are counted in the rollups."""
     return _counts(
-        conn, (cases.c.flow, decisions.c.decided_by), decisions.join(cases, cases.c.id == decisions.c.case_id)
+        conn,
+        (cases.c.flow, decisions.c.decided_by),
+        decisions.join(cases, cases.c.id == decisions.c.case_id),
+        text(NOT_MODEL),
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -23,6 +23,7 @@ from signoff.store.database import Database
 from signoff.store.joins import routed
 from signoff.store.schema import case_cells, cases, decisions, drift_references, predictions, rollup_marks, routes
 
+COUNTS = "cases"  # the counts' scopes (verdicts, the model's decisions, groups) start with it: Prometheus reads them
 CellKey = tuple[datetime, str, str]  # (hour, kind, key)
 Cells = dict[CellKey, tuple[int, float]]  # (count, total)
 
@@ -192,3 +193,49 @@ def store_reference(db: Database, flow: str, name: str, document: dict[str, Any]
     with db.transaction() as conn:
         statement = _upsert(db)(drift_references).values(flow=flow, name=name, document=document)
         conn.execute(statement.on_conflict_do_nothing())
+
+
+def totals(conn: Connection, flows: Iterable[str]) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
+    """All-time counts per flow for Prometheus, from each flow's newest counts scope plus the cases above its mark
+    (every case, for a flow no read has folded yet): (flow, verdict, cases) and, per flow, the cases the model
+    decided at intake. ``flows``: the project's flows."""
+    flows = list(flows)
+    newest: dict[str, tuple[str, int]] = {}
+    query = select(rollup_marks.c.flow, rollup_marks.c.scope, rollup_marks.c.position).where(
+        rollup_marks.c.scope.startswith(COUNTS + ":")
+    )
+    for flow, scope, position in conn.execute(query.order_by(rollup_marks.c.updated_at)):
+        newest[str(flow)] = (str(scope), int(position))
+    verdicts: dict[tuple[str, str], int] = {}
+    by_model: dict[str, int] = {}
+    for flow, (scope, _) in newest.items():
+        cells = (
+            select(case_cells.c.kind, case_cells.c.key, func.sum(case_cells.c.count))
+            .where(
+                case_cells.c.flow == flow, case_cells.c.scope == scope, case_cells.c.kind.in_(["verdict", "decided"])
+            )
+            .group_by(case_cells.c.kind, case_cells.c.key)
+        )
+        for kind, key, n in conn.execute(cells):
+            if kind == "decided":
+                by_model[flow] = by_model.get(flow, 0) + int(n)
+            else:
+                verdict = str(key).partition("\x1f")[0]
+                verdicts[(flow, verdict)] = verdicts.get((flow, verdict), 0) + int(n)
+    # the cases above each flow's own mark, in one pass along the ids from the lowest mark
+    marks = {flow: position for flow, (_, position) in newest.items()}
+    above = min((marks.get(flow, 0) for flow in flows), default=0)
+    where = [cases.c.id > above, cases.c.status != "gold"]
+    if marks:
+        where.append(cases.c.id > case(marks, value=cases.c.flow, else_=0))
+    is_model = case((decisions.c.decided_by == "model", 1), else_=0)
+    tail = (
+        select(cases.c.flow, routes.c.verdict, func.count(), func.sum(is_model))
+        .select_from(routed(cases, cases.c.id).outerjoin(decisions, decisions.c.case_id == cases.c.id))
+        .where(*where)
+        .group_by(cases.c.flow, routes.c.verdict)
+    )
+    for flow, verdict, n, model in conn.execute(tail):
+        verdicts[(flow, verdict)] = verdicts.get((flow, verdict), 0) + int(n)
+        by_model[flow] = by_model.get(flow, 0) + int(model or 0)
+    return [(flow, verdict, n) for (flow, verdict), n in sorted(verdicts.items())], by_model
