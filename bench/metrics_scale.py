@@ -39,10 +39,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import yaml
-from review_queue import DEFAULT_POSTGRES, analyze, console, database, load_average, machine_facts, progress_bar
+from review_queue import (
+    DEFAULT_POSTGRES,
+    FLOW,
+    analyze,
+    console,
+    database,
+    load_average,
+    machine_facts,
+    progress_bar,
+    project_document,
+)
 from rich.table import Table
 from sqlalchemy import text
 
@@ -54,7 +62,6 @@ from signoff.review import queues
 from signoff.store import migrate
 from signoff.store.database import Database
 
-FLOW = "bench"
 DAYS = 20
 CHUNK = 100_000
 REVIEWERS = 20
@@ -63,32 +70,11 @@ BENCH = Path(__file__).resolve().parent
 TARGETS = {"metrics": 1.0, "queues": 0.5, "page": 0.3, "rss_mb": 300.0, "growth": 2.0}
 
 
-def constant(frame: pd.DataFrame) -> np.ndarray:
-    """The flow's model (entry point ``metrics_scale:constant``); the reads never call it."""
-    return np.full((len(frame), 2), 0.5)
-
-
 def write_project(folder: Path, url: str) -> Path:
-    document = {
-        "database_url": url,
-        "flows": {
-            FLOW: {
-                "labels": ["good", "bad"],
-                "fields": {
-                    "score": {"type": "number", "min": 0, "max": 1},
-                    "group": {"type": "category", "values": ["a", "b"]},
-                },
-                "groups": ["group"],
-                "model": {"kind": "python", "entry_point": "metrics_scale:constant", "version": "1"},
-                "policy": [
-                    {"name": "uncertain", "kind": "band", "label": "bad", "low": 0.4, "high": 0.6, "review": "inside"}
-                ],
-                "queues": {"default": {"role": "reviewer", "lease_ttl": 300, "sla": 3600}},
-            }
-        },
-    }
+    """The queue benchmark's project (flow ``bench``, model ``review_queue:constant``, which the reads never call),
+    as a file the command line reads."""
     path = folder / "signoff.yaml"
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    path.write_text(yaml.safe_dump(project_document(url)), encoding="utf-8")
     return path
 
 
@@ -229,14 +215,20 @@ def median_run(runs: list[Run]) -> Run:
     return Run(statistics.median(r.seconds for r in runs), max(r.rss_mb for r in runs))
 
 
-def floor_seconds(db: Database) -> float:
+def median_seconds(call: Callable[[], object]) -> float:
+    """The median wall time of ``RUNS`` calls."""
     times = []
     for _ in range(RUNS):
         started = time.perf_counter()
-        with db.transaction(write=False) as conn:
-            conn.execute(text("SELECT status, count(*) FROM cases GROUP BY status")).all()
+        call()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def bare_aggregate(db: Database) -> None:
+    """The floor: one COUNT/GROUP BY over the cases table."""
+    with db.transaction(write=False) as conn:
+        conn.execute(text("SELECT status, count(*) FROM cases GROUP BY status")).all()
 
 
 @contextmanager
@@ -257,24 +249,10 @@ def served_client(project_path: Path, db: Database) -> Iterator[Any]:
         yield client
 
 
-def page_seconds(client: Any, path: str) -> float:
-    times = []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        response = client.get(path, follow_redirects=False)
-        times.append(time.perf_counter() - started)
-        if response.status_code != 200:
-            raise SystemExit(f"GET {path}: {response.status_code} {response.text[:300]}")
-    return statistics.median(times)
-
-
-def call_seconds(call: Callable[[], object]) -> float:
-    times = []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+def get(client: Any, path: str) -> None:
+    response = client.get(path, follow_redirects=False)
+    if response.status_code != 200:
+        raise SystemExit(f"GET {path}: {response.status_code} {response.text[:300]}")
 
 
 @dataclass(frozen=True)
@@ -311,20 +289,20 @@ def measure(backend: str, n: int, postgres_url: str) -> Result:
             built = time.perf_counter() - started
             sealed = seal_all(db)
             analyze(db)
-            floor = floor_seconds(db)
+            floor = median_seconds(lambda: bare_aggregate(db))
             process = median_run([cli(project_path, "--help") for _ in range(RUNS)])
             first = cli(project_path, "metrics", FLOW)
             metrics = median_run([cli(project_path, "metrics", FLOW) for _ in range(RUNS)])
             queued = median_run([cli(project_path, "queues") for _ in range(RUNS)])
             reviewers = median_run([cli(project_path, "reviewers") for _ in range(RUNS)])
             calls = {
-                "flow_metrics": call_seconds(lambda: flow_metrics(db, project, FLOW, "day")),
-                "queues.overview": call_seconds(lambda: queues.overview(db)),
-                "queues.reviewers": call_seconds(lambda: queues.reviewers(db)),
+                "flow_metrics": median_seconds(lambda: flow_metrics(db, project, FLOW, "day")),
+                "queues.overview": median_seconds(lambda: queues.overview(db)),
+                "queues.reviewers": median_seconds(lambda: queues.reviewers(db)),
             }
             with served_client(project_path, db) as client:
                 paths = ("/owner", f"/owner/flows/{FLOW}", "/lead", "/metrics")
-                pages = {path: page_seconds(client, path) for path in paths}
+                pages = {path: median_seconds(lambda path=path: get(client, path)) for path in paths}
         finally:
             db.dispose()
     return Result(backend, n, built, sealed, floor, process, first, metrics, queued, reviewers, calls, pages)

@@ -182,13 +182,17 @@ def _compare(db: Database, project: Any, window: str, end: datetime) -> None:
         assert point.cost_per_corrected == pytest.approx(expected_cost)
 
 
-def test_rollups_give_the_full_scans_figures_on_random_data(db: Database, tmp_path: Path) -> None:
+def _ready(db: Database, tmp_path: Path, seed: int) -> tuple[Any, np.random.Generator, datetime]:
+    """The test flow (a case costs 0.5) with its model and policy recorded and an auditor; a seeded generator; now."""
     project = make_project(tmp_path, db.url, costs={"per_case": 0.5})
     intake.prepare(db, project)
     create_user(db, "auditor-1", Role.REVIEWER, "test")
-    rng = np.random.default_rng(17)
     with db.transaction(write=False) as conn:
-        now = db.now(conn)
+        return project, np.random.default_rng(seed), db.now(conn)
+
+
+def test_rollups_give_the_full_scans_figures_on_random_data(db: Database, tmp_path: Path) -> None:
+    project, rng, now = _ready(db, tmp_path, 17)
     origin = (now - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
     _record(db, rng, 1500, origin, 50)
 
@@ -207,12 +211,7 @@ def test_rollups_give_the_full_scans_figures_on_random_data(db: Database, tmp_pa
 
 
 def test_a_fold_adds_each_case_once_whatever_the_chunk(db: Database, tmp_path: Path) -> None:
-    project = make_project(tmp_path, db.url)
-    intake.prepare(db, project)
-    create_user(db, "auditor-1", Role.REVIEWER, "test")
-    rng = np.random.default_rng(3)
-    with db.transaction(write=False) as conn:
-        now = db.now(conn)
+    _, rng, now = _ready(db, tmp_path, 3)
     _record(db, rng, 300, now - timedelta(hours=5), 4)
     target = rollups.final_case_id(db)
 
@@ -229,12 +228,7 @@ def test_a_fold_adds_each_case_once_whatever_the_chunk(db: Database, tmp_path: P
 
 
 def test_prometheus_totals_add_the_cases_above_the_mark_to_the_cells(db: Database, tmp_path: Path) -> None:
-    project = make_project(tmp_path, db.url)
-    intake.prepare(db, project)
-    create_user(db, "auditor-1", Role.REVIEWER, "test")
-    rng = np.random.default_rng(5)
-    with db.transaction(write=False) as conn:
-        now = db.now(conn)
+    project, rng, now = _ready(db, tmp_path, 5)
 
     def scanned() -> tuple[dict[tuple[str, str], int], int]:
         with db.transaction(write=False) as conn:
