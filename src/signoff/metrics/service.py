@@ -314,8 +314,8 @@ def _series(conn: Any, flow: Flow, window: str, end: datetime, points: int, now:
     task_buckets: dict[int, list[Any]] = defaultdict(list)
     reviews_in: dict[int, int] = defaultdict(int)
     corrected: dict[int, int] = defaultdict(int)
-    for case in metric_store.not_by_model(conn, flow.name, start, end):
-        corrected[int((case.created_at - start) / span)] += _overridden(case) is True
+    for created in metric_store.overridden_times(conn, flow.name, start, end, HUMAN):
+        corrected[int((created - start) / span)] += 1
     for t in task_rows:
         if t.kind != "gold":
             task_buckets[int((t.created_at - start) / span)].append(t)

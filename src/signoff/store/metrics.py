@@ -130,6 +130,29 @@ def not_by_model(conn: Connection, flow: str, start: datetime, end: datetime) ->
     return [_decided_case(row) for row in conn.execute(query)]
 
 
+def overridden_times(
+    conn: Connection, flow: str, start: datetime, end: datetime, people: Sequence[str]
+) -> list[datetime]:
+    """When each case of ``flow`` created in ``[start, end)`` was created, for those whose decision one of
+    ``people`` (the deciders that are people) made against the model's label: the trend's corrected counts, read
+    through ``ix_decisions_not_model`` and without the cases' documents."""
+    query = (
+        select(cases.c.created_at)
+        .select_from(routed(decisions.join(cases, cases.c.id == decisions.c.case_id), decisions.c.case_id))
+        .where(
+            text(NOT_MODEL),
+            decisions.c.decided_by.in_(list(people)),
+            decisions.c.created_at >= start,
+            decisions.c.label.is_distinct_from(predictions.c.label),
+            cases.c.flow == flow,
+            cases.c.created_at >= start,
+            cases.c.created_at < end,
+            cases.c.status != "gold",
+        )
+    )
+    return list(conn.execute(query).scalars())
+
+
 def decided_cases(conn: Connection, case_ids: Collection[int]) -> list[DecidedCase]:
     """These cases (gold cases left out), decided or not."""
     if not case_ids:
