@@ -117,8 +117,9 @@ def constant(frame: pd.DataFrame) -> np.ndarray:
 # Setup: project, databases, bulk rows
 
 
-def make_project(folder: Path, url: str) -> Project:
-    document = {
+def project_document(url: str) -> dict[str, Any]:
+    """The project file's content: one flow, ``bench``, whose model is ``constant``."""
+    return {
         "database_url": url,
         "flows": {
             FLOW: {
@@ -136,7 +137,10 @@ def make_project(folder: Path, url: str) -> Project:
             }
         },
     }
-    return parse_project(document, folder / "signoff.yaml")
+
+
+def make_project(folder: Path, url: str) -> Project:
+    return parse_project(project_document(url), folder / "signoff.yaml")
 
 
 def _admin(base_url: str) -> psycopg.Connection[Any]:

@@ -13,11 +13,10 @@ on travels with it (counts, n, intervals), and the choices that shape them are s
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -25,10 +24,11 @@ import numpy as np
 from signoff.config import Flow, Project
 from signoff.errors import InvalidInput, Problem
 from signoff.inputs.labelled import calibration_file
-from signoff.metrics import agreement, drift, estimates, fairness, kpis
+from signoff.metrics import agreement, drift, estimates, fairness, kpis, rollups
 from signoff.metrics.fairness import FairnessReport, Movement
 from signoff.models import load_model
 from signoff.store import metrics as metric_store
+from signoff.store import rollups as rollup_store
 from signoff.store.database import Database
 
 Window = Literal["hour", "day", "week"]
@@ -128,14 +128,6 @@ def window_bounds(window: str, end: datetime) -> tuple[datetime, datetime]:
     return end - WINDOWS[window_or_error(window)], end
 
 
-def _flagged(row: Any) -> bool:
-    return bool(row.verdict == "review")
-
-
-def _reason(row: Any) -> str:
-    return str(row.rule or row.verdict)
-
-
 def _human_accuracy(reviews: Sequence[Any]) -> tuple[estimates.Estimate | None, dict[str, int]]:
     """Gold answers, plus the reviews of cases an adjudicator settled (right when they match the adjudication)."""
     gold = [r for r in reviews if r.kind == "gold" and r.gold is not None]
@@ -166,21 +158,58 @@ def _audit_labels(reviews: Sequence[Any]) -> dict[int, Any]:
     return first_per_case([r for r in reviews if r.kind == "audit" and r.inclusion_probability is not None])
 
 
-def _fairness(flow: Flow, rows: Sequence[Any], audits: dict[int, Any]) -> dict[str, fairness.FairnessReport]:
-    decided = [r for r in rows if r.decision is not None]
-    if not decided or not flow.groups:
-        return {}
+def _overridden(case: metric_store.DecidedCase) -> bool | None:
+    """Whether a person's decision differs from the model's label; None when no person decided the case."""
+    return (case.decision != case.model_label) if case.decided_by in HUMAN else None
+
+
+def _fairness(
+    conn: Any, flow: Flow, start: datetime, end: datetime, mark: int, audits: dict[int, Any]
+) -> tuple[dict[str, fairness.FairnessReport], list[metric_store.DecidedCase]]:
+    """Fairness over the decided cases of ``[start, end)``: those the model decided at intake from the cells, the
+    others (people's decisions, escalation's default) and the audited ones (whose truth is known) one by one; and
+    the cases not decided by the model, which the cost's corrected count reads too."""
+    late = metric_store.not_by_model(conn, flow.name, start, end)
+    if not flow.groups:
+        return {}, late
+    counting = rollups.Counting(flow.groups)
+    window = rollups.window(conn, flow.name, counting.scope, counting.cells_of, (rollups.FAIR,), start, end, mark)
+    seen = {case.id for case in late}
+    audited = [
+        case
+        for case in metric_store.decided_cases(conn, [i for i in audits if i not in seen])
+        if start <= case.created_at < end and case.decided_by == "model"
+    ]
     good = flow.favourable
-    flagged = [_flagged(r) for r in decided]
-    approved = [r.decision == good for r in decided]
-    overridden = [(r.decision != r.model_label) if r.decided_by in HUMAN else None for r in decided]
-    truth = [(audits[r.id].label == good) if r.id in audits else None for r in decided]
-    return {
-        attribute: fairness.fairness_report(
-            [(r.groups or {}).get(attribute) for r in decided], flagged, approved, overridden, truth
-        )
-        for attribute in flow.groups
-    }
+    one_by_one = [case for case in late + audited if case.decision is not None]
+    report: dict[str, fairness.FairnessReport] = {}
+    for attribute in flow.groups:
+        cells: dict[tuple[str, bool, str], int] = defaultdict(int)
+        for (_, key), (count, _) in window.items():
+            name, group, flagged, decision = rollups.fair_key(key)
+            if name == attribute and decision:
+                cells[(group, flagged, decision)] += count
+        for case in audited:  # counted one by one below, with their truth
+            cells[(rollups.category_key(case.groups.get(attribute)), case.verdict == "review", str(case.decision))] -= 1
+        groups: list[Any] = []
+        flagged_: list[bool] = []
+        approved: list[bool] = []
+        for (group, flagged, decision), count in cells.items():
+            groups += [rollups.category_value(group)] * count
+            flagged_ += [flagged] * count
+            approved += [decision == good] * count
+        overridden: list[bool | None] = [None] * len(groups)
+        truth: list[bool | None] = [None] * len(groups)
+        for case in one_by_one:
+            groups.append(case.groups.get(attribute))
+            flagged_.append(case.verdict == "review")
+            approved.append(case.decision == good)
+            overridden.append(_overridden(case))
+            truth.append((audits[case.id].label == good) if case.id in audits else None)
+        if not groups:
+            return {}, late
+        report[attribute] = fairness.fairness_report(groups, flagged_, approved, overridden, truth)
+    return report, late
 
 
 def _numbers(values: list[Any]) -> Any:
@@ -190,57 +219,103 @@ def _numbers(values: list[Any]) -> Any:
     return np.array(values, dtype=object)
 
 
-_REFERENCES: dict[tuple[str, str, float], tuple[dict[str, Any], list[float]]] = {}
+_REFERENCES: dict[tuple[str, str, float], rollups.Reference] = {}
+SETTLED = timedelta(hours=1)  # how long after its end a flow's earliest window is taken to have all its cases
 
 
-def _reference_file(project: Project, flow: Flow, path: Path) -> tuple[dict[str, Any], list[float]]:
-    """Feature columns and model scores of the flow's calibration file (the training reference), read once per
-    version of the file."""
-    key = (flow.name, str(path), path.stat().st_mtime)
-    if key not in _REFERENCES:
-        reference = calibration_file(project, flow, load_model(project, flow))
-        frame, scores = reference.frame, reference.scores
-        columns = {name: _numbers(list(frame[name])) for name in flow.fields if name in frame.columns}
-        confidence = [float(max(p)) for p, ok in zip(scores.probabilities, scores.valid, strict=True) if ok]
-        _REFERENCES[key] = (columns, confidence)
-    return _REFERENCES[key]
-
-
-def _drift(db: Database, conn: Any, project: Project, flow: Flow, rows: Sequence[Any], span: timedelta) -> Drift:
-    current = {name: _numbers([(r.fields or {}).get(name) for r in rows]) for name in flow.fields}
-    scores = [float(r.confidence) for r in rows if r.confidence is not None]
+def _reference(db: Database, project: Project, flow: Flow, span: timedelta) -> tuple[str, rollups.Reference | None]:
+    """The drift reference and what it is: the flow's calibration file (the training reference: feature columns
+    and model scores, read once per version of the file), or else the flow's earliest window, kept in the store
+    once it has closed (before that it is read from the cases, one window of them)."""
     if flow.calibration.file is not None:
-        columns, reference_scores = _reference_file(project, flow, project.resolve(flow.calibration.file))
-        source = f"calibration file {flow.calibration.file}"
-    else:
+        path = project.resolve(flow.calibration.file)
+        key = (flow.name, str(path), path.stat().st_mtime)
+        if key not in _REFERENCES:
+            reference = calibration_file(project, flow, load_model(project, flow))
+            frame, scores = reference.frame, reference.scores
+            columns = {name: _numbers(list(frame[name])) for name in flow.fields if name in frame.columns}
+            confidence = [float(max(p)) for p, ok in zip(scores.probabilities, scores.valid, strict=True) if ok]
+            _REFERENCES[key] = rollups.Reference.of(columns, confidence)
+        return f"calibration file {flow.calibration.file}", _REFERENCES[key]
+    with db.transaction(write=False) as conn:
+        now = db.now(conn)
         first = metric_store.first_case_at(conn, flow.name)
         if first is None:
-            return Drift("none", {}, None)
-        reference = metric_store.case_rows(conn, flow.name, first, first + span)
-        columns = {name: _numbers([(r.fields or {}).get(name) for r in reference]) for name in flow.fields}
-        reference_scores = metric_store.confidences(conn, flow.name, first, first + span)
+            return "none", None
         source = f"earliest window from {first.isoformat()}"
-    features = drift.feature_drift(columns, current) if rows else {}
-    score = drift.score_drift(reference_scores, scores) if rows and reference_scores and scores else None
+        name = f"earliest {int(span.total_seconds())}s from {first.isoformat()}"
+        stored = rollup_store.stored_reference(conn, flow.name, name)
+        if stored is not None:
+            return source, rollups.Reference.from_document(stored)
+        facts = rollup_store.facts_between(conn, flow.name, first, first + span)
+    columns = {name: _numbers([f.fields.get(name) for f in facts]) for name in flow.fields}
+    found = rollups.Reference.of(columns, [f.confidence for f in facts if f.confidence is not None])
+    if now >= first + span + SETTLED:
+        rollup_store.store_reference(db, flow.name, name, found.document())
+    return source, found
+
+
+def _drift(conn: Any, flow: Flow, source: str, reference: rollups.Reference | None, marks: Marks, start: datetime,
+           end: datetime, cases: int) -> Drift:  # fmt: skip
+    if reference is None:
+        return Drift("none", {}, None)
+    if not cases:
+        return Drift(source, {}, None)
+    kinds = (rollups.FEATURE, rollups.SCORE, rollups.FINE)
+    window = rollups.window(conn, flow.name, reference.scope, reference.cells_of, kinds, start, end, marks.drift)
+    features, score = reference.drift(window)
     return Drift(source, features, score)
 
 
-def _corrected(rows: Sequence[Any]) -> int:
-    """Cases whose final decision a human made and that differ from the model's label."""
-    return sum(r.decided_by in HUMAN and r.decision != r.model_label for r in rows)
+@dataclass(frozen=True)
+class Marks:
+    """Up to which case id the counts and the drift cells were folded before the read."""
+
+    counts: int
+    drift: int
 
 
-def _series(conn: Any, flow: Flow, window: str, end: datetime, points: int, now: datetime) -> list[Point]:
+@dataclass(frozen=True)
+class Counted:
+    """A window's cases by verdict and by the rule that flagged them, from the cells."""
+
+    cases: int
+    flagged: int
+    reasons: dict[str, int]
+
+
+def _counted(conn: Any, flow: Flow, start: datetime, end: datetime, mark: int) -> Counted:
+    counting = rollups.Counting(flow.groups)
+    window = rollups.window(conn, flow.name, counting.scope, counting.cells_of, (rollups.VERDICT,), start, end, mark)
+    cases = flagged = 0
+    reasons: dict[str, int] = defaultdict(int)
+    for (_, key), (count, _) in window.items():
+        verdict, rule = rollups.split_key(key)
+        cases += count
+        if verdict == "review":
+            flagged += count
+            reasons[rule or verdict] += count
+    return Counted(cases, flagged, dict(reasons))
+
+
+def _fold(db: Database, flow: Flow, reference: rollups.Reference | None) -> Marks:
+    """Fold what was recorded since the last read into the cells (exact: every final case, once)."""
+    counting = rollups.Counting(flow.groups)
+    counts = rollups.fold(db, flow.name, counting.scope, counting.cells_of)
+    drifted = rollups.fold(db, flow.name, reference.scope, reference.cells_of) if reference is not None else 0
+    return Marks(counts, drifted)
+
+
+def _series(conn: Any, flow: Flow, window: str, end: datetime, points: int, now: datetime, mark: int) -> list[Point]:
     span = WINDOWS[window]
     start = end - span * points
-    rows = metric_store.case_rows(conn, flow.name, start, end)
     task_rows = metric_store.task_rows(conn, flow.name, start, end)
     review_rows = metric_store.review_rows(conn, flow.name, start, end)
-    buckets: dict[int, list[Any]] = defaultdict(list)
     task_buckets: dict[int, list[Any]] = defaultdict(list)
     reviews_in: dict[int, int] = defaultdict(int)
-    for r in rows:
-        buckets[int((r.created_at - start) / span)].append(r)
+    corrected: dict[int, int] = defaultdict(int)
+    for created in metric_store.overridden_times(conn, flow.name, start, end, HUMAN):
+        corrected[int((created - start) / span)] += 1
     for t in task_rows:
         if t.kind != "gold":
             task_buckets[int((t.created_at - start) / span)].append(t)
@@ -248,20 +323,20 @@ def _series(conn: Any, flow: Flow, window: str, end: datetime, points: int, now:
         reviews_in[int((review.created_at - start) / span)] += 1
     series = []
     for i in range(points):
-        cases = buckets.get(i, [])
+        cases = _counted(conn, flow, start + span * i, start + span * (i + 1), mark)
         work = task_buckets.get(i, [])
         done = kpis.turnaround([t.created_at for t in work], [t.completed_at for t in work]) if work else None
         sla = kpis.sla_compliance([t.due_at for t in work], [t.completed_at for t in work], now)
-        labour, system = reviews_in.get(i, 0) * flow.costs.per_review, len(cases) * flow.costs.per_case
+        labour, system = reviews_in.get(i, 0) * flow.costs.per_review, cases.cases * flow.costs.per_case
         series.append(
             Point(
                 start + span * i,
-                len(cases),
-                kpis.flag_rate(sum(_flagged(r) for r in cases), len(cases)),
+                cases.cases,
+                kpis.flag_rate(cases.flagged, cases.cases),
                 sla.value,
                 done.p95 if done else None,
                 done.p50 if done else None,
-                kpis.cost_per_corrected(labour, system, _corrected(cases)),
+                kpis.cost_per_corrected(labour, system, corrected.get(i, 0)),
             )
         )
     return series
@@ -278,32 +353,32 @@ def flow_metrics(
 ) -> FlowMetrics:
     """Every KPI of one flow over the window ending at ``end``, with a trend of ``points`` windows before it."""
     flow = project.flow(flow_name)
+    span = WINDOWS[window_or_error(window)]
+    source, reference = _reference(db, project, flow, span)
+    marks = _fold(db, flow, reference)
     with db.transaction(write=False) as conn:
         now = db.now(conn)
         end = end or now
         start, _ = window_bounds(window, end)
-        span = WINDOWS[window]
-        rows = metric_store.case_rows(conn, flow.name, start, end)
-        previous = metric_store.case_rows(conn, flow.name, start - span, start)
+        counted = _counted(conn, flow, start, end, marks.counts)
         task_rows = [t for t in metric_store.task_rows(conn, flow.name, start, end) if t.kind != "gold"]
         reviews = metric_store.review_rows(conn, flow.name, start, end)
         previous_reviews = metric_store.review_rows(conn, flow.name, start - span, start)
-        data_drift = _drift(db, conn, project, flow, rows, span)
-        series = _series(conn, flow, window, end, points, now) if points else []
+        audits = _audit_labels(reviews)
+        report, late = _fairness(conn, flow, start, end, marks.counts, audits)
+        before, _ = _fairness(conn, flow, start - span, start, marks.counts, _audit_labels(previous_reviews))
+        data_drift = _drift(conn, flow, source, reference, marks, start, end, counted.cases)
+        series = _series(conn, flow, window, end, points, now, marks.counts) if points else []
 
-    flagged = [r for r in rows if _flagged(r)]
     done = kpis.turnaround([t.created_at for t in task_rows], [t.completed_at for t in task_rows])
     spread = kpis.turnaround_bins([t.created_at for t in task_rows], [t.completed_at for t in task_rows])
     sla = kpis.sla_compliance([t.due_at for t in task_rows], [t.completed_at for t in task_rows], now)
 
-    audits = _audit_labels(reviews)
     audited = list(audits.values())
     model = model_accuracy(audited)
     human, sources = _human_accuracy(reviews)
     gain = estimates.accuracy_gain(human, model) if human is not None and model is not None else None
 
-    report = _fairness(flow, rows, audits)
-    before = _fairness(flow, previous, _audit_labels(previous_reviews))
     threshold = drift_threshold if drift_threshold is not None else (flow.alerts.fairness_drift or 0.1)
     moved = {
         attribute: fairness.fairness_drift(before[attribute], now_report, threshold, flow.alerts.min_cases)
@@ -312,8 +387,8 @@ def flow_metrics(
     }
 
     labour = len(reviews) * flow.costs.per_review
-    system = len(rows) * flow.costs.per_case
-    corrected = _corrected(rows)
+    system = counted.cases * flow.costs.per_case
+    corrected = sum(_overridden(case) is True for case in late)
     cost = Cost(
         labour,
         system,
@@ -321,7 +396,7 @@ def flow_metrics(
         kpis.cost_per_corrected(labour, system, corrected),
         flow.costs.currency,
         len(reviews),
-        len(rows),
+        counted.cases,
     )
 
     by_case: dict[int, list[str]] = defaultdict(list)
@@ -341,10 +416,10 @@ def flow_metrics(
         window=window,
         start=start,
         end=end,
-        cases=len(rows),
-        flagged=len(flagged),
-        flag_rate=kpis.flag_rate(len(flagged), len(rows)),
-        flag_rate_by_reason=kpis.flag_rate_by_reason([_reason(r) for r in flagged], len(rows)),
+        cases=counted.cases,
+        flagged=counted.flagged,
+        flag_rate=kpis.flag_rate(counted.flagged, counted.cases),
+        flag_rate_by_reason=kpis.flag_rate_by_reason(Counter(counted.reasons).elements(), counted.cases),
         turnaround=done,
         turnaround_bins=spread,
         sla=sla,

@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 from signoff.config import Project
 from signoff.store import audit as audit_store
 from signoff.store import metrics as metric_store
+from signoff.store import rollups
 from signoff.store.database import Database, as_utc
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -93,19 +94,20 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         with self.db.transaction(write=False) as conn:
             now = self.db.now(conn)
-            cases = metric_store.cases_by_flow(conn)
-            routes = metric_store.routes_by_verdict(conn)
+            routes, by_model = rollups.totals(conn, self.project.flows)
             open_tasks = metric_store.open_tasks(conn)
             expiries = metric_store.lease_expiries(conn)
             reviews = metric_store.reviews_by_queue(conn)
-            decisions = metric_store.decisions_by_source(conn)
+            decisions = metric_store.decisions_not_by_model(conn) + [(f, "model", n) for f, n in by_model.items()]
             breaches = metric_store.sla_breaches(conn, now)
             unsealed, oldest_unsealed, last_seal = audit_store.lag(conn)
 
         queues = [(f, q) for f, flow in self.project.flows.items() for q in flow.queues]
 
         family = CounterMetricFamily("signoff_cases", "Cases recorded (gold cases aside).", labels=["flow"])
-        counted = dict.fromkeys(self.project.flows, 0) | {str(f): int(n) for f, n in cases}
+        counted = dict.fromkeys(self.project.flows, 0)
+        for flow, _, n in routes:
+            counted[flow] = counted.get(flow, 0) + n
         for flow, n in counted.items():
             family.add_metric([flow], n)
         yield family

@@ -3,14 +3,16 @@ Prometheus scrapes. Plain SQLAlchemy Core; the formulas themselves live in ``sig
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, func, select, text
 
 from signoff.store.joins import reviews_with_task, routed
 from signoff.store.schema import (
+    NOT_MODEL,
     audit_events,
     cases,
     decisions,
@@ -21,36 +23,6 @@ from signoff.store.schema import (
     routes,
     tasks,
 )
-
-
-def case_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> list[Any]:
-    """Every case of ``flow`` created in ``[start, end)`` (gold cases left out) with its prediction, route and
-    decision, if any: one row per case, oldest first."""
-    query = (
-        select(
-            cases.c.id,
-            cases.c.fields,
-            cases.c.groups,
-            cases.c.status,
-            cases.c.created_at,
-            predictions.c.label.label("model_label"),
-            predictions.c.confidence,
-            routes.c.verdict,
-            routes.c.rule,
-            routes.c.inclusion_probability,
-            decisions.c.label.label("decision"),
-            decisions.c.decided_by,
-        )
-        .select_from(routed(cases, cases.c.id).outerjoin(decisions, decisions.c.case_id == cases.c.id))
-        .where(
-            cases.c.flow == flow,
-            cases.c.created_at >= start,
-            cases.c.created_at < end,
-            cases.c.status != "gold",
-        )
-        .order_by(cases.c.id)
-    )
-    return list(conn.execute(query))
 
 
 def task_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> list[Any]:
@@ -108,20 +80,84 @@ def first_case_at(conn: Connection, flow: str) -> datetime | None:
     return value
 
 
-def confidences(conn: Connection, flow: str, start: datetime, end: datetime) -> list[float]:
-    """The model's top-class probabilities on the flow's cases created in ``[start, end)``."""
+@dataclass(frozen=True)
+class DecidedCase:
+    """A case with its groups, route, the model's label and its decision (None: not decided yet)."""
+
+    id: int
+    created_at: datetime
+    groups: dict[str, Any]
+    verdict: str
+    model_label: str | None
+    decision: str | None
+    decided_by: str | None
+
+
+def _decided() -> Any:
+    return (
+        select(
+            cases.c.id,
+            cases.c.created_at,
+            cases.c.groups,
+            routes.c.verdict,
+            predictions.c.label.label("model_label"),
+            decisions.c.label.label("decision"),
+            decisions.c.decided_by,
+        )
+        .select_from(routed(cases, cases.c.id).outerjoin(decisions, decisions.c.case_id == cases.c.id))
+        .where(cases.c.status != "gold")
+    )
+
+
+def _decided_case(row: Any) -> DecidedCase:
+    return DecidedCase(
+        int(row.id), row.created_at, dict(row.groups or {}), str(row.verdict), row.model_label, row.decision,
+        row.decided_by,
+    )  # fmt: skip
+
+
+def not_by_model(conn: Connection, flow: str, start: datetime, end: datetime) -> list[DecidedCase]:
+    """The cases of ``flow`` created in ``[start, end)`` whose decision the model did not make at intake (people's,
+    escalation's default). Read from those decisions (``ix_decisions_not_model``, whose condition the query states
+    as written so that both databases use it), which reviewers bound, not from every case."""
+    query = _decided().where(
+        text(NOT_MODEL),
+        decisions.c.created_at >= start,
+        cases.c.flow == flow,
+        cases.c.created_at >= start,
+        cases.c.created_at < end,
+    )
+    return [_decided_case(row) for row in conn.execute(query)]
+
+
+def overridden_times(
+    conn: Connection, flow: str, start: datetime, end: datetime, people: Sequence[str]
+) -> list[datetime]:
+    """When each case of ``flow`` created in ``[start, end)`` was created, for those whose decision one of
+    ``people`` (the deciders that are people) made against the model's label: the trend's corrected counts, read
+    through ``ix_decisions_not_model`` and without the cases' documents."""
     query = (
-        select(predictions.c.confidence)
-        .select_from(routed(cases, cases.c.id))
+        select(cases.c.created_at)
+        .select_from(routed(decisions.join(cases, cases.c.id == decisions.c.case_id), decisions.c.case_id))
         .where(
+            text(NOT_MODEL),
+            decisions.c.decided_by.in_(list(people)),
+            decisions.c.created_at >= start,
+            decisions.c.label.is_distinct_from(predictions.c.label),
             cases.c.flow == flow,
             cases.c.created_at >= start,
             cases.c.created_at < end,
             cases.c.status != "gold",
-            predictions.c.confidence.is_not(None),
         )
     )
-    return [float(v) for v in conn.execute(query).scalars()]
+    return list(conn.execute(query).scalars())
+
+
+def decided_cases(conn: Connection, case_ids: Collection[int]) -> list[DecidedCase]:
+    """These cases (gold cases left out), decided or not."""
+    if not case_ids:
+        return []
+    return [_decided_case(row) for row in conn.execute(_decided().where(cases.c.id.in_(sorted(case_ids))))]
 
 
 # What Prometheus scrapes: totals since the start, grouped by bounded labels, read from the store so that every
@@ -135,19 +171,6 @@ def _counts(conn: Connection, keys: tuple[Any, ...], source: Any, *where: Any) -
 
 
 _QUEUE = (tasks.c.flow, tasks.c.queue)
-
-
-def cases_by_flow(conn: Connection) -> list[tuple[Any, ...]]:
-    return _counts(conn, (cases.c.flow,), cases, cases.c.status != "gold")
-
-
-def routes_by_verdict(conn: Connection) -> list[tuple[Any, ...]]:
-    return _counts(
-        conn,
-        (cases.c.flow, routes.c.verdict),
-        routes.join(cases, cases.c.id == routes.c.case_id),
-        cases.c.status != "gold",
-    )
 
 
 def open_tasks(conn: Connection) -> list[tuple[Any, ...]]:
@@ -166,9 +189,14 @@ def reviews_by_queue(conn: Connection) -> list[tuple[Any, ...]]:
     return _counts(conn, _QUEUE, reviews_with_task())
 
 
-def decisions_by_source(conn: Connection) -> list[tuple[Any, ...]]:
+def decisions_not_by_model(conn: Connection) -> list[tuple[Any, ...]]:
+    """(flow, decided_by, decisions) for the decisions the model did not make at intake (``ix_decisions_not_model``);
+    the model's own are counted in the rollups."""
     return _counts(
-        conn, (cases.c.flow, decisions.c.decided_by), decisions.join(cases, cases.c.id == decisions.c.case_id)
+        conn,
+        (cases.c.flow, decisions.c.decided_by),
+        decisions.join(cases, cases.c.id == decisions.c.case_id),
+        text(NOT_MODEL),
     )
 
 

@@ -411,6 +411,7 @@ webhook_cursors = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 
+NOT_MODEL = "decided_by <> 'model'"
 decisions = Table(
     "decisions",
     metadata,
@@ -420,6 +421,9 @@ decisions = Table(
     Column("model_version_id", Id, ForeignKey("model_versions.id"), nullable=True),
     Column("review_id", Id, ForeignKey("reviews.id"), nullable=True),
     _created(),
+    # The decisions not made by the model at intake (people's, escalation's default), by time: what the metrics
+    # read beside their rollups, which reviewers bound, not every case.
+    Index("ix_decisions_not_model", "created_at", postgresql_where=text(NOT_MODEL), sqlite_where=text(NOT_MODEL)),
 )
 
 # Ground truth that arrives after the decision (the loan defaulted): one label per case and source, so that
@@ -535,6 +539,40 @@ audit_seals = Table(
     Column("hash", String(64), nullable=False),
     Column("sealed_at", UtcDateTime(), nullable=False),
     Column("encoding", SmallInteger, nullable=False, server_default="1"),  # audit.chain's canonical encoding
+)
+
+# Rollups: what the metrics read instead of every case row. A cell sums the cases of one flow created in one hour
+# that share a key (a verdict and rule, a feature's bin); ``scope`` names the drift reference whose bins the cells
+# use. A mark says up to which case id a scope is folded: every case with an id at or below it is in the cells.
+case_cells = Table(
+    "case_cells",
+    metadata,
+    Column("flow", String(63), primary_key=True),
+    Column("scope", String(80), primary_key=True),
+    Column("hour", UtcDateTime(), primary_key=True),
+    Column("kind", String(20), primary_key=True),
+    Column("key", String(300), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("total", Float, nullable=False),
+)
+
+rollup_marks = Table(
+    "rollup_marks",
+    metadata,
+    Column("flow", String(63), primary_key=True),
+    Column("scope", String(80), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# A drift reference that can no longer change (a flow's earliest window, once closed), kept as the bins and counts the
+# metrics compare against, so that it is read from the cases once.
+drift_references = Table(
+    "drift_references",
+    metadata,
+    Column("flow", String(63), primary_key=True),
+    Column("name", String(120), primary_key=True),
+    Column("document", Document, nullable=False),
 )
 
 APPEND_ONLY = ("audit_events", "audit_seals")

@@ -88,6 +88,11 @@ RETURNING clock_timestamp() AS now;
 -- One sealer at a time: the chain is appended in the order one process sees events commit.
 SELECT pg_try_advisory_xact_lock(7355608) AS locked;
 
+-- name: settle_cases
+-- Wait for the writers in flight on cases (a writer that drew a lower id may commit after a higher one), then
+-- let them go again at commit: afterwards no case can appear below the highest id seen.
+LOCK TABLE cases IN SHARE MODE;
+
 -- name: reviewer_profile
 -- What a claim must know of its reviewer, in one round trip: the clock, skills, live leases held, open pauses
 -- (one row per pause, or one row with NULLs).

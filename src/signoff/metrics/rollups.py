@@ -1,0 +1,238 @@
+"""The metrics' rollups: a flow's cases counted per hour by verdict and rule, and binned per feature and score
+against a drift reference, so that a window reads a few thousand cells instead of every case.
+
+A window ``[start, end)`` rarely starts or ends on the hour. It is read as the cells of the hours from the first
+whole hour up to the hour holding ``end``, plus the cases of the part-hour before (read raw), minus the cases of
+the hour holding ``end`` recorded at or after ``end`` (raw, usually none), plus the cases not folded yet (raw, the
+newest ids). Every figure so read equals the full scan's: counts add up, and PSI is computed from the same bins.
+The one figure with a bounded error is the KS distance of the scores, taken over 1/1000-wide bins
+(``drift.ks_binned``). See docs/explanation/rollups.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from signoff.metrics import drift
+from signoff.store import rollups as store
+from signoff.store.database import Database
+from signoff.store.rollups import CaseFact, Cells
+
+HOUR = timedelta(hours=1)
+COUNTS = store.COUNTS  # the scopes of the counts, which need no drift reference, start with it
+VERDICT, DECIDED, FAIR, FEATURE, SCORE, FINE = "verdict", "decided", "fair", "feature", "score", "fine"
+Window = dict[tuple[str, str], tuple[int, float]]  # (kind, key) -> (count, total) over one window
+
+
+def floor_hour(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(at: datetime) -> datetime:
+    floor = floor_hour(at)
+    return floor if floor == at else floor + HOUR
+
+
+def verdict_key(verdict: str, rule: str | None) -> str:
+    return f"{verdict}\x1f{rule or ''}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    first, _, second = key.partition("\x1f")
+    return first, second
+
+
+def category_key(value: Hashable) -> str:
+    """A category as a cell key: its JSON text, or a digest of it when long."""
+    text = json.dumps(value, sort_keys=True, default=repr)
+    return text if len(text) <= 200 else "#" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Counting:
+    """Cases per hour by verdict and rule, those the model decided at intake, and per group of each of
+    ``attributes`` by whether they were flagged and the model's decision (empty when the model did not decide them
+    at intake)."""
+
+    attributes: tuple[str, ...]
+
+    @property
+    def scope(self) -> str:
+        return COUNTS + ":" + hashlib.sha256(json.dumps(self.attributes).encode()).hexdigest()[:16]
+
+    def cells_of(self, facts: Iterable[CaseFact]) -> Cells:
+        cells: dict[tuple[datetime, str, str], int] = defaultdict(int)
+        for fact in facts:
+            hour = floor_hour(fact.created_at)
+            cells[(hour, VERDICT, verdict_key(fact.verdict, fact.rule))] += 1
+            if fact.model_decision is not None:
+                cells[(hour, DECIDED, "model")] += 1
+            flagged = int(fact.verdict == "review")
+            for attribute in self.attributes:
+                group = category_key(fact.groups.get(attribute))
+                cells[(hour, FAIR, f"{attribute}\x1f{group}\x1f{flagged}\x1f{fact.model_decision or ''}")] += 1
+        return {key: (n, 0.0) for key, n in cells.items()}
+
+
+def fair_key(key: str) -> tuple[str, str, bool, str]:
+    """(attribute, group key, flagged, the model's decision or '') of a fairness cell's key."""
+    attribute, group, flagged, decision = key.split("\x1f")
+    return attribute, group, flagged == "1", decision
+
+
+def category_value(key: str) -> Any:
+    """The category a key was made from (a digest stays a digest)."""
+    return key if key.startswith("#") else json.loads(key)
+
+
+def _numbers(values: list[Any]) -> npt.NDArray[np.float64]:
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A drift reference as the cells need it: the bins (quantile edges per numeric feature, the categorical
+    features, the score edges) and the reference's own counts in them."""
+
+    numeric: dict[str, list[float]]  # feature -> inner edges
+    numeric_counts: dict[str, list[int]]  # feature -> counts per bin, missing last
+    categorical: dict[str, dict[str, int]]  # feature -> category key -> count
+    score_edges: list[float]
+    score_counts: list[int]
+    fine_counts: list[int]
+    score_mean: float | None
+
+    @property
+    def scope(self) -> str:
+        """The cells' scope: a digest of the bins (not of the counts), so equal bins share cells."""
+        bins = json.dumps([self.numeric, sorted(self.categorical), self.score_edges], sort_keys=True)
+        return "drift:" + hashlib.sha256(bins.encode()).hexdigest()[:32]
+
+    @classmethod
+    def of(cls, columns: Mapping[str, npt.ArrayLike], scores: list[float]) -> Reference:
+        """From the reference's columns (numbers as floats, categories as objects) and model scores."""
+        numeric, numeric_counts, categorical = {}, {}, {}
+        for name, column in columns.items():
+            array = np.asarray(column)
+            if array.dtype.kind in "iuf":
+                edges = drift.quantile_edges(array)
+                numeric[name] = [float(e) for e in edges]
+                numeric_counts[name] = [int(c) for c in drift.binned(edges, array)]
+            else:
+                counted: dict[str, int] = defaultdict(int)
+                for value, count in drift.categories(array).items():
+                    counted[category_key(value)] += count
+                categorical[name] = dict(counted)
+        values = np.asarray(scores, dtype=np.float64)
+        values = values[~np.isnan(values)]
+        score_edges = drift.quantile_edges(values)
+        fine = np.bincount([drift.fine_bin(s) for s in values], minlength=drift.FINE_BINS)
+        return cls(
+            numeric,
+            numeric_counts,
+            categorical,
+            [float(e) for e in score_edges],
+            [int(c) for c in drift.binned(score_edges, values)],
+            [int(c) for c in fine],
+            float(values.mean()) if values.size else None,
+        )
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> Reference:
+        return cls(**document)
+
+    def cells_of(self, facts: Iterable[CaseFact]) -> Cells:
+        """Cases per hour in this reference's bins: per feature, and the scores (also in fine bins for KS)."""
+        by_hour: dict[datetime, list[CaseFact]] = defaultdict(list)
+        for fact in facts:
+            by_hour[floor_hour(fact.created_at)].append(fact)
+        cells: Cells = {}
+        edges = {name: np.asarray(e, dtype=np.float64) for name, e in self.numeric.items()}
+        score_edges = np.asarray(self.score_edges, dtype=np.float64)
+        for hour, found in by_hour.items():
+            for name, inner in edges.items():
+                counts = drift.binned(inner, _numbers([f.fields.get(name) for f in found]))
+                for i, n in enumerate(counts):
+                    if n:
+                        cells[(hour, FEATURE, f"{name}\x1f{i}")] = (int(n), 0.0)
+            for name in self.categorical:
+                counted: dict[str, int] = defaultdict(int)
+                for f in found:
+                    counted[category_key(drift.category(f.fields.get(name)))] += 1
+                for key, n in counted.items():
+                    cells[(hour, FEATURE, f"{name}\x1f{key}")] = (n, 0.0)
+            scores = [f.confidence for f in found if f.confidence is not None and not math.isnan(f.confidence)]
+            for i, n in enumerate(drift.binned(score_edges, scores)):
+                if n:
+                    cells[(hour, SCORE, str(i))] = (int(n), 0.0)
+            fine: dict[int, list[float]] = defaultdict(list)
+            for s in scores:
+                fine[drift.fine_bin(s)].append(s)
+            for i, values in fine.items():
+                cells[(hour, FINE, str(i))] = (len(values), math.fsum(values))
+        return cells
+
+    def drift(self, window: Window) -> tuple[dict[str, drift.Stability | None], drift.ScoreDrift | None]:
+        """Feature and score drift of a window's cells against this reference."""
+        features: dict[str, drift.Stability | None] = {}
+        per_feature: dict[str, dict[str, int]] = defaultdict(dict)
+        for (kind, key), (count, _) in window.items():
+            if kind == FEATURE and count:
+                name, bin_key = split_key(key)
+                per_feature[name][bin_key] = count
+        for name, counts in self.numeric_counts.items():
+            current = [per_feature[name].get(str(i), 0) for i in range(len(counts))]
+            features[name] = drift.psi_binned(counts, current)
+        for name, reference in self.categorical.items():
+            features[name] = drift.psi_counted(reference, per_feature[name])
+        current_scores = [window.get((SCORE, str(i)), (0, 0.0))[0] for i in range(len(self.score_counts))]
+        fine = [window.get((FINE, str(i)), (0, 0.0)) for i in range(drift.FINE_BINS)]
+        stability = drift.psi_binned(self.score_counts, current_scores)
+        ks = drift.ks_binned(self.fine_counts, [n for n, _ in fine])
+        n = sum(c for c, _ in fine)
+        if stability is None or ks is None or self.score_mean is None or not n:
+            return features, None
+        return features, drift.ScoreDrift(stability, ks, self.score_mean, math.fsum(t for _, t in fine) / n)
+
+    def document(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def fold(db: Database, flow: str, scope: str, cells_of: Any) -> int:
+    """Fold every final case of ``flow`` into ``scope``'s cells; returns the mark reached."""
+    return store.fold(db, flow, scope, store.final_case_id(db), cells_of)
+
+
+def window(
+    conn: Any, flow: str, scope: str, cells_of: Any, kinds: Iterable[str], start: datetime, end: datetime, mark: int
+) -> Window:
+    """The cells of ``kinds`` over ``[start, end)``: whole hours from the cells, the edges and the unfolded cases
+    raw (see the module's docstring). ``mark``: up to which id ``scope`` was folded."""
+    kinds = tuple(kinds)
+    first, last = ceil_hour(start), ceil_hour(end)
+    found: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+    for cell in store.sums(conn, flow, scope, first, last, kinds):
+        found[(cell.kind, cell.key)][0] += cell.count
+        found[(cell.kind, cell.key)][1] += cell.total
+    head = store.facts_between(conn, flow, start, first) if start < first else []
+    after_end = store.facts_between(conn, flow, end, last, up_to=mark) if end < last else []
+    unfolded = [f for f in store.facts_after(conn, flow, mark) if first <= f.created_at < end]
+    wanted = set(kinds)
+    for sign, facts in ((1, head), (-1, after_end), (1, unfolded)):
+        for (_, kind, key), (count, total) in cells_of(facts).items():
+            if kind in wanted:
+                found[(kind, key)][0] += sign * count
+                found[(kind, key)][1] += sign * total
+    return {key: (int(n), float(t)) for key, (n, t) in found.items() if n}
