@@ -50,7 +50,7 @@ def _peak_mb() -> float:
 
 def _child(args: list[str]) -> dict[str, Any]:
     """Run this script as a child with ``args``; its last line of output is a JSON object."""
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603  # this script itself
         [sys.executable, str(Path(__file__)), *args], capture_output=True, text=True, check=False, cwd=HERE
     )
     if done.returncode != 0:
@@ -142,7 +142,9 @@ def cli(folder: Path, url: str) -> dict[str, Any]:
     command = [str(Path(sys.executable).parent / "signoff"), "ingest", FLOW, "credit-cases.csv"]
     env = os.environ | {"SIGNOFF_DATABASE_URL": url}
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(  # noqa: S603  # our own command
+        command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _pid, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     if status != 0:
@@ -242,7 +244,8 @@ def report(
     for backend, found in clis.items():
         console.print(
             f"signoff ingest end to end, {cli_size:,} cases on {backend}: {found['seconds']:.1f} s "
-            f"({_rate(cli_size, found['seconds'])} cases/s with start-up and sealing), peak RSS {found['rss_mb']:.0f} MB"
+            f"({_rate(cli_size, found['seconds'])} cases/s with start-up and sealing), "
+            f"peak RSS {found['rss_mb']:.0f} MB"
         )
     for backend in dict.fromkeys(b for _n, b, _f, _s in results):
         mine = [(n, ours) for n, b, _bare, ours in results if b == backend]
