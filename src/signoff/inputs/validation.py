@@ -199,7 +199,7 @@ def validate_batch(
     problems: list[Problem] = []
     for given in chunks:
         chunk = list(given)
-        valid = _by_columns(flow, chunk) if label is None else None
+        valid = _by_columns(flow, chunk, keep) if label is None else None
         if valid is not None:
             if keep:
                 cases.extend(valid)
@@ -265,10 +265,11 @@ def _column(spec: FieldSpec, values: list[Any]) -> list[Any] | None:
     return [None if b else next(found) for b in blank]
 
 
-def _by_columns(flow: Flow, entries: list[Entry]) -> list[CaseInput] | None:
-    """A chunk of a case file's rows validated a field at a time, the cases ``validate_case`` gives; None when the
-    chunk is not text rows of one header (a CSV's), or when anything in it is in doubt: then ``validate_case`` takes
-    each case and names every problem. At a million cases, case by case cost more than scoring them."""
+def _by_columns(flow: Flow, entries: list[Entry], keep: bool = True) -> list[CaseInput] | None:
+    """A chunk of a case file's rows validated a field at a time, the cases ``validate_case`` gives (none without
+    ``keep``: the chunk is only checked); None when the chunk is not text rows of one header (a CSV's), or when
+    anything in it is in doubt: then ``validate_case`` takes each case and names every problem. At a million
+    cases, case by case cost more than scoring them."""
     if not entries or not all(e.text and isinstance(e.fields, dict) for e in entries):
         return None
     header = entries[0].fields.keys()
@@ -294,6 +295,8 @@ def _by_columns(flow: Flow, entries: list[Entry]) -> list[CaseInput] | None:
         named = [v for v in columns[flow.entity] if isinstance(v, str)]
         if problem("".join(named), name=True) is not None:
             return None
+    if not keep:
+        return []
     names = list(columns)
     rows = [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
     cases = []

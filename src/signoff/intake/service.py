@@ -152,10 +152,11 @@ def _write(
     actor: str,
     gold: Sequence[str] | None = None,
     traces: Sequence[str | None] | None = None,
-) -> list[CaseId]:
+) -> list[Submitted]:
     """Record cases with their predictions (by the version that routed each), routes, tasks and model decisions,
     and the scores beside; gold cases (with ``gold`` labels) get neither tasks nor decisions: they wait to be
-    served to reviewers as gold tasks. Built a column at a time and written in bulk (``store.cases.insert_new``)."""
+    served to reviewers as gold tasks. Built a column at a time and written in bulk (``store.cases.insert_new``);
+    what the submitter learns of each case is what was written, not read back."""
     flow, scores, routes = runtime.flow, routed.scores, routed.routes
     by, ids = routed.routed_by(), routed.version_ids()
     now = db.now(conn)
@@ -244,7 +245,14 @@ def _write(
             data["inclusion_probability"] = r.inclusion_probability
         events.append(AuditEvent(actor, "case.gold_added" if gold else "case.submitted", "case", str(cid), data))
     record(db, conn, events, now)
-    return case_ids
+    return [
+        Submitted(cid, case.external_id, state, r.verdict, r.rule, r.reason, r.queue, None, None)
+        if (decision := decisions.get(cid)) is None
+        else Submitted(
+            cid, case.external_id, state, r.verdict, r.rule, r.reason, r.queue, decision.label, decision.decided_by
+        )
+        for cid, case, state, r in zip(case_ids, cases, status, routes, strict=True)
+    ]
 
 
 def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor: str) -> list[Submitted]:
@@ -273,8 +281,11 @@ def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor
                     runtime = replace(runtime, challenger=None)  # the canary ended meanwhile: the champion routes all
                     continue
                 parents = traces.traceparents() if traces else None
-                new_ids = _write(db, conn, runtime, fresh, routed, actor, traces=parents) if routed is not None else []
-                summaries = case_store.summaries(conn, new_ids + list(known.values()))
+                new = _write(db, conn, runtime, fresh, routed, actor, traces=parents) if routed is not None else []
+                new_ids = [s.case_id for s in new]
+                summaries: dict[int, Submitted] = {s.case_id: s for s in new}
+                if known:
+                    summaries |= case_store.summaries(conn, list(known.values()))
             steps["enqueue"] = steps["decision"] = (written, tracing.now_ns())
             if traces is not None:
                 traces.close(
@@ -297,7 +308,8 @@ def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor
         else:  # new; a repeat of it later in the same batch is a replay
             case_id, is_new = new_by_external[case.external_id], case.external_id not in answered
             answered.add(case.external_id)
-        results.append(replace(summaries[case_id], created=is_new))
+        summary = summaries[case_id]
+        results.append(summary if summary.created == is_new else replace(summary, created=is_new))
     INTAKE_SECONDS.labels(flow.name).observe(time.perf_counter() - started)
     return results
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass, fields, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
-from sqlalchemy import JSON, Connection, Table, func, select
+from sqlalchemy import JSON, ColumnElement, Connection, Table, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from signoff.domain import CaseId, CaseStatus, Fields, TaskId, TaskKind, UserId
 from signoff.store.database import Database, stored_time, write_rows
@@ -42,13 +43,21 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 
+def _among(conn: Connection, column: ColumnElement[Any], values: Sequence[object]) -> ColumnElement[bool]:
+    """``column IN values`` for a few thousand values: on PostgreSQL one array parameter (``= ANY``), which
+    psycopg sends as is, where an expanded IN list of 5,000 took it longer to parse than the query took to run."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 def find_external(conn: Connection, flow: str, external_ids: Sequence[str]) -> dict[str, tuple[CaseId, str]]:
     """Earlier cases of this flow with these external ids: by external id, the case's id and payload hash."""
     found: dict[str, tuple[CaseId, str]] = {}
-    for start in range(0, len(external_ids), 1000):
-        chunk = external_ids[start : start + 1000]
+    for start in range(0, len(external_ids), 5000):
+        chunk = external_ids[start : start + 5000]
         query = select(cases.c.id, cases.c.external_id, cases.c.payload_hash).where(
-            cases.c.flow == flow, cases.c.external_id.in_(chunk)
+            cases.c.flow == flow, _among(conn, cases.c.external_id, chunk)
         )
         found.update({row.external_id: (CaseId(row.id), row.payload_hash) for row in conn.execute(query)})
     return found
@@ -280,7 +289,7 @@ def summaries(conn: Connection, case_ids: Sequence[int]) -> dict[int, Submitted]
             decisions.c.decided_by,
         )
         .select_from(cases.join(routes, routes.c.case_id == cases.c.id).outerjoin(decisions))
-        .where(cases.c.id.in_(case_ids))
+        .where(_among(conn, cases.c.id, case_ids))
     )
     return {row.case_id: Submitted.from_row(row) for row in conn.execute(query)}
 
