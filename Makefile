@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast screenshots lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-active bench-loop bench-startup bench-partitioning bench-metrics clean
+.PHONY: install demo test test-fast screenshots lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-intake bench-active bench-loop bench-startup bench-partitioning bench-metrics clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,9 @@ bench-login: install  ## GET /api/v1/flows latency beside 100 concurrent wrong l
 bench-http: install  ## POST /api/v1/flows/{flow}/cases from 16 clients (wrk), one case and batches of 1,000, beside a bare FastAPI endpoint; SQLite and PostgreSQL, 1-4 server processes (about 13 min; --quick: 3 s windows)
 	$(BIN)/python bench/http_load.py
 
+bench-intake: install  ## batch intake of 100k and 1M cases of the signoff init flow on both databases, beside its floor (read + predict + bulk insert); --quick: 20k cases
+	$(BIN)/python bench/intake.py
+
 bench-active: install  ## labels to reach 99% of the final accuracy, margin sampling against random, 20 seeds (about 2 min)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python bench/active_learning.py
 
@@ -75,7 +78,7 @@ bench-partitioning: install  ## cases and audit events, plain against partitione
 bench-metrics: install  ## signoff metrics, queues, reviewers, the owner and lead pages and /metrics at 100k and 1M cases on both databases, beside a bare GROUP BY (about 30 min)
 	$(BIN)/python bench/metrics_scale.py
 
-bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-active bench-loop bench-startup bench-partitioning bench-metrics  ## every benchmark
+bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-intake bench-active bench-loop bench-startup bench-partitioning bench-metrics  ## every benchmark
 
 clean:
 	rm -rf $(VENV) signoff-demo .mypy_cache .ruff_cache .pytest_cache

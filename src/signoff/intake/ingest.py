@@ -33,7 +33,8 @@ def validate_file(flow: Flow, path: Path, progress: Callable[[int], None] = lamb
             count += len(rows)
             progress(len(rows))
 
-    validate_batch(flow, chunks(), f"{path.name} has invalid cases; nothing was written", limit=MAX_FILE_PROBLEMS)
+    refused = f"{path.name} has invalid cases; nothing was written"
+    validate_batch(flow, chunks(), refused, limit=MAX_FILE_PROBLEMS, keep=False)
     return count
 
 

@@ -7,12 +7,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
+from threadpoolctl import ThreadpoolController
 
 from signoff import lifecycle
 from signoff.audit import record
@@ -32,9 +35,22 @@ from signoff.routing import Batch, Route
 from signoff.store import cases as case_store
 from signoff.store import reviewers as people
 from signoff.store.database import Database
-from signoff.store.records import Case, CaseRoute, Decision, Prediction, Submitted
+from signoff.store.records import Decision, NewCases, Submitted
 
 log = logging.getLogger(__name__)
+
+
+@cache
+def _threadpools() -> ThreadpoolController:
+    """The native thread pools (OpenMP, BLAS) loaded in this process, found once: finding them costs milliseconds."""
+    return ThreadpoolController()
+
+
+def one_thread() -> Any:
+    """Score with one native thread. A model's default (OpenMP: one thread per core) made scoring 5-20 times slower
+    on a loaded machine, its threads waiting on each other; intake's parallelism is its processes. threadpoolctl
+    is the library scikit-learn itself uses to bound these pools."""
+    return _threadpools().limit(limits=1)
 
 
 def _deduplicate(flow: Flow, cases: Sequence[CaseInput]) -> list[CaseInput]:
@@ -67,7 +83,8 @@ def _earlier(conn: Connection, flow: Flow, cases: Sequence[CaseInput]) -> dict[s
 
 def batch_of(runtime: FlowRuntime, frame: pd.DataFrame) -> Batch:
     """Score a table of cases and gather what the rules read: fields, the moment, audit draws, members, novelty."""
-    scores = runtime.model.score(frame)
+    with one_thread():
+        scores = runtime.model.score(frame)
     return Batch(
         scores.probabilities,
         scores.problems,
@@ -135,82 +152,57 @@ def _write(
     actor: str,
     gold: Sequence[str] | None = None,
     traces: Sequence[str | None] | None = None,
-) -> list[CaseId]:
+) -> list[Submitted]:
     """Record cases with their predictions (by the version that routed each), routes, tasks and model decisions,
     and the scores beside; gold cases (with ``gold`` labels) get neither tasks nor decisions: they wait to be
-    served to reviewers as gold tasks."""
+    served to reviewers as gold tasks. Built a column at a time and written in bulk (``store.cases.insert_new``);
+    what the submitter learns of each case is what was written, not read back."""
     flow, scores, routes = runtime.flow, routed.scores, routed.routes
     by, ids = routed.routed_by(), routed.version_ids()
     now = db.now(conn)
+    n = len(cases)
     auto = [r.verdict is not Verdict.REVIEW and gold is None for r in routes]
-    status = CaseStatus.GOLD if gold is not None else None
-    case_ids = case_store.insert_cases(
-        conn,
-        [
-            Case(
-                id=CaseId(0),
-                flow=flow.name,
-                external_id=c.external_id,
-                fields=c.fields,
-                payload_hash=c.payload_hash,
-                groups=c.groups,
-                status=status or (CaseStatus.DECIDED if a else CaseStatus.IN_REVIEW),
-                created_at=now,
-                decided_at=now if a else None,
-                submitted_by=actor,
-                traceparent=traces[i] if traces else None,
-                entity=c.entity,
-            )
-            for i, (c, a) in enumerate(zip(cases, auto, strict=True))
-        ],
-    )
+    case_ids = case_store.new_case_ids(conn, n)
     valid = scores.valid
-    top = np.where(valid, scores.probabilities.argmax(axis=1) if len(cases) else 0, -1)
-    probabilities: list[list[float] | None] = [
-        [float(p) for p in row] if ok else None for row, ok in zip(scores.probabilities, valid, strict=True)
-    ]
+    top = np.where(valid, scores.probabilities.argmax(axis=1) if n else 0, -1).tolist()
+    rounded = scores.probabilities.tolist()
+    probabilities: list[list[float] | None] = [row if ok else None for row, ok in zip(rounded, valid, strict=True)]
     labels = [flow.labels[t] if t >= 0 else None for t in top]
-    prediction_ids = case_store.insert_predictions(
+    status = (
+        [CaseStatus.GOLD] * n if gold is not None else [CaseStatus.DECIDED if a else CaseStatus.IN_REVIEW for a in auto]
+    )
+    case_store.insert_new(
         conn,
-        [
-            Prediction(
-                id=0,
-                case_id=cid,
-                model_version_id=v,
-                probabilities=probs,
-                label=label,
-                confidence=max(probs) if probs else None,
-                problem=problem,
-                created_at=now,
-                model_version=b.model.version,
-            )
-            for cid, probs, label, problem, b, v in zip(
-                case_ids, probabilities, labels, scores.problems, by, ids, strict=True
-            )
-        ],
+        NewCases(
+            flow=flow.name,
+            created_at=now,
+            submitted_by=actor,
+            policy_version=runtime.policy.version,
+            case_ids=case_ids,
+            external_ids=[c.external_id for c in cases],
+            fields=[c.fields for c in cases],
+            payload_hashes=[c.payload_hash for c in cases],
+            groups=[c.groups for c in cases],
+            statuses=status,
+            decided=auto,
+            traceparents=list(traces) if traces else [None] * n,
+            entities=[c.entity for c in cases],
+            model_version_ids=ids,
+            probabilities=probabilities,
+            labels=labels,
+            confidences=[max(p) if p else None for p in probabilities],
+            problems=scores.problems,
+            verdicts=[r.verdict for r in routes],
+            rules=[r.rule for r in routes],
+            reasons=[r.reason for r in routes],
+            queues=[r.queue for r in routes],
+            roles=[r.role for r in routes],
+            priorities=[r.priority for r in routes],
+            slas=[r.sla for r in routes],
+            inclusion_probabilities=[r.inclusion_probability for r in routes],
+        ),
     )
     challenger.record(conn, case_ids, routed, now)
-    case_store.insert_routes(
-        conn,
-        [
-            CaseRoute(
-                id=0,
-                case_id=cid,
-                prediction_id=pid,
-                policy_version=runtime.policy.version,
-                verdict=r.verdict,
-                rule=r.rule,
-                reason=r.reason,
-                inclusion_probability=r.inclusion_probability,
-                created_at=now,
-                queue=r.queue,
-                role=r.role,
-                priority=r.priority,
-                sla=r.sla,
-            )
-            for cid, pid, r in zip(case_ids, prediction_ids, routes, strict=True)
-        ],
-    )
     decisions: dict[CaseId, Decision] = {}
     if gold is not None:
         people.insert_gold(conn, case_ids, gold, now)
@@ -252,8 +244,15 @@ def _write(
         if r.inclusion_probability is not None:
             data["inclusion_probability"] = r.inclusion_probability
         events.append(AuditEvent(actor, "case.gold_added" if gold else "case.submitted", "case", str(cid), data))
-    record(db, conn, events)
-    return case_ids
+    record(db, conn, events, now)
+    return [
+        Submitted(cid, case.external_id, state, r.verdict, r.rule, r.reason, r.queue, None, None)
+        if (decision := decisions.get(cid)) is None
+        else Submitted(
+            cid, case.external_id, state, r.verdict, r.rule, r.reason, r.queue, decision.label, decision.decided_by
+        )
+        for cid, case, state, r in zip(case_ids, cases, status, routes, strict=True)
+    ]
 
 
 def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor: str) -> list[Submitted]:
@@ -282,8 +281,11 @@ def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor
                     runtime = replace(runtime, challenger=None)  # the canary ended meanwhile: the champion routes all
                     continue
                 parents = traces.traceparents() if traces else None
-                new_ids = _write(db, conn, runtime, fresh, routed, actor, traces=parents) if routed is not None else []
-                summaries = case_store.summaries(conn, new_ids + list(known.values()))
+                new = _write(db, conn, runtime, fresh, routed, actor, traces=parents) if routed is not None else []
+                new_ids = [s.case_id for s in new]
+                summaries: dict[int, Submitted] = {s.case_id: s for s in new}
+                if known:
+                    summaries |= case_store.summaries(conn, list(known.values()))
             steps["enqueue"] = steps["decision"] = (written, tracing.now_ns())
             if traces is not None:
                 traces.close(
@@ -306,7 +308,8 @@ def submit(db: Database, runtime: FlowRuntime, cases: Sequence[CaseInput], actor
         else:  # new; a repeat of it later in the same batch is a replay
             case_id, is_new = new_by_external[case.external_id], case.external_id not in answered
             answered.add(case.external_id)
-        results.append(replace(summaries[case_id], created=is_new))
+        summary = summaries[case_id]
+        results.append(summary if summary.created == is_new else replace(summary, created=is_new))
     INTAKE_SECONDS.labels(flow.name).observe(time.perf_counter() - started)
     return results
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, Select, and_, func, insert, or_, select, text
 
 from signoff.domain import AuditEvent
-from signoff.store.database import Database, as_utc
+from signoff.store.database import Database, as_utc, stored_time, write_rows
 from signoff.store.records import ChainLink, RecordedEvent, SealedEvent
 from signoff.store.schema import audit_events, audit_seals
 
@@ -31,21 +31,24 @@ EVENT_COLUMNS = (
 
 
 def append(db: Database, conn: Connection, events: Sequence[AuditEvent], at: datetime) -> None:
-    rows = [
-        {
-            "at": at,
-            "actor": e.actor,
-            "action": e.action,
-            "entity": e.entity,
-            "entity_id": e.entity_id,
-            "data": json.dumps(e.data),
-        }
-        for e in events
-    ]
-    if len(rows) == 1:
-        db.run(conn, "append_event", **rows[0])
-    elif rows:
-        db.run_many(conn, "append_event", rows)
+    """Append events in the caller's transaction: one by its named statement, many in bulk (``write_rows``: an
+    intake batch writes one event per case)."""
+    if len(events) == 1:
+        (e,) = events
+        db.run(
+            conn,
+            "append_event",
+            at=at,
+            actor=e.actor,
+            action=e.action,
+            entity=e.entity,
+            entity_id=e.entity_id,
+            data=json.dumps(e.data),
+        )
+    elif events:
+        when = stored_time(conn, at)
+        rows = ((when, e.actor, e.action, e.entity, e.entity_id, json.dumps(e.data)) for e in events)
+        write_rows(conn, audit_events.name, ("at", "actor", "action", "entity", "entity_id", "data"), rows)
 
 
 # Ids below the highest sealed event that a routine look for unsealed events goes back over. Events mostly commit

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from enum import Enum
-from operator import attrgetter
-from typing import TYPE_CHECKING, get_args, get_type_hints
+from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import JSON, ColumnElement, Connection, Table, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from signoff.domain import CaseId, CaseStatus, Fields, TaskId, TaskKind, UserId
-from signoff.store.database import Database
+from signoff.store.database import Database, stored_time, write_rows
 from signoff.store.joins import reviews_with_task, routed
 from signoff.store.records import (
     Case,
@@ -19,25 +20,44 @@ from signoff.store.records import (
     Decision,
     EarlierCase,
     Lease,
+    NewCases,
     Prediction,
     Review,
     Submitted,
     Task,
     Verified,
 )
-from signoff.store.schema import cases, decisions, leases, model_versions, predictions, reviews, routes, tasks
+from signoff.store.schema import (
+    UtcDateTime,
+    cases,
+    decisions,
+    leases,
+    model_versions,
+    predictions,
+    reviews,
+    routes,
+    tasks,
+)
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 
+def _among(conn: Connection, column: ColumnElement[Any], values: Sequence[object]) -> ColumnElement[bool]:
+    """``column IN values`` for a few thousand values: on PostgreSQL one array parameter (``= ANY``), which
+    psycopg sends as is, where an expanded IN list of 5,000 took it longer to parse than the query took to run."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 def find_external(conn: Connection, flow: str, external_ids: Sequence[str]) -> dict[str, tuple[CaseId, str]]:
     """Earlier cases of this flow with these external ids: by external id, the case's id and payload hash."""
     found: dict[str, tuple[CaseId, str]] = {}
-    for start in range(0, len(external_ids), 1000):
-        chunk = external_ids[start : start + 1000]
+    for start in range(0, len(external_ids), 5000):
+        chunk = external_ids[start : start + 5000]
         query = select(cases.c.id, cases.c.external_id, cases.c.payload_hash).where(
-            cases.c.flow == flow, cases.c.external_id.in_(chunk)
+            cases.c.flow == flow, _among(conn, cases.c.external_id, chunk)
         )
         found.update({row.external_id: (CaseId(row.id), row.payload_hash) for row in conn.execute(query)})
     return found
@@ -45,12 +65,14 @@ def find_external(conn: Connection, flow: str, external_ids: Sequence[str]) -> d
 
 @dataclass(frozen=True)
 class _Columns:
-    """What a record writes of itself: the fields that are columns of its table, but the id the insert gives
-    (related records and read-only joined values, such as a prediction's ``model_version`` name, are not), and
-    which of them are enums, stored by their value."""
+    """What a record writes of itself: the fields that are columns of its table, but the id (given by ``reserve``;
+    related records and read-only joined values, such as a prediction's ``model_version`` name, are not), and
+    which of them are enums (stored by their value), JSON documents and times."""
 
     names: tuple[str, ...]
     enums: tuple[str, ...]
+    documents: tuple[str, ...]
+    times: tuple[str, ...]
 
 
 def _columns(record: type[DataclassInstance], table: Table) -> _Columns:
@@ -59,59 +81,140 @@ def _columns(record: type[DataclassInstance], table: Table) -> _Columns:
     enums = tuple(
         n for n in names if any(isinstance(t, type) and issubclass(t, Enum) for t in (hints[n], *get_args(hints[n])))
     )
-    return _Columns(names, enums)
+    documents = tuple(n for n in names if isinstance(table.c[n].type, JSON))
+    times = tuple(n for n in names if isinstance(table.c[n].type, UtcDateTime))
+    return _Columns(names, enums, documents, times)
 
 
-def _rows(columns: _Columns, new: Sequence[object]) -> list[dict[str, object]]:
-    """The SQL parameters of records, built a column at a time where it costs (enums)."""
-    read = attrgetter(*columns.names)
-    rows = [dict(zip(columns.names, read(r), strict=True)) for r in new]
-    for name in columns.enums:
-        for row in rows:
-            value = row[name]
-            if isinstance(value, Enum):
-                row[name] = value.value
-    return rows
-
-
-def _insert_returning_ids(conn: Connection, table: Table, rows: list[dict[str, object]]) -> list[int]:
-    """Insert rows in one statement (an executemany); their ids, in order."""
-    if not rows:
+def _reserve(conn: Connection, table: Table, n: int) -> list[int]:
+    """Ids for ``n`` rows of ``table`` to write in this transaction, ascending, so that a batch is written in bulk
+    and without RETURNING. PostgreSQL draws them from the column's sequence: concurrent writers never share one.
+    SQLite takes those above the highest id, as it does itself for a new rowid: the write transaction holds the
+    database's one write lock from its BEGIN IMMEDIATE, so no other writer comes between (the rows are written before
+    reserving again for the same table)."""
+    if n <= 0:
         return []
-    result = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-    return [row.id for row in result]
+    if conn.dialect.name == "postgresql":
+        drawn = func.nextval(func.pg_get_serial_sequence(table.name, "id"))
+        return sorted(conn.execute(select(drawn).select_from(func.generate_series(1, n))).scalars())
+    top = int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one())
+    return list(range(top + 1, top + 1 + n))
 
 
-_CASE_COLUMNS = _columns(Case, cases)
+def _value_columns(conn: Connection, columns: _Columns, new: Sequence[object]) -> list[list[object]]:
+    """The values of records as ``write_rows`` binds them, a column at a time."""
+    found: list[list[object]] = []
+    for name in columns.names:
+        values: list[Any] = [getattr(r, name) for r in new]
+        if name in columns.enums:
+            values = [v.value if isinstance(v, Enum) else v for v in values]
+        elif name in columns.documents:
+            values = [None if v is None else json.dumps(v) for v in values]
+        elif name in columns.times:
+            values = [None if v is None else stored_time(conn, v) for v in values]
+        found.append(values)
+    return found
+
+
+def _insert_with_ids(conn: Connection, table: Table, columns: _Columns, new: Sequence[object]) -> list[int]:
+    """Write records in bulk under ids reserved for them; their ids, in order."""
+    ids = _reserve(conn, table, len(new))
+    if ids:
+        names = ("id", *columns.names)
+        write_rows(conn, table.name, names, zip(ids, *_value_columns(conn, columns, new), strict=True))
+    return ids
+
+
 _PREDICTION_COLUMNS = _columns(Prediction, predictions)
-_ROUTE_COLUMNS = _columns(CaseRoute, routes)
 _TASK_COLUMNS = _columns(Task, tasks)
 
 
-def insert_cases(conn: Connection, new: Sequence[Case]) -> list[CaseId]:
-    """Insert cases (their ``id`` and related records are not written) in one statement; their ids, in order."""
-    return [CaseId(i) for i in _insert_returning_ids(conn, cases, _rows(_CASE_COLUMNS, new))]
-
-
 def insert_predictions(conn: Connection, new: Sequence[Prediction]) -> list[int]:
-    """Insert predictions (their ``id`` and ``model_version`` name are not written) in one statement; their ids,
-    in order."""
-    return _insert_returning_ids(conn, predictions, _rows(_PREDICTION_COLUMNS, new))
-
-
-def insert_routes(conn: Connection, new: Sequence[CaseRoute]) -> None:
-    """Insert routes (their ``id`` is not written) in one statement."""
-    if new:
-        conn.execute(insert(routes), _rows(_ROUTE_COLUMNS, new))
+    """Insert predictions (their ``id`` and ``model_version`` name are not written) in bulk; their ids, in order."""
+    return _insert_with_ids(conn, predictions, _PREDICTION_COLUMNS, new)
 
 
 def insert_tasks(conn: Connection, new: Sequence[Task]) -> list[Task]:
-    """Insert tasks (their ``id`` and ``leases`` are not written) in one statement; them with their ids."""
-    ids = _insert_returning_ids(conn, tasks, _rows(_TASK_COLUMNS, new))
+    """Insert tasks (their ``id`` and ``leases`` are not written) in bulk; them with their ids."""
+    ids = _insert_with_ids(conn, tasks, _TASK_COLUMNS, new)
     return [replace(t, id=TaskId(i)) for t, i in zip(new, ids, strict=True)]
 
 
-_INSERT_DECISION = insert(decisions)
+_NEW_CASE = (
+    "id flow external_id fields payload_hash groups status created_at decided_at submitted_by traceparent entity"
+)
+_NEW_PREDICTION = "id case_id model_version_id probabilities label confidence problem created_at"
+_NEW_ROUTE = (
+    "case_id prediction_id policy_version verdict rule reason queue priority created_at role sla inclusion_probability"
+)
+
+
+def new_case_ids(conn: Connection, n: int) -> list[CaseId]:
+    """Ids for ``n`` cases that ``insert_new`` writes next in this transaction."""
+    return [CaseId(i) for i in _reserve(conn, cases, n)]
+
+
+def insert_new(conn: Connection, new: NewCases) -> None:
+    """Record a batch of new cases (under ids from ``new_case_ids``) with their predictions and routes, in bulk."""
+    now = stored_time(conn, new.created_at)
+    n = len(new.case_ids)
+    prediction_ids = _reserve(conn, predictions, n)
+    write_rows(
+        conn,
+        cases.name,
+        _NEW_CASE.split(),
+        zip(
+            new.case_ids,
+            [new.flow] * n,
+            new.external_ids,
+            [json.dumps(f) for f in new.fields],
+            new.payload_hashes,
+            [json.dumps(g) for g in new.groups],
+            [s.value for s in new.statuses],
+            [now] * n,
+            [now if d else None for d in new.decided],
+            [new.submitted_by] * n,
+            new.traceparents,
+            new.entities,
+            strict=True,
+        ),
+    )
+    write_rows(
+        conn,
+        predictions.name,
+        _NEW_PREDICTION.split(),
+        zip(
+            prediction_ids,
+            new.case_ids,
+            new.model_version_ids,
+            [None if p is None else json.dumps(p) for p in new.probabilities],
+            new.labels,
+            new.confidences,
+            new.problems,
+            [now] * n,
+            strict=True,
+        ),
+    )
+    write_rows(
+        conn,
+        routes.name,
+        _NEW_ROUTE.split(),
+        zip(
+            new.case_ids,
+            prediction_ids,
+            [new.policy_version] * n,
+            [v.value for v in new.verdicts],
+            new.rules,
+            new.reasons,
+            new.queues,
+            new.priorities,
+            [now] * n,
+            new.roles,
+            new.slas,
+            new.inclusion_probabilities,
+            strict=True,
+        ),
+    )
 
 
 def _decision_row(decision: Decision) -> dict[str, object]:
@@ -125,10 +228,14 @@ def _decision_row(decision: Decision) -> dict[str, object]:
 
 
 def insert_decisions(conn: Connection, made: Sequence[Decision]) -> None:
-    """Record decisions made at intake (their cases are recorded as decided already), in one statement."""
-    rows = [_decision_row(d) | {"created_at": d.created_at} for d in made]
-    if rows:
-        conn.execute(_INSERT_DECISION, rows if len(rows) > 1 else rows[0])
+    """Record decisions made at intake (their cases are recorded as decided already), in bulk."""
+    names = ("case_id", "label", "decided_by", "model_version_id", "review_id", "created_at")
+    rows = (
+        (d.case_id, d.label, d.decided_by.value, d.model_version_id, d.review_id, stored_time(conn, d.created_at))
+        for d in made
+    )
+    if made:
+        write_rows(conn, decisions.name, names, rows)
 
 
 def decide(db: Database, conn: Connection, decision: Decision) -> None:
@@ -182,7 +289,7 @@ def summaries(conn: Connection, case_ids: Sequence[int]) -> dict[int, Submitted]
             decisions.c.decided_by,
         )
         .select_from(cases.join(routes, routes.c.case_id == cases.c.id).outerjoin(decisions))
-        .where(cases.c.id.in_(case_ids))
+        .where(_among(conn, cases.c.id, case_ids))
     )
     return {row.case_id: Submitted.from_row(row) for row in conn.execute(query)}
 

@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import cache
@@ -291,6 +291,26 @@ def _driver_sql(dialect: Dialect, sql: str) -> str:
     if dialect == "sqlite":
         return sql
     return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql.replace("%", "%%"))
+
+
+def stored_time(conn: Connection, value: datetime) -> object:
+    """A time as ``write_rows`` binds it: SQLite's UTC text, PostgreSQL's timestamptz."""
+    return _sqlite_time(value) if conn.dialect.name == "sqlite" else value
+
+
+def write_rows(conn: Connection, table: str, names: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Write many rows of plain values (times from ``stored_time``, JSON as text, enums by value) in the caller's
+    transaction, through the driver: ``COPY`` on PostgreSQL (its bulk load; psycopg streams the rows),
+    ``executemany`` on SQLite. SQLAlchemy's executemany costs more per row than either database takes to store
+    it (``bench/intake.py``)."""
+    columns = ", ".join(f'"{name}"' for name in names)
+    driver: Any = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        with driver.cursor().copy(f'COPY "{table}" ({columns}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        driver.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(names))})', rows)
 
 
 def _sqlite_time(value: datetime) -> str:

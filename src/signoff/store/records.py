@@ -10,7 +10,7 @@ It reads each field by its type, so that a record is its field list and nothing 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum
@@ -235,6 +235,41 @@ class Case(_Record):
     tasks: tuple[Task, ...] = ()
     reviews: tuple[Review, ...] = ()
     decision: Decision | None = None
+
+
+@dataclass(frozen=True)
+class NewCases:
+    """A batch of cases to record at intake with their predictions and routes, as columns (one sequence per column,
+    the same length, in batch order) rather than a ``Case``, a ``Prediction`` and a ``CaseRoute`` per case: at a
+    million cases, building and unpacking those records cost more than the database takes to store the rows. The
+    case ids are reserved before (``store.cases.new_case_ids``); what every case shares is given once."""
+
+    flow: str
+    created_at: datetime
+    submitted_by: str
+    policy_version: str
+    case_ids: Sequence[CaseId]
+    external_ids: Sequence[str | None]
+    fields: Sequence[Fields]
+    payload_hashes: Sequence[str]
+    groups: Sequence[Fields]
+    statuses: Sequence[CaseStatus]
+    decided: Sequence[bool]
+    traceparents: Sequence[str | None]
+    entities: Sequence[str | None]
+    model_version_ids: Sequence[int]
+    probabilities: Sequence[list[float] | None]
+    labels: Sequence[str | None]
+    confidences: Sequence[float | None]
+    problems: Sequence[str | None]
+    verdicts: Sequence[Verdict]
+    rules: Sequence[str | None]
+    reasons: Sequence[str]
+    queues: Sequence[str | None]
+    roles: Sequence[str | None]
+    priorities: Sequence[int]
+    slas: Sequence[float | None]
+    inclusion_probabilities: Sequence[float | None]
 
 
 @dataclass(frozen=True)
