@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
-from sqlalchemy import JSON, ColumnElement, Connection, Table, any_, bindparam, func, select
+from sqlalchemy import JSON, ColumnElement, Connection, Table, any_, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from signoff.domain import CaseId, CaseStatus, Fields, TaskId, TaskKind, UserId
@@ -95,6 +95,9 @@ def _reserve(conn: Connection, table: Table, n: int) -> list[int]:
     if n <= 0:
         return []
     if conn.dialect.name == "postgresql":
+        # Take the writer's lock before drawing, as an INSERT does: the rollups' ``settle_cases`` (a SHARE lock) then
+        # waits for this transaction too, so no id below the highest it sees can commit after it.
+        conn.execute(text(f'LOCK TABLE "{table.name}" IN ROW EXCLUSIVE MODE'))
         drawn = func.nextval(func.pg_get_serial_sequence(table.name, "id"))
         return sorted(conn.execute(select(drawn).select_from(func.generate_series(1, n))).scalars())
     top = int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one())
