@@ -455,7 +455,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
             case=CaseOut.model_validate(review.claimed_case(ctx.db, user, got)),
         )
 
-    @app.get("/api/v1/tasks/held", tags=["review"], responses=errors_of())
+    @app.get("/api/v1/tasks/held", tags=["review"], responses=errors_of(422))
     def held_tasks(ctx: Ctx, user: Reviewer) -> HeldTasksOut:
         """Your live leases, wherever you claimed them (a client that crashed leaves its tasks leased until they
         expire): go on with each by its token, or release it."""
