@@ -173,6 +173,7 @@
     }
     if (result.ok) {
       accept(result.data.next);
+      if (result.data.next && result.data.next.task) topUp(); // it went on screen: the one after it, too
       return;
     }
     // Not recorded: bring the task back with what the reviewer chose and typed.
@@ -218,7 +219,11 @@
     fetching = true;
     let result;
     try { result = await post("/review/next", workOn); } finally { fetching = false; }
-    if (result.ok) { accept(result.data); return; }
+    if (result.ok) {
+      accept(result.data);
+      if (result.data.task) topUp(); // it went on screen (a submit was quicker than this claim): one more
+      return;
+    }
     if (current) return; // a prefetch that failed: the next answer's reply tries again
     stuck(`Could not get the next task: ${result.message}. Press N to try again.`);
     if (result.status === 429) refreshHeld(); // held elsewhere: list them, to resume or release
