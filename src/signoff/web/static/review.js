@@ -328,6 +328,7 @@
     clearInterval(emptyPoll);
     show(resumed);
     say(`${name} is back on screen.`);
+    topUp();
   }
 
   async function releaseHeld(task, row) {
