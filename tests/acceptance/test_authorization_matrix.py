@@ -195,6 +195,16 @@ def _fenced(env: Env, role: Role, flow: str, path: str, extra: dict[str, Any], *
     return outcome(env.api(role, "POST", path.format(task_id=task_id), json=body))
 
 
+def _held(env: Env, role: Role, flow: str, *, web: bool) -> str:
+    """A lease on a task of ``flow`` (the caller's where they may review there), then the caller's list of theirs."""
+    task_id, _ = env.lease(role, flow)
+    if web:
+        found = env.web(role, "GET", "/review/held")
+        return outcome(found, lambda r: task_id in [t["id"] for t in r.json()["tasks"]])
+    found = env.api(role, "GET", "/api/v1/tasks/held")
+    return outcome(found, lambda r: task_id in [t["task"]["id"] for t in r.json()["tasks"]])
+
+
 def _login(env: Env, role: Role, _flow: str) -> str:
     env.client.cookies.clear()
     page = env.client.get("/login")
@@ -260,6 +270,7 @@ PROBES: dict[str, Probe] = {
         env.api(role, "POST", "/api/v1/tasks/claim", json={}) if env.task(flow) else httpx.Response(500),
         _claimed(flow),
     ),
+    "GET /api/v1/tasks/held": lambda env, role, flow: _held(env, role, flow, web=False),
     "POST /api/v1/tasks/{task_id}/heartbeat": lambda env, role, flow: _fenced(
         env, role, flow, "/api/v1/tasks/{task_id}/heartbeat", {}, web=False
     ),
@@ -354,6 +365,10 @@ PROBES: dict[str, Probe] = {
     ),
     "POST /review/next": lambda env, role, flow: outcome(
         env.web(role, "POST", "/review/next", body={}) if env.task(flow) else httpx.Response(500), _claimed(flow)
+    ),
+    "GET /review/held": lambda env, role, flow: _held(env, role, flow, web=True),
+    "POST /review/tasks/{task_id}/resume": lambda env, role, flow: _fenced(
+        env, role, flow, "/review/tasks/{task_id}/resume", {}, web=True
     ),
     "POST /review/tasks/{task_id}/submit": lambda env, role, flow: _fenced(
         env, role, flow, "/review/tasks/{task_id}/submit", {"label": "good"}, web=True

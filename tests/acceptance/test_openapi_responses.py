@@ -121,6 +121,9 @@ def test_real_answers_validate_against_the_documented_schemas(served: Any) -> No
     task, token = claimed["task"]["id"], claimed["lease"]["token"]
     assert "traceparent" not in claimed["case"]
     check("POST", f"{v1}/tasks/{task}/heartbeat", Role.REVIEWER, 200, json={"token": token})
+    held = check("GET", f"{v1}/tasks/held", Role.REVIEWER, 200)
+    assert [(h["task"]["id"], h["lease"]["token"]) for h in held["tasks"]] == [(task, token)]
+    check("GET", f"{v1}/tasks/held", Role.INTAKE, 403)
     check("POST", f"{v1}/tasks/{task}/submit", Role.REVIEWER, 200, json={"token": token, "label": "good"})
     check("POST", f"{v1}/tasks/{task}/release", Role.REVIEWER, 409, json={"token": token})
     check("POST", f"{v1}/tasks/{task}/submit", Role.REVIEWER, 409, json={"token": token, "label": "bad"})

@@ -102,12 +102,14 @@ def _serve(project: Project, db: Database, existing: tuple[str, ...] = ()) -> It
 def site(
     request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Site]:
-    """Parametrise indirectly with a dict to change the test flow (``web_flow(**param)``)."""
-    monkeypatch.setenv("SIGNOFF_UI_UNDO_SECONDS", "1")
+    """Parametrise indirectly with a dict to change the test flow (``web_flow(**param)``), and the undo period
+    (``undo_seconds``, 1 s unless given)."""
+    param = dict(getattr(request, "param", {}))
+    monkeypatch.setenv("SIGNOFF_UI_UNDO_SECONDS", str(param.pop("undo_seconds", 1)))
     path = tmp_path / "signoff.db"
     shutil.copy(sqlite_template, path)
     url = f"sqlite:///{path}"
-    project = make_project(tmp_path, url, flows={"test-flow": web_flow(**getattr(request, "param", {}))})
+    project = make_project(tmp_path, url, flows={"test-flow": web_flow(**param)})
     db = Database(url)
     try:
         with _serve(project, db) as served:

@@ -8,8 +8,11 @@ import itertools
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
+from helpers.builders import case
 from helpers.web import Site, login
+from signoff import review, users
 
 # A control's accessible name, as far as the pages use them: aria-label, aria-labelledby, a <label>, a title,
 # or (buttons, links, summaries) its own text or an image's alt text.
@@ -85,6 +88,19 @@ def test_every_control_is_named_and_focus_follows_the_page(
     page.goto(scripted_site.url + path)
     page.wait_for_load_state("networkidle")
     assert page.locator("main, [role=main]").count() == 1
+    assert page.evaluate(UNNAMED) == []
+    assert page.evaluate(JUMPS) == []
+    assert _tab_order_follows_the_page(page) == []
+
+
+def test_the_list_of_tasks_held_from_another_page_is_named_and_in_order(site: Site, context: Any) -> None:
+    site.submit([case(0.5, external_id=f"held-{i}") for i in range(3)])
+    alice = next(u for u in users.list_users(site.db) if u.name == "alice")
+    for _ in range(2):  # leased by a page that is gone
+        assert review.claim(site.db, site.project, alice) is not None
+    page = context.new_page()
+    login(page, site, "alice", "/review")
+    expect(page.get_by_role("region", name="Tasks you hold").locator("tbody tr")).to_have_count(2)
     assert page.evaluate(UNNAMED) == []
     assert page.evaluate(JUMPS) == []
     assert _tab_order_follows_the_page(page) == []

@@ -202,3 +202,38 @@ def test_a_skip_needs_a_reason_and_a_live_lease(db: Database, tmp_path: Path) ->
         review.skip(db, alice, got.task_id, got.token, "  ")
     with pytest.raises(LeaseRefused):
         review.skip(db, alice, got.task_id, got.token + 1, "unsure", unsure=True)
+
+
+def test_a_returning_reviewer_lists_resumes_and_releases_the_leases_they_hold(db: Database, tmp_path: Path) -> None:
+    project = queued(db, tmp_path, 4)  # 60 s leases
+    alice, bob = reviewer(db, "alice"), reviewer(db, "bob")
+    mine = [review.claim(db, project, alice) for _ in range(3)]
+    theirs = review.claim(db, project, bob)
+    assert all(c is not None for c in mine) and theirs is not None
+    first, second, third = (c for c in mine if c is not None)
+    age_lease(db, third.task_id, 61)  # expired by the database clock: not held any more
+    assert [(h.task_id, h.token) for h in review.held(db, alice)] == [(first.task_id, 1), (second.task_id, 1)]
+    assert [h.task_id for h in review.held(db, bob)] == [theirs.task_id]
+
+    # Resuming is fenced like a heartbeat: someone else's lease, a wrong token or an expired lease are refused.
+    with pytest.raises(LeaseRefused, match="not held by you"):
+        review.resume(db, alice, theirs.task_id, theirs.token)
+    with pytest.raises(LeaseRefused, match="no such lease was ever issued"):
+        review.resume(db, alice, first.task_id, 2)
+    with pytest.raises(LeaseRefused, match="it expired at"):
+        review.resume(db, alice, third.task_id, third.token)
+    aged = age_lease(db, first.task_id, 30)
+    resumed = review.resume(db, alice, first.task_id, first.token)
+    assert (resumed.task_id, resumed.case_id, resumed.token, resumed.flow) == (
+        first.task_id,
+        first.case_id,
+        1,
+        first.flow,
+    )
+    assert resumed.expires_at > aged + timedelta(seconds=29)  # renewed by a full TTL from now
+    assert _actions(db)[-1] == "lease.extended"
+    review.release(db, alice, second.task_id, second.token)
+    assert [h.task_id for h in review.held(db, alice)] == [first.task_id]
+    outcome = review.submit(db, project, alice, resumed.task_id, resumed.token, "bad")
+    assert outcome.decided_by == "reviewer"
+    assert review.held(db, alice) == []

@@ -40,6 +40,8 @@ from signoff.api.schemas import (
     HealthOut,
     HeartbeatOut,
     HeldLeaseOut,
+    HeldTaskOut,
+    HeldTasksOut,
     LabelCheckOut,
     LabelConflictOut,
     LabelConflictsOut,
@@ -451,6 +453,21 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
             lease=HeldLeaseOut(token=got.token, expires_at=got.expires_at),
             labels=ctx.project.flow(got.flow).labels,
             case=CaseOut.model_validate(review.claimed_case(ctx.db, user, got)),
+        )
+
+    @app.get("/api/v1/tasks/held", tags=["review"], responses=errors_of(422))
+    def held_tasks(ctx: Ctx, user: Reviewer) -> HeldTasksOut:
+        """Your live leases, wherever you claimed them (a client that crashed leaves its tasks leased until they
+        expire): go on with each by its token, or release it."""
+        return HeldTasksOut(
+            tasks=[
+                HeldTaskOut(
+                    task=ClaimedTaskOut(id=h.task_id, flow=h.flow, queue=h.queue, kind=review.shown_kind(h.kind)),
+                    case_id=h.case_id,
+                    lease=HeldLeaseOut(token=h.token, expires_at=h.expires_at),
+                )
+                for h in review.held(ctx.db, user)
+            ]
         )
 
     @app.post("/api/v1/tasks/{task_id}/heartbeat", tags=["review"], responses=LEASED)

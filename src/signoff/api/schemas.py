@@ -294,6 +294,16 @@ class ClaimOut(_Out):
     case: CaseOut
 
 
+class HeldTaskOut(_Out):
+    task: ClaimedTaskOut
+    case_id: int
+    lease: HeldLeaseOut
+
+
+class HeldTasksOut(_Out):
+    tasks: list[HeldTaskOut]
+
+
 class HeartbeatOut(_Out):
     lease: HeldLeaseOut
 

@@ -229,7 +229,8 @@ class QueueSpec(_Strict):
 class Workload(_Strict):
     """Limits that keep reviewers fresh and the load fair (per reviewer, across all flows)."""
 
-    max_leases: int = Field(default=2, ge=1, le=100, description="tasks held at once (no hoarding)")
+    # 3: the web workspace holds the task on screen, the one whose answer waits out its undo period, and the next.
+    max_leases: int = Field(default=3, ge=1, le=100, description="tasks held at once (no hoarding)")
     max_per_hour: int | None = Field(default=None, ge=1, description="reviews in any 60 minutes")
     max_continuous: float | None = Field(default=None, gt=0, description="seconds of work before a break")
     min_break: float = Field(default=600.0, gt=0, description="seconds without a review that count as a break")

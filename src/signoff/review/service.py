@@ -146,7 +146,7 @@ def claim(
             offered = exploration.offer(db, conn, explore, user, now, rng or _RNG, events)
             if offered is None:
                 return None
-            result = _leased(offered)
+            result = task_store.claim_of(offered)
         data = {"case_id": result.case_id, "token": result.token, "expires_at": result.expires_at.isoformat()}
         record(db, conn, [*events, AuditEvent(user.name, "task.claimed", "task", str(result.task_id), data)], at=now)
     _trace(db, "signoff.review.claim", result.case_id, start, result.flow, result.queue, result.kind)
@@ -223,14 +223,9 @@ def _serve_gold(
         case_id = people.gold_case_for(conn, flow_name, user.id, user.name)
         if case_id is None:
             continue
-        return _leased(lifecycle.open_gold(db, conn, project.flow(flow_name), name, CaseId(case_id), user.id, now))
+        opened = lifecycle.open_gold(db, conn, project.flow(flow_name), name, CaseId(case_id), user.id, now)
+        return task_store.claim_of(opened)
     return None
-
-
-def _leased(task: Task) -> Claim:
-    """The claim of a task opened already leased to its reviewer (gold, exploration)."""
-    assert task.lease_expires_at is not None
-    return Claim(task.id, task.case_id, task.flow, task.queue, task.kind, task.lease_token, task.lease_expires_at)
 
 
 def claimed_case(db: Database, user: User, claim: Claim) -> Case:
@@ -265,12 +260,33 @@ def _refusal(conn: Connection, task_id: TaskId, token: int, user: User) -> Excep
 def heartbeat(db: Database, user: User, task_id: TaskId, token: int) -> datetime:
     """Extend a held lease by its TTL and return the new expiry."""
     with db.transaction() as conn:
-        expires = task_store.extend(db, conn, task_id, token, user.id)
-        if expires is None:
-            raise _refusal(conn, task_id, token, user)
-        data = {"token": token, "expires_at": expires.isoformat()}
-        record(db, conn, [AuditEvent(user.name, "lease.extended", "task", str(task_id), data)])
+        return _extend(db, conn, user, task_id, token)
+
+
+def _extend(db: Database, conn: Connection, user: User, task_id: TaskId, token: int) -> datetime:
+    expires = task_store.extend(db, conn, task_id, token, user.id)
+    if expires is None:
+        raise _refusal(conn, task_id, token, user)
+    data = {"token": token, "expires_at": expires.isoformat()}
+    record(db, conn, [AuditEvent(user.name, "lease.extended", "task", str(task_id), data)])
     return expires
+
+
+def held(db: Database, user: User) -> list[Claim]:
+    """The leases ``user`` holds now, wherever they were claimed: a page that closed or crashed leaves its tasks
+    leased until they expire, and its reviewer can take each up again (``resume``) or give it back (``release``)."""
+    with db.transaction(write=False) as conn:
+        return task_store.live_leases(db, conn, user.id)
+
+
+def resume(db: Database, user: User, task_id: TaskId, token: int) -> Claim:
+    """Take up a lease held from elsewhere (another page, a crashed one): renewed like a heartbeat, fenced the same
+    way, and handed out as a claim. The token stays: it is the same lease, and the same reviewer."""
+    with db.transaction() as conn:
+        _extend(db, conn, user, task_id, token)
+        task = task_store.get(conn, task_id)
+    assert task is not None
+    return task_store.claim_of(task)
 
 
 def release(db: Database, user: User, task_id: TaskId, token: int) -> None:

@@ -225,6 +225,26 @@ def held_by(conn: Connection, user_id: UserId) -> list[Task]:
     return [Task.from_row(row) for row in conn.execute(query.order_by(tasks.c.id))]
 
 
+def live_leases(db: Database, conn: Connection, reviewer: UserId) -> list[Claim]:
+    """The leases ``reviewer`` holds now, by the database clock, oldest task first."""
+    query = (
+        select(tasks)
+        .where(
+            tasks.c.status == TaskStatus.LEASED.value,
+            tasks.c.lease_owner == reviewer,
+            tasks.c.lease_expires_at > db.now(conn),
+        )
+        .order_by(tasks.c.id)
+    )
+    return [claim_of(Task.from_row(row)) for row in conn.execute(query)]
+
+
+def claim_of(task: Task) -> Claim:
+    """The claim of a leased task: what its holder needs to work it."""
+    assert task.lease_expires_at is not None
+    return Claim(task.id, task.case_id, task.flow, task.queue, task.kind, task.lease_token, task.lease_expires_at)
+
+
 def unassign_case(conn: Connection, case_id: int, assignee: UserId) -> int:
     """Free the open tasks of a case reserved for ``assignee``; how many."""
     result = conn.execute(

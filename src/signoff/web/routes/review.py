@@ -101,6 +101,7 @@ def review_page(request: Request, site: Web, queue: str = "") -> Response:
         csrf=csrf,
         title="Review",
         undo_seconds=site.undo_seconds,
+        max_leases=site.project.workload.max_leases,
         choices=choices,
         chosen=queue if queue in choices else "",
         unknown=queue if queue and queue not in choices else "",
@@ -141,6 +142,34 @@ def heartbeat(task_id: Id, body: LeaseIn, site: Web, user: Reviewer) -> Response
     def run(_: dict[str, float]) -> dict[str, Any]:
         expires_at = review.heartbeat(site.db, user, TaskId(task_id), body.token)
         return {"lease": {"token": body.token, "expires_at": expires_at}}
+
+    return timed(run)
+
+
+@router.get("/review/held")
+def held(site: Web, user: Reviewer) -> Response:
+    """The reviewer's live leases, rendered with a way to resume or release each: what a closed or crashed page
+    (or another tab) left behind."""
+
+    def run(_: dict[str, float]) -> dict[str, Any]:
+        found = [{**asdict(h), "kind": review.shown_kind(h.kind)} for h in review.held(site.db, user)]
+        return {
+            "tasks": [{"id": h["task_id"], "token": h["token"]} for h in found],
+            "html": site.views.fragment("_held.html", held=found, limit=site.project.workload.max_leases),
+        }
+
+    return timed(run)
+
+
+@router.post("/review/tasks/{task_id}/resume")
+def resume(task_id: Id, body: LeaseIn, site: Web, user: Reviewer) -> Response:
+    """Take up, on this page, a lease held from elsewhere: the task rendered, as ``/review/next`` renders one."""
+
+    def run(marks: dict[str, float]) -> dict[str, Any]:
+        with mark(marks, "resume"):
+            claim = review.resume(site.db, user, TaskId(task_id), body.token)
+        with mark(marks, "render"):
+            return task_payload(site, user, claim)
 
     return timed(run)
 

@@ -1,4 +1,5 @@
-// The review workspace: keyboard shortcuts, the undo grace period, lease renewals and the prefetched next task.
+// The review workspace: keyboard shortcuts, the undo grace period, lease renewals, the prefetched next task, and
+// the tasks held from another page (closed, crashed, another tab), to resume or release.
 // Task HTML comes rendered (and escaped) by the server; this script only moves it around and never builds markup
 // from data: messages are set with textContent.
 "use strict";
@@ -10,8 +11,11 @@
   const help = document.getElementById("help");
   const skipDialog = document.getElementById("skip-dialog");
   const skipReason = document.getElementById("skip-reason");
+  const heldSlot = document.getElementById("held-slot");
+  const noTask = document.getElementById("no-task");
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const undoMs = Math.round(parseFloat(workspace.dataset.undoSeconds) * 1000);
+  const limit = parseInt(workspace.dataset.maxLeases, 10); // the server's limit of tasks held at once
   // The queue the reviewer chose ("flow/queue"), sent with every request that claims; empty: all their queues.
   const [workFlow, workQueue] = workspace.dataset.queue ? workspace.dataset.queue.split("/") : [null, null];
   const workOn = { flow: workFlow, queue: workQueue };
@@ -20,28 +24,30 @@
   let ahead = []; // tasks claimed but not shown yet (a prefetched next task, or the one an undo put back)
   let pending = null; // a submitted answer held for the undo period: {task, label, comment, timer}
   let busy = false;
+  let fetching = false; // a claim is on its way (alone, or asked for with an answer)
+  const sending = new Set(); // ids of tasks whose answers are on their way: still leased until the server has them
   let emptyPoll = null;
   let leaving = false; // the reviewer is leaving the page: a task a request still brings is given back at once
   const inflight = new Set(); // requests on their way; a claim among them may bring a task
   const givingBack = []; // releases of tasks that arrived while leaving
 
   function post(url, body, keepalive = false) {
-    const request = fetchJson(url, body, keepalive);
+    const request = fetchJson(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-csrf-token": csrf },
+      body: JSON.stringify(body || {}),
+      credentials: "same-origin",
+      keepalive,
+    });
     inflight.add(request);
     request.finally(() => inflight.delete(request));
     return request;
   }
 
-  async function fetchJson(url, body, keepalive) {
+  async function fetchJson(url, options) {
     let response;
     try {
-      response = await fetch(url, {
-        method: "POST",
-        headers: { "content-type": "application/json", "x-csrf-token": csrf },
-        body: JSON.stringify(body || {}),
-        credentials: "same-origin",
-        keepalive,
-      });
+      response = await fetch(url, options);
     } catch (error) {
       return { ok: false, status: 0, message: "the server cannot be reached; check your connection" };
     }
@@ -99,6 +105,14 @@
     tick();
   }
 
+  // Nothing on screen and nothing coming by itself: say why, and that N tries again (the way out of every stall).
+  function stuck(message) {
+    if (current) return;
+    const el = noTask.content.firstElementChild.cloneNode(true);
+    el.querySelector(".stall").textContent = message;
+    slot.replaceChildren(el);
+  }
+
   function showEmpty(el) {
     current = null;
     slot.replaceChildren(el);
@@ -139,13 +153,27 @@
     tick();
   }
 
-  async function send(held, keepalive = false) { // submit a held answer; the reply brings the next task
-    const result = await post(`/review/tasks/${held.task.id}/submit`, {
-      token: held.task.token, label: held.label, comment: held.comment, next: ahead.length === 0 && !keepalive,
-      ...workOn,
-    }, keepalive);
+  // Room for one more task ready behind the one on screen: none is ready or on its way, and the limit allows it.
+  function room() {
+    return !fetching && !leaving && ahead.length === 0 && held().length + sending.size < limit;
+  }
+
+  async function send(held, keepalive = false) { // submit a held answer; the reply brings the next task if room
+    const next = !keepalive && room(); // the task sent no longer counts: the server records it before claiming
+    sending.add(held.task.id);
+    if (next) fetching = true;
+    let result;
+    try {
+      result = await post(`/review/tasks/${held.task.id}/submit`, {
+        token: held.task.token, label: held.label, comment: held.comment, next, ...workOn,
+      }, keepalive);
+    } finally {
+      sending.delete(held.task.id);
+      if (next) fetching = false;
+    }
     if (result.ok) {
       accept(result.data.next);
+      if (result.data.next && result.data.next.task) topUp(); // it went on screen: the one after it, too
       return;
     }
     // Not recorded: bring the task back with what the reviewer chose and typed.
@@ -177,13 +205,32 @@
     if (ahead.length) show(ahead.shift()); // the prefetched task: no wait
     busy = true;
     try {
-      if (earlier) await send(earlier);
-      if (!current && !ahead.length) {
-        const result = await post("/review/next", workOn);
-        if (result.ok) accept(result.data); else say(`Could not get the next task: ${result.message}`);
-      }
+      if (earlier) await send(earlier); // its reply brings the next task, if there is room
+      await topUp(); // else claim it now, while this decision waits out its undo period
       if (!current && ahead.length) show(ahead.shift());
+      if (!current && pending && !fetching) {
+        stuck("Your next task is claimed once this decision is sent: you hold as many tasks as you may. " +
+          "Press U to take the decision back, or N to send it now.");
+      }
     } finally { busy = false; }
+  }
+
+  async function claimNext() { // claim a task: shown if nothing is on screen, else held ready behind it
+    fetching = true;
+    let result;
+    try { result = await post("/review/next", workOn); } finally { fetching = false; }
+    if (result.ok) {
+      accept(result.data);
+      if (result.data.task) topUp(); // it went on screen (a submit was quicker than this claim): one more
+      return;
+    }
+    if (current) return; // a prefetch that failed: the next answer's reply tries again
+    stuck(`Could not get the next task: ${result.message}. Press N to try again.`);
+    if (result.status === 429) refreshHeld(); // held elsewhere: list them, to resume or release
+  }
+
+  async function topUp() { // keep one task ready behind the one on screen, while the limit leaves room
+    if (room()) await claimNext();
   }
 
   function undo() {
@@ -204,10 +251,9 @@
       if (pending) await flush();
       if (current && !current.lost) return;
       current = null;
-      if (ahead.length) { show(ahead.shift()); return; }
-      const result = await post("/review/next", workOn);
-      if (result.ok) accept(result.data); else say(`Could not get the next task: ${result.message}`);
+      if (ahead.length) show(ahead.shift()); else if (!fetching) await claimNext();
     } finally { busy = false; }
+    if (current) topUp();
   }
 
   function openSkip() {
@@ -239,6 +285,63 @@
       if (ahead.length) show(ahead.shift()); else accept(result.data.next);
     } finally { busy = false; }
   });
+
+  // ---- tasks held from another page: resume or release each ------------------------------------------------
+  async function refreshHeld() { // list the reviewer's leases that this page does not hold; how many
+    const result = await fetchJson("/review/held", { headers: { "x-csrf-token": csrf }, credentials: "same-origin" });
+    if (!result.ok) { say(`Could not list the tasks you hold: ${result.message}`); return 0; }
+    heldSlot.innerHTML = result.data.html; // rendered and escaped by the server's templates
+    const mine = new Set([...held().map((task) => task.id), ...sending]);
+    const rows = [...heldSlot.querySelectorAll("tr[data-task]")].filter((row) => {
+      if (!mine.has(Number(row.dataset.task))) return true;
+      row.remove();
+      return false;
+    });
+    for (const row of rows) {
+      const task = { id: Number(row.dataset.task), token: Number(row.dataset.token) };
+      row.querySelector(".resume-button").addEventListener("click", () => resumeHeld(task, row));
+      row.querySelector(".release-button").addEventListener("click", () => releaseHeld(task, row));
+    }
+    if (!rows.length) heldSlot.replaceChildren();
+    else if (!current) rows[0].querySelector(".resume-button").focus(); // nothing else to do: keys act on the list
+    return rows.length;
+  }
+
+  function forget(row) { // a held task taken up or given back: off the list; focus the next one on it
+    const others = [...heldSlot.querySelectorAll("tr[data-task]")].filter((other) => other !== row);
+    row.remove();
+    if (!others.length) heldSlot.replaceChildren();
+    else if (!current) others[0].querySelector(".resume-button").focus();
+  }
+
+  async function resumeHeld(task, row) {
+    const result = await post(`/review/tasks/${task.id}/resume`, { token: task.token });
+    const name = row.querySelector("th").textContent;
+    forget(row);
+    if (!result.ok) {
+      say(`${name} cannot be resumed: ${result.message}.`);
+      if (!current && !heldSlot.querySelector("tr[data-task]")) moveOn();
+      return;
+    }
+    const resumed = build(result.data);
+    if (current && !current.lost) ahead.unshift(current);
+    clearInterval(emptyPoll);
+    show(resumed);
+    say(`${name} is back on screen.`);
+    topUp();
+  }
+
+  async function releaseHeld(task, row) {
+    const result = await post(`/review/tasks/${task.id}/release`, { token: task.token });
+    const name = row.querySelector("th").textContent;
+    if (!result.ok && result.status !== 409 && result.status !== 404) {
+      say(`${name} was not released: ${result.message}.`);
+      return;
+    }
+    forget(row); // released, or not held any more (expired, taken back): either way not this reviewer's now
+    say(result.ok ? `${name} was given back to its queue.` : `${name} is not yours any more: ${result.message}.`);
+    if (!current) moveOn(); else topUp();
+  }
 
   // ---- leases: renew a third of the way through, show the time left ----------------------------------------
   function held() {
@@ -345,15 +448,17 @@
   window.signoffReview = {
     state: () => ({
       current: current && { id: current.id, caseId: current.caseId, lost: current.lost, label: current.label },
-      ahead: ahead.map((t) => t.id), pending: pending && pending.task.id, busy,
+      ahead: ahead.map((t) => t.id), pending: pending && pending.task.id, busy, fetching,
+      heldElsewhere: [...heldSlot.querySelectorAll("tr[data-task]")].map((row) => Number(row.dataset.task)),
     }),
   };
 
-  // The first task, then one more held behind it so that the first Enter does not wait either.
-  moveOn().then(async () => {
-    if (current && !ahead.length) {
-      const result = await post("/review/next", workOn);
-      if (result.ok && result.data.task) accept(result.data);
-    }
+  // Tasks held from another page come first: the reviewer resumes or releases them. A page that is going away
+  // may still be giving its tasks back, so the list is read again a moment later. Otherwise the first task, then
+  // one more held behind it (moveOn), so that the first Enter does not wait either.
+  refreshHeld().then((count) => {
+    if (!count) { moveOn(); return; }
+    stuck("You hold tasks from another page, listed above: resume or release each, or press N for a new task.");
+    setTimeout(() => { if (!current && !busy) refreshHeld().then((left) => { if (!left && !current) moveOn(); }); }, 2000);
   });
 })();
