@@ -189,7 +189,7 @@ def measure(
         settle(pid)
         return loads
     finally:
-        server.stop()
+        server.stop(timeout=600)  # the final seal of a loaded run's backlog takes a while on a busy machine
 
 
 def configuration(backend: str, workers: int, project: Path, bodies: Path, args: argparse.Namespace) -> list[Load]:

@@ -97,14 +97,14 @@ class ServerProcess:
         """SIGKILL: no shutdown, no final seal, whatever was in flight is cut off."""
         self._end(signal.SIGKILL)
 
-    def stop(self) -> None:
-        """SIGTERM: the server finishes its requests and seals what committed."""
-        self._end(signal.SIGTERM)
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM: the server finishes its requests and seals what committed (within ``timeout`` seconds)."""
+        self._end(signal.SIGTERM, timeout)
 
-    def _end(self, how: signal.Signals) -> None:
+    def _end(self, how: signal.Signals, timeout: float = 30) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(how)
-            self.process.wait(timeout=30)
+            self.process.wait(timeout=timeout)
         self.process = None
 
 

@@ -13,9 +13,11 @@ from fastapi import Path as PathParameter
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from signoff import __version__, audit, intake, review, users, web
 from signoff.api import docs, errors
+from signoff.api.coalesce import Coalescer
 from signoff.api.limits import BodyLimit
 from signoff.api.schemas import (
     AssignedOut,
@@ -104,6 +106,7 @@ class Context:
     db: Database
     runtimes: dict[str, intake.FlowRuntime]
     max_batch: int
+    coalescer: Coalescer  # single-case submissions, recorded together when they arrive together
 
 
 def context(request: Request) -> Context:
@@ -201,18 +204,33 @@ def _json(payload: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(jsonable_encoder(payload), status_code=status_code)
 
 
-def _parse_cases(body: Any, max_batch: int) -> tuple[list[CaseIn], bool]:
-    if isinstance(body, dict) and "cases" in body:
-        if isinstance(body["cases"], list) and len(body["cases"]) > max_batch:
-            raise InvalidInput([Problem("cases", f"a batch holds at most {max_batch} cases")])
-        try:
-            return BatchIn.model_validate(body).cases, True
-        except ValidationError as error:
-            raise InvalidInput(problems_of(error.errors(include_url=False)), "invalid batch") from None
+def _is_batch(body: Any) -> bool:
+    return isinstance(body, dict) and "cases" in body
+
+
+def _valid_cases(runtime: intake.FlowRuntime, body: Any, max_batch: int) -> list[intake.CaseInput]:
+    """One case, or ``{"cases": [...]}``, parsed and checked against the flow: all valid, or ``InvalidInput``."""
+    batch = _is_batch(body)
     try:
-        return [TypeAdapter(CaseIn).validate_python(body)], False
+        if batch:
+            if isinstance(body["cases"], list) and len(body["cases"]) > max_batch:
+                raise InvalidInput([Problem("cases", f"a batch holds at most {max_batch} cases")])
+            items = BatchIn.model_validate(body).cases
+        else:
+            items = [TypeAdapter(CaseIn).validate_python(body)]
     except ValidationError as error:
-        raise InvalidInput(problems_of(error.errors(include_url=False)), "invalid case") from None
+        refused = "invalid batch" if batch else "invalid case"
+        raise InvalidInput(problems_of(error.errors(include_url=False)), refused) from None
+    entries = [
+        intake.Entry(f"cases[{index}]" if batch else "case", item.external_id, item.fields)
+        for index, item in enumerate(items)
+    ]
+    return intake.validate_batch(runtime.flow, [entries], "invalid cases; nothing was written").cases
+
+
+def _submit_batch(ctx: Context, runtime: intake.FlowRuntime, body: Any, user: User) -> list[SubmittedOut]:
+    valid = _valid_cases(runtime, body, ctx.max_batch)
+    return [SubmittedOut.model_validate(r) for r in intake.submit(ctx.db, runtime, valid, user.name)]
 
 
 def _parse_outcomes(body: Any, max_batch: int) -> tuple[list[outcomes.OutcomeIn], bool]:
@@ -238,12 +256,8 @@ def create_app(project: Project | None = None) -> FastAPI:
     tracing.configure_logging()
     tracing.configure()
     db = open_database(project, background_checkpoints=True)
-    ctx = Context(
-        project,
-        db,
-        intake.prepare(db, project),
-        int(environment.number("SIGNOFF_MAX_BATCH", DEFAULT_MAX_BATCH, whole=True)),
-    )
+    max_batch = int(environment.number("SIGNOFF_MAX_BATCH", DEFAULT_MAX_BATCH, whole=True))
+    ctx = Context(project, db, intake.prepare(db, project), max_batch, Coalescer(db, max_batch))
     audit.seal(db, full=True)
     runs = itertools.count(1)
 
@@ -384,22 +398,21 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         tags=["cases"],
         **one_or_batch(SubmittedOneOut, SubmittedBatchOut, "case", errors_of(404, 409, 413, 422, 502)),
     )
-    def submit_cases(
+    async def submit_cases(
         flow: Name,
         ctx: Ctx,
         user: Submitter,
         body: Annotated[Any, Body(description="One case, or {'cases': [...]} for a batch.")],
         response: Response,
     ) -> SubmittedOneOut | SubmittedBatchOut:
-        """Submit one case or a batch. A batch with any invalid case is refused whole; nothing is written."""
+        """Submit one case or a batch. A batch with any invalid case is refused whole; nothing is written. Single
+        cases that arrive together are recorded together, each answered with its own result or error."""
         runtime = _flow(ctx, user, "submit_cases", flow)
-        items, batch = _parse_cases(body, ctx.max_batch)
-        entries = [
-            intake.Entry(f"cases[{index}]" if batch else "case", item.external_id, item.fields)
-            for index, item in enumerate(items)
-        ]
-        valid = intake.validate_batch(runtime.flow, [entries], "invalid cases; nothing was written").cases
-        results = [SubmittedOut.model_validate(r) for r in intake.submit(ctx.db, runtime, valid, user.name)]
+        if batch := _is_batch(body):  # all or nothing, and checked off the event loop: it may be large
+            results = await run_in_threadpool(_submit_batch, ctx, runtime, body, user)
+        else:
+            case = _valid_cases(runtime, body, ctx.max_batch)[0]
+            results = [SubmittedOut.model_validate(await ctx.coalescer.submit(runtime, case, user.name))]
         response.status_code = 201 if any(r.created for r in results) else 200
         return SubmittedBatchOut(cases=results) if batch else SubmittedOneOut(case=results[0])
 
