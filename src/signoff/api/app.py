@@ -109,7 +109,7 @@ class Context:
     coalescer: Coalescer  # single-case submissions, recorded together when they arrive together
 
 
-def context(request: Request) -> Context:
+async def context(request: Request) -> Context:  # async: no worker thread for what never waits
     ctx: Context = request.app.state.signoff
     return ctx
 
@@ -128,7 +128,7 @@ Caller = Annotated[User, Depends(current_user)]
 def _allowed(action: users.Action) -> Any:
     """A dependency that lets through only roles allowed to do ``action``, before the body is even read."""
 
-    def check(user: Caller) -> User:
+    async def check(user: Caller) -> User:  # async: no worker thread for what never waits
         users.require(user, action)
         return user
 
