@@ -2,9 +2,11 @@
 
 Scoring one row costs about as much as scoring a hundred, and a write transaction costs about the same for one
 case as for a few dozen, so at load a server that records each request on its own spends its time on per-call
-overhead. ``Coalescer`` keeps, per flow and submitter, the validated cases waiting, and one drain at a time hands
-all of them to ``intake.submit`` in a worker thread. There is no timer: an idle server records a lone case at
-once, and under load a batch is whatever arrived while the previous one was being recorded (group commit).
+overhead. ``Coalescer`` keeps, per flow and submitter, the validated cases waiting, and a drain hands all of them
+to ``intake.submit`` in a worker thread. There is no timer: an idle server records a lone case at once, and under
+load a batch is whatever arrived while the batches before it were being recorded (group commit). A few drains run
+at once (``drains``), so that one batch is scored while another waits for the database: one at a time left the
+server waiting on PostgreSQL's round trips and on a busy machine's scheduler, with its CPU idle.
 
 Each request still gets its own answer: its own case (``created`` false for a replay) or its own error. When the
 batch fails as a whole (one case's external id reused with another payload, say), its cases are recorded one by
@@ -14,6 +16,7 @@ one, so that one case never fails another, as if each request had come alone.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +26,7 @@ from signoff import intake
 from signoff.database import Database
 
 Outcome = intake.Submitted | Exception
+DRAINS = 4
 
 
 @dataclass
@@ -55,11 +59,12 @@ def _submit_all(
 class Coalescer:
     """Gathers single validated cases into batches for ``intake.submit``; one per app, used on its event loop."""
 
-    def __init__(self, db: Database, limit: int) -> None:
+    def __init__(self, db: Database, limit: int, drains: int = DRAINS) -> None:
         self.db = db
         self.limit = limit  # cases in one batch at most (the API's batch limit)
+        self.drains = drains  # batches of one flow and submitter being recorded at once, at most
         self._waiting: dict[tuple[str, str], _Waiting] = {}
-        self._draining: set[tuple[str, str]] = set()
+        self._draining: Counter[tuple[str, str]] = Counter()
         self._drains: set[asyncio.Task[None]] = set()  # kept referenced while they run
 
     async def submit(self, runtime: intake.FlowRuntime, case: intake.CaseInput, actor: str) -> intake.Submitted:
@@ -70,8 +75,8 @@ class Coalescer:
         waiting.runtime = runtime
         waiting.cases.append(case)
         waiting.answers.append(answer)
-        if key not in self._draining:
-            self._draining.add(key)
+        if self._draining[key] < self.drains:
+            self._draining[key] += 1
             drain = asyncio.create_task(self._drain(key))
             self._drains.add(drain)
             drain.add_done_callback(self._drains.discard)
@@ -82,7 +87,7 @@ class Coalescer:
         try:
             await self._batches(key)
         finally:  # no await between the last look at the waiting cases and this: none is left behind
-            self._draining.discard(key)
+            self._draining[key] -= 1
 
     async def _batches(self, key: tuple[str, str]) -> None:
         while (waiting := self._waiting.pop(key, None)) is not None:
