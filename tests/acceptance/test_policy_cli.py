@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
+from helpers.builders import make_project
 from helpers.processes import environment, signoff
 from signoff.sim.credit import applicants
 
@@ -67,3 +71,114 @@ def test_evaluate_refuses_a_file_with_unknown_labels(tmp_path: Path) -> None:
     )
     assert evaluated.returncode == 2
     assert "labelled.csv:line 2.label: must be one of ['approve', 'decline'], got 'maybe'" in evaluated.stderr
+
+
+def _replay_project(tmp_path: Path, model: str = "by_score", calibration: pd.DataFrame | None = None) -> Path:
+    """A small flow with a certified rule, calibrated on a file of ``score``/``label`` rows, its database a SQLite
+    file that does not exist yet: the project file's path."""
+    rng = np.random.default_rng(7)
+    if calibration is None:
+        scores = rng.uniform(0, 1, 2000)
+        calibration = pd.DataFrame({"score": scores, "group": "a", "label": _labels(scores, rng)})
+    calibration.to_csv(tmp_path / "calibration.csv", index=False)
+    make_project(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'signoff.db'}",
+        model={"kind": "python", "entry_point": f"helpers.models:{model}", "version": "m-1"},
+        policy=[{"name": "certified", "kind": "certified", "alpha": 0.1}],
+        calibration={"file": "calibration.csv"},
+    )
+    return tmp_path / "signoff.yaml"
+
+
+def _labels(scores: np.ndarray, rng: np.random.Generator) -> list[str]:
+    """Labels drawn at the model's own probability of ``bad``: a calibrated model."""
+    return ["bad" if bad else "good" for bad in rng.uniform(0, 1, scores.size) < scores]
+
+
+def _labelled(tmp_path: Path, n: int = 500) -> Path:
+    rng = np.random.default_rng(8)
+    scores = rng.uniform(0, 1, n)
+    path = tmp_path / "labelled.csv"
+    pd.DataFrame({"score": scores, "group": "a", "label": _labels(scores, rng)}).to_csv(path, index=False)
+    return path
+
+
+def test_evaluate_counts_unscored_cases_and_calibration_rows_instead_of_failing(tmp_path: Path) -> None:
+    project = _replay_project(tmp_path, model="nan_for_negative")  # NaN for every score > 0.9
+    labelled = _labelled(tmp_path)
+    above = int((pd.read_csv(labelled)["score"] > 0.9).sum())
+    dropped = int((pd.read_csv(tmp_path / "calibration.csv")["score"] > 0.9).sum())
+    env = environment()
+    shown = signoff("policy", "evaluate", "test-flow", "--labeled", str(labelled), "-p", str(project), env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert f"│ unscored by the model (sent to review) │ {above} " in shown.stdout
+    assert f"{above} case(s) the model could not score count as deferred: coverage stops at" in shown.stdout
+    assert f"warning: {dropped} calibration row(s) the model could not score were left out" in shown.stderr
+    arguments = ("policy", "evaluate", "test-flow", "--labeled", str(labelled), "--json", "-p", str(project))
+    as_json = signoff(*arguments, env=env)
+    result = json.loads(as_json.stdout)
+    assert result["cases"] == 500 and result["unscored"] == above
+    assert result["by_rule"]["invalid-model-output"] == above  # routing sends each of them to review
+    assert result["table"][-1][0] == pytest.approx((500 - above) / 500)
+    (certificate,) = result["certificates"]
+    assert certificate["certified"] and certificate["calibration_size"] == 2000 - dropped
+
+
+def test_evaluate_names_a_missing_label_column_once(tmp_path: Path) -> None:
+    project = _replay_project(tmp_path)
+    labelled = _labelled(tmp_path)
+    pd.read_csv(labelled).drop(columns="label").to_csv(labelled, index=False)
+    env = environment()
+    shown = signoff("policy", "evaluate", "test-flow", "--labeled", str(labelled), "-p", str(project), env=env)
+    assert shown.returncode == 2
+    assert shown.stderr.strip() == f"error: invalid input: {labelled}: has no label column 'label'"
+
+
+def test_evaluate_warns_of_a_one_class_and_a_tiny_calibration_file_and_creates_no_database(tmp_path: Path) -> None:
+    calibration = pd.DataFrame({"score": np.linspace(0, 0.2, 120), "group": "a", "label": "good"})
+    project = _replay_project(tmp_path, calibration=calibration)
+    env = environment()
+    labelled = _labelled(tmp_path)
+    shown = signoff("policy", "evaluate", "test-flow", "--labeled", str(labelled), "-p", str(project), env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "warning: every one of the 120 verified calibration cases is labelled 'good'" in shown.stderr
+    # (1 - 0.1) ** n <= 0.05 first holds at n = 29: 120 cases are enough here, so no "tiny" warning
+    assert "a certificate needs at least" not in shown.stderr
+    # all 120 are right at confidence >= 0.8, so the rule certifies: the warning is what tells the user
+    assert "threshold 0.8, alpha 0.1, delta 0.05, 120 calibration cases, learn-then-test" in shown.stdout
+    checked = signoff("policy", "check", "-p", str(project), env=env)
+    assert "certified: threshold" in checked.stdout and "labelled 'good'" in checked.stderr
+    assert not (tmp_path / "signoff.db").exists()  # a replay records nothing, and opens no empty database
+
+
+def test_evaluate_several_alphas_in_one_call_each_with_its_certificate_or_refusal(tmp_path: Path) -> None:
+    project = _replay_project(tmp_path)
+    labelled = _labelled(tmp_path)
+    env = environment()
+    as_json = signoff(
+        "policy", "evaluate", "test-flow", "--labeled", str(labelled), "-p", str(project), "--json",
+        "--alpha", "0.001", "--alpha", "0.1", env=env,
+    )  # fmt: skip
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    strict, loose = document["variants"]
+    assert (strict["alpha"], loose["alpha"]) == (0.001, 0.1)
+    (refused,) = strict["certificates"]
+    assert not refused["certified"] and refused["threshold"] is None and refused["alpha"] == 0.001
+    assert refused["reason"] == "2,000 verified calibration cases, at least 2,995 are needed"
+    (granted,) = loose["certificates"]
+    assert granted["certified"] and granted["alpha"] == 0.1 and granted["delta"] == 0.05
+    assert granted["calibration_size"] == 2000 and granted["method"] == "learn-then-test"
+    assert 0.5 < granted["threshold"] < 1
+    assert strict["flag_rate"] == 1.0 and loose["flag_rate"] < 1.0
+    tiny = "certified: 2,000 verified calibration case(s); at alpha 0.001 and delta 0.05 a certificate needs at least"
+    assert [w for w in document["calibration_warnings"] if w.startswith(tiny)]
+    shown = signoff(
+        "policy", "evaluate", "test-flow", "--labeled", str(labelled), "-p", str(project),
+        "--alpha", "0.001", "--alpha", "0.1", env=env,
+    )  # fmt: skip
+    assert "Policy replay: test-flow, alpha 0.001" in shown.stdout
+    assert "Policy replay: test-flow, alpha 0.1" in shown.stdout
+    assert shown.stdout.count("Risk-coverage (model alone)") == 1
+    assert f"warning: {tiny} 2,995, even if the model made no error" in shown.stderr

@@ -133,7 +133,12 @@ def database(project: Project, *, ready: bool = True) -> Database:
 
 
 def optional_database(project: Project) -> Database | None:
-    """The store when it is ready (for audit-sample calibration), or None for a replay without one."""
+    """The store when it is ready (for audit-sample calibration), or None for a replay without one; a SQLite
+    file that is not there is not created."""
+    from signoff.database import exists
+
+    if not exists(project):
+        return None
     try:
         return database(project)
     except SignoffError:

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from signoff.cli.common import ProjectOption, errors, load_project, optional_database, out
+from signoff.cli.common import ProjectOption, err, errors, load_project, optional_database, out
 
 if TYPE_CHECKING:
-    from signoff.learning.evaluate import Evaluation
+    from signoff.intake import CalibrationSet
+    from signoff.learning.evaluate import Evaluation, RuleCertificate
+    from signoff.routing import Policy, PolicyState
 
 policy_app = typer.Typer(help="Routing policies: check, replay on labelled data.", no_args_is_help=True)
 
@@ -21,8 +23,10 @@ def policy_check(
     flow: Annotated[str | None, typer.Argument(help="The flow to check (default: every flow).")] = None,
     project: ProjectOption = None,
 ) -> None:
-    """Validate flows: their fields, model, rules and business-rule expressions, without touching the database."""
+    """Validate flows: their fields, model, rules and business-rule expressions, and show what the learning rules
+    certify on the calibration file, without touching the database."""
     from signoff import intake
+    from signoff.learning import evaluate as evaluation
 
     with errors():
         loaded = load_project(project)
@@ -34,7 +38,13 @@ def policy_check(
                 f"[green]ok[/] {name}: policy {runtime.policy.version[:12]}, model {runtime.model.version}; "
                 f"rules: {rules}; audit rate {runtime.flow.audit.rate:g}",
                 soft_wrap=True,
+                highlight=False,
             )
+            found = evaluation.certificates_of(runtime.state.snapshot())
+            for line in _certificate_lines(found):
+                out.print(f"  {line}", soft_wrap=True, highlight=False, markup=False)
+            if runtime.policy.learning_rules:
+                _warn(_warnings(intake.calibration_set(None, runtime), found))
 
 
 @policy_app.command("evaluate")
@@ -42,11 +52,16 @@ def policy_evaluate(
     flow: Annotated[str, typer.Argument(help="The flow whose policy to replay.")],
     labeled: Annotated[Path, typer.Option(help="A file of cases with a label column.", exists=True, dir_okay=False)],
     label_column: Annotated[str, typer.Option(help="The column that holds the true label.")] = "label",
+    alpha: Annotated[
+        list[float] | None,
+        typer.Option(help="Replay with every learning rule at this alpha instead; repeat for several variants."),
+    ] = None,
     plot: Annotated[Path | None, typer.Option(help="Draw the risk-coverage curve to this PNG or SVG file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
     project: ProjectOption = None,
 ) -> None:
-    """Replay labelled cases through a flow's policy: flag rate, model errors caught, error on auto-decided."""
+    """Replay labelled cases through a flow's policy: flag rate, model errors caught, error on auto-decided, and
+    each learning rule's certificate or refusal. The cases are scored once, whatever the number of variants."""
     import dataclasses
     import json
 
@@ -55,26 +70,77 @@ def policy_evaluate(
     from signoff.learning import evaluate as evaluation
 
     with errors():
+        for value in alpha or []:
+            if not 0 < value < 1:
+                raise typer.BadParameter(
+                    f"expected a number strictly between 0 and 1, got {value:g}", param_hint="--alpha"
+                )
         loaded = load_project(project)
+        data = read_labelled(loaded.flow(flow), labeled, label_column)  # a bad file fails before any model loads
         runtime = intake.load(loaded, loaded.flow(flow))  # a replay records nothing
         db = optional_database(loaded)
         if db is not None:  # calibrate on the audit sample too, as the server would
             intake.warm_up(db, runtime)
-        data = read_labelled(runtime.flow, labeled, label_column)
         batch = intake.batch_of(runtime, data.frame)
-        result = evaluation.evaluate(runtime.policy, runtime.state.snapshot(), batch, data.labels)
+        calibration = intake.calibration_set(db, runtime) if runtime.policy.learning_rules or alpha else None
+        variants: list[tuple[float | None, Policy, PolicyState]] = [
+            (a, *intake.with_alpha(runtime, a, calibration)) for a in alpha or [] if calibration is not None
+        ] or [(None, runtime.policy, runtime.state.snapshot())]
+        results = [(a, evaluation.evaluate(p, state, batch, data.labels)) for a, p, state in variants]
+    warnings = list(dict.fromkeys(w for _, r in results for w in _warnings(calibration, r.certificates)))
     if as_json:
-        print(json.dumps(dataclasses.asdict(result) | {"coverage": None, "risk": None}, indent=2))
+
+        def shown(result: Evaluation) -> dict[str, object]:
+            return dataclasses.asdict(result) | {"coverage": None, "risk": None}
+
+        if alpha:
+            document: dict[str, object] = {"variants": [{"alpha": a} | shown(r) for a, r in results]}
+        else:
+            document = shown(results[0][1])
+        print(json.dumps(document | {"calibration_warnings": warnings}, indent=2))
     else:
-        _print_evaluation(flow, result)
+        for a, result in results:
+            _print_evaluation(flow if a is None else f"{flow}, alpha {a:g}", result)
+        _print_curve(results[0][1])
+        _warn(warnings)
     if plot is not None:
-        evaluation.plot(result, plot, f"{flow}: risk-coverage on {labeled.name}")
+        evaluation.plot(results[0][1], plot, f"{flow}: risk-coverage on {labeled.name}")
         out.print(f"Risk-coverage curve written to {plot}")
 
 
-def _print_evaluation(flow: str, result: Evaluation) -> None:
-    table = Table(title=f"Policy replay: {flow}", show_header=False)
+def _warnings(calibration: CalibrationSet | None, found: list[RuleCertificate]) -> list[str]:
+    from signoff.learning import evaluate as evaluation
+
+    if calibration is None:
+        return []
+    return evaluation.calibration_warnings(calibration.human, calibration.unscored, calibration.unscored_reason, found)
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        err.print(f"warning: {warning}", soft_wrap=True, highlight=False, markup=False)
+
+
+def _certificate_lines(found: list[RuleCertificate]) -> list[str]:
+    """One line per rule (and segment): its certificate, or its refusal with the reason."""
+    return [
+        f"{c.rule}{'' if c.segment is None else f' [{c.segment}]'}: "
+        + (
+            f"threshold {c.threshold:.4g}, alpha {c.alpha:g}"
+            + ("" if c.delta is None else f", delta {c.delta:g}")
+            + f", {c.calibration_size:,} calibration cases, {c.method}"
+            if c.certified and c.threshold is not None
+            else f"refused ({c.method}, {c.calibration_size:,} calibration cases): {c.reason}"
+        )
+        for c in found
+    ]
+
+
+def _print_evaluation(title: str, result: Evaluation) -> None:
+    table = Table(title=f"Policy replay: {title}", show_header=False)
     table.add_row("labelled cases", str(result.cases))
+    if result.unscored:
+        table.add_row("unscored by the model (sent to review)", str(result.unscored))
     table.add_row("flag rate (sent to review)", f"{result.flag_rate:.2%}")
     table.add_row("random audit rate", f"{result.audit_rate:.2%}")
     table.add_row("model errors", str(result.model_errors))
@@ -83,8 +149,19 @@ def _print_evaluation(flow: str, result: Evaluation) -> None:
     table.add_row("error on auto-decided cases", auto_error)
     for rule, count in sorted(result.by_rule.items()):
         table.add_row(f"  fired: {rule}", str(count))
+    for line in _certificate_lines(result.certificates):
+        rule, _, detail = line.partition(": ")
+        table.add_row(f"  certificate: {rule}", detail)
     out.print(table)
+
+
+def _print_curve(result: Evaluation) -> None:
     curve = Table("coverage", "confidence threshold", "error among covered", title="Risk-coverage (model alone)")
     for coverage, threshold, risk in result.table:
         curve.add_row(f"{coverage:.1%}", f"{threshold:.4f}", f"{risk:.3%}")
     out.print(curve)
+    if result.unscored:
+        out.print(
+            f"{result.unscored:,} case(s) the model could not score count as deferred: "
+            f"coverage stops at {(result.cases - result.unscored) / result.cases:.1%}."
+        )

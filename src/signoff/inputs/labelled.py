@@ -30,7 +30,10 @@ def read_labelled(flow: Flow, path: Path, label_column: str = "label") -> Labell
         raise InvalidInput([Problem(str(path), "labelled file not found")])
 
     def chunks() -> Iterator[list[Entry]]:
-        for rows, text in read_chunks(path):
+        for number, (rows, text) in enumerate(read_chunks(path)):
+            if number == 0 and rows and all(label_column not in row.fields for row in rows):
+                # one line for the whole file, not one per row
+                raise InvalidInput([Problem(str(path), f"has no label column {label_column!r}")])
             yield [_labelled(row, label_column, text) for row in rows]
 
     refused = f"{path.name} is not a valid labelled file for flow {flow.name!r}"

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 from signoff.inputs.validation import Batch, CaseInput, Entry, validate_batch, validate_case
-from signoff.intake.runtime import FlowRuntime, load, prepare, recalibrate, refresh, warm_up
+from signoff.intake.runtime import (
+    CalibrationSet,
+    FlowRuntime,
+    calibration_set,
+    load,
+    prepare,
+    recalibrate,
+    refresh,
+    warm_up,
+    with_alpha,
+)
 from signoff.intake.service import add_gold, batch_of, route, submit
 from signoff.store.records import Submitted
 
 __all__ = [
     "Batch",
+    "CalibrationSet",
     "CaseInput",
     "Entry",
     "FlowRuntime",
     "Submitted",
     "add_gold",
     "batch_of",
+    "calibration_set",
     "load",
     "prepare",
     "recalibrate",
@@ -24,4 +36,5 @@ __all__ = [
     "validate_batch",
     "validate_case",
     "warm_up",
+    "with_alpha",
 ]

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +30,7 @@ from signoff.models import LoadedModel, Scores, load_model
 from signoff.models.adapters import Predict, entry_point
 from signoff.models.frames import frame_of
 from signoff.routing import Policy
-from signoff.routing.policy import NO_MODEL
+from signoff.routing.policy import NO_MODEL, PolicyState
 from signoff.routing.state import RoutingState
 from signoff.store import cases as case_store
 from signoff.store import model_versions as model_store
@@ -203,12 +204,31 @@ def remember(db: Database | None, runtime: FlowRuntime) -> None:
         )
 
 
-def recalibrate(db: Database | None, runtime: FlowRuntime) -> None:
-    """Certify the learning rules again on the verified labels of this model version (from the store, when
-    there is one) plus the flow's calibration file (read once)."""
+@dataclass(frozen=True)
+class CalibrationSet:
+    """The verified cases the learning rules are certified on (the store's, then the calibration file's), with the
+    file's rows the model could not score, which are left out."""
+
+    probabilities: npt.NDArray[np.float64]
+    human: list[str]
+    segments: dict[str, list[object]]
+    members: npt.NDArray[np.float64] | None
+    unscored: int = 0
+    unscored_reason: str | None = None
+
+
+class _FileRows(NamedTuple):
+    rows: list[Fields]
+    probabilities: list[list[float]]
+    human: list[str]
+    unscored: int
+    unscored_reason: str | None
+
+
+def calibration_set(db: Database | None, runtime: FlowRuntime) -> CalibrationSet:
+    """The verified labels of this model version (from the store, when there is one) plus the flow's calibration
+    file (read and scored once per runtime)."""
     flow = runtime.flow
-    if not runtime.policy.learning_rules:
-        return
     verified: list[Verified] = []
     if db is not None:
         with db.transaction(write=False) as conn:
@@ -221,26 +241,52 @@ def recalibrate(db: Database | None, runtime: FlowRuntime) -> None:
     rows = [v.fields for v in verified]
     probabilities = [v.probabilities for v in verified]
     human = [v.label for v in verified]
+    unscored, reason = 0, None
     if flow.calibration.file is not None:
-        file_rows, file_probabilities, file_human = runtime.state.remember_file(lambda: _calibration_rows(runtime))
-        rows, probabilities, human = rows + file_rows, probabilities + file_probabilities, human + file_human
+        file = runtime.state.remember_file(lambda: _calibration_rows(runtime))
+        rows, probabilities, human = rows + file.rows, probabilities + file.probabilities, human + file.human
+        unscored, reason = file.unscored, file.unscored_reason
     matrix = np.array(probabilities, dtype=np.float64).reshape(len(human), len(flow.labels))
-    segments = {name: [r.get(name) for r in rows] for name in flow.fields}
+    segments: dict[str, list[object]] = {name: [r.get(name) for r in rows] for name in flow.fields}
     members = runtime.model.members(frame_of(flow, rows)) if runtime.policy.needs_members and rows else None
-    runtime.state.calibrated(*calibrate.certificates(runtime.policy, matrix, human, segments, members))
+    return CalibrationSet(matrix, human, segments, members, unscored, reason)
 
 
-def _calibration_rows(runtime: FlowRuntime) -> tuple[list[Fields], list[list[float]], list[str]]:
-    """The calibration file's validly scored cases: their fields, probabilities and true labels."""
+def recalibrate(db: Database | None, runtime: FlowRuntime) -> None:
+    """Certify the learning rules again on ``calibration_set``."""
+    if runtime.policy.learning_rules:
+        found = calibration_set(db, runtime)
+        runtime.state.calibrated(
+            *calibrate.certificates(runtime.policy, found.probabilities, found.human, found.segments, found.members)
+        )
+
+
+def _calibration_rows(runtime: FlowRuntime) -> _FileRows:
+    """The calibration file's validly scored cases: their fields, probabilities and true labels; and how many
+    the model could not score, with the first one's reason."""
     found = calibration_file(runtime.project, runtime.flow, runtime.model)
     keep = found.scores.valid
     records = found.frame.to_dict(orient="records")
     rows = [{str(name): value for name, value in r.items()} for r, k in zip(records, keep, strict=True) if k]
-    return (
+    reason = next((p for p in found.scores.problems if p is not None), None)
+    return _FileRows(
         rows,
         [list(p) for p in found.scores.probabilities[keep]],
         [h for h, k in zip(found.labels, keep, strict=True) if k],
+        int((~keep).sum()),
+        reason,
     )
+
+
+def with_alpha(runtime: FlowRuntime, alpha: float, calibration: CalibrationSet) -> tuple[Policy, PolicyState]:
+    """The runtime's policy with every learning rule at ``alpha``, certified on ``calibration`` (no new scoring),
+    and the state it routes with: the runtime's memory and the new certificates."""
+    rules = [r.model_copy(update={"alpha": alpha}) if hasattr(r, "alpha") else r for r in runtime.flow.policy]
+    policy = Policy(runtime.flow.model_copy(update={"policy": rules}), runtime.policy.profile)
+    certificates, quantiles = calibrate.certificates(
+        policy, calibration.probabilities, calibration.human, calibration.segments, calibration.members
+    )
+    return policy, dataclasses.replace(runtime.state.snapshot(), certificates=certificates, quantiles=quantiles)
 
 
 def load(
