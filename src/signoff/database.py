@@ -9,27 +9,7 @@ from signoff.store.database import Database
 from signoff.store.migrate import current as revision
 from signoff.store.migrate import require_current, upgrade
 
-__all__ = ["Database", "exists", "open_database", "require_current", "revision", "upgrade"]
-
-
-def exists(project: Project) -> bool:
-    """Whether the project's database may exist: False only for a SQLite file that is not there, which opening
-    would create (a replay must leave no empty database behind)."""
-    from pathlib import Path
-
-    from sqlalchemy.engine import make_url
-
-    url = make_url(project.database_url)
-    path = url.database
-    if (
-        url.get_backend_name() != "sqlite"
-        or not path
-        or path == ":memory:"
-        or url.query.get("uri")
-        or path.startswith("file:")
-    ):
-        return True
-    return Path(path).exists()
+__all__ = ["Database", "open_database", "require_current", "revision", "upgrade"]
 
 
 def open_database(project: Project, *, ready: bool = True, background_checkpoints: bool = False) -> Database:

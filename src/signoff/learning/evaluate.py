@@ -139,11 +139,13 @@ def evaluate(policy: Policy, state: PolicyState, batch: Batch, truth: list[str])
     coverage = curve.coverage * (confidence.size / n) if n else curve.coverage  # unscored cases are deferred
     thresholds = np.unique(confidence)[::-1]
     table: list[tuple[float, float, float]] = []
-    for target in COVERAGES:
-        if not coverage.size or (target > coverage[-1] and table and table[-1][0] == coverage[-1]):
-            break  # no threshold covers more: the rest are unscored
+    for target in COVERAGES:  # a target beyond the last point (unscored cases) or between two gives no new row
+        if not coverage.size:
+            break
         index = min(int(np.searchsorted(coverage, target - 1e-12, side="left")), coverage.size - 1)
-        table.append((float(coverage[index]), float(thresholds[index]), float(curve.risk[index])))
+        row = (float(coverage[index]), float(thresholds[index]), float(curve.risk[index]))
+        if not table or table[-1] != row:
+            table.append(row)
     return Evaluation(
         cases=n,
         unscored=int(n - scored.sum()),
