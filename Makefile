@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast screenshots lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-intake bench-active bench-loop bench-startup bench-partitioning bench-metrics clean
+.PHONY: install demo test test-fast screenshots lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-intake bench-active bench-loop bench-startup bench-replay bench-partitioning bench-metrics clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,9 @@ bench-audit: install  ## seal and verify rates of the audit chain and how soon e
 bench-startup: install  ## CPU time of `signoff --help` and light commands, beside bare Python and a bare Typer app
 	$(BIN)/python bench/cli_startup.py
 
+bench-replay: install  ## CPU time of `signoff policy evaluate`, one alpha and two, beside reading and scoring alone
+	$(BIN)/python bench/policy_replay.py
+
 bench-login: install  ## GET /api/v1/flows latency beside 100 concurrent wrong logins, and the server's peak memory
 	$(BIN)/python bench/login_flood.py
 
@@ -78,7 +81,7 @@ bench-partitioning: install  ## cases and audit events, plain against partitione
 bench-metrics: install  ## signoff metrics, queues, reviewers, the owner and lead pages and /metrics at 100k and 1M cases on both databases, beside a bare GROUP BY (about 30 min)
 	$(BIN)/python bench/metrics_scale.py
 
-bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-intake bench-active bench-loop bench-startup bench-partitioning bench-metrics  ## every benchmark
+bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-intake bench-active bench-loop bench-startup bench-replay bench-partitioning bench-metrics  ## every benchmark
 
 clean:
 	rm -rf $(VENV) signoff-demo .mypy_cache .ruff_cache .pytest_cache
