@@ -182,3 +182,33 @@ def test_evaluate_several_alphas_in_one_call_each_with_its_certificate_or_refusa
     assert "Policy replay: test-flow, alpha 0.1" in shown.stdout
     assert shown.stdout.count("Risk-coverage (model alone)") == 1
     assert f"warning: {tiny} 2,995, even if the model made no error" in shown.stderr
+
+
+def _documented(command: str) -> list[str]:
+    """The lines a console block of docs/reference/cli.md shows after ``$ command``, up to a ``...`` line."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "cli.md").read_text(encoding="utf-8")
+    block = page.split(f"$ {command}\n", 1)[1].split("```", 1)[0]
+    return block.split("\n...\n", 1)[0].rstrip("\n").splitlines()
+
+
+def test_the_documented_replays_print_what_the_reference_shows(tmp_path: Path) -> None:
+    env = environment() | {"COLUMNS": "120"}
+    folder = tmp_path / "project"
+    assert signoff("init", str(folder), env=env).returncode == 0
+    applicants(2000, seed=7).to_csv(folder / "calibration.csv", index=False)
+    applicants(1000, seed=99).to_csv(folder / "labelled.csv", index=False)
+    document = yaml.safe_load((folder / "signoff.yaml").read_text(encoding="utf-8"))
+    flow = document["flows"]["credit-approval"]
+    flow["policy"] = [{"name": "certified-5pct", "kind": "certified", "alpha": 0.05}]
+    flow["audit"] = {"rate": 0.0}
+    flow["calibration"] = {"file": "calibration.csv"}
+    (folder / "signoff.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    for command in (
+        "signoff policy evaluate credit-approval --labeled labelled.csv --plot curve.png",
+        "signoff policy evaluate credit-approval --labeled labelled.csv --alpha 0.01 --alpha 0.05",
+    ):
+        shown = signoff(*command.split()[1:], env=env, cwd=folder)
+        assert shown.returncode == 0, shown.stderr
+        expected = _documented(command)
+        assert [line.rstrip() for line in shown.stdout.splitlines()][: len(expected)] == expected
+    assert not (folder / "signoff.db").exists()
