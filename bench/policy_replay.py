@@ -30,10 +30,8 @@ sio.load(path, trusted=sio.get_untrusted_types(file=path)).predict_proba(frame.d
 """
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
-    runs = parser.parse_args().runs
+def main(runs: int) -> None:
+    """Build the project, time the replays and the floor in turn, print the medians."""
     python = sys.executable
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder) / "project"
@@ -65,4 +63,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    main(parser.parse_args().runs)
