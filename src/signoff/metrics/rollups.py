@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,23 +65,60 @@ class Counting:
     at intake)."""
 
     attributes: tuple[str, ...]
+    reads = ("groups",)  # the case columns ``cells_of`` looks at (see ``store.rollups.FACT_COLUMNS``)
 
     @property
     def scope(self) -> str:
         return COUNTS + ":" + hashlib.sha256(json.dumps(self.attributes).encode()).hexdigest()[:16]
 
     def cells_of(self, facts: Iterable[CaseFact]) -> Cells:
+        """Counted per distinct (hour, verdict, rule, decision, groups) first, so the keys are made once per
+        combination rather than once per case."""
+        names = self.attributes
+        combos: Counter[tuple[datetime, str, str | None, str | None, tuple[tuple[object, Hashable], ...]]] = Counter(
+            (
+                floor_hour(f.created_at),
+                f.verdict,
+                f.rule,
+                f.model_decision,
+                tuple(map(_identity, map(f.groups.get, names))),
+            )
+            for f in facts
+        )
         cells: dict[tuple[datetime, str, str], int] = defaultdict(int)
-        for fact in facts:
-            hour = floor_hour(fact.created_at)
-            cells[(hour, VERDICT, verdict_key(fact.verdict, fact.rule))] += 1
-            if fact.model_decision is not None:
-                cells[(hour, DECIDED, "model")] += 1
-            flagged = int(fact.verdict == "review")
-            for attribute in self.attributes:
-                group = category_key(fact.groups.get(attribute))
-                cells[(hour, FAIR, f"{attribute}\x1f{group}\x1f{flagged}\x1f{fact.model_decision or ''}")] += 1
+        keys = _KeyCache()
+        for (hour, verdict, rule, decision, groups), n in combos.items():
+            cells[(hour, VERDICT, verdict_key(verdict, rule))] += n
+            if decision is not None:
+                cells[(hour, DECIDED, "model")] += n
+            flagged = int(verdict == "review")
+            for attribute, group in zip(self.attributes, groups, strict=True):
+                cells[(hour, FAIR, f"{attribute}\x1f{keys(group)}\x1f{flagged}\x1f{decision or ''}")] += n
         return {key: (n, 0.0) for key, n in cells.items()}
+
+
+_KEYED = object()  # marks an identity that is the category key itself
+
+
+def _identity(value: Any) -> tuple[object, Hashable]:
+    """What decides a value's ``category_key``: type and value for strings, integers, booleans and None (``True ==
+    1`` but their keys differ), the key itself for anything else."""
+    if value is None or type(value) in (str, int, bool):
+        return type(value), value
+    return _KEYED, category_key(value)
+
+
+class _KeyCache:
+    """``category_key`` once per distinct value (see ``_identity``)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[object, Hashable], str] = {}
+
+    def __call__(self, identity: tuple[object, Hashable]) -> str:
+        if identity not in self._known:
+            kind, value = identity
+            self._known[identity] = str(value) if kind is _KEYED else category_key(value)
+        return self._known[identity]
 
 
 def fair_key(key: str) -> tuple[str, str, bool, str]:
@@ -111,6 +148,7 @@ class Reference:
     score_counts: list[int]
     fine_counts: list[int]
     score_mean: float | None
+    reads = ("fields",)  # the case columns ``cells_of`` looks at (see ``store.rollups.FACT_COLUMNS``)
 
     @property
     def scope(self) -> str:
@@ -152,34 +190,46 @@ class Reference:
         return cls(**document)
 
     def cells_of(self, facts: Iterable[CaseFact]) -> Cells:
-        """Cases per hour in this reference's bins: per feature, and the scores (also in fine bins for KS)."""
-        by_hour: dict[datetime, list[CaseFact]] = defaultdict(list)
-        for fact in facts:
-            by_hour[floor_hour(fact.created_at)].append(fact)
+        """Cases per hour in this reference's bins: per feature, and the scores (also in fine bins for KS). Binned
+        with numpy over all the hours at once: a cell is (hour, bin) counted with ``np.unique``."""
+        facts = list(facts)
+        hours: dict[datetime, int] = {}
+        at = np.array([hours.setdefault(floor_hour(f.created_at), len(hours)) for f in facts], dtype=np.int64)
+        by_index = list(hours)
         cells: Cells = {}
-        edges = {name: np.asarray(e, dtype=np.float64) for name, e in self.numeric.items()}
-        score_edges = np.asarray(self.score_edges, dtype=np.float64)
-        for hour, found in by_hour.items():
-            for name, inner in edges.items():
-                counts = drift.binned(inner, _numbers([f.fields.get(name) for f in found]))
-                for i, n in enumerate(counts):
-                    if n:
-                        cells[(hour, FEATURE, f"{name}\x1f{i}")] = (int(n), 0.0)
-            for name in self.categorical:
-                counted: dict[str, int] = defaultdict(int)
-                for f in found:
-                    counted[category_key(drift.category(f.fields.get(name)))] += 1
-                for key, n in counted.items():
-                    cells[(hour, FEATURE, f"{name}\x1f{key}")] = (n, 0.0)
-            scores = [f.confidence for f in found if f.confidence is not None and not math.isnan(f.confidence)]
-            for i, n in enumerate(drift.binned(score_edges, scores)):
-                if n:
-                    cells[(hour, SCORE, str(i))] = (int(n), 0.0)
-            fine: dict[int, list[float]] = defaultdict(list)
-            for s in scores:
-                fine[drift.fine_bin(s)].append(s)
-            for i, values in fine.items():
-                cells[(hour, FINE, str(i))] = (len(values), math.fsum(values))
+
+        def count(kind: str, prefix: str, where: npt.NDArray[np.int64], bins: npt.NDArray[np.int64]) -> None:
+            pairs, counts = np.unique(np.stack([where, bins]), axis=1, return_counts=True)
+            for (h, b), n in zip(pairs.T.tolist(), counts.tolist(), strict=True):
+                cells[(by_index[h], kind, f"{prefix}{b}")] = (n, 0.0)
+
+        if not facts:
+            return cells
+        for name, inner in self.numeric.items():
+            edges = np.asarray(inner, dtype=np.float64)
+            values = _numbers([f.fields.get(name) for f in facts])
+            bins = np.where(np.isnan(values), edges.size + 1, np.searchsorted(edges, values, side="right"))
+            count(FEATURE, f"{name}\x1f", at, bins)
+        keys = _KeyCache()
+        for name in self.categorical:
+            counted = Counter(
+                (h, keys(_identity(drift.category(f.fields.get(name)))))
+                for h, f in zip(at.tolist(), facts, strict=True)
+            )
+            for (h, key), n in counted.items():
+                cells[(by_index[h], FEATURE, f"{name}\x1f{key}")] = (n, 0.0)
+        scores = _numbers([f.confidence for f in facts])
+        present = ~np.isnan(scores)
+        scored, where = scores[present], at[present]
+        if not scored.size:
+            return cells
+        count(SCORE, "", where, np.searchsorted(np.asarray(self.score_edges, dtype=np.float64), scored, side="right"))
+        fine = np.clip(np.trunc(scored * drift.FINE_BINS), 0, drift.FINE_BINS - 1).astype(np.int64)
+        order = np.lexsort((fine, where))
+        pairs = np.stack([where[order], fine[order]])
+        starts = np.flatnonzero(np.any(np.diff(pairs, axis=1, prepend=-1), axis=0))
+        for (h, b), group in zip(pairs[:, starts].T.tolist(), np.split(scored[order], starts[1:]), strict=True):
+            cells[(by_index[h], FINE, str(b))] = (group.size, math.fsum(group.tolist()))
         return cells
 
     def drift(self, window: Window) -> tuple[dict[str, drift.Stability | None], drift.ScoreDrift | None]:
@@ -210,9 +260,9 @@ class Reference:
         return asdict(self)
 
 
-def fold(db: Database, flow: str, scope: str, cells_of: Any) -> int:
-    """Fold every final case of ``flow`` into ``scope``'s cells; returns the mark reached."""
-    return store.fold(db, flow, scope, store.final_case_id(db), cells_of)
+def fold(db: Database, flow: str, rollup: Counting | Reference) -> int:
+    """Fold every final case of ``flow`` into ``rollup``'s cells; returns the mark reached."""
+    return store.fold(db, flow, rollup.scope, store.final_case_id(db), rollup.cells_of, reads=rollup.reads)
 
 
 def window(

@@ -301,8 +301,8 @@ def _counted(conn: Any, flow: Flow, start: datetime, end: datetime, mark: int) -
 def _fold(db: Database, flow: Flow, reference: rollups.Reference | None) -> Marks:
     """Fold what was recorded since the last read into the cells (exact: every final case, once)."""
     counting = rollups.Counting(flow.groups)
-    counts = rollups.fold(db, flow.name, counting.scope, counting.cells_of)
-    drifted = rollups.fold(db, flow.name, reference.scope, reference.cells_of) if reference is not None else 0
+    counts = rollups.fold(db, flow.name, counting)
+    drifted = rollups.fold(db, flow.name, reference) if reference is not None else 0
     return Marks(counts, drifted)
 
 

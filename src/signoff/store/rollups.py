@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, case, func, select, update
+from sqlalchemy import Connection, Row, case, func, null, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -60,9 +60,14 @@ class CellSum:
     total: float
 
 
-def _facts() -> Any:
+FACT_COLUMNS = ("fields", "groups")  # the JSON columns a fact can carry: decoding them is most of a fold's read
+
+
+def _facts(reads: Iterable[str] = FACT_COLUMNS) -> Any:
+    """``reads``: which of ``FACT_COLUMNS`` to fetch (the others come empty)."""
+    fields, groups = (cases.c[name] if name in reads else null().label(name) for name in FACT_COLUMNS)
     return select(
-        cases.c.id, cases.c.flow, cases.c.created_at, cases.c.fields, cases.c.groups, routes.c.verdict, routes.c.rule,
+        cases.c.id, cases.c.flow, cases.c.created_at, fields, groups, routes.c.verdict, routes.c.rule,
         predictions.c.confidence, decisions.c.label.label("decision"), decisions.c.decided_by,
     ).select_from(
         routed(cases, cases.c.id).outerjoin(decisions, decisions.c.case_id == cases.c.id)
@@ -79,10 +84,12 @@ def facts_between(
     return [CaseFact.from_row(row) for row in conn.execute(query.order_by(cases.c.id))]
 
 
-def facts_after(conn: Connection, flow: str, above: int, up_to: int | None = None) -> list[CaseFact]:
+def facts_after(
+    conn: Connection, flow: str, above: int, up_to: int | None = None, reads: Iterable[str] = FACT_COLUMNS
+) -> list[CaseFact]:
     """The flow's cases with an id above ``above`` (and up to ``up_to``). The bound is on the primary key alone, so
     the read walks the ids from ``above`` whatever the statistics say; the flow is filtered on the rows found."""
-    query = _facts().where(cases.c.id > above)
+    query = _facts(reads).where(cases.c.id > above)
     if up_to is not None:
         query = query.where(cases.c.id <= up_to)
     return [CaseFact.from_row(row) for row in conn.execute(query.order_by(cases.c.id)) if row.flow == flow]
@@ -133,10 +140,18 @@ def _add(db: Database, conn: Connection, flow: str, scope: str, cells: Cells) ->
 
 
 def fold(
-    db: Database, flow: str, scope: str, target: int, cells_of: Callable[[list[CaseFact]], Cells], chunk: int = 20_000
+    db: Database,
+    flow: str,
+    scope: str,
+    target: int,
+    cells_of: Callable[[list[CaseFact]], Cells],
+    chunk: int = 20_000,
+    reads: Iterable[str] = FACT_COLUMNS,
 ) -> int:
     """Fold the flow's cases up to id ``target`` into ``scope``'s cells, ``chunk`` ids per transaction (memory stays
-    bounded and a killed fold keeps what it did). Returns the mark reached."""
+    bounded and a killed fold keeps what it did). ``reads``: the JSON columns ``cells_of`` looks at. Returns the
+    mark reached."""
+    reads = tuple(reads)
     while True:
         with db.transaction() as conn:
             now = db.now(conn)
@@ -144,7 +159,7 @@ def fold(
             if position >= target:
                 return position
             upper = min(position + chunk, target)
-            _add(db, conn, flow, scope, cells_of(facts_after(conn, flow, position, upper)))
+            _add(db, conn, flow, scope, cells_of(facts_after(conn, flow, position, upper, reads)))
             conn.execute(
                 update(rollup_marks)
                 .where(rollup_marks.c.flow == flow, rollup_marks.c.scope == scope)
