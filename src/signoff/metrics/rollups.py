@@ -97,6 +97,7 @@ class Counting:
         return {key: (n, 0.0) for key, n in cells.items()}
 
 
+_SPAN = 1 << 20  # (hour, bin) as one code: hour * _SPAN + bin; bins are fewer than this
 _KEYED = object()  # marks an identity that is the category key itself
 
 
@@ -199,9 +200,9 @@ class Reference:
         cells: Cells = {}
 
         def count(kind: str, prefix: str, where: npt.NDArray[np.int64], bins: npt.NDArray[np.int64]) -> None:
-            pairs, counts = np.unique(np.stack([where, bins]), axis=1, return_counts=True)
-            for (h, b), n in zip(pairs.T.tolist(), counts.tolist(), strict=True):
-                cells[(by_index[h], kind, f"{prefix}{b}")] = (n, 0.0)
+            codes, counts = np.unique(where * _SPAN + bins, return_counts=True)  # one code per (hour, bin)
+            for code, n in zip(codes.tolist(), counts.tolist(), strict=True):
+                cells[(by_index[code // _SPAN], kind, f"{prefix}{code % _SPAN}")] = (n, 0.0)
 
         if not facts:
             return cells
@@ -225,11 +226,17 @@ class Reference:
             return cells
         count(SCORE, "", where, np.searchsorted(np.asarray(self.score_edges, dtype=np.float64), scored, side="right"))
         fine = np.clip(np.trunc(scored * drift.FINE_BINS), 0, drift.FINE_BINS - 1).astype(np.int64)
-        order = np.lexsort((fine, where))
-        pairs = np.stack([where[order], fine[order]])
-        starts = np.flatnonzero(np.any(np.diff(pairs, axis=1, prepend=-1), axis=0))
-        for (h, b), group in zip(pairs[:, starts].T.tolist(), np.split(scored[order], starts[1:]), strict=True):
-            cells[(by_index[h], FINE, str(b))] = (group.size, math.fsum(group.tolist()))
+        codes = where * _SPAN + fine
+        order = np.argsort(codes, kind="stable")
+        codes, ordered = codes[order], scored[order]
+        starts = np.flatnonzero(np.diff(codes, prepend=-1))
+        sizes = np.diff(starts, append=codes.size)
+        sums = np.add.reduceat(ordered, starts)  # exact for one or two scores; more are summed again with fsum
+        for code, start, size, total in zip(
+            codes[starts].tolist(), starts.tolist(), sizes.tolist(), sums.tolist(), strict=True
+        ):
+            exact = total if size <= 2 else math.fsum(ordered[start : start + size].tolist())
+            cells[(by_index[code // _SPAN], FINE, str(code % _SPAN))] = (size, exact)
         return cells
 
     def drift(self, window: Window) -> tuple[dict[str, drift.Stability | None], drift.ScoreDrift | None]:
