@@ -4,6 +4,7 @@ databases."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,9 @@ def _together(coalescer: Coalescer, runtime: intake.FlowRuntime, batch: list[Cas
     async def run() -> list[Answer]:
         return await asyncio.gather(*(coalescer.submit(runtime, c, "intake") for c in batch), return_exceptions=True)
 
-    return asyncio.run(run())
+    # A loop of its own in a thread of its own: an earlier test's (Playwright's sync API) may be running in this one.
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, run()).result()
 
 
 def _ok(answers: list[Answer]) -> list[intake.Submitted]:
