@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from signoff.domain import Id, LeaseToken
-from signoff.learning.compare import Comparison
+from signoff.learning.records import Comparison  # a plain record: no numerical stack to import
 from signoff.text import Name, Text
 
 
