@@ -226,6 +226,18 @@ class DecisionOut(_Out):
     created_at: Time
 
 
+class FlowDecisionOut(DecisionOut):
+    seq: int = Field(description="The decision's event's place in the sealed audit trail: the cursor to resume after.")
+    external_id: str | None
+
+
+class DecisionPageOut(_Out):
+    decisions: list[FlowDecisionOut]
+    next_after: int | None = Field(
+        description="Pass as `after` for the next page; null when caught up (then resume after the last `seq`)."
+    )
+
+
 class CaseOut(_Out):
     id: int
     flow: str
