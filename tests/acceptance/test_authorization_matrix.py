@@ -258,6 +258,9 @@ PROBES: dict[str, Probe] = {
     "GET /api/v1/cases/{case_id}": lambda env, role, flow: outcome(
         env.api(role, "GET", f"/api/v1/cases/{env.case(flow)}")
     ),
+    "GET /api/v1/flows/{flow}/decisions": lambda env, role, flow: outcome(
+        env.api(role, "GET", f"/api/v1/flows/{flow}/decisions", params={"limit": 10})
+    ),
     "GET /api/v1/tasks": lambda env, role, flow: outcome(
         env.api(role, "GET", "/api/v1/tasks", params={"limit": 1000}),
         lambda r: any(t["flow"] == flow for t in r.json()["tasks"]),

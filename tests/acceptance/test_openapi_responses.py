@@ -140,6 +140,10 @@ def test_real_answers_validate_against_the_documented_schemas(served: Any) -> No
         assert record["decision"]["label"] == "good"
         assert "traceparent" not in record
     check("GET", f"{v1}/cases/999999", Role.ADMIN, 404)
+    # the flow's decisions since a cursor: a page, the refusals of a bad cursor and of an unknown flow
+    check("GET", f"{v1}/flows/test-flow/decisions?after=0&limit=2", Role.INTAKE, 200)
+    check("GET", f"{v1}/flows/test-flow/decisions?after=-1", Role.INTAKE, 422)
+    check("GET", f"{v1}/flows/nope/decisions", Role.INTAKE, 404)
 
     # the floor: tasks, queues, reviewers, metrics, the audit trail
     for role in (Role.ADMIN, Role.REVIEWER, Role.AUDITOR):

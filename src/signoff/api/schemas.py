@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from signoff.domain import Id, LeaseToken
-from signoff.learning.compare import Comparison
+from signoff.learning.records import Comparison  # a plain record: no numerical stack to import
 from signoff.text import Name, Text
 
 
@@ -224,6 +224,18 @@ class DecisionOut(_Out):
     model_version_id: int | None
     review_id: int | None
     created_at: Time
+
+
+class FlowDecisionOut(DecisionOut):
+    seq: int = Field(description="The decision's event's place in the sealed audit trail: the cursor to resume after.")
+    external_id: str | None
+
+
+class DecisionPageOut(_Out):
+    decisions: list[FlowDecisionOut]
+    next_after: int | None = Field(
+        description="Pass as `after` for the next page; null when caught up (then resume after the last `seq`)."
+    )
 
 
 class CaseOut(_Out):

@@ -16,7 +16,7 @@ from signoff.errors import PromotionRefused
 
 if TYPE_CHECKING:
     from signoff.learning import registry
-    from signoff.learning.compare import Comparison
+    from signoff.learning.records import Comparison
 
 models_app = typer.Typer(
     help="Model versions: list, show lineage, evaluate, shadow, canary, promote, roll back.", no_args_is_help=True

@@ -37,8 +37,9 @@ from signoff.config.flows import STICKY_TYPES
 from signoff.domain import AuditEvent, DecidedBy, ModelStatus, hash_point
 from signoff.errors import Conflict, InvalidInput, Problem
 from signoff.learning import calibrate, promotion, registry
-from signoff.learning.compare import Comparison, compare_probabilities
+from signoff.learning.compare import compare_probabilities
 from signoff.learning.gate import CertifiedRules
+from signoff.learning.records import Comparison
 from signoff.learning.registry import ModelVersion
 from signoff.routing import Policy
 from signoff.store import model_versions as store

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from signoff.config.flows import GateSpec
-from signoff.learning.compare import Comparison, GroupComparison
+from signoff.learning.records import Comparison, GroupComparison
 from signoff.routing.calibration import Certificate, Refusal
 
 NAMES = {"auc": "AUC", "accuracy": "accuracy"}

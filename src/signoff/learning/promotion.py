@@ -33,9 +33,10 @@ from signoff.domain import AuditEvent, LabelSource, ModelStatus
 from signoff.errors import Conflict, InvalidInput, Problem, PromotionRefused
 from signoff.inputs.labelled import calibration_cases
 from signoff.learning import calibrate, datasets, labels, registry
-from signoff.learning.compare import Comparison, compare_probabilities, policy_router
+from signoff.learning.compare import compare_probabilities, policy_router
 from signoff.learning.datasets import Examples
 from signoff.learning.gate import CertifiedRules, Evidence, GateDecision, judge
+from signoff.learning.records import Comparison
 from signoff.learning.registry import ModelVersion
 from signoff.models import LoadedModel
 from signoff.models.frames import columns_of, frame_of

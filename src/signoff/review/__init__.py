@@ -15,8 +15,19 @@ from signoff.review.service import (
     submit,
     workable_queues,
 )
-from signoff.review.views import case_record, queues_for, reviewers_for, shown_kind, task_page
-from signoff.store.records import Case, CaseRoute, Claim, Decision, Lease, Prediction, Review, ReviewerLoad, Task
+from signoff.review.views import case_record, decisions_since, queues_for, reviewers_for, shown_kind, task_page
+from signoff.store.records import (
+    Case,
+    CaseRoute,
+    Claim,
+    Decision,
+    Lease,
+    Prediction,
+    Review,
+    ReviewerLoad,
+    SealedDecision,
+    Task,
+)
 
 __all__ = [
     "Case",
@@ -28,10 +39,12 @@ __all__ = [
     "Review",
     "ReviewResult",
     "ReviewerLoad",
+    "SealedDecision",
     "Task",
     "case_record",
     "claim",
     "claimed_case",
+    "decisions_since",
     "heartbeat",
     "held",
     "queues_for",

@@ -18,7 +18,7 @@ from signoff.store import cases as case_store
 from signoff.store import tasks as task_store
 from signoff.store import users as user_store
 from signoff.store.database import Database
-from signoff.store.records import Case, GoldAccuracy, Pause, Task
+from signoff.store.records import Case, GoldAccuracy, Pause, SealedDecision, Task
 
 
 def case_record(db: Database, user: User, case_id: int) -> Case:
@@ -83,6 +83,15 @@ def task_page(
         found = task_store.page(conn, flows=flows, queue=queue, status=status, after=after, limit=limit)
     next_after = found[-1].id if len(found) == limit else None
     return [task_shown(task, user, overseer=users.may(user, "oversee", task.flow)) for task in found], next_after
+
+
+def decisions_since(db: Database, flow: str, after: int, limit: int) -> tuple[list[SealedDecision], int | None]:
+    """A page of the flow's decisions in the order the audit chain sealed them, after the seal ``after``, and the
+    ``after`` of the next page (None: caught up; resume from the last decision's ``seq``). A decision is read
+    once its event is sealed, about a quarter of a second after it commits: a commit never lands behind a cursor."""
+    with db.transaction(write=False) as conn:
+        found = case_store.decisions_after(conn, flow, after, limit)
+    return found, found[-1].seq if len(found) == limit else None
 
 
 def shown_kind(kind: TaskKind) -> TaskKind:

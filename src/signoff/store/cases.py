@@ -8,10 +8,10 @@ from dataclasses import dataclass, fields, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
-from sqlalchemy import JSON, ColumnElement, Connection, Table, any_, bindparam, func, select, text
+from sqlalchemy import JSON, ColumnElement, Connection, Table, and_, any_, bindparam, cast, func, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from signoff.domain import CaseId, CaseStatus, Fields, TaskId, TaskKind, UserId
+from signoff.domain import CaseId, CaseStatus, DecidedBy, Fields, TaskId, TaskKind, UserId
 from signoff.store.database import Database, stored_time, write_rows
 from signoff.store.joins import reviews_with_task, routed
 from signoff.store.records import (
@@ -23,12 +23,16 @@ from signoff.store.records import (
     NewCases,
     Prediction,
     Review,
+    SealedDecision,
     Submitted,
     Task,
     Verified,
 )
 from signoff.store.schema import (
+    Id,
     UtcDateTime,
+    audit_events,
+    audit_seals,
     cases,
     decisions,
     leases,
@@ -275,6 +279,31 @@ def four_eyes(conn: Connection, case_id: int, user_id: UserId, name: str) -> str
 
 def decision_of(conn: Connection, case_id: CaseId) -> str | None:
     return conn.execute(select(decisions.c.label).where(decisions.c.case_id == case_id)).scalar_one_or_none()
+
+
+def decisions_after(conn: Connection, flow: str, seq: int, limit: int) -> list[SealedDecision]:
+    """The flow's decisions whose sealed event comes after ``seq``, in seal (commit) order: the model's at intake
+    (inside ``case.submitted``, whose case the model decided) and every later one (``case.decided``). Read from
+    the seals' key, each event by its id, each case by its id."""
+    deciding = and_(
+        audit_events.c.entity == "case",
+        or_(
+            audit_events.c.action == "case.decided",
+            and_(audit_events.c.action == "case.submitted", decisions.c.decided_by == DecidedBy.MODEL.value),
+        ),
+    )
+    query = (
+        select(audit_seals.c.seq, cases.c.external_id, *decisions.c)
+        .select_from(
+            audit_seals.join(audit_events, audit_events.c.id == audit_seals.c.event_id)
+            .join(decisions, decisions.c.case_id == cast(audit_events.c.entity_id, Id))
+            .join(cases, cases.c.id == decisions.c.case_id)
+        )
+        .where(audit_seals.c.seq > seq, deciding, cases.c.flow == flow)
+        .order_by(audit_seals.c.seq)
+        .limit(limit)
+    )
+    return [SealedDecision.from_row(row) for row in conn.execute(query)]
 
 
 def summaries(conn: Connection, case_ids: Sequence[int]) -> dict[int, Submitted]:

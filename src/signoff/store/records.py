@@ -179,6 +179,21 @@ class Decision(_Record):
 
 
 @dataclass(frozen=True)
+class SealedDecision(_Record):
+    """A case's decision at the place in the sealed audit chain where it was made: ``seq``, the cursor a reader of
+    a flow's decisions resumes after (seals are numbered in commit order, so none is ever added behind it)."""
+
+    seq: int
+    case_id: CaseId
+    external_id: str | None
+    label: str
+    decided_by: DecidedBy
+    model_version_id: int | None
+    review_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class Prediction(_Record):
     """A model version's output on a case (``problem`` says why it was refused, if it was)."""
 
