@@ -6,6 +6,7 @@ refuses a target the project file does not allow."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -217,6 +218,32 @@ def test_a_guarded_client_checks_every_redirect_hop(receiver: Receiver) -> None:
     assert len(receiver.requests) == 2
     with net.client(["localhost"]) as client, pytest.raises(httpx.ConnectError, match="loopback"):
         client.get(receiver.url)  # allowed by name only: localhost is not 127.0.0.1
+
+
+def test_the_receiver_of_the_how_to_takes_a_delivery_once_and_refuses_a_forgery(
+    db: Database,
+    tmp_path: Path,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The Python block of docs/how-to/receive-webhooks.md, run as written against a real delivery."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "how-to" / "receive-webhooks.md").read_text("utf-8")
+    (code,) = re.findall(r"```python\n(.*?)```", page, re.S)
+    secret = new_secret()
+    monkeypatch.setenv("SIGNOFF_HOOK_SECRET", secret)
+    project = _with_hook(queued(db, tmp_path, 1), receiver.url, secret_env="SIGNOFF_HOOK_SECRET")
+    _started(db, project)
+    _new_events(db, "alice")
+    deliver(db, project)
+    ((raw, headers),) = receiver.requests
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "receive-webhooks.md", "exec"), namespace)  # noqa: S102  # the page's own code
+    receive = namespace["receive"]
+    assert receive(raw, headers) == 204
+    assert "user.created user" in capsys.readouterr().out
+    assert receive(raw, headers) == 200  # the same webhook-id again: handled already
+    assert receive(raw.replace(b"alice", b"mallory"), headers) == 400
 
 
 @pytest.mark.parametrize(
