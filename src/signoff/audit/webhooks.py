@@ -25,7 +25,7 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -213,19 +213,7 @@ def _post(
 
 
 def _delivery(row: Any) -> Delivery:
-    return Delivery(
-        id=row.id,
-        webhook=row.webhook,
-        first_seq=row.first_seq,
-        last_seq=row.last_seq,
-        events=row.events,
-        status=row.status,
-        attempts=row.attempts,
-        last_error=row.last_error,
-        next_attempt_at=row.next_attempt_at,
-        created_at=row.created_at,
-        delivered_at=row.delivered_at,
-    )
+    return Delivery(**{name.name: getattr(row, name.name) for name in fields(Delivery)})
 
 
 def deliveries(
