@@ -92,6 +92,13 @@ def test_a_public_host_is_reached_at_the_checked_address_under_its_own_name() ->
     assert sent.extensions["sni_hostname"] == "hooks.example"  # the certificate is checked against the name
 
 
+def test_an_ipv6_address_is_reached_in_brackets() -> None:
+    client, inner = _guarded(resolver=lambda host, port: ["2606:4700::1111"])
+    client.get("https://one.example/")
+    assert str(inner.sent[0].url) == "https://[2606:4700::1111]/"
+    assert inner.sent[0].headers["host"] == "one.example"
+
+
 @pytest.mark.parametrize(
     ("allow", "url"),
     [
