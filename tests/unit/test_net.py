@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import base64
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from helpers.builders import flow_document
 from signoff import net
 from signoff.audit.webhooks import new_secret, secret_key, signature
+from signoff.config.flows import parse_project
+from signoff.errors import ConfigError
 
 
 class Inner(httpx.BaseTransport):
@@ -146,3 +150,10 @@ def test_several_secrets_give_several_signatures_in_order() -> None:
 def test_a_malformed_secret_is_refused_saying_why(secret: str, said: str) -> None:
     with pytest.raises(ValueError, match=said):
         secret_key(secret)
+
+
+@pytest.mark.parametrize("entry", ["http://127.0.0.1/", "", "user@host"])
+def test_an_allow_entry_that_is_not_a_host_is_refused_where_it_stands(tmp_path: Path, entry: str) -> None:
+    document = {"flows": {"test-flow": flow_document()}, "network": {"allow": ["127.0.0.1", entry]}}
+    with pytest.raises(ConfigError, match=r"network\.allow: .* is not a host: write it as its URLs do"):
+        parse_project(document, tmp_path / "signoff.yaml")

@@ -262,6 +262,14 @@ class Network(_Strict):
 
     allow: tuple[str, ...] = ()
 
+    @field_validator("allow")
+    @classmethod
+    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for host in value:
+            if not host.strip() or "/" in host or "@" in host:
+                raise ValueError(f"{host!r} is not a host: write it as its URLs do, e.g. 127.0.0.1 or hooks.internal")
+        return value
+
 
 class Costs(_Strict):
     per_review: float = Field(default=0.0, ge=0)
