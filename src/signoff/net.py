@@ -25,6 +25,7 @@ Resolver = Callable[[str, int], list[str]]
 # Instance metadata services that are not inside the link-local range (AWS over IPv6, Alibaba Cloud).
 METADATA = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200"))
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+COMPAT = ipaddress.ip_network("::/96")
 
 
 class AddressRefused(httpx.ConnectError):
@@ -43,10 +44,10 @@ class AddressRefused(httpx.ConnectError):
 
 def kind_of(address: Address) -> str | None:
     """Why ``address`` is refused (loopback, private, ...), or None for a public address."""
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or (
-            ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) if address in NAT64 else None
-        )
+    if isinstance(address, ipaddress.IPv6Address) and not (address.is_loopback or address.is_unspecified):
+        # an IPv4 address inside an IPv6 one (mapped, 6to4, NAT64, the old "compatible" ::a.b.c.d) is judged as such
+        last = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        embedded = address.ipv4_mapped or address.sixtofour or (last if address in NAT64 or address in COMPAT else None)
         if embedded is not None:
             return kind_of(embedded)
     checks = (
@@ -55,7 +56,7 @@ def kind_of(address: Address) -> str | None:
         (address.is_link_local, "link-local"),
         (address.is_unspecified, "unspecified"),
         (address.is_multicast, "multicast"),
-        (address.is_private, "private"),
+        (address.is_private or getattr(address, "is_site_local", False), "private"),
         (not address.is_global, "reserved"),
     )
     return next((kind for refused, kind in checks if refused), None)
