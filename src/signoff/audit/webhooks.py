@@ -117,12 +117,7 @@ def deliver(db: Database, project: Project, client: httpx.Client | None = None, 
     """One pass: each webhook that is due sends its earliest pending delivery, or logs and sends the next one."""
     done: list[Delivery] = []
     for name, hook in project.webhooks.items():
-        http = client or net.client(project.network.allow, timeout=hook.timeout)
-        try:
-            result = _one(db, name, hook, http, batch, project.network.allow)
-        finally:
-            if client is None:
-                http.close()
+        result = _one(db, name, hook, client, batch, project.network.allow)
         if result is not None:
             done.append(result)
     return done
@@ -134,7 +129,7 @@ def _hold(hook: Webhook) -> timedelta:
 
 
 def _one(
-    db: Database, name: str, hook: Webhook, http: httpx.Client, batch: int, allow: Sequence[str]
+    db: Database, name: str, hook: Webhook, client: httpx.Client | None, batch: int, allow: Sequence[str]
 ) -> Delivery | None:
     with db.transaction() as conn:
         now = db.now(conn)
@@ -158,7 +153,13 @@ def _one(
         else:
             found = audit_store.sealed_after(conn, row.first_seq - 1, row.last_seq - row.first_seq + 1)
             events = [_event(e) for e in found if matches(hook, e.action)]
-    error = _post(hook, name, row.id, events, http, allow)
+    # a client only when there is something to send: making one (its TLS context) costs tens of milliseconds
+    http = client or net.client(allow, timeout=hook.timeout)
+    try:
+        error = _post(hook, name, row.id, events, http, allow)
+    finally:
+        if client is None:
+            http.close()
     with db.transaction() as conn:
         now = db.now(conn)
         attempts = row.attempts + 1
