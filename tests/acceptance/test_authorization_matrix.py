@@ -358,6 +358,12 @@ PROBES: dict[str, Probe] = {
         _reached(env.api(role, "POST", f"/api/v1/flows/{flow}/models/rollback", json={"reason": "go back"}))
     ),
     "GET /api/v1/audit/events": lambda env, role, flow: outcome(env.api(role, "GET", "/api/v1/audit/events")),
+    "GET /api/v1/webhooks/deliveries": lambda env, role, flow: outcome(
+        env.api(role, "GET", "/api/v1/webhooks/deliveries")
+    ),
+    "POST /api/v1/webhooks/deliveries/{delivery_id}/replay": lambda env, role, flow: outcome(
+        env.api(role, "POST", f"/api/v1/webhooks/deliveries/msg_{'0' * 32}/replay")
+    ),
     "GET /": lambda env, role, flow: outcome(env.web(role, "GET", "/")),
     "GET /login": lambda env, role, flow: outcome(env.web(role, "GET", "/login")),
     "POST /login": _login,
@@ -485,7 +491,17 @@ def test_every_role_on_its_own_flow_and_another_gets_what_the_matrix_says(env: E
 
 
 def test_what_needs_a_role_on_every_flow_is_open_to_it(env: Env, db: Database) -> None:
-    everywhere = {role: users.create_user(db, f"{role.value}-all", role, "test")[1] for role in (Role.AUDITOR,)}
-    for role, token in everywhere.items():
-        response = env.client.get("/api/v1/audit/events", headers={"Authorization": f"Bearer {token}"})
-        assert response.status_code == 200, (role, response.text)
+    everywhere = {
+        role: users.create_user(db, f"{role.value}-all", role, "test")[1] for role in (Role.AUDITOR, Role.LEAD)
+    }
+    auditor = {"Authorization": f"Bearer {everywhere[Role.AUDITOR]}"}
+    response = env.client.get("/api/v1/audit/events", headers=auditor)
+    assert response.status_code == 200, response.text
+    lead = {"Authorization": f"Bearer {everywhere[Role.LEAD]}"}
+    response = env.client.get("/api/v1/webhooks/deliveries", headers=lead)
+    assert response.status_code == 200 and response.json() == {"deliveries": []}, response.text
+    response = env.client.post(f"/api/v1/webhooks/deliveries/msg_{'0' * 32}/replay", headers=lead)
+    assert response.status_code == 404, response.text  # past the permission check: there is no such delivery
+    for role in (Role.AUDITOR,):  # the other role on every flow is still refused
+        refused = env.client.get("/api/v1/webhooks/deliveries", headers={"Authorization": f"Bearer {everywhere[role]}"})
+        assert refused.status_code == 403, refused.text

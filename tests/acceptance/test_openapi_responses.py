@@ -191,6 +191,13 @@ def test_real_answers_validate_against_the_documented_schemas(served: Any) -> No
     check("POST", f"{models}/test-1/canary", Role.OWNER, 422, json={"reason": "try", "share": 2})
     check("GET", f"{v1}/flows/test-flow/challenger", Role.AUDITOR, 200)
 
+    # the webhook delivery log (empty: this project has no webhook; tests/acceptance/test_http_webhooks.py fills it)
+    check("GET", f"{v1}/webhooks/deliveries?status=dead", Role.LEAD, 200)
+    check("GET", f"{v1}/webhooks/deliveries?status=lost", Role.LEAD, 422)
+    check("GET", f"{v1}/webhooks/deliveries", Role.REVIEWER, 403)
+    check("POST", f"{v1}/webhooks/deliveries/msg_{'0' * 32}/replay", Role.ADMIN, 404)
+    check("POST", f"{v1}/webhooks/deliveries/nope/replay", Role.ADMIN, 422)
+
     # nothing waiting in the queue asked for: 204 with no body
     check("POST", f"{v1}/tasks/claim", Role.REVIEWER, 204, json={"queue": "empty"})
     check("GET", "/healthz", None, 200)

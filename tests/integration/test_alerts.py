@@ -3,11 +3,8 @@ that the existing webhooks deliver to a local HTTP receiver; from a direct check
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +13,12 @@ from fastapi.testclient import TestClient
 
 from helpers.builders import make_project
 from helpers.scripted import scripted_project, scripted_run
+from helpers.webhooks import Receiver
 from signoff import audit
 from signoff.api.app import create_app
 from signoff.audit.webhooks import deliver
 from signoff.config import Project
-from signoff.config.flows import Webhook
+from signoff.config.flows import Network, Webhook
 from signoff.errors import ConfigError
 from signoff.metrics import alerts
 from signoff.store.database import Database
@@ -28,42 +26,21 @@ from signoff.store.database import Database
 THRESHOLDS = {"min_cases": 1, "flag_rate": {"max": 0.3}, "sla_compliance": 0.9, "drift_psi": 0.25, "every": 1}
 
 
-class Receiver:
-    """A local endpoint that keeps the events it is sent."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # the name http.server calls
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                receiver.events.extend(body["events"])
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def alerts(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["action"] == "alert.raised"]
+def _alerts(receiver: Receiver) -> list[dict[str, Any]]:
+    return [e for body in receiver.bodies() for e in body["events"] if e["action"] == "alert.raised"]
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     found = Receiver()
     yield found
-    found.server.shutdown()
-    found.server.server_close()
+    found.close()
 
 
 def _project(db: Database, tmp_path: Path, url: str) -> Project:
     project = scripted_project(db, tmp_path, alerts=THRESHOLDS)
-    return project.model_copy(update={"webhooks": {"ops": Webhook(url=url, events=("alert.raised",))}})
+    hooks = {"ops": Webhook(url=url, events=("alert.raised",))}
+    return project.model_copy(update={"webhooks": hooks, "network": Network(allow=("127.0.0.1",))})
 
 
 def _hook_in_place(db: Database, project: Project) -> None:
@@ -82,7 +59,7 @@ def test_crossed_thresholds_reach_the_webhook_once(db: Database, tmp_path: Path,
     assert sorted(a.check for a in found) == ["flag_rate_high", "sla_compliance"]
     audit.seal(db)
     deliver(db, project)
-    sent = receiver.alerts()
+    sent = _alerts(receiver)
     assert sorted(e["data"]["check"] for e in sent) == ["flag_rate_high", "sla_compliance"]
     high = next(e for e in sent if e["data"]["check"] == "flag_rate_high")
     assert (high["entity"], high["entity_id"]) == ("flow", "test-flow")
@@ -93,7 +70,7 @@ def test_crossed_thresholds_reach_the_webhook_once(db: Database, tmp_path: Path,
     assert len(alerts.check(db, project)) == 2
     audit.seal(db)
     deliver(db, project)
-    assert len(receiver.alerts()) == 2
+    assert len(_alerts(receiver)) == 2
 
 
 def test_the_server_checks_thresholds_by_itself(db: Database, tmp_path: Path, receiver: Receiver) -> None:
@@ -102,9 +79,9 @@ def test_the_server_checks_thresholds_by_itself(db: Database, tmp_path: Path, re
     _hook_in_place(db, project)
     with TestClient(create_app(project)):
         deadline = time.monotonic() + 20
-        while len(receiver.alerts()) < 2 and time.monotonic() < deadline:
+        while len(_alerts(receiver)) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
-    assert sorted(e["data"]["check"] for e in receiver.alerts()) == ["flag_rate_high", "sla_compliance"]
+    assert sorted(e["data"]["check"] for e in _alerts(receiver)) == ["flag_rate_high", "sla_compliance"]
 
 
 def test_a_window_below_min_cases_raises_no_rate_alert(db: Database, tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ from signoff.api.schemas import (
     ConflictOut,
     DecidedOut,
     DecisionPageOut,
+    DeliveriesOut,
+    DeliveryOut,
     ErrorOut,
     EvidenceOut,
     FlowOut,
@@ -79,7 +81,7 @@ from signoff.api.schemas import (
     SubmittedReviewOut,
     TaskPageOut,
 )
-from signoff.audit.webhooks import deliver
+from signoff.audit import webhooks
 from signoff.config import Project, environment, load_project
 from signoff.database import Database, open_database, require_current
 from signoff.domain import MAX_ID, Id, TaskId, User
@@ -281,7 +283,7 @@ def create_app(project: Project | None = None) -> FastAPI:
             every = min(flow.alerts.every for flow in project.flows.values() if flow.alerts.checked)
             workers.append(Periodic("alerts", lambda: alerts.check(db, project), every))
         if project.webhooks:  # sealed events go out about a second after they commit
-            workers.append(Periodic("webhooks", lambda: deliver(db, project), 1.0))
+            workers.append(Periodic("webhooks", lambda: webhooks.deliver(db, project), 1.0))
         if (checkpoints := db.checkpointer()) is not None:  # SQLite's write-ahead log, off the requests' path
             workers.append(checkpoints)
         for worker in workers:
@@ -546,6 +548,29 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         """Let a reviewer whom gold tasks paused work the queue again."""
         leads.lift_pause(ctx.db, user, name, flow, queue)
         return PauseLiftedOut(name=name, flow=flow, queue=queue, paused=False)
+
+    @app.get("/api/v1/webhooks/deliveries", tags=["webhooks"], responses=errors_of(422))
+    def webhook_deliveries(
+        ctx: Ctx,
+        user: Lead,
+        webhook: Name | None = None,
+        status: webhooks.Status | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> DeliveriesOut:
+        """The webhook delivery log, latest events first: each message's attempts, last error and status (dead:
+        a dead letter). Webhooks carry every flow's events, so it needs the role on every flow."""
+        users.require_everywhere(user, "assign")
+        found = webhooks.deliveries(ctx.db, webhook, status, limit)
+        return DeliveriesOut(deliveries=[DeliveryOut.model_validate(d) for d in found])
+
+    @app.post("/api/v1/webhooks/deliveries/{delivery_id}/replay", tags=["webhooks"], responses=errors_of(404, 409, 422))
+    def replay_delivery(
+        delivery_id: Annotated[str, PathParameter(pattern=r"^msg_[0-9a-f]{32}$")], ctx: Ctx, user: Lead
+    ) -> DeliveryOut:
+        """Send a delivery again (a dead letter, or one delivered before) with the same webhook-id and a fresh
+        count of attempts, before the webhook's later deliveries; audited. 409 while it is still pending."""
+        users.require_everywhere(user, "assign")
+        return DeliveryOut.model_validate(webhooks.replay(ctx.db, ctx.project, user.name, delivery_id))
 
     @app.get("/api/v1/flows/{flow}/models", tags=["models"], responses=READ)
     def list_models(flow: Name, ctx: Ctx, user: MetricsReader) -> ModelVersionsOut:

@@ -7,7 +7,7 @@ text and out-of-range numbers are refused with 422 before anything is written.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -418,6 +418,27 @@ class PauseLiftedOut(_Out):
     flow: str
     queue: str
     paused: bool
+
+
+class DeliveryOut(_Out):
+    """One webhook delivery: a message carrying the sealed audit events first_seq to last_seq that match the
+    webhook's events, sent with the same webhook-id on every attempt."""
+
+    id: str = Field(description="The webhook-id header of every attempt.")
+    webhook: str
+    first_seq: int
+    last_seq: int
+    events: int = Field(description="How many audit events it carries.")
+    status: Literal["pending", "delivered", "dead"] = Field(description="dead: max_attempts failed (a dead letter)")
+    attempts: int
+    last_error: str | None = Field(description="Why the latest failed attempt failed; kept after a success.")
+    next_attempt_at: Time | None
+    created_at: Time
+    delivered_at: Time | None
+
+
+class DeliveriesOut(_Out):
+    deliveries: list[DeliveryOut] = Field(description="The latest events first.")
 
 
 class GoldAddedOut(_Out):

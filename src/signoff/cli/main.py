@@ -20,6 +20,7 @@ from signoff.cli.common import ACTOR, ProjectOption, database, errors, fail, loa
 from signoff.cli.models import models_app
 from signoff.cli.policy import policy_app
 from signoff.cli.users import users_app
+from signoff.cli.webhooks import webhooks_app
 from signoff.domain import Role
 
 if TYPE_CHECKING:
@@ -291,3 +292,4 @@ app.add_typer(models_app, name="models")
 app.add_typer(review.gold_app, name="gold")
 app.command("outcomes")(labels.outcomes_command)
 app.add_typer(labels.labels_app, name="labels")
+app.add_typer(webhooks_app, name="webhooks")

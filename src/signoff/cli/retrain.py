@@ -75,8 +75,10 @@ def worker(
     project: ProjectOption = None,
 ) -> None:
     """Run the flows' scheduled retrains (learning.schedule: nightly, weekly, after N new labels) and complete the
-    retrains a stopped worker left; several workers may run side by side. Stops on SIGTERM or Ctrl-C."""
+    retrains a stopped worker left, and deliver the project's webhooks; several workers may run side by side.
+    Stops on SIGTERM or Ctrl-C."""
     from signoff import audit
+    from signoff.audit import webhooks
     from signoff.learning.retrain import Worker, run_due
     from signoff.periodic import Periodic
 
@@ -102,9 +104,12 @@ def worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     jobs = [Periodic("retrains", look, poll), Periodic("audit sealer", lambda: audit.seal(db), 1.0, final=True)]
+    if loaded.webhooks:  # beside the servers' or instead of them: one process at a time sends each webhook
+        jobs.append(Periodic("webhooks", lambda: webhooks.deliver(db, loaded), 1.0))
     if (checkpoints := db.checkpointer()) is not None:
         jobs.append(checkpoints)
-    out.print(f"Worker for {loaded.path}: looking for due retrains every {poll:g} s.")
+    hooks = f" and delivering {len(loaded.webhooks)} webhook(s)" if loaded.webhooks else ""
+    out.print(f"Worker for {loaded.path}: looking for due retrains every {poll:g} s{hooks}.")
     for job in jobs:
         job.start()
     stop.wait()

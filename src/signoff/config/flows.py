@@ -240,12 +240,35 @@ class Workload(_Strict):
 
 
 class Webhook(_Strict):
-    """Audit events delivered by HTTP POST, in commit order, at least once; ``secret_env`` names the environment
-    variable whose value signs each body (HMAC-SHA256 in the X-Signoff-Signature header)."""
+    """Audit events delivered by HTTP POST, in commit order, at least once, signed per the Standard Webhooks
+    specification with the secrets in the environment variables ``secret_env`` names (several while one is
+    rotated out); a delivery that fails ``max_attempts`` times becomes a dead letter, replayable by hand."""
 
     url: str = Field(pattern=r"^https?://")
     events: tuple[str, ...] = Field(min_length=1, description="audit actions such as task.escalated, or *")
-    secret_env: str | None = None
+    secret_env: tuple[str, ...] = Field(default=(), description="environment variables holding whsec_ secrets")
+    max_attempts: int = Field(default=10, ge=1, le=100)
+    timeout: float = Field(default=15.0, gt=0, le=60, description="seconds the endpoint has to answer")
+
+    @field_validator("secret_env", mode="before")
+    @classmethod
+    def _one_or_several(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value
+
+
+class Network(_Strict):
+    """Outbound requests (webhook targets) go to public addresses only, except to the hosts listed here, each
+    by the name or address the URL uses (``127.0.0.1``, ``hooks.internal.example``)."""
+
+    allow: tuple[str, ...] = ()
+
+    @field_validator("allow")
+    @classmethod
+    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for host in value:
+            if not host.strip() or "/" in host or "@" in host:
+                raise ValueError(f"{host!r} is not a host: write it as its URLs do, e.g. 127.0.0.1 or hooks.internal")
+        return value
 
 
 class Costs(_Strict):
@@ -479,6 +502,7 @@ class Project(_Strict):
     flows: dict[str, Flow]
     workload: Workload = Workload()
     webhooks: dict[str, Webhook] = Field(default_factory=dict)
+    network: Network = Network()
 
     def flow(self, name: str) -> Flow:
         from signoff.errors import NotFound
@@ -499,6 +523,7 @@ class _ProjectFile(_Strict):
     flows: dict[Name, dict[str, Any]] = Field(min_length=1)
     workload: Workload = Workload()
     webhooks: dict[Name, Webhook] = Field(default_factory=dict)
+    network: Network = Network()
 
 
 def _reason(item: Mapping[str, Any]) -> str:
@@ -543,7 +568,14 @@ def parse_project(document: object, path: Path) -> Project:
         # A relative SQLite path in the file means relative to the file, not to wherever the command runs.
         url = f"sqlite:///{(path.parent / url.removeprefix('sqlite:///')).resolve()}"
     url = os.environ.get("SIGNOFF_DATABASE_URL") or url
-    return Project(path=path.resolve(), database_url=url, flows=flows, workload=raw.workload, webhooks=raw.webhooks)
+    return Project(
+        path=path.resolve(),
+        database_url=url,
+        flows=flows,
+        workload=raw.workload,
+        webhooks=raw.webhooks,
+        network=raw.network,
+    )
 
 
 def load_project(path: str | os.PathLike[str] | None = None) -> Project:

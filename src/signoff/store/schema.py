@@ -399,16 +399,33 @@ reviewer_pauses = Table(
     Column("lifted_by", String(200), nullable=True),
 )
 
-# Webhook delivery: sealed audit events are the outbox; each webhook keeps how far it has delivered.
+# Webhook delivery: sealed audit events are the outbox; each webhook keeps the seq through which its deliveries
+# are logged, and who sends them now (a lease: next_attempt_at); each delivery keeps its id, events and attempts.
 webhook_cursors = Table(
     "webhook_cursors",
     metadata,
     Column("name", String(63), primary_key=True),
-    Column("delivered_seq", BigInteger, nullable=False),
+    Column("logged_seq", BigInteger, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),  # the webhook-id header: the same on every attempt
+    Column("webhook", String(63), nullable=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("events", Integer, nullable=False),
+    Column("status", String(20), nullable=False),  # pending, delivered, dead
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text, nullable=True),
     Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("delivered_at", UtcDateTime(), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_webhook_deliveries_webhook_status", "webhook", "status", "first_seq"),
+    Index("ix_webhook_deliveries_first_seq", "first_seq"),
 )
 
 NOT_MODEL = "decided_by <> 'model'"

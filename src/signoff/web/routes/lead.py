@@ -1,5 +1,5 @@
 """The lead's review floor: who works what, assigning a task to one reviewer, lifting a gold pause, checking and
-resolving label conflicts. Its forms
+resolving label conflicts, the webhook delivery log. Its forms
 follow Post/Redirect/Get; a refused form shows the floor again with the error and what was typed."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from signoff import users
+from signoff.audit import webhooks
 from signoff.config import Flow
 from signoff.domain import User
 from signoff.errors import InvalidInput, NotFound, Problem, SignoffError, status_of
@@ -23,6 +24,7 @@ from signoff.web.views import sentence
 
 router = APIRouter()
 CONFLICTS_SHOWN = 50
+DELIVERIES_SHOWN = 20
 
 
 def done_message(
@@ -75,6 +77,7 @@ def lead_page(
     queues = {f"{name}/{queue}" for name, runtime in site.runtimes.items() for queue in runtime.flow.queues}
     flows = label_flows(site, user)
     conflicts = labels.conflicts(site.db, list(flows), status="open", limit=CONFLICTS_SHOWN) if flows else []
+    shown = site.project.webhooks and users.may_everywhere(user, "assign")  # webhooks carry every flow's events
     return site.views.render(
         request,
         "lead.html",
@@ -89,6 +92,8 @@ def lead_page(
         label_flows=flows,
         conflicts=conflicts,
         conflicts_shown=CONFLICTS_SHOWN,
+        deliveries=webhooks.deliveries(site.db, limit=DELIVERIES_SHOWN) if shown else None,
+        deliveries_shown=DELIVERIES_SHOWN,
     )
 
 
