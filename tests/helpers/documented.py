@@ -31,7 +31,7 @@ TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|
 HEX = re.compile(r"\b(?:sha256:)?[0-9a-f]{12,}\b")
 PID = re.compile(r"\[\d+\]")
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
-DOC_FOLDER = re.compile(r"/tmp/[^/\s]+")
+DOC_FOLDER = re.compile(r"/tmp/[^/\s]+")  # noqa: S108 - the folder a page's example ran in, not one we write
 JSON_LINE = re.compile(r'^\s*(?:"|[-\d]|[\[\]{}],?$|null|true|false)')
 PROGRESS = "━"
 SERVE = re.compile(r"\s*signoff\s+serve\b")
@@ -141,10 +141,7 @@ class Reader:
         command = step.command
         for shown, real in self.pasted.items():
             command = command.replace(shown, real)
-        if SERVE.match(command):
-            output = self._serve(command)
-        else:
-            output = self._run(command, step)
+        output = self._serve(command) if SERVE.match(command) else self._run(command, step)
         self._compare(step, output)
 
     def _run(self, command: str, step: Step) -> str:
@@ -154,7 +151,8 @@ class Reader:
         done = subprocess.run(
             ["bash", "-c", script], env=self.env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
         )
-        assert done.returncode == 0, f"line {step.line}: `{command}` failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+        failed = f"line {step.line}: `{command}` failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+        assert done.returncode == 0, failed
         cwd, _, rest = state.read_text(encoding="utf-8").partition("\n")
         self.cwd = Path(cwd)
         self.env = dict(item.split("=", 1) for item in rest.split("\0") if "=" in item)
