@@ -2,7 +2,7 @@
 line of its ``sh`` blocks, in page order, in one fresh folder; a block the text introduces with "Save this as
 `NAME`" is written to that file first.
 
-Each command runs in bash with the variables and the folder the earlier ones left (as a reader's terminal keeps
+A command the page shows printing ``error:`` must fail; every other one must succeed. Each command runs in bash with the variables and the folder the earlier ones left (as a reader's terminal keeps
 them). ``signoff serve`` is started in the background and left running until the page ends, as in a second
 terminal. What a console block shows under a command must appear in what it printed, in that order, once the
 values that differ on every run are set aside: API tokens, times, hashes, process ids, the folder, and the numbers
@@ -54,7 +54,7 @@ def steps(page: str) -> list[Step]:
     for match in FENCE.finditer(page):
         kind, body = match.groups()
         line = page.count("\n", 0, match.start()) + 1
-        before = page[max(0, match.start() - 300) : match.start()].rsplit("\n\n", 1)[-1]
+        before = page[max(0, match.start() - 300) : match.start()].rstrip().rsplit("\n\n", 1)[-1]
         named = SAVE_AS.search(before)
         if named is not None:
             found.append(Step(save_as=named.group(1), text=body, line=line))
@@ -111,9 +111,12 @@ def _bare(command: str) -> str:
     return command.split(" #", 1)[0].strip()
 
 
-def normal(line: str, folder: Path) -> str:
-    """``line`` with what differs between runs set aside (see the module's docstring)."""
-    text = line.replace(str(folder), "<folder>")
+def normal(line: str, *folders: Path) -> str:
+    """``line`` with what differs between runs set aside (see the module's docstring); ``folders``: this run's
+    folders, the innermost first, each read as the folder the page's example ran in."""
+    text = line
+    for folder in folders:
+        text = text.replace(str(folder), "<folder>")
     text = DOC_FOLDER.sub("<folder>", text)
     text = TOKEN.sub("<token>", text)
     text = TIME.sub("<time>", text)
@@ -129,30 +132,31 @@ class Reader:
     """A reader's terminal in ``folder``: the variables and the folder each command leaves, the servers started."""
 
     def __init__(self, folder: Path, env: dict[str, str]) -> None:
-        self.folder, self.cwd = folder, folder
+        self.folder, self.cwd, self.start = folder, folder, folder
         self.env = dict(env)
         self.pasted: dict[str, str] = {}  # a token the page shows -> the one this run printed
         self.servers: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def do(self, step: Step) -> None:
+    def do(self, step: Step, typed: str = "") -> None:
         if step.save_as:
             (self.cwd / step.save_as).write_text(step.text, encoding="utf-8")
             return
         command = step.command
         for shown, real in self.pasted.items():
             command = command.replace(shown, real)
-        output = self._serve(command) if SERVE.match(command) else self._run(command, step)
+        output = self._serve(command) if SERVE.match(command) else self._run(command, step, typed)
         self._compare(step, output)
 
-    def _run(self, command: str, step: Step) -> str:
+    def _run(self, command: str, step: Step, typed: str) -> str:
         state = self.folder / ".reader-state"
         script = f"set -a\ncd {shlex.quote(str(self.cwd))}\n{command}\nstatus=$?\n"
         script += f'{{ pwd; env -0; }} > {shlex.quote(str(state))}\nexit "$status"\n'
         done = subprocess.run(
-            ["bash", "-c", script], env=self.env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
+            ["bash", "-c", script], env=self.env, input=typed, capture_output=True, text=True, timeout=600
         )
-        failed = f"line {step.line}: `{command}` failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-        assert done.returncode == 0, failed
+        refused = any(line.lstrip().startswith("error:") for line in step.shown)  # the page shows it fail
+        failed = f"line {step.line}: `{command}` exited with {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        assert (done.returncode != 0) == refused, failed
         cwd, _, rest = state.read_text(encoding="utf-8").partition("\n")
         self.cwd = Path(cwd)
         self.env = dict(item.split("=", 1) for item in rest.split("\0") if "=" in item)
@@ -180,12 +184,12 @@ class Reader:
 
     def _compare(self, step: Step, output: str) -> None:
         """Every line the page shows is in the output, in order; a token it shows is learned from its match."""
-        printed = [(line, normal(line, self.folder)) for line in output.splitlines() if line.strip()]
+        printed = [(line, normal(line, self.start, self.folder)) for line in output.splitlines() if line.strip()]
         at = 0
         for shown in step.shown:
             if shown.strip() in ("...", "…") or PROGRESS in shown:
                 continue
-            wanted = normal(shown, self.folder)
+            wanted = normal(shown)
             for offset, (line, seen) in enumerate(printed[at:]):
                 if seen == wanted:
                     self.pasted.update(zip(TOKEN.findall(shown), TOKEN.findall(line), strict=True))
@@ -217,13 +221,28 @@ def reader(folder: Path, env: dict[str, str]) -> Iterator[Reader]:
         terminal.close()
 
 
-def run_page(path: Path, folder: Path, env: dict[str, str], skip: set[str] = frozenset()) -> int:
-    """Do every step of the page at ``path`` in ``folder`` but the commands in ``skip`` (each with its comment
-    left off, as the page shows it); how many commands ran."""
-    page = [step for step in steps(path.read_text(encoding="utf-8")) if _bare(step.command) not in skip]
-    assert page, f"{path} has no commands"
+@dataclass(frozen=True)
+class Page:
+    """How to follow a page: in ``start`` (a folder below the run's own; default: the run's folder), after the
+    ``given`` commands (what the page says it assumes), typing ``typed`` at a command's prompts, leaving out the
+    commands in ``skip`` (as the page shows them, without their comment)."""
+
+    path: Path
+    start: str = ""
+    given: tuple[str, ...] = ()
+    typed: dict[str, str] = field(default_factory=dict)
+    skip: frozenset[str] = frozenset()
+
+
+def run_page(page: Page, folder: Path, env: dict[str, str]) -> int:
+    """Do every step of ``page`` in ``folder``; how many of its commands ran."""
+    todo = [step for step in steps(page.path.read_text(encoding="utf-8")) if _bare(step.command) not in page.skip]
+    assert todo, f"{page.path} has no commands"
     path_with_signoff = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     with reader(folder, {**env, "PATH": path_with_signoff}) as terminal:
-        for step in page:
-            terminal.do(step)
-    return sum(1 for step in page if step.command)
+        terminal.cwd = terminal.start = folder / page.start
+        for command in page.given:
+            terminal.do(Step(command=command))
+        for step in todo:
+            terminal.do(step, typed=page.typed.get(_bare(step.command), ""))
+    return sum(1 for step in todo if step.command)
