@@ -1,13 +1,14 @@
 """A documentation page's commands, run as a reader types them: every ``$`` line of its ``console`` blocks and every
 line of its ``sh`` blocks, in page order, in one fresh folder; a block the text introduces with "Save this as
-`NAME`" is written to that file first.
+`NAME`" (or "save it as") is written to that file first.
 
-A command the page shows printing ``error:`` must fail; every other one must succeed. Each command runs in bash with the variables and the folder the earlier ones left (as a reader's terminal keeps
-them). ``signoff serve`` is started in the background and left running until the page ends, as in a second
-terminal. What a console block shows under a command must appear in what it printed, in that order, once the
-values that differ on every run are set aside: API tokens, times, hashes, process ids, the folder, and the numbers
-inside JSON (ids depend on the random audit draw). A token the page shows is learned from the output it matched, so
-a later command that pastes the page's token uses the real one."""
+A command the page shows printing ``error:`` must fail; every other one must succeed. Each command runs in bash
+with the variables and the folder the earlier ones left (as a reader's terminal keeps them). ``signoff serve`` is
+started in the background and left running until the page ends, as in a second terminal. What a console block
+shows under a command must appear in what it printed, in that order, once the values that differ on every run are
+set aside: API tokens, times, hashes, process ids, the folder, and the numbers inside JSON (ids depend on the random
+audit draw). A token the page shows is learned from the output it matched, so a later command that pastes the
+page's token uses the real one."""
 
 from __future__ import annotations
 
