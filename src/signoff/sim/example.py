@@ -32,6 +32,7 @@ CREDIT_FIELDS: dict[str, dict[str, object]] = {
 }
 MODEL_INPUTS = [f for f in CREDIT_FIELDS if f not in ("student", "customer_id")]  # no group, no identity
 TRAINING_ROWS = 5000  # the example model learns from the first applicants generated; the cases to ingest follow
+LABELLED_ROWS = 2000  # past applications with known outcomes in credit-labelled.csv, enough to certify at alpha 0.05
 
 
 def credit_flow() -> dict[str, object]:
@@ -83,6 +84,11 @@ def _credit(folder: Path, cases: int, seed: int, step: Callable[[str], None]) ->
     # Returning customers: about one application in four comes from someone who applied before.
     customers = np.random.default_rng(seed).integers(0, max(1, (3 * len(incoming)) // 4), len(incoming))
     incoming["customer_id"] = [f"cust-{c:06d}" for c in customers]
+    # Past applications whose outcome is known, drawn apart from the rest: what `signoff policy evaluate` replays.
+    labelled = credit.applicants(LABELLED_ROWS, seed + 1)
+    labelled.insert(0, "external_id", [f"past-{i:06d}" for i in range(LABELLED_ROWS)])
+    labelled["customer_id"] = [f"past-cust-{i:06d}" for i in range(LABELLED_ROWS)]
+    labelled.to_csv(folder / "credit-labelled.csv", index=False)
     return incoming
 
 
@@ -165,8 +171,9 @@ def write_example(
     seed: int = 7,
     step: Callable[[str], None] = lambda _: None,
 ) -> Example:
-    """Write ``signoff.yaml``, trained models and case files into ``folder``, and ``credit-outcomes.csv``: the
-    true outcome of the first credit applications, as a credit bureau would later report them. ``step`` is told
+    """Write ``signoff.yaml``, trained models and case files into ``folder``, ``credit-outcomes.csv``: the
+    true outcome of the first credit applications, as a credit bureau would later report them, and
+    ``credit-labelled.csv``: past applications with their outcome, to replay a policy on. ``step`` is told
     as each long step starts (training takes a while on a small machine)."""
     folder.mkdir(parents=True, exist_ok=True)
     flows: dict[str, object] = {"credit-approval": credit_flow()}
