@@ -65,7 +65,8 @@ def write_events(db: Database, n: int, chunk: int = 50_000) -> None:
     if db.dialect == "sqlite":
         series = "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < :n) "
         source, now, cast = "seq", "strftime('%Y-%m-%d %H:%M:%f000', 'now')", "CAST(:base + i AS TEXT)"
-        data = "json_object('case_id', :base + i, 'token', 1, 'review_id', :base + i, 'label', 'good', 'comment', '')"
+        # keys in sorted order, no spaces: the form ``audit.record`` stores an event's data in
+        data = "json_object('case_id', :base + i, 'comment', '', 'label', 'good', 'review_id', :base + i, 'token', 1)"
     else:
         series, source, now, cast = "", "generate_series(1, :n) AS i", "now()", "CAST(:base + i AS text)"
         data = (

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, Select, and_, func, insert, or_, select, text
 
 from signoff.domain import AuditEvent
 from signoff.store.database import Database, as_utc, stored_time, write_rows
-from signoff.store.records import ChainLink, RecordedEvent, SealedEvent
+from signoff.store.records import ChainCheck, ChainLink, RecordedEvent, SealedEvent
 from signoff.store.schema import audit_events, audit_seals
 
 MAX_SEQ = 2**63 - 1  # no seal is numbered higher (a BIGINT)
@@ -30,6 +30,12 @@ EVENT_COLUMNS = (
 )
 
 
+# An event's data as stored: keys sorted, no spaces, which is the canonical form the chain hashes (ASCII-escaped, so
+# that text no edge should have let through still stores). On SQLite the stored text is then the very bytes the seal
+# keeps, and a check of the chain compares the two in SQL (``chain_check``) instead of re-encoding the event.
+_DOCUMENT = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
 def append(db: Database, conn: Connection, events: Sequence[AuditEvent], at: datetime) -> None:
     """Append events in the caller's transaction: one by its named statement, many in bulk (``write_rows``: an
     intake batch writes one event per case)."""
@@ -43,11 +49,11 @@ def append(db: Database, conn: Connection, events: Sequence[AuditEvent], at: dat
             action=e.action,
             entity=e.entity,
             entity_id=e.entity_id,
-            data=json.dumps(e.data),
+            data=_DOCUMENT(e.data),
         )
     elif events:
         when = stored_time(conn, at)
-        rows = ((when, e.actor, e.action, e.entity, e.entity_id, json.dumps(e.data)) for e in events)
+        rows = ((when, e.actor, e.action, e.entity, e.entity_id, _DOCUMENT(e.data)) for e in events)
         write_rows(conn, audit_events.name, ("at", "actor", "action", "entity", "entity_id", "data"), rows)
 
 
@@ -179,34 +185,74 @@ def chain(db: Database, conn: Connection, *, after: int = 0, upto: int = MAX_SEQ
         for rows in pages:
             yield from map(ChainLink._make, rows)
         return
-    # SQLite hands times and JSON back as text. The events of one transaction share their time and a sealing
-    # round its seals' time, so each distinct text is read once.
     times: dict[str, datetime] = {}
     for rows in pages:
         if len(times) > 100_000:
             times.clear()
-        for (
-            seq,
-            event_id,
-            prev_hash,
-            seal_hash,
-            encoding,
-            sealed_at,
-            at,
-            actor,
-            action,
-            entity,
-            entity_id,
-            data,
-            found,
-        ) in rows:
-            sealed = times.get(sealed_at) or times.setdefault(sealed_at, as_utc(sealed_at))
-            if found is not None:
-                at = times.get(at) or times.setdefault(at, as_utc(at))
-                data = parse_data(data)
-            yield ChainLink(
-                seq, event_id, prev_hash, seal_hash, encoding, sealed, at, actor, action, entity, entity_id, data, found
-            )
+        for row in rows:
+            yield _sqlite_link(row, times)
+
+
+def _sqlite_link(row: Sequence[Any], times: dict[str, datetime]) -> ChainLink:
+    """A ``ChainLink`` of a row of SQLite's, which hands times and JSON back as text. The events of one transaction
+    share their time and a sealing round its seals' time, so each distinct text is read once (``times``)."""
+    (
+        seq,
+        event_id,
+        prev_hash,
+        seal_hash,
+        encoding,
+        sealed_at,
+        at,
+        actor,
+        action,
+        entity,
+        entity_id,
+        data,
+        found,
+        body,
+    ) = row[:14]
+    sealed = times.get(sealed_at) or times.setdefault(sealed_at, as_utc(sealed_at))
+    if found is not None:
+        at = times.get(at) or times.setdefault(at, as_utc(at))
+        data = parse_data(data)
+    return ChainLink(
+        seq, event_id, prev_hash, seal_hash, encoding, sealed, at, actor, action, entity, entity_id, data, found, body
+    )
+
+
+def chain_check(
+    db: Database,
+    conn: Connection,
+    *,
+    after: int,
+    upto: int,
+    encoding: int,
+    backdated_after: timedelta,
+    clock_skew: timedelta,
+    digest: Callable[[str, bytes], str],
+) -> Iterator[ChainCheck]:
+    """The seals ``after + 1`` to ``upto`` that the database cannot vouch for, in order, with the first and last
+    of them (the named query ``chain_check`` says what it checks): a check of an intact chain reads two rows per
+    span, and hashes and compares in the database rather than decoding and re-encoding every event in Python.
+    SQLite, which has no SHA-256 of its own, calls ``digest`` (a seal's hash of its previous hash and its bytes)."""
+    if db.dialect == "sqlite":
+
+        def sealed_hash(prev_hash: object, body: object) -> str | None:  # whatever the columns were edited to hold
+            return digest(prev_hash, body) if isinstance(prev_hash, str) and isinstance(body, bytes) else None
+
+        driver: Any = conn.connection.driver_connection
+        driver.create_function("signoff_sha256", 2, sealed_hash, deterministic=True)
+    bounds = {"after": after, "upto": upto, "encoding": encoding}
+    limits = {"backdated_after": backdated_after.total_seconds(), "clock_skew": clock_skew.total_seconds()}
+    times: dict[str, datetime] = {}
+    for rows in db.stream(conn, "chain_check", 1000, _jsonb, **bounds, **limits):
+        for row in rows:
+            if db.dialect == "postgresql":
+                link, before_sealed = ChainLink._make(row[:14]), row[17]
+            else:
+                link, before_sealed = _sqlite_link(row, times), None if row[17] is None else as_utc(row[17])
+            yield ChainCheck(link, row[14], row[15], row[16], before_sealed, bool(row[18]))
 
 
 def sealed_after(conn: Connection, seq: int, limit: int) -> list[Row[Any]]:

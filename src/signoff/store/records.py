@@ -480,3 +480,16 @@ class ChainLink(NamedTuple):
     entity_id: str | None
     data: Any
     found_id: int | None
+    body: bytes | None  # the canonical bytes the sealer hashed (None: not kept, see audit_seals.body)
+
+
+class ChainCheck(NamedTuple):
+    """A seal the database could not vouch for (or the first or last of a span), with where it stands: its place in
+    the span (1 for the first), and the number, hash and time of the seal before it (None for the first)."""
+
+    link: ChainLink
+    ordinal: int
+    before_seq: int | None
+    before_hash: str | None
+    before_sealed: datetime | None
+    suspect: bool
