@@ -191,35 +191,43 @@ def _check_span_of(url: str, after: int, upto: int) -> _Span:
 def _check_span(db: Database, after: int, upto: int) -> _Span:
     """Check seals ``after + 1`` to ``upto``, taking the first one's previous hash on trust (``_join`` checks it).
 
-    The database checks every seal (``audit_store.chain_check``) and hands back only those it cannot vouch for, with
-    the span's first and last; each of those is checked here exactly, from the seal before it."""
-    head, checked, seq, prev = None, 0, after, ""
+    The database checks every seal against the one numbered before it (``audit_store.chain_check``) and hands back
+    only those it cannot vouch for; each is checked here exactly. Seals it vouches for follow on without a gap, so
+    the seals checked before one are counted from the span's first."""
     with db.transaction(write=False) as conn:
-        ahead = audit_store.seal_time(conn, after)
+        ends = audit_store.span_ends(conn, after, upto)
+        if ends is None:
+            return _Span(None, 0, after, "", None)
+        first, last = ends
+        (link,) = audit_store.chain(db, conn, after=first - 1, upto=first)
+        head = _Head(link.seq, link.event_id, link.prev_hash, link.found_id)
+        why = _checked(link, first - 1, link.prev_hash, audit_store.seal_time(conn, after))
+        if why is not None:
+            return _Span(head, 0, first - 1, link.prev_hash, _breach(link, first - 1, why))
         found = audit_store.chain_check(
             db,
             conn,
-            after=after,
-            upto=upto,
+            after=first,
+            upto=last,
             encoding=ENCODING,
             backdated_after=BACKDATED_AFTER,
             clock_skew=CLOCK_SKEW,
             digest=chained,
         )
-        for check in found:
-            link = check.link
-            if head is None:
-                head = _Head(link.seq, link.event_id, link.prev_hash, link.found_id)
-                seq, prev = link.seq - 1, link.prev_hash
-            elif check.suspect:
-                seq, prev, ahead = check.before_seq or 0, check.before_hash or "", check.before_sealed
-            if check.suspect or check.ordinal == 1:
-                at = "" if link.at is None else utc_text(link.at)
-                why = _misplaced(link, seq, prev) or _unsound(link, prev, ahead, at)
-                if why is not None:
-                    return _Span(head, check.ordinal - 1, seq, prev, _breach(link, seq, why))
-            seq, prev, checked = link.seq, link.seal_hash, check.ordinal
-    return _Span(head, checked, seq, prev, None)
+        for link, before_hash, before_sealed in found:
+            if before_hash is not None:
+                seq, prev, ahead = link.seq - 1, before_hash, before_sealed
+            else:  # a gap: the seal before it is further back
+                seq, prev, ahead = audit_store.seal_before(conn, link.seq) or (first, "", None)
+            why = _checked(link, seq, prev, ahead)
+            if why is not None:
+                return _Span(head, seq - first + 1, seq, prev, _breach(link, seq, why))
+        return _Span(head, last - first + 1, last, audit_store.seal_hash(conn, last) or "", None)
+
+
+def _checked(link: ChainLink, seq: int, prev: str, ahead: datetime | None) -> str | None:
+    """What is wrong with this seal, after seal ``seq`` whose hash is ``prev`` and which was made at ``ahead``."""
+    return _misplaced(link, seq, prev) or _unsound(link, prev, ahead, "" if link.at is None else utc_text(link.at))
 
 
 def _misplaced(seal: Any, seq: int, prev: str) -> str | None:

@@ -232,9 +232,9 @@ def chain_check(
     clock_skew: timedelta,
     digest: Callable[[str, bytes], str],
 ) -> Iterator[ChainCheck]:
-    """The seals ``after + 1`` to ``upto`` that the database cannot vouch for, in order, with the first and last
-    of them (the named query ``chain_check`` says what it checks): a check of an intact chain reads two rows per
-    span, and hashes and compares in the database rather than decoding and re-encoding every event in Python.
+    """The seals ``after + 1`` to ``upto`` that the database cannot vouch for, in order (the named query
+    ``chain_check`` says what it checks): of an intact chain, the first seal only, as it follows one outside the
+    range. The database hashes and compares; nothing is decoded or encoded in Python unless it comes back here.
     SQLite, which has no SHA-256 of its own, calls ``digest`` (a seal's hash of its previous hash and its bytes)."""
     if db.dialect == "sqlite":
 
@@ -243,16 +243,28 @@ def chain_check(
 
         driver: Any = conn.connection.driver_connection
         driver.create_function("signoff_sha256", 2, sealed_hash, deterministic=True)
-    bounds = {"after": after, "upto": upto, "encoding": encoding}
     limits = {"backdated_after": backdated_after.total_seconds(), "clock_skew": clock_skew.total_seconds()}
     times: dict[str, datetime] = {}
-    for rows in db.stream(conn, "chain_check", 1000, _jsonb, **bounds, **limits):
+    for rows in db.stream(conn, "chain_check", 1000, _jsonb, after=after, upto=upto, encoding=encoding, **limits):
         for row in rows:
             if db.dialect == "postgresql":
-                link, before_sealed = ChainLink._make(row[:14]), row[17]
+                yield ChainCheck(ChainLink._make(row[:14]), row[14], row[15])
             else:
-                link, before_sealed = _sqlite_link(row, times), None if row[17] is None else as_utc(row[17])
-            yield ChainCheck(link, row[14], row[15], row[16], before_sealed, bool(row[18]))
+                yield ChainCheck(_sqlite_link(row, times), row[14], None if row[15] is None else as_utc(row[15]))
+
+
+def span_ends(conn: Connection, after: int, upto: int) -> tuple[int, int] | None:
+    """The first and last seal numbered ``after + 1`` to ``upto``, or None if there is none."""
+    in_span = and_(audit_seals.c.seq > after, audit_seals.c.seq <= upto)
+    first, last = conn.execute(select(func.min(audit_seals.c.seq), func.max(audit_seals.c.seq)).where(in_span)).one()
+    return None if first is None else (int(first), int(last))
+
+
+def seal_before(conn: Connection, seq: int) -> tuple[int, str, datetime] | None:
+    """The number, hash and time of the last seal before seal ``seq``, wherever a gap puts it."""
+    query = select(audit_seals.c.seq, audit_seals.c.hash, audit_seals.c.sealed_at).where(audit_seals.c.seq < seq)
+    found = conn.execute(query.order_by(audit_seals.c.seq.desc()).limit(1)).first()
+    return None if found is None else (int(found.seq), str(found.hash), as_utc(found.sealed_at))
 
 
 def sealed_after(conn: Connection, seq: int, limit: int) -> list[Row[Any]]:

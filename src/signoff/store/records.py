@@ -484,12 +484,9 @@ class ChainLink(NamedTuple):
 
 
 class ChainCheck(NamedTuple):
-    """A seal the database could not vouch for (or the first or last of a span), with where it stands: its place in
-    the span (1 for the first), and the number, hash and time of the seal before it (None for the first)."""
+    """A seal the database could not vouch for, with the hash and time of the seal numbered before it (None if
+    there is no such seal)."""
 
     link: ChainLink
-    ordinal: int
-    before_seq: int | None
     before_hash: str | None
     before_sealed: datetime | None
-    suspect: bool

@@ -109,38 +109,25 @@ INSERT INTO audit_events (at, actor, action, entity, entity_id, data)
 VALUES (:at, :actor, :action, :entity, :entity_id, CAST(:data AS jsonb));
 
 -- name: chain_check
--- A check of the chain from seal :after + 1 to :upto, done by the database: only the seals that it cannot vouch for
--- come back (with the span's first and last), each with the seal before it, for the exact check in Python
--- (audit.service). A seal passes here when it follows the one before it, its bytes hash to it (``sha256``), and its
--- event's columns say what the bytes say (the bytes read as jsonb, printed as
--- the event's columns print); its time is then checked against
--- the seals around it as ``_unsound`` does. A seal that fails any of these is not a breach yet, only checked the
--- slow way.
-SELECT seq, event_id, prev_hash, seal_hash, encoding, sealed_at, at, actor, action, entity, entity_id, data,
-       found_id, body, ordinal, before_seq, before_hash, before_sealed, suspect
-FROM (
-    SELECT c.*, NOT COALESCE(
-        c.seq = c.before_seq + 1 AND c.prev_hash = c.before_hash AND c.encoding = :encoding
-        AND c.digest = c.seal_hash
-        AND c.at >= c.before_sealed - make_interval(secs => :backdated_after)
-        AND c.at <= c.sealed_at + make_interval(secs => :clock_skew)
-        -- only bytes that hash to their seal are read as text: the sealer wrote them, so they are UTF-8
-        AND CASE WHEN c.digest = c.seal_hash THEN
-            convert_from(c.body, 'UTF8')::jsonb::text = jsonb_build_array(
-                c.found_id, to_char(c.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'), c.actor, c.action,
-                c.entity, c.entity_id, c.data
-            )::text
-        END, false) AS suspect
-    FROM (
-        SELECT s.seq, s.event_id, s.prev_hash, s.hash AS seal_hash, s.encoding, s.sealed_at,
-               e.at, e.actor, e.action, e.entity, e.entity_id, e.data, e.id AS found_id, s.body,
-               row_number() OVER w AS ordinal, lag(s.seq) OVER w AS before_seq, lag(s.hash) OVER w AS before_hash,
-               lag(s.sealed_at) OVER w AS before_sealed, lead(s.seq) OVER w IS NULL AS last,
-               encode(sha256(convert_to(s.prev_hash, 'UTF8') || s.body), 'hex') AS digest
-        FROM audit_seals s LEFT JOIN audit_events e ON e.id = s.event_id
-        WHERE s.seq > :after AND s.seq <= :upto
-        WINDOW w AS (ORDER BY s.seq)
-    ) c
-) c
-WHERE suspect OR last OR ordinal = 1
-ORDER BY seq;
+-- The seals from :after + 1 to :upto that the database cannot vouch for, in order, each with the hash and time of
+-- the seal numbered before it: ``audit.service`` checks those exactly, in Python. A seal passes here when it
+-- follows seal seq - 1, its kept bytes hash to it (``sha256``), its event's columns say what the bytes say (the bytes read as jsonb, printed
+-- as the columns print; only bytes that hash to their seal are read, which the sealer wrote as UTF-8),
+-- and its event's time lies where ``_unsound`` wants it. Failing here
+-- is no breach yet, only the slow check.
+SELECT s.seq, s.event_id, s.prev_hash, s.hash AS seal_hash, s.encoding, s.sealed_at, e.at, e.actor, e.action,
+       e.entity, e.entity_id, e.data, e.id AS found_id, s.body, p.hash AS before_hash, p.sealed_at AS before_sealed
+FROM audit_seals s
+LEFT JOIN audit_seals p ON p.seq = s.seq - 1
+LEFT JOIN audit_events e ON e.id = s.event_id
+WHERE s.seq > :after AND s.seq <= :upto AND NOT COALESCE(
+    p.hash = s.prev_hash AND s.encoding = :encoding
+    AND e.at >= p.sealed_at - make_interval(secs => :backdated_after)
+    AND e.at <= s.sealed_at + make_interval(secs => :clock_skew)
+    AND CASE WHEN encode(sha256(convert_to(s.prev_hash, 'UTF8') || s.body), 'hex') = s.hash THEN
+        convert_from(s.body, 'UTF8')::jsonb::text = jsonb_build_array(
+            e.id, to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'), e.actor, e.action, e.entity,
+            e.entity_id, e.data
+        )::text
+    END, false)
+ORDER BY s.seq;

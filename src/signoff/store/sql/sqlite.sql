@@ -105,35 +105,26 @@ INSERT INTO audit_events (at, actor, action, entity, entity_id, data)
 VALUES (:at, :actor, :action, :entity, :entity_id, :data);
 
 -- name: chain_check
--- A check of the chain from seal :after + 1 to :upto, done by the database: only the seals that it cannot vouch for
--- come back (with the span's first and last), each with the seal before it, for the exact check in Python
--- (audit.service). A seal passes here when it follows the one before it, its bytes hash to it (``signoff_sha256``, Python's hashlib, registered on the connection), and its
--- event's columns say what the bytes say (their canonical text rebuilt from the stored text; the
--- event's JSON as Signoff writes it is already canonical, so an event written otherwise is checked in Python); its time is then checked against
--- the seals around it as ``_unsound`` does. A seal that fails any of these is not a breach yet, only checked the
--- slow way.
-SELECT seq, event_id, prev_hash, seal_hash, encoding, sealed_at, at, actor, action, entity, entity_id, data,
-       found_id, body, ordinal, before_seq, before_hash, before_sealed, suspect
-FROM (
-    SELECT c.*, NOT COALESCE(
-        c.seq = c.before_seq + 1 AND c.prev_hash = c.before_hash AND c.encoding = :encoding
-        AND signoff_sha256(c.prev_hash, c.body) = c.seal_hash
-        AND c.body = CAST(
-            '[' || c.found_id || ',' || json_quote(replace(c.at, ' ', 'T') || '+00:00') || ',' || json_quote(c.actor)
-            || ',' || json_quote(c.action) || ',' || json_quote(c.entity) || ',' || json_quote(c.entity_id) || ','
-            || c.data || ']' AS BLOB)
-        -- julianday is a double (tens of microseconds now): a second of margin, the exact check is in Python
-        AND julianday(c.at) >= julianday(c.before_sealed) - (:backdated_after - 1) / 86400.0
-        AND julianday(c.at) <= julianday(c.sealed_at) + (:clock_skew - 1) / 86400.0, 0) AS suspect
-    FROM (
-        SELECT s.seq, s.event_id, s.prev_hash, s.hash AS seal_hash, s.encoding, s.sealed_at,
-               e.at, e.actor, e.action, e.entity, e.entity_id, e.data, e.id AS found_id, s.body,
-               row_number() OVER w AS ordinal, lag(s.seq) OVER w AS before_seq, lag(s.hash) OVER w AS before_hash,
-               lag(s.sealed_at) OVER w AS before_sealed, lead(s.seq) OVER w IS NULL AS last
-        FROM audit_seals s LEFT JOIN audit_events e ON e.id = s.event_id
-        WHERE s.seq > :after AND s.seq <= :upto
-        WINDOW w AS (ORDER BY s.seq)
-    ) c
-) c
-WHERE suspect OR last OR ordinal = 1
-ORDER BY seq;
+-- The seals from :after + 1 to :upto that the database cannot vouch for, in order, each with the hash and time of
+-- the seal numbered before it: ``audit.service`` checks those exactly, in Python. A seal passes here when it
+-- follows seal seq - 1, its kept bytes hash to it (``signoff_sha256``:
+-- Python's hashlib, registered on the connection, as SQLite has no SHA-256), its event's columns say what the bytes say (their canonical text rebuilt from
+-- the stored text: Signoff stores an event's JSON in canonical form; JSON stored otherwise is checked in Python),
+-- and its event's time lies where ``_unsound`` wants it (julianday is a double, good to tens of microseconds
+-- now: a second of margin). Failing here
+-- is no breach yet, only the slow check.
+SELECT s.seq, s.event_id, s.prev_hash, s.hash AS seal_hash, s.encoding, s.sealed_at, e.at, e.actor, e.action,
+       e.entity, e.entity_id, e.data, e.id AS found_id, s.body, p.hash AS before_hash, p.sealed_at AS before_sealed
+FROM audit_seals s
+LEFT JOIN audit_seals p ON p.seq = s.seq - 1
+LEFT JOIN audit_events e ON e.id = s.event_id
+WHERE s.seq > :after AND s.seq <= :upto AND NOT COALESCE(
+    p.hash = s.prev_hash AND s.encoding = :encoding
+    AND signoff_sha256(s.prev_hash, s.body) = s.hash
+    AND s.body = CAST(
+        '[' || e.id || ',' || json_quote(replace(e.at, ' ', 'T') || '+00:00') || ',' || json_quote(e.actor) || ','
+        || json_quote(e.action) || ',' || json_quote(e.entity) || ',' || json_quote(e.entity_id) || ',' || e.data
+        || ']' AS BLOB)
+    AND (e.at <= s.sealed_at OR julianday(e.at) <= julianday(s.sealed_at) + (:clock_skew - 1) / 86400.0)
+    AND julianday(e.at) >= julianday(p.sealed_at) - (:backdated_after - 1) / 86400.0, 0)
+ORDER BY s.seq;
