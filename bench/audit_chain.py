@@ -15,8 +15,9 @@ On SQLite (a file in a temporary folder) and on PostgreSQL (a database of its ow
    costs if nothing had to be decoded, encoded or compared. (A check now hashes the bytes each seal keeps and
    compares them with the event in the database, returning only the seals the database cannot vouch for, so it
    can beat this floor, which reads every row into Python; the floor is kept as the measure it was.) One pass /
-   floor says how close a check comes to it, spans / floor what the spare cores win back. Floor, one pass and spans are run ``--rounds`` times, alternated,
-   and the best of each kept: the machine's load moves all three alike.
+   floor says how close a check comes to it, spans / floor what the spare cores win back. Floor, one pass and
+   spans are run ``--rounds`` times, alternated, and the best of each kept: the machine's load moves all three
+   alike.
 4. Sealed within. A writer records one event every ``--interval`` ms for ``--seconds`` s, each in its own
    transaction (``audit.record``), while a sealer runs every 0.25 s as in ``signoff serve``; for every event, the
    time from its ``at`` (the database clock in its transaction) to its seal's ``sealed_at``: p50, p95, max.
