@@ -516,7 +516,7 @@ def test_the_upgrade_keeps_the_bytes_of_every_seal_sealed_before_it(empty_databa
 
     db = Database(empty_database_url)
     try:
-        migrate.upgrade(db, "0020")
+        migrate.upgrade(db, "0023")
         prev = audit.GENESIS
         with db.transaction() as conn:
             at = db.now(conn)

@@ -4,7 +4,7 @@ batch at a time in chain order; a seal whose event no longer hashes to it keeps 
 reports it from the event's columns as before.
 
 Revision ID: 0021
-Revises: 0020
+Revises: 0023
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql
 from signoff.store.schema import UtcDateTime
 
 revision = "0021"
-down_revision = "0020"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
