@@ -434,8 +434,7 @@ def test_the_database_vouches_for_every_seal_of_an_intact_chain(busy: Database) 
                     after=after,
                     upto=audit_store.MAX_SEQ,
                     encoding=1,
-                    backdated_after=timedelta(hours=1),
-                    clock_skew=timedelta(minutes=5),
+                    times=(timedelta(hours=1), timedelta(minutes=5)),
                     digest=audit.chained,
                 )
             ]

@@ -205,14 +205,7 @@ def _check_span(db: Database, after: int, upto: int) -> _Span:
         if why is not None:
             return _Span(head, 0, first - 1, link.prev_hash, _breach(link, first - 1, why))
         found = audit_store.chain_check(
-            db,
-            conn,
-            after=first,
-            upto=last,
-            encoding=ENCODING,
-            backdated_after=BACKDATED_AFTER,
-            clock_skew=CLOCK_SKEW,
-            digest=chained,
+            db, conn, after=first, upto=last, encoding=ENCODING, times=(BACKDATED_AFTER, CLOCK_SKEW), digest=chained
         )
         for link, before_hash, before_sealed in found:
             if before_hash is not None:

@@ -228,13 +228,13 @@ def chain_check(
     after: int,
     upto: int,
     encoding: int,
-    backdated_after: timedelta,
-    clock_skew: timedelta,
+    times: tuple[timedelta, timedelta],
     digest: Callable[[str, bytes], str],
 ) -> Iterator[ChainCheck]:
     """The seals ``after + 1`` to ``upto`` that the database cannot vouch for, in order (the named query
     ``chain_check`` says what it checks): of an intact chain, the first seal only, as it follows one outside the
     range. The database hashes and compares; nothing is decoded or encoded in Python unless it comes back here.
+    ``times``: how far an event may be dated before the seal ahead of it was made, and after its own.
     SQLite, which has no SHA-256 of its own, calls ``digest`` (a seal's hash of its previous hash and its bytes)."""
     if db.dialect == "sqlite":
 
@@ -243,14 +243,14 @@ def chain_check(
 
         driver: Any = conn.connection.driver_connection
         driver.create_function("signoff_sha256", 2, sealed_hash, deterministic=True)
-    limits = {"backdated_after": backdated_after.total_seconds(), "clock_skew": clock_skew.total_seconds()}
-    times: dict[str, datetime] = {}
+    limits = {"backdated_after": times[0].total_seconds(), "clock_skew": times[1].total_seconds()}
+    seen: dict[str, datetime] = {}
     for rows in db.stream(conn, "chain_check", 1000, _jsonb, after=after, upto=upto, encoding=encoding, **limits):
         for row in rows:
             if db.dialect == "postgresql":
                 yield ChainCheck(ChainLink._make(row[:14]), row[14], row[15])
             else:
-                yield ChainCheck(_sqlite_link(row, times), row[14], None if row[15] is None else as_utc(row[15]))
+                yield ChainCheck(_sqlite_link(row, seen), row[14], None if row[15] is None else as_utc(row[15]))
 
 
 def span_ends(conn: Connection, after: int, upto: int) -> tuple[int, int] | None:
