@@ -32,7 +32,7 @@ def _tamper(db: Database, sql: str) -> None:
         with db.transaction() as conn:
             conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
             conn.execute(text("ALTER TABLE audit_seals DISABLE TRIGGER USER"))
-            conn.execute(text("ALTER TABLE audit_seals DROP CONSTRAINT fk_audit_seals_event_id_audit_events"))
+            conn.execute(text("ALTER TABLE audit_seals DROP CONSTRAINT IF EXISTS fk_audit_seals_event_id_audit_events"))
             conn.execute(text(sql))
             conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
             conn.execute(text("ALTER TABLE audit_seals ENABLE TRIGGER USER"))
@@ -135,10 +135,11 @@ def _rehash(db: Database) -> None:
             conn.execute(text("DROP TRIGGER IF EXISTS audit_seals_no_update"))
         prev = audit.GENESIS
         for row in list(audit_store.chain(db, conn)):
-            digest = audit.row_hash(prev, row.event_id, row)
+            body = audit.row_body(row.event_id, row)
+            digest = audit.chained(prev, body)
             conn.execute(
-                text("UPDATE audit_seals SET prev_hash = :prev, hash = :hash WHERE seq = :seq"),
-                {"prev": prev, "hash": digest, "seq": row.seq},
+                text("UPDATE audit_seals SET prev_hash = :prev, hash = :hash, body = :body WHERE seq = :seq"),
+                {"prev": prev, "hash": digest, "body": body, "seq": row.seq},
             )
             prev = digest
         if db.dialect == "postgresql":
@@ -407,3 +408,140 @@ def test_the_auditor_page_metrics_and_readiness_never_recompute_the_chain(
         monkeypatch.setattr(audit_store, "chain", refused)
         page = client.get("/audit", headers=cookie)
     assert page.status_code == 200 and "<strong>Intact</strong> when audra verified it" in page.text
+
+
+def _bytes_literal(db: Database, body: bytes) -> str:
+    return f"X'{body.hex()}'" if db.dialect == "sqlite" else f"decode('{body.hex()}', 'hex')"
+
+
+def _kept_bytes(db: Database, seq: int) -> bytes:
+    with db.transaction(write=False) as conn:
+        return bytes(conn.execute(select(audit_seals.c.body).where(audit_seals.c.seq == seq)).scalar_one())
+
+
+def test_the_database_vouches_for_every_seal_of_an_intact_chain(busy: Database) -> None:
+    """Each seal keeps the bytes it hashed, and the database itself checks them against the hash and the event's
+    columns: of an intact chain only the first seal comes back (it follows none), to be checked in Python."""
+    audit.seal(busy)
+    with busy.transaction(write=False) as conn:
+        bodies = [(link.body, audit.row_body(link.event_id, link)) for link in audit_store.chain(busy, conn)]
+        found = [
+            [
+                check.link.seq
+                for check in audit_store.chain_check(
+                    busy,
+                    conn,
+                    after=after,
+                    upto=audit_store.MAX_SEQ,
+                    encoding=1,
+                    times=(timedelta(hours=1), timedelta(minutes=5)),
+                    digest=audit.chained,
+                )
+            ]
+            for after in (0, 1)
+        ]
+    assert [kept for kept, _ in bodies] == [canonical for _, canonical in bodies]
+    assert found == [[1], []]
+
+
+@pytest.mark.parametrize("where", ["inside", "at a span's first seal"])
+def test_altering_the_kept_bytes_of_a_seal_is_detected_and_named(busy: Database, where: str) -> None:
+    audit.seal(busy)
+    with busy.transaction(write=False) as conn:
+        seq = 7 if where == "inside" else audit_store.last_seq(conn) // 3 + 1
+    body = _kept_bytes(busy, seq).replace(b'"', b"'", 1)
+    _tamper(busy, f"UPDATE audit_seals SET body = {_bytes_literal(busy, body)} WHERE seq = {seq}")
+    for jobs in (1, 3):
+        report = audit.verify(busy, jobs=jobs)
+        assert report.breach is not None and (report.breach.seq, report.checked) == (seq, seq - 1)
+        assert report.breach.why == "the canonical bytes kept with its seal were altered (hash mismatch)"
+
+
+def test_an_event_altered_and_its_kept_bytes_made_to_match_without_rehashing_is_detected(busy: Database) -> None:
+    audit.seal(busy)
+    event = _event_of(busy, 7)
+    _tamper(busy, f"UPDATE audit_events SET actor = 'mallory' WHERE id = {event}")
+    with busy.transaction(write=False) as conn:
+        (link,) = audit_store.chain(busy, conn, after=6, upto=7)
+    assert link.actor == "mallory"
+    body = audit.row_body(link.event_id, link)
+    _tamper(busy, f"UPDATE audit_seals SET body = {_bytes_literal(busy, body)} WHERE seq = 7")
+    report = audit.verify(busy)
+    assert report.breach is not None and (report.breach.event_id, report.checked) == (event, 6)
+    assert "altered" in report.breach.why
+
+
+@pytest.mark.parametrize("alter_event", [False, True])
+def test_a_seal_without_kept_bytes_is_checked_from_its_event(busy: Database, alter_event: bool) -> None:
+    """Where the bytes are missing (a seal the upgrade could not vouch for, or bytes removed), the event's columns
+    are hashed as before: removing the bytes neither breaks an intact chain nor hides an altered event."""
+    audit.seal(busy)
+    _tamper(busy, "UPDATE audit_seals SET body = NULL WHERE seq = 7")
+    if alter_event:
+        _tamper(busy, f"UPDATE audit_events SET action = 'case.deleted' WHERE id = {_event_of(busy, 7)}")
+    report = audit.verify(busy)
+    assert report.ok != alter_event
+    if alter_event:
+        assert report.breach is not None and report.breach.seq == 7 and report.breach.why == audit.service.ALTERED
+
+
+def test_events_recorded_with_data_in_another_form_are_checked_exactly(busy: Database) -> None:
+    """Events whose stored JSON is not in canonical form (written before it was, or by hand) are not vouched for by
+    SQLite's comparison of text: they are checked in Python, and still verify or fail exactly."""
+    with busy.transaction() as conn:
+        at = busy.now(conn)
+        for data in ('{"b": 1, "a": [1.0, "\\u00e9"]}', '{ "z" : null }'):
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (at, actor, action, entity, entity_id, data) "
+                    "VALUES (:at, 'by-hand', 'test.event', 'case', '1', :data)"
+                ),
+                {"at": at, "data": data},
+            )
+    last = audit.seal(busy)
+    assert audit.verify(busy).ok and audit.verify(busy, jobs=2).checked == last
+    event = _event_of(busy, last)
+    value = "'{\"z\": 0}'" if busy.dialect == "sqlite" else "'{\"z\": 0}'::jsonb"
+    _tamper(busy, f"UPDATE audit_events SET data = {value} WHERE id = {event}")
+    report = audit.verify(busy)
+    assert report.breach is not None and (report.breach.event_id, report.checked) == (event, last - 1)
+
+
+@pytest.mark.parametrize("empty_database_url", ["sqlite", "postgresql"], indirect=True)
+def test_the_upgrade_keeps_the_bytes_of_every_seal_sealed_before_it(empty_database_url: str) -> None:
+    """Seals made before the bytes were kept get them from their event, in batches; a seal whose event had already
+    been altered gets none, and the check of the chain still names that event."""
+    from signoff.store import migrate
+
+    db = Database(empty_database_url)
+    try:
+        migrate.upgrade(db, "0023")
+        prev = audit.GENESIS
+        with db.transaction() as conn:
+            at = db.now(conn)
+            for i, data in enumerate([*PUBLISHED_DATA, {"n": 1}, {"n": 2}]):
+                audit.record(db, conn, [AuditEvent(f"actor-{i}", "test.event", "case", str(i), data)], at=at)
+            rows = conn.execute(select(*audit_store.EVENT_COLUMNS).order_by(audit_events.c.id)).all()
+            for seq, row in enumerate(rows, 1):
+                digest = audit.event_hash(prev, event_id=row.id, **{c: getattr(row, c) for c in row._fields[1:]})
+                conn.execute(
+                    text(
+                        "INSERT INTO audit_seals (seq, event_id, prev_hash, hash, sealed_at, encoding) "
+                        "VALUES (:seq, :id, :prev, :hash, :at, 1)"
+                    ),
+                    {"seq": seq, "id": row.id, "prev": prev, "hash": digest, "at": at},
+                )
+                prev = digest
+        altered = rows[-1].id
+        _tamper(db, f"UPDATE audit_events SET entity_id = 'x' WHERE id = {altered}")
+        migrate.upgrade(db)
+        with db.transaction(write=False) as conn:
+            kept = conn.execute(select(audit_seals.c.body).order_by(audit_seals.c.seq)).scalars().all()
+            links = list(audit_store.chain(db, conn))
+        assert kept[-1] is None
+        assert kept[:-1] == [audit.row_body(link.event_id, link) for link in links[:-1]]
+        report = audit.verify(db)
+        assert report.breach is not None and (report.breach.event_id, report.checked) == (altered, len(rows) - 1)
+        assert report.breach.why == audit.service.ALTERED
+    finally:
+        db.dispose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from signoff.audit.chain import GENESIS, event_hash, row_hash
+from signoff.audit.chain import GENESIS, chained, event_hash, row_body
 from signoff.audit.records import EXPORTS, case_history, csv_lines, jsonl_lines, sealed_events, time_bound, time_range
 from signoff.audit.service import (
     PARALLEL_FROM,
@@ -29,12 +29,13 @@ __all__ = [
     "Verification",
     "VerifyReport",
     "case_history",
+    "chained",
     "csv_lines",
     "event_hash",
     "jsonl_lines",
     "last_verification",
     "record",
-    "row_hash",
+    "row_body",
     "seal",
     "sealed_events",
     "stalled",

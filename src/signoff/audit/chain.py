@@ -63,21 +63,24 @@ def event_hash(
     encoding: int = ENCODING,
 ) -> str:
     """SHA-256 over the previous hash and the canonical encoding of the event."""
-    body = canonical(event_id, at, actor, action, entity, entity_id, data, encoding=encoding)
+    return chained(prev_hash, canonical(event_id, at, actor, action, entity, entity_id, data, encoding=encoding))
+
+
+def chained(prev_hash: str, body: bytes) -> str:
+    """A seal's hash: SHA-256 over the previous hash (as its hex text) and the event's canonical bytes."""
     return hashlib.sha256(prev_hash.encode() + body).hexdigest()
 
 
 _HASHED_COLUMNS = ("at", "actor", "action", "entity", "entity_id", "data")
 
 
-def row_hash(prev_hash: str, event_id: int, row: Any, encoding: int = ENCODING) -> str:
-    """``event_hash`` of an event row as the store returns it (its ``_HASHED_COLUMNS``): what the sealer writes and
-    every check of the chain recomputes."""
-    return event_hash(prev_hash, event_id=event_id, encoding=encoding, **{c: getattr(row, c) for c in _HASHED_COLUMNS})
+def row_body(event_id: int, row: Any, encoding: int = ENCODING) -> bytes:
+    """The canonical bytes of an event row as the store returns it (its ``_HASHED_COLUMNS``): what the sealer hashes
+    and keeps beside the seal."""
+    return canonical(event_id, encoding=encoding, **{c: getattr(row, c) for c in _HASHED_COLUMNS})
 
 
-def link_hash(prev_hash: str, link: ChainLink, at: str) -> str:
-    """``event_hash`` (version 1) of the event a seal holds, its time already as ``utc_text``: a check of the chain
-    formats each distinct time once, as the events of one transaction share it."""
-    body = _body(link.event_id, at, link.actor, link.action, link.entity, link.entity_id, link.data)  # type: ignore[arg-type]
-    return hashlib.sha256(prev_hash.encode() + body).hexdigest()
+def link_body(link: ChainLink, at: str) -> bytes:
+    """The canonical bytes (version 1) of the event a seal holds, its time already as ``utc_text``: a check of the
+    chain formats each distinct time once, as the events of one transaction share it."""
+    return _body(link.event_id, at, link.actor, link.action, link.entity, link.entity_id, link.data)  # type: ignore[arg-type]

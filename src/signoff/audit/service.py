@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from signoff.audit.chain import ENCODING, GENESIS, link_hash, row_hash, utc_text
+from signoff.audit.chain import ENCODING, GENESIS, chained, link_body, row_body, utc_text
 from signoff.domain import AuditEvent
 from signoff.store import audit as audit_store
 from signoff.store.database import Database, as_utc
@@ -46,10 +46,11 @@ def seal(db: Database, batch: int = 5000, *, full: bool = False) -> int:
             seals: list[dict[str, Any]] = []
             for row in rows:
                 seq += 1
-                digest = row_hash(prev, row.id, row)
+                body = row_body(row.id, row)
+                digest = chained(prev, body)
                 seals.append(
                     {"seq": seq, "event_id": row.id, "prev_hash": prev, "hash": digest}
-                    | {"sealed_at": now, "encoding": ENCODING}
+                    | {"sealed_at": now, "encoding": ENCODING, "body": body}
                 )
                 prev = digest
             audit_store.append_seals(conn, seals)
@@ -113,6 +114,7 @@ MISSING = "this seal is missing"
 DELETED = "the event was deleted"
 UNLINKED = "the seal does not follow the one before it"
 ALTERED = "its content was altered after it was sealed (hash mismatch)"
+BYTES_ALTERED = "the canonical bytes kept with its seal were altered (hash mismatch)"
 DUPLICATE = "its stored data names {keys} twice in one object, so readers of the stored JSON disagree on what it says"
 UNKNOWN_ENCODING = "it was sealed with canonical encoding {encoding}, which this version of Signoff does not know"
 # How far an event's time may lie before the time the seal ahead of it was made. Events commit a little out of
@@ -187,22 +189,38 @@ def _check_span_of(url: str, after: int, upto: int) -> _Span:
 
 
 def _check_span(db: Database, after: int, upto: int) -> _Span:
-    """Check seals ``after + 1`` to ``upto``, taking the first one's previous hash on trust (``_join`` checks it)."""
-    head, checked, seq, prev = None, 0, after, ""
-    stamp, stamped = None, ""  # the last event time seen, as ``utc_text``: a transaction's events share it
+    """Check seals ``after + 1`` to ``upto``, taking the first one's previous hash on trust (``_join`` checks it).
+
+    The database checks every seal against the one numbered before it (``audit_store.chain_check``) and hands back
+    only those it cannot vouch for; each is checked here exactly. Seals it vouches for follow on without a gap, so
+    the seals checked before one are counted from the span's first."""
     with db.transaction(write=False) as conn:
-        ahead = audit_store.seal_time(conn, after)
-        for link in audit_store.chain(db, conn, after=after, upto=upto):
-            if head is None:
-                head = _Head(link.seq, link.event_id, link.prev_hash, link.found_id)
-                seq, prev = link.seq - 1, link.prev_hash
-            if link.at is not None and link.at != stamp:
-                stamp, stamped = link.at, utc_text(link.at)
-            why = _misplaced(link, seq, prev) or _unsound(link, prev, ahead, stamped)
+        ends = audit_store.span_ends(conn, after, upto)
+        if ends is None:
+            return _Span(None, 0, after, "", None)
+        first, last = ends
+        (link,) = audit_store.chain(db, conn, after=first - 1, upto=first)
+        head = _Head(link.seq, link.event_id, link.prev_hash, link.found_id)
+        why = _checked(link, first - 1, link.prev_hash, audit_store.seal_time(conn, after))
+        if why is not None:
+            return _Span(head, 0, first - 1, link.prev_hash, _breach(link, first - 1, why))
+        found = audit_store.chain_check(
+            db, conn, after=first, upto=last, encoding=ENCODING, times=(BACKDATED_AFTER, CLOCK_SKEW), digest=chained
+        )
+        for link, before_hash, before_sealed in found:
+            if before_hash is not None:
+                seq, prev, ahead = link.seq - 1, before_hash, before_sealed
+            else:  # a gap: the seal before it is further back
+                seq, prev, ahead = audit_store.seal_before(conn, link.seq) or (first, "", None)
+            why = _checked(link, seq, prev, ahead)
             if why is not None:
-                return _Span(head, checked, seq, prev, _breach(link, seq, why))
-            seq, prev, checked, ahead = link.seq, link.seal_hash, checked + 1, link.sealed_at
-    return _Span(head, checked, seq, prev, None)
+                return _Span(head, seq - first + 1, seq, prev, _breach(link, seq, why))
+        return _Span(head, last - first + 1, last, audit_store.seal_hash(conn, last) or "", None)
+
+
+def _checked(link: ChainLink, seq: int, prev: str, ahead: datetime | None) -> str | None:
+    """What is wrong with this seal, after seal ``seq`` whose hash is ``prev`` and which was made at ``ahead``."""
+    return _misplaced(link, seq, prev) or _unsound(link, prev, ahead, "" if link.at is None else utc_text(link.at))
 
 
 def _misplaced(seal: Any, seq: int, prev: str) -> str | None:
@@ -222,13 +240,20 @@ def _breach(seal: Any, seq: int, why: str) -> Breach:
 
 
 def _unsound(seal: ChainLink, prev: str, ahead: datetime | None, at: str) -> str | None:
-    """What is wrong with the event this seal holds: its content against the hash, its JSON, and its time against
-    the seals around it (``ahead``: when the seal before it was made; ``at``: the event's time as ``utc_text``)."""
+    """What is wrong with the event this seal holds: its bytes and its content against the hash, its JSON, and its
+    time against the seals around it (``ahead``: when the seal before it was made; ``at``: the event's time as
+    ``utc_text``)."""
     if seal.encoding != ENCODING:
         return UNKNOWN_ENCODING.format(encoding=seal.encoding)
     if isinstance(seal.data, audit_store.DuplicateKeys):
         return DUPLICATE.format(keys=", ".join(repr(k) for k in seal.data.keys))
-    if link_hash(prev, seal, at) != seal.seal_hash:
+    body = link_body(seal, at)
+    if seal.body is None:  # not kept (see audit_seals.body): the content alone against the hash
+        if chained(prev, body) != seal.seal_hash:
+            return ALTERED
+    elif chained(prev, seal.body) != seal.seal_hash:
+        return BYTES_ALTERED
+    elif body != seal.body:
         return ALTERED
     assert seal.at is not None  # _misplaced found the event
     if ahead is not None and seal.at < ahead - BACKDATED_AFTER:

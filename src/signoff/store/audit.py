@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, Select, and_, func, insert, or_, select, text
 
 from signoff.domain import AuditEvent
 from signoff.store.database import Database, as_utc, stored_time, write_rows
-from signoff.store.records import ChainLink, RecordedEvent, SealedEvent
+from signoff.store.records import ChainCheck, ChainLink, RecordedEvent, SealedEvent
 from signoff.store.schema import audit_events, audit_seals
 
 MAX_SEQ = 2**63 - 1  # no seal is numbered higher (a BIGINT)
@@ -30,6 +30,12 @@ EVENT_COLUMNS = (
 )
 
 
+# An event's data as stored: keys sorted, no spaces, which is the canonical form the chain hashes (ASCII-escaped, so
+# that text no edge should have let through still stores). On SQLite the stored text is then the very bytes the seal
+# keeps, and a check of the chain compares the two in SQL (``chain_check``) instead of re-encoding the event.
+_DOCUMENT = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
 def append(db: Database, conn: Connection, events: Sequence[AuditEvent], at: datetime) -> None:
     """Append events in the caller's transaction: one by its named statement, many in bulk (``write_rows``: an
     intake batch writes one event per case)."""
@@ -43,11 +49,11 @@ def append(db: Database, conn: Connection, events: Sequence[AuditEvent], at: dat
             action=e.action,
             entity=e.entity,
             entity_id=e.entity_id,
-            data=json.dumps(e.data),
+            data=_DOCUMENT(e.data),
         )
     elif events:
         when = stored_time(conn, at)
-        rows = ((when, e.actor, e.action, e.entity, e.entity_id, json.dumps(e.data)) for e in events)
+        rows = ((when, e.actor, e.action, e.entity, e.entity_id, _DOCUMENT(e.data)) for e in events)
         write_rows(conn, audit_events.name, ("at", "actor", "action", "entity", "entity_id", "data"), rows)
 
 
@@ -179,34 +185,86 @@ def chain(db: Database, conn: Connection, *, after: int = 0, upto: int = MAX_SEQ
         for rows in pages:
             yield from map(ChainLink._make, rows)
         return
-    # SQLite hands times and JSON back as text. The events of one transaction share their time and a sealing
-    # round its seals' time, so each distinct text is read once.
     times: dict[str, datetime] = {}
     for rows in pages:
         if len(times) > 100_000:
             times.clear()
-        for (
-            seq,
-            event_id,
-            prev_hash,
-            seal_hash,
-            encoding,
-            sealed_at,
-            at,
-            actor,
-            action,
-            entity,
-            entity_id,
-            data,
-            found,
-        ) in rows:
-            sealed = times.get(sealed_at) or times.setdefault(sealed_at, as_utc(sealed_at))
-            if found is not None:
-                at = times.get(at) or times.setdefault(at, as_utc(at))
-                data = parse_data(data)
-            yield ChainLink(
-                seq, event_id, prev_hash, seal_hash, encoding, sealed, at, actor, action, entity, entity_id, data, found
-            )
+        for row in rows:
+            yield _sqlite_link(row, times)
+
+
+def _sqlite_link(row: Sequence[Any], times: dict[str, datetime]) -> ChainLink:
+    """A ``ChainLink`` of a row of SQLite's, which hands times and JSON back as text. The events of one transaction
+    share their time and a sealing round its seals' time, so each distinct text is read once (``times``)."""
+    (
+        seq,
+        event_id,
+        prev_hash,
+        seal_hash,
+        encoding,
+        sealed_at,
+        at,
+        actor,
+        action,
+        entity,
+        entity_id,
+        data,
+        found,
+        body,
+    ) = row[:14]
+    sealed = times.get(sealed_at) or times.setdefault(sealed_at, as_utc(sealed_at))
+    if found is not None:
+        at = times.get(at) or times.setdefault(at, as_utc(at))
+        data = parse_data(data)
+    return ChainLink(
+        seq, event_id, prev_hash, seal_hash, encoding, sealed, at, actor, action, entity, entity_id, data, found, body
+    )
+
+
+def chain_check(
+    db: Database,
+    conn: Connection,
+    *,
+    after: int,
+    upto: int,
+    encoding: int,
+    times: tuple[timedelta, timedelta],
+    digest: Callable[[str, bytes], str],
+) -> Iterator[ChainCheck]:
+    """The seals ``after + 1`` to ``upto`` that the database cannot vouch for, in order (the named query
+    ``chain_check`` says what it checks): of an intact chain, the first seal only, as it follows one outside the
+    range. The database hashes and compares; nothing is decoded or encoded in Python unless it comes back here.
+    ``times``: how far an event may be dated before the seal ahead of it was made, and after its own.
+    SQLite, which has no SHA-256 of its own, calls ``digest`` (a seal's hash of its previous hash and its bytes)."""
+    if db.dialect == "sqlite":
+
+        def sealed_hash(prev_hash: object, body: object) -> str | None:  # whatever the columns were edited to hold
+            return digest(prev_hash, body) if isinstance(prev_hash, str) and isinstance(body, bytes) else None
+
+        driver: Any = conn.connection.driver_connection
+        driver.create_function("signoff_sha256", 2, sealed_hash, deterministic=True)
+    limits = {"backdated_after": times[0].total_seconds(), "clock_skew": times[1].total_seconds()}
+    seen: dict[str, datetime] = {}
+    for rows in db.stream(conn, "chain_check", 1000, _jsonb, after=after, upto=upto, encoding=encoding, **limits):
+        for row in rows:
+            if db.dialect == "postgresql":
+                yield ChainCheck(ChainLink._make(row[:14]), row[14], row[15])
+            else:
+                yield ChainCheck(_sqlite_link(row, seen), row[14], None if row[15] is None else as_utc(row[15]))
+
+
+def span_ends(conn: Connection, after: int, upto: int) -> tuple[int, int] | None:
+    """The first and last seal numbered ``after + 1`` to ``upto``, or None if there is none."""
+    in_span = and_(audit_seals.c.seq > after, audit_seals.c.seq <= upto)
+    first, last = conn.execute(select(func.min(audit_seals.c.seq), func.max(audit_seals.c.seq)).where(in_span)).one()
+    return None if first is None else (int(first), int(last))
+
+
+def seal_before(conn: Connection, seq: int) -> tuple[int, str, datetime] | None:
+    """The number, hash and time of the last seal before seal ``seq``, wherever a gap puts it."""
+    query = select(audit_seals.c.seq, audit_seals.c.hash, audit_seals.c.sealed_at).where(audit_seals.c.seq < seq)
+    found = conn.execute(query.order_by(audit_seals.c.seq.desc()).limit(1)).first()
+    return None if found is None else (int(found.seq), str(found.hash), as_utc(found.sealed_at))
 
 
 def sealed_after(conn: Connection, seq: int, limit: int) -> list[Row[Any]]:

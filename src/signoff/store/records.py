@@ -480,3 +480,13 @@ class ChainLink(NamedTuple):
     entity_id: str | None
     data: Any
     found_id: int | None
+    body: bytes | None  # the canonical bytes the sealer hashed (None: not kept, see audit_seals.body)
+
+
+class ChainCheck(NamedTuple):
+    """A seal the database could not vouch for, with the hash and time of the seal numbered before it (None if
+    there is no such seal)."""
+
+    link: ChainLink
+    before_hash: str | None
+    before_sealed: datetime | None

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -556,6 +557,10 @@ audit_seals = Table(
     Column("hash", String(64), nullable=False),
     Column("sealed_at", UtcDateTime(), nullable=False),
     Column("encoding", SmallInteger, nullable=False, server_default="1"),  # audit.chain's canonical encoding
+    # The canonical bytes the hash covers, kept by the sealer so that a check of the chain hashes them as stored and
+    # compares the event's columns with them in SQL, instead of decoding and re-encoding every event. NULL where
+    # an event sealed before they were kept no longer matched its seal: checked from its columns alone.
+    Column("body", LargeBinary, nullable=True),
 )
 
 # Rollups: what the metrics read instead of every case row. A cell sums the cases of one flow created in one hour

@@ -46,7 +46,7 @@ UPDATE cases SET status = 'decided', decided_at = :now WHERE id = :case_id;
 -- The seals numbered after :after up to :upto in order, each with the event it seals (NULL columns if the event was
 -- deleted): what every check of the chain reads, streamed (``Database.stream``) because it reads every event there is.
 SELECT s.seq, s.event_id, s.prev_hash, s.hash AS seal_hash, s.encoding, s.sealed_at,
-       e.at, e.actor, e.action, e.entity, e.entity_id, e.data, e.id AS found_id
+       e.at, e.actor, e.action, e.entity, e.entity_id, e.data, e.id AS found_id, s.body
 FROM audit_seals s LEFT JOIN audit_events e ON e.id = s.event_id
 WHERE s.seq > :after AND s.seq <= :upto
 ORDER BY s.seq;

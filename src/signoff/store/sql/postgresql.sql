@@ -107,3 +107,42 @@ WHERE u.id = :reviewer;
 -- One audit event; ``data`` is JSON text.
 INSERT INTO audit_events (at, actor, action, entity, entity_id, data)
 VALUES (:at, :actor, :action, :entity, :entity_id, CAST(:data AS jsonb));
+
+-- name: chain_check
+-- The seals from :after + 1 to :upto that the database cannot vouch for, in order, each with the hash and time of
+-- the seal numbered before it: ``audit.service`` checks those exactly, in Python. A seal passes here when it
+-- follows seal seq - 1, its kept bytes hash to it (``sha256``), its event's time lies where ``_unsound`` wants it,
+-- and its event's columns say what the bytes say: the bytes start with the event's id, time and text columns as
+-- canonical JSON writes them, and the rest, read as jsonb, prints as the event's data prints (parsing the bytes
+-- whole cost 2.5 times as much). Only bytes that hash to their seal are read as text: the sealer wrote them, in
+-- UTF-8. Failing here is no breach yet, only the slow check.
+SELECT seq, event_id, prev_hash, seal_hash, encoding, sealed_at, at, actor, action, entity, entity_id, data,
+       found_id, body, before_hash, before_sealed
+FROM (
+    SELECT s.seq, s.event_id, s.prev_hash, s.hash AS seal_hash, s.encoding, s.sealed_at, e.at, e.actor, e.action,
+           e.entity, e.entity_id, e.data, e.id AS found_id, s.body, p.hash AS before_hash,
+           p.sealed_at AS before_sealed, encode(sha256(convert_to(s.prev_hash, 'UTF8') || s.body), 'hex') AS digest,
+           convert_to(
+               '[' || e.id || ',"' || to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"') || '",'
+               || to_json(e.actor)::text || ',' || to_json(e.action)::text || ',' || to_json(e.entity)::text || ','
+               || to_json(e.entity_id)::text || ',',
+               'UTF8'
+           ) AS head
+    FROM audit_seals s
+    LEFT JOIN audit_seals p ON p.seq = s.seq - 1
+    LEFT JOIN audit_events e ON e.id = s.event_id
+    WHERE s.seq > :after AND s.seq <= :upto
+    ORDER BY s.seq
+    OFFSET 0  -- each row's digest and head computed once, not once per use below
+) c
+WHERE NOT COALESCE(
+    c.before_hash = c.prev_hash AND c.encoding = :encoding
+    AND c.at >= c.before_sealed - make_interval(secs => :backdated_after)
+    AND c.at <= c.sealed_at + make_interval(secs => :clock_skew)
+    AND CASE WHEN c.digest = c.seal_hash AND substring(c.body FOR octet_length(c.head)) = c.head
+             AND get_byte(c.body, octet_length(c.body) - 1) = 93 THEN  -- "]"
+        convert_from(
+            substring(c.body FROM octet_length(c.head) + 1 FOR octet_length(c.body) - octet_length(c.head) - 1), 'UTF8'
+        )::jsonb::text = c.data::text
+    END, false)
+ORDER BY seq;

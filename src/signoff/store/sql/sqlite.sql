@@ -103,3 +103,28 @@ WHERE u.id = :reviewer;
 -- One audit event; ``data`` is JSON text.
 INSERT INTO audit_events (at, actor, action, entity, entity_id, data)
 VALUES (:at, :actor, :action, :entity, :entity_id, :data);
+
+-- name: chain_check
+-- The seals from :after + 1 to :upto that the database cannot vouch for, in order, each with the hash and time of
+-- the seal numbered before it: ``audit.service`` checks those exactly, in Python. A seal passes here when it
+-- follows seal seq - 1, its kept bytes hash to it (``signoff_sha256``:
+-- Python's hashlib, registered on the connection, as SQLite has no SHA-256), its event's columns say what the bytes say (their canonical text rebuilt from
+-- the stored text: Signoff stores an event's JSON in canonical form; JSON stored otherwise is checked in Python),
+-- and its event's time lies where ``_unsound`` wants it (julianday is a double, good to tens of microseconds
+-- now: a second of margin). Failing here
+-- is no breach yet, only the slow check.
+SELECT s.seq, s.event_id, s.prev_hash, s.hash AS seal_hash, s.encoding, s.sealed_at, e.at, e.actor, e.action,
+       e.entity, e.entity_id, e.data, e.id AS found_id, s.body, p.hash AS before_hash, p.sealed_at AS before_sealed
+FROM audit_seals s
+LEFT JOIN audit_seals p ON p.seq = s.seq - 1
+LEFT JOIN audit_events e ON e.id = s.event_id
+WHERE s.seq > :after AND s.seq <= :upto AND NOT COALESCE(
+    p.hash = s.prev_hash AND s.encoding = :encoding
+    AND signoff_sha256(s.prev_hash, s.body) = s.hash
+    AND s.body = CAST(
+        '[' || e.id || ',' || json_quote(replace(e.at, ' ', 'T') || '+00:00') || ',' || json_quote(e.actor) || ','
+        || json_quote(e.action) || ',' || json_quote(e.entity) || ',' || json_quote(e.entity_id) || ',' || e.data
+        || ']' AS BLOB)
+    AND (e.at <= s.sealed_at OR julianday(e.at) <= julianday(s.sealed_at) + (:clock_skew - 1) / 86400.0)
+    AND julianday(e.at) >= julianday(p.sealed_at) - (:backdated_after - 1) / 86400.0, 0)
+ORDER BY s.seq;
