@@ -3,7 +3,7 @@ compares them with the event in SQL rather than re-encoding every event. Existin
 batch at a time in chain order; a seal whose event no longer hashes to it keeps none, and a check of the chain
 reports it from the event's columns as before.
 
-Revision ID: 0021
+Revision ID: 0024
 Revises: 0023
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 
 from signoff.store.schema import UtcDateTime
 
-revision = "0021"
+revision = "0024"
 down_revision = "0023"
 branch_labels = None
 depends_on = None
