@@ -9,8 +9,10 @@ at once (``drains``), so that one batch is scored while another waits for the da
 server waiting on PostgreSQL's round trips and on a busy machine's scheduler, with its CPU idle.
 
 Each request still gets its own answer: its own case (``created`` false for a replay) or its own error. When the
-batch fails as a whole (one case's external id reused with another payload, say), its cases are recorded one by
-one, so that one case never fails another, as if each request had come alone.
+batch is refused for what one case can cause (``PER_CASE``: its external id reused with another payload, say), its
+cases are recorded one by one, so that one case never fails another, as if each request had come alone. Any other
+failure (the database down or busy) is every case's: each request gets that error, and nothing is tried again,
+since one more attempt per case would only add load to a database that is already failing.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ from starlette.concurrency import run_in_threadpool
 
 from signoff import intake
 from signoff.database import Database
+from signoff.errors import Conflict, InvalidInput, ModelError
 
 Outcome = intake.Submitted | Exception
 DRAINS = 4
+# What one case can cause and so refuse a batch: a reused external id (or a race lost on one), a case the flow or
+# the model refuses. Replayed alone, the others are recorded.
+PER_CASE = (Conflict, InvalidInput, ModelError)
 
 
 @dataclass
@@ -41,12 +47,13 @@ class _Waiting:
 def _submit_all(
     db: Database, runtime: intake.FlowRuntime, cases: Sequence[intake.CaseInput], actor: str
 ) -> list[Outcome]:
-    """Record the cases in one call to intake; if that fails, each on its own, with its own result or error."""
+    """Record the cases in one call to intake; if one case may be why it failed, each on its own, with its own
+    result or error; else every case gets the batch's error."""
     try:
         return list(intake.submit(db, runtime, cases, actor))
-    except Exception as error:  # noqa: BLE001  # handed to the request that sent the case
-        if len(cases) == 1:
-            return [error]
+    except Exception as error:  # noqa: BLE001  # handed to the requests that sent the cases
+        if len(cases) == 1 or not isinstance(error, PER_CASE):
+            return [error] * len(cases)
     outcomes: list[Outcome] = []
     for case in cases:
         try:
