@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -315,6 +316,16 @@ def create_app(project: Project | None = None) -> FastAPI:
     )
     _routes(app)
     web.mount(app, project, db, ctx.runtimes)
+    return app
+
+
+def served_app() -> FastAPI:
+    """The app ``signoff serve`` runs in each server process. What building it made (modules, models, flows) lives
+    as long as the process, so it is frozen out of the garbage collector's sweeps, which would otherwise walk all of
+    it again and again under load."""
+    app = create_app()
+    gc.collect()  # garbage first, so that none of it is kept for good
+    gc.freeze()
     return app
 
 

@@ -5,7 +5,6 @@ demo), and adds the command groups of the modules beside it."""
 
 from __future__ import annotations
 
-import gc
 import ipaddress
 import os
 import shutil
@@ -25,8 +24,6 @@ from signoff.cli.webhooks import webhooks_app
 from signoff.domain import Role
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
     from signoff.config import Project
 
 app = typer.Typer(help="Signoff: human-in-the-loop decisions for machine-learning models.", no_args_is_help=True)
@@ -139,7 +136,7 @@ def serve(
     os.environ["SIGNOFF_PROJECT"] = str(loaded.path)
     out.print(f"Serving {loaded.path} on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
     uvicorn.run(
-        "signoff.cli.main:served_app",
+        "signoff.api.app:served_app",
         factory=True,
         host=host,
         port=port,
@@ -149,18 +146,6 @@ def serve(
         forwarded_allow_ips=trusted,
         timeout_worker_healthcheck=worker_healthcheck_timeout,
     )
-
-
-def served_app() -> FastAPI:
-    """The app ``serve`` runs in each server process. What building it made (modules, models, flows) lives as long as
-    the process, so it is frozen out of the garbage collector's sweeps, which would otherwise walk all of it again
-    and again under load."""
-    from signoff.api.app import create_app
-
-    app = create_app()
-    gc.collect()  # garbage first, so that none of it is kept for good
-    gc.freeze()
-    return app
 
 
 def _proxies(value: str) -> list[str]:
