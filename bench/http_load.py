@@ -19,7 +19,8 @@ Configurations, each on a fresh database: SQLite with one server process; Postgr
 Per target and body: requests answered in the window, requests/s and cases/s (answers / window), p50/p99 latency
 (wrk's, over the answers), the server's CPU time per request and per case (user + system of the server process and
 its children, read from /proc before and after the window, so it includes the server's background work), requests
-answered with an error, and Signoff's rate over the bare endpoint's. Floors: single-case POSTs at least 500/s with
+answered with an error, the machine's load average as the window ended, and Signoff's rate over the bare
+endpoint's. Floors: single-case POSTs at least 500/s with
 p99 under 50 ms and at least half the bare rate; batches of 1,000 at least 10,000 cases/s.
 
 wrk keeps 16 requests in flight, so up to 16 are cut off when a window ends: their server work up to then is in the
@@ -90,6 +91,7 @@ class Load:
     p99_ms: float
     errors: int
     cpu_seconds: float
+    load: float  # the machine's 1-minute load average as the window ended
 
     @property
     def rate(self) -> float:
@@ -180,10 +182,11 @@ def measure(
                 found["p99_us"] / 1000,
                 found["status_errors"] + found["socket_errors"],
                 cpu,
+                os.getloadavg()[0],
             )
             console.print(
                 f"{config}, {target}, {size} case(s)/request: {load.rate:,.1f} requests/s, p99 {load.p99_ms:,.1f} ms, "
-                f"{load.cpu_ms(per_case=False):,.2f} ms CPU/request, {load.errors} errors"
+                f"{load.cpu_ms(per_case=False):,.2f} ms CPU/request, {load.errors} errors, load average {load.load:.1f}"
             )
             loads.append(load)
         settle(pid)
@@ -234,6 +237,7 @@ def table(loads: list[Load], args: argparse.Namespace) -> Table:
         "server CPU ms/request",
         "ms/case",
         "errors",
+        "load",
         "Signoff / bare",
         "floor",
     ):
@@ -261,6 +265,7 @@ def table(loads: list[Load], args: argparse.Namespace) -> Table:
             f"{load.cpu_ms(per_case=False):,.2f}",
             f"{load.cpu_ms(per_case=True):,.3f}",
             str(load.errors),
+            f"{load.load:.1f}",
             f"{ratio:.3f}" if load.target == "signoff" else "",
             verdict,
         )

@@ -7,6 +7,8 @@ import ipaddress
 import math
 import re
 import secrets
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -176,7 +178,9 @@ def grant(db: Database, name: str, role: Role, flows: Sequence[str], actor: str)
                     )
                 ],
             )
-        return store.user_by_id(conn, user.id)
+        granted = store.user_by_id(conn, user.id)
+    _verified.forget()
+    return granted
 
 
 def revoke(db: Database, name: str, role: Role, flows: Sequence[str], actor: str) -> User:
@@ -212,7 +216,8 @@ def revoke(db: Database, name: str, role: Role, flows: Sequence[str], actor: str
                 )
             ],
         )
-        return after
+    _verified.forget()
+    return after
 
 
 def _return_work(db: Database, conn: Connection, user: User) -> list[int]:
@@ -241,16 +246,67 @@ def issue_token(db: Database, name: str, actor: str, *, revoke_others: bool = Fa
             conn,
             [AuditEvent(actor, "token.issued", "user", str(user.id), {"name": name, "revoked": revoked})],
         )
+    if revoked:
+        _verified.forget()
     return token
+
+
+TOKEN_TTL = 1.0  # seconds a verified token is believed without asking the database again
+_MAX_VERIFIED = 10_000  # tokens remembered at most; past it all are forgotten (each costs one look-up again)
+
+
+class _Verified:
+    """API tokens this process verified in the last ``TOKEN_TTL`` seconds, by database and token hash, each with its
+    user: a client's requests then cost one look-up a second, not one each. Only tokens that were valid are kept
+    (a token issued elsewhere works at once). A token revoked, or a user deactivated or given other roles, by this
+    process is forgotten as the change commits; by another process (the command line, another server), it stops
+    working here within ``TOKEN_TTL``. ``generation`` keeps a look-up that read the database before a change
+    committed from remembering what it read."""
+
+    def __init__(self) -> None:
+        self.users: dict[tuple[str, str], tuple[float, User]] = {}
+        self.generation = 0
+        self._lock = threading.Lock()  # a put never lands between a change's forget and the next look-up
+
+    def get(self, key: tuple[str, str]) -> User | None:
+        found = self.users.get(key)
+        return found[1] if found is not None and time.monotonic() - found[0] < TOKEN_TTL else None
+
+    def put(self, key: tuple[str, str], user: User, generation: int, read_at: float) -> None:
+        with self._lock:
+            if generation == self.generation:
+                if len(self.users) >= _MAX_VERIFIED:
+                    self.users.clear()
+                self.users[key] = (read_at, user)
+
+    def forget(self) -> None:
+        """After a change to tokens, roles or a user's activity commits."""
+        with self._lock:
+            self.generation += 1
+            self.users.clear()
+
+
+_verified = _Verified()
+
+
+def verified(db: Database, token: str | None) -> User | None:
+    """The user of a token verified within ``TOKEN_TTL`` seconds, without asking the database (so without waiting):
+    None means ask ``authenticate``."""
+    return _verified.get((db.url, hash_token(token))) if token else None
 
 
 def authenticate(db: Database, token: str | None) -> User:
     if not token:
         raise Unauthenticated("an API token is required: send 'Authorization: Bearer <token>'")
+    key = (db.url, hash_token(token))
+    if (user := _verified.get(key)) is not None:
+        return user
+    generation, read_at = _verified.generation, time.monotonic()
     with db.transaction(write=False) as conn:
-        user = store.user_by_token_hash(conn, hash_token(token))
+        user = store.user_by_token_hash(conn, key[1])
     if user is None:
         raise Unauthenticated("the API token is unknown or revoked")
+    _verified.put(key, user, generation, read_at)
     return user
 
 
@@ -455,7 +511,8 @@ def unlock(db: Database, name: str, actor: str) -> int:
 
 def set_active(db: Database, name: str, active: bool, actor: str) -> bool:
     """Activate or deactivate a user (audited). A deactivated user's API tokens and web sessions stop working at
-    once, and their sessions end; their tokens work again if they are activated. False if nothing changed."""
+    once (tokens verified by another server process within ``TOKEN_TTL``), and their sessions end; their tokens
+    work again if they are activated. False if nothing changed."""
     with db.transaction() as conn:
         now = db.now(conn)
         user = store.user_by_name(conn, name)
@@ -464,6 +521,7 @@ def set_active(db: Database, name: str, active: bool, actor: str) -> bool:
         ended = 0 if active else store.revoke_sessions(conn, user.id, now)
         action = "user.activated" if active else "user.deactivated"
         record(db, conn, [AuditEvent(actor, action, "user", str(user.id), {"name": name, "sessions": ended})])
+    _verified.forget()
     return True
 
 

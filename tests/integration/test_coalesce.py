@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from helpers.builders import make_project
 from signoff import intake
 from signoff.api.coalesce import Coalescer
-from signoff.errors import IdempotencyConflict
+from signoff.errors import DatabaseUnavailable, IdempotencyConflict
 from signoff.intake import CaseInput, validate_case
 from signoff.observe.prometheus import INTAKE_SECONDS
 from signoff.store.database import Database
@@ -99,3 +99,26 @@ def test_more_cases_than_the_limit_go_in_several_batches(db: Database, runtime: 
     results = _ok(_together(coalescer, runtime, [_case(runtime, 0.1) for _ in range(10)]))
     assert _intake_calls() - before == 3  # 4, 4 and 2
     assert all(r.created for r in results) and _rows(db)[0] == 10
+
+
+def _unreachable(db: Database, tmp_path: Path) -> Database:
+    """A database of ``db``'s kind that cannot be reached: a file in a folder that does not exist, or a port no
+    server listens on."""
+    if db.dialect == "sqlite":
+        return Database(f"sqlite:///{tmp_path / 'missing' / 'down.db'}")
+    return Database("postgresql://postgres@127.0.0.1:1/down")
+
+
+def test_a_database_down_fails_every_request_after_one_attempt(
+    db: Database, runtime: intake.FlowRuntime, tmp_path: Path
+) -> None:
+    down = _unreachable(db, tmp_path)
+    attempts: list[object] = []
+    event.listen(down.engine, "do_connect", lambda *args: attempts.append(args))
+    try:
+        results = _together(Coalescer(down, limit=10_000), runtime, [_case(runtime, 0.1, f"d{i}") for i in range(8)])
+    finally:
+        down.dispose()
+    assert len(attempts) == 1  # the batch's; no case tried again on its own
+    assert all(isinstance(r, DatabaseUnavailable) for r in results), results
+    assert _rows(db)[0] == 0

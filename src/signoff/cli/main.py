@@ -136,7 +136,7 @@ def serve(
     os.environ["SIGNOFF_PROJECT"] = str(loaded.path)
     out.print(f"Serving {loaded.path} on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
     uvicorn.run(
-        "signoff.api.app:create_app",
+        "signoff.api.app:served_app",
         factory=True,
         host=host,
         port=port,
