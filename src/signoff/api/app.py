@@ -449,16 +449,13 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
 
     @app.get("/api/v1/flows/{flow}/decisions", tags=["cases"], responses=READ)
     def flow_decisions(
-        flow: Name,
-        ctx: Ctx,
-        user: Reader,
+        on: Annotated[OnFlow, _on_flow("read_cases")],
         after: Annotated[int, Query(ge=0, le=MAX_ID, description="the `seq` (or `next_after`) last read")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> DecisionPageOut:
         """The flow's decisions, the model's at intake and every later one, in the order the audit trail sealed
         them (within about a second of their commit): a cursor never misses one that commits late."""
-        _flow(ctx, user, "read_cases", flow)
-        found, next_after = review.decisions_since(ctx.db, flow, after, limit)
+        found, next_after = review.decisions_since(on.db, on.flow.name, after, limit)
         return DecisionPageOut.model_validate({"decisions": found, "next_after": next_after})
 
     @app.get("/api/v1/tasks", tags=["review"], responses=errors_of(422))
