@@ -83,7 +83,7 @@ from signoff.api.schemas import (
     TaskPageOut,
 )
 from signoff.audit import webhooks
-from signoff.config import Project, environment, load_project
+from signoff.config import Flow, Project, environment, load_project
 from signoff.database import Database, open_database, require_current
 from signoff.domain import MAX_ID, Id, TaskId, User
 from signoff.errors import InvalidInput, NotFound, Problem, problems_of
@@ -142,17 +142,12 @@ def _allowed(action: users.Action) -> Any:
     return Depends(check)
 
 
-Submitter = Annotated[User, _allowed("submit_cases")]
 Reader = Annotated[User, _allowed("read_cases")]
 Reviewer = Annotated[User, _allowed("review")]
 TaskLister = Annotated[User, _allowed("list_tasks")]
 FlowReader = Annotated[User, _allowed("read_flows")]
 Lead = Annotated[User, _allowed("assign")]
-MetricsReader = Annotated[User, _allowed("read_metrics")]
 Auditor = Annotated[User, _allowed("audit")]
-OutcomeRecorder = Annotated[User, _allowed("record_outcomes")]
-LabelKeeper = Annotated[User, _allowed("resolve_labels")]
-ModelOwner = Annotated[User, _allowed("manage_models")]
 VersionName = Annotated[Name, PathParameter(min_length=1, max_length=100, description="A model version's name.")]
 
 
@@ -162,6 +157,40 @@ def _flow(ctx: Context, user: User, action: users.Action, flow: str) -> intake.F
     if runtime is None or not users.may(user, action, flow):
         raise NotFound("flow", flow)
     return runtime
+
+
+@dataclass(frozen=True)
+class OnFlow:
+    """A request on the flow its path names (``/api/v1/flows/{flow}/...``): the app's context, the caller, and the
+    flow's runtime, which the caller may act on."""
+
+    ctx: Context
+    user: User
+    runtime: intake.FlowRuntime
+
+    @property
+    def db(self) -> Database:
+        return self.ctx.db
+
+    @property
+    def project(self) -> Project:
+        return self.ctx.project
+
+    @property
+    def flow(self) -> Flow:
+        return self.runtime.flow
+
+
+def _on_flow(action: users.Action) -> Any:
+    """A dependency that lets through only roles allowed to do ``action`` (before the body is even read), then only
+    on a flow the caller holds that role on: the one statement of a flow endpoint's permission."""
+
+    allowed = _allowed(action)  # a default, not an annotation: annotations here are strings read in module scope
+
+    async def resolve(flow: Name, ctx: Ctx, user: User = allowed) -> OnFlow:
+        return OnFlow(ctx, user, _flow(ctx, user, action, flow))
+
+    return Depends(resolve)
 
 
 ERROR_MEANING = {
@@ -358,16 +387,13 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
 
     @app.get("/api/v1/flows/{flow}/metrics", tags=["metrics"], responses=READ)
     def flow_metrics(
-        flow: Name,
-        ctx: Ctx,
-        user: MetricsReader,
+        on: Annotated[OnFlow, _on_flow("read_metrics")],
         window: Annotated[str, Query(pattern="^(hour|day|week)$")] = "day",
         points: Annotated[int, Query(ge=0, le=90, description="windows in the trend series")] = 12,
     ) -> MetricsOut:
         """The flow's KPIs over the last hour, day or week, with a trend of earlier windows: what the dashboard
         draws. The model's accuracy comes from the random audit sample only, with its 95% interval."""
-        _flow(ctx, user, "read_metrics", flow)
-        found = metrics_service.flow_metrics(ctx.db, ctx.project, flow, window, points=points)
+        found = metrics_service.flow_metrics(on.db, on.project, on.flow.name, window, points=points)
         return MetricsOut.model_validate(metrics_service.as_document(found))
 
     @app.get(
@@ -416,20 +442,18 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         **one_or_batch(SubmittedOneOut, SubmittedBatchOut, "case", errors_of(404, 409, 413, 422, 502)),
     )
     async def submit_cases(
-        flow: Name,
-        ctx: Ctx,
-        user: Submitter,
+        on: Annotated[OnFlow, _on_flow("submit_cases")],
         body: Annotated[Any, Body(description="One case, or {'cases': [...]} for a batch.")],
         response: Response,
     ) -> SubmittedOneOut | SubmittedBatchOut:
         """Submit one case or a batch. A batch with any invalid case is refused whole; nothing is written. Single
         cases that arrive together are recorded together, each answered with its own result or error."""
-        runtime = _flow(ctx, user, "submit_cases", flow)
+        ctx, runtime = on.ctx, on.runtime
         if batch := _is_batch(body):  # all or nothing, and checked off the event loop: it may be large
-            results = await run_in_threadpool(_submit_batch, ctx, runtime, body, user)
+            results = await run_in_threadpool(_submit_batch, ctx, runtime, body, on.user)
         else:
             case = _valid_cases(runtime, body, ctx.max_batch)[0]
-            results = [SubmittedOut.model_validate(await ctx.coalescer.submit(runtime, case, user.name))]
+            results = [SubmittedOut.model_validate(await ctx.coalescer.submit(runtime, case, on.user.name))]
         response.status_code = 201 if any(r.created for r in results) else 200
         return SubmittedBatchOut(cases=results) if batch else SubmittedOneOut(case=results[0])
 
@@ -441,16 +465,13 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
 
     @app.get("/api/v1/flows/{flow}/decisions", tags=["cases"], responses=READ)
     def flow_decisions(
-        flow: Name,
-        ctx: Ctx,
-        user: Reader,
+        on: Annotated[OnFlow, _on_flow("read_cases")],
         after: Annotated[int, Query(ge=0, le=MAX_ID, description="the `seq` (or `next_after`) last read")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> DecisionPageOut:
         """The flow's decisions, the model's at intake and every later one, in the order the audit trail sealed
         them (within about a second of their commit): a cursor never misses one that commits late."""
-        _flow(ctx, user, "read_cases", flow)
-        found, next_after = review.decisions_since(ctx.db, flow, after, limit)
+        found, next_after = review.decisions_since(on.db, on.flow.name, after, limit)
         return DecisionPageOut.model_validate({"decisions": found, "next_after": next_after})
 
     @app.get("/api/v1/tasks", tags=["review"], responses=errors_of(422))
@@ -587,41 +608,39 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         return DeliveryOut.model_validate(webhooks.replay(ctx.db, ctx.project, user.name, delivery_id))
 
     @app.get("/api/v1/flows/{flow}/models", tags=["models"], responses=READ)
-    def list_models(flow: Name, ctx: Ctx, user: MetricsReader) -> ModelVersionsOut:
+    def list_models(on: Annotated[OnFlow, _on_flow("read_metrics")]) -> ModelVersionsOut:
         """The flow's model versions, newest first: status, training set, held-out metrics and who changed what."""
-        runtime = _flow(ctx, user, "read_metrics", flow)
-        found = model_registry.versions(ctx.db, runtime.flow)
+        found = model_registry.versions(on.db, on.flow)
         return ModelVersionsOut(versions=[ModelVersionOut.model_validate(v) for v in found])
 
     @app.get("/api/v1/flows/{flow}/models/{version}", tags=["models"], responses=READ)
-    def show_model(flow: Name, version: VersionName, ctx: Ctx, user: MetricsReader) -> ModelVersionDetailOut:
+    def show_model(on: Annotated[OnFlow, _on_flow("read_metrics")], version: VersionName) -> ModelVersionDetailOut:
         """One model version with its lineage: the training set, its window, and each case it learned from with
         the label and the label's source."""
-        runtime = _flow(ctx, user, "read_metrics", flow)
-        found = model_registry.version(ctx.db, runtime.flow, version)
+        found = model_registry.version(on.db, on.flow, version)
         lineage = None if found.lineage is None else {**vars(found.lineage), "sources": found.lineage.sources}
         return ModelVersionDetailOut.model_validate({**vars(found), "lineage": lineage})
 
     @app.get("/api/v1/flows/{flow}/models/{version}/evidence", tags=["models"], responses=errors_of(404, 409, 422, 502))
-    def model_evidence(flow: Name, version: VersionName, ctx: Ctx, user: MetricsReader) -> EvidenceOut:
+    def model_evidence(on: Annotated[OnFlow, _on_flow("read_metrics")], version: VersionName) -> EvidenceOut:
         """The version weighed against the champion: both models on the held-out human-verified cases (judged)
         and on the random audit sample (reported), the certified rules recalibrated on the version's own scores,
         and the promotion gate's decision with every condition's numbers. Changes nothing."""
-        runtime = _flow(ctx, user, "read_metrics", flow)
-        found = promotion.weigh(ctx.db, ctx.project, runtime.flow, version)
+        found = promotion.weigh(on.db, on.project, on.flow, version)
         return EvidenceOut.model_validate(found.summary())
 
     @app.post(
         "/api/v1/flows/{flow}/models/{version}/promote", tags=["models"], responses=errors_of(404, 409, 413, 422, 502)
     )
-    def promote_model(flow: Name, version: VersionName, body: PromoteIn, ctx: Ctx, user: ModelOwner) -> PromotedOut:
+    def promote_model(
+        on: Annotated[OnFlow, _on_flow("manage_models")], version: VersionName, body: PromoteIn
+    ) -> PromotedOut:
         """Make a version the champion if the promotion gate passes, audited with the evidence; the previous
         champion is retired and the open review cases are re-scored by the new one. A refusal is a 409 naming
         each failed condition with its numbers (in ``problems``), with nothing changed but the audit trail;
         ``override: true`` promotes anyway, audited as an override. Servers switch within seconds."""
-        runtime = _flow(ctx, user, "manage_models", flow)
         done = promotion.promote(
-            ctx.db, ctx.project, runtime.flow, version, actor=user.name, reason=body.reason, override=body.override
+            on.db, on.project, on.flow, version, actor=on.user.name, reason=body.reason, override=body.override
         )
         gate = None if done.weighing is None else EvidenceOut.model_validate(done.weighing.summary())
         return PromotedOut(
@@ -632,12 +651,11 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         )
 
     @app.post("/api/v1/flows/{flow}/models/rollback", tags=["models"], responses=errors_of(404, 409, 413, 422, 502))
-    def rollback_model(flow: Name, body: RollbackIn, ctx: Ctx, user: ModelOwner) -> RolledBackOut:
+    def rollback_model(on: Annotated[OnFlow, _on_flow("manage_models")], body: RollbackIn) -> RolledBackOut:
         """End the flow's shadow or canary when it is the version named (or none is named): it is a candidate
         again. Else serve the champion the current one replaced again (or the version named), with no gate: it
         served before; the open review cases are re-scored. Audited with the reason."""
-        runtime = _flow(ctx, user, "manage_models", flow)
-        done = canary.rollback(ctx.db, ctx.project, runtime.flow, body.version, actor=user.name, reason=body.reason)
+        done = canary.rollback(on.db, on.project, on.flow, body.version, actor=on.user.name, reason=body.reason)
         return RolledBackOut(
             previous=ModelVersionOut.model_validate(done.previous),
             version=ModelVersionOut.model_validate(done.version),
@@ -647,27 +665,29 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     @app.post(
         "/api/v1/flows/{flow}/models/{version}/shadow", tags=["models"], responses=errors_of(404, 409, 413, 422, 502)
     )
-    def shadow_model(flow: Name, version: VersionName, body: ShadowIn, ctx: Ctx, user: ModelOwner) -> ModelVersionOut:
+    def shadow_model(
+        on: Annotated[OnFlow, _on_flow("manage_models")], version: VersionName, body: ShadowIn
+    ) -> ModelVersionOut:
         """Put a version in shadow: it scores every new case beside the champion, with no effect on routes or
         decisions. Audited; servers follow within seconds."""
-        runtime = _flow(ctx, user, "manage_models", flow)
-        found = canary.shadow(ctx.db, ctx.project, runtime.flow, version, actor=user.name, reason=body.reason)
+        found = canary.shadow(on.db, on.project, on.flow, version, actor=on.user.name, reason=body.reason)
         return ModelVersionOut.model_validate(found)
 
     @app.post(
         "/api/v1/flows/{flow}/models/{version}/canary", tags=["models"], responses=errors_of(404, 409, 413, 422, 502)
     )
-    def canary_model(flow: Name, version: VersionName, body: CanaryIn, ctx: Ctx, user: ModelOwner) -> ModelVersionOut:
+    def canary_model(
+        on: Annotated[OnFlow, _on_flow("manage_models")], version: VersionName, body: CanaryIn
+    ) -> ModelVersionOut:
         """Make a version the canary: it routes a sticky share of the cases, its certified rules calibrated on its
         own scores (refused, 409, when they cannot certify), and ends by itself when its error on the labelled
         cases of its share is significantly worse than the champion's. Audited; servers follow within seconds."""
-        runtime = _flow(ctx, user, "manage_models", flow)
         found = canary.canary(
-            ctx.db,
-            ctx.project,
-            runtime.flow,
+            on.db,
+            on.project,
+            on.flow,
             version,
-            actor=user.name,
+            actor=on.user.name,
             reason=body.reason,
             share=body.share,
             sticky_by=body.sticky_by,
@@ -675,25 +695,23 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         return ModelVersionOut.model_validate(found)
 
     @app.get("/api/v1/flows/{flow}/challenger", tags=["models"], responses=READ)
-    def challenger_evidence(flow: Name, ctx: Ctx, user: MetricsReader) -> ChallengerOut:
+    def challenger_evidence(on: Annotated[OnFlow, _on_flow("read_metrics")]) -> ChallengerOut:
         """The flow's shadow or canary weighed against the champion on the labelled cases it has so far: both
         versions' errors, the paired test and whether a canary is worse (the server then rolls it back)."""
-        runtime = _flow(ctx, user, "read_metrics", flow)
-        found = canary.running(ctx.db, runtime.flow)
+        found = canary.running(on.db, on.flow)
         return ChallengerOut(running=None if found is None else RunningOut.model_validate(found.summary()))
 
     @app.post(
         "/api/v1/flows/{flow}/gold", tags=["leads"], status_code=201, responses=errors_of(404, 409, 413, 422, 502)
     )
-    def add_gold(flow: Name, body: GoldIn, ctx: Ctx, user: Lead) -> GoldAddedOut:
+    def add_gold(on: Annotated[OnFlow, _on_flow("assign")], body: GoldIn) -> GoldAddedOut:
         """Add gold cases (known answers) that gold-enabled queues mix into reviewers' work. All or nothing."""
-        runtime = _flow(ctx, user, "assign", flow)
         entries = [
             intake.Entry(f"cases[{index}]", None, item.fields, label=item.label)
             for index, item in enumerate(body.cases)
         ]
-        gold = intake.validate_batch(runtime.flow, [entries], "invalid gold cases; nothing was written", label="label")
-        added = intake.add_gold(ctx.db, runtime, gold.cases, gold.labels, user.name)
+        gold = intake.validate_batch(on.flow, [entries], "invalid gold cases; nothing was written", label="label")
+        added = intake.add_gold(on.db, on.runtime, gold.cases, gold.labels, on.user.name)
         return GoldAddedOut(added=added)
 
     @app.post(
@@ -702,9 +720,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         **one_or_batch(OutcomeOneOut, OutcomeBatchOut, "outcome", WRITE),
     )
     def record_outcomes(
-        flow: Name,
-        ctx: Ctx,
-        user: OutcomeRecorder,
+        on: Annotated[OnFlow, _on_flow("record_outcomes")],
         body: Annotated[
             Any,
             Body(
@@ -716,42 +732,36 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     ) -> OutcomeOneOut | OutcomeBatchOut:
         """Record the ground truth that arrived after the decision. Idempotent by case and source: the same label
         again is a replay (200), another label a conflict (409). A batch with any problem is refused whole."""
-        runtime = _flow(ctx, user, "record_outcomes", flow)
-        items, batch = _parse_outcomes(body, ctx.max_batch)
-        results = [OutcomeOut.model_validate(o) for o in outcomes.record(ctx.db, runtime.flow, items, user.name)]
+        items, batch = _parse_outcomes(body, on.ctx.max_batch)
+        results = [OutcomeOut.model_validate(o) for o in outcomes.record(on.db, on.flow, items, on.user.name)]
         response.status_code = 201 if any(o.created for o in results) else 200
         return OutcomeBatchOut(outcomes=results) if batch else OutcomeOneOut(outcome=results[0])
 
     @app.post("/api/v1/flows/{flow}/labels/check", tags=["learning"], responses=READ)
-    def check_labels(flow: Name, ctx: Ctx, user: LabelKeeper) -> LabelCheckOut:
+    def check_labels(on: Annotated[OnFlow, _on_flow("resolve_labels")]) -> LabelCheckOut:
         """Find the flow's label conflicts of every kind and record the new ones (re-checking duplicates none)."""
-        runtime = _flow(ctx, user, "resolve_labels", flow)
-        report = labels.check(ctx.db, runtime.flow, user.name)
+        report = labels.check(on.db, on.flow, on.user.name)
         return LabelCheckOut(
             found=report.found,
-            new=[_conflict_out(c, user) for c in report.new],
-            reopened=[_conflict_out(c, user) for c in report.reopened],
-            updated=[_conflict_out(c, user) for c in report.updated],
-            open=[_conflict_out(c, user) for c in report.open],
+            new=[_conflict_out(c, on.user) for c in report.new],
+            reopened=[_conflict_out(c, on.user) for c in report.reopened],
+            updated=[_conflict_out(c, on.user) for c in report.updated],
+            open=[_conflict_out(c, on.user) for c in report.open],
         )
 
     @app.get("/api/v1/flows/{flow}/labels/conflicts", tags=["learning"], responses=READ)
     def label_conflicts(
-        flow: Name,
-        ctx: Ctx,
-        user: LabelKeeper,
+        on: Annotated[OnFlow, _on_flow("resolve_labels")],
         status: Annotated[str, Query(pattern="^(open|resolved|all)$")] = "open",
     ) -> LabelConflictsOut:
         """The flow's recorded label conflicts, oldest first (``POST .../labels/check`` finds new ones)."""
-        _flow(ctx, user, "resolve_labels", flow)
-        found = labels.conflicts(ctx.db, [flow], status=status)
-        return LabelConflictsOut(conflicts=[_conflict_out(c, user) for c in found])
+        found = labels.conflicts(on.db, [on.flow.name], status=status)
+        return LabelConflictsOut(conflicts=[_conflict_out(c, on.user) for c in found])
 
     @app.post("/api/v1/flows/{flow}/labels/conflicts/{conflict_id}/resolve", tags=["learning"], responses=WRITE)
     def resolve_label_conflict(
-        flow: Name, conflict_id: Id, body: ResolveIn, ctx: Ctx, user: LabelKeeper
+        on: Annotated[OnFlow, _on_flow("resolve_labels")], conflict_id: Id, body: ResolveIn
     ) -> LabelConflictOut:
         """Say which label wins and why; until then the case is never trained on."""
-        runtime = _flow(ctx, user, "resolve_labels", flow)
-        resolved = labels.resolve(ctx.db, runtime.flow, conflict_id, body.label, body.reason, user.name)
-        return _conflict_out(resolved, user)
+        resolved = labels.resolve(on.db, on.flow, conflict_id, body.label, body.reason, on.user.name)
+        return _conflict_out(resolved, on.user)

@@ -68,6 +68,9 @@ def policed(name: bool) -> Any:
 
 
 NameArgument = Annotated[str, typer.Argument(callback=policed(name=True), help="A user name.")]
+FlowArgument = Annotated[str, typer.Argument(callback=policed(name=True), help="The flow.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ReasonOption = Annotated[str, typer.Option(callback=policed(name=False), help="Why (kept in the audit trail).")]
 
 
 def table_of(*headers: str, **options: Any) -> Table:
@@ -158,10 +161,18 @@ def optional_database(project: Project) -> Database | None:
 
 
 @contextmanager
+def opened(path: Path | None) -> Iterator[tuple[Project, Database]]:
+    """The project and its database, under ``errors()``: a command's failures become a message and an exit code."""
+    with errors():
+        loaded = load_project(path)
+        yield loaded, database(loaded)
+
+
+@contextmanager
 def reading(path: Path | None) -> Iterator[Database]:
     """The project's database for a command that only reads it, under ``errors()``."""
-    with errors():
-        yield database(load_project(path))
+    with opened(path) as (_, db):
+        yield db
 
 
 @contextmanager
@@ -170,9 +181,7 @@ def sealed(path: Path | None) -> Iterator[tuple[Project, Database]]:
     sealed once it has committed, before the command says what it did."""
     from signoff import audit
 
-    with errors():
-        loaded = load_project(path)
-        db = database(loaded)
+    with opened(path) as (loaded, db):
         yield loaded, db
         audit.seal(db)
 

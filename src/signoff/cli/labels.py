@@ -13,11 +13,12 @@ from rich.table import Table
 
 from signoff.cli.common import (
     ACTOR,
+    FlowArgument,
+    JsonOption,
     ProjectOption,
-    database,
-    errors,
+    ReasonOption,
     fail,
-    load_project,
+    opened,
     out,
     policed,
     progress,
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from signoff.learning.labels import LabelConflict
 
 labels_app = typer.Typer(help="Label validation: find label conflicts and resolve them.", no_args_is_help=True)
-
-FlowArgument = Annotated[str, typer.Argument(callback=policed(name=True), help="The flow.")]
 
 
 def _flow(project: Project, name: str) -> Flow:
@@ -120,7 +119,7 @@ def _table(found: list[LabelConflict], title: str) -> Table:
 @labels_app.command("check")
 def check(
     flow: FlowArgument,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the open conflicts as JSON Lines.")] = False,
+    as_json: JsonOption = False,
     project: ProjectOption = None,
 ) -> None:
     """Find the flow's label conflicts of every kind and record the new ones (re-checking duplicates none)."""
@@ -151,10 +150,9 @@ def list_conflicts(
     """The flow's recorded label conflicts (``check`` finds new ones)."""
     from signoff.learning import labels
 
-    with errors():
-        loaded = load_project(project)
+    with opened(project) as (loaded, db):
         _flow(loaded, flow)
-        found = labels.conflicts(database(loaded), [flow], status=status)
+        found = labels.conflicts(db, [flow], status=status)
     out.print(_table(found, f"Label conflicts of {flow} ({status})"))
 
 
@@ -163,7 +161,7 @@ def resolve(
     flow: FlowArgument,
     conflict_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The conflict's id.")],
     label: Annotated[str, typer.Option(callback=policed(name=True), help="The label that wins.")],
-    reason: Annotated[str, typer.Option(callback=policed(name=False), help="Why; kept in the audit trail.")],
+    reason: ReasonOption,
     project: ProjectOption = None,
 ) -> None:
     """Say which label wins a conflict, and why; until then the case is never trained on."""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from signoff.cli.common import ProjectOption, database, err, errors, load_project, out, table_of, write_whole
+from signoff.cli.common import ProjectOption, err, opened, out, table_of, write_whole
 
 WindowOption = Annotated[str, typer.Option("--window", "-w", help="hour, day or week (the last one, to now).")]
 
@@ -29,9 +29,7 @@ def metrics_command(
     from signoff.metrics import service as metrics_service
     from signoff.metrics.report import summary_rows
 
-    with errors():
-        loaded = load_project(project)
-        db = database(loaded)
+    with opened(project) as (loaded, db):
         found = metrics_service.flow_metrics(db, loaded, flow, window, points=0)
         raised = alerts.check(db, loaded, [flow]) if check else []
         if raised:
@@ -67,8 +65,7 @@ def report_command(
     from signoff.metrics import service as metrics_service
     from signoff.metrics.report import render
 
-    with errors():
-        loaded = load_project(project)
-        found = metrics_service.flow_metrics(database(loaded), loaded, flow, window, points=points)
+    with opened(project) as (loaded, db):
+        found = metrics_service.flow_metrics(db, loaded, flow, window, points=points)
         write_whole(output, [render(found)])
     out.print(f"Wrote {output} ({output.stat().st_size // 1024} KiB): {found.cases} cases in the last {window}.")

@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from signoff.cli.common import ACTOR, ProjectOption, database, errors, load_project, out, policed, sealed, table_of
+from signoff.cli.common import (
+    ACTOR,
+    FlowArgument,
+    JsonOption,
+    ProjectOption,
+    ReasonOption,
+    opened,
+    out,
+    sealed,
+    table_of,
+)
 from signoff.errors import PromotionRefused
 
 if TYPE_CHECKING:
@@ -22,10 +32,7 @@ models_app = typer.Typer(
     help="Model versions: list, show lineage, evaluate, shadow, canary, promote, roll back.", no_args_is_help=True
 )
 
-FlowArgument = Annotated[str, typer.Argument(help="The flow.")]
-ReasonOption = Annotated[str, typer.Option(callback=policed(name=False), help="Why (kept in the audit trail).")]
 VersionArgument = Annotated[str, typer.Argument(help="The model version (as `signoff models list` names it).")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _plain(version: registry.ModelVersion) -> dict[str, Any]:
@@ -41,9 +48,8 @@ def models_list(flow: FlowArgument, as_json: JsonOption = False, project: Projec
     """Every version of a flow, newest first: status, training set, held-out metrics, who changed its status."""
     from signoff.learning import registry
 
-    with errors():
-        loaded = load_project(project)
-        found = registry.versions(database(loaded), loaded.flow(flow))
+    with opened(project) as (loaded, db):
+        found = registry.versions(db, loaded.flow(flow))
     if as_json:
         out.print_json(data=[_plain(v) for v in found])
         return
@@ -66,9 +72,8 @@ def models_show(
     and where the label came from."""
     from signoff.learning import registry
 
-    with errors():
-        loaded = load_project(project)
-        found = registry.version(database(loaded), loaded.flow(flow), version)
+    with opened(project) as (loaded, db):
+        found = registry.version(db, loaded.flow(flow), version)
     if as_json:
         out.print_json(data=_plain(found))
         return
@@ -124,9 +129,8 @@ def models_evaluate(
     nothing."""
     from signoff.learning import promotion
 
-    with errors():
-        loaded = load_project(project)
-        found = promotion.weigh(database(loaded), loaded, loaded.flow(flow), version)
+    with opened(project) as (loaded, db):
+        found = promotion.weigh(db, loaded, loaded.flow(flow), version)
     if as_json:
         out.print_json(data=found.summary())
         return

@@ -10,9 +10,11 @@ import typer
 
 from signoff.cli.common import (
     ACTOR,
+    FlowArgument,
     FlowsOption,
     NameArgument,
     ProjectOption,
+    ReasonOption,
     as_lead,
     database,
     errors,
@@ -176,7 +178,7 @@ def users_skills(
 def users_conflict(
     name: NameArgument,
     case_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The case they must never review.")],
-    reason: Annotated[str, typer.Option(callback=policed(name=False), help="Why (kept in the audit trail).")],
+    reason: ReasonOption,
     project: ProjectOption = None,
 ) -> None:
     """Mark a reviewer conflicted on a case: its tasks are never offered to them."""
@@ -189,7 +191,7 @@ def users_conflict(
 @users_app.command("unpause")
 def users_unpause(
     name: NameArgument,
-    flow: Annotated[str, typer.Argument(callback=policed(name=True), help="The flow.")],
+    flow: FlowArgument,
     queue: Annotated[str, typer.Argument(callback=policed(name=True), help="The queue.")],
     project: ProjectOption = None,
 ) -> None:
