@@ -21,7 +21,10 @@ size:
 
 Targets at 1M: `signoff metrics` < 1 s and < 300 MB; each page < 300 ms; `signoff queues` < 0.5 s; 100k to 1M
 growth <= 2x. Run: ``make bench-metrics`` or ``.venv/bin/python bench/metrics_scale.py`` (``--sizes 100000`` and
-``--backends sqlite`` for a quick look). It prints numbers and verdicts; it asserts nothing.
+``--backends sqlite`` for a quick look). ``--keep FOLDER`` keeps each built database (the SQLite file in FOLDER,
+the PostgreSQL database ``signoff_bench_metrics_<backend>_<N>``) and reuses it on the next run, so that a change
+to the reads is measured without building again; the first metrics run then folds only what the change needs.
+It prints numbers and verdicts; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import yaml
 from review_queue import (
     DEFAULT_POSTGRES,
     FLOW,
+    _admin,  # the server's admin connection, to keep a database between runs
     analyze,
     console,
     database,
@@ -52,7 +56,7 @@ from review_queue import (
     project_document,
 )
 from rich.table import Table
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from signoff import audit, intake, users
 from signoff.config import load_project
@@ -238,7 +242,8 @@ def served_client(project_path: Path, db: Database) -> Iterator[Any]:
     from signoff.api.app import create_app
     from signoff.web.security import SESSION_COOKIE, cookie_name
 
-    users.create_user(db, "bench-lead", Role.ADMIN, "bench")
+    if all(u.name != "bench-lead" for u in users.list_users(db)):
+        users.create_user(db, "bench-lead", Role.ADMIN, "bench")
     password = users.new_password()
     users.set_password(db, "bench-lead", password, "bench")
     session = users.login(db, "bench-lead", password)
@@ -271,24 +276,51 @@ class Result:
     pages: dict[str, float]
 
 
-def measure(backend: str, n: int, postgres_url: str) -> Result:
+@contextmanager
+def kept(backend: str, n: int, folder: Path, postgres_url: str) -> Iterator[tuple[Path, str, bool]]:
+    """(a folder for the project, the database's URL, whether it was built by an earlier run) of a database kept
+    in ``folder`` (PostgreSQL: on the server, created when missing and never dropped)."""
+    home = folder / f"{backend}-{n}"
+    home.mkdir(parents=True, exist_ok=True)
+    if backend == "sqlite":
+        url = f"sqlite:///{home / 'metrics.db'}"
+    else:
+        name = f"signoff_bench_metrics_{backend}_{n}"
+        with _admin(postgres_url) as admin:
+            if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                admin.execute(f'CREATE DATABASE "{name}"')
+        url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    yield home, url, (home / "built").exists()
+
+
+@contextmanager
+def scratch(backend: str, postgres_url: str) -> Iterator[tuple[Path, str, bool]]:
     with (
         tempfile.TemporaryDirectory(prefix="signoff-bench-") as folder,
         database(backend, Path(folder), postgres_url, "metrics") as url,
     ):
-        project_path = write_project(Path(folder), url)
+        yield Path(folder), url, False
+
+
+def measure(backend: str, n: int, postgres_url: str, keep: Path | None = None) -> Result:
+    place = kept(backend, n, keep, postgres_url) if keep is not None else scratch(backend, postgres_url)
+    with place as (folder, url, built_before):
+        project_path = write_project(folder, url)
         project = load_project(project_path)
         db = Database(url)
         try:
             migrate.upgrade(db)
-            intake.prepare(db, project)
-            for i in range(REVIEWERS):
-                users.create_user(db, f"bench-r{i}", Role.REVIEWER, "bench")
-            started = time.perf_counter()
-            build(db, n)
-            built = time.perf_counter() - started
-            sealed = seal_all(db)
-            analyze(db)
+            built = sealed = 0.0
+            if not built_before:
+                intake.prepare(db, project)
+                for i in range(REVIEWERS):
+                    users.create_user(db, f"bench-r{i}", Role.REVIEWER, "bench")
+                started = time.perf_counter()
+                build(db, n)
+                built = time.perf_counter() - started
+                sealed = seal_all(db)
+                analyze(db)
+                (folder / "built").touch()
             floor = median_seconds(lambda: bare_aggregate(db))
             process = median_run([cli(project_path, "--help") for _ in range(RUNS)])
             first = cli(project_path, "metrics", FLOW)
@@ -354,13 +386,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--postgres", default=os.environ.get("SIGNOFF_BENCH_POSTGRES", DEFAULT_POSTGRES))
+    parser.add_argument("--keep", type=Path, help="keep the built databases here and reuse them on the next run")
     args = parser.parse_args()
     for line in machine_facts(args.postgres if "postgresql" in args.backends else None, load_average()):
         console.print(line)
     results = []
     for backend in args.backends.split(","):
         for n in (int(s) for s in args.sizes.split(",")):
-            results.append(measure(backend, n, args.postgres))
+            results.append(measure(backend, n, args.postgres, args.keep))
             show(results[-1:])
     show(results)
     console.print(f"load average after: {load_average()}")

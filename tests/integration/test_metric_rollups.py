@@ -219,12 +219,26 @@ def test_a_fold_adds_each_case_once_whatever_the_chunk(db: Database, tmp_path: P
         found = Counter((f.created_at.replace(minute=0, second=0, microsecond=0), "n", "") for f in facts)
         return {key: (n, 0.0) for key, n in found.items()}
 
-    assert rollups.fold(db, "test-flow", "test", target, count, chunk=7) == target
-    assert rollups.fold(db, "test-flow", "test", target, count, chunk=7) == target  # nothing left: nothing added
+    assert rollups.fold(db, "test-flow", {"test": count}, target, chunk=7) == {"test": target}
+    assert rollups.fold(db, "test-flow", {"test": count}, target, chunk=7) == {"test": target}  # nothing added
+    # a scope begun later is folded from its own mark in the same pass as one further on, which adds nothing twice
+    _record(db, rng, 100, now - timedelta(hours=5), 4)
+    later = rollups.final_case_id(db)
+    read: list[int] = []
+
+    def counted(facts: list[rollups.CaseFact]) -> rollups.Cells:
+        read.extend(f.id for f in facts)
+        return count(facts)
+
+    reached = rollups.fold(db, "test-flow", {"test": count, "late": counted}, later, chunk=50)
+    assert reached == {"test": later, "late": later}
+    assert len(read) == len(set(read))
     with db.transaction(write=False) as conn:
-        folded = sum(c.count for c in rollups.sums(conn, "test-flow", "test", now - timedelta(days=1), now, ["n"]))
         recorded = conn.execute(select(func.count()).select_from(cases).where(cases.c.status != "gold")).scalar_one()
-    assert folded == recorded and 250 < recorded < 300  # gold cases are not folded
+        for scope in ("test", "late"):
+            cells = rollups.sums(conn, "test-flow", scope, now - timedelta(days=1), now, ["n"])
+            assert sum(c.count for c in cells) == recorded
+    assert len(read) == recorded and 330 < recorded < 400  # gold cases are not folded
 
 
 def test_prometheus_totals_add_the_cases_above_the_mark_to_the_cells(db: Database, tmp_path: Path) -> None:

@@ -267,9 +267,13 @@ class Reference:
         return asdict(self)
 
 
-def fold(db: Database, flow: str, rollup: Counting | Reference) -> int:
-    """Fold every final case of ``flow`` into ``rollup``'s cells; returns the mark reached."""
-    return store.fold(db, flow, rollup.scope, store.final_case_id(db), rollup.cells_of, reads=rollup.reads)
+def fold(db: Database, flow: str, rollups: Iterable[Counting | Reference]) -> dict[str, int]:
+    """Fold every final case of ``flow`` into the cells of each of ``rollups``, reading the new cases once for
+    all of them; returns each scope's mark reached."""
+    rollups = list(rollups)
+    reads = {column for rollup in rollups for column in rollup.reads}
+    scopes = {rollup.scope: rollup.cells_of for rollup in rollups}
+    return store.fold(db, flow, scopes, store.final_case_id(db), reads=sorted(reads))
 
 
 def window(

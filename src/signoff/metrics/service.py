@@ -301,9 +301,8 @@ def _counted(conn: Any, flow: Flow, start: datetime, end: datetime, mark: int) -
 def _fold(db: Database, flow: Flow, reference: rollups.Reference | None) -> Marks:
     """Fold what was recorded since the last read into the cells (exact: every final case, once)."""
     counting = rollups.Counting(flow.groups)
-    counts = rollups.fold(db, flow.name, counting)
-    drifted = rollups.fold(db, flow.name, reference) if reference is not None else 0
-    return Marks(counts, drifted)
+    reached = rollups.fold(db, flow.name, [counting] if reference is None else [counting, reference])
+    return Marks(reached[counting.scope], reached[reference.scope] if reference is not None else 0)
 
 
 def _series(conn: Any, flow: Flow, window: str, end: datetime, points: int, now: datetime, mark: int) -> list[Point]:

@@ -142,29 +142,34 @@ def _add(db: Database, conn: Connection, flow: str, scope: str, cells: Cells) ->
 def fold(
     db: Database,
     flow: str,
-    scope: str,
+    scopes: Mapping[str, Callable[[list[CaseFact]], Cells]],
     target: int,
-    cells_of: Callable[[list[CaseFact]], Cells],
     chunk: int = 20_000,
     reads: Iterable[str] = FACT_COLUMNS,
-) -> int:
-    """Fold the flow's cases up to id ``target`` into ``scope``'s cells, ``chunk`` ids per transaction (memory stays
-    bounded and a killed fold keeps what it did). ``reads``: the JSON columns ``cells_of`` looks at. Returns the
-    mark reached."""
+) -> dict[str, int]:
+    """Fold the flow's cases up to id ``target`` into the cells of each of ``scopes`` (scope -> how its cells are
+    made from facts), ``chunk`` ids per transaction (memory stays bounded and a killed fold keeps what it did).
+    The new cases are read once for every scope; a scope whose mark is further on takes only the cases above it.
+    ``reads``: the JSON columns any of the ``scopes`` looks at. Returns each scope's mark reached."""
     reads = tuple(reads)
     while True:
         with db.transaction() as conn:
             now = db.now(conn)
-            position = _locked_mark(db, conn, flow, scope, now)
-            if position >= target:
-                return position
-            upper = min(position + chunk, target)
-            _add(db, conn, flow, scope, cells_of(facts_after(conn, flow, position, upper, reads)))
-            conn.execute(
-                update(rollup_marks)
-                .where(rollup_marks.c.flow == flow, rollup_marks.c.scope == scope)
-                .values(position=upper, updated_at=now)
-            )
+            positions = {scope: _locked_mark(db, conn, flow, scope, now) for scope in sorted(scopes)}
+            lowest = min(positions.values(), default=target)
+            if lowest >= target:
+                return positions
+            upper = min(lowest + chunk, target)
+            facts = facts_after(conn, flow, lowest, upper, reads)
+            for scope, position in positions.items():
+                if position >= upper:
+                    continue
+                _add(db, conn, flow, scope, scopes[scope]([f for f in facts if f.id > position]))
+                conn.execute(
+                    update(rollup_marks)
+                    .where(rollup_marks.c.flow == flow, rollup_marks.c.scope == scope)
+                    .values(position=upper, updated_at=now)
+                )
 
 
 def sums(
