@@ -83,12 +83,23 @@ def turnaround(created: Times, completed: Times) -> Turnaround | None:
     """
     seconds = _seconds(created, completed, ("created", "completed"))
     done = seconds[~np.isnan(seconds)]
+    return turnaround_of(done, int(seconds.size - done.size))
+
+
+def _completed(seconds: npt.ArrayLike) -> Floats:
+    done = np.asarray(seconds, dtype=np.float64)
     if (done < 0).any():
         raise InvalidInput([Problem("completed", "a task was completed before it was created")])
+    return done
+
+
+def turnaround_of(seconds: npt.ArrayLike, still_open: int = 0) -> Turnaround | None:
+    """``turnaround`` from the completed tasks' seconds (as the store computes them) and the open tasks' count."""
+    done = _completed(seconds)
     if done.size == 0:
         return None
     p50, p95 = np.percentile(done, [50, 95])
-    return Turnaround(int(done.size), int(seconds.size - done.size), float(done.mean()), float(p50), float(p95))
+    return Turnaround(int(done.size), still_open, float(done.mean()), float(p50), float(p95))
 
 
 @dataclass(frozen=True)
@@ -105,9 +116,12 @@ def turnaround_bins(created: Times, completed: Times, bins: int = 12) -> list[Bi
     from the shortest to the longest (turnaround spans seconds to days; even bins would put almost everything
     in the first). Zero-second turnarounds count in the first bin. Empty when no task was completed."""
     seconds = _seconds(created, completed, ("created", "completed"))
-    done = seconds[~np.isnan(seconds)]
-    if (done < 0).any():
-        raise InvalidInput([Problem("completed", "a task was completed before it was created")])
+    return turnaround_bins_of(seconds[~np.isnan(seconds)], bins)
+
+
+def turnaround_bins_of(seconds: npt.ArrayLike, bins: int = 12) -> list[Bin]:
+    """``turnaround_bins`` from the completed tasks' seconds."""
+    done = _completed(seconds)
     if done.size == 0:
         return []
     low, high = max(float(done.min()), 1.0), max(float(done.max()), 1.0)
@@ -132,6 +146,12 @@ class SlaCompliance:
     breached: int
     pending: int
     no_due: int
+
+    @classmethod
+    def of(cls, met: int, breached: int, pending: int, no_due: int) -> SlaCompliance:
+        """From the tasks counted by their result (as the store counts them)."""
+        decided = met + breached
+        return cls(met / decided if decided else None, met, breached, pending, no_due)
 
 
 def sla_compliance(
@@ -158,8 +178,7 @@ def sla_compliance(
                 pending += 1
     except TypeError as error:  # naive and aware datetimes mixed
         raise InvalidInput([Problem("completed", f"cannot compare with the due times: {error}")]) from error
-    decided = met + breached
-    return SlaCompliance(met / decided if decided else None, met, breached, pending, no_due)
+    return SlaCompliance.of(met, breached, pending, no_due)
 
 
 def cost_per_corrected(human_labour_cost: float, system_cost: float, n_corrected: int) -> float | None:

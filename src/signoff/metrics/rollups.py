@@ -277,22 +277,31 @@ def fold(db: Database, flow: str, rollups: Iterable[Counting | Reference]) -> di
 
 
 def window(
-    conn: Any, flow: str, scope: str, cells_of: Any, kinds: Iterable[str], start: datetime, end: datetime, mark: int
+    conn: Any,
+    flow: str,
+    rollup: Counting | Reference,
+    kinds: Iterable[str],
+    start: datetime,
+    end: datetime,
+    mark: int,
+    reads: Iterable[str] | None = None,
 ) -> Window:
     """The cells of ``kinds`` over ``[start, end)``: whole hours from the cells, the edges and the unfolded cases
-    raw (see the module's docstring). ``mark``: up to which id ``scope`` was folded."""
+    raw (see the module's docstring). ``mark``: up to which id ``rollup`` was folded. ``reads``: the case columns
+    the raw parts need for these kinds (all that ``rollup`` reads by default; none for the verdicts)."""
     kinds = tuple(kinds)
+    columns = tuple(rollup.reads if reads is None else reads)
     first, last = ceil_hour(start), ceil_hour(end)
     found: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
-    for cell in store.sums(conn, flow, scope, first, last, kinds):
+    for cell in store.sums(conn, flow, rollup.scope, first, last, kinds):
         found[(cell.kind, cell.key)][0] += cell.count
         found[(cell.kind, cell.key)][1] += cell.total
-    head = store.facts_between(conn, flow, start, first) if start < first else []
-    after_end = store.facts_between(conn, flow, end, last, up_to=mark) if end < last else []
-    unfolded = [f for f in store.facts_after(conn, flow, mark) if first <= f.created_at < end]
+    head = store.facts_between(conn, flow, start, first, reads=columns) if start < first else []
+    after_end = store.facts_between(conn, flow, end, last, up_to=mark, reads=columns) if end < last else []
+    unfolded = [f for f in store.facts_after(conn, flow, mark, reads=columns) if first <= f.created_at < end]
     wanted = set(kinds)
     for sign, facts in ((1, head), (-1, after_end), (1, unfolded)):
-        for (_, kind, key), (count, total) in cells_of(facts).items():
+        for (_, kind, key), (count, total) in rollup.cells_of(facts).items():
             if kind in wanted:
                 found[(kind, key)][0] += sign * count
                 found[(kind, key)][1] += sign * total

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, text
+from sqlalchemy import Connection, Float, Integer, and_, case, cast, func, select, text
 
 from signoff.store.joins import reviews_with_task, routed
 from signoff.store.schema import (
@@ -25,22 +25,74 @@ from signoff.store.schema import (
 )
 
 
-def task_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> list[Any]:
-    """Tasks of ``flow`` created in ``[start, end)``: kind, queue, created, completed and due times."""
-    query = (
-        select(
-            tasks.c.id,
-            tasks.c.case_id,
-            tasks.c.kind,
-            tasks.c.queue,
-            tasks.c.created_at,
-            tasks.c.completed_at,
-            tasks.c.due_at,
-        )
-        .where(tasks.c.flow == flow, tasks.c.created_at >= start, tasks.c.created_at < end)
-        .order_by(tasks.c.id)
+def _bucket(column: Any, edges: Sequence[datetime]) -> Any:
+    """Which window between consecutive ``edges`` a time falls in (0 the first); rows outside are filtered out."""
+    return case(*((column < edge, i) for i, edge in enumerate(edges[1:])), else_=len(edges) - 1)
+
+
+def _in(column: Any, edges: Sequence[datetime]) -> Any:
+    return and_(column >= edges[0], column < edges[-1])
+
+
+def _seconds(conn: Connection, start: Any, end: Any) -> Any:
+    """``end - start`` in seconds, computed by the database: exact on PostgreSQL (numeric); on SQLite from the
+    stored text, whole seconds and the fraction apart, so that the microseconds are not rounded (as julianday and
+    strftime round them to milliseconds)."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.extract("epoch", end - start), Float)
+    whole = [cast(func.strftime("%s", func.substr(at, 1, 19)), Integer) for at in (end, start)]  # strftime rounds
+    return whole[0] - whole[1] + cast(func.substr(end, 20), Float) - cast(func.substr(start, 20), Float)
+
+
+def turnarounds(conn: Connection, flow: str, edges: Sequence[datetime]) -> list[tuple[int, float]]:
+    """(window, seconds from creation to completion) of each completed review and audit task (not gold) of
+    ``flow`` created between ``edges[0]`` and ``edges[-1]``: two numbers a task, computed by the database."""
+    query = select(_bucket(tasks.c.created_at, edges), _seconds(conn, tasks.c.created_at, tasks.c.completed_at)).where(
+        tasks.c.flow == flow, tasks.c.kind != "gold", tasks.c.completed_at.is_not(None), _in(tasks.c.created_at, edges)
     )
-    return list(conn.execute(query))
+    return [(int(bucket), float(seconds)) for bucket, seconds in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """A window's review and audit tasks (not gold) by what became of them (see ``kpis.SlaCompliance``)."""
+
+    open: int
+    met: int
+    breached: int
+    pending: int
+    no_due: int
+
+
+def task_counts(conn: Connection, flow: str, edges: Sequence[datetime], now: datetime) -> dict[int, TaskCounts]:
+    """Per window between consecutive ``edges``: the tasks created in it, counted by the database."""
+    done, due = tasks.c.completed_at, tasks.c.due_at
+    counted = (
+        done.is_(None),
+        due.is_not(None) & done.is_not(None) & (done <= due),
+        due.is_not(None) & ((done.is_not(None) & (done > due)) | (done.is_(None) & (due < now))),
+        due.is_not(None) & done.is_(None) & (due >= now),
+        due.is_(None),
+    )
+    bucket = _bucket(tasks.c.created_at, edges)
+    query = (
+        select(bucket, *(func.sum(case((condition, 1), else_=0)) for condition in counted))
+        .where(tasks.c.flow == flow, tasks.c.kind != "gold", _in(tasks.c.created_at, edges))
+        .group_by(bucket)
+    )
+    return {int(row[0]): TaskCounts(*(int(n or 0) for n in row[1:])) for row in conn.execute(query)}
+
+
+def review_counts(conn: Connection, flow: str, edges: Sequence[datetime]) -> dict[int, int]:
+    """Per window between consecutive ``edges``: the reviews submitted in it on tasks of ``flow``."""
+    bucket = _bucket(reviews.c.created_at, edges)
+    query = (
+        select(bucket, func.count())
+        .select_from(reviews_with_task())
+        .where(tasks.c.flow == flow, _in(reviews.c.created_at, edges))
+        .group_by(bucket)
+    )
+    return {int(b): int(n) for b, n in conn.execute(query)}
 
 
 def review_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> list[Any]:
@@ -130,27 +182,26 @@ def not_by_model(conn: Connection, flow: str, start: datetime, end: datetime) ->
     return [_decided_case(row) for row in conn.execute(query)]
 
 
-def overridden_times(
-    conn: Connection, flow: str, start: datetime, end: datetime, people: Sequence[str]
-) -> list[datetime]:
-    """When each case of ``flow`` created in ``[start, end)`` was created, for those whose decision one of
-    ``people`` (the deciders that are people) made against the model's label: the trend's corrected counts, read
-    through ``ix_decisions_not_model`` and without the cases' documents."""
+def corrected_counts(conn: Connection, flow: str, edges: Sequence[datetime], people: Sequence[str]) -> dict[int, int]:
+    """Per window between consecutive ``edges``: the cases of ``flow`` created in it whose decision one of
+    ``people`` (the deciders that are people) made against the model's label, counted through
+    ``ix_decisions_not_model`` without the cases' documents."""
+    bucket = _bucket(cases.c.created_at, edges)
     query = (
-        select(cases.c.created_at)
+        select(bucket, func.count())
         .select_from(routed(decisions.join(cases, cases.c.id == decisions.c.case_id), decisions.c.case_id))
         .where(
             text(NOT_MODEL),
             decisions.c.decided_by.in_(list(people)),
-            decisions.c.created_at >= start,
+            decisions.c.created_at >= edges[0],
             decisions.c.label.is_distinct_from(predictions.c.label),
             cases.c.flow == flow,
-            cases.c.created_at >= start,
-            cases.c.created_at < end,
+            _in(cases.c.created_at, edges),
             cases.c.status != "gold",
         )
+        .group_by(bucket)
     )
-    return list(conn.execute(query).scalars())
+    return {int(b): int(n) for b, n in conn.execute(query)}
 
 
 def decided_cases(conn: Connection, case_ids: Collection[int]) -> list[DecidedCase]:

@@ -75,10 +75,16 @@ def _facts(reads: Iterable[str] = FACT_COLUMNS) -> Any:
 
 
 def facts_between(
-    conn: Connection, flow: str, start: datetime, end: datetime, *, up_to: int | None = None
+    conn: Connection,
+    flow: str,
+    start: datetime,
+    end: datetime,
+    *,
+    up_to: int | None = None,
+    reads: Iterable[str] = FACT_COLUMNS,
 ) -> list[CaseFact]:
     """The flow's cases created in ``[start, end)`` (only those with an id up to ``up_to``, when given)."""
-    query = _facts().where(cases.c.flow == flow, cases.c.created_at >= start, cases.c.created_at < end)
+    query = _facts(reads).where(cases.c.flow == flow, cases.c.created_at >= start, cases.c.created_at < end)
     if up_to is not None:
         query = query.where(cases.c.id <= up_to)
     return [CaseFact.from_row(row) for row in conn.execute(query.order_by(cases.c.id))]
