@@ -120,7 +120,7 @@ def build(db: Database, n: int) -> None:
         reviewer_ids = [int(r) for r in conn.execute(text("SELECT id FROM users WHERE name LIKE 'bench-r%'")).scalars()]
     step = DAYS * 86400 / n
     # case k (1..n): its score, group and verdict from k alone
-    score = "((k * 7919) % 1000) / 1000.0"
+    score = "(((k % 1000) * 7919) % 1000) / 1000.0"  # k * 7919 itself would overflow PostgreSQL's integer at 1M
     group = "CASE WHEN k % 3 = 0 THEN 'b' ELSE 'a' END"
     verdict = "CASE WHEN k % 100 < 85 THEN 'auto' WHEN k % 100 < 97 THEN 'review' ELSE 'audit' END"
     label = f"CASE WHEN {score} > 0.5 THEN 'bad' ELSE 'good' END"
@@ -282,15 +282,21 @@ def kept(backend: str, n: int, folder: Path, postgres_url: str) -> Iterator[tupl
     in ``folder`` (PostgreSQL: on the server, created when missing and never dropped)."""
     home = folder / f"{backend}-{n}"
     home.mkdir(parents=True, exist_ok=True)
+    built = (home / "built").exists()
     if backend == "sqlite":
+        if not built:  # a build that did not finish is started again
+            for leftover in home.glob("metrics.db*"):
+                leftover.unlink()
         url = f"sqlite:///{home / 'metrics.db'}"
     else:
         name = f"signoff_bench_metrics_{backend}_{n}"
         with _admin(postgres_url) as admin:
+            if not built:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 admin.execute(f'CREATE DATABASE "{name}"')
         url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    yield home, url, (home / "built").exists()
+    yield home, url, built
 
 
 @contextmanager
