@@ -199,6 +199,7 @@ def seal_all(db: Database) -> float:
 class Run:
     seconds: float
     rss_mb: float
+    cpu: float  # user + system seconds of the process: what the command costs, whatever else the machine runs
 
 
 def cli(project: Path, *args: str) -> Run:
@@ -212,11 +213,15 @@ def cli(project: Path, *args: str) -> Run:
     seconds = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"{' '.join(args)} failed: {process.stderr.read().decode() if process.stderr else ''}")
-    return Run(seconds, usage.ru_maxrss / 1024)
+    return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def median_run(runs: list[Run]) -> Run:
-    return Run(statistics.median(r.seconds for r in runs), max(r.rss_mb for r in runs))
+    return Run(
+        statistics.median(r.seconds for r in runs),
+        max(r.rss_mb for r in runs),
+        statistics.median(r.cpu for r in runs),
+    )
 
 
 def median_seconds(call: Callable[[], object]) -> float:
@@ -347,7 +352,7 @@ def measure(backend: str, n: int, postgres_url: str, keep: Path | None = None) -
 
 
 def show(results: list[Result]) -> None:
-    commands = Table(title="Commands, each a new process (median of 3 wall; peak RSS)")
+    commands = Table(title="Commands, each a new process (median of 3: wall, CPU; peak RSS)")
     for column in ("database", "cases", "signoff --help", "metrics (1st: fold)", "metrics", "queues", "reviewers"):
         commands.add_column(column, justify="right")
     served = Table(title="In the process: the services and the pages (median of 3), beside the SQL floor")
@@ -357,8 +362,10 @@ def show(results: list[Result]) -> None:
         commands.add_row(
             r.backend,
             f"{r.cases:,}",
-            *(f"{run.seconds:.2f} s, {run.rss_mb:.0f} MB" for run in (r.process, r.first_metrics, r.metrics)),
-            *(f"{run.seconds:.2f} s, {run.rss_mb:.0f} MB" for run in (r.queues, r.reviewers)),
+            *(
+                f"{run.seconds:.2f} s ({run.cpu:.2f} s CPU), {run.rss_mb:.0f} MB"
+                for run in (r.process, r.first_metrics, r.metrics, r.queues, r.reviewers)
+            ),
         )
         timed = {**r.calls, **r.pages}
         served.add_row(
