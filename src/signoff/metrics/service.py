@@ -300,33 +300,44 @@ def _fold(db: Database, flow: Flow, reference: rollups.Reference | None) -> Mark
 
 @dataclass(frozen=True)
 class Work:
-    """The review work of consecutive windows, counted by the database: per window, the completed tasks'
-    turnaround in seconds, the tasks by SLA result, the reviews submitted and the cases people corrected."""
+    """The review work of consecutive windows, counted by the database: per window, the completed tasks (their
+    count, total seconds and the order statistics of the percentiles), the tasks by SLA result, the reviews
+    submitted and the cases people corrected."""
 
-    seconds: dict[int, list[float]]
+    completed: dict[int, metric_store.Completed]
     tasks: dict[int, metric_store.TaskCounts]
     reviews: dict[int, int]
     corrected: dict[int, int]
 
     @classmethod
     def read(cls, conn: Any, flow: str, edges: list[datetime], now: datetime) -> Work:
-        seconds: dict[int, list[float]] = defaultdict(list)
-        for bucket, value in metric_store.turnarounds(conn, flow, edges):
-            seconds[bucket].append(value)
         return cls(
-            dict(seconds),
+            metric_store.completed(conn, flow, edges, kpis.PERCENTS),
             metric_store.task_counts(conn, flow, edges, now),
             metric_store.review_counts(conn, flow, edges),
             metric_store.corrected_counts(conn, flow, edges, HUMAN),
         )
 
     def turnaround(self, i: int) -> kpis.Turnaround | None:
-        counted = self.tasks.get(i)
-        return kpis.turnaround_of(self.seconds.get(i, []), counted.open if counted else 0)
+        done, counted = self.completed.get(i), self.tasks.get(i)
+        if done is None:
+            return None
+        return kpis.turnaround_ranked(done.n, counted.open if counted else 0, done.total, done.ranked)
 
     def sla(self, i: int) -> kpis.SlaCompliance:
         counted = self.tasks.get(i, metric_store.TaskCounts(0, 0, 0, 0, 0))
         return kpis.SlaCompliance.of(counted.met, counted.breached, counted.pending, counted.no_due)
+
+    def spread(self, conn: Any, flow: str, i: int, start: datetime, end: datetime) -> list[kpis.Bin]:
+        """Window ``i``'s turnaround distribution (``kpis.turnaround_bins``), its bins counted by the database."""
+        done = self.completed.get(i)
+        if done is None:
+            return []
+        shortest, longest = done.ranked[0], done.ranked[done.n - 1]
+        edges = kpis.turnaround_edges(shortest, longest)
+        if edges is None:
+            return [kpis.Bin(shortest, longest, done.n)]
+        return kpis.binned(edges, metric_store.completed_in_bins(conn, flow, start, end, edges))
 
 
 def _series(conn: Any, flow: Flow, edges: list[datetime], work: Work, mark: int) -> list[Point]:
@@ -377,10 +388,10 @@ def flow_metrics(
         before, _ = _fairness(conn, flow, start - span, start, marks.counts, _audit_labels(previous_reviews))
         data_drift = _drift(conn, flow, source, reference, marks, start, end, counted.cases)
         series = _series(conn, flow, edges, work, marks.counts) if points else []
+        last = len(edges) - 2
+        spread = work.spread(conn, flow.name, last, start, end)
 
-    last = len(edges) - 2
     done, sla = work.turnaround(last), work.sla(last)
-    spread = kpis.turnaround_bins_of(work.seconds.get(last, []))
 
     audited = list(audits.values())
     model = model_accuracy(audited)

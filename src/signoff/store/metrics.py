@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Float, Integer, and_, case, cast, func, select, text
+from sqlalchemy import Connection, Float, Integer, and_, case, cast, func, or_, select, text
 
 from signoff.store.joins import reviews_with_task, routed
 from signoff.store.schema import (
@@ -44,13 +44,62 @@ def _seconds(conn: Connection, start: Any, end: Any) -> Any:
     return whole[0] - whole[1] + cast(func.substr(end, 20), Float) - cast(func.substr(start, 20), Float)
 
 
-def turnarounds(conn: Connection, flow: str, edges: Sequence[datetime]) -> list[tuple[int, float]]:
-    """(window, seconds from creation to completion) of each completed review and audit task (not gold) of
-    ``flow`` created between ``edges[0]`` and ``edges[-1]``: two numbers a task, computed by the database."""
-    query = select(_bucket(tasks.c.created_at, edges), _seconds(conn, tasks.c.created_at, tasks.c.completed_at)).where(
-        tasks.c.flow == flow, tasks.c.kind != "gold", tasks.c.completed_at.is_not(None), _in(tasks.c.created_at, edges)
+@dataclass(frozen=True)
+class Completed:
+    """A window's completed tasks as the percentiles need them: how many, their total seconds, and the order
+    statistics asked for (0-based rank in ascending order -> seconds)."""
+
+    n: int
+    total: float
+    ranked: dict[int, float]
+
+
+def completed(conn: Connection, flow: str, edges: Sequence[datetime], percents: Sequence[int]) -> dict[int, Completed]:
+    """Per window between consecutive ``edges``: the review and audit tasks (not gold) of ``flow`` created in it
+    and completed, with the seconds from creation to completion of the shortest, the longest, and the ranks
+    around each of ``percents`` (integer percentiles: ``(n - 1) * p / 100`` and one either side). The database
+    sorts (a window function); only those few rows a window come back, however many tasks it holds."""
+    seconds = _seconds(conn, tasks.c.created_at, tasks.c.completed_at).label("seconds")
+    done = (
+        select(_bucket(tasks.c.created_at, edges).label("bucket"), seconds)
+        .where(tasks.c.flow == flow, tasks.c.kind != "gold", tasks.c.completed_at.is_not(None))
+        .where(_in(tasks.c.created_at, edges))
+        .subquery()
     )
-    return [(int(bucket), float(seconds)) for bucket, seconds in conn.execute(query)]
+    ranked = select(
+        done.c.bucket,
+        done.c.seconds,
+        (func.row_number().over(partition_by=done.c.bucket, order_by=done.c.seconds) - 1).label("rank"),
+        func.count().over(partition_by=done.c.bucket).label("n"),
+        func.sum(done.c.seconds).over(partition_by=done.c.bucket).label("total"),
+    ).subquery()
+    rank, last = ranked.c.rank, ranked.c.n - 1
+    asked = [rank == 0, rank == last]
+    asked += [rank.between(last * p // 100 - 1, last * p // 100 + 1) for p in percents]
+    found: dict[int, Completed] = {}
+    for row in conn.execute(select(ranked).where(or_(*asked))):
+        window = found.setdefault(int(row.bucket), Completed(int(row.n), float(row.total), {}))
+        window.ranked[int(row.rank)] = float(row.seconds)
+    return found
+
+
+def completed_in_bins(conn: Connection, flow: str, start: datetime, end: datetime, edges: Sequence[float]) -> list[int]:
+    """How many of the completed tasks (not gold) of ``flow`` created in ``[start, end)`` took a number of seconds
+    in each bin between consecutive ``edges`` (clipped to the outer edges; the last bin includes its top)."""
+    seconds = _seconds(conn, tasks.c.created_at, tasks.c.completed_at)
+    low, high = edges[0], edges[-1]
+    clipped = case((seconds < low, low), (seconds > high, high), else_=seconds)
+    bucket = case(*((clipped < edge, i) for i, edge in enumerate(edges[1:-1])), else_=len(edges) - 2)
+    query = (
+        select(bucket, func.count())
+        .where(tasks.c.flow == flow, tasks.c.kind != "gold", tasks.c.completed_at.is_not(None))
+        .where(tasks.c.created_at >= start, tasks.c.created_at < end)
+        .group_by(bucket)
+    )
+    counts = [0] * (len(edges) - 1)
+    for i, n in conn.execute(query):
+        counts[int(i)] = int(n)
+    return counts
 
 
 @dataclass(frozen=True)
