@@ -279,7 +279,7 @@ class Counted:
 
 def _counted(conn: Any, flow: Flow, start: datetime, end: datetime, mark: int) -> Counted:
     counting = rollups.Counting(flow.groups)
-    window = rollups.window(conn, flow.name, counting, (rollups.VERDICT,), start, end, mark, reads=())
+    window = rollups.window(conn, flow.name, counting, (rollups.VERDICT,), start, end, mark, rollups.raw_verdicts)
     cases = flagged = 0
     reasons: dict[str, int] = defaultdict(int)
     for (_, key), (count, _) in window.items():

@@ -101,6 +101,25 @@ def facts_after(
     return [CaseFact.from_row(row) for row in conn.execute(query.order_by(cases.c.id)) if row.flow == flow]
 
 
+def verdicts_between(
+    conn: Connection, flow: str, start: datetime, end: datetime, *, up_to: int | None = None, above: int | None = None
+) -> list[tuple[str, str | None, int]]:
+    """(verdict, rule, cases) of the flow's cases created in ``[start, end)`` (with an id up to ``up_to``, or
+    above ``above``, when given), counted by the database: what a window's part-hours add to its verdict cells,
+    without reading the cases themselves."""
+    query = (
+        select(routes.c.verdict, routes.c.rule, func.count())
+        .select_from(routed(cases, cases.c.id))
+        .where(cases.c.status != "gold", cases.c.flow == flow, cases.c.created_at >= start, cases.c.created_at < end)
+        .group_by(routes.c.verdict, routes.c.rule)
+    )
+    if up_to is not None:
+        query = query.where(cases.c.id <= up_to)
+    if above is not None:
+        query = query.where(cases.c.id > above)
+    return [(str(verdict), rule, int(n)) for verdict, rule, n in conn.execute(query)]
+
+
 def final_case_id(db: Database) -> int:
     """The highest case id below which no case can still appear: on PostgreSQL, read once the writers in flight on
     ``cases`` have finished (a SHARE lock, released at once)."""
