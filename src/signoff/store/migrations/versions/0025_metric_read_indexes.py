@@ -1,16 +1,16 @@
 """Indexes for the metrics' windows of review work: a flow's tasks by creation time, and reviews by submission time,
 so that a window's tasks and reviews are found by a range rather than by reading every row.
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0024"
-down_revision = "0023"
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
