@@ -21,7 +21,10 @@ size:
 
 Targets at 1M: `signoff metrics` < 1 s and < 300 MB; each page < 300 ms; `signoff queues` < 0.5 s; 100k to 1M
 growth <= 2x. Run: ``make bench-metrics`` or ``.venv/bin/python bench/metrics_scale.py`` (``--sizes 100000`` and
-``--backends sqlite`` for a quick look). It prints numbers and verdicts; it asserts nothing.
+``--backends sqlite`` for a quick look). ``--keep FOLDER`` keeps each built database (the SQLite file in FOLDER,
+the PostgreSQL database ``signoff_bench_metrics_<backend>_<N>``) and reuses it on the next run, so that a change
+to the reads is measured without building again; the first metrics run then folds only what the change needs.
+It prints numbers and verdicts; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import yaml
 from review_queue import (
     DEFAULT_POSTGRES,
     FLOW,
+    _admin,  # the server's admin connection, to keep a database between runs
     analyze,
     console,
     database,
@@ -52,7 +56,7 @@ from review_queue import (
     project_document,
 )
 from rich.table import Table
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from signoff import audit, intake, users
 from signoff.config import load_project
@@ -116,7 +120,7 @@ def build(db: Database, n: int) -> None:
         reviewer_ids = [int(r) for r in conn.execute(text("SELECT id FROM users WHERE name LIKE 'bench-r%'")).scalars()]
     step = DAYS * 86400 / n
     # case k (1..n): its score, group and verdict from k alone
-    score = "((k * 7919) % 1000) / 1000.0"
+    score = "(((k % 1000) * 7919) % 1000) / 1000.0"  # k * 7919 itself would overflow PostgreSQL's integer at 1M
     group = "CASE WHEN k % 3 = 0 THEN 'b' ELSE 'a' END"
     verdict = "CASE WHEN k % 100 < 85 THEN 'auto' WHEN k % 100 < 97 THEN 'review' ELSE 'audit' END"
     label = f"CASE WHEN {score} > 0.5 THEN 'bad' ELSE 'good' END"
@@ -195,6 +199,7 @@ def seal_all(db: Database) -> float:
 class Run:
     seconds: float
     rss_mb: float
+    cpu: float  # user + system seconds of the process: what the command costs, whatever else the machine runs
 
 
 def cli(project: Path, *args: str) -> Run:
@@ -208,11 +213,15 @@ def cli(project: Path, *args: str) -> Run:
     seconds = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"{' '.join(args)} failed: {process.stderr.read().decode() if process.stderr else ''}")
-    return Run(seconds, usage.ru_maxrss / 1024)
+    return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def median_run(runs: list[Run]) -> Run:
-    return Run(statistics.median(r.seconds for r in runs), max(r.rss_mb for r in runs))
+    return Run(
+        statistics.median(r.seconds for r in runs),
+        max(r.rss_mb for r in runs),
+        statistics.median(r.cpu for r in runs),
+    )
 
 
 def median_seconds(call: Callable[[], object]) -> float:
@@ -238,7 +247,8 @@ def served_client(project_path: Path, db: Database) -> Iterator[Any]:
     from signoff.api.app import create_app
     from signoff.web.security import SESSION_COOKIE, cookie_name
 
-    users.create_user(db, "bench-lead", Role.ADMIN, "bench")
+    if all(u.name != "bench-lead" for u in users.list_users(db)):
+        users.create_user(db, "bench-lead", Role.ADMIN, "bench")
     password = users.new_password()
     users.set_password(db, "bench-lead", password, "bench")
     session = users.login(db, "bench-lead", password)
@@ -271,24 +281,57 @@ class Result:
     pages: dict[str, float]
 
 
-def measure(backend: str, n: int, postgres_url: str) -> Result:
+@contextmanager
+def kept(backend: str, n: int, folder: Path, postgres_url: str) -> Iterator[tuple[Path, str, bool]]:
+    """(a folder for the project, the database's URL, whether it was built by an earlier run) of a database kept
+    in ``folder`` (PostgreSQL: on the server, created when missing and never dropped)."""
+    home = folder / f"{backend}-{n}"
+    home.mkdir(parents=True, exist_ok=True)
+    built = (home / "built").exists()
+    if backend == "sqlite":
+        if not built:  # a build that did not finish is started again
+            for leftover in home.glob("metrics.db*"):
+                leftover.unlink()
+        url = f"sqlite:///{home / 'metrics.db'}"
+    else:
+        name = f"signoff_bench_metrics_{backend}_{n}"
+        with _admin(postgres_url) as admin:
+            if not built:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                admin.execute(f'CREATE DATABASE "{name}"')
+        url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    yield home, url, built
+
+
+@contextmanager
+def scratch(backend: str, postgres_url: str) -> Iterator[tuple[Path, str, bool]]:
     with (
         tempfile.TemporaryDirectory(prefix="signoff-bench-") as folder,
         database(backend, Path(folder), postgres_url, "metrics") as url,
     ):
-        project_path = write_project(Path(folder), url)
+        yield Path(folder), url, False
+
+
+def measure(backend: str, n: int, postgres_url: str, keep: Path | None = None) -> Result:
+    place = kept(backend, n, keep, postgres_url) if keep is not None else scratch(backend, postgres_url)
+    with place as (folder, url, built_before):
+        project_path = write_project(folder, url)
         project = load_project(project_path)
         db = Database(url)
         try:
             migrate.upgrade(db)
-            intake.prepare(db, project)
-            for i in range(REVIEWERS):
-                users.create_user(db, f"bench-r{i}", Role.REVIEWER, "bench")
-            started = time.perf_counter()
-            build(db, n)
-            built = time.perf_counter() - started
-            sealed = seal_all(db)
-            analyze(db)
+            built = sealed = 0.0
+            if not built_before:
+                intake.prepare(db, project)
+                for i in range(REVIEWERS):
+                    users.create_user(db, f"bench-r{i}", Role.REVIEWER, "bench")
+                started = time.perf_counter()
+                build(db, n)
+                built = time.perf_counter() - started
+                sealed = seal_all(db)
+                analyze(db)
+                (folder / "built").touch()
             floor = median_seconds(lambda: bare_aggregate(db))
             process = median_run([cli(project_path, "--help") for _ in range(RUNS)])
             first = cli(project_path, "metrics", FLOW)
@@ -309,7 +352,7 @@ def measure(backend: str, n: int, postgres_url: str) -> Result:
 
 
 def show(results: list[Result]) -> None:
-    commands = Table(title="Commands, each a new process (median of 3 wall; peak RSS)")
+    commands = Table(title="Commands, each a new process (median of 3: wall, CPU; peak RSS)")
     for column in ("database", "cases", "signoff --help", "metrics (1st: fold)", "metrics", "queues", "reviewers"):
         commands.add_column(column, justify="right")
     served = Table(title="In the process: the services and the pages (median of 3), beside the SQL floor")
@@ -319,8 +362,10 @@ def show(results: list[Result]) -> None:
         commands.add_row(
             r.backend,
             f"{r.cases:,}",
-            *(f"{run.seconds:.2f} s, {run.rss_mb:.0f} MB" for run in (r.process, r.first_metrics, r.metrics)),
-            *(f"{run.seconds:.2f} s, {run.rss_mb:.0f} MB" for run in (r.queues, r.reviewers)),
+            *(
+                f"{run.seconds:.2f} s ({run.cpu:.2f} s CPU), {run.rss_mb:.0f} MB"
+                for run in (r.process, r.first_metrics, r.metrics, r.queues, r.reviewers)
+            ),
         )
         timed = {**r.calls, **r.pages}
         served.add_row(
@@ -354,13 +399,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--postgres", default=os.environ.get("SIGNOFF_BENCH_POSTGRES", DEFAULT_POSTGRES))
+    parser.add_argument("--keep", type=Path, help="keep the built databases here and reuse them on the next run")
     args = parser.parse_args()
     for line in machine_facts(args.postgres if "postgresql" in args.backends else None, load_average()):
         console.print(line)
     results = []
     for backend in args.backends.split(","):
         for n in (int(s) for s in args.sizes.split(",")):
-            results.append(measure(backend, n, args.postgres))
+            results.append(measure(backend, n, args.postgres, args.keep))
             show(results[-1:])
     show(results)
     console.print(f"load average after: {load_average()}")

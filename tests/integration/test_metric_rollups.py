@@ -49,7 +49,8 @@ def _record(db: Database, rng: np.random.Generator, n: int, earliest: datetime, 
         policy = conn.execute(select(policy_versions.c.version)).scalar_one()
         reviewer = conn.execute(select(users.c.id)).scalar_one()
         first = int(conn.execute(select(func.coalesce(func.max(cases.c.id), 0))).scalar_one()) + 1
-        rows, scored, routed, decided, audit_tasks, audit_reviews = [], [], [], [], [], []
+        rows, scored, routed, decided, audit_tasks, audit_reviews, review_tasks = [], [], [], [], [], [], []
+        now = db.now(conn)
         for i in range(n):
             case_id = first + i
             at = earliest + timedelta(seconds=float(rng.uniform(0, hours * 3600)))
@@ -75,11 +76,21 @@ def _record(db: Database, rng: np.random.Generator, n: int, earliest: datetime, 
                 by = "default-action" if rng.random() < 0.1 else "reviewer"
                 label = str(rng.choice(["good", "bad"]))
                 decided.append({"case_id": case_id, "label": label, "decided_by": by, "created_at": later})
+                review_tasks.append({"id": case_id, "case_id": case_id, "flow": "test-flow", "queue": "default",
+                                     "role": "reviewer", "priority": 0, "status": "done", "lease_token": 1,
+                                     "lease_ttl": 60, "created_at": at, "completed_at": later, "kind": "review",
+                                     "due_at": at + timedelta(hours=2) if rng.random() < 0.8 else None})  # fmt: skip
+            else:  # still open: due (some of them after the read), or without a due time
+                due = [None, at + timedelta(hours=1), now + timedelta(hours=1)][int(rng.integers(0, 3))]
+                review_tasks.append({"id": case_id, "case_id": case_id, "flow": "test-flow", "queue": "default",
+                                     "role": "reviewer", "priority": 0, "status": "queued", "lease_token": 1,
+                                     "lease_ttl": 60, "created_at": at, "completed_at": None, "kind": "review",
+                                     "due_at": due})  # fmt: skip
             if verdict == "audit" and rng.random() < 0.5:
                 audit_tasks.append({"id": case_id, "case_id": case_id, "flow": "test-flow", "queue": "default",
                                     "role": "reviewer", "priority": 0, "status": "done", "lease_token": 1,
                                     "lease_ttl": 60, "created_at": at, "completed_at": later,
-                                    "kind": "audit"})  # fmt: skip
+                                    "kind": "audit", "due_at": at + timedelta(hours=1)})  # fmt: skip
                 audit_reviews.append({"task_id": case_id, "case_id": case_id, "reviewer_id": reviewer,
                                       "lease_token": 1, "label": str(rng.choice(["good", "bad"])), "comment": "",
                                       "created_at": later})  # fmt: skip
@@ -87,6 +98,8 @@ def _record(db: Database, rng: np.random.Generator, n: int, earliest: datetime, 
         conn.execute(insert(predictions), scored)
         conn.execute(insert(routes), routed)
         conn.execute(insert(decisions), decided)
+        if review_tasks:
+            conn.execute(insert(tasks), review_tasks)
         if audit_tasks:
             conn.execute(insert(tasks), audit_tasks)
             conn.execute(insert(reviews), audit_reviews)
@@ -102,6 +115,13 @@ def _full_scan(db: Database, start: datetime, end: datetime, span: timedelta) ->
         current = rollups.facts_between(conn, "test-flow", start, end)
         decided = [c for c in metric_store.decided_cases(conn, [f.id for f in current]) if c.decision is not None]
         found_reviews = metric_store.review_rows(conn, "test-flow", start, end)
+        work = conn.execute(
+            select(tasks.c.created_at, tasks.c.completed_at, tasks.c.due_at).where(
+                tasks.c.flow == "test-flow", tasks.c.kind != "gold", tasks.c.created_at >= start,
+                tasks.c.created_at < end,
+            )
+        ).all()  # fmt: skip
+        now = db.now(conn)
     audits = first_per_case([r for r in found_reviews if r.kind == "audit" and r.inclusion_probability is not None])
     truth = [(audits[c.id].label == "good") if c.id in audits else None for c in decided]
     overridden = [(c.decision != c.model_label) if c.decided_by in HUMAN else None for c in decided]
@@ -136,6 +156,9 @@ def _full_scan(db: Database, start: datetime, end: datetime, span: timedelta) ->
         "score": drift.score_drift(reference_scores, scores) if current and scores else None,
         "fairness": report,
         "corrected": sum(o is True for o in overridden),
+        "turnaround": kpis.turnaround([t.created_at for t in work], [t.completed_at for t in work]),
+        "turnaround_bins": kpis.turnaround_bins([t.created_at for t in work], [t.completed_at for t in work]),
+        "sla": kpis.sla_compliance([t.due_at for t in work], [t.completed_at for t in work], now),
     }
 
 
@@ -173,6 +196,18 @@ def _compare(db: Database, project: Any, window: str, end: datetime) -> None:
         )
         assert found_report.equalized_odds_difference == pytest.approx(expected_report.equalized_odds_difference)
     assert m.cost.corrected == scan["corrected"]
+    # turnaround and SLA, counted by the database
+    assert m.sla == scan["sla"]
+    assert (m.turnaround is None) == (scan["turnaround"] is None)
+    if m.turnaround is not None:
+        assert (m.turnaround.n, m.turnaround.open) == (scan["turnaround"].n, scan["turnaround"].open)
+        assert (m.turnaround.mean, m.turnaround.p50, m.turnaround.p95) == pytest.approx(
+            (scan["turnaround"].mean, scan["turnaround"].p50, scan["turnaround"].p95), rel=1e-9
+        )
+    assert [b.count for b in m.turnaround_bins] == [b.count for b in scan["turnaround_bins"]]
+    assert [e for b in m.turnaround_bins for e in (b.low, b.high)] == pytest.approx(
+        [e for b in scan["turnaround_bins"] for e in (b.low, b.high)], rel=1e-9
+    )
     # the trend's windows, each read the same way
     for i, point in enumerate(m.series):
         part = _full_scan(db, m.end - span * (3 - i), m.end - span * (2 - i), span)
@@ -180,6 +215,14 @@ def _compare(db: Database, project: Any, window: str, end: datetime) -> None:
         # a case costs 0.5 and a review nothing here: the cost per corrected case is the cases' over the corrected
         expected_cost = kpis.cost_per_corrected(0.0, part["cases"] * 0.5, part["corrected"])
         assert point.cost_per_corrected == pytest.approx(expected_cost)
+        assert point.sla_compliance == part["sla"].value
+        expected_turnaround = part["turnaround"]
+        if expected_turnaround is None:
+            assert (point.turnaround_p50, point.turnaround_p95) == (None, None)
+        else:
+            assert (point.turnaround_p50, point.turnaround_p95) == pytest.approx(
+                (expected_turnaround.p50, expected_turnaround.p95), rel=1e-9
+            )
 
 
 def _ready(db: Database, tmp_path: Path, seed: int) -> tuple[Any, np.random.Generator, datetime]:
@@ -203,8 +246,8 @@ def test_rollups_give_the_full_scans_figures_on_random_data(db: Database, tmp_pa
         assert conn.execute(select(func.count()).select_from(case_cells)).scalar_one() > 0  # the read folded
 
     # more cases into hours already folded, after the earliest day (which closed long ago and is kept as the drift
-    # reference): the next read folds them in
-    _record(db, rng, 700, origin + timedelta(hours=24), 26)
+    # reference; it starts with the first case, within the first hour): the next read folds them in
+    _record(db, rng, 700, origin + timedelta(hours=25), 25)
     _compare(db, project, "day", end)
     _compare(db, project, "day", origin + timedelta(hours=49, minutes=59))
     _compare(db, project, "hour", origin + timedelta(hours=30))  # on the hour
@@ -219,12 +262,26 @@ def test_a_fold_adds_each_case_once_whatever_the_chunk(db: Database, tmp_path: P
         found = Counter((f.created_at.replace(minute=0, second=0, microsecond=0), "n", "") for f in facts)
         return {key: (n, 0.0) for key, n in found.items()}
 
-    assert rollups.fold(db, "test-flow", "test", target, count, chunk=7) == target
-    assert rollups.fold(db, "test-flow", "test", target, count, chunk=7) == target  # nothing left: nothing added
+    assert rollups.fold(db, "test-flow", {"test": count}, target, chunk=7) == {"test": target}
+    assert rollups.fold(db, "test-flow", {"test": count}, target, chunk=7) == {"test": target}  # nothing added
+    # a scope begun later is folded from its own mark in the same pass as one further on, which adds nothing twice
+    _record(db, rng, 100, now - timedelta(hours=5), 4)
+    later = rollups.final_case_id(db)
+    read: list[int] = []
+
+    def counted(facts: list[rollups.CaseFact]) -> rollups.Cells:
+        read.extend(f.id for f in facts)
+        return count(facts)
+
+    reached = rollups.fold(db, "test-flow", {"test": count, "late": counted}, later, chunk=50)
+    assert reached == {"test": later, "late": later}
+    assert len(read) == len(set(read))
     with db.transaction(write=False) as conn:
-        folded = sum(c.count for c in rollups.sums(conn, "test-flow", "test", now - timedelta(days=1), now, ["n"]))
         recorded = conn.execute(select(func.count()).select_from(cases).where(cases.c.status != "gold")).scalar_one()
-    assert folded == recorded and 250 < recorded < 300  # gold cases are not folded
+        for scope in ("test", "late"):
+            cells = rollups.sums(conn, "test-flow", scope, now - timedelta(days=1), now, ["n"])
+            assert sum(c.count for c in cells) == recorded
+    assert len(read) == recorded and 330 < recorded < 400  # gold cases are not folded
 
 
 def test_prometheus_totals_add_the_cases_above_the_mark_to_the_cells(db: Database, tmp_path: Path) -> None:

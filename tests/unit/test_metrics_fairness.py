@@ -10,6 +10,7 @@ from signoff.metrics.fairness import (
     FairnessReport,
     GroupRates,
     Movement,
+    counted_report,
     demographic_parity_difference,
     equalized_odds_difference,
     fairness_drift,
@@ -110,3 +111,25 @@ def test_drift_ignores_small_groups_missing_groups_and_undefined_rates() -> None
     assert [(m.metric, m.group) for m in fairness_drift(before, after, 0.1, min_count=10)] == [("flag_rate", "A")]
     with pytest.raises(InvalidInput):
         fairness_drift(before, after, threshold=-0.1)
+
+
+def test_the_report_from_counts_gives_fairlearns_gaps_on_random_data() -> None:
+    rng = np.random.default_rng(29)
+    for _ in range(10):
+        groups = list(rng.choice(np.array(["f", "m", "x"]), size=300, p=[0.45, 0.45, 0.1]))
+        truth = rng.random(300) < 0.45
+        approved = rng.random(300) < np.where(truth, 0.8, 0.3)
+        known = rng.random(300) < 0.6
+        truths = [bool(t) if k else None for t, k in zip(truth, known, strict=True)]
+        report = fairness_report(groups, rng.random(300) < 0.2, approved, [None] * 300, truths)
+        assert report.demographic_parity_difference == pytest.approx(demographic_parity_difference(approved, groups))
+        labelled = [g for g, k in zip(groups, known, strict=True) if k]
+        assert report.equalized_odds_difference == pytest.approx(
+            equalized_odds_difference(truth[known], approved[known], labelled)
+        )
+        assert sum(rates.n for rates in report.groups.values()) == 300
+
+
+def test_negative_counts_are_refused() -> None:
+    with pytest.raises(InvalidInput, match="counts of cases"):
+        counted_report({("A", False, True, None, None): -1})

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from signoff.errors import InvalidInput
+from signoff.metrics import kpis
 from signoff.metrics.kpis import (
     Bin,
     SlaCompliance,
@@ -141,3 +142,16 @@ def test_cost_per_corrected_prediction_is_none_when_nothing_was_corrected() -> N
     for bad in ((-1.0, 0.0, 1), (1.0, float("nan"), 1), (1.0, float("inf"), 1), (1.0, 1.0, -1)):
         with pytest.raises(InvalidInput):
             cost_per_corrected(*bad)
+
+
+def test_percentiles_from_order_statistics_are_numpys() -> None:
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3, 20, 21, 101, 997):
+        values = np.sort(rng.exponential(600, size=n))
+        ranked = dict(enumerate(values.tolist()))
+        for percent in (50, 95):
+            assert kpis.percentile_ranked(n, ranked, percent) == np.percentile(values, percent)
+        found = kpis.turnaround_ranked(n, 4, float(values.sum()), ranked)
+        assert found is not None and (found.n, found.open) == (n, 4)
+    with pytest.raises(InvalidInput, match="rank"):
+        kpis.percentile_ranked(10, {0: 1.0}, 50)

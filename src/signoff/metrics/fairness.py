@@ -11,7 +11,8 @@ sample of the group, and these two measures describe the labelled cases only.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -75,8 +76,13 @@ def _optional_bools(values: Sequence[bool | None], name: str, size: int) -> tupl
     return known, value
 
 
+def label(group: Hashable) -> str:
+    """A group as reported: its text, or ``(missing)``."""
+    return "(missing)" if group is None else str(group)
+
+
 def _labels(groups: Sequence[Hashable]) -> npt.NDArray[np.str_]:
-    return np.asarray(["(missing)" if g is None else str(g) for g in groups], dtype=np.str_)
+    return np.asarray([label(g) for g in groups], dtype=np.str_)
 
 
 def _share(hits: Mask, among: Mask) -> float | None:
@@ -124,6 +130,9 @@ def equalized_odds_difference(
     return float(_fairlearn_eod(y.astype(int), positive.astype(int), sensitive_features=labels, agg="worst_case"))
 
 
+Cell = tuple[str, bool, bool, bool | None, bool | None]  # (group, flagged, approved, overridden, truth)
+
+
 def fairness_report(
     groups: Sequence[Hashable],
     flagged: npt.ArrayLike,
@@ -144,24 +153,72 @@ def fairness_report(
     approve = _bools(approved, "approved", size)
     reviewed, override = _optional_bools(overridden, "overridden", size)
     labelled, right_answer = _optional_bools(truth, "truth", size)
-    wrong = approve != right_answer
-    rates: dict[str, GroupRates] = {}
-    for name in np.unique(labels):
-        g = labels == name
-        rates[str(name)] = GroupRates(
-            n=int(g.sum()),
-            flag_rate=float(flag[g].mean()),
-            approval_rate=float(approve[g].mean()),
-            reviewed=int((reviewed & g).sum()),
-            override_rate=_share(override, reviewed & g),
-            labelled=int((labelled & g).sum()),
-            error_rate=_share(wrong, labelled & g),
+
+    def known(which: Mask, values: Mask) -> list[bool | None]:
+        return [bool(v) if k else None for k, v in zip(which.tolist(), values.tolist(), strict=True)]
+
+    cells = Counter(
+        zip(
+            labels.tolist(),
+            flag.tolist(),
+            approve.tolist(),
+            known(reviewed, override),
+            known(labelled, right_answer),
+            strict=True,
         )
-    return FairnessReport(
-        rates,
-        demographic_parity_difference(approve, list(labels)),
-        equalized_odds_difference(right_answer[labelled], approve[labelled], list(labels[labelled])),
     )
+    return counted_report(cells)
+
+
+def counted_report(cells: Mapping[Cell, int]) -> FairnessReport:
+    """``fairness_report`` from counts: how many cases share each (group label, flagged, approved, overridden,
+    truth), so that a window of a million cases is a few dozen numbers. The gaps are Fairlearn's (largest minus
+    smallest selection rate; the worst of the true and false positive rates' gaps), taken from the same counts."""
+    totals: dict[str, Counter[str]] = defaultdict(Counter)
+    for (group, flagged, approved, overridden, truth), count in cells.items():
+        if count < 0:
+            raise InvalidInput([Problem("cells", f"expected counts of cases, got {count} for {group!r}")])
+        seen = totals[group]
+        seen["n"] += count
+        seen["flagged"] += count * flagged
+        seen["approved"] += count * approved
+        if overridden is not None:
+            seen["reviewed"] += count
+            seen["overridden"] += count * overridden
+        if truth is not None:
+            seen["labelled"] += count
+            seen["wrong"] += count * (approved != truth)
+            seen["positive" if truth else "negative"] += count
+            seen["true_positive" if truth else "false_positive"] += count * approved
+    totals = {group: seen for group, seen in totals.items() if seen["n"]}
+    rates = {
+        group: GroupRates(
+            n=seen["n"],
+            flag_rate=seen["flagged"] / seen["n"],
+            approval_rate=seen["approved"] / seen["n"],
+            reviewed=seen["reviewed"],
+            override_rate=seen["overridden"] / seen["reviewed"] if seen["reviewed"] else None,
+            labelled=seen["labelled"],
+            error_rate=seen["wrong"] / seen["labelled"] if seen["labelled"] else None,
+        )
+        for group, seen in sorted(totals.items())
+    }
+    return FairnessReport(rates, _spread([r.approval_rate for r in rates.values()]), _odds_gap(totals))
+
+
+def _spread(values: list[float]) -> float | None:
+    return max(values) - min(values) if len(values) >= 2 else None
+
+
+def _odds_gap(totals: Mapping[str, Counter[str]]) -> float | None:
+    """``equalized_odds_difference`` over the labelled cases counted in ``totals``: None with fewer than two groups
+    labelled, or when one of them has no positive or no negative truth."""
+    labelled = {group: seen for group, seen in totals.items() if seen["labelled"]}
+    if len(labelled) < 2 or any(not seen["positive"] or not seen["negative"] for seen in labelled.values()):
+        return None
+    tpr = _spread([seen["true_positive"] / seen["positive"] for seen in labelled.values()])
+    fpr = _spread([seen["false_positive"] / seen["negative"] for seen in labelled.values()])
+    return max(tpr or 0.0, fpr or 0.0)
 
 
 @dataclass(frozen=True)

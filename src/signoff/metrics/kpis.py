@@ -6,8 +6,9 @@ the window holds nothing to measure, so an empty hour shows as "no data" rather 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -82,13 +83,46 @@ def turnaround(created: Times, completed: Times) -> Turnaround | None:
     ``open`` and left out; None when no task was completed.
     """
     seconds = _seconds(created, completed, ("created", "completed"))
-    done = seconds[~np.isnan(seconds)]
-    if (done < 0).any():
-        raise InvalidInput([Problem("completed", "a task was completed before it was created")])
+    done = _completed(seconds[~np.isnan(seconds)])
     if done.size == 0:
         return None
-    p50, p95 = np.percentile(done, [50, 95])
+    p50, p95 = np.percentile(done, PERCENTS)
     return Turnaround(int(done.size), int(seconds.size - done.size), float(done.mean()), float(p50), float(p95))
+
+
+def _completed(seconds: npt.ArrayLike) -> Floats:
+    done = np.asarray(seconds, dtype=np.float64)
+    if (done < 0).any():
+        raise InvalidInput([Problem("completed", "a task was completed before it was created")])
+    return done
+
+
+PERCENTS = (50, 95)  # the turnaround's percentiles
+
+
+def percentile_ranked(n: int, ranked: Mapping[int, float], percent: float) -> float:
+    """numpy's default percentile (linear, Hyndman & Fan type 7) of ``n`` values from their order statistics
+    around it (0-based rank -> value; ``store.metrics.completed`` gives these), computed as numpy computes it."""
+    at = percent / 100 * (n - 1)
+    below = math.floor(at)
+    above = min(below + 1, n - 1)
+    try:
+        a, b = ranked[below], ranked[above]
+    except KeyError as missing:
+        raise InvalidInput([Problem("ranked", f"rank {missing} is needed for the {percent}th percentile")]) from None
+    t = at - below
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
+
+
+def turnaround_ranked(n: int, still_open: int, total: float, ranked: Mapping[int, float]) -> Turnaround | None:
+    """``turnaround`` from the completed tasks' count, total seconds and order statistics around the percentiles:
+    what the database hands back instead of every task."""
+    if n == 0:
+        return None
+    if ranked[0] < 0:
+        raise InvalidInput([Problem("completed", "a task was completed before it was created")])
+    p50, p95 = (percentile_ranked(n, ranked, p) for p in PERCENTS)
+    return Turnaround(n, still_open, total / n, p50, p95)
 
 
 @dataclass(frozen=True)
@@ -105,17 +139,25 @@ def turnaround_bins(created: Times, completed: Times, bins: int = 12) -> list[Bi
     from the shortest to the longest (turnaround spans seconds to days; even bins would put almost everything
     in the first). Zero-second turnarounds count in the first bin. Empty when no task was completed."""
     seconds = _seconds(created, completed, ("created", "completed"))
-    done = seconds[~np.isnan(seconds)]
-    if (done < 0).any():
-        raise InvalidInput([Problem("completed", "a task was completed before it was created")])
+    done = _completed(seconds[~np.isnan(seconds)])
     if done.size == 0:
         return []
-    low, high = max(float(done.min()), 1.0), max(float(done.max()), 1.0)
-    if high <= low:
+    edges = turnaround_edges(float(done.min()), float(done.max()), bins)
+    if edges is None:
         return [Bin(float(done.min()), float(done.max()), int(done.size))]
-    edges = np.geomspace(low, high, bins + 1)
-    counts, _ = np.histogram(np.clip(done, low, high), bins=edges)
-    return [Bin(float(a), float(b), int(c)) for a, b, c in zip(edges[:-1], edges[1:], counts, strict=True)]
+    counts, _ = np.histogram(np.clip(done, edges[0], edges[-1]), bins=edges)
+    return binned(edges, [int(c) for c in counts])
+
+
+def turnaround_edges(shortest: float, longest: float, bins: int = 12) -> list[float] | None:
+    """``turnaround_bins``' edges: ``bins`` bins spaced evenly on a log scale from the shortest turnaround to the
+    longest (both at least one second); None when they are one value (a single bin then holds every task)."""
+    low, high = max(shortest, 1.0), max(longest, 1.0)
+    return None if high <= low else [float(e) for e in np.geomspace(low, high, bins + 1)]
+
+
+def binned(edges: Sequence[float], counts: Sequence[int]) -> list[Bin]:
+    return [Bin(a, b, c) for a, b, c in zip(edges[:-1], edges[1:], counts, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -132,6 +174,12 @@ class SlaCompliance:
     breached: int
     pending: int
     no_due: int
+
+    @classmethod
+    def of(cls, met: int, breached: int, pending: int, no_due: int) -> SlaCompliance:
+        """From the tasks counted by their result (as the store counts them)."""
+        decided = met + breached
+        return cls(met / decided if decided else None, met, breached, pending, no_due)
 
 
 def sla_compliance(
@@ -158,8 +206,7 @@ def sla_compliance(
                 pending += 1
     except TypeError as error:  # naive and aware datetimes mixed
         raise InvalidInput([Problem("completed", f"cannot compare with the due times: {error}")]) from error
-    decided = met + breached
-    return SlaCompliance(met / decided if decided else None, met, breached, pending, no_due)
+    return SlaCompliance.of(met, breached, pending, no_due)
 
 
 def cost_per_corrected(human_labour_cost: float, system_cost: float, n_corrected: int) -> float | None:

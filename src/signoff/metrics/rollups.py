@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -267,28 +267,70 @@ class Reference:
         return asdict(self)
 
 
-def fold(db: Database, flow: str, rollup: Counting | Reference) -> int:
-    """Fold every final case of ``flow`` into ``rollup``'s cells; returns the mark reached."""
-    return store.fold(db, flow, rollup.scope, store.final_case_id(db), rollup.cells_of, reads=rollup.reads)
+def fold(db: Database, flow: str, rollups: Iterable[Counting | Reference]) -> dict[str, int]:
+    """Fold every final case of ``flow`` into the cells of each of ``rollups``, reading the new cases once for
+    all of them; returns each scope's mark reached."""
+    rollups = list(rollups)
+    reads = {column for rollup in rollups for column in rollup.reads}
+    scopes = {rollup.scope: rollup.cells_of for rollup in rollups}
+    return store.fold(db, flow, scopes, store.final_case_id(db), reads=sorted(reads))
+
+
+Raw = Callable[[Any, str, datetime, datetime, int | None, int | None], Cells]  # (conn, flow, start, end, up_to, above)
+
+
+def raw_facts(rollup: Counting | Reference, reads: Iterable[str] | None = None) -> Raw:
+    """A window's raw parts as ``rollup`` folds them: its cases read (only the columns in ``reads``, all that
+    ``rollup`` reads by default) and made into cells."""
+    columns = tuple(rollup.reads if reads is None else reads)
+
+    def read(conn: Any, flow: str, start: datetime, end: datetime, up_to: int | None, above: int | None) -> Cells:
+        if above is None:
+            return rollup.cells_of(store.facts_between(conn, flow, start, end, up_to=up_to, reads=columns))
+        # above the mark: walked along the ids (see ``store.rollups.facts_after``)
+        found = store.facts_after(conn, flow, above, up_to, reads=columns)
+        return rollup.cells_of([f for f in found if start <= f.created_at < end])
+
+    return read
+
+
+def raw_verdicts(conn: Any, flow: str, start: datetime, end: datetime, up_to: int | None, above: int | None) -> Cells:
+    """A window's raw parts' verdict cells, counted by the database (``Counting`` makes the same cells)."""
+    cells: Cells = {}
+    hour = floor_hour(start)  # any hour: the window adds up the keys only
+    for verdict, rule, n in store.verdicts_between(conn, flow, start, end, up_to=up_to, above=above):
+        cells[(hour, VERDICT, verdict_key(verdict, rule))] = (n, 0.0)
+    return cells
 
 
 def window(
-    conn: Any, flow: str, scope: str, cells_of: Any, kinds: Iterable[str], start: datetime, end: datetime, mark: int
+    conn: Any,
+    flow: str,
+    rollup: Counting | Reference,
+    kinds: Iterable[str],
+    start: datetime,
+    end: datetime,
+    mark: int,
+    raw: Raw | None = None,
 ) -> Window:
     """The cells of ``kinds`` over ``[start, end)``: whole hours from the cells, the edges and the unfolded cases
-    raw (see the module's docstring). ``mark``: up to which id ``scope`` was folded."""
+    raw (see the module's docstring). ``mark``: up to which id ``rollup`` was folded. ``raw``: how the raw parts
+    become cells (``raw_facts(rollup)`` by default)."""
     kinds = tuple(kinds)
+    raw = raw or raw_facts(rollup)
     first, last = ceil_hour(start), ceil_hour(end)
     found: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
-    for cell in store.sums(conn, flow, scope, first, last, kinds):
+    for cell in store.sums(conn, flow, rollup.scope, first, last, kinds):
         found[(cell.kind, cell.key)][0] += cell.count
         found[(cell.kind, cell.key)][1] += cell.total
-    head = store.facts_between(conn, flow, start, first) if start < first else []
-    after_end = store.facts_between(conn, flow, end, last, up_to=mark) if end < last else []
-    unfolded = [f for f in store.facts_after(conn, flow, mark) if first <= f.created_at < end]
+    parts = [(1, raw(conn, flow, first, end, None, mark))]  # the cases not folded yet
+    if start < first:
+        parts.append((1, raw(conn, flow, start, first, None, None)))
+    if end < last:
+        parts.append((-1, raw(conn, flow, end, last, mark, None)))
     wanted = set(kinds)
-    for sign, facts in ((1, head), (-1, after_end), (1, unfolded)):
-        for (_, kind, key), (count, total) in cells_of(facts).items():
+    for sign, cells in parts:
+        for (_, kind, key), (count, total) in cells.items():
             if kind in wanted:
                 found[(kind, key)][0] += sign * count
                 found[(kind, key)][1] += sign * total

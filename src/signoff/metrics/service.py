@@ -13,6 +13,7 @@ on travels with it (counts, n, intervals), and the choices that shape them are s
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -173,7 +174,7 @@ def _fairness(
     if not flow.groups:
         return {}, late
     counting = rollups.Counting(flow.groups)
-    window = rollups.window(conn, flow.name, counting.scope, counting.cells_of, (rollups.FAIR,), start, end, mark)
+    window = rollups.window(conn, flow.name, counting, (rollups.FAIR,), start, end, mark)
     seen = {case.id for case in late}
     audited = [
         case
@@ -191,24 +192,16 @@ def _fairness(
                 cells[(group, flagged, decision)] += count
         for case in audited:  # counted one by one below, with their truth
             cells[(rollups.category_key(case.groups.get(attribute)), case.verdict == "review", str(case.decision))] -= 1
-        groups: list[Any] = []
-        flagged_: list[bool] = []
-        approved: list[bool] = []
+        counted: Counter[fairness.Cell] = Counter()
         for (group, flagged, decision), count in cells.items():
-            groups += [rollups.category_value(group)] * count
-            flagged_ += [flagged] * count
-            approved += [decision == good] * count
-        overridden: list[bool | None] = [None] * len(groups)
-        truth: list[bool | None] = [None] * len(groups)
+            counted[(fairness.label(rollups.category_value(group)), flagged, decision == good, None, None)] += count
         for case in one_by_one:
-            groups.append(case.groups.get(attribute))
-            flagged_.append(case.verdict == "review")
-            approved.append(case.decision == good)
-            overridden.append(_overridden(case))
-            truth.append((audits[case.id].label == good) if case.id in audits else None)
-        if not groups:
+            truth = (audits[case.id].label == good) if case.id in audits else None
+            cell = (fairness.label(case.groups.get(attribute)), case.verdict == "review", case.decision == good)
+            counted[(*cell, _overridden(case), truth)] += 1
+        if not sum(counted.values()):
             return {}, late
-        report[attribute] = fairness.fairness_report(groups, flagged_, approved, overridden, truth)
+        report[attribute] = fairness.counted_report(counted)
     return report, late
 
 
@@ -262,7 +255,7 @@ def _drift(conn: Any, flow: Flow, source: str, reference: rollups.Reference | No
     if not cases:
         return Drift(source, {}, None)
     kinds = (rollups.FEATURE, rollups.SCORE, rollups.FINE)
-    window = rollups.window(conn, flow.name, reference.scope, reference.cells_of, kinds, start, end, marks.drift)
+    window = rollups.window(conn, flow.name, reference, kinds, start, end, marks.drift)
     features, score = reference.drift(window)
     return Drift(source, features, score)
 
@@ -286,7 +279,7 @@ class Counted:
 
 def _counted(conn: Any, flow: Flow, start: datetime, end: datetime, mark: int) -> Counted:
     counting = rollups.Counting(flow.groups)
-    window = rollups.window(conn, flow.name, counting.scope, counting.cells_of, (rollups.VERDICT,), start, end, mark)
+    window = rollups.window(conn, flow.name, counting, (rollups.VERDICT,), start, end, mark, rollups.raw_verdicts)
     cases = flagged = 0
     reasons: dict[str, int] = defaultdict(int)
     for (_, key), (count, _) in window.items():
@@ -301,42 +294,67 @@ def _counted(conn: Any, flow: Flow, start: datetime, end: datetime, mark: int) -
 def _fold(db: Database, flow: Flow, reference: rollups.Reference | None) -> Marks:
     """Fold what was recorded since the last read into the cells (exact: every final case, once)."""
     counting = rollups.Counting(flow.groups)
-    counts = rollups.fold(db, flow.name, counting)
-    drifted = rollups.fold(db, flow.name, reference) if reference is not None else 0
-    return Marks(counts, drifted)
+    reached = rollups.fold(db, flow.name, [counting] if reference is None else [counting, reference])
+    return Marks(reached[counting.scope], reached[reference.scope] if reference is not None else 0)
 
 
-def _series(conn: Any, flow: Flow, window: str, end: datetime, points: int, now: datetime, mark: int) -> list[Point]:
-    span = WINDOWS[window]
-    start = end - span * points
-    task_rows = metric_store.task_rows(conn, flow.name, start, end)
-    review_rows = metric_store.review_rows(conn, flow.name, start, end)
-    task_buckets: dict[int, list[Any]] = defaultdict(list)
-    reviews_in: dict[int, int] = defaultdict(int)
-    corrected: dict[int, int] = defaultdict(int)
-    for created in metric_store.overridden_times(conn, flow.name, start, end, HUMAN):
-        corrected[int((created - start) / span)] += 1
-    for t in task_rows:
-        if t.kind != "gold":
-            task_buckets[int((t.created_at - start) / span)].append(t)
-    for review in review_rows:
-        reviews_in[int((review.created_at - start) / span)] += 1
+@dataclass(frozen=True)
+class Work:
+    """The review work of consecutive windows, counted by the database: per window, the completed tasks (their
+    count, total seconds and the order statistics of the percentiles), the tasks by SLA result, the reviews
+    submitted and the cases people corrected."""
+
+    completed: dict[int, metric_store.Completed]
+    tasks: dict[int, metric_store.TaskCounts]
+    reviews: dict[int, int]
+    corrected: dict[int, int]
+
+    @classmethod
+    def read(cls, conn: Any, flow: str, edges: list[datetime], now: datetime) -> Work:
+        return cls(
+            metric_store.completed(conn, flow, edges, kpis.PERCENTS),
+            metric_store.task_counts(conn, flow, edges, now),
+            metric_store.review_counts(conn, flow, edges),
+            metric_store.corrected_counts(conn, flow, edges, HUMAN),
+        )
+
+    def turnaround(self, i: int) -> kpis.Turnaround | None:
+        done, counted = self.completed.get(i), self.tasks.get(i)
+        if done is None:
+            return None
+        return kpis.turnaround_ranked(done.n, counted.open if counted else 0, done.total, done.ranked)
+
+    def sla(self, i: int) -> kpis.SlaCompliance:
+        counted = self.tasks.get(i, metric_store.TaskCounts(0, 0, 0, 0, 0))
+        return kpis.SlaCompliance.of(counted.met, counted.breached, counted.pending, counted.no_due)
+
+    def spread(self, conn: Any, flow: str, i: int, start: datetime, end: datetime) -> list[kpis.Bin]:
+        """Window ``i``'s turnaround distribution (``kpis.turnaround_bins``), its bins counted by the database."""
+        done = self.completed.get(i)
+        if done is None:
+            return []
+        shortest, longest = done.ranked[0], done.ranked[done.n - 1]
+        edges = kpis.turnaround_edges(shortest, longest)
+        if edges is None:
+            return [kpis.Bin(shortest, longest, done.n)]
+        return kpis.binned(edges, metric_store.completed_in_bins(conn, flow, start, end, edges))
+
+
+def _series(conn: Any, flow: Flow, edges: list[datetime], work: Work, mark: int) -> list[Point]:
     series = []
-    for i in range(points):
-        cases = _counted(conn, flow, start + span * i, start + span * (i + 1), mark)
-        work = task_buckets.get(i, [])
-        done = kpis.turnaround([t.created_at for t in work], [t.completed_at for t in work]) if work else None
-        sla = kpis.sla_compliance([t.due_at for t in work], [t.completed_at for t in work], now)
-        labour, system = reviews_in.get(i, 0) * flow.costs.per_review, cases.cases * flow.costs.per_case
+    for i, (start, end) in enumerate(itertools.pairwise(edges)):
+        cases = _counted(conn, flow, start, end, mark)
+        done = work.turnaround(i)
+        labour, system = work.reviews.get(i, 0) * flow.costs.per_review, cases.cases * flow.costs.per_case
         series.append(
             Point(
-                start + span * i,
+                start,
                 cases.cases,
                 kpis.flag_rate(cases.flagged, cases.cases),
-                sla.value,
+                work.sla(i).value,
                 done.p95 if done else None,
                 done.p50 if done else None,
-                kpis.cost_per_corrected(labour, system, corrected.get(i, 0)),
+                kpis.cost_per_corrected(labour, system, work.corrected.get(i, 0)),
             )
         )
     return series
@@ -361,18 +379,19 @@ def flow_metrics(
         end = end or now
         start, _ = window_bounds(window, end)
         counted = _counted(conn, flow, start, end, marks.counts)
-        task_rows = [t for t in metric_store.task_rows(conn, flow.name, start, end) if t.kind != "gold"]
+        edges = [end - span * (points - i) for i in range(points + 1)] if points else [start, end]
+        work = Work.read(conn, flow.name, edges, now)  # the window is the trend's last
         reviews = metric_store.review_rows(conn, flow.name, start, end)
         previous_reviews = metric_store.review_rows(conn, flow.name, start - span, start)
         audits = _audit_labels(reviews)
         report, late = _fairness(conn, flow, start, end, marks.counts, audits)
         before, _ = _fairness(conn, flow, start - span, start, marks.counts, _audit_labels(previous_reviews))
         data_drift = _drift(conn, flow, source, reference, marks, start, end, counted.cases)
-        series = _series(conn, flow, window, end, points, now, marks.counts) if points else []
+        series = _series(conn, flow, edges, work, marks.counts) if points else []
+        last = len(edges) - 2
+        spread = work.spread(conn, flow.name, last, start, end)
 
-    done = kpis.turnaround([t.created_at for t in task_rows], [t.completed_at for t in task_rows])
-    spread = kpis.turnaround_bins([t.created_at for t in task_rows], [t.completed_at for t in task_rows])
-    sla = kpis.sla_compliance([t.due_at for t in task_rows], [t.completed_at for t in task_rows], now)
+    done, sla = work.turnaround(last), work.sla(last)
 
     audited = list(audits.values())
     model = model_accuracy(audited)

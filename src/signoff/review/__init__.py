@@ -3,31 +3,68 @@ hands out are named here too, for the edges (which do not import the store) to a
 
 from __future__ import annotations
 
-from signoff.review.service import (
-    ReviewResult,
-    claim,
-    claimed_case,
-    heartbeat,
-    held,
-    release,
-    resume,
-    skip,
-    submit,
-    workable_queues,
-)
-from signoff.review.views import case_record, decisions_since, queues_for, reviewers_for, shown_kind, task_page
-from signoff.store.records import (
-    Case,
-    CaseRoute,
-    Claim,
-    Decision,
-    Lease,
-    Prediction,
-    Review,
-    ReviewerLoad,
-    SealedDecision,
-    Task,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from signoff.review.service import (
+        ReviewResult,
+        claim,
+        claimed_case,
+        heartbeat,
+        held,
+        release,
+        resume,
+        skip,
+        submit,
+        workable_queues,
+    )
+    from signoff.review.views import (
+        case_record,
+        decisions_since,
+        queues_for,
+        reviewers_for,
+        shown_kind,
+        task_page,
+    )
+    from signoff.store.records import (
+        Case,
+        CaseRoute,
+        Claim,
+        Decision,
+        Lease,
+        Prediction,
+        Review,
+        ReviewerLoad,
+        SealedDecision,
+        Task,
+    )
+
+# Imported when first asked for: ``signoff queues`` and ``signoff reviewers`` need only ``review.queues``, and the
+# service would bring routing and pandas into a command that starts for one query.
+_HOMES = {
+    **dict.fromkeys(
+        ("ReviewResult", "claim", "claimed_case", "heartbeat", "held", "release", "resume", "skip", "submit",
+         "workable_queues"),
+        "signoff.review.service",
+    ),
+    **dict.fromkeys(
+        ("case_record", "decisions_since", "queues_for", "reviewers_for", "shown_kind", "task_page"),
+        "signoff.review.views",
+    ),
+    **dict.fromkeys(
+        ("Case", "CaseRoute", "Claim", "Decision", "Lease", "Prediction", "Review", "ReviewerLoad", "SealedDecision",
+         "Task"),
+        "signoff.store.records",
+    ),
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)
+
 
 __all__ = [
     "Case",

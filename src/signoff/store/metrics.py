@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, text
+from sqlalchemy import Connection, Float, Integer, and_, case, cast, func, or_, select, text
 
 from signoff.store.joins import reviews_with_task, routed
 from signoff.store.schema import (
@@ -25,22 +25,123 @@ from signoff.store.schema import (
 )
 
 
-def task_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> list[Any]:
-    """Tasks of ``flow`` created in ``[start, end)``: kind, queue, created, completed and due times."""
-    query = (
-        select(
-            tasks.c.id,
-            tasks.c.case_id,
-            tasks.c.kind,
-            tasks.c.queue,
-            tasks.c.created_at,
-            tasks.c.completed_at,
-            tasks.c.due_at,
-        )
-        .where(tasks.c.flow == flow, tasks.c.created_at >= start, tasks.c.created_at < end)
-        .order_by(tasks.c.id)
+def _bucket(column: Any, edges: Sequence[datetime]) -> Any:
+    """Which window between consecutive ``edges`` a time falls in (0 the first); rows outside are filtered out."""
+    return case(*((column < edge, i) for i, edge in enumerate(edges[1:])), else_=len(edges) - 1)
+
+
+def _in(column: Any, edges: Sequence[datetime]) -> Any:
+    return and_(column >= edges[0], column < edges[-1])
+
+
+def _seconds(conn: Connection, start: Any, end: Any) -> Any:
+    """``end - start`` in seconds, computed by the database: exact on PostgreSQL (numeric); on SQLite from the
+    stored text, whole seconds and the fraction apart, so that the microseconds are not rounded (as julianday and
+    strftime round them to milliseconds)."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.extract("epoch", end - start), Float)
+    whole = [cast(func.strftime("%s", func.substr(at, 1, 19)), Integer) for at in (end, start)]  # strftime rounds
+    return whole[0] - whole[1] + cast(func.substr(end, 20), Float) - cast(func.substr(start, 20), Float)
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A window's completed tasks as the percentiles need them: how many, their total seconds, and the order
+    statistics asked for (0-based rank in ascending order -> seconds)."""
+
+    n: int
+    total: float
+    ranked: dict[int, float]
+
+
+def completed(conn: Connection, flow: str, edges: Sequence[datetime], percents: Sequence[int]) -> dict[int, Completed]:
+    """Per window between consecutive ``edges``: the review and audit tasks (not gold) of ``flow`` created in it
+    and completed, with the seconds from creation to completion of the shortest, the longest, and the ranks
+    around each of ``percents`` (integer percentiles: ``(n - 1) * p / 100`` and one either side). The database
+    sorts (a window function); only those few rows a window come back, however many tasks it holds."""
+    seconds = _seconds(conn, tasks.c.created_at, tasks.c.completed_at).label("seconds")
+    done = (
+        select(_bucket(tasks.c.created_at, edges).label("bucket"), seconds)
+        .where(tasks.c.flow == flow, tasks.c.kind != "gold", tasks.c.completed_at.is_not(None))
+        .where(_in(tasks.c.created_at, edges))
+        .subquery()
     )
-    return list(conn.execute(query))
+    ranked = select(
+        done.c.bucket,
+        done.c.seconds,
+        (func.row_number().over(partition_by=done.c.bucket, order_by=done.c.seconds) - 1).label("rank"),
+        func.count().over(partition_by=done.c.bucket).label("n"),
+        func.sum(done.c.seconds).over(partition_by=done.c.bucket).label("total"),
+    ).subquery()
+    rank, last = ranked.c.rank, ranked.c.n - 1
+    asked = [rank == 0, rank == last]
+    asked += [rank.between(last * p // 100 - 1, last * p // 100 + 1) for p in percents]
+    found: dict[int, Completed] = {}
+    for row in conn.execute(select(ranked).where(or_(*asked))):
+        window = found.setdefault(int(row.bucket), Completed(int(row.n), float(row.total), {}))
+        window.ranked[int(row.rank)] = float(row.seconds)
+    return found
+
+
+def completed_in_bins(conn: Connection, flow: str, start: datetime, end: datetime, edges: Sequence[float]) -> list[int]:
+    """How many of the completed tasks (not gold) of ``flow`` created in ``[start, end)`` took a number of seconds
+    in each bin between consecutive ``edges`` (clipped to the outer edges; the last bin includes its top)."""
+    seconds = _seconds(conn, tasks.c.created_at, tasks.c.completed_at)
+    low, high = edges[0], edges[-1]
+    clipped = case((seconds < low, low), (seconds > high, high), else_=seconds)
+    bucket = case(*((clipped < edge, i) for i, edge in enumerate(edges[1:-1])), else_=len(edges) - 2)
+    query = (
+        select(bucket, func.count())
+        .where(tasks.c.flow == flow, tasks.c.kind != "gold", tasks.c.completed_at.is_not(None))
+        .where(tasks.c.created_at >= start, tasks.c.created_at < end)
+        .group_by(bucket)
+    )
+    counts = [0] * (len(edges) - 1)
+    for i, n in conn.execute(query):
+        counts[int(i)] = int(n)
+    return counts
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """A window's review and audit tasks (not gold) by what became of them (see ``kpis.SlaCompliance``)."""
+
+    open: int
+    met: int
+    breached: int
+    pending: int
+    no_due: int
+
+
+def task_counts(conn: Connection, flow: str, edges: Sequence[datetime], now: datetime) -> dict[int, TaskCounts]:
+    """Per window between consecutive ``edges``: the tasks created in it, counted by the database."""
+    done, due = tasks.c.completed_at, tasks.c.due_at
+    counted = (
+        done.is_(None),
+        due.is_not(None) & done.is_not(None) & (done <= due),
+        due.is_not(None) & ((done.is_not(None) & (done > due)) | (done.is_(None) & (due < now))),
+        due.is_not(None) & done.is_(None) & (due >= now),
+        due.is_(None),
+    )
+    bucket = _bucket(tasks.c.created_at, edges)
+    query = (
+        select(bucket, *(func.sum(case((condition, 1), else_=0)) for condition in counted))
+        .where(tasks.c.flow == flow, tasks.c.kind != "gold", _in(tasks.c.created_at, edges))
+        .group_by(bucket)
+    )
+    return {int(row[0]): TaskCounts(*(int(n or 0) for n in row[1:])) for row in conn.execute(query)}
+
+
+def review_counts(conn: Connection, flow: str, edges: Sequence[datetime]) -> dict[int, int]:
+    """Per window between consecutive ``edges``: the reviews submitted in it on tasks of ``flow``."""
+    bucket = _bucket(reviews.c.created_at, edges)
+    query = (
+        select(bucket, func.count())
+        .select_from(reviews_with_task())
+        .where(tasks.c.flow == flow, _in(reviews.c.created_at, edges))
+        .group_by(bucket)
+    )
+    return {int(b): int(n) for b, n in conn.execute(query)}
 
 
 def review_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> list[Any]:
@@ -130,27 +231,26 @@ def not_by_model(conn: Connection, flow: str, start: datetime, end: datetime) ->
     return [_decided_case(row) for row in conn.execute(query)]
 
 
-def overridden_times(
-    conn: Connection, flow: str, start: datetime, end: datetime, people: Sequence[str]
-) -> list[datetime]:
-    """When each case of ``flow`` created in ``[start, end)`` was created, for those whose decision one of
-    ``people`` (the deciders that are people) made against the model's label: the trend's corrected counts, read
-    through ``ix_decisions_not_model`` and without the cases' documents."""
+def corrected_counts(conn: Connection, flow: str, edges: Sequence[datetime], people: Sequence[str]) -> dict[int, int]:
+    """Per window between consecutive ``edges``: the cases of ``flow`` created in it whose decision one of
+    ``people`` (the deciders that are people) made against the model's label, counted through
+    ``ix_decisions_not_model`` without the cases' documents."""
+    bucket = _bucket(cases.c.created_at, edges)
     query = (
-        select(cases.c.created_at)
+        select(bucket, func.count())
         .select_from(routed(decisions.join(cases, cases.c.id == decisions.c.case_id), decisions.c.case_id))
         .where(
             text(NOT_MODEL),
             decisions.c.decided_by.in_(list(people)),
-            decisions.c.created_at >= start,
+            decisions.c.created_at >= edges[0],
             decisions.c.label.is_distinct_from(predictions.c.label),
             cases.c.flow == flow,
-            cases.c.created_at >= start,
-            cases.c.created_at < end,
+            _in(cases.c.created_at, edges),
             cases.c.status != "gold",
         )
+        .group_by(bucket)
     )
-    return list(conn.execute(query).scalars())
+    return {int(b): int(n) for b, n in conn.execute(query)}
 
 
 def decided_cases(conn: Connection, case_ids: Collection[int]) -> list[DecidedCase]:

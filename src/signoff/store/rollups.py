@@ -75,10 +75,16 @@ def _facts(reads: Iterable[str] = FACT_COLUMNS) -> Any:
 
 
 def facts_between(
-    conn: Connection, flow: str, start: datetime, end: datetime, *, up_to: int | None = None
+    conn: Connection,
+    flow: str,
+    start: datetime,
+    end: datetime,
+    *,
+    up_to: int | None = None,
+    reads: Iterable[str] = FACT_COLUMNS,
 ) -> list[CaseFact]:
     """The flow's cases created in ``[start, end)`` (only those with an id up to ``up_to``, when given)."""
-    query = _facts().where(cases.c.flow == flow, cases.c.created_at >= start, cases.c.created_at < end)
+    query = _facts(reads).where(cases.c.flow == flow, cases.c.created_at >= start, cases.c.created_at < end)
     if up_to is not None:
         query = query.where(cases.c.id <= up_to)
     return [CaseFact.from_row(row) for row in conn.execute(query.order_by(cases.c.id))]
@@ -93,6 +99,25 @@ def facts_after(
     if up_to is not None:
         query = query.where(cases.c.id <= up_to)
     return [CaseFact.from_row(row) for row in conn.execute(query.order_by(cases.c.id)) if row.flow == flow]
+
+
+def verdicts_between(
+    conn: Connection, flow: str, start: datetime, end: datetime, *, up_to: int | None = None, above: int | None = None
+) -> list[tuple[str, str | None, int]]:
+    """(verdict, rule, cases) of the flow's cases created in ``[start, end)`` (with an id up to ``up_to``, or
+    above ``above``, when given), counted by the database: what a window's part-hours add to its verdict cells,
+    without reading the cases themselves."""
+    query = (
+        select(routes.c.verdict, routes.c.rule, func.count())
+        .select_from(routed(cases, cases.c.id))
+        .where(cases.c.status != "gold", cases.c.flow == flow, cases.c.created_at >= start, cases.c.created_at < end)
+        .group_by(routes.c.verdict, routes.c.rule)
+    )
+    if up_to is not None:
+        query = query.where(cases.c.id <= up_to)
+    if above is not None:
+        query = query.where(cases.c.id > above)
+    return [(str(verdict), rule, int(n)) for verdict, rule, n in conn.execute(query)]
 
 
 def final_case_id(db: Database) -> int:
@@ -142,29 +167,34 @@ def _add(db: Database, conn: Connection, flow: str, scope: str, cells: Cells) ->
 def fold(
     db: Database,
     flow: str,
-    scope: str,
+    scopes: Mapping[str, Callable[[list[CaseFact]], Cells]],
     target: int,
-    cells_of: Callable[[list[CaseFact]], Cells],
     chunk: int = 20_000,
     reads: Iterable[str] = FACT_COLUMNS,
-) -> int:
-    """Fold the flow's cases up to id ``target`` into ``scope``'s cells, ``chunk`` ids per transaction (memory stays
-    bounded and a killed fold keeps what it did). ``reads``: the JSON columns ``cells_of`` looks at. Returns the
-    mark reached."""
+) -> dict[str, int]:
+    """Fold the flow's cases up to id ``target`` into the cells of each of ``scopes`` (scope -> how its cells are
+    made from facts), ``chunk`` ids per transaction (memory stays bounded and a killed fold keeps what it did).
+    The new cases are read once for every scope; a scope whose mark is further on takes only the cases above it.
+    ``reads``: the JSON columns any of the ``scopes`` looks at. Returns each scope's mark reached."""
     reads = tuple(reads)
     while True:
         with db.transaction() as conn:
             now = db.now(conn)
-            position = _locked_mark(db, conn, flow, scope, now)
-            if position >= target:
-                return position
-            upper = min(position + chunk, target)
-            _add(db, conn, flow, scope, cells_of(facts_after(conn, flow, position, upper, reads)))
-            conn.execute(
-                update(rollup_marks)
-                .where(rollup_marks.c.flow == flow, rollup_marks.c.scope == scope)
-                .values(position=upper, updated_at=now)
-            )
+            positions = {scope: _locked_mark(db, conn, flow, scope, now) for scope in sorted(scopes)}
+            lowest = min(positions.values(), default=target)
+            if lowest >= target:
+                return positions
+            upper = min(lowest + chunk, target)
+            facts = facts_after(conn, flow, lowest, upper, reads)
+            for scope, position in positions.items():
+                if position >= upper:
+                    continue
+                _add(db, conn, flow, scope, scopes[scope]([f for f in facts if f.id > position]))
+                conn.execute(
+                    update(rollup_marks)
+                    .where(rollup_marks.c.flow == flow, rollup_marks.c.scope == scope)
+                    .values(position=upper, updated_at=now)
+                )
 
 
 def sums(

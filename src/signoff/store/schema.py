@@ -297,6 +297,7 @@ tasks = Table(
     Column("due_at", UtcDateTime(), nullable=True),
     Column("assignee", Id, ForeignKey("users.id"), nullable=True),  # set by a lead: only this reviewer may claim it
     # Claims scan only open tasks in claim order: best priority, then earliest due (no due time last), then oldest.
+    Index("ix_tasks_flow_created", "flow", "created_at"),  # the metrics' windows of review work
     Index(
         "ix_tasks_open",
         "flow",
@@ -364,6 +365,7 @@ reviews = Table(
     UniqueConstraint("task_id", "lease_token"),
     Index("ix_reviews_reviewer", "reviewer_id", "case_id"),
     Index("ix_reviews_reviewer_created", "reviewer_id", "created_at"),
+    Index("ix_reviews_created", "created_at"),  # the metrics' windows of reviews
 )
 
 # A reviewer marked conflicted on a case is never offered its tasks.
