@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
-from sqlalchemy import JSON, ColumnElement, Connection, Table, and_, any_, bindparam, cast, func, or_, select, text
+from sqlalchemy import JSON, ColumnElement, Connection, Table, and_, any_, bindparam, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from signoff.domain import CaseId, CaseStatus, DecidedBy, Fields, TaskId, TaskKind, UserId
@@ -99,9 +99,6 @@ def _reserve(conn: Connection, table: Table, n: int) -> list[int]:
     if n <= 0:
         return []
     if conn.dialect.name == "postgresql":
-        # Take the writer's lock before drawing, as an INSERT does: the rollups' ``settle_cases`` (a SHARE lock) then
-        # waits for this transaction too, so no id below the highest it sees can commit after it.
-        conn.execute(text(f'LOCK TABLE "{table.name}" IN ROW EXCLUSIVE MODE'))
         drawn = func.nextval(func.pg_get_serial_sequence(table.name, "id"))
         return sorted(conn.execute(select(drawn).select_from(func.generate_series(1, n))).scalars())
     top = int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one())
@@ -156,8 +153,10 @@ _NEW_ROUTE = (
 )
 
 
-def new_case_ids(conn: Connection, n: int) -> list[CaseId]:
-    """Ids for ``n`` cases that ``insert_new`` writes next in this transaction."""
+def new_case_ids(db: Database, conn: Connection, n: int) -> list[CaseId]:
+    """Ids for ``n`` cases that ``insert_new`` writes next in this transaction, drawn under the writer's lock on
+    ``cases`` (``reserve_cases``) that the rollups' ``settle_cases`` waits for."""
+    db.run(conn, "reserve_cases")
     return [CaseId(i) for i in _reserve(conn, cases, n)]
 
 
