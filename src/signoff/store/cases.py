@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 from sqlalchemy import JSON, ColumnElement, Connection, Table, and_, any_, bindparam, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from signoff import jsontext
 from signoff.domain import CaseId, CaseStatus, DecidedBy, Fields, TaskId, TaskKind, UserId
 from signoff.store.database import Database, stored_time, write_rows
 from signoff.store.joins import reviews_with_task, routed
@@ -160,6 +161,9 @@ def new_case_ids(db: Database, conn: Connection, n: int) -> list[CaseId]:
     return [CaseId(i) for i in _reserve(conn, cases, n)]
 
 
+_JSON = json.JSONEncoder()  # what ``json.dumps`` writes
+
+
 def insert_new(conn: Connection, new: NewCases) -> None:
     """Record a batch of new cases (under ids from ``new_case_ids``) with their predictions and routes, in bulk."""
     now = stored_time(conn, new.created_at)
@@ -173,9 +177,9 @@ def insert_new(conn: Connection, new: NewCases) -> None:
             new.case_ids,
             [new.flow] * n,
             new.external_ids,
-            [json.dumps(f) for f in new.fields],
+            jsontext.rows(new.fields, _JSON),
             new.payload_hashes,
-            [json.dumps(g) for g in new.groups],
+            jsontext.rows(new.groups, _JSON),
             [s.value for s in new.statuses],
             [now] * n,
             [now if d else None for d in new.decided],
@@ -193,7 +197,7 @@ def insert_new(conn: Connection, new: NewCases) -> None:
             prediction_ids,
             new.case_ids,
             new.model_version_ids,
-            [None if p is None else json.dumps(p) for p in new.probabilities],
+            jsontext.arrays(new.probabilities, _JSON),
             new.labels,
             new.confidences,
             new.problems,
