@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from signoff import jsontext
 from signoff.config import FieldSpec, Flow
 from signoff.domain import Fields
 from signoff.errors import InvalidInput, Problem
@@ -299,10 +300,17 @@ def _by_columns(flow: Flow, entries: list[Entry], keep: bool = True) -> list[Cas
         return []
     names = list(columns)
     rows = [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-    cases = []
-    for external_id, clean in zip(external, rows, strict=True):
-        groups = {name: clean[name] for name in flow.groups}
-        entity = clean.get(flow.entity) if flow.entity is not None else None
-        about = None if entity is None else str(entity)[:MAX_EXTERNAL_ID]
-        cases.append(CaseInput(external_id, clean, groups, payload_hash(clean), about))
-    return cases
+    hashes = [
+        hashlib.sha256(t.encode()).hexdigest() for t in jsontext.objects(names, list(columns.values()), _CANONICAL)
+    ]
+    entities = columns[flow.entity] if flow.entity is not None else [None] * len(rows)
+    return [
+        CaseInput(
+            external_id,
+            clean,
+            {name: clean[name] for name in flow.groups},
+            digest,
+            None if entity is None else str(entity)[:MAX_EXTERNAL_ID],
+        )
+        for external_id, clean, digest, entity in zip(external, rows, hashes, entities, strict=True)
+    ]

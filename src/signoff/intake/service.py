@@ -162,7 +162,7 @@ def _write(
     now = db.now(conn)
     n = len(cases)
     auto = [r.verdict is not Verdict.REVIEW and gold is None for r in routes]
-    case_ids = case_store.new_case_ids(conn, n)
+    case_ids = case_store.new_case_ids(db, conn, n)
     valid = scores.valid
     top = np.where(valid, scores.probabilities.argmax(axis=1) if n else 0, -1).tolist()
     rounded = scores.probabilities.tolist()

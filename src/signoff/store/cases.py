@@ -8,9 +8,10 @@ from dataclasses import dataclass, fields, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
-from sqlalchemy import JSON, ColumnElement, Connection, Table, and_, any_, bindparam, cast, func, or_, select, text
+from sqlalchemy import JSON, ColumnElement, Connection, Table, and_, any_, bindparam, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from signoff import jsontext
 from signoff.domain import CaseId, CaseStatus, DecidedBy, Fields, TaskId, TaskKind, UserId
 from signoff.store.database import Database, stored_time, write_rows
 from signoff.store.joins import reviews_with_task, routed
@@ -99,9 +100,6 @@ def _reserve(conn: Connection, table: Table, n: int) -> list[int]:
     if n <= 0:
         return []
     if conn.dialect.name == "postgresql":
-        # Take the writer's lock before drawing, as an INSERT does: the rollups' ``settle_cases`` (a SHARE lock) then
-        # waits for this transaction too, so no id below the highest it sees can commit after it.
-        conn.execute(text(f'LOCK TABLE "{table.name}" IN ROW EXCLUSIVE MODE'))
         drawn = func.nextval(func.pg_get_serial_sequence(table.name, "id"))
         return sorted(conn.execute(select(drawn).select_from(func.generate_series(1, n))).scalars())
     top = int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one())
@@ -156,9 +154,14 @@ _NEW_ROUTE = (
 )
 
 
-def new_case_ids(conn: Connection, n: int) -> list[CaseId]:
-    """Ids for ``n`` cases that ``insert_new`` writes next in this transaction."""
+def new_case_ids(db: Database, conn: Connection, n: int) -> list[CaseId]:
+    """Ids for ``n`` cases that ``insert_new`` writes next in this transaction, drawn under the writer's lock on
+    ``cases`` (``reserve_cases``) that the rollups' ``settle_cases`` waits for."""
+    db.run(conn, "reserve_cases")
     return [CaseId(i) for i in _reserve(conn, cases, n)]
+
+
+_JSON = json.JSONEncoder()  # what ``json.dumps`` writes
 
 
 def insert_new(conn: Connection, new: NewCases) -> None:
@@ -174,9 +177,9 @@ def insert_new(conn: Connection, new: NewCases) -> None:
             new.case_ids,
             [new.flow] * n,
             new.external_ids,
-            [json.dumps(f) for f in new.fields],
+            jsontext.rows(new.fields, _JSON),
             new.payload_hashes,
-            [json.dumps(g) for g in new.groups],
+            jsontext.rows(new.groups, _JSON),
             [s.value for s in new.statuses],
             [now] * n,
             [now if d else None for d in new.decided],
@@ -194,7 +197,7 @@ def insert_new(conn: Connection, new: NewCases) -> None:
             prediction_ids,
             new.case_ids,
             new.model_version_ids,
-            [None if p is None else json.dumps(p) for p in new.probabilities],
+            jsontext.arrays(new.probabilities, _JSON),
             new.labels,
             new.confidences,
             new.problems,

@@ -93,6 +93,11 @@ SELECT pg_try_advisory_xact_lock(7355608) AS locked;
 -- let them go again at commit: afterwards no case can appear below the highest id seen.
 LOCK TABLE cases IN SHARE MODE;
 
+-- name: reserve_cases
+-- Before case ids are drawn from the sequence (store.cases.new_case_ids), the lock an INSERT takes: settle_cases
+-- (a SHARE lock) then waits for this transaction too, so no id below the highest it sees can commit after it.
+LOCK TABLE cases IN ROW EXCLUSIVE MODE;
+
 -- name: reviewer_profile
 -- What a claim must know of its reviewer, in one round trip: the clock, skills, live leases held, open pauses
 -- (one row per pause, or one row with NULLs).

@@ -89,6 +89,10 @@ SELECT 1 AS locked;
 -- Writers are already serialised by BEGIN IMMEDIATE: every case id below the highest is final.
 SELECT 1 AS settled;
 
+-- name: reserve_cases
+-- The write transaction holds the database's one write lock from its BEGIN IMMEDIATE: nothing more to take.
+SELECT 1 AS reserved;
+
 -- name: reviewer_profile
 -- What a claim must know of its reviewer, in one round trip: the clock, skills, live leases held, open pauses
 -- (one row per pause, or one row with NULLs).
