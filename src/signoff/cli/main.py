@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from signoff.cli import labels, metrics, retrain, review
-from signoff.cli.consume import consume_command
 from signoff.cli.audit import audit_app
 from signoff.cli.common import ACTOR, ProjectOption, database, errors, fail, load_project, out, progress, steps
+from signoff.cli.consume import consume_command
 from signoff.cli.models import models_app
 from signoff.cli.policy import policy_app
 from signoff.cli.users import users_app
