@@ -8,10 +8,11 @@ consumer comes back, and that is all this module says.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from faststream.message import StreamMessage
 from signoff.errors import InvalidInput, Problem
 
 log = logging.getLogger(__name__)  # FastStream logs each message at DEBUG here, and its failures
+AT_ONCE = 32  # acknowledgements or publications in flight together
 Handler = Callable[[StreamMessage[Any]], Awaitable[None]]
 SCHEMES = {"amqp": "RabbitMQ", "amqps": "RabbitMQ", "redis": "Redis Streams", "rediss": "Redis Streams"}
 SCHEMES |= {"nats": "NATS JetStream", "tls": "NATS JetStream"}
@@ -52,8 +54,11 @@ class Link(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def publish(self, body: bytes, to: str, message_id: str) -> None:
-        """Publish durably: once this returns, the broker keeps the message."""
+    async def publish(self, bodies: Sequence[bytes], to: str, message_ids: Sequence[str]) -> None:
+        """Publish durably: once this returns, the broker keeps the messages."""
+
+    async def ack(self, messages: Sequence[StreamMessage[Any]]) -> None:
+        """Acknowledge the messages: the broker forgets them."""
 
     def key(self, message: StreamMessage[Any]) -> str | None:
         """The message's own id, the same on every redelivery, if the broker gives one."""
@@ -69,6 +74,12 @@ def _subscribed(handler: Handler) -> Handler:
         await handler(message)
 
     return on_message
+
+
+async def _each(calls: Sequence[Awaitable[Any]]) -> None:
+    """Await the calls a few dozen at a time: within a client's connection pool, one round trip for many."""
+    for start in range(0, len(calls), AT_ONCE):
+        await asyncio.gather(*calls[start : start + AT_ONCE])
 
 
 def consumer_name() -> str:
@@ -100,10 +111,18 @@ class Rabbit:
     async def stop(self) -> None:
         await self.broker.stop()
 
-    async def publish(self, body: bytes, to: str, message_id: str) -> None:
-        await self.broker.publish(
-            body, queue=to, persist=True, message_id=message_id, content_type="application/json", mandatory=True
+    async def publish(self, bodies: Sequence[bytes], to: str, message_ids: Sequence[str]) -> None:
+        await _each(
+            [
+                self.broker.publish(
+                    body, queue=to, persist=True, message_id=key, content_type="application/json", mandatory=True
+                )
+                for body, key in zip(bodies, message_ids, strict=True)
+            ]
         )
+
+    async def ack(self, messages: Sequence[StreamMessage[Any]]) -> None:
+        await _each([message.ack() for message in messages])
 
     def key(self, message: StreamMessage[Any]) -> str | None:
         given = message.raw_message.message_id
@@ -143,9 +162,19 @@ class Redis:
     async def stop(self) -> None:
         await self.broker.stop()
 
-    async def publish(self, body: bytes, to: str, message_id: str) -> None:
-        client = await self.broker.connect()  # a plain entry, readable by any client: its body under __data__
-        await client.xadd(to, {"__data__": body, "message_id": message_id})
+    async def publish(self, bodies: Sequence[bytes], to: str, message_ids: Sequence[str]) -> None:
+        client = await self.broker.connect()  # plain entries, readable by any client: the body under __data__
+        async with client.pipeline(transaction=False) as pipe:
+            for body, key in zip(bodies, message_ids, strict=True):
+                pipe.xadd(to, {"__data__": body, "message_id": key})
+            await pipe.execute()
+
+    async def ack(self, messages: Sequence[StreamMessage[Any]]) -> None:
+        """One XACK for the whole window."""
+        if messages:
+            client = await self.broker.connect()
+            ids = [id_ for message in messages for id_ in message.raw_message["message_ids"]]
+            await client.xack(self.names.cases, self.names.group, *ids)
 
     def key(self, message: StreamMessage[Any]) -> str | None:
         return f"redis:{self.names.cases}:{message.raw_message['message_ids'][0].decode()}"
@@ -181,8 +210,16 @@ class Nats:
     async def stop(self) -> None:
         await self.broker.stop()
 
-    async def publish(self, body: bytes, to: str, message_id: str) -> None:
-        await self.broker.publish(body, subject=to, stream=self.stream, headers={"Nats-Msg-Id": message_id})
+    async def publish(self, bodies: Sequence[bytes], to: str, message_ids: Sequence[str]) -> None:
+        await _each(
+            [
+                self.broker.publish(body, subject=to, stream=self.stream, headers={"Nats-Msg-Id": key})
+                for body, key in zip(bodies, message_ids, strict=True)
+            ]
+        )
+
+    async def ack(self, messages: Sequence[StreamMessage[Any]]) -> None:
+        await _each([message.ack() for message in messages])
 
     def key(self, message: StreamMessage[Any]) -> str | None:
         return f"nats:{self.stream}:{message.raw_message.metadata.sequence.stream}"

@@ -38,7 +38,6 @@ from signoff.streams.brokers import Link
 log = logging.getLogger(__name__)
 
 SHAPE = 'must be a JSON object {"external_id": "...", "fields": {...}}'
-AT_ONCE = 32  # acknowledgements or publications in flight together (within a client's connection pool)
 RETRY = 1.0  # seconds before a window whose write failed (the database away) is tried again
 
 
@@ -119,11 +118,12 @@ class Consumer:
 
     async def _settle(self, messages: list[StreamMessage[Any]], dead: dict[int, str]) -> None:
         """After the commit: dead letters published (the broker keeps them), then every message acknowledged."""
-        for index, error in dead.items():
-            letter, key = self._letter(messages[index], error)
-            await self.link.publish(letter, self.link.names.dead, f"dead:{key}")
-        for start in range(0, len(messages), AT_ONCE):
-            await asyncio.gather(*(message.ack() for message in messages[start : start + AT_ONCE]))
+        letters = [self._letter(messages[index], error) for index, error in dead.items()]
+        if letters:
+            await self.link.publish(
+                [body for body, _ in letters], self.link.names.dead, [f"dead:{k}" for _, k in letters]
+            )
+        await self.link.ack(messages)
         self.taken += len(messages) - len(dead)
         self.dead += len(dead)
 
@@ -208,11 +208,8 @@ class Consumer:
             return
         through, decisions = taken
         try:
-            for start in range(0, len(decisions), AT_ONCE):
-                chunk = decisions[start : start + AT_ONCE]
-                await asyncio.gather(
-                    *(self.link.publish(json.dumps(d).encode(), self.link.names.decisions, d["id"]) for d in chunk)
-                )
+            bodies = [json.dumps(d).encode() for d in decisions]
+            await self.link.publish(bodies, self.link.names.decisions, [d["id"] for d in decisions])
         except Exception as error:
             await anyio.to_thread.run_sync(self._failed, f"{type(error).__name__}: {error}")
             raise
