@@ -151,7 +151,8 @@ class Consumer:
             if not isinstance(body, dict) or not isinstance(body.get("fields"), dict):
                 dead[index] = f"message {key}: {SHAPE}"
                 continue
-            external = body.get("external_id", key)
+            external = body.get("external_id")
+            external = key if external is None else external
             if external is None:
                 dead[index] = f"message {key}: has no external_id, and the broker gives it no message id to key it by"
                 continue
