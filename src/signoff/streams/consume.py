@@ -17,13 +17,13 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import anyio.to_thread
 from faststream.message import StreamMessage
 
 from signoff import audit
-from signoff.audit.webhooks import HOLD
 from signoff.config import Project
 from signoff.errors import IdempotencyConflict, InvalidInput
 from signoff.inputs.validation import CaseInput, Entry, validate_batch, validate_case
@@ -38,6 +38,7 @@ from signoff.streams.brokers import Link
 log = logging.getLogger(__name__)
 
 SHAPE = 'must be a JSON object {"external_id": "...", "fields": {...}}'
+HOLD = timedelta(seconds=60)  # how long one consumer owns the publishing of decisions before another may take it
 RETRY = 1.0  # seconds before a window whose write failed (the database away) is tried again
 
 
@@ -65,7 +66,9 @@ class Consumer:
 
     @property
     def cursor(self) -> str:
-        return f"broker:{self.link.names.decisions}"
+        """The delivery cursor's name: the reply queue's, hashed when it is longer than a cursor name may be."""
+        name = f"broker:{self.link.names.decisions}"
+        return name if len(name) <= 63 else f"broker:{hashlib.sha256(name.encode()).hexdigest()[:56]}"
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then finish the window in hand and its acknowledgements."""
@@ -211,8 +214,8 @@ class Consumer:
         try:
             bodies = [json.dumps(d).encode() for d in decisions]
             await self.link.publish(bodies, self.link.names.decisions, [d["id"] for d in decisions])
-        except Exception as error:
-            await anyio.to_thread.run_sync(self._failed, f"{type(error).__name__}: {error}")
+        except Exception:
+            await anyio.to_thread.run_sync(self._failed)
             raise
         await anyio.to_thread.run_sync(self._delivered, through)
         self.published += len(decisions)
@@ -224,9 +227,9 @@ class Consumer:
         if cursor is None:
             return None  # another consumer of this flow is publishing
         with self.db.transaction(write=False) as conn:
-            rows = audit_store.sealed_after(conn, cursor.delivered_seq, 2000)
+            rows = audit_store.sealed_after(conn, cursor.logged_seq, 2000)
             decisions = [d for row in rows if (d := self._decision(conn, row)) is not None]
-        return (rows[-1].seq if rows else cursor.delivered_seq), decisions
+        return (rows[-1].seq if rows else cursor.logged_seq), decisions
 
     def _decision(self, conn: Any, row: Any) -> dict[str, Any] | None:
         """The message of a decision event of this flow: the model's at intake, or a later one (a review's)."""
@@ -252,9 +255,9 @@ class Consumer:
 
     def _delivered(self, through: int) -> None:
         with self.db.transaction() as conn:
-            cursors.delivered(conn, self.cursor, through, self.db.now(conn))
+            cursors.release(conn, self.cursor, self.db.now(conn), through)
 
-    def _failed(self, error: str) -> None:
+    def _failed(self) -> None:
+        """The cursor stays and is released: the next pass, of this consumer or another, publishes again."""
         with self.db.transaction() as conn:
-            now = self.db.now(conn)
-            cursors.failed(conn, self.cursor, error, now, now)
+            cursors.release(conn, self.cursor, self.db.now(conn))
