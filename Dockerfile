@@ -1,5 +1,5 @@
-# Signoff's image: `signoff serve` by default; `signoff worker` and `signoff db upgrade` are the other commands
-# deploy/compose.yaml runs from it. Build from the repository root: docker build -t signoff .
+# Signoff's image: `signoff serve` by default; `signoff worker`, `signoff consume` (cases from a message broker)
+# and `signoff db upgrade` are the other commands deploy/compose.yaml runs from it. Build from the repository root: docker build -t signoff .
 # The project (signoff.yaml, its flow files and models) is mounted at /project; the database comes from
 # SIGNOFF_DATABASE_URL (PostgreSQL for more than one process, see docs/how-to/scale-out.md).
 
@@ -10,13 +10,14 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
-# Stage 2: the wheel and its dependencies in a slim Python, run by a user without privileges.
+# Stage 2: the wheel with its dependencies and the broker clients of `signoff consume` (the brokers extra) in a slim
+# Python, run by a user without privileges.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     SIGNOFF_PROJECT=/project/signoff.yaml
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl \
+RUN pip install --no-cache-dir --find-links /wheels "signoff[brokers]==0.1.0" \
     && rm -rf /wheels \
     && groupadd --system --gid 10001 signoff \
     && useradd --system --uid 10001 --gid 10001 --home-dir /project --no-create-home signoff \

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast screenshots lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-intake bench-active bench-loop bench-startup bench-replay bench-partitioning bench-metrics clean
+.PHONY: install demo test test-fast screenshots lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-intake bench-active bench-loop bench-startup bench-replay bench-partitioning bench-metrics bench-brokers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -81,7 +81,10 @@ bench-partitioning: install  ## cases and audit events, plain against partitione
 bench-metrics: install  ## signoff metrics, queues, reviewers, the owner and lead pages and /metrics at 100k and 1M cases on both databases, beside a bare GROUP BY (about 30 min)
 	$(BIN)/python bench/metrics_scale.py
 
-bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-intake bench-active bench-loop bench-startup bench-replay bench-partitioning bench-metrics  ## every benchmark
+bench-brokers: install  ## cases/s from RabbitMQ, Redis Streams and NATS JetStream into SQLite and PostgreSQL, beside each broker's bare consume rate (about 5 min)
+	$(BIN)/python bench/brokers.py
+
+bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-intake bench-active bench-loop bench-startup bench-replay bench-partitioning bench-metrics bench-brokers  ## every benchmark
 
 clean:
 	rm -rf $(VENV) signoff-demo .mypy_cache .ruff_cache .pytest_cache

@@ -17,6 +17,7 @@ import typer
 from signoff.cli import labels, metrics, retrain, review
 from signoff.cli.audit import audit_app
 from signoff.cli.common import ACTOR, ProjectOption, database, errors, fail, load_project, out, progress, steps
+from signoff.cli.consume import consume_command
 from signoff.cli.models import models_app
 from signoff.cli.policy import policy_app
 from signoff.cli.users import users_app
@@ -276,6 +277,7 @@ app.command()(init)
 app.command()(review.assign)
 app.command()(review.reviewers)
 app.command("ingest")(ingest_command)
+app.command("consume")(consume_command)
 app.command()(serve)
 app.command()(review.queues)
 app.command()(review.escalate)
