@@ -3,7 +3,6 @@ and dead-letter queues, and look at what the broker still holds. One ``Broker`` 
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import os
@@ -16,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from helpers.loops import run_apart
 from helpers.processes import SIGNOFF, environment, signoff
 from signoff import review, users
 from signoff.config import load_project
@@ -63,7 +63,7 @@ class Broker:
         self.taken: dict[str, list[dict[str, Any]]] = {}  # what was read from RabbitMQ queues (reading takes it)
 
     def run(self, work: Any) -> Any:
-        return asyncio.run(work)
+        return run_apart(work)
 
     def publish(self, bodies: list[bytes]) -> None:
         self.run(self._publish(bodies))

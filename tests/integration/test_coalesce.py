@@ -4,13 +4,13 @@ databases."""
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from sqlalchemy import event, func, select
 
 from helpers.builders import make_project
+from helpers.loops import run_apart
 from signoff import intake
 from signoff.api.coalesce import Coalescer
 from signoff.errors import DatabaseUnavailable, IdempotencyConflict
@@ -46,9 +46,7 @@ def _together(coalescer: Coalescer, runtime: intake.FlowRuntime, batch: list[Cas
     async def run() -> list[Answer]:
         return await asyncio.gather(*(coalescer.submit(runtime, c, "intake") for c in batch), return_exceptions=True)
 
-    # A loop of its own in a thread of its own: an earlier test's (Playwright's sync API) may be running in this one.
-    with ThreadPoolExecutor(1) as thread:
-        return thread.submit(asyncio.run, run()).result()
+    return run_apart(run())
 
 
 def _ok(answers: list[Answer]) -> list[intake.Submitted]:
