@@ -71,6 +71,9 @@ def test_reviews_and_outcomes_become_a_candidate_with_its_exact_lineage(
     (tmp_path / "mlflow").mkdir()
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     document["flows"][FLOW]["learning"] = {"mlflow": {"tracking_uri": mlflow_uri}}
+    # The audit draw is random, and the lineage below must hold an audited case past the known outcomes and
+    # outside the held-out set: at the example's 2% a run could draw none there; at 20% that is all but impossible.
+    document["flows"][FLOW]["audit"] = {"rate": 0.2}
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     project = ("-p", str(path))
     _run("db", "upgrade", *project, env=env)

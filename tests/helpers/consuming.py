@@ -10,6 +10,8 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,25 @@ class Broker:
     def run(self, work: Any) -> Any:
         return run_apart(work)
 
+    @asynccontextmanager
+    async def _channel(self) -> AsyncIterator[Any]:
+        """A RabbitMQ channel on a connection of its own, closed after use."""
+        import aio_pika
+
+        async with await aio_pika.connect(self.url) as connection:
+            yield await connection.channel()
+
+    @asynccontextmanager
+    async def _nats(self) -> AsyncIterator[Any]:
+        """A NATS connection, closed after use."""
+        import nats
+
+        client = await nats.connect(self.url)
+        try:
+            yield client
+        finally:
+            await client.close()
+
     def publish(self, bodies: list[bytes]) -> None:
         self.run(self._publish(bodies))
 
@@ -73,9 +94,7 @@ class Broker:
         if self.kind == "rabbitmq":
             import aio_pika
 
-            connection = await aio_pika.connect(self.url)
-            async with connection:
-                channel = await connection.channel()
+            async with self._channel() as channel:
                 for name in (names.cases, names.decisions, names.dead):
                     await channel.declare_queue(name, durable=True)
                 for body in bodies:
@@ -91,14 +110,11 @@ class Broker:
                             pipe.xadd(names.cases, {"__data__": body})
                         await pipe.execute()
         else:
-            import nats
-
-            client = await nats.connect(self.url)
-            js = client.jetstream()
-            await js.add_stream(name=names.group, subjects=[names.cases, names.decisions, names.dead])
-            for body in bodies:
-                await js.publish(names.cases, body)
-            await client.close()
+            async with self._nats() as client:
+                js = client.jetstream()
+                await js.add_stream(name=names.group, subjects=[names.cases, names.decisions, names.dead])
+                for body in bodies:
+                    await js.publish(names.cases, body)
 
     def read(self, name: str) -> list[dict[str, Any]]:
         """Every message on the reply or the dead-letter queue so far, parsed."""
@@ -111,11 +127,8 @@ class Broker:
     async def _read(self, name: str) -> list[dict[str, Any]]:
         bodies: list[bytes] = []
         if self.kind == "rabbitmq":
-            import aio_pika
-
-            connection = await aio_pika.connect(self.url)
-            async with connection:
-                queue = await (await connection.channel()).declare_queue(name, durable=True)
+            async with self._channel() as channel:
+                queue = await channel.declare_queue(name, durable=True)
                 while (message := await queue.get(fail=False)) is not None:
                     bodies.append(message.body)
                     await message.ack()
@@ -127,18 +140,16 @@ class Broker:
         else:
             import nats
 
-            client = await nats.connect(self.url)
-            js = client.jetstream()
-            info = await js.stream_info(self.names.group, subjects_filter=name)
-            last = info.state.last_seq
-            for seq in range(1, last + 1):
-                try:
-                    found = await js.get_msg(self.names.group, seq)
-                except nats.js.errors.NotFoundError:
-                    continue
-                if found.subject == name and found.data is not None:
-                    bodies.append(found.data)
-            await client.close()
+            async with self._nats() as client:
+                js = client.jetstream()
+                info = await js.stream_info(self.names.group, subjects_filter=name)
+                for seq in range(1, info.state.last_seq + 1):
+                    try:
+                        found = await js.get_msg(self.names.group, seq)
+                    except nats.js.errors.NotFoundError:
+                        continue
+                    if found.subject == name and found.data is not None:
+                        bodies.append(found.data)
         return [json.loads(body) for body in bodies]
 
     def unacknowledged(self) -> int:
@@ -149,11 +160,8 @@ class Broker:
     async def _unacknowledged(self) -> int:
         names = self.names
         if self.kind == "rabbitmq":
-            import aio_pika
-
-            connection = await aio_pika.connect(self.url)
-            async with connection:
-                queue = await (await connection.channel()).declare_queue(names.cases, durable=True, passive=True)
+            async with self._channel() as channel:
+                queue = await channel.declare_queue(names.cases, durable=True, passive=True)
                 count: int = queue.declaration_result.message_count or 0
                 return count
         if self.kind == "redis":
@@ -163,11 +171,8 @@ class Broker:
                 groups = {g["name"].decode(): g for g in await client.xinfo_groups(names.cases)}
                 group = groups[names.group]
                 return int(group["pending"]) + int(group.get("lag") or 0)
-        import nats
-
-        client = await nats.connect(self.url)
-        info = await client.jetstream().consumer_info(names.group, names.group)
-        await client.close()
+        async with self._nats() as client:
+            info = await client.jetstream().consumer_info(names.group, names.group)
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     def delete(self) -> None:
@@ -176,11 +181,7 @@ class Broker:
     async def _delete(self) -> None:
         names = self.names
         if self.kind == "rabbitmq":
-            import aio_pika
-
-            connection = await aio_pika.connect(self.url)
-            async with connection:
-                channel = await connection.channel()
+            async with self._channel() as channel:
                 for name in (names.cases, names.decisions, names.dead):
                     await channel.queue_delete(name)
         elif self.kind == "redis":
@@ -189,11 +190,8 @@ class Broker:
             async with Redis.from_url(self.url) as client:
                 await client.delete(names.cases, names.decisions, names.dead)
         else:
-            import nats
-
-            client = await nats.connect(self.url)
-            await client.jetstream().delete_stream(names.group)
-            await client.close()
+            async with self._nats() as client:
+                await client.jetstream().delete_stream(names.group)
 
 
 class ConsumerProcess:
