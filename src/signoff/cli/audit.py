@@ -11,7 +11,7 @@ import typer
 
 from signoff.cli.common import ProjectOption, database, err, errors, fail, load_project, out, write_whole
 
-audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+audit_app = typer.Typer(no_args_is_help=True)  # its help: GROUPS in cli/main.py
 
 
 @audit_app.command("verify")

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from signoff.learning import outcomes
     from signoff.learning.labels import LabelConflict
 
-labels_app = typer.Typer(help="Label validation: find label conflicts and resolve them.", no_args_is_help=True)
+labels_app = typer.Typer(no_args_is_help=True)  # its help: GROUPS in cli/main.py
 
 
 def _flow(project: Project, name: str) -> Flow:

@@ -28,9 +28,7 @@ if TYPE_CHECKING:
     from signoff.learning import registry
     from signoff.learning.records import Comparison
 
-models_app = typer.Typer(
-    help="Model versions: list, show lineage, evaluate, shadow, canary, promote, roll back.", no_args_is_help=True
-)
+models_app = typer.Typer(no_args_is_help=True)  # its help: GROUPS in cli/main.py
 
 VersionArgument = Annotated[str, typer.Argument(help="The model version (as `signoff models list` names it).")]
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from signoff.learning.evaluate import Evaluation, RuleCertificate
     from signoff.routing import Policy, PolicyState
 
-policy_app = typer.Typer(help="Routing policies: check, replay on labelled data.", no_args_is_help=True)
+policy_app = typer.Typer(no_args_is_help=True)  # its help: GROUPS in cli/main.py
 
 
 @policy_app.command("check")

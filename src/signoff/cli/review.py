@@ -15,7 +15,7 @@ from signoff.domain import MAX_ID
 if TYPE_CHECKING:
     from signoff.review import ReviewerLoad
 
-gold_app = typer.Typer(help="Gold cases: known answers that measure reviewers.", no_args_is_help=True)
+gold_app = typer.Typer(no_args_is_help=True)  # its help: GROUPS in cli/main.py
 
 
 def queues(

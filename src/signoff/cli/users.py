@@ -26,7 +26,7 @@ from signoff.cli.common import (
 )
 from signoff.domain import MAX_ID, Role
 
-users_app = typer.Typer(help="Users, roles, API tokens and web passwords.", no_args_is_help=True)
+users_app = typer.Typer(no_args_is_help=True)  # its help: GROUPS in cli/main.py
 
 
 @users_app.command("add")

@@ -9,7 +9,7 @@ import typer
 
 from signoff.cli.common import ACTOR, ProjectOption, fail, out, reading, sealed, table_of
 
-webhooks_app = typer.Typer(help="Webhooks: the delivery log, replays, signing secrets.", no_args_is_help=True)
+webhooks_app = typer.Typer(no_args_is_help=True)  # its help: GROUPS in cli/main.py
 
 
 @webhooks_app.command("deliveries")
