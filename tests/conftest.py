@@ -113,6 +113,21 @@ def postgres_url(postgres_template: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def postgres_name(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The name of a database that does not exist yet on the test server, for commands that create it themselves
+    (as a reader of docs/how-to/use-postgresql.md does); dropped afterwards, whatever connections remain."""
+    problem = request.config.stash[_PG_PROBLEM]
+    if problem:
+        pytest.skip(f"PostgreSQL not available: {problem}")
+    name = f"signoff_docs_{uuid.uuid4().hex[:12]}"
+    try:
+        yield name
+    finally:
+        with _admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
 def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     path = tmp_path / "signoff.db"
     shutil.copy(sqlite_template, path)

@@ -3,11 +3,14 @@ folder (see ``helpers.documented``), and what it shows under a command must stil
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url
 
 from helpers.documented import Page, run_page
 from helpers.processes import environment, signoff
@@ -23,6 +26,7 @@ RUN_ELSEWHERE = {
     "promtool check rules deploy/prometheus/alerts.yml": "tests/integration/test_prometheus.py, in the repository",
 }
 SKIP = frozenset(RUN_ELSEWHERE)
+POSTGRES_URL = os.environ.get("SIGNOFF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "correct horse battery staple"
 PROJECT = "myproject"  # pages that start in a project as `signoff init myproject` and `signoff db upgrade` leave it
 PAGES = [
@@ -31,6 +35,12 @@ PAGES = [
     Page(ROOT / "docs/how-to/ingest-files.md", start=PROJECT, skip=SKIP),
     Page(ROOT / "docs/how-to/write-routing-policies.md", start=PROJECT, skip=SKIP),
     Page(ROOT / "docs/how-to/monitor-with-prometheus.md", start=PROJECT, skip=SKIP),
+    Page(  # on the test server, which must be the page's (127.0.0.1:5432, user postgres), in a scratch database
+        ROOT / "docs/how-to/use-postgresql.md",
+        start=PROJECT,
+        replace={"signoff_pg": "{postgres}"},
+        skip=SKIP,
+    ),
     Page(
         ROOT / "docs/how-to/review-in-the-browser.md",
         start=PROJECT,
@@ -46,7 +56,6 @@ NOT_FOLLOWED = {
     "docs/how-to/close-the-loop.md": "followed by test_close_the_loop_doc.py and test_close_the_loop.py",
     "docs/how-to/write-a-flow-file.md": "its Python-model project and most of its bad files are not on the page",
     "docs/how-to/run-the-review-floor.md": "it edits the project file's queues in prose and needs users and gold",
-    "docs/how-to/use-postgresql.md": "it needs a PostgreSQL server of the reader's own",
     "docs/how-to/scale-out.md": "its commands are run by test_scale_out.py and test_deploy_files.py",
     "docs/reference/cli.md": "a reference of every command; the commands' own tests check what it shows",
     "docs/reference/http-api.md": "a reference of every endpoint; the HTTP acceptance tests check what it shows",
@@ -81,7 +90,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.path.relative_to(ROOT)))
-def test_every_command_of_the_page_works_as_typed(page: Page, project: Path, tmp_path: Path) -> None:
+def test_every_command_of_the_page_works_as_typed(
+    page: Page, project: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if any("{postgres}" in value for value in page.replace.values()):
+        if make_url(POSTGRES_URL).set(database="x") != make_url("postgresql://postgres@127.0.0.1:5432/x"):
+            pytest.skip(f"the page's commands name the server at 127.0.0.1:5432, not {POSTGRES_URL}")
+        name = request.getfixturevalue("postgres_name")
+        page = dataclasses.replace(page, replace={k: v.format(postgres=name) for k, v in page.replace.items()})
     if page.start == PROJECT:
         shutil.copytree(project, tmp_path / PROJECT)
     assert run_page(page, tmp_path, environment()) > 0

@@ -184,6 +184,48 @@ def test_evaluate_several_alphas_in_one_call_each_with_its_certificate_or_refusa
     assert f"warning: {tiny} 2,995, even if the model made no error" in shown.stderr
 
 
+def test_evaluate_several_policy_files_in_one_call_each_with_its_alphas(tmp_path: Path) -> None:
+    """Each --policy file replaces the flow's rules; with two alphas, four variants, the cases scored once. A bad
+    policy file is refused with its problems before anything is scored."""
+    project = _replay_project(tmp_path)
+    labelled = _labelled(tmp_path)
+    (tmp_path / "band.yaml").write_text(
+        yaml.safe_dump(
+            [{"name": "middle", "kind": "band", "label": "bad", "low": 0.3, "high": 0.7, "review": "inside"}]
+        ),
+        "utf-8",
+    )
+    (tmp_path / "both.yaml").write_text(
+        yaml.safe_dump(
+            [
+                {"name": "middle", "kind": "band", "label": "bad", "low": 0.3, "high": 0.7, "review": "inside"},
+                {"name": "certified", "kind": "certified", "alpha": 0.1},
+            ]
+        ),
+        "utf-8",
+    )
+    env = environment()
+    arguments = ["policy", "evaluate", "test-flow", "--labeled", str(labelled), "-p", str(project)]
+    both = ["--policy", str(tmp_path / "band.yaml"), "--policy", str(tmp_path / "both.yaml")]
+    as_json = signoff(*arguments, *both, "--alpha", "0.05", "--alpha", "0.1", "--json", env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    variants = json.loads(as_json.stdout)["variants"]
+    assert [(v["policy"], v["alpha"]) for v in variants] == [
+        ("band.yaml", 0.05), ("band.yaml", 0.1), ("both.yaml", 0.05), ("both.yaml", 0.1)
+    ]  # fmt: skip
+    scores = pd.read_csv(labelled)["score"]
+    middle = int(((scores >= 0.3) & (scores <= 0.7)).sum())
+    assert variants[0]["certificates"] == [] and variants[0]["by_rule"]["middle"] == middle
+    assert [c["alpha"] for v in variants[2:] for c in v["certificates"]] == [0.05, 0.1]
+    assert all(v["cases"] == 500 for v in variants)
+    shown = signoff(*arguments, "--policy", str(tmp_path / "band.yaml"), env=env)
+    assert "Policy replay: test-flow, band.yaml" in shown.stdout
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump([{"name": "t", "kind": "band", "label": "nope"}]), "utf-8")
+    refused = signoff(*arguments, "--policy", str(tmp_path / "bad.yaml"), env=env)
+    assert refused.returncode != 0 and f"{tmp_path / 'bad.yaml'} is not a valid Signoff configuration" in refused.stderr
+    assert "policy[0].band.low: Field required" in refused.stderr
+
+
 def _documented(command: str) -> list[str]:
     """The lines a console block of docs/reference/cli.md shows after ``$ command``, up to a ``...`` line."""
     page = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "cli.md").read_text(encoding="utf-8")

@@ -173,7 +173,7 @@ class Reader:
                 ["bash", "-c", f"exec {command}"], cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
         self.servers.append((process, log))
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # two server processes on a loaded 2-core machine took over 60 s
         with httpx.Client(timeout=5) as client:
             while True:
                 assert process.poll() is None, f"`{command}` exited:\n{log.read_text(errors='replace')}"
@@ -226,18 +226,23 @@ def reader(folder: Path, env: dict[str, str]) -> Iterator[Reader]:
 class Page:
     """How to follow a page: in ``start`` (a folder below the run's own; default: the run's folder), after the
     ``given`` commands (what the page says it assumes), typing ``typed`` at a command's prompts, leaving out the
-    commands in ``skip`` (as the page shows them, without their comment)."""
+    commands in ``skip`` (as the page shows them, without their comment), with each text of ``replace`` read as
+    its value everywhere on the page (a name the reader would choose, such as the database the page creates)."""
 
     path: Path
     start: str = ""
     given: tuple[str, ...] = ()
     typed: dict[str, str] = field(default_factory=dict)
     skip: frozenset[str] = frozenset()
+    replace: dict[str, str] = field(default_factory=dict)
 
 
 def run_page(page: Page, folder: Path, env: dict[str, str]) -> int:
     """Do every step of ``page`` in ``folder``; how many of its commands ran."""
-    todo = [step for step in steps(page.path.read_text(encoding="utf-8")) if _bare(step.command) not in page.skip]
+    text = page.path.read_text(encoding="utf-8")
+    for shown, real in page.replace.items():
+        text = text.replace(shown, real)
+    todo = [step for step in steps(text) if _bare(step.command) not in page.skip]
     assert todo, f"{page.path} has no commands"
     path_with_signoff = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     with reader(folder, {**env, "PATH": path_with_signoff}) as terminal:

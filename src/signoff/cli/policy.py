@@ -11,7 +11,8 @@ from rich.table import Table
 from signoff.cli.common import ProjectOption, err, errors, load_project, optional_database, out
 
 if TYPE_CHECKING:
-    from signoff.intake import CalibrationSet
+    from signoff.config import Flow
+    from signoff.intake import CalibrationSet, FlowRuntime
     from signoff.learning.evaluate import Evaluation, RuleCertificate
     from signoff.routing import Policy, PolicyState
 
@@ -56,18 +57,29 @@ def policy_evaluate(
         list[float] | None,
         typer.Option(help="Replay with every learning rule at this alpha instead; repeat for several variants."),
     ] = None,
+    policy: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Replay with the rules of this YAML file (a list, as under the flow's policy:) instead of the flow's "
+            "own; repeat for several variants.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     plot: Annotated[Path | None, typer.Option(help="Draw the risk-coverage curve to this PNG or SVG file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
     project: ProjectOption = None,
 ) -> None:
     """Replay labelled cases through a flow's policy: flag rate, model errors caught, error on auto-decided, and
-    each learning rule's certificate or refusal. The cases are scored once, whatever the number of variants."""
+    each learning rule's certificate or refusal. The cases are scored once, whatever the number of variants (each
+    --policy file with each --alpha)."""
     import dataclasses
     import json
 
-    from signoff import intake
+    from signoff import config, intake
     from signoff.inputs.labelled import read_labelled
     from signoff.learning import evaluate as evaluation
+    from signoff.routing import Policy
 
     with errors():
         for value in alpha or []:
@@ -76,36 +88,59 @@ def policy_evaluate(
                     f"expected a number strictly between 0 and 1, got {value:g}", param_hint="--alpha"
                 )
         loaded = load_project(project)
+        flows = [(path.name, config.with_policy(loaded.flow(flow), path)) for path in policy or []]  # all checked
         data = read_labelled(loaded.flow(flow), labeled, label_column)  # a bad file fails before any model loads
         runtime = intake.load(loaded, loaded.flow(flow))  # a replay records nothing
         db = optional_database(loaded)
         if db is not None:  # calibrate on the audit sample too, as the server would
             intake.warm_up(db, runtime)
-        batch = intake.batch_of(runtime, data.frame)
-        calibration = intake.calibration_set(db, runtime) if runtime.policy.learning_rules or alpha else None
-        variants: list[tuple[float | None, Policy, PolicyState]] = [
-            (a, *intake.with_alpha(runtime, a, calibration)) for a in alpha or [] if calibration is not None
-        ] or [(None, runtime.policy, runtime.state.snapshot())]
-        results = [(a, evaluation.evaluate(p, state, batch, data.labels)) for a, p, state in variants]
+        policies = [runtime.policy, *(Policy(f, runtime.policy.profile) for _, f in flows)]
+        scoring = next((p for p in policies if p.needs_members), runtime.policy)  # members only if a rule reads them
+        batch = intake.batch_of(dataclasses.replace(runtime, policy=scoring), data.frame)
+        learning = any(p.learning_rules for p in policies)
+        calibration = intake.calibration_set(db, runtime) if learning or alpha else None
+        variants = _variants(runtime, flows, alpha, calibration)
+        results = [(name, evaluation.evaluate(p, state, batch, data.labels)) for name, p, state in variants]
     warnings = list(dict.fromkeys(w for _, r in results for w in _warnings(calibration, r.certificates)))
     if as_json:
 
         def shown(result: Evaluation) -> dict[str, object]:
             return dataclasses.asdict(result) | {"coverage": None, "risk": None}
 
-        if alpha:
-            document: dict[str, object] = {"variants": [{"alpha": a} | shown(r) for a, r in results]}
+        if alpha or policy:
+            document: dict[str, object] = {"variants": [name | shown(r) for name, r in results]}
         else:
             document = shown(results[0][1])
         print(json.dumps(document | {"calibration_warnings": warnings}, indent=2))
     else:
-        for a, result in results:
-            _print_evaluation(flow if a is None else f"{flow}, alpha {a:g}", result)
+        for name, result in results:
+            titles = [f"alpha {v:g}" if k == "alpha" else str(v) for k, v in name.items()]
+            _print_evaluation(", ".join([flow, *titles]), result)
         _print_curve(results[0][1])
         _warn(warnings)
     if plot is not None:
         evaluation.plot(results[0][1], plot, f"{flow}: risk-coverage on {labeled.name}")
         out.print(f"Risk-coverage curve written to {plot}")
+
+
+def _variants(
+    runtime: FlowRuntime, flows: list[tuple[str, Flow]], alphas: list[float] | None, calibration: CalibrationSet | None
+) -> list[tuple[dict[str, str | float], Policy, PolicyState]]:
+    """Each policy (the flow's own, or each of ``flows``) at each alpha (or as written), named for the output."""
+    from signoff import intake
+
+    found: list[tuple[dict[str, str | float], Policy, PolicyState]] = []
+    for policy_name, flow in flows or [("", runtime.flow)]:
+        named: dict[str, str | float] = {"policy": policy_name} if policy_name else {}
+        choices: list[float | None] = [*alphas] if alphas else [None]
+        for alpha in choices:
+            if alpha is not None and calibration is not None:
+                found.append((named | {"alpha": alpha}, *intake.with_alpha(runtime, alpha, calibration, flow)))
+            elif flow is runtime.flow:  # as loaded: certified when the runtime warmed up
+                found.append((named, runtime.policy, runtime.state.snapshot()))
+            else:
+                found.append((named, *intake.with_rules(runtime, flow, calibration)))
+    return found
 
 
 def _warnings(calibration: CalibrationSet | None, found: list[RuleCertificate]) -> list[str]:

@@ -11,6 +11,7 @@ from signoff.config.flows import (
     QueueSpec,
     load_project,
     parse_project,
+    with_policy,
 )
 from signoff.config.policy import (
     AuditSpec,
@@ -46,4 +47,5 @@ __all__ = [
     "UncertaintyRule",
     "load_project",
     "parse_project",
+    "with_policy",
 ]

@@ -581,18 +581,31 @@ def parse_project(document: object, path: Path) -> Project:
 def load_project(path: str | os.PathLike[str] | None = None) -> Project:
     """Load the project file named by ``path``, ``$SIGNOFF_PROJECT``, or ``./signoff.yaml``."""
     chosen = Path(path or os.environ.get("SIGNOFF_PROJECT") or "signoff.yaml")
-    if not chosen.is_file():
-        raise ConfigError(
-            str(chosen),
-            [Problem("(file)", "not found; create one with `signoff init DIR` or pass --project PATH")],
-        )
+    return parse_project(_read_yaml(chosen, "create one with `signoff init DIR` or pass --project PATH"), chosen)
+
+
+def _read_yaml(path: Path, hint: str) -> object:
+    """The YAML document in ``path``, or a ConfigError naming the file and where it is not YAML."""
+    if not path.is_file():
+        raise ConfigError(str(path), [Problem("(file)", f"not found; {hint}")])
     try:
-        document = yaml.safe_load(chosen.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         reason = getattr(error, "problem", None) or str(error)
-        raise ConfigError(str(chosen), [Problem(where, f"not valid YAML: {reason}")]) from None
+        raise ConfigError(str(path), [Problem(where, f"not valid YAML: {reason}")]) from None
     except UnicodeDecodeError as error:
-        raise ConfigError(str(chosen), [Problem("(file)", f"not UTF-8 text: {error}")]) from None
-    return parse_project(document, chosen)
+        raise ConfigError(str(path), [Problem("(file)", f"not UTF-8 text: {error}")]) from None
+
+
+def with_policy(flow: Flow, path: Path) -> Flow:
+    """``flow`` with the rules of the policy file ``path`` instead of its own: a YAML list of rules, written as
+    under the flow's ``policy:``, checked as the flow file's are (labels, queues, fields)."""
+    document = _read_yaml(path, "a policy file is a YAML list of rules, as under a flow's 'policy:'")
+    if not isinstance(document, list):
+        raise ConfigError(str(path), [Problem("(top level)", "must be a list of rules, as under a flow's 'policy:'")])
+    try:
+        return Flow.model_validate({**dict(flow), "policy": document})
+    except ValidationError as error:
+        raise ConfigError(str(path), _problems(error)) from None

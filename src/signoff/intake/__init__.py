@@ -13,6 +13,7 @@ from signoff.intake.runtime import (
     refresh,
     warm_up,
     with_alpha,
+    with_rules,
 )
 from signoff.intake.service import add_gold, batch_of, route, submit
 from signoff.store.records import Submitted
@@ -37,4 +38,5 @@ __all__ = [
     "validate_case",
     "warm_up",
     "with_alpha",
+    "with_rules",
 ]

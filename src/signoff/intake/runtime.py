@@ -278,11 +278,27 @@ def _calibration_rows(runtime: FlowRuntime) -> _FileRows:
     )
 
 
-def with_alpha(runtime: FlowRuntime, alpha: float, calibration: CalibrationSet) -> tuple[Policy, PolicyState]:
-    """The runtime's policy with every learning rule at ``alpha``, certified on ``calibration`` (no new scoring),
-    and the state it routes with: the runtime's memory and the new certificates."""
-    rules = [r.model_copy(update={"alpha": alpha}) if hasattr(r, "alpha") else r for r in runtime.flow.policy]
-    policy = Policy(runtime.flow.model_copy(update={"policy": rules}), runtime.policy.profile)
+def with_alpha(
+    runtime: FlowRuntime, alpha: float, calibration: CalibrationSet, flow: Flow | None = None
+) -> tuple[Policy, PolicyState]:
+    """The policy of ``flow`` (default: the runtime's) with every learning rule at ``alpha``, certified on
+    ``calibration`` (no new scoring), and the state it routes with: the runtime's memory and the new certificates."""
+    flow = runtime.flow if flow is None else flow
+    rules = [r.model_copy(update={"alpha": alpha}) if hasattr(r, "alpha") else r for r in flow.policy]
+    return with_rules(runtime, flow.model_copy(update={"policy": rules}), calibration, flow is runtime.flow)
+
+
+def with_rules(
+    runtime: FlowRuntime, flow: Flow, calibration: CalibrationSet | None, same_profile: bool = False
+) -> tuple[Policy, PolicyState]:
+    """The policy of ``flow`` (the runtime's flow with other rules, see ``config.with_policy``), its learning
+    rules certified on ``calibration`` (no new scoring), and the state it routes with: the runtime's memory and
+    the new certificates. ``same_profile``: its out-of-distribution references are the runtime's (not read again)."""
+    policy = Policy(flow, runtime.policy.profile if same_profile else calibrate.profile(runtime.project, flow))
+    if calibration is None:
+        if policy.learning_rules:
+            raise ValueError("a policy with learning rules needs a calibration set")
+        return policy, runtime.state.snapshot()
     certificates, quantiles = calibrate.certificates(
         policy, calibration.probabilities, calibration.human, calibration.segments, calibration.members
     )
