@@ -173,3 +173,25 @@ def test_the_day_before_feeds_fairness_drift_and_the_charts_ticks(db: Database, 
     without = charts.fairness_chart(dataclasses.replace(m, fairness_previous={}), "group")
     assert with_ticks is not None and without is not None
     assert with_ticks.count("<use ") > without.count("<use ")  # the day before's rates, drawn as tick markers
+
+
+def test_the_entity_field_is_no_feature_of_drift(db: Database, tmp_path: Path) -> None:
+    """The flow's ``entity`` (whom a case is about: a customer id) is an identifier, so drift leaves it out; the
+    other fields stay."""
+    fields = {
+        "score": {"type": "number", "min": 0, "max": 1},
+        "group": {"type": "category", "values": ["a", "b"]},
+        "customer": {"type": "string"},
+    }
+    project = make_project(tmp_path, db.url, fields=fields, entity="customer")
+    runtime = intake.load(project, project.flow("test-flow"), db)
+    found = []
+    for i in range(20):
+        body = {"score": 0.05 * (i % 5), "group": "ab"[i % 2], "customer": f"cust-{i}"}
+        case, _ = validate_case(runtime.flow, f"c{i}", body, "case")
+        assert case is not None
+        found.append(case)
+    intake.submit(db, runtime, found, "tester")
+    m = flow_metrics(db, project, "test-flow", "day")
+    assert m.cases == 20 and "customer" not in m.drift.features
+    assert {"score", "group"} <= set(m.drift.features)

@@ -476,6 +476,12 @@ class Flow(_Strict):
         return self.metrics.favourable or self.labels[0]
 
     @property
+    def drift_fields(self) -> tuple[str, ...]:
+        """The fields whose distribution drift compares: all but the ``entity``, an identifier (new customers give
+        new values: its PSI would measure turnover, not a change in the cases)."""
+        return tuple(name for name in self.fields if name != self.entity)
+
+    @property
     def default_queue(self) -> str:
         return next(iter(self.queues))
 

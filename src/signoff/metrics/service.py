@@ -226,7 +226,7 @@ def _reference(db: Database, project: Project, flow: Flow, span: timedelta) -> t
         if key not in _REFERENCES:
             reference = calibration_file(project, flow, load_model(project, flow))
             frame, scores = reference.frame, reference.scores
-            columns = {name: _numbers(list(frame[name])) for name in flow.fields if name in frame.columns}
+            columns = {name: _numbers(list(frame[name])) for name in flow.drift_fields if name in frame.columns}
             confidence = [float(max(p)) for p, ok in zip(scores.probabilities, scores.valid, strict=True) if ok]
             _REFERENCES[key] = rollups.Reference.of(columns, confidence)
         return f"calibration file {flow.calibration.file}", _REFERENCES[key]
@@ -241,7 +241,7 @@ def _reference(db: Database, project: Project, flow: Flow, span: timedelta) -> t
         if stored is not None:
             return source, rollups.Reference.from_document(stored)
         facts = rollup_store.facts_between(conn, flow.name, first, first + span)
-    columns = {name: _numbers([f.fields.get(name) for f in facts]) for name in flow.fields}
+    columns = {name: _numbers([f.fields.get(name) for f in facts]) for name in flow.drift_fields}
     found = rollups.Reference.of(columns, [f.confidence for f in facts if f.confidence is not None])
     if now >= first + span + SETTLED:
         rollup_store.store_reference(db, flow.name, name, found.document())
@@ -256,8 +256,8 @@ def _drift(conn: Any, flow: Flow, source: str, reference: rollups.Reference | No
         return Drift(source, {}, None)
     kinds = (rollups.FEATURE, rollups.SCORE, rollups.FINE)
     window = rollups.window(conn, flow.name, reference, kinds, start, end, marks.drift)
-    features, score = reference.drift(window)
-    return Drift(source, features, score)
+    features, score = reference.drift(window)  # a reference stored before drift_fields may name the entity
+    return Drift(source, {k: v for k, v in features.items() if k in flow.drift_fields}, score)
 
 
 @dataclass(frozen=True)
