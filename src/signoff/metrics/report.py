@@ -57,7 +57,9 @@ def summary_rows(metrics: FlowMetrics) -> list[tuple[str, str]]:
     ]
 
 
-FAIRNESS_HEAD = ("group", "cases", "flag rate", "approval rate", "override rate", "error rate")
+# The fairness counts are taken when a case is decided: a case still waiting for review is in no group yet, so
+# the group's flag rate is that of its decided cases, not the window's overall flag rate; the heads say so.
+FAIRNESS_HEAD = ("group", "decided cases", "flag rate (of decided)", "approval rate", "override rate", "error rate")
 DRIFT_HEAD = ("feature", "PSI", "level")
 
 
