@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, Table, bindparam, func, select, update
 
 from signoff.domain import CaseId, CaseStatus, Verdict
 from signoff.store.records import CaseFields
@@ -67,71 +68,35 @@ def count_held(conn: Connection, flow: str) -> int:
     return int(conn.execute(query).scalar_one())
 
 
+# what a held case's one prediction and one route are given when it is routed: fields of ``Rerouted``
+PREDICTION = ("model_version_id", "probabilities", "label", "confidence", "problem")
+ROUTE = ("policy_version", "verdict", "rule", "reason", "queue", "role", "priority", "sla", "inclusion_probability")
+
+
 def reroute(conn: Connection, rerouted: Sequence[Rerouted], now: datetime) -> None:
     """Rewrite the held cases' prediction and route, and mark those sent to review ``in_review`` (a case decided
     by the model is marked decided with its decision, by ``store.cases.decide``)."""
     if not rerouted:
         return
-    scored = (
-        update(predictions)
-        .where(predictions.c.case_id == bindparam("b_case"))
-        .values(
-            model_version_id=bindparam("b_version"),
-            probabilities=bindparam("b_probabilities"),
-            label=bindparam("b_label"),
-            confidence=bindparam("b_confidence"),
-            problem=bindparam("b_problem"),
-            created_at=now,
-        )
-    )
-    conn.execute(
-        scored,
-        [
-            {
-                "b_case": r.case_id,
-                "b_version": r.model_version_id,
-                "b_probabilities": r.probabilities,
-                "b_label": r.label,
-                "b_confidence": r.confidence,
-                "b_problem": r.problem,
-            }
-            for r in rerouted
-        ],
-    )
-    routed = (
-        update(routes)
-        .where(routes.c.case_id == bindparam("b_case"))
-        .values(
-            policy_version=bindparam("b_policy"),
-            verdict=bindparam("b_verdict"),
-            rule=bindparam("b_rule"),
-            reason=bindparam("b_reason"),
-            queue=bindparam("b_queue"),
-            role=bindparam("b_role"),
-            priority=bindparam("b_priority"),
-            sla=bindparam("b_sla"),
-            inclusion_probability=bindparam("b_inclusion"),
-            created_at=now,
-        )
-    )
-    conn.execute(
-        routed,
-        [
-            {
-                "b_case": r.case_id,
-                "b_policy": r.policy_version,
-                "b_verdict": r.verdict.value,
-                "b_rule": r.rule,
-                "b_reason": r.reason,
-                "b_queue": r.queue,
-                "b_role": r.role,
-                "b_priority": r.priority,
-                "b_sla": r.sla,
-                "b_inclusion": r.inclusion_probability,
-            }
-            for r in rerouted
-        ],
-    )
+    _by_case(conn, predictions, PREDICTION, rerouted, now)
+    _by_case(conn, routes, ROUTE, rerouted, now)
     review = [r.case_id for r in rerouted if r.verdict is Verdict.REVIEW]
     if review:
         conn.execute(update(cases).where(cases.c.id.in_(review)).values(status=CaseStatus.IN_REVIEW.value))
+
+
+def _by_case(conn: Connection, table: Table, names: Sequence[str], rerouted: Sequence[Rerouted], now: datetime) -> None:
+    """Set ``names`` (columns of ``table`` and fields of ``Rerouted``) on the one row of ``table`` of each case (a
+    case has one prediction and one route), and ``created_at`` to ``now``, in one executemany."""
+    statement = (
+        update(table)
+        .where(table.c.case_id == bindparam("b_case_id"))
+        .values({name: bindparam(f"b_{name}") for name in names}, created_at=now)
+    )
+    rows = [{f"b_{name}": _bound(getattr(r, name)) for name in ("case_id", *names)} for r in rerouted]
+    conn.execute(statement, rows)
+
+
+def _bound(value: object) -> object:
+    """A field as its column takes it: an enum (the verdict) as its value, not as a driver's idea of an enum."""
+    return value.value if isinstance(value, Enum) else value
