@@ -91,7 +91,7 @@ def _by_case(conn: Connection, table: Table, names: Sequence[str], rerouted: Seq
     statement = (
         update(table)
         .where(table.c.case_id == bindparam("b_case_id"))
-        .values({name: bindparam(f"b_{name}") for name in names}, created_at=now)
+        .values({**{name: bindparam(f"b_{name}") for name in names}, "created_at": now})
     )
     rows = [{f"b_{name}": _bound(getattr(r, name)) for name in ("case_id", *names)} for r in rerouted]
     conn.execute(statement, rows)
