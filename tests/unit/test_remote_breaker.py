@@ -76,7 +76,9 @@ def test_a_failed_request_is_retried_then_counts_once_and_the_circuit_opens_afte
     assert len(sent) == 4  # open: no request at all
 
 
-def test_half_open_after_reset_a_failed_trial_opens_it_again_and_a_good_one_closes_it() -> None:
+def test_half_open_after_reset_a_failed_trial_opens_it_again_and_a_good_one_closes_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     answers: list[Answer] = [_down]
     model, sent = _model(lambda request: answers[0](request), retries=0)
     for _ in range(2):
@@ -91,6 +93,16 @@ def test_half_open_after_reset_a_failed_trial_opens_it_again_and_a_good_one_clos
     answers[0] = _ok
     assert model(_frame(1)).tolist() == [[0.9, 0.1]]  # the trial succeeds
     assert model.state == "closed"
+    changes = [
+        r.getMessage().removeprefix("flows.test-flow.model: ") for r in caplog.records if "circuit" in r.getMessage()
+    ]
+    assert changes == [
+        "circuit closed -> open",
+        "circuit open -> half-open",
+        "circuit half-open -> open",
+        "circuit open -> half-open",
+        "circuit half-open -> closed",
+    ]
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
