@@ -64,6 +64,7 @@ class CaseStatus(StrEnum):
     IN_REVIEW = "in_review"
     DECIDED = "decided"
     GOLD = "gold"  # a case with a known answer, kept to measure reviewers; never decided
+    HELD = "held"  # its remote model was down: no task and no decision until it is scored (signoff.intake.held)
 
 
 class TaskStatus(StrEnum):

@@ -144,6 +144,15 @@ class ModelError(SignoffError):
     """The model could not be loaded or called."""
 
 
+MODEL_UNAVAILABLE = "the model is unavailable"
+"""How the problem of a case that a remote model could not score begins (routing names it, intake holds it)."""
+
+
+class ModelUnavailable(ModelError):
+    """A remote model did not answer (refused, timed out, a server error, after its retries) or its circuit is open:
+    nothing is wrong with the cases, and the same call may succeed later."""
+
+
 class DatabaseNotReady(SignoffError):
     """The database schema is missing or out of date; run `signoff db upgrade`."""
 

@@ -61,6 +61,7 @@ NOT_FOLLOWED = {
     "docs/reference/http-api.md": "a reference of every endpoint; the HTTP acceptance tests check what it shows",
     "docs/how-to/use-the-python-client.md": "test_client.py serves the project of its first block and runs its Python",
     "docs/how-to/consume-from-a-broker.md": "followed by test_consume_doc.py, with the broker it needs",
+    "docs/how-to/use-a-remote-model.md": "it needs a prediction service; test_remote_model.py runs one and its worker",
     "docs/how-to/receive-webhooks.md": "its secrets and delivery ids are placeholders; test_webhooks.py runs its code",
     "docs/explanation/audit-trail.md": "not followed yet",
     "docs/explanation/routing.md": "not followed yet",

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from signoff.cli.common import ProjectOption, database, err, errors, fail, load_project, out, sealed
+from signoff.config import Project
 from signoff.learning import STALE_AFTER
 
 if TYPE_CHECKING:
+    from signoff.intake import FlowRuntime
     from signoff.learning.retrain import RetrainResult
 
 WORKER = "worker"  # the actor of the retrains a worker starts
@@ -68,6 +70,15 @@ def summary(result: RetrainResult) -> list[str]:
     return lines
 
 
+def _holding(project: Project) -> list[str]:
+    """The flows whose remote model holds cases while it is down (``model.when_down: hold``)."""
+    return [
+        name
+        for name, flow in project.flows.items()
+        if flow.model is not None and flow.model.kind == "http" and flow.model.when_down == "hold"
+    ]
+
+
 def worker(
     poll: Annotated[float, typer.Option(min=0.1, help="Seconds between looks for due retrains.")] = 30.0,
     stale_after: StaleAfter = STALE_AFTER,
@@ -75,10 +86,12 @@ def worker(
     project: ProjectOption = None,
 ) -> None:
     """Run the flows' scheduled retrains (learning.schedule: nightly, weekly, after N new labels) and complete the
-    retrains a stopped worker left, and deliver the project's webhooks; several workers may run side by side.
+    retrains a stopped worker left, deliver the project's webhooks, and route the cases held while a remote model
+    was down once it answers again; several workers may run side by side.
     Stops on SIGTERM or Ctrl-C."""
-    from signoff import audit
+    from signoff import audit, intake
     from signoff.audit import webhooks
+    from signoff.intake import held
     from signoff.learning.retrain import Worker, run_due
     from signoff.periodic import Periodic
 
@@ -86,10 +99,22 @@ def worker(
         loaded = load_project(project)
         db = database(loaded)
 
+    holding = _holding(loaded)
+    runtimes: dict[str, FlowRuntime] = {}
+
+    def release() -> None:  # the cases held while a remote model was down, routed once it answers
+        if not runtimes:
+            runtimes.update({name: intake.load(loaded, loaded.flows[name], db, WORKER) for name in holding})
+        intake.refresh(db, runtimes)
+        if routed := held.release_all(db, runtimes, WORKER):
+            out.print(f"Routed {routed} held case(s).")
+
     def look() -> None:
         for result in run_due(db, loaded, Worker(WORKER, stale_after=stale_after)):
             for line in summary(result):
                 out.print(line, highlight=False, soft_wrap=True)
+        if holding:
+            release()
         audit.seal(db)
 
     if once:
@@ -106,6 +131,8 @@ def worker(
     jobs = [Periodic("retrains", look, poll), Periodic("audit sealer", lambda: audit.seal(db), 1.0, final=True)]
     if loaded.webhooks:  # beside the servers' or instead of them: one process at a time sends each webhook
         jobs.append(Periodic("webhooks", lambda: webhooks.deliver(db, loaded), 1.0))
+    if holding:
+        jobs.append(Periodic("held cases", release, 1.0))
     if (checkpoints := db.checkpointer()) is not None:
         jobs.append(checkpoints)
     hooks = f" and delivering {len(loaded.webhooks)} webhook(s)" if loaded.webhooks else ""

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -59,10 +60,37 @@ class FieldSpec(_Strict):
         return self
 
 
-class ModelSpec(_Strict):
-    """Where the model comes from: a scikit-learn artifact or a Python entry point ``module:function``."""
+class CircuitSpec(_Strict):
+    """When a remote model is taken for down: after ``failures`` failed calls in a row (each after its retries) the
+    circuit opens and no request is sent for ``reset_after`` seconds; then one trial call (half-open) closes it again
+    on success or opens it for another period on failure."""
 
-    kind: Literal["sklearn", "python"]
+    failures: int = Field(default=5, ge=1, le=1000, description="failed calls in a row that open the circuit")
+    reset_after: float = Field(default=30.0, gt=0, le=3600, description="seconds the circuit stays open")
+
+
+REMOTE_ONLY = (
+    "url",
+    "protocol",
+    "format",
+    "input",
+    "output",
+    "timeout",
+    "retries",
+    "backoff",
+    "batch_size",
+    "circuit",
+    "when_down",
+    "token_env",
+)
+
+
+class ModelSpec(_Strict):
+    """Where the model comes from: a scikit-learn artifact, an ONNX file, a Python entry point ``module:function``,
+    or an HTTP prediction service (``kind: http``: Signoff's own JSON, the KServe v2 / Open Inference Protocol, or
+    MLflow's ``/invocations``; see docs/how-to/use-a-remote-model.md)."""
+
+    kind: Literal["sklearn", "python", "onnx", "http"]
     path: str | None = None
     entry_point: str | None = None
     version: str | None = None
@@ -70,17 +98,55 @@ class ModelSpec(_Strict):
     members: tuple[str, ...] = Field(
         default=(), description="sklearn files of an ensemble beside the model (e.g. its cross-validation folds)"
     )
+    url: str | None = Field(default=None, pattern=r"^https?://", description="the prediction endpoint (kind: http)")
+    protocol: Literal["signoff", "kserve", "mlflow"] = "signoff"
+    format: Literal["dataframe_split", "dataframe_records", "instances", "inputs"] = Field(
+        default="dataframe_split", description="the request body MLflow's scoring server is sent (protocol: mlflow)"
+    )
+    input: str | None = Field(
+        default=None, description="kserve: one FP64 tensor of this name holding every field (default: one per field)"
+    )
+    output: str | None = Field(default=None, description="kserve: the output tensor of probabilities")
+    timeout: float = Field(default=5.0, gt=0, le=300, description="seconds a request may take")
+    retries: int = Field(default=2, ge=0, le=10, description="further tries of a request that failed to get through")
+    backoff: float = Field(default=0.2, ge=0, le=60, description="seconds before the first retry, doubled each time")
+    batch_size: int = Field(default=256, ge=1, le=100_000, description="cases per request at most")
+    circuit: CircuitSpec = CircuitSpec()
+    when_down: Literal["review", "hold"] = Field(
+        default="review", description="a case the model cannot score: sent to review, or held until it answers"
+    )
+    token_env: str | None = Field(default=None, description="environment variable holding a bearer token")
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        if self.kind == "sklearn" and not self.path:
-            raise ValueError("a sklearn model needs 'path' (a .skops or .joblib file)")
+        if self.kind in ("sklearn", "onnx") and not self.path:
+            hint = "a .skops or .joblib file" if self.kind == "sklearn" else "an .onnx file"
+            raise ValueError(f"a {self.kind} model needs 'path' ({hint})")
         if self.kind == "python":
             if not self.entry_point or not re.fullmatch(r"[\w.]+:[\w.]+", self.entry_point):
                 raise ValueError("a python model needs 'entry_point' in the form 'package.module:function'")
             if not self.version:
                 raise ValueError("a python model needs 'version' (code has no file to fingerprint)")
+        if self.kind == "http":
+            self._check_remote()
+        elif unexpected := sorted(set(REMOTE_ONLY) & self.model_fields_set):
+            raise ValueError(f"{', '.join(unexpected)}: only for a model of kind 'http'")
         return self
+
+    def _check_remote(self) -> None:
+        if not self.url:
+            raise ValueError("an http model needs 'url', its prediction endpoint")
+        if not self.version:
+            raise ValueError("an http model needs 'version' (a service has no file to fingerprint)")
+        path = urlsplit(self.url).path.rstrip("/")
+        if self.protocol == "kserve" and not re.fullmatch(r".*/v2/models/[^/]+(/versions/[^/]+)?/infer", path):
+            raise ValueError("a kserve url ends in /v2/models/<name>[/versions/<version>]/infer")
+        if self.protocol == "mlflow" and not path.endswith("/invocations"):
+            raise ValueError("an mlflow url ends in /invocations")
+        if "format" in self.model_fields_set and self.protocol != "mlflow":
+            raise ValueError("'format' is only for protocol mlflow")
+        if {"input", "output"} & self.model_fields_set and self.protocol != "kserve":
+            raise ValueError("'input' and 'output' are only for protocol kserve")
 
 
 class RetrainSchedule(_Strict):
@@ -135,6 +201,7 @@ class GateSpec(_Strict):
 
 
 STICKY_TYPES = ("string", "category", "integer")
+NUMERIC = ("number", "integer", "boolean")
 """The field types a canary can keep cases together by (values that name something, not measurements)."""
 
 
@@ -257,8 +324,8 @@ class Webhook(_Strict):
 
 
 class Network(_Strict):
-    """Outbound requests (webhook targets) go to public addresses only, except to the hosts listed here, each
-    by the name or address the URL uses (``127.0.0.1``, ``hooks.internal.example``)."""
+    """Outbound requests (webhook targets, remote models) go to public addresses only, except to the hosts listed
+    here, each by the name or address the URL uses (``127.0.0.1``, ``hooks.internal.example``)."""
 
     allow: tuple[str, ...] = ()
 
@@ -430,6 +497,9 @@ class Flow(_Strict):
                 )
             if queue.when_exhausted.label is not None and queue.when_exhausted.label not in self.labels:
                 raise ValueError(f"queue {name!r}: default label {queue.when_exhausted.label!r} is not a label")
+        if self.model is not None and self.model.input is not None:
+            for name in self.fields:
+                self._check_field(name, f"model.input ({self.model.input!r}, one tensor of every field)", NUMERIC)
         if self.metrics.favourable is not None and self.metrics.favourable not in self.labels:
             raise ValueError(f"metrics.favourable {self.metrics.favourable!r} is not one of {list(self.labels)}")
         self._check_no_escalation_cycle()

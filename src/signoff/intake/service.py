@@ -32,6 +32,7 @@ from signoff.models.frames import columns_of, frame_of
 from signoff.observe import tracing
 from signoff.observe.prometheus import INTAKE_SECONDS
 from signoff.routing import Batch, Route
+from signoff.routing.policy import HELD_RULE
 from signoff.store import cases as case_store
 from signoff.store import reviewers as people
 from signoff.store.database import Database
@@ -162,15 +163,18 @@ def _write(
     now = db.now(conn)
     n = len(cases)
     auto = [r.verdict is not Verdict.REVIEW and gold is None for r in routes]
+    held = [r.rule == HELD_RULE and gold is None for r in routes]
     case_ids = case_store.new_case_ids(db, conn, n)
     valid = scores.valid
     top = np.where(valid, scores.probabilities.argmax(axis=1) if n else 0, -1).tolist()
     rounded = scores.probabilities.tolist()
     probabilities: list[list[float] | None] = [row if ok else None for row, ok in zip(rounded, valid, strict=True)]
     labels = [flow.labels[t] if t >= 0 else None for t in top]
-    status = (
-        [CaseStatus.GOLD] * n if gold is not None else [CaseStatus.DECIDED if a else CaseStatus.IN_REVIEW for a in auto]
-    )
+    waits = [
+        CaseStatus.HELD if h else CaseStatus.DECIDED if a else CaseStatus.IN_REVIEW
+        for a, h in zip(auto, held, strict=True)
+    ]
+    status = [CaseStatus.GOLD] * n if gold is not None else waits
     case_store.insert_new(
         conn,
         NewCases(
@@ -208,7 +212,8 @@ def _write(
         people.insert_gold(conn, case_ids, gold, now)
         opened = []
     else:
-        opened = lifecycle.open_routed(conn, flow, list(zip(case_ids, routes, strict=True)), now)
+        waiting = [(cid, r) for cid, r, h in zip(case_ids, routes, held, strict=True) if not h]  # no task yet
+        opened = lifecycle.open_routed(conn, flow, waiting, now)
         for one in dict.fromkeys(ids):  # the champion, and the canary if it routed some
             decided = [
                 (cid, label)

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from signoff.config import Flow, Project
-from signoff.errors import ModelError
+from signoff.errors import MODEL_UNAVAILABLE, ModelError, ModelUnavailable
 from signoff.models.outputs import distribution_problems
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,9 @@ class LoadedModel:
         n, k = len(frame), len(self.labels)
         try:
             raw = np.asarray(self.predict(frame), dtype=np.float64)
+        except ModelUnavailable as error:  # a remote model that will answer again: review or hold, as the flow says
+            log.warning("model %s of flow %s: %s", self.version, self.flow, error)
+            return _all_invalid(n, k, f"{MODEL_UNAVAILABLE}: {error}")
         except Exception as error:  # any model failure must route to people, not crash intake
             log.exception("model %s of flow %s failed", self.version, self.flow)
             return _all_invalid(n, k, f"the model failed: {type(error).__name__}: {error}")
@@ -174,6 +178,10 @@ def load_model(project: Project, flow: Flow) -> LoadedModel:
             sha256=None,
             predict=entry_point(spec.entry_point, where),
         )
+    if spec.kind == "http":
+        return _remote(project, flow, where)
+    if spec.kind == "onnx":
+        return _onnx(project, flow, where)
     members = tuple(
         load_sklearn(project.resolve(member), flow, spec.trusted_types, f"{where}.members[{i}]")
         for i, member in enumerate(spec.members)
@@ -184,6 +192,40 @@ def load_model(project: Project, flow: Flow) -> LoadedModel:
         combined = hashlib.sha256("".join(m.sha256 or "" for m in (main, *members)).encode()).hexdigest()
         main = dataclasses.replace(main, version=f"sha256:{combined[:12]}")
     return dataclasses.replace(main, member_models=members)
+
+
+def _remote(project: Project, flow: Flow, where: str) -> LoadedModel:
+    """A prediction service as the flow's model; its URL is checked against the SSRF guard at once, so that a
+    refused address is a load error naming the field, not a stream of failed cases."""
+    from signoff import net
+    from signoff.models.remote import RemoteModel
+
+    spec = flow.model
+    assert spec is not None and spec.url is not None and spec.version is not None
+    try:
+        net.checked(spec.url, project.network.allow)
+    except net.AddressRefused as refused:
+        raise ModelError(f"{where}.url: {refused}") from None
+    except httpx.ConnectError as error:
+        log.warning("%s.url: %s (the circuit breaker takes over until it resolves)", where, error)
+    remote = RemoteModel(flow, spec, project.network.allow, where)
+    uri = f"{spec.protocol}+{spec.url}"
+    return LoadedModel(flow.name, flow.labels, "http", uri, spec.version, None, predict=remote, estimator=remote)
+
+
+def _onnx(project: Project, flow: Flow, where: str) -> LoadedModel:
+    """An ONNX file as the flow's model, scored in process by onnxruntime."""
+    from signoff.models.onnx import OnnxModel
+
+    spec = flow.model
+    assert spec is not None and spec.path is not None
+    path = project.resolve(spec.path)
+    if not path.is_file():
+        raise ModelError(f"{where}.path: model file {path} not found")
+    sha = file_sha256(path)
+    scorer = OnnxModel(path, flow, f"{where}.path")
+    version = spec.version or f"sha256:{sha[:12]}"
+    return LoadedModel(flow.name, flow.labels, "onnx", str(path), version, sha, predict=scorer, estimator=scorer)
 
 
 def load_sklearn(

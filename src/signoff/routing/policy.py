@@ -34,13 +34,17 @@ from signoff.config import (
 )
 from signoff.config.policy import DAYS, BySegment, Schedule
 from signoff.domain import Verdict
-from signoff.errors import ConfigError, InvalidInput, Problem
+from signoff.errors import MODEL_UNAVAILABLE, ConfigError, InvalidInput, Problem
 from signoff.routing import uncertainty
 from signoff.routing.calibration import Certificate, Refusal
 from signoff.routing.expressions import Expression, compile_expression
 
 INVALID_OUTPUT_RULE = "invalid-model-output"
 COLD_START_RULE = "cold-start"
+MODEL_DOWN_RULE = "model-unavailable"
+"""The rule of a case a remote model could not score, sent to review (the flow's ``model.when_down: review``)."""
+HELD_RULE = "held"
+"""The rule of a case held until its remote model answers again (``model.when_down: hold``): no task, no decision."""
 NO_MODEL = (
     "the flow has no model yet (cold start): every case goes to review until a first model is registered and promoted"
 )
@@ -119,6 +123,11 @@ class Decisions:
         flow, rule_index = self.policy.flow, int(self.rule[i])
         if rule_index == INVALID and self.batch.problems[i] == NO_MODEL:
             return Route(Verdict.REVIEW, COLD_START_RULE, NO_MODEL, flow.default_queue)
+        problem = self.batch.problems[i]
+        if rule_index == INVALID and problem is not None and problem.startswith(MODEL_UNAVAILABLE):
+            if flow.model is not None and flow.model.when_down == "hold":
+                return Route(Verdict.REVIEW, HELD_RULE, f"held until the model answers again: {problem}")
+            return Route(Verdict.REVIEW, MODEL_DOWN_RULE, f"{problem}: sent to review", flow.default_queue)
         if rule_index == INVALID:
             return Route(
                 Verdict.REVIEW,

@@ -218,6 +218,8 @@ retrain_runs = Table(
     ),
 )
 
+HELD = text("status = 'held'")
+
 cases = Table(
     "cases",
     metadata,
@@ -237,6 +239,8 @@ cases = Table(
     Index("ix_cases_flow_created", "flow", "created_at"),
     Index("ix_cases_flow_entity", "flow", "entity", "id"),
     Index("ix_cases_submitted_by", "submitted_by"),
+    # cases held while their remote model was down (signoff.store.held): none at all most of the time
+    Index("ix_cases_held", "flow", "id", postgresql_where=HELD, sqlite_where=HELD),
 )
 
 predictions = Table(
