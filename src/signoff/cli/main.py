@@ -18,6 +18,7 @@ from signoff.cli import labels, metrics, retrain, review
 from signoff.cli.audit import audit_app
 from signoff.cli.common import ACTOR, ProjectOption, database, errors, fail, load_project, out, progress, steps
 from signoff.cli.consume import consume_command
+from signoff.cli.labelstudio import labelstudio_app
 from signoff.cli.models import models_app
 from signoff.cli.policy import policy_app
 from signoff.cli.users import users_app
@@ -295,3 +296,4 @@ app.add_typer(review.gold_app, name="gold")
 app.command("outcomes")(labels.outcomes_command)
 app.add_typer(labels.labels_app, name="labels")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(labelstudio_app, name="labelstudio")
