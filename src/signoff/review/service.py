@@ -203,6 +203,7 @@ def _claim_row(
     blocked: list[str],
     flow: str | None,
     queue: str | None,
+    task: TaskId | None = None,
 ) -> Claim | None:
     query = task_store.claim_query(
         db,
@@ -213,6 +214,7 @@ def _claim_row(
         blocked=blocked,
         flow=flow,
         queue=queue,
+        task=task,
     )
     return task_store.claim(db, conn, user.id, query)
 
@@ -575,17 +577,7 @@ def record_external(
                 problems += found
                 refused += 1
                 continue
-            query = task_store.claim_query(
-                db,
-                reviewer=user.id,
-                reviewer_name=user.name,
-                roles=scope.roles,
-                refused=scope.refused,
-                blocked=blocked,
-                flow=flow,
-                task=answer.task_id,
-            )
-            claimed = task_store.claim(db, conn, user.id, query)
+            claimed = _claim_row(db, conn, user, scope, blocked, flow, None, answer.task_id)
             if claimed is None:
                 problems.append(Problem(f"{at}task", _not_claimable(conn, flow, answer.task_id, user)))
                 refused += 1

@@ -299,14 +299,9 @@ def to_label(
     query = (
         select(
             tasks.c.id.label("task_id"),
-            tasks.c.case_id,
-            tasks.c.flow,
-            tasks.c.queue,
-            tasks.c.kind,
-            cases.c.external_id,
-            cases.c.fields,
-            predictions.c.label,
-            predictions.c.confidence,
+            *(tasks.c[name] for name in ("case_id", "flow", "queue", "kind")),
+            *(cases.c[name] for name in ("external_id", "fields")),
+            *(predictions.c[name] for name in ("label", "confidence")),
             model_versions.c.version.label("model_version"),
         )
         .select_from(
