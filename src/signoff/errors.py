@@ -39,7 +39,7 @@ class InvalidInput(SignoffError):
 
     def __init__(self, problems: list[Problem], message: str | None = None) -> None:
         self.problems = problems
-        head = message or "invalid input"
+        self.head = head = message or "invalid input"
         listed = "; ".join(str(p) for p in problems[:20])
         more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
         super().__init__(f"{head}: {listed}{more}" if problems else head)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
+import json
 import random
 import re
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import bindparam, func, select, update
 
@@ -215,6 +217,54 @@ def test_a_set_of_another_flow_or_none_at_all_is_not_found(db: Database, tmp_pat
         datasets.load(db, other, built.id)
     with pytest.raises(NotFound, match="training set"):
         datasets.load(db, flow, built.id + 1)
+
+
+def test_a_set_as_parquet_keeps_its_examples_fields_and_a_lineage_that_checks(db: Database, tmp_path: Path) -> None:
+    flow, times = store_cases(db, tmp_path, 30)
+    labels = [
+        label_of(c, t, 1, label="good" if i % 2 else "bad", source=LabelSource.AUDIT, inclusion_probability=0.5)
+        if i % 3 == 0
+        else label_of(c, t, 1, label="good" if i % 2 else "bad")
+        for i, (c, t) in enumerate(times.items())
+    ]
+    built = datasets.build(db, flow, labels, until=START + timedelta(days=3), actor="trainer", policy_version="p1")
+    assert built is not None
+    path = tmp_path / "set.parquet"
+    pq.write_table(datasets.arrow_table(db, flow), path)  # the latest set
+    table = pq.read_table(path)
+    lineage = json.loads(table.schema.metadata[datasets.LINEAGE_KEY])
+    assert lineage | {"created_at": None} == {
+        "training_set_id": built.id,
+        "flow": "test-flow",
+        "sha256": built.sha256,
+        "policy_version": "p1",
+        "window_start": built.window_start.isoformat(),
+        "window_end": built.window_end.isoformat(),
+        "validation_start": built.validation_start.isoformat(),
+        "holdout": 0.2,
+        "created_at": None,
+        "created_by": "trainer",
+        "model_versions": [],
+        "train": len(built.train),
+        "validation": len(built.validation),
+    }
+    frame = table.to_pandas()
+    examples = (*built.train, *built.validation)
+    assert frame["case_id"].tolist() == [x.case_id for x in examples]
+    assert frame["part"].tolist() == ["train"] * len(built.train) + ["validation"] * len(built.validation)
+    assert frame["weight"].tolist() == [2.0 if x.source is LabelSource.AUDIT else 1.0 for x in examples]
+    assert frame["amount"].tolist() == [float(list(times).index(x.case_id)) for x in examples]  # the case's fields
+    assert list(frame.columns) == [*datasets.EXAMPLE_COLUMNS, *flow.fields]
+    # The lineage's SHA-256 is recomputed from the file alone, by the rule the set states.
+    rows = sorted(frame[["case_id", "label", "source", "weight", "part"]].itertuples(index=False))
+    document = {"flow": "test-flow", "policy_version": "p1", "examples": [list(r) for r in rows]}
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=int)
+    assert hashlib.sha256(text.encode()).hexdigest() == lineage["sha256"]
+    other = Flow.model_validate({"name": "other", **flow_document()})
+    with pytest.raises(NotFound, match="training set"):
+        datasets.arrow_table(db, other)
+    with pytest.raises(NotFound, match="training set"):
+        datasets.arrow_table(db, other, built.id)
 
 
 def test_no_leak_across_100_builds_with_random_arrivals(db: Database, tmp_path: Path) -> None:

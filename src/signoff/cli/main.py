@@ -34,11 +34,16 @@ GROUPS = {
     "models": (
         "signoff.cli.models",
         "models_app",
-        "Model versions: list, show lineage, evaluate, shadow, canary, promote, roll back.",
+        "Model versions: list, show lineage, evaluate, shadow, canary, promote, roll back; training sets as Parquet.",
     ),
     "gold": ("signoff.cli.review", "gold_app", "Gold cases: known answers that measure reviewers."),
     "labels": ("signoff.cli.labels", "labels_app", "Label validation: find label conflicts and resolve them."),
     "webhooks": ("signoff.cli.webhooks", "webhooks_app", "Webhooks: the delivery log, replays, signing secrets."),
+    "labelstudio": (
+        "signoff.cli.labelstudio",
+        "labelstudio_app",
+        "Label Studio: export review tasks with the model's predictions, import annotations as reviews.",
+    ),
 }
 
 

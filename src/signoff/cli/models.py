@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -279,3 +280,37 @@ def models_watch(flow: FlowArgument, as_json: JsonOption = False, project: Proje
     out.print(found.statement, highlight=False, soft_wrap=True)
     if found.worse:
         out.print(f"{c.version} was rolled back: it is a candidate again.", highlight=False)
+
+
+@models_app.command("training-set")
+def models_training_set(
+    flow: FlowArgument,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The Parquet file to write.")],
+    set_id: Annotated[
+        int | None, typer.Option("--set", min=1, help="The training set's id (default: the flow's latest).")
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Write a recorded training set as Parquet: one row per example (case id, train or validation, label, its
+    source and weight, the inclusion probability, when it was labelled, the case's time) and the case's fields; its
+    lineage (id, SHA-256, window, policy version, held-out share, who built it, the model versions trained on it)
+    in the file's metadata under ``signoff.lineage``. Changes nothing."""
+    import pyarrow.parquet as pq
+
+    from signoff.learning import datasets
+
+    with opened(project) as (loaded, db):
+        table = datasets.arrow_table(db, loaded.flow(flow), set_id)
+    lineage = json.loads(table.schema.metadata[datasets.LINEAGE_KEY])
+    partial = output.with_name(output.name + ".partial")
+    try:
+        pq.write_table(table, partial)
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
+    out.print(
+        f"Wrote training set {lineage['training_set_id']} of flow {flow} to {output}: {lineage['train']} train and "
+        f"{lineage['validation']} validation examples, sha256 {lineage['sha256']}.",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -80,7 +80,7 @@ def _capped(share: Floats, size: int) -> Floats:
         p = np.where(certain, 1.0, share * left / rest if rest > 0 else 0.0)
         over = (p >= 1.0) & ~certain
         if not over.any():
-            return np.minimum(p, 1.0)
+            return np.asarray(np.minimum(p, 1.0), dtype=np.float64)
         certain |= over
 
 

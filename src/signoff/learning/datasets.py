@@ -14,6 +14,7 @@ label by the inverse of that probability lets it stand for the unlabelled cases 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Row
 
 from signoff import audit
@@ -305,3 +307,69 @@ def _examples(flow: Flow, labels: Sequence[Label], fields: dict[int, dict[str, o
         labels=np.array([label.label for label in labels], dtype=np.str_),
         weights=np.array([weight(label) for label in labels], dtype=np.float64),
     )
+
+
+EXAMPLE_COLUMNS = (
+    "case_id",
+    "part",
+    "label",
+    "source",
+    "weight",
+    "inclusion_probability",
+    "labelled_at",
+    "case_created_at",
+)
+LINEAGE_KEY = b"signoff.lineage"
+
+
+def arrow_table(db: Database, flow: Flow, training_set_id: int | None = None) -> pa.Table:
+    """A recorded set (by id; None: the flow's latest) as an Arrow table to write as Parquet: one row per example,
+    train then validation, oldest case first, with ``EXAMPLE_COLUMNS``, then the case's fields in the flow's order
+    as the model sees them (``frame_of``; a field named like an example column is ``fields.<name>``). The set's
+    lineage travels in the schema's metadata under ``signoff.lineage`` (JSON): its id, flow, SHA-256 (``_sha256``
+    of the rows' case id, label, source, weight and part, so a reader can check it), window, policy version,
+    held-out share, who built it and when, and the model versions trained on it."""
+    with db.transaction(write=False) as conn:
+        row = store.latest_training_set(conn, flow.name) if training_set_id is None else None
+        if training_set_id is None and row is None:
+            raise NotFound("training set of flow", flow.name)
+        set_id = int(row.id) if row is not None else training_set_id
+        assert set_id is not None
+        versions = store.trained_on(conn, set_id)
+        row = store.training_set(conn, set_id)
+    recorded = load(db, flow, set_id)  # refuses a set of another flow, or none
+    assert row is not None
+    data = frames(db, flow, recorded)
+    labels = (*recorded.train, *recorded.validation)
+    examples = pd.DataFrame(
+        {
+            "case_id": pd.array([label.case_id for label in labels], dtype="int64"),
+            "part": ["train"] * len(recorded.train) + ["validation"] * len(recorded.validation),
+            "label": [label.label for label in labels],
+            "source": [str(label.source) for label in labels],
+            "weight": [weight(label) for label in labels],
+            "inclusion_probability": pd.array([label.inclusion_probability for label in labels], dtype="Float64"),
+            "labelled_at": pd.to_datetime([label.labelled_at for label in labels], utc=True),
+            "case_created_at": pd.to_datetime([label.case_created_at for label in labels], utc=True),
+        }
+    )
+    fields = pd.concat([data.train.frame, data.validation.frame], ignore_index=True)
+    fields.columns = [f"fields.{name}" if name in EXAMPLE_COLUMNS else name for name in fields.columns]
+    table = pa.Table.from_pandas(pd.concat([examples, fields], axis=1), preserve_index=False)
+    lineage = {
+        "training_set_id": recorded.id,
+        "flow": recorded.flow,
+        "sha256": recorded.sha256,
+        "policy_version": recorded.policy_version,
+        "window_start": recorded.window_start.isoformat(),
+        "window_end": recorded.window_end.isoformat(),
+        "validation_start": recorded.validation_start.isoformat(),
+        "holdout": row.holdout,
+        "created_at": recorded.created_at.isoformat(),
+        "created_by": recorded.created_by,
+        "model_versions": versions,
+        "train": len(recorded.train),
+        "validation": len(recorded.validation),
+    }
+    metadata = {**(table.schema.metadata or {}), LINEAGE_KEY: json.dumps(lineage, sort_keys=True).encode()}
+    return table.replace_schema_metadata(metadata)

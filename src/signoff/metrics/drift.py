@@ -76,7 +76,7 @@ def quantile_edges(reference: npt.ArrayLike, bins: int = 10) -> Floats:
     values = values[~np.isnan(values)]
     if values.size == 0:
         return np.empty(0)
-    return np.unique(np.quantile(values, np.arange(1, bins) / bins))
+    return np.asarray(np.unique(np.quantile(values, np.arange(1, bins) / bins)), dtype=np.float64)
 
 
 def psi_numeric(reference: npt.ArrayLike, current: npt.ArrayLike, bins: int = 10) -> Stability | None:

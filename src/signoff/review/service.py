@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import assert_never
@@ -14,7 +15,7 @@ from signoff import lifecycle, users
 from signoff.audit import record
 from signoff.config import Project, QueueSpec
 from signoff.domain import ANY_FLOW, AuditEvent, CaseId, DecidedBy, Role, TaskId, TaskKind, TaskStatus, User
-from signoff.errors import InvalidInput, LeaseRefused, NotFound, Problem, TaskClosed
+from signoff.errors import Forbidden, InvalidInput, LeaseRefused, NotFound, Problem, TaskClosed
 from signoff.learning import exploration
 from signoff.observe import tracing
 from signoff.observe.prometheus import TURNAROUND_SECONDS
@@ -24,6 +25,7 @@ from signoff.store import cases as case_store
 from signoff.store import metrics as metric_store
 from signoff.store import reviewers as people
 from signoff.store import tasks as task_store
+from signoff.store import users as user_store
 from signoff.store.database import Database
 from signoff.store.records import Case, Claim, Review, Task
 
@@ -124,12 +126,12 @@ def claim(
         recent = limits.max_per_hour is not None or limits.max_continuous is not None
         times = people.review_times(conn, [user.id], now - lookback(limits)).get(user.id, []) if recent else []
         workload.check(limits, me.held, times, now)
-        blocked, open_to_me = [], []
-        for flow_name, name, spec in scope.queues:
-            if not set(spec.skills) <= me.skills or (flow_name, name) in me.paused:
-                blocked.append(f"{flow_name}/{name}")
-            elif flow in (None, flow_name) and queue in (None, name):
-                open_to_me.append((flow_name, name, spec))
+        blocked = _blocked(scope, me)
+        open_to_me = [
+            (flow_name, name, spec)
+            for flow_name, name, spec in scope.queues
+            if f"{flow_name}/{name}" not in blocked and flow in (None, flow_name) and queue in (None, name)
+        ]
         result = _serve_gold(db, conn, project, user, open_to_me, now, rng or _RNG)
         events: list[AuditEvent] = []
         if result is None:
@@ -151,6 +153,15 @@ def claim(
         record(db, conn, [*events, AuditEvent(user.name, "task.claimed", "task", str(result.task_id), data)], at=now)
     _trace(db, "signoff.review.claim", result.case_id, start, result.flow, result.queue, result.kind)
     return result
+
+
+def _blocked(scope: _Scope, me: people.Profile) -> list[str]:
+    """The ``flow/queue`` pairs of the scope this reviewer may not work now: skills they lack, or a pause."""
+    return [
+        f"{flow}/{name}"
+        for flow, name, spec in scope.queues
+        if not set(spec.skills) <= me.skills or (flow, name) in me.paused
+    ]
 
 
 def _trace(
@@ -192,6 +203,7 @@ def _claim_row(
     blocked: list[str],
     flow: str | None,
     queue: str | None,
+    task: TaskId | None = None,
 ) -> Claim | None:
     query = task_store.claim_query(
         db,
@@ -202,6 +214,7 @@ def _claim_row(
         blocked=blocked,
         flow=flow,
         queue=queue,
+        task=task,
     )
     return task_store.claim(db, conn, user.id, query)
 
@@ -312,13 +325,19 @@ def skip(db: Database, user: User, task_id: TaskId, token: int, reason: str, uns
         record(db, conn, [AuditEvent(user.name, "task.skipped", "task", str(task_id), data)])
 
 
-def _check_answer(project: Project, flow_name: str, label: object, comment: object) -> None:
+def _answer_problems(project: Project, flow_name: str, label: object, comment: object, at: str = "") -> list[Problem]:
+    """What is wrong with a review's label and comment on ``flow_name``; ``at`` prefixes each location."""
     flow = project.flow(flow_name)
     problems = []
     if label not in flow.labels:
-        problems.append(Problem("label", f"must be one of {list(flow.labels)}, got {label!r}"[:300]))
+        problems.append(Problem(f"{at}label", f"must be one of {list(flow.labels)}, got {label!r}"[:300]))
     if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
-        problems.append(Problem("comment", f"must be text of at most {MAX_COMMENT} characters"))
+        problems.append(Problem(f"{at}comment", f"must be text of at most {MAX_COMMENT} characters"))
+    return problems
+
+
+def _check_answer(project: Project, flow_name: str, label: object, comment: object) -> None:
+    problems = _answer_problems(project, flow_name, label, comment)
     if problems:
         raise InvalidInput(problems, "the review is not valid")
 
@@ -352,44 +371,53 @@ def _submit(
         task = task_store.complete(db, conn, task_id, token, user.id)
         if task is None:
             return _replay(conn, project, user, task_id, token, label, comment), None
-        _check_answer(project, task.flow, label, comment)  # refusing rolls the completion back
-        assert task.completed_at is not None
-        completed = task.completed_at
-        if task.kind is not TaskKind.GOLD:
-            TURNAROUND_SECONDS.labels(task.flow, task.queue).observe((completed - task.created_at).total_seconds())
-        review = Review(0, task.id, task.case_id, user.id, token, label, comment, completed)
-        review_id = task_store.insert_review(db, conn, review)
-        events = [
-            AuditEvent(
-                user.name,
-                "review.submitted",
-                "task",
-                str(task_id),
-                {
-                    "case_id": task.case_id,
-                    "token": token,
-                    "review_id": review_id,
-                    "label": label,
-                    "comment": comment,
-                },
-            )
-        ]
-        match task.kind:
-            case TaskKind.AUDIT | TaskKind.EXPLORE:
-                # The model's decision stands (it was already acted on); the label measures and teaches the model.
-                decision = case_store.decision_of(conn, task.case_id)
-                data = {"label": label, "model_label": decision, "agrees": decision == label, "review_id": review_id}
-                events.append(AuditEvent(user.name, _MODEL_STANDS[task.kind], "case", str(task.case_id), data))
-                result = ReviewResult(review_id, task.case_id, decision or label, DecidedBy.MODEL, replayed=False)
-            case TaskKind.GOLD:
-                _judge_gold(conn, project, task, user, label, completed, events)
-                result = ReviewResult(review_id, task.case_id, label, DecidedBy.REVIEWER, replayed=False)
-            case TaskKind.REVIEW | TaskKind.ADJUDICATION:
-                result = _settle(db, conn, project, task, user, review_id, label, completed, events)
-            case unexpected:
-                assert_never(unexpected)
-        record(db, conn, events, at=completed)
-    return result, task
+        return _answered(db, conn, project, user, task, token, label, comment), task
+
+
+def _answered(
+    db: Database, conn: Connection, project: Project, user: User, task: Task, token: int, label: str, comment: str
+) -> ReviewResult:
+    """Record the review of a task just completed on the lease ``token``, and what it does to its case (a
+    decision, an answer awaiting others, a judged gold answer, a review beside the model's decision), with its
+    audit events; in the caller's transaction."""
+    _check_answer(project, task.flow, label, comment)  # refusing rolls the completion back
+    assert task.completed_at is not None
+    completed = task.completed_at
+    if task.kind is not TaskKind.GOLD:
+        TURNAROUND_SECONDS.labels(task.flow, task.queue).observe((completed - task.created_at).total_seconds())
+    review = Review(0, task.id, task.case_id, user.id, token, label, comment, completed)
+    review_id = task_store.insert_review(db, conn, review)
+    events = [
+        AuditEvent(
+            user.name,
+            "review.submitted",
+            "task",
+            str(task.id),
+            {
+                "case_id": task.case_id,
+                "token": token,
+                "review_id": review_id,
+                "label": label,
+                "comment": comment,
+            },
+        )
+    ]
+    match task.kind:
+        case TaskKind.AUDIT | TaskKind.EXPLORE:
+            # The model's decision stands (it was already acted on); the label measures and teaches the model.
+            decision = case_store.decision_of(conn, task.case_id)
+            data = {"label": label, "model_label": decision, "agrees": decision == label, "review_id": review_id}
+            events.append(AuditEvent(user.name, _MODEL_STANDS[task.kind], "case", str(task.case_id), data))
+            result = ReviewResult(review_id, task.case_id, decision or label, DecidedBy.MODEL, replayed=False)
+        case TaskKind.GOLD:
+            _judge_gold(conn, project, task, user, label, completed, events)
+            result = ReviewResult(review_id, task.case_id, label, DecidedBy.REVIEWER, replayed=False)
+        case TaskKind.REVIEW | TaskKind.ADJUDICATION:
+            result = _settle(db, conn, project, task, user, review_id, label, completed, events)
+        case unexpected:
+            assert_never(unexpected)
+    record(db, conn, events, at=completed)
+    return result
 
 
 def _replay(
@@ -501,3 +529,91 @@ def _decide(
     decision = lifecycle.Decision(task.case_id, label, by, now, task.id, task.queue, review_id)
     lifecycle.decide(db, conn, decision, user.name, events)
     return ReviewResult(review_id, decision.case_id, label, by, replayed=False)
+
+
+@dataclass(frozen=True)
+class ExternalReview:
+    """A review given outside Signoff, in a labelling tool, on one of its tasks: where the review stands in what
+    was read (a refusal names it), the task, the label and a comment."""
+
+    location: str
+    task_id: TaskId
+    label: str
+    comment: str = ""
+
+
+def record_external(
+    db: Database, project: Project, reviewer: str, flow: str, answers: Sequence[ExternalReview], source: str
+) -> list[ReviewResult]:
+    """Record reviews given in ``source`` (a labelling tool) as ``reviewer``'s, all or nothing, in one transaction.
+
+    Each task is claimed for the reviewer on the terms of any claim (their role on the flow, skills, pauses, the
+    four eyes, no second answer on a case; ``task.claimed`` says where the review came from) and submitted on that
+    lease as ``submit`` records a review (``review.submitted``, and the case's decision). A refused item (an unknown
+    task, a label not of the flow, a task already completed or held by someone else, a task the reviewer may not
+    take) is named by its location, and then nothing is recorded: the file is fixed and read again whole, with no
+    half-imported file to reconcile."""
+    with db.transaction() as conn:
+        user = user_store.user_by_name(conn, reviewer)
+        if reviewer in user_store.inactive_names(conn):
+            raise InvalidInput([Problem("reviewer", f"{reviewer!r} is deactivated")], "no review recorded")
+        if not users.may(user, "review", flow):
+            allowed = tuple(sorted(users.PERMISSIONS["review"]))
+            raise Forbidden(", ".join(sorted(r.value for r in user.roles(flow))) or "none", allowed)
+        me = people.profile(db, conn, user.id)
+        scope = _scope(project, user)
+        blocked = _blocked(scope, me)
+        problems: list[Problem] = []
+        results: list[ReviewResult] = []
+        seen: set[TaskId] = set()
+        refused = 0
+        for answer in answers:
+            at = f"{answer.location}."
+            found = _answer_problems(project, flow, answer.label, answer.comment, at)
+            if answer.task_id in seen:
+                found.append(Problem(f"{at}task", f"task {answer.task_id} is answered twice in this file"))
+            seen.add(answer.task_id)
+            if found:
+                problems += found
+                refused += 1
+                continue
+            claimed = _claim_row(db, conn, user, scope, blocked, flow, None, answer.task_id)
+            if claimed is None:
+                problems.append(Problem(f"{at}task", _not_claimable(conn, flow, answer.task_id, user)))
+                refused += 1
+                continue
+            data = {
+                "case_id": claimed.case_id,
+                "token": claimed.token,
+                "expires_at": claimed.expires_at.isoformat(),
+                "source": source,
+            }
+            record(db, conn, [AuditEvent(user.name, "task.claimed", "task", str(claimed.task_id), data)])
+            task = task_store.complete(db, conn, claimed.task_id, claimed.token, user.id)
+            assert task is not None, "a lease taken in this transaction is live"
+            results.append(_answered(db, conn, project, user, task, claimed.token, answer.label, answer.comment))
+        if problems:
+            raise InvalidInput(problems, f"no review recorded: {refused} of {len(answers)} refused")
+    return results
+
+
+def _not_claimable(conn: Connection, flow: str, task_id: TaskId, user: User) -> str:
+    """Why ``user`` could not claim task ``task_id`` of ``flow``, as exactly as the store can say."""
+    task = task_store.get(conn, task_id)
+    if task is None or task.flow != flow:
+        return f"flow {flow!r} has no task {task_id}"
+    if task.status is TaskStatus.DONE:
+        decision = case_store.decision_of(conn, task.case_id)
+        decided = f"; case {task.case_id} is decided: {decision}" if decision is not None else ""
+        return f"task {task_id} is already completed{decided}"
+    if task.status is TaskStatus.LEASED and task.lease_owner != user.id:
+        return f"task {task_id} is held by another reviewer"
+    if task.role not in task_roles(user, flow):
+        return f"task {task_id} needs the role {task.role!r}, which {user.name} does not hold on {flow!r}"
+    why = case_store.four_eyes(conn, task.case_id, user.id, user.name)
+    if why is not None:
+        return f"task {task_id}: {why}"
+    return (
+        f"{user.name} may not take task {task_id} now (its queue {task.queue!r} needs skills they lack, they are "
+        "paused there, passed on it, are conflicted on its case or it is assigned to someone else)"
+    )

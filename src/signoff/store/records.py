@@ -422,6 +422,23 @@ class OpenTask(_Record):
 
 
 @dataclass(frozen=True)
+class TaskToLabel(_Record):
+    """An open task as a labelling tool outside Signoff is sent it: the task, its case's external id and fields, and
+    the case's latest prediction: its label and confidence (None when the output was refused) and model version."""
+
+    task_id: TaskId
+    case_id: CaseId
+    flow: str
+    queue: str
+    kind: TaskKind
+    external_id: str | None
+    fields: Fields
+    label: str | None
+    confidence: float | None
+    model_version: str | None
+
+
+@dataclass(frozen=True)
 class RecordedEvent(_Record):
     """An audit event as recorded: ``AuditEvent`` with its id and time. ``data`` is the event's JSON document."""
 

@@ -8,12 +8,12 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
-from signoff.domain import LeaseEnd, TaskId, TaskStatus, UserId
+from signoff.domain import LeaseEnd, TaskId, TaskKind, TaskStatus, UserId
 from signoff.store.database import Database, as_utc
-from signoff.store.records import Claim, Lease, OpenTask, Review, Task
-from signoff.store.schema import leases, reviews, task_skips, tasks, users
+from signoff.store.records import Claim, Lease, OpenTask, Review, Task, TaskToLabel
+from signoff.store.schema import cases, leases, model_versions, predictions, reviews, task_skips, tasks, users
 
 
 def _text_list(db: Database, values: Sequence[str]) -> Any:
@@ -31,22 +31,24 @@ def claim_query(
     blocked: Sequence[str] = (),
     flow: str | None = None,
     queue: str | None = None,
+    task: TaskId | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The named claim query and its parameters (also what the plan checks EXPLAIN).
     ``roles`` are the task roles this reviewer may take; ``refused`` lists ``flow/role`` pairs among them they
     may not take on that flow (their roles differ from flow to flow); ``blocked`` lists ``flow/queue`` they may
-    not work now."""
-    name = "claim_task" if flow is not None and queue is not None else "claim_any"
-    params = {
+    not work now. With ``task`` (and ``flow``), that one task on the same terms (``claim_this``)."""
+    params: dict[str, Any] = {
         "reviewer": reviewer,
         "reviewer_name": reviewer_name,
         "roles": _text_list(db, roles),
         "refused": _text_list(db, refused),
         "blocked": _text_list(db, blocked),
         "flow": flow,
-        "queue": queue,
     }
-    return name, params
+    if task is not None:
+        return "claim_this", params | {"task_id": task}
+    name = "claim_task" if flow is not None and queue is not None else "claim_any"
+    return name, params | {"queue": queue}
 
 
 def claim(db: Database, conn: Connection, reviewer: UserId, query: tuple[str, dict[str, Any]]) -> Claim | None:
@@ -285,3 +287,37 @@ def open_in_claim_order(
     if flows is not None:
         query = query.where(tasks.c.flow.in_(sorted(flows)))
     return [OpenTask.from_row(row) for row in conn.execute(query)]
+
+
+def to_label(
+    conn: Connection, flow: str, queue: str | None, kinds: Collection[TaskKind], after: int, limit: int
+) -> list[TaskToLabel]:
+    """The flow's open tasks of ``kinds`` (of ``queue``; None: every queue) by id after ``after``, at most
+    ``limit``, each with its case's fields and the case's latest prediction (a promotion re-scores open cases)."""
+    of_case = predictions.alias("of_case")
+    latest = select(func.max(of_case.c.id)).where(of_case.c.case_id == tasks.c.case_id).scalar_subquery()
+    query = (
+        select(
+            tasks.c.id.label("task_id"),
+            *(tasks.c[name] for name in ("case_id", "flow", "queue", "kind")),
+            *(cases.c[name] for name in ("external_id", "fields")),
+            *(predictions.c[name] for name in ("label", "confidence")),
+            model_versions.c.version.label("model_version"),
+        )
+        .select_from(
+            tasks.join(cases, cases.c.id == tasks.c.case_id)
+            .outerjoin(predictions, predictions.c.id == latest)
+            .outerjoin(model_versions, model_versions.c.id == predictions.c.model_version_id)
+        )
+        .where(
+            tasks.c.flow == flow,
+            tasks.c.status != TaskStatus.DONE.value,
+            tasks.c.kind.in_(sorted(kind.value for kind in kinds)),
+            tasks.c.id > after,
+        )
+        .order_by(tasks.c.id)
+        .limit(limit)
+    )
+    if queue is not None:
+        query = query.where(tasks.c.queue == queue)
+    return [TaskToLabel.from_row(row) for row in conn.execute(query)]

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select
 
-from signoff.store.schema import cases, training_examples, training_sets
+from signoff.store.schema import cases, model_versions, training_examples, training_sets
 
 _CHUNK = 1000  # ids per IN list: well under both databases' limits on bound parameters
 
@@ -66,3 +66,9 @@ def examples(conn: Connection, training_set_id: int) -> list[Row[Any]]:
         .order_by(cases.c.created_at, training_examples.c.case_id)
     )
     return list(conn.execute(query))
+
+
+def trained_on(conn: Connection, training_set_id: int) -> list[str]:
+    """The model versions trained on a set, oldest first."""
+    query = select(model_versions.c.version).where(model_versions.c.training_set_id == training_set_id)
+    return list(conn.execute(query.order_by(model_versions.c.id)).scalars())

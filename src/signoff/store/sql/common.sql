@@ -16,6 +16,18 @@ WITH candidate AS (
 )
 -- include: lease_it
 
+-- name: claim_this
+-- Claims one named task of one flow for this reviewer, on the same terms as any claim (its role, the four eyes,
+-- skills, pauses, skips, assignment; new or with an expired lease): a review recorded from outside the web UI
+-- (``review.service.record_external``) leases its task this way before it completes it. No row: not claimable.
+WITH candidate AS (
+    SELECT id FROM tasks
+    WHERE status <> 'done'
+      AND id = :task_id AND flow = :flow
+      -- include: claimable
+)
+-- include: lease_it
+
 -- name: start_lease
 -- The history row of a new lease.
 INSERT INTO leases (task_id, token, reviewer_id, acquired_at, expires_at)
