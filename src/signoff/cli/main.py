@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from signoff.cli import labels, metrics, retrain, review
+from signoff.cli import labels, metrics, plan, retrain, review
 from signoff.cli.audit import audit_app
 from signoff.cli.common import ACTOR, ProjectOption, database, errors, fail, load_project, out, progress, steps
 from signoff.cli.consume import consume_command
@@ -284,6 +284,8 @@ app.command()(review.escalate)
 app.command()(demo)
 app.command("metrics")(metrics.metrics_command)
 app.command("report")(metrics.report_command)
+app.command("plan")(plan.plan_command)
+app.command("simulate")(plan.simulate_command)
 app.command("retrain")(retrain.retrain_command)
 app.command()(retrain.worker)
 app.add_typer(db_app, name="db")
