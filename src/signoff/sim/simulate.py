@@ -165,8 +165,10 @@ class Simulation:
         self.at(self._next_arrival(0.0), self._arrive)
         for reviewer in self.reviewers:
             self.at(0.0, partial(self._look, reviewer))
-        self.at(self.scenario.escalate_every, self._escalate)
-        self.at(OUTCOME_EVERY, self._deliver_outcomes)
+        if any(q.sla is not None for q in self.flow.queues.values()):  # else nothing can ever be due
+            self.at(self.scenario.escalate_every, self._escalate)
+        if self.scenario.outcomes is not None:
+            self.at(OUTCOME_EVERY, self._deliver_outcomes)
         self.at(0.0, self._sample)
         reported = -1.0
         while self.heap and self.heap[0][0] <= horizon:
