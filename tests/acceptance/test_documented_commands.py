@@ -31,6 +31,7 @@ PAGES = [
     Page(ROOT / "docs/how-to/ingest-files.md", start=PROJECT, skip=SKIP),
     Page(ROOT / "docs/how-to/write-routing-policies.md", start=PROJECT, skip=SKIP),
     Page(ROOT / "docs/how-to/monitor-with-prometheus.md", start=PROJECT, skip=SKIP),
+    Page(ROOT / "docs/how-to/plan-reviewer-capacity.md", start=PROJECT, skip=SKIP),
     Page(
         ROOT / "docs/how-to/review-in-the-browser.md",
         start=PROJECT,

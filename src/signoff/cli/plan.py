@@ -67,9 +67,21 @@ def plan_command(
         err.print(f"Wrote {output}.")
 
 
+def _duration(text: str) -> float:
+    from signoff.clock import seconds
+
+    try:
+        return seconds(text)
+    except ValueError as error:
+        fail(f"--duration: {error}", 2)
+
+
 def simulate_command(
-    scenario: Annotated[Path, typer.Argument(help="The scenario file (YAML).")],
+    scenario: Annotated[str, typer.Argument(help="A scenario file (YAML), or a shipped scenario's name: credit.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML report to write.")] = Path("report.html"),
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="Simulate this long instead of the scenario's duration: 1d, 12h.")
+    ] = None,
     database: Annotated[
         Path | None,
         typer.Option("--database", help="Keep the simulation's SQLite database here (default: a temporary one)."),
@@ -80,12 +92,14 @@ def simulate_command(
     import tempfile
 
     from signoff.sim import report
-    from signoff.sim.scenario import load_scenario
+    from signoff.sim.scenario import load_scenario, resolve
     from signoff.sim.simulate import Simulation
 
     with errors():
         loaded = load_project(project)
-        found = load_scenario(scenario)
+        found = load_scenario(resolve(scenario))
+        if duration is not None:
+            found = found.model_copy(update={"duration": _duration(duration)})
         loaded.flow(found.flow)
     if database is not None and database.exists():
         fail(f"{database} exists: a simulation starts from a new database", 2)

@@ -89,7 +89,7 @@ def render(result: Result, project: Project, metrics: FlowMetrics) -> str:
     """The whole report; ``metrics`` is the flow's, by the week, at the simulation's end."""
     flow = project.flow(result.scenario.flow)
     spec = flow.queues.get(flow.default_queue)
-    sla = None if spec is None else spec.sla
+    sla = result.scenario.sla or (None if spec is None else spec.sla)
     hours = [s.at / 3600 for s in result.samples]
     queue_svg = charts.lines_chart(
         hours,

@@ -9,6 +9,7 @@ project file's neighbours: 90s, 4m, 2h, 7d, or a number of seconds.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -102,6 +103,7 @@ class Scenario(_Settings):
     reviewers: tuple[Pool, ...] = Field(min_length=1)
     outcomes: Outcomes | None = None
     escalate_every: Seconds = 300.0
+    sla: Seconds | None = None  # the time to a decision the report measures against (default: the queue's SLA)
 
     @field_validator("start")
     @classmethod
@@ -128,7 +130,24 @@ def parse_scenario(document: object, path: Path) -> Scenario:
     return scenario
 
 
+def shipped() -> list[str]:
+    """The names of the scenarios that come with Signoff (``signoff simulate credit``)."""
+    folder = resources.files("signoff.sim").joinpath("scenarios")
+    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
+def resolve(name: str) -> Path:
+    """A scenario file: ``name`` itself if it is a file, else the shipped scenario of that name."""
+    path = Path(name)
+    if path.exists() or name not in shipped():
+        return path
+    return Path(str(resources.files("signoff.sim").joinpath("scenarios", f"{name}.yaml")))
+
+
 def load_scenario(path: Path) -> Scenario:
+    """A scenario file read and validated; a missing file names the shipped scenarios too."""
+    if not path.exists():
+        raise ConfigError(str(path), [Problem("(file)", f"does not exist (shipped scenarios: {', '.join(shipped())})")])
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
