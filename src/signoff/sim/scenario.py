@@ -22,6 +22,10 @@ from signoff.errors import ConfigError, Problem
 Seconds = Annotated[float, BeforeValidator(clock.seconds)]
 
 
+def _duration_or_zero(value: str | float) -> float:
+    return 0.0 if value in (0, "0") else clock.seconds(value)
+
+
 class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -44,11 +48,14 @@ class Pool(_Settings):
 
 
 class Arrivals(_Settings):
-    """A Poisson process of ``per_hour`` cases, times the hour of day's and the weekday's factor (UTC)."""
+    """A Poisson process of ``per_hour`` cases, times the hour of day's and the weekday's factor (UTC). With
+    ``batch``, intake takes the cases that arrived every ``batch`` seconds as one batch (as a broker's window or a
+    file drop does), and a case's time is its batch's; by default each case is submitted the moment it arrives."""
 
     per_hour: float = Field(gt=0, le=1_000_000)
     by_hour: tuple[float, ...] | None = None
     by_weekday: tuple[float, ...] | None = None
+    batch: Annotated[float, BeforeValidator(_duration_or_zero)] = 0.0
 
     @field_validator("by_hour", "by_weekday")
     @classmethod

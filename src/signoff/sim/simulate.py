@@ -78,7 +78,9 @@ class Result:
     end: datetime
     cases: int = 0
     sent_to_review: int = 0
+    arrivals: list[float] = field(default_factory=list)  # seconds since the start, of each case
     waits: list[float] = field(default_factory=list)  # arrival to first claim, seconds, of each review task
+    services: list[float] = field(default_factory=list)  # the review times drawn, in the order of the claims
     decided: list[float] = field(default_factory=list)  # arrival to a reviewer's decision, seconds
     samples: list[Sample] = field(default_factory=list)
     pools: dict[str, PoolTally] = field(default_factory=dict)
@@ -149,6 +151,7 @@ class Simulation:
         self.truth: dict[int, str] = {}
         self.claimed: set[int] = set()
         self.due_outcomes: deque[tuple[float, int, str]] = deque()
+        self.pending: list[int] = []  # cases arrived and not yet submitted (``arrivals.batch``)
         self.result = Result(scenario, scenario.start, scenario.start + timedelta(seconds=scenario.duration))
         self.result.pools = {pool.name: PoolTally() for pool in scenario.reviewers}
         self.now = 0.0
@@ -165,6 +168,8 @@ class Simulation:
         self.at(self._next_arrival(0.0), self._arrive)
         for reviewer in self.reviewers:
             self.at(0.0, partial(self._look, reviewer))
+        if self.scenario.arrivals.batch:
+            self.at(self.scenario.arrivals.batch, self._every_batch)
         if any(q.sla is not None for q in self.flow.queues.values()):  # else nothing can ever be due
             self.at(self.scenario.escalate_every, self._escalate)
         if self.scenario.outcomes is not None:
@@ -204,23 +209,38 @@ class Simulation:
                 return math.inf
 
     def _arrive(self) -> None:
-        pick = int(self.rng.integers(len(self.source.cases)))
-        case = self.source.cases[pick]
-        number = self.result.cases + 1
-        case = CaseInput(f"sim-{number}", case.fields, case.groups, case.payload_hash, case.entity)
-        (submitted,) = intake.submit(self.db, self.runtime, [case], ACTOR)
-        self.result.cases += 1
-        truth = self.source.labels[pick]
-        self.arrived[submitted.case_id] = self.now
-        self.truth[submitted.case_id] = truth
-        if submitted.verdict is Verdict.REVIEW:
-            self.result.sent_to_review += 1
-        if submitted.verdict is not Verdict.AUTO or submitted.decided_by is None:
-            self._wake()
-        outcome = self.scenario.outcomes
-        if outcome is not None and self.rng.random() < outcome.share:
-            self.due_outcomes.append((self.now + outcome.delay, submitted.case_id, truth))
+        self.pending.append(int(self.rng.integers(len(self.source.cases))))
+        if not self.scenario.arrivals.batch:
+            self._submit_pending()
         self.at(self._next_arrival(self.now), self._arrive)
+
+    def _every_batch(self) -> None:
+        self._submit_pending()
+        self.at(self.now + self.scenario.arrivals.batch, self._every_batch)
+
+    def _submit_pending(self) -> None:
+        """Submit the cases that arrived since the last submission through intake, as one batch."""
+        if not self.pending:
+            return
+        picks, self.pending = self.pending, []
+        first = self.result.cases + 1
+        cases = [
+            CaseInput(f"sim-{first + i}", c.fields, c.groups, c.payload_hash, c.entity)
+            for i, c in enumerate(self.source.cases[pick] for pick in picks)
+        ]
+        outcome = self.scenario.outcomes
+        for pick, submitted in zip(picks, intake.submit(self.db, self.runtime, cases, ACTOR), strict=True):
+            self.result.cases += 1
+            truth = self.source.labels[pick]
+            self.arrived[submitted.case_id] = self.now
+            self.result.arrivals.append(self.now)
+            self.truth[submitted.case_id] = truth
+            if submitted.verdict is Verdict.REVIEW:
+                self.result.sent_to_review += 1
+            if submitted.verdict is not Verdict.AUTO or submitted.decided_by is None:
+                self._wake()
+            if outcome is not None and self.rng.random() < outcome.share:
+                self.due_outcomes.append((self.now + outcome.delay, submitted.case_id, truth))
 
     def _wake(self) -> None:
         if self.idle:
@@ -244,6 +264,7 @@ class Simulation:
                 self.result.waits.append(self.now - self.arrived[found.case_id])
         reviewer.working = found.task_id
         took = self._service_time(reviewer.pool)
+        self.result.services.append(took)
         self.result.pools[reviewer.pool.name].busy_seconds += took
         lease = (found.expires_at - self.clock.now()).total_seconds()
         finish = self.now + took
