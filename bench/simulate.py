@@ -69,7 +69,8 @@ def main(days: float) -> None:
         bare_rate = events / wall
         load = Path("/proc/loadavg").read_text(encoding="utf-8").split()[:3]
         print(
-            f"simulated {days:g} days of the credit scenario: {result.cases:,} cases, {result.sent_to_review:,} reviewed"
+            f"simulated {days:g} days of the credit scenario: {result.cases:,} cases,"
+            f" {result.sent_to_review:,} reviewed"
         )
         print(f"engine:    {result.events:,} events in {result.wall_seconds:.1f} s = {engine_rate:,.0f} events/s")
         print(f"bare loop: {events:,} events in {wall:.3f} s = {bare_rate:,.0f} events/s")
