@@ -42,6 +42,7 @@ PAGES = [
         skip=SKIP,
     ),
     Page(ROOT / "docs/how-to/review-in-label-studio.md", start=PROJECT, skip=SKIP),
+    Page(ROOT / "docs/how-to/plan-reviewer-capacity.md", start=PROJECT, skip=SKIP),
     Page(
         ROOT / "docs/how-to/review-in-the-browser.md",
         start=PROJECT,

@@ -16,7 +16,7 @@ import typer
 from typer import _click as click  # Typer's own click, the one its groups are built on
 from typer.core import TyperGroup
 
-from signoff.cli import labels, metrics, retrain, review
+from signoff.cli import labels, metrics, plan, retrain, review
 from signoff.cli.common import ACTOR, ProjectOption, database, errors, fail, load_project, out, progress, steps
 from signoff.cli.consume import consume_command
 from signoff.domain import Role
@@ -336,6 +336,8 @@ app.command()(review.escalate)
 app.command()(demo)
 app.command("metrics")(metrics.metrics_command)
 app.command("report")(metrics.report_command)
+app.command("plan")(plan.plan_command)
+app.command("simulate")(plan.simulate_command)
 app.command("retrain")(retrain.retrain_command)
 app.command()(retrain.worker)
 app.command("outcomes")(labels.outcomes_command)

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from signoff.cli.common import ProjectOption, database, err, errors, fail, load_project, out, sealed
-from signoff.config import Project
 from signoff.learning import STALE_AFTER
 
 if TYPE_CHECKING:
+    from signoff.config import Project
     from signoff.intake import FlowRuntime
     from signoff.learning.retrain import RetrainResult
 

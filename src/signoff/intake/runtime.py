@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy.exc import IntegrityError
 
 from signoff.audit import record
+from signoff.clock import Clock
 from signoff.config import CapacityRule, Flow, OutOfDistributionRule, Project
 from signoff.domain import AuditEvent, Fields, ModelStatus, ModelVersionId
 from signoff.errors import ModelError
@@ -47,7 +48,8 @@ class FlowRuntime:
     ``champion_id`` is the registry's champion when it was loaded: when the champion changes, ``refresh`` loads
     the flow again (a new runtime, with a routing state that holds no score of the old model). ``draws`` gives the
     random audit its draws: unseeded in service, seeded where a run must be reproducible (a simulation); it
-    carries over a reload."""
+    carries over a reload. ``clock``: the database's own clock when it has one (a simulation), for the moment
+    rules see."""
 
     flow: Flow
     model: LoadedModel
@@ -59,6 +61,7 @@ class FlowRuntime:
     champion_id: ModelVersionId | None = None
     draws: np.random.Generator = field(default_factory=np.random.default_rng)
     challenger: Challenger | None = None
+    clock: Clock | None = None
 
 
 @dataclass(frozen=True)
@@ -328,7 +331,10 @@ def load(
         if isinstance(rule, OutOfDistributionRule) and rule.novelty is not None
     }
     draws = np.random.default_rng() if draws is None else draws
-    runtime = FlowRuntime(flow, model, version_id, policy, RoutingState(policy), project, novelty, champion_id, draws)
+    clock = None if db is None else db.clock
+    runtime = FlowRuntime(
+        flow, model, version_id, policy, RoutingState(policy), project, novelty, champion_id, draws, clock=clock
+    )
     warm_up(db, runtime)
     if db is None:
         return runtime

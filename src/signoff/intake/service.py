@@ -90,7 +90,7 @@ def batch_of(runtime: FlowRuntime, frame: pd.DataFrame) -> Batch:
         scores.probabilities,
         scores.problems,
         columns_of(runtime.flow, frame),
-        datetime.now(UTC),
+        datetime.now(UTC) if runtime.clock is None else runtime.clock.now(),
         runtime.draws.random(len(frame)),
         runtime.model.members(frame) if runtime.policy.needs_members else None,
         {name: _novelty(scorer, frame) for name, scorer in runtime.novelty.items()},

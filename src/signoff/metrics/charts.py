@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
 from signoff.metrics.estimates import Estimate, Gain
+from signoff.metrics.queueing import Staffing
 from signoff.metrics.service import FlowMetrics
 
 PALETTE = ("#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b83280", "#718096")
@@ -80,6 +81,37 @@ def _trend(metrics: FlowMetrics, attribute: str, title: str, unit: str, share: b
     axes.set_title(f"{title} per {metrics.window} (gaps: no data)", loc="left", fontsize=11)
     axes.set_ylabel(unit)
     return svg(figure)
+
+
+def lines_chart(xs: list[float], series: dict[str, list[float]], title: str, xlabel: str, ylabel: str) -> str:
+    """Named series over one x axis, as an SVG (the simulation report's queue and load over time)."""
+    figure, axes = _figure()
+    for (name, values), colour in zip(series.items(), PALETTE, strict=False):
+        axes.plot(xs, values, color=colour, linewidth=1.4, label=name)
+    axes.set_ylim(bottom=0)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    if len(series) > 1:
+        axes.legend(fontsize=8, frameon=False, loc="upper left")
+    axes.set_title(title, loc="left", fontsize=11)
+    return svg(figure)
+
+
+def plan_chart(flag_rates: list[float], staffing: list[Staffing], sla: float, target: float) -> tuple[str, str]:
+    """Reviewers needed against the flag rate (Erlang C), as an SVG and its text alternative."""
+    figure, axes = _figure()
+    xs = [100 * rate for rate in flag_rates]
+    axes.plot(xs, [s.reviewers for s in staffing], marker="o", color=PALETTE[0], linewidth=1.6)
+    axes.set_xlabel("flag rate (% of cases sent to review)")
+    axes.set_ylabel("reviewers")
+    axes.set_ylim(bottom=0)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_title(f"Reviewers to decide {target:.0%} within {sla / 3600:g} h (Erlang C)", loc="left", fontsize=11)
+    points = ", ".join(f"{rate:.1%}: {s.reviewers}" for rate, s in zip(flag_rates, staffing, strict=True))
+    alt = (
+        f"Reviewers needed to decide {target:.0%} of flagged cases within {sla / 3600:g} hours, by flag rate: {points}."
+    )
+    return svg(figure), alt
 
 
 def cases_chart(metrics: FlowMetrics) -> str:

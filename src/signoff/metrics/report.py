@@ -8,6 +8,7 @@ from html import escape
 
 from signoff.metrics import charts
 from signoff.metrics.estimates import Estimate
+from signoff.metrics.queueing import Staffing
 from signoff.metrics.service import FlowMetrics
 
 
@@ -110,7 +111,7 @@ figure{margin:0} figure svg{width:100%;height:auto} figure.single{max-width:560p
 """
 
 
-def _table(rows: Sequence[Sequence[str]], head: tuple[str, ...] | None = None) -> str:
+def table(rows: Sequence[Sequence[str]], head: tuple[str, ...] | None = None) -> str:
     header = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>" if head else ""
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table>{header}{body}</table>"
@@ -118,31 +119,24 @@ def _table(rows: Sequence[Sequence[str]], head: tuple[str, ...] | None = None) -
 
 def render(metrics: FlowMetrics) -> str:
     """The whole report as one HTML document."""
-    trends = [c for c in charts.catalogue(metrics) if not c.name.startswith("fairness-")]
-    drawn = [(chart, charts.draw(metrics, chart.name)) for chart in trends]
     fairness_html = ""
     for attribute, report in metrics.fairness.items():
         moves = metrics.fairness_drift.get(attribute, [])
         fairness_html += (
             f"<h3>{escape(attribute)}</h3>"
-            + _table(fairness_rows(metrics, attribute), FAIRNESS_HEAD)
+            + table(fairness_rows(metrics, attribute), FAIRNESS_HEAD)
             + f"<p>demographic parity difference {_number(report.demographic_parity_difference)}, "
             f"equalized odds difference {_number(report.equalized_odds_difference)}; "
             f"{len(moves)} rate(s) moved beyond the threshold since the previous {escape(metrics.window)}.</p>"
             + f'<figure class="single">{charts.fairness_chart(metrics, attribute) or ""}</figure>'
         )
-    figures = "".join(
-        f'<figure role="img" aria-label="{escape(chart.alt)}">{svg}</figure>' for chart, svg in drawn if svg
-    )
-    title = f"Signoff report: {metrics.flow}"
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
-<style>{_STYLE}</style></head>
-<body>
-<h1>{escape(title)}</h1>
-<p class="muted">Last {escape(metrics.window)}: {metrics.start:%Y-%m-%d %H:%M} to {metrics.end:%Y-%m-%d %H:%M} UTC</p>
-<h2>Key figures</h2>
-{_table(summary_rows(metrics), ("metric", "value"))}
+    figures = trend_figures(metrics)
+    span = f"Last {metrics.window}: {metrics.start:%Y-%m-%d %H:%M} to {metrics.end:%Y-%m-%d %H:%M} UTC"
+    return page(
+        f"Signoff report: {metrics.flow}",
+        span,
+        f"""<h2>Key figures</h2>
+{table(summary_rows(metrics), ("metric", "value"))}
 <p class="note">The model's accuracy on the cases it decides alone is estimated from the random audit sample only,
 weighted by each case's inclusion probability (95% interval). Agreement between reviewers and the model on flagged
 cases is not accuracy and is not shown as such. Error rates by group use audit labels only.</p>
@@ -153,6 +147,80 @@ cases is not accuracy and is not shown as such. Error rates by group use audit l
 <h2>Drift</h2>
 <p>Reference: {escape(metrics.drift.reference)}.
 PSI below 0.1 is stable, 0.1 to 0.25 moderate, above 0.25 significant.</p>
-{_table(drift_rows(metrics), DRIFT_HEAD)}
-</body></html>
+{table(drift_rows(metrics), DRIFT_HEAD)}
+""",
+    )
+
+
+def trend_figures(metrics: FlowMetrics) -> str:
+    """The metrics' trend charts (all but fairness), each a figure with its text alternative."""
+    trends = [c for c in charts.catalogue(metrics) if not c.name.startswith("fairness-")]
+    drawn = [(chart, charts.draw(metrics, chart.name)) for chart in trends]
+    return "".join(figure(svg, chart.alt) for chart, svg in drawn if svg)
+
+
+def figure(svg: str, alt: str) -> str:
+    """A chart in a page, its text alternative as the figure's accessible name."""
+    return f'<figure role="img" aria-label="{escape(alt)}">{svg}</figure>'
+
+
+def page(title: str, subtitle: str, body: str) -> str:
+    """A whole self-contained HTML document: the reports' style, a title, a line under it, and ``body``."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
+<style>{_STYLE}</style></head>
+<body>
+<h1>{escape(title)}</h1>
+<p class="muted">{escape(subtitle)}</p>
+{body}</body></html>
 """
+
+
+PLAN_HEAD = (
+    "flag rate",
+    "flagged per hour",
+    "load (erlangs)",
+    "reviewers",
+    "utilisation",
+    "P(wait)",
+    "mean wait (min)",
+    "decided within SLA",
+)
+
+
+def plan_rows(flag_rates: Sequence[float], staffing: Sequence[Staffing]) -> list[tuple[str, ...]]:
+    """One row per flag rate, in the columns of ``PLAN_HEAD``: ``signoff plan``'s table and page."""
+    return [
+        (
+            f"{rate:.1%}",
+            f"{s.arrival_rate * 3600:,.1f}",
+            f"{s.load:.2f}",
+            str(s.reviewers),
+            f"{s.utilisation:.1%}",
+            f"{s.wait_probability:.3f}",
+            f"{s.mean_wait / 60:.1f}",
+            "n/a" if s.within_sla is None else f"{s.within_sla:.1%}",
+        )
+        for rate, s in zip(flag_rates, staffing, strict=True)
+    ]
+
+
+def render_plan(
+    flow: str, arrivals: float, flag_rates: list[float], staffing: list[Staffing], sla: float, target: float
+) -> str:
+    """``signoff plan --output``: the staffing table and its chart as one HTML document."""
+    chart, alt = charts.plan_chart(flag_rates, staffing, sla, target)
+    service = staffing[0].service_time if staffing else 0.0
+    return page(
+        f"Signoff plan: {flow}",
+        f"{arrivals * 3600:,.0f} cases per hour, reviews of {service / 60:g} min on average, "
+        f"{target:.0%} decided within {sla / 3600:g} h",
+        table(plan_rows(flag_rates, staffing), PLAN_HEAD)
+        + '<div class="charts">'
+        + figure(chart, alt)
+        + "</div>"
+        + """<p class="note">Erlang C (M/M/c): cases arrive at random at a steady rate, reviews take an exponential
+time, every reviewer works the one queue, first come first served, and nobody gives up. Shifts, fatigue, priorities
+and consensus are beyond it: <code>signoff simulate</code> runs the engine itself for those.</p>
+""",
+    )

@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from signoff.clock import Clock
 from signoff.errors import DatabaseUnavailable as DatabaseUnavailable  # raised here, kept with the error root
 from signoff.errors import SignoffError
 from signoff.periodic import Periodic
@@ -84,16 +85,27 @@ class Database:
 
     ``background_checkpoints`` (SQLite files only; a server sets it): commits leave the write-ahead log to
     ``checkpoint``, which the worker from ``checkpointer`` runs every ``CHECKPOINT_EVERY`` seconds.
+
+    ``clock`` (SQLite only; a simulation sets it): the time every service and named query goes by, in place of the
+    database's own clock. Its named queries read it through the SQL function ``signoff_now()``, put where SQLite's
+    ``'now'`` stands, so that leases, due times and decisions follow it; without one, nothing changes.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 20, background_checkpoints: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 20, background_checkpoints: bool = False, clock: Clock | None = None
+    ) -> None:
         self.url = normalise_url(url)
         backend = make_url(self.url).get_backend_name()
         if backend not in ("sqlite", "postgresql"):
             raise SignoffError(f"unsupported database {backend!r}: use a sqlite:/// or postgresql:// URL")
         self.dialect: Dialect = "sqlite" if backend == "sqlite" else "postgresql"
+        if clock is not None and self.dialect != "sqlite":
+            raise SignoffError("a clock of its own is for SQLite databases only: PostgreSQL keeps the time itself")
+        self.clock = clock
         self.queries = named_queries(self.dialect)
-        self._driver_sql = {name: _driver_sql(self.dialect, sql) for name, sql in self.queries.items()}
+        self._driver_sql = {
+            name: _driver_sql(self.dialect, sql, clocked=clock is not None) for name, sql in self.queries.items()
+        }
         self._row_types: dict[str, Any] = {}  # SQLite: each named query's row type (``run``)
         self._background_checkpoints = background_checkpoints and self.dialect == "sqlite" and not self.in_memory
         self._checkpointer: sqlite3.Connection | None = None
@@ -109,7 +121,7 @@ class Database:
                 max_overflow=pool_size,
                 pool_timeout=120,
             )
-            _configure_sqlite(self.engine, autocheckpoint=not self._background_checkpoints)
+            _configure_sqlite(self.engine, autocheckpoint=not self._background_checkpoints, clock=clock)
         else:
             from psycopg.rows import namedtuple_row  # here: SQLite users never pay for importing psycopg
 
@@ -237,7 +249,9 @@ class Database:
         return {k: _sqlite_time(v) if isinstance(v, datetime) else v for k, v in params.items()}
 
     def now(self, conn: Connection) -> datetime:
-        """The database clock: leases and their expiry are judged by it alone."""
+        """The database clock (or the ``clock`` given): leases and their expiry are judged by it alone."""
+        if self.clock is not None:
+            return self.clock.now()
         return as_utc(self.run(conn, "db_now")[0].now)
 
     def checkpoint(self) -> None:
@@ -286,10 +300,11 @@ RESTART_BACKOFF = 5.0  # seconds before the next restart, when readers stayed lo
 WAL_SIZE_LIMIT = 64 * 2**20  # bytes of log file kept after it starts over (a long reader may have grown it)
 
 
-def _driver_sql(dialect: Dialect, sql: str) -> str:
-    """A named query in the driver's parameter style: sqlite3 takes ``:name`` as written, psycopg ``%(name)s``."""
+def _driver_sql(dialect: Dialect, sql: str, *, clocked: bool = False) -> str:
+    """A named query in the driver's parameter style: sqlite3 takes ``:name`` as written, psycopg ``%(name)s``.
+    ``clocked`` (SQLite): the time is the Database's clock, ``signoff_now()``, wherever SQLite's ``'now'`` stood."""
     if dialect == "sqlite":
-        return sql
+        return sql.replace("'now'", "signoff_now()") if clocked else sql
     return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql.replace("%", "%%"))
 
 
@@ -372,9 +387,11 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError(f"the pooled connection is gone: {error}") from error
 
 
-def _configure_sqlite(engine: Engine, *, autocheckpoint: bool) -> None:
+def _configure_sqlite(engine: Engine, *, autocheckpoint: bool, clock: Clock | None = None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        if clock is not None:  # deterministic: SQLite may compute it once per statement, as it does 'now'
+            dbapi_connection.create_function("signoff_now", 0, lambda: _sqlite_time(clock.now()), deterministic=True)
         # Let SQLAlchemy's "begin" event emit BEGIN itself, so writers can ask for IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
