@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from functools import partial
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,8 +17,10 @@ from signoff.config import Project
 from signoff.learning import STALE_AFTER
 
 if TYPE_CHECKING:
+    from signoff.database import Database
     from signoff.intake import FlowRuntime
     from signoff.learning.retrain import RetrainResult
+    from signoff.periodic import Periodic
 
 WORKER = "worker"  # the actor of the retrains a worker starts
 
@@ -120,6 +124,8 @@ def worker(
     if once:
         with errors():
             look()
+            for job in merkle_jobs(db, loaded)[:1]:  # a checkpoint if one is due; a full verification is not
+                job.work()
         return
     stop = threading.Event()
 
@@ -135,6 +141,8 @@ def worker(
         jobs.append(Periodic("held cases", release, 1.0))
     if (checkpoints := db.checkpointer()) is not None:
         jobs.append(checkpoints)
+    with errors():
+        jobs.extend(merkle_jobs(db, loaded))
     hooks = f" and delivering {len(loaded.webhooks)} webhook(s)" if loaded.webhooks else ""
     out.print(f"Worker for {loaded.path}: looking for due retrains every {poll:g} s{hooks}.")
     for job in jobs:
@@ -143,3 +151,24 @@ def worker(
     for job in jobs:
         job.stop()
     db.dispose()
+
+
+def merkle_jobs(db: Database, loaded: Project) -> list[Periodic]:
+    """With a checkpoints section in the project: write a signed Merkle checkpoint when one is due (looked at every
+    second), and verify the chain and the checkpoints every ``verify_every`` seconds, recording what was found for
+    the auditor's page."""
+    from signoff import audit
+    from signoff.audit import checkpoints, transparency
+    from signoff.periodic import Periodic
+
+    settings = loaded.checkpoints
+    if settings is None:
+        return []
+    if settings.private_key is None:
+        fail(f"{loaded.path}: checkpoints.private_key is not set: the worker signs the checkpoints with it", 2)
+    key = checkpoints.load_private_key(Path(settings.private_key))
+    check = transparency.checker(settings, db)
+    return [
+        Periodic("merkle checkpoints", partial(transparency.publish, db, settings, key), 1.0),
+        Periodic("audit verification", partial(audit.verify_and_record, db, WORKER, check), settings.verify_every),
+    ]
