@@ -108,7 +108,7 @@ def test_a_proof_made_by_the_database_with_a_wrong_leaf_or_a_dropped_element_is_
     truncated = {**proof, "proof": proof["proof"][:-1]}
     with pytest.raises(merkle.ProofError, match="fewer than the path"):
         transparency.check_proof(truncated, public)
-    forged = {**proof, "leaf": base64.b64encode(b"[3,\"forged\"]").decode()}
+    forged = {**proof, "leaf": base64.b64encode(b'[3,"forged"]').decode()}
     with pytest.raises(merkle.ProofError, match="another root"):
         transparency.check_proof(forged, public)
     resigned = {**proof, "checkpoint": proof["checkpoint"].replace(f"\n{proof['tree_size']}\n", "\n1\n")}
@@ -167,8 +167,10 @@ def test_an_edited_renamed_or_forked_checkpoint_is_named(busy: Database, setting
     older = folder / str(first.size)
     older.write_text(first.note.replace(f"\n{first.size}\n", f"\n{first.size - 1}\n"), encoding="utf-8")
     report = _verify(busy, settings)
-    assert report.problem == f"checkpoint checkpoints/{first.size}: signature line 1, by {ORIGIN}, does not verify: " + (
-        "the note was altered"
+    assert (
+        report.problem
+        == f"checkpoint checkpoints/{first.size}: signature line 1, by {ORIGIN}, does not verify: "
+        + ("the note was altered")
     )
     older.write_text(first.note, encoding="utf-8")
     (folder / "1").write_text(first.note, encoding="utf-8")  # a copy under another tree size

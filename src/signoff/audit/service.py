@@ -283,9 +283,7 @@ def _join(spans: list[_Span]) -> tuple[int, Breach | None]:
 VERIFIED = "audit.verified"  # the action of the event that records a verification of the chain
 
 
-def verify_and_record(
-    db: Database, actor: str, checkpoints: Callable[[], str | None] | None = None
-) -> VerifyReport:
+def verify_and_record(db: Database, actor: str, checkpoints: Callable[[], str | None] | None = None) -> VerifyReport:
     """Verify the whole chain and record who did so and what they found, as an audit event of its own. A full
     check reads every event (seconds per million), so pages show the latest of these instead of recomputing.
     ``checkpoints``, if given, checks the signed checkpoints too and returns their first problem."""

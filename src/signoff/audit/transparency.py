@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -231,7 +232,9 @@ def check_proof(document: dict[str, Any], public_key: Ed25519PublicKey, origin: 
     earlier = open_checkpoint(_text(document, "old_checkpoint"), signed.origin, public_key)
     old, new = _number(document, "old_size"), _number(document, "new_size")
     if (old, new) != (earlier.size, signed.size):
-        raise merkle.ProofError(f"the proof is from {old} to {new} leaves, the checkpoints {earlier.size}, {signed.size}")
+        raise merkle.ProofError(
+            f"the proof is from {old} to {new} leaves, the checkpoints {earlier.size}, {signed.size}"
+        )
     merkle.verify_consistency(old, new, earlier.root, signed.root, proof)
     return f"{signed.origin}'s checkpoint of {new} events extends the one of {old}"
 
@@ -304,7 +307,8 @@ def _largest(signed: list[tuple[str, Checkpoint]]) -> int:
 def _roots(db: Database, signed: list[tuple[str, Checkpoint]]) -> str | None:
     """Recompute the root at each checkpoint's size from the seals' bytes, in one pass; the first that differs,
     with the event that differs if the stored tree still matches the signed root."""
-    edge, start, segment = merkle.Frontier(), 0, []
+    edge, start = merkle.Frontier(), 0
+    segment: list[tuple[int, bytes]] = []
     with db.transaction(write=False) as conn:
         pending = iter(signed)
         name, cp = next(pending)
@@ -349,7 +353,7 @@ def _mismatch(conn: Connection, name: str, cp: Checkpoint, start: int, segment: 
 def _consistent(db: Database, signed: list[tuple[str, Checkpoint]]) -> str | None:
     """A consistency proof from the stored tree between each checkpoint and the next, verified against both."""
     with db.transaction(write=False) as conn:
-        for (_, earlier), (name, later) in zip(signed, signed[1:], strict=False):
+        for (_, earlier), (name, later) in itertools.pairwise(signed):
             ranges = merkle.consistency_ranges(earlier.size, later.size)
             try:
                 path = merkle.hashes_of(ranges, partial(tree_store.nodes, conn))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -61,7 +61,7 @@ def leaves(conn: Connection, after: int, limit: int) -> list[Row[Any]]:
     return list(conn.execute(query))
 
 
-def events(conn: Connection, event_ids: Sequence[int]) -> dict[int, Row[Any]]:
+def events(conn: Connection, event_ids: Sequence[int]) -> dict[int, Any]:
     """These events' rows, by id, as the chain encodes them."""
     if not event_ids:
         return {}
@@ -74,12 +74,6 @@ def seal_of(conn: Connection, event_id: int) -> int | None:
     return None if found is None else int(found)
 
 
-def event_at(conn: Connection, seq: int) -> int | None:
-    """The event seal ``seq`` holds."""
-    found = conn.execute(select(audit_seals.c.event_id).where(audit_seals.c.seq == seq)).scalar_one_or_none()
-    return None if found is None else int(found)
-
-
 _CHECKPOINT = (
     audit_checkpoints.c.size,
     audit_checkpoints.c.root,
@@ -89,7 +83,7 @@ _CHECKPOINT = (
 )
 
 
-def _checkpoint(row: Row[Any] | None) -> StoredCheckpoint | None:
+def _checkpoint(row: Any) -> StoredCheckpoint | None:
     if row is None:
         return None
     return StoredCheckpoint(int(row.size), bytes(row.root), str(row.note), str(row.url), as_utc(row.written_at))
@@ -103,18 +97,5 @@ def checkpoint(conn: Connection, size: int) -> StoredCheckpoint | None:
     return _checkpoint(conn.execute(select(*_CHECKPOINT).where(audit_checkpoints.c.size == size)).first())
 
 
-def first_checkpoint_over(conn: Connection, size: int) -> StoredCheckpoint | None:
-    """The earliest checkpoint of a tree with more than ``size`` leaves."""
-    query = select(*_CHECKPOINT).where(audit_checkpoints.c.size > size).order_by(audit_checkpoints.c.size).limit(1)
-    return _checkpoint(conn.execute(query).first())
-
-
 def add_checkpoint(conn: Connection, size: int, root: bytes, note: str, url: str, at: datetime) -> None:
     conn.execute(insert(audit_checkpoints).values(size=size, root=root, note=note, url=url, written_at=at))
-
-
-def checkpoints(conn: Connection) -> Iterator[StoredCheckpoint]:
-    for row in conn.execute(select(*_CHECKPOINT).order_by(audit_checkpoints.c.size)):
-        found = _checkpoint(row)
-        assert found is not None
-        yield found
