@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, or_, select
+from sqlalchemy import Connection, Row, func, insert, select
 
 from signoff.store.audit import EVENT_COLUMNS
 from signoff.store.database import as_utc, write_rows
@@ -23,15 +23,15 @@ def tree_size(conn: Connection) -> int:
 
 
 def nodes(conn: Connection, wanted: Iterable[Node]) -> dict[Node, bytes]:
-    """The stored hashes of these complete subtrees (those stored), in one statement."""
-    by_level: dict[int, list[int]] = {}
-    for level, index in wanted:
-        by_level.setdefault(level, []).append(index)
-    if not by_level:
+    """The stored hashes of these complete subtrees (those stored), in one statement, each found by the key's index.
+    Written out as text: the numbers are computed ints, never input, and building the equivalent SQLAlchemy
+    expression cost ten times the query (a proof asks for about log2(n)^2 / 2 nodes)."""
+    keys = sorted({(int(level), int(index)) for level, index in wanted})
+    if not keys:
         return {}
-    where = or_(*(and_(audit_tree.c.level == lv, audit_tree.c.idx.in_(ids)) for lv, ids in by_level.items()))
-    query = select(audit_tree.c.level, audit_tree.c.idx, audit_tree.c.hash).where(where)
-    return {(int(level), int(index)): bytes(value) for level, index, value in conn.execute(query)}
+    where = " OR ".join(f"(level = {level} AND idx = {index})" for level, index in keys)
+    rows = conn.exec_driver_sql(f"SELECT level, idx, hash FROM audit_tree WHERE {where}")  # ints
+    return {(int(level), int(index)): bytes(value) for level, index, value in rows}
 
 
 def level_hashes(conn: Connection, level: int, start: int, end: int) -> list[tuple[int, bytes]]:
