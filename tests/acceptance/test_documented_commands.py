@@ -41,6 +41,7 @@ PAGES = [
         replace={"signoff_pg": "{postgres}"},
         skip=SKIP,
     ),
+    Page(ROOT / "docs/how-to/publish-audit-checkpoints.md", start=PROJECT, skip=SKIP),
     Page(
         ROOT / "docs/how-to/review-in-the-browser.md",
         start=PROJECT,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from types import FrameType
@@ -124,8 +125,7 @@ def worker(
     if once:
         with errors():
             look()
-            for job in merkle_jobs(db, loaded)[:1]:  # a checkpoint if one is due; a full verification is not
-                job.work()
+            publish_due(db, loaded)  # a checkpoint if one is due; a full verification is not
         return
     stop = threading.Event()
 
@@ -153,22 +153,43 @@ def worker(
     db.dispose()
 
 
-def merkle_jobs(db: Database, loaded: Project) -> list[Periodic]:
-    """With a checkpoints section in the project: write a signed Merkle checkpoint when one is due (looked at every
-    second), and verify the chain and the checkpoints every ``verify_every`` seconds, recording what was found for
-    the auditor's page."""
+def _merkle(db: Database, loaded: Project) -> tuple[Callable[[], int | None], Callable[[], object]] | None:
+    """With a checkpoints section in the project: (write a signed Merkle checkpoint if one is due, verify the chain
+    and the checkpoints and record what was found for the auditor's page)."""
     from signoff import audit
     from signoff.audit import checkpoints, transparency
-    from signoff.periodic import Periodic
 
     settings = loaded.checkpoints
     if settings is None:
-        return []
+        return None
     if settings.private_key is None:
         fail(f"{loaded.path}: checkpoints.private_key is not set: the worker signs the checkpoints with it", 2)
     key = checkpoints.load_private_key(Path(settings.private_key))
     check = transparency.checker(settings, db)
+
+    def publish() -> int | None:
+        written = transparency.publish(db, settings, key)
+        return None if written is None else written.size
+
+    return publish, partial(audit.verify_and_record, db, WORKER, check)
+
+
+def merkle_jobs(db: Database, loaded: Project) -> list[Periodic]:
+    """A look every second for a due checkpoint, and a full verification every ``checkpoints.verify_every`` s."""
+    from signoff.periodic import Periodic
+
+    found = _merkle(db, loaded)
+    if found is None or loaded.checkpoints is None:
+        return []
+    publish, verify = found
     return [
-        Periodic("merkle checkpoints", partial(transparency.publish, db, settings, key), 1.0),
-        Periodic("audit verification", partial(audit.verify_and_record, db, WORKER, check), settings.verify_every),
+        Periodic("merkle checkpoints", publish, 1.0),
+        Periodic("audit verification", verify, loaded.checkpoints.verify_every),
     ]
+
+
+def publish_due(db: Database, loaded: Project) -> None:
+    """Write a checkpoint now if one is due, and say so."""
+    found = _merkle(db, loaded)
+    if found is not None and loaded.checkpoints is not None and (size := found[0]()) is not None:
+        out.print(f"Wrote the checkpoint of {size} events to {loaded.checkpoints.url}.")
