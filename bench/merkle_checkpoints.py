@@ -148,7 +148,7 @@ def run(backend: str, postgres_url: str, n: int, step: int, proofs: int, rounds:
         len(sizes) - 1,
         verify_seconds,
         report.largest,
-        report.ok,
+        report.problem is None,
     )
 
 
@@ -193,14 +193,20 @@ def report(results: list[Result], facts: list[str]) -> None:
     console.print(table)
 
 
+OPTIONS = {  # flag: (type, default, help)
+    "--backends": (str, "sqlite,postgresql", "comma-separated: sqlite, postgresql"),
+    "--events": (int, 200_000, "events in the tree"),
+    "--step": (int, 10_000, "events added before each timed checkpoint"),
+    "--proofs": (int, 2000, "inclusion proofs made and checked"),
+    "--rounds": (int, 3, "timed checkpoints; the best is kept"),
+    "--postgres-url": (str, DEFAULT_POSTGRES, "the server in which a database is made and dropped"),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
-    parser.add_argument("--events", type=int, default=200_000, help="events in the tree")
-    parser.add_argument("--step", type=int, default=10_000, help="events added before each timed checkpoint")
-    parser.add_argument("--proofs", type=int, default=2000, help="inclusion proofs made and checked")
-    parser.add_argument("--rounds", type=int, default=3, help="timed checkpoints; the best is kept")
-    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
+    for flag, (kind, default, meaning) in OPTIONS.items():
+        parser.add_argument(flag, type=kind, default=default, help=meaning)
     args = parser.parse_args()
     load_before = load_average()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]

@@ -25,7 +25,7 @@ def test_an_auditor_proves_an_event_and_verifies_the_checkpoints(tmp_path: Path)
     assert (
         signoff("audit", "keygen", "--private-key", str(private), "--public-key", str(public), env=env).returncode == 0
     )
-    with open(project, "a", encoding="utf-8") as file:
+    with Path(project).open("a", encoding="utf-8") as file:
         file.write(
             "checkpoints:\n  url: published\n  origin: bank.example/audit\n"
             f"  public_key: {public}\n  private_key: {private}\n  every_events: 100\n"

@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from helpers.queues import queued, reviewer
+from helpers.queues import reviewed, reviewer
 from helpers.scripted import scripted_project
 from helpers.tampering import rehash as _rehash
 from helpers.tampering import tamper as _tamper
-from signoff import audit, review, users
+from signoff import audit, users
 from signoff.api.app import create_app
 from signoff.audit import checkpoints
 from signoff.domain import AuditEvent, Role
@@ -29,12 +29,7 @@ from signoff.web import security
 
 @pytest.fixture
 def busy(db: Database, tmp_path: Path) -> Database:
-    project = queued(db, tmp_path, 5)
-    alice = reviewer(db, "alice")
-    for _ in range(3):
-        got = review.claim(db, project, alice)
-        assert got is not None
-        review.submit(db, project, alice, got.task_id, got.token, "good")
+    reviewed(db, tmp_path)
     return db
 
 

@@ -17,7 +17,7 @@ without the seals around it. Its position is its seal's number less one, so the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from signoff.errors import SignoffError
@@ -174,6 +174,25 @@ def _check(proof: Sequence[bytes]) -> None:
             raise ProofError(f"proof element {i} is {len(value)} bytes, not {HASH_SIZE}")
 
 
+def _walk(fn: int, sn: int, path: Sequence[bytes], count: int, what: str) -> Iterator[tuple[bytes, bool]]:
+    """RFC 9162's walk up a proof's path (sections 2.1.3.2 and 2.1.4.2): each element with whether it is the left
+    sibling of the hash so far. ``fn`` and ``sn`` are the last node's and the tree's last leaf's positions; a path
+    with an element more or fewer than they allow fails (``count`` and ``what`` say so)."""
+    for p in path:
+        if sn == 0:
+            raise ProofError(f"the proof has {count} elements, more than {what} needs")
+        left = bool(fn & 1) or fn == sn
+        yield p, left
+        if left:
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError(f"the proof has {count} elements, fewer than {what} needs")
+
+
 def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], expected_root: bytes) -> None:
     """Check that ``leaf`` (a leaf hash) is leaf ``index`` of the tree of ``size`` leaves with ``expected_root``
     (RFC 9162 section 2.1.3.2). Every element is used exactly once, and the path must end at the root exactly as
@@ -183,22 +202,9 @@ def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes],
         raise ProofError(f"the leaf hash is {len(leaf)} bytes, not {HASH_SIZE}")
     if index < 0 or index >= size:
         raise ProofError(f"leaf index {index} is not below the tree size {size}")
-    fn, sn, r = index, size - 1, leaf
-    for i, p in enumerate(proof):
-        if sn == 0:
-            raise ProofError(f"the proof has {len(proof)} elements, more than the path of leaf {index} ({i})")
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError(f"the proof has {len(proof)} elements, fewer than the path of leaf {index} needs")
+    r = leaf
+    for p, left in _walk(index, size - 1, proof, len(proof), f"the path of leaf {index}"):
+        r = node_hash(p, r) if left else node_hash(r, p)
     if r != expected_root:
         raise ProofError("the proof leads to another root: the leaf, its position or a proof element differs")
 
@@ -227,22 +233,11 @@ def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes, pro
         fn >>= 1
         sn >>= 1
     fr = sr = path[0]
-    for i, c in enumerate(path[1:], 1):
-        if sn == 0:
-            raise ProofError(f"the proof has {len(proof)} elements, more than from {old} to {new} leaves needs ({i})")
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
+    for c, left in _walk(fn, sn, path[1:], len(proof), f"from {old} to {new} leaves"):
+        if left:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
         else:
             sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError(f"the proof has {len(proof)} elements, fewer than from {old} to {new} leaves needs")
     if fr != old_root:
         raise ProofError(f"the proof does not lead to the root of the tree of {old} leaves")
     if sr != new_root:

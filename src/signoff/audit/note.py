@@ -42,11 +42,17 @@ class NoteError(SignoffError):
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A signed tree head: the log's origin, its size in leaves, and the RFC 6962 root hash at that size."""
+    """A signed tree head: the log's origin, its size in leaves, and the RFC 6962 root hash at that size. Made
+    valid or not at all: the origin a key name, the size not negative, the root 32 bytes."""
 
     origin: str
     size: int
     root: bytes
+
+    def __post_init__(self) -> None:
+        check_name(self.origin, "origin")
+        if self.size < 0 or len(self.root) != 32:
+            raise NoteError(f"a checkpoint has a size of 0 or more and a 32-byte root, not {self.size}, {self.root!r}")
 
     def text(self) -> str:
         """The note text, final newline included: what the signature covers."""
@@ -143,7 +149,6 @@ def _check_text(text: str) -> None:
 
 def sign_checkpoint(checkpoint: Checkpoint, private_key: Ed25519PrivateKey) -> str:
     """The checkpoint's signed note; the key name is the origin, as tlog-checkpoint recommends."""
-    check_name(checkpoint.origin, "origin")
     return sign(checkpoint.text(), checkpoint.origin, private_key)
 
 

@@ -143,16 +143,17 @@ def prove(db: Database, event_id: int, size: int | None = None) -> dict[str, Any
     a document ``check_proof`` verifies without the database: the event's leaf bytes, its index, the audit path
     and the signed checkpoint."""
     with db.transaction(write=False) as conn:
-        seq = tree_store.seal_of(conn, event_id)
-        if seq is None:
+        sealed = tree_store.seal_of(conn, event_id)
+        if sealed is None:
             raise NotFound("sealed audit event", event_id)
+        seq = int(sealed.seq)
         signed = _stored_checkpoint(conn, size)
         if seq > signed.size:
             raise InvalidInput(
                 [Problem("event", f"event {event_id} is seal {seq}, after the checkpoint of {signed.size} events")],
                 "not in that checkpoint yet: the worker's next checkpoint will hold it",
             )
-        ((_, _, leaf),) = _leaf_bytes(conn, tree_store.leaves(conn, seq - 1, 1))
+        ((_, _, leaf),) = _leaf_bytes(conn, [sealed])
         path = merkle.hashes_of(merkle.inclusion_ranges(seq - 1, signed.size), partial(tree_store.nodes, conn))
     return {
         "format": PROOF_FORMAT,
@@ -247,10 +248,6 @@ class CheckpointsReport:
     checked: int
     largest: int
     problem: str | None
-
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
 
 
 def read_checkpoints(url: str) -> list[tuple[str, str]]:

@@ -68,10 +68,10 @@ def events(conn: Connection, event_ids: Sequence[int]) -> dict[int, Any]:
     return {row.id: row for row in conn.execute(select(*EVENT_COLUMNS).where(audit_events.c.id.in_(event_ids)))}
 
 
-def seal_of(conn: Connection, event_id: int) -> int | None:
-    """The seal number of an event, None while it is unsealed (or if there is no such event)."""
-    found = conn.execute(select(audit_seals.c.seq).where(audit_seals.c.event_id == event_id)).scalar_one_or_none()
-    return None if found is None else int(found)
+def seal_of(conn: Connection, event_id: int) -> Any:
+    """The seal of an event, as ``leaves`` gives it, None while it is unsealed (or if there is no such event)."""
+    query = select(audit_seals.c.seq, audit_seals.c.event_id, audit_seals.c.body)
+    return conn.execute(query.where(audit_seals.c.event_id == event_id)).first()
 
 
 _CHECKPOINT = (
