@@ -4,21 +4,27 @@ consistent with the next, and a rewritten-and-rehashed event named by its positi
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import fsspec
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from helpers.queues import reviewed
+from helpers.scripted import scripted_project
 from helpers.tampering import rehash, tamper
-from signoff import audit
+from signoff import audit, users
+from signoff.api.app import create_app
 from signoff.audit import checkpoints, merkle, transparency
 from signoff.audit.note import NoteError
 from signoff.config.flows import Checkpoints
-from signoff.domain import AuditEvent
+from signoff.domain import AuditEvent, Role
+from signoff.store import users as user_store
 from signoff.store.database import Database
+from signoff.web import security
 
 ORIGIN = "bank.example/audit"
 
@@ -201,3 +207,27 @@ def test_a_recorded_verification_holds_the_checkpoints_too(busy: Database, setti
     found = audit.last_verification(busy)
     assert found is not None and not found.intact
     assert found.breach is not None and "audit event 7 (seal 7) is not what was signed" in found.breach
+
+
+def test_the_auditor_page_shows_the_latest_checkpoint_and_its_button_holds_the_events_to_them(
+    busy: Database, settings: Checkpoints, tmp_path: Path
+) -> None:
+    (tmp_path / "site").mkdir()
+    project = scripted_project(busy, tmp_path / "site").model_copy(update={"checkpoints": settings})
+    auditor, _token = users.create_user(busy, "audra", Role.AUDITOR, "test")
+    with busy.transaction() as conn:
+        now = busy.now(conn)
+        user_store.add_session(conn, auditor.id, users.hash_token("s"), "csrf", now, now + timedelta(hours=1))
+    cookie = {"Cookie": f"{security.cookie_name(security.SESSION_COOKIE, False)}=s"}
+    with TestClient(create_app(project)) as client:
+        assert "No signed Merkle checkpoint written yet" in client.get("/audit", headers=cookie).text
+        written = transparency.publish(busy, settings, _keys(settings)[0])
+        assert written is not None
+        page = client.get("/audit", headers=cookie).text
+        assert f"Latest signed Merkle checkpoint:\n      {written.size} events" in page
+        tamper(busy, "UPDATE audit_events SET actor = 'mallory' WHERE id = 7")
+        rehash(busy)
+        assert client.post("/audit/verify", headers=cookie, data={"csrf_token": "csrf"}).status_code == 200
+        page = client.get("/audit", headers=cookie).text
+    assert "<strong>Broken</strong> when audra verified it" in page
+    assert "audit event 7 (seal 7) is not what was signed" in page

@@ -131,6 +131,12 @@ def publish(
     return StoredCheckpoint(size, root, note, settings.url, now)
 
 
+def latest(db: Database) -> StoredCheckpoint | None:
+    """The latest checkpoint written (one row: pages show it instead of checking anything)."""
+    with db.transaction(write=False) as conn:
+        return tree_store.last_checkpoint(conn)
+
+
 def _stored_checkpoint(conn: Connection, size: int | None) -> StoredCheckpoint:
     found = tree_store.last_checkpoint(conn) if size is None else tree_store.checkpoint(conn, size)
     if found is None:

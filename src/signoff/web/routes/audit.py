@@ -22,6 +22,11 @@ def audit_page(request: Request, site: Web, case: str | None = None) -> Response
     asked = (case or "").strip()
     flows = users.scope(user, "audit")
     record = audit.case_history(site.db, int(asked), flows) if asked.isdigit() and len(asked) < 19 else None
+    checkpoint = None
+    if site.project.checkpoints is not None:
+        from signoff.audit import transparency
+
+        checkpoint = transparency.latest(site.db)
     return site.views.render(
         request,
         "audit.html",
@@ -29,6 +34,8 @@ def audit_page(request: Request, site: Web, case: str | None = None) -> Response
         csrf=csrf,
         title="Audit",
         verification=audit.last_verification(site.db),
+        checkpoints=site.project.checkpoints,
+        checkpoint=checkpoint,
         asked=asked,
         record=record,
     )
