@@ -20,7 +20,7 @@ On SQLite (a file in a temporary folder) and on PostgreSQL (a database of its ow
    else did. Build / floor and verify / floor say how close they come. A proof's floor is the same path read from
    an in-memory dict of the tree's nodes: what a proof costs without a database round trip.
 
-Run: ``.venv/bin/python bench/merkle_checkpoints.py`` (``--events 1000000`` for the figures in
+Run: ``make bench-merkle`` or ``.venv/bin/python bench/merkle_checkpoints.py`` (``--events 1000000`` for the figures in
 docs/reference/benchmarks.md). It prints numbers; it asserts nothing.
 """
 
