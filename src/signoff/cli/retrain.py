@@ -144,6 +144,8 @@ def worker(
     with errors():
         jobs.extend(merkle_jobs(db, loaded))
     hooks = f" and delivering {len(loaded.webhooks)} webhook(s)" if loaded.webhooks else ""
+    if loaded.checkpoints is not None:
+        hooks += f"; signed Merkle checkpoints to {loaded.checkpoints.url}"
     out.print(f"Worker for {loaded.path}: looking for due retrains every {poll:g} s{hooks}.")
     for job in jobs:
         job.start()
