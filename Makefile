@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast screenshots lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-intake bench-active bench-loop bench-startup bench-replay bench-partitioning bench-metrics bench-brokers clean
+.PHONY: install demo test test-fast screenshots lint fuzz-api chaos bench bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-intake bench-active bench-loop bench-startup bench-replay bench-partitioning bench-metrics bench-brokers bench-merkle clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ bench-ui: install  ## the review workspace's next-task transition with 100k queu
 bench-audit: install  ## seal and verify rates of the audit chain and how soon events are sealed, beside bare hashing
 	$(BIN)/python bench/audit_chain.py
 
+bench-merkle: install  ## Merkle tree build, checkpoint, proof and verification rates, beside hashing the tree in memory
+	$(BIN)/python bench/merkle_checkpoints.py
+
 bench-startup: install  ## CPU time of `signoff --help` and light commands, beside bare Python and a bare Typer app
 	$(BIN)/python bench/cli_startup.py
 
@@ -84,7 +87,7 @@ bench-metrics: install  ## signoff metrics, queues, reviewers, the owner and lea
 bench-brokers: install  ## cases/s from RabbitMQ, Redis Streams and NATS JetStream into SQLite and PostgreSQL, beside each broker's bare consume rate (about 5 min)
 	$(BIN)/python bench/brokers.py
 
-bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-intake bench-active bench-loop bench-startup bench-replay bench-partitioning bench-metrics bench-brokers  ## every benchmark
+bench: bench-routing bench-quality bench-queue bench-ui bench-audit bench-login bench-http bench-intake bench-active bench-loop bench-startup bench-replay bench-partitioning bench-metrics bench-brokers bench-merkle  ## every benchmark
 
 clean:
 	rm -rf $(VENV) signoff-demo .mypy_cache .ruff_cache .pytest_cache

@@ -43,6 +43,7 @@ PAGES = [
     ),
     Page(ROOT / "docs/how-to/review-in-label-studio.md", start=PROJECT, skip=SKIP),
     Page(ROOT / "docs/how-to/plan-reviewer-capacity.md", start=PROJECT, skip=SKIP),
+    Page(ROOT / "docs/how-to/publish-audit-checkpoints.md", start=PROJECT, skip=SKIP),
     Page(
         ROOT / "docs/how-to/review-in-the-browser.md",
         start=PROJECT,

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from helpers.builders import make_project
-from signoff import intake, users
+from signoff import intake, review, users
 from signoff.config import Project
 from signoff.domain import Role, User
 from signoff.intake import validate_case
@@ -40,6 +40,17 @@ def scored(db: Database, tmp_path: Path, scores: Sequence[float], **overrides: A
 
 def reviewer(db: Database, name: str, role: Role = Role.REVIEWER) -> User:
     return users.create_user(db, name, role, "tester")[0]
+
+
+def reviewed(db: Database, tmp_path: Path) -> Database:
+    """Five cases queued and three of them reviewed by alice: a database with some audit events of each kind."""
+    project = queued(db, tmp_path, 5)
+    alice = reviewer(db, "alice")
+    for _ in range(3):
+        got = review.claim(db, project, alice)
+        assert got is not None
+        review.submit(db, project, alice, got.task_id, got.token, "good")
+    return db
 
 
 def age_lease(db: Database, task_id: int, seconds: float) -> datetime:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from helpers.queues import queued, reviewer
+from helpers.queues import reviewed, reviewer
 from helpers.scripted import scripted_project
-from signoff import audit, review, users
+from helpers.tampering import rehash as _rehash
+from helpers.tampering import tamper as _tamper
+from signoff import audit, users
 from signoff.api.app import create_app
 from signoff.audit import checkpoints
 from signoff.domain import AuditEvent, Role
@@ -26,36 +27,9 @@ from signoff.store.schema import audit_events, audit_seals
 from signoff.web import security
 
 
-def _tamper(db: Database, sql: str) -> None:
-    """Edit the audit tables as their owner would, with the append-only triggers and foreign keys out of the way."""
-    if db.dialect == "postgresql":
-        with db.transaction() as conn:
-            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
-            conn.execute(text("ALTER TABLE audit_seals DISABLE TRIGGER USER"))
-            conn.execute(text("ALTER TABLE audit_seals DROP CONSTRAINT IF EXISTS fk_audit_seals_event_id_audit_events"))
-            conn.execute(text(sql))
-            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
-            conn.execute(text("ALTER TABLE audit_seals ENABLE TRIGGER USER"))
-        return
-    db.dispose()
-    raw = sqlite3.connect(db.url.removeprefix("sqlite:///"))
-    raw.execute("PRAGMA foreign_keys=OFF")
-    for table in ("audit_events", "audit_seals"):
-        raw.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
-        raw.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
-    raw.execute(sql)
-    raw.commit()
-    raw.close()
-
-
 @pytest.fixture
 def busy(db: Database, tmp_path: Path) -> Database:
-    project = queued(db, tmp_path, 5)
-    alice = reviewer(db, "alice")
-    for _ in range(3):
-        got = review.claim(db, project, alice)
-        assert got is not None
-        review.submit(db, project, alice, got.task_id, got.token, "good")
+    reviewed(db, tmp_path)
     return db
 
 
@@ -124,26 +98,6 @@ def test_a_recorded_verification_of_a_tampered_chain_says_where_it_broke(busy: D
     found = audit.last_verification(busy)
     assert found is not None and (found.actor, found.intact, found.checked) == ("ada", False, 6)
     assert found.breach is not None and found.breach.startswith("audit event 7 (seal 7)")
-
-
-def _rehash(db: Database) -> None:
-    """What a database superuser can do after editing events: recompute every seal so the chain is consistent."""
-    with db.transaction() as conn:
-        if db.dialect == "postgresql":
-            conn.execute(text("ALTER TABLE audit_seals DISABLE TRIGGER USER"))
-        else:
-            conn.execute(text("DROP TRIGGER IF EXISTS audit_seals_no_update"))
-        prev = audit.GENESIS
-        for row in list(audit_store.chain(db, conn)):
-            body = audit.row_body(row.event_id, row)
-            digest = audit.chained(prev, body)
-            conn.execute(
-                text("UPDATE audit_seals SET prev_hash = :prev, hash = :hash, body = :body WHERE seq = :seq"),
-                {"prev": prev, "hash": digest, "body": body, "seq": row.seq},
-            )
-            prev = digest
-        if db.dialect == "postgresql":
-            conn.execute(text("ALTER TABLE audit_seals ENABLE TRIGGER USER"))
 
 
 @pytest.fixture

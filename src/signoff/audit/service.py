@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -282,16 +283,18 @@ def _join(spans: list[_Span]) -> tuple[int, Breach | None]:
 VERIFIED = "audit.verified"  # the action of the event that records a verification of the chain
 
 
-def verify_and_record(db: Database, actor: str) -> VerifyReport:
+def verify_and_record(db: Database, actor: str, checkpoints: Callable[[], str | None] | None = None) -> VerifyReport:
     """Verify the whole chain and record who did so and what they found, as an audit event of its own. A full
-    check reads every event (seconds per million), so pages show the latest of these instead of recomputing."""
+    check reads every event (seconds per million), so pages show the latest of these instead of recomputing.
+    ``checkpoints``, if given, checks the signed checkpoints too and returns their first problem."""
     started = time.perf_counter()
     report = verify(db)
+    problem = None if checkpoints is None or report.breach is not None else checkpoints()
     found = {
         "checked": report.checked,
         "unsealed": report.unsealed,
-        "intact": report.ok,
-        "breach": None if report.breach is None else str(report.breach),
+        "intact": report.ok and problem is None,
+        "breach": str(report.breach) if report.breach is not None else problem,
         "stall": None if report.stall is None else str(report.stall),
         "seconds": round(time.perf_counter() - started, 3),
     }

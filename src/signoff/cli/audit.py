@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from signoff.cli.common import ProjectOption, database, err, errors, fail, load_project, out, write_whole
+
+if TYPE_CHECKING:
+    from signoff.audit.transparency import CheckpointsReport
+    from signoff.config.flows import Checkpoints, Project
+    from signoff.database import Database
 
 audit_app = typer.Typer(no_args_is_help=True)  # its help: GROUPS in cli/main.py
 
@@ -22,6 +27,14 @@ def audit_verify(
     ] = None,
     public_key: Annotated[
         Path | None, typer.Option("--public-key", help="The public key the checkpoints were signed with.")
+    ] = None,
+    checkpoints_url: Annotated[
+        str | None,
+        typer.Option(
+            "--checkpoints",
+            help="A folder or fsspec URL of signed Merkle checkpoints to hold the events to (default: the project's "
+            "checkpoints.url, if set). Checks every signature, every root and the consistency of each with the next.",
+        ),
     ] = None,
     jobs: Annotated[
         int | None,
@@ -42,7 +55,8 @@ def audit_verify(
     if checkpoint and public_key is None:
         fail("--checkpoint needs --public-key: the key the checkpoints were signed with, kept outside the database", 2)
     with errors():
-        db = database(load_project(project))
+        loaded = load_project(project)
+        db = database(loaded)
         found = []
         if checkpoint:
             from signoff.audit import checkpoints
@@ -53,7 +67,10 @@ def audit_verify(
             found = [(path, checkpoints.check(db, document, key)) for path, document in documents.items()]
         audit.seal(db, full=True)  # what waits only for want of a running sealer is not a stall
         report = audit.verify(db, jobs=jobs)
+        merkle = _merkle_check(db, loaded, checkpoints_url, public_key)
     broken = [f"checkpoint {path} (seal {c.seq}, signed {c.made_at}): {c.why}" for path, c in found if not c.ok]
+    if merkle is not None and merkle.problem is not None:
+        broken.append(merkle.problem)
     if report.stall is not None:
         broken.insert(0, str(report.stall))
     if report.breach is not None:
@@ -66,7 +83,114 @@ def audit_verify(
         if found
         else ""
     )
+    if merkle is not None:
+        held += f"; {merkle.checked} Merkle checkpoint(s) hold, the latest of {merkle.largest} events"
     out.print(f"[green]Audit chain intact:[/] {report.checked} events verified{note}{held}.")
+
+
+def _merkle_check(db: Database, loaded: Project, url: str | None, public_key: Path | None) -> CheckpointsReport | None:
+    """The check of a folder of Merkle checkpoints (the one named, else the project's), or None if there is none."""
+    from signoff.audit import checkpoints, transparency
+
+    settings = loaded.checkpoints
+    url = url or (settings.url if settings else None)
+    if url is None:
+        return None
+    key = public_key or (Path(settings.public_key) if settings else None)
+    if key is None:
+        fail("--checkpoints needs --public-key (or a checkpoints section in the project file)", 2)
+    origin = settings.origin if settings else None
+    return transparency.verify_checkpoints(db, url, checkpoints.load_public_key(key), origin)
+
+
+@audit_app.command("publish")
+def audit_publish(project: ProjectOption = None) -> None:
+    """Seal what is committed, add it to the Merkle tree, and write a signed checkpoint now, to the project's
+    checkpoints.url (the worker writes them on its own every checkpoints.every_events events or every_seconds)."""
+    from signoff import audit
+    from signoff.audit import checkpoints, transparency
+
+    with errors():
+        loaded = load_project(project)
+        settings = _settings(loaded)
+        if settings.private_key is None:
+            fail(f"{loaded.path}: checkpoints.private_key is not set: writing a checkpoint needs the private key", 2)
+        key = checkpoints.load_private_key(Path(settings.private_key))
+        db = database(loaded)
+        audit.seal(db, full=True)
+        written = transparency.publish(db, settings, key, force=True)
+        size = transparency.grow(db)
+    if written is None:
+        out.print(f"The checkpoint of {size} events was already written; nothing new to sign.")
+    else:
+        out.print(f"Wrote the checkpoint of {written.size} events to {written.url}.")
+
+
+def _settings(loaded: Project) -> Checkpoints:
+    if loaded.checkpoints is None:
+        fail(f"{loaded.path} has no checkpoints section (url, origin, public_key, private_key)", 2)
+    return loaded.checkpoints
+
+
+@audit_app.command("prove")
+def audit_prove(
+    event: Annotated[int | None, typer.Argument(help="The audit event's id.", min=1)] = None,
+    size: Annotated[
+        int | None, typer.Option(min=1, help="The checkpoint's tree size (default: the latest written).")
+    ] = None,
+    since: Annotated[
+        int | None,
+        typer.Option(
+            "--consistency-from", min=1, help="Instead of an event: prove the checkpoint of this size is extended."
+        ),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The file to write (default: stdout).")] = None,
+    project: ProjectOption = None,
+) -> None:
+    """An inclusion proof of an audit event in a signed Merkle checkpoint (or, with --consistency-from, a
+    consistency proof between two checkpoints), as JSON that `signoff audit check-proof` verifies offline."""
+    from signoff.audit import transparency
+
+    if (event is None) == (since is None):
+        fail("give an EVENT id, or --consistency-from SIZE", 2)
+    with errors():
+        db = database(load_project(project))
+        if event is not None:
+            document = transparency.prove(db, event, size)
+        else:
+            assert since is not None
+            document = transparency.prove_consistency(db, since, size)
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    with errors():
+        write_whole(output, [text])
+    out.print(f"Wrote the {document['kind']} proof to {output}.")
+
+
+@audit_app.command("check-proof")
+def audit_check_proof(
+    proof: Annotated[Path, typer.Argument(help="A proof file from `signoff audit prove`.", dir_okay=False)],
+    public_key: Annotated[Path, typer.Option("--public-key", help="The public key the checkpoints verify with.")],
+    origin: Annotated[
+        str | None, typer.Option(help="The log's origin the checkpoints must name (default: as they say).")
+    ] = None,
+) -> None:
+    """Verify a proof with no database: the checkpoint's signature, then every element of the proof."""
+    from signoff.audit import checkpoints, transparency
+    from signoff.errors import InvalidInput, Problem
+
+    with errors():
+        key = checkpoints.load_public_key(public_key)
+        try:
+            document = json.loads(proof.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise InvalidInput([Problem(str(proof), str(error))], "cannot read the proof") from None
+        if not isinstance(document, dict):
+            raise InvalidInput([Problem(str(proof), "must be a JSON object")], "not a proof")
+        said = transparency.check_proof(document, key, origin)
+    out.print(f"[green]Proof holds:[/] {said}.", highlight=False)
 
 
 @audit_app.command("keygen")

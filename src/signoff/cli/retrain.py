@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,8 +18,10 @@ from signoff.learning import STALE_AFTER
 
 if TYPE_CHECKING:
     from signoff.config import Project
+    from signoff.database import Database
     from signoff.intake import FlowRuntime
     from signoff.learning.retrain import RetrainResult
+    from signoff.periodic import Periodic
 
 WORKER = "worker"  # the actor of the retrains a worker starts
 
@@ -120,6 +125,7 @@ def worker(
     if once:
         with errors():
             look()
+            publish_due(db, loaded)  # a checkpoint if one is due; a full verification is not
         return
     stop = threading.Event()
 
@@ -135,7 +141,11 @@ def worker(
         jobs.append(Periodic("held cases", release, 1.0))
     if (checkpoints := db.checkpointer()) is not None:
         jobs.append(checkpoints)
+    with errors():
+        jobs.extend(merkle_jobs(db, loaded))
     hooks = f" and delivering {len(loaded.webhooks)} webhook(s)" if loaded.webhooks else ""
+    if loaded.checkpoints is not None:
+        hooks += f"; signed Merkle checkpoints to {loaded.checkpoints.url}"
     out.print(f"Worker for {loaded.path}: looking for due retrains every {poll:g} s{hooks}.")
     for job in jobs:
         job.start()
@@ -143,3 +153,45 @@ def worker(
     for job in jobs:
         job.stop()
     db.dispose()
+
+
+def _merkle(db: Database, loaded: Project) -> tuple[Callable[[], int | None], Callable[[], object]] | None:
+    """With a checkpoints section in the project: (write a signed Merkle checkpoint if one is due, verify the chain
+    and the checkpoints and record what was found for the auditor's page)."""
+    from signoff import audit
+    from signoff.audit import checkpoints, transparency
+
+    settings = loaded.checkpoints
+    if settings is None:
+        return None
+    if settings.private_key is None:
+        fail(f"{loaded.path}: checkpoints.private_key is not set: the worker signs the checkpoints with it", 2)
+    key = checkpoints.load_private_key(Path(settings.private_key))
+    check = transparency.checker(settings, db)
+
+    def publish() -> int | None:
+        written = transparency.publish(db, settings, key)
+        return None if written is None else written.size
+
+    return publish, partial(audit.verify_and_record, db, WORKER, check)
+
+
+def merkle_jobs(db: Database, loaded: Project) -> list[Periodic]:
+    """A look every second for a due checkpoint, and a full verification every ``checkpoints.verify_every`` s."""
+    from signoff.periodic import Periodic
+
+    found = _merkle(db, loaded)
+    if found is None or loaded.checkpoints is None:
+        return []
+    publish, verify = found
+    return [
+        Periodic("merkle checkpoints", publish, 1.0),
+        Periodic("audit verification", verify, loaded.checkpoints.verify_every),
+    ]
+
+
+def publish_due(db: Database, loaded: Project) -> None:
+    """Write a checkpoint now if one is due, and say so."""
+    found = _merkle(db, loaded)
+    if found is not None and loaded.checkpoints is not None and (size := found[0]()) is not None:
+        out.print(f"Wrote the checkpoint of {size} events to {loaded.checkpoints.url}.")

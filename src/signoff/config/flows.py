@@ -338,6 +338,22 @@ class Network(_Strict):
         return value
 
 
+class Checkpoints(_Strict):
+    """Signed Merkle checkpoints of the audit trail (audit.transparency), written by ``signoff worker`` every
+    ``every_events`` sealed events or ``every_seconds`` seconds, whichever comes first, to ``url``: a folder
+    (relative to the project file) or an fsspec URL (s3://bucket/audit, file:///srv/audit, memory://audit)."""
+
+    url: str = Field(min_length=1)
+    origin: str = Field(
+        pattern=r"^[^\s+]+$", max_length=200, description="the log's name in each checkpoint, e.g. bank.example/audit"
+    )
+    public_key: str = Field(min_length=1, description="the Ed25519 public key (PEM) the checkpoints verify with")
+    private_key: str | None = Field(default=None, description="the private key (PEM); only the worker needs it")
+    every_events: int = Field(default=10_000, ge=1)
+    every_seconds: float = Field(default=300.0, gt=0)
+    verify_every: float = Field(default=3600.0, gt=0, description="seconds between the worker's full verifications")
+
+
 class Costs(_Strict):
     per_review: float = Field(default=0.0, ge=0)
     per_case: float = Field(default=0.0, ge=0)
@@ -579,6 +595,7 @@ class Project(_Strict):
     workload: Workload = Workload()
     webhooks: dict[str, Webhook] = Field(default_factory=dict)
     network: Network = Network()
+    checkpoints: Checkpoints | None = None
 
     def flow(self, name: str) -> Flow:
         from signoff.errors import NotFound
@@ -600,6 +617,7 @@ class _ProjectFile(_Strict):
     workload: Workload = Workload()
     webhooks: dict[Name, Webhook] = Field(default_factory=dict)
     network: Network = Network()
+    checkpoints: Checkpoints | None = None
 
 
 def _reason(item: Mapping[str, Any]) -> str:
@@ -651,7 +669,22 @@ def parse_project(document: object, path: Path) -> Project:
         workload=raw.workload,
         webhooks=raw.webhooks,
         network=raw.network,
+        checkpoints=_resolved(raw.checkpoints, path.parent),
     )
+
+
+def _resolved(checkpoints: Checkpoints | None, folder: Path) -> Checkpoints | None:
+    """The checkpoint settings with the folder and key paths resolved against the project file's folder."""
+    if checkpoints is None:
+        return None
+
+    def resolve(value: str) -> str:
+        return value if "://" in value or Path(value).is_absolute() else str((folder / value).resolve())
+
+    keys = {"public_key": resolve(checkpoints.public_key)}
+    if checkpoints.private_key is not None:
+        keys["private_key"] = resolve(checkpoints.private_key)
+    return checkpoints.model_copy(update={"url": resolve(checkpoints.url), **keys})
 
 
 def load_project(path: str | os.PathLike[str] | None = None) -> Project:

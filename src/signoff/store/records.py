@@ -507,3 +507,14 @@ class ChainCheck(NamedTuple):
     link: ChainLink
     before_hash: str | None
     before_sealed: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A signed Merkle checkpoint as written: the tree size, its root, the signed note, where it went, and when."""
+
+    size: int
+    root: bytes
+    note: str
+    url: str
+    written_at: datetime

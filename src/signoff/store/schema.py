@@ -569,6 +569,28 @@ audit_seals = Table(
     Column("body", LargeBinary, nullable=True),
 )
 
+# The Merkle tree over the sealed events (audit.merkle): the hash of every complete subtree, leaves at level 0, so
+# that a proof reads O(log^2 n) rows. Derived from the seals' bytes and checked against the signed checkpoints, so
+# an edit here can make a proof fail but never make a false one verify.
+audit_tree = Table(
+    "audit_tree",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+# The signed checkpoints written (audit.transparency): one per tree size, the note as written and where.
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("url", String(1000), nullable=False),
+    Column("written_at", UtcDateTime(), nullable=False),
+)
+
 # Rollups: what the metrics read instead of every case row. A cell sums the cases of one flow created in one hour
 # that share a key (a verdict and rule, a feature's bin); ``scope`` names the drift reference whose bins the cells
 # use. A mark says up to which case id a scope is folded: every case with an id at or below it is in the cells.

@@ -88,6 +88,11 @@ RETURNING clock_timestamp() AS now;
 -- One sealer at a time: the chain is appended in the order one process sees events commit.
 SELECT pg_try_advisory_xact_lock(7355608) AS locked;
 
+-- name: lock_tree
+-- One builder of the Merkle tree and writer of checkpoints at a time (audit.transparency): two would store
+-- the same nodes twice.
+SELECT pg_try_advisory_xact_lock(7355609) AS locked;
+
 -- name: settle_cases
 -- Wait for the writers in flight on cases (a writer that drew a lower id may commit after a higher one), then
 -- let them go again at commit: afterwards no case can appear below the highest id seen.

@@ -85,6 +85,10 @@ RETURNING strftime('%Y-%m-%d %H:%M:%f000', 'now') AS now;
 -- Writers are already serialised by BEGIN IMMEDIATE; the sealer needs no lock of its own.
 SELECT 1 AS locked;
 
+-- name: lock_tree
+-- Writers are already serialised by BEGIN IMMEDIATE: the Merkle tree's builder needs no lock of its own.
+SELECT 1 AS locked;
+
 -- name: settle_cases
 -- Writers are already serialised by BEGIN IMMEDIATE: every case id below the highest is final.
 SELECT 1 AS settled;

@@ -22,6 +22,11 @@ def audit_page(request: Request, site: Web, case: str | None = None) -> Response
     asked = (case or "").strip()
     flows = users.scope(user, "audit")
     record = audit.case_history(site.db, int(asked), flows) if asked.isdigit() and len(asked) < 19 else None
+    checkpoint = None
+    if site.project.checkpoints is not None:
+        from signoff.audit import transparency
+
+        checkpoint = transparency.latest(site.db)
     return site.views.render(
         request,
         "audit.html",
@@ -29,6 +34,8 @@ def audit_page(request: Request, site: Web, case: str | None = None) -> Response
         csrf=csrf,
         title="Audit",
         verification=audit.last_verification(site.db),
+        checkpoints=site.project.checkpoints,
+        checkpoint=checkpoint,
         asked=asked,
         record=record,
     )
@@ -37,7 +44,12 @@ def audit_page(request: Request, site: Web, case: str | None = None) -> Response
 @router.post("/audit/verify")
 async def audit_verify(request: Request, site: Web) -> Response:
     user, _csrf, _form_fields = await page_form(site, request, "audit")
-    await run_in_threadpool(audit.verify_and_record, site.db, user.name)
+    check = None
+    if site.project.checkpoints is not None:  # the signed Merkle checkpoints too, as the worker checks them
+        from signoff.audit import transparency
+
+        check = transparency.checker(site.project.checkpoints, site.db)
+    await run_in_threadpool(audit.verify_and_record, site.db, user.name, check)
     return RedirectResponse("/audit#chain-title", status_code=303)
 
 
