@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
@@ -40,16 +39,23 @@ class Views:
         )
         self.templates.globals.update(fmt=fmt, version=__version__)
 
-    def render(self, request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
-        user: User | None = values.pop("user", None)
-        csrf: str | None = values.pop("csrf", None)
+    def render(
+        self,
+        request: Request,
+        template: str,
+        status: int = 200,
+        *,
+        user: User | None = None,
+        csrf: str | None = None,
+        **values: object,
+    ) -> HTMLResponse:
         nav = [(path, title) for path, title, action in PAGES if user is not None and users.may(user, action)]
         html = self.templates.get_template(template).render(
             user=user, csrf=csrf, nav=nav, path=request.url.path, **values
         )
         return HTMLResponse(html, status_code=status, headers=security.SECURITY_HEADERS)
 
-    def fragment(self, name: str, **values: Any) -> str:
+    def fragment(self, name: str, **values: object) -> str:
         return self.templates.get_template(name).render(**values)
 
     def error_page(
@@ -94,7 +100,7 @@ def sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
-def json_body(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:
+def json_body(payload: object, status: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(jsonable_encoder(payload), status_code=status, headers=dict(headers or {}))
 
 
@@ -114,7 +120,7 @@ def mark(marks: dict[str, float], name: str) -> Iterator[None]:
         marks[name] = marks.get(name, 0.0) + (time.perf_counter() - started) * 1000
 
 
-def timed(run: Callable[[dict[str, float]], Any]) -> Response:
+def timed(run: Callable[[dict[str, float]], object]) -> Response:
     """Run a page-script action. Its server time goes in a Server-Timing header (the whole as ``app``, and the
     parts the action marked); errors become JSON with a message the page shows."""
     marks: dict[str, float] = {}
