@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
@@ -39,16 +40,9 @@ class Views:
         )
         self.templates.globals.update(fmt=fmt, version=__version__)
 
-    def render(
-        self,
-        request: Request,
-        template: str,
-        status: int = 200,
-        *,
-        user: User | None = None,
-        csrf: str | None = None,
-        **values: object,
-    ) -> HTMLResponse:
+    def render(self, request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        user: User | None = values.pop("user", None)
+        csrf: str | None = values.pop("csrf", None)
         nav = [(path, title) for path, title, action in PAGES if user is not None and users.may(user, action)]
         html = self.templates.get_template(template).render(
             user=user, csrf=csrf, nav=nav, path=request.url.path, **values
