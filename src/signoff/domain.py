@@ -114,6 +114,19 @@ class LabelSource(StrEnum):
     EXPLORATION = "exploration"
 
 
+class ConflictKind(StrEnum):
+    """What disagrees. ``reviewers``: the answers a decided case's label rests on (consensus copies, audit
+    reviews) differ, and no adjudication settled them; ``gold``: answers on a gold case differ from its known
+    answer; ``outcome``: the human label differs from an outcome; ``outcomes``: outcomes from different sources
+    differ; ``paused``: the label rests on an answer given before its reviewer was paused for gold accuracy."""
+
+    REVIEWERS = "reviewers"
+    GOLD = "gold"
+    OUTCOME = "outcome"
+    OUTCOMES = "outcomes"
+    PAUSED = "paused"
+
+
 ANY_FLOW = "*"  # a grant on every flow, those of today and those added later
 
 # Broadest first: the role a user is greeted with and lands by, when they hold several.

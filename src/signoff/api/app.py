@@ -149,6 +149,9 @@ FlowReader = Annotated[User, _allowed("read_flows")]
 Lead = Annotated[User, _allowed("assign")]
 Auditor = Annotated[User, _allowed("audit")]
 VersionName = Annotated[Name, PathParameter(min_length=1, max_length=100, description="A model version's name.")]
+# A page of a list: items after the cursor (the last one read, or the page's ``next_after``), at most ``limit``.
+After = Annotated[int, Query(ge=0, le=MAX_ID, description="the id (a decision's `seq`) or `next_after` last read")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 def _flow(ctx: Context, user: User, action: users.Action, flow: str) -> intake.FlowRuntime:
@@ -425,7 +428,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
                     name=name,
                     description=rt.flow.description,
                     labels=rt.flow.labels,
-                    fields={n: s.model_dump(exclude_none=True) for n, s in rt.flow.fields.items()},
+                    fields={n: s.model_dump(mode="json", exclude_none=True) for n, s in rt.flow.fields.items()},
                     groups=rt.flow.groups,
                     model_version=rt.model.version,
                     policy_version=rt.policy.version,
@@ -466,8 +469,8 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
     @app.get("/api/v1/flows/{flow}/decisions", tags=["cases"], responses=READ)
     def flow_decisions(
         on: Annotated[OnFlow, _on_flow("read_cases")],
-        after: Annotated[int, Query(ge=0, le=MAX_ID, description="the `seq` (or `next_after`) last read")] = 0,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        after: After = 0,
+        limit: Limit = 100,
     ) -> DecisionPageOut:
         """The flow's decisions, the model's at intake and every later one, in the order the audit trail sealed
         them (within about a second of their commit): a cursor never misses one that commits late."""
@@ -481,8 +484,8 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         flow: Name | None = None,
         queue: Name | None = None,
         status: Name | None = None,
-        after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        after: After = 0,
+        limit: Limit = 100,
     ) -> TaskPageOut:
         """Tasks by id; pass the returned ``next_after`` as ``after`` for the next page."""
         shown, next_after = review.task_page(ctx.db, user, flow, queue, status, after, limit)
@@ -590,7 +593,7 @@ def _routes(app: FastAPI) -> None:  # one place lists every endpoint
         user: Lead,
         webhook: Name | None = None,
         status: webhooks.Status | None = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        limit: Limit = 50,
     ) -> DeliveriesOut:
         """The webhook delivery log, latest events first: each message's attempts, last error and status (dead:
         a dead letter). Webhooks carry every flow's events, so it needs the role on every flow."""

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from signoff.api.errors import error_body
+from signoff.api.errors import error_body, error_json
 
 
 class _TooLarge(Exception):
@@ -61,10 +58,9 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body: dict[str, Any] = error_body(
-            "too_large", f"the request body is larger than {self.limit} bytes; send smaller batches"
+        payload = error_json(
+            error_body("too_large", f"the request body is larger than {self.limit} bytes; send smaller batches")
         )
-        payload = json.dumps(body).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainSerializer
 
 from signoff.domain import Id, LeaseToken
 from signoff.learning.records import Comparison  # a plain record: no numerical stack to import
@@ -113,7 +113,7 @@ class FlowOut(_Out):
     name: str
     description: str
     labels: list[str]
-    fields: dict[str, dict[str, Any]] = Field(description="Each field's schema: type, required, bounds, values.")
+    fields: dict[str, dict[str, JsonValue]] = Field(description="Each field's schema: type, required, bounds, values.")
     groups: list[str]
     model_version: str
     policy_version: str
@@ -242,9 +242,9 @@ class CaseOut(_Out):
     id: int
     flow: str
     external_id: str | None
-    fields: dict[str, Any]
+    fields: dict[str, JsonValue]
     payload_hash: str
-    groups: dict[str, Any]
+    groups: dict[str, JsonValue]
     status: str
     created_at: Time
     decided_at: Time | None
@@ -472,17 +472,17 @@ class MetricsOut(_Out):
     flagged: int
     flag_rate: float | None
     flag_rate_by_reason: dict[str, float]
-    turnaround: dict[str, Any] | None
-    sla: dict[str, Any]
-    accuracy: dict[str, Any]
-    fairness: dict[str, dict[str, Any]]
-    fairness_drift: dict[str, list[dict[str, Any]]]
-    cost: dict[str, Any]
-    reviewers: dict[str, Any]
-    drift: dict[str, Any]
+    turnaround: dict[str, JsonValue] | None
+    sla: dict[str, JsonValue]
+    accuracy: dict[str, JsonValue]
+    fairness: dict[str, dict[str, JsonValue]]
+    fairness_drift: dict[str, list[dict[str, JsonValue]]]
+    cost: dict[str, JsonValue]
+    reviewers: dict[str, JsonValue]
+    drift: dict[str, JsonValue]
     series: list[PointOut]
     turnaround_bins: list[BinOut]
-    fairness_previous: dict[str, dict[str, Any]]
+    fairness_previous: dict[str, dict[str, JsonValue]]
 
 
 class OutcomeOut(_Out):
@@ -507,7 +507,9 @@ class LabelConflictOut(_Out):
     flow: str
     case_id: int
     kind: str = Field(description="reviewers, gold, outcome, outcomes or paused.")
-    details: dict[str, Any] = Field(description="The disagreeing labels: answers, outcomes, the decision, pauses.")
+    details: dict[str, JsonValue] = Field(
+        description="The disagreeing labels: answers, outcomes, the decision, pauses."
+    )
     created_at: Time
     resolved: bool
     resolved_label: str | None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from signoff.cli.common import ProjectOption, database, err, errors, fail, load_project, out, write_whole
+from signoff.cli.common import OutputOption, ProjectOption, database, err, errors, fail, load_project, out, write_whole
 
 if TYPE_CHECKING:
     from signoff.audit.transparency import CheckpointsReport
@@ -209,7 +209,7 @@ def audit_keygen(
 @audit_app.command("checkpoint")
 def audit_checkpoint(
     private_key: Annotated[Path, typer.Option("--private-key", help="The Ed25519 private key to sign with.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="The file to write (default: stdout).")] = None,
+    output: OutputOption = None,
     project: ProjectOption = None,
 ) -> None:
     """Seal what is committed and sign the chain's head: a file to keep where the database's administrators
@@ -239,7 +239,7 @@ def audit_seal(project: ProjectOption = None) -> None:
 
 @audit_app.command("export")
 def audit_export(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="The file to write (default: stdout).")] = None,
+    output: OutputOption = None,
     since: Annotated[str | None, typer.Option(help="First time included, ISO 8601 (UTC if no zone).")] = None,
     until: Annotated[str | None, typer.Option(help="First time excluded, ISO 8601 (UTC if no zone).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="jsonl (exact, for checking the chain) or csv.")] = "jsonl",

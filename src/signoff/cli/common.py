@@ -70,6 +70,9 @@ def policed(name: bool) -> Any:
 NameArgument = Annotated[str, typer.Argument(callback=policed(name=True), help="A user name.")]
 FlowArgument = Annotated[str, typer.Argument(callback=policed(name=True), help="The flow.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+CasesFlowArgument = Annotated[str, typer.Argument(help="The flow the cases belong to.")]
+PortOption = Annotated[int, typer.Option(min=1, max=65535)]
+OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="The file to write (default: stdout).")]
 ReasonOption = Annotated[str, typer.Option(callback=policed(name=False), help="Why (kept in the audit trail).")]
 
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
-from signoff.cli.common import ProjectOption, database, errors, fail, load_project, out
+from signoff.cli.common import CasesFlowArgument, ProjectOption, database, errors, fail, load_project, out
 
 ACTOR = "broker"
 
@@ -21,7 +21,7 @@ def _safe(url: str) -> str:
 
 
 def consume_command(
-    flow: Annotated[str, typer.Argument(help="The flow the cases belong to.")],
+    flow: CasesFlowArgument,
     broker: Annotated[
         str,
         typer.Option(

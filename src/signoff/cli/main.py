@@ -17,7 +17,19 @@ from typer import _click as click  # Typer's own click, the one its groups are b
 from typer.core import TyperGroup
 
 from signoff.cli import labels, metrics, plan, retrain, review
-from signoff.cli.common import ACTOR, ProjectOption, database, errors, fail, load_project, out, progress, steps
+from signoff.cli.common import (
+    ACTOR,
+    CasesFlowArgument,
+    PortOption,
+    ProjectOption,
+    database,
+    errors,
+    fail,
+    load_project,
+    out,
+    progress,
+    steps,
+)
 from signoff.cli.consume import consume_command
 from signoff.domain import Role
 
@@ -114,7 +126,7 @@ def db_upgrade(project: ProjectOption = None) -> None:
 
 
 def ingest_command(
-    flow: Annotated[str, typer.Argument(help="The flow the cases belong to.")],
+    flow: CasesFlowArgument,
     path: Annotated[
         Path, typer.Argument(help="A .csv, .parquet or .jsonl file of cases.", exists=True, dir_okay=False)
     ],
@@ -146,7 +158,7 @@ def ingest_command(
 
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    port: PortOption = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server processes; more than one needs PostgreSQL.")] = 1,
     forwarded_allow_ips: Annotated[
         str,
@@ -221,7 +233,7 @@ def demo(
         "signoff-demo"
     ),
     cases: Annotated[int, typer.Option(min=100, max=200_000, help="Credit applications to ingest.")] = 3000,
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    port: PortOption = 8000,
     host: str = "127.0.0.1",
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server at the end.")] = True,
 ) -> None:

@@ -7,7 +7,7 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -34,8 +34,9 @@ models_app = typer.Typer(no_args_is_help=True)  # its help: GROUPS in cli/main.p
 VersionArgument = Annotated[str, typer.Argument(help="The model version (as `signoff models list` names it).")]
 
 
-def _plain(version: registry.ModelVersion) -> dict[str, Any]:
-    return json.loads(json.dumps(dataclasses.asdict(version), default=str))  # type: ignore[no-any-return]  # JSON
+def _plain(version: registry.ModelVersion) -> object:
+    """The version as the JSON ``--json`` prints (times and paths as text)."""
+    return json.loads(json.dumps(dataclasses.asdict(version), default=str))
 
 
 def _metrics(metrics: Mapping[str, float]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 import httpx
 
@@ -26,6 +26,14 @@ from signoff.api.schemas import (
 )
 from signoff.client import core
 from signoff.client.core import DEFAULT_BATCH, Emit, Pause, Plan, Result, Retry, Returned
+
+
+class Options(TypedDict, total=False):
+    """The keyword arguments of ``AsyncClient`` (and so of ``Client``), as ``AsyncClient.__init__`` gives them."""
+
+    timeout: float
+    retry: Retry | None
+    http: httpx.AsyncClient | None
 
 
 class AsyncClient:

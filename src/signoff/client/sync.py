@@ -1,49 +1,94 @@
-"""``Client``: the API over blocking httpx calls. The requests and what is made of the answers are ``core``'s."""
+"""``Client``: ``AsyncClient``'s methods, each run to its end on the client's own event loop in a private thread.
+
+Every method is written once, in ``AsyncClient``; ``_blocking`` and ``_blocking_items`` make the blocking ones from
+it with the same parameters, defaults and docstring (``ParamSpec`` keeps them typed). The loop lives in a thread of
+its own, so a blocking client works the same from plain code and from inside a running event loop (a notebook, an
+async web framework's sync handler) that ``asyncio.run`` would refuse.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Iterator, Mapping
+import asyncio
+import functools
+import threading
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
-import httpx
+from signoff.client.aio import AsyncClient, Options
+from signoff.client.core import Retry
 
-from signoff.api.schemas import (
-    CaseIn,
-    CaseOut,
-    ClaimOut,
-    DecisionOut,
-    FlowDecisionOut,
-    FlowsOut,
-    HeartbeatOut,
-    HeldTaskOut,
-    OutcomeOut,
-    ReleasedOut,
-    SkippedOut,
-    SubmittedOut,
-    SubmittedReviewOut,
-)
-from signoff.client import core
-from signoff.client.core import DEFAULT_BATCH, Emit, Pause, Plan, Result, Retry, Returned
+P = ParamSpec("P")
+R = TypeVar("R")
+Item = TypeVar("Item")
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
+
+
+async def _following(items: AsyncIterator[Item]) -> Item:
+    return await anext(items)
+
+
+def _blocking(
+    method: Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[Client, P], R]:
+    """``method`` as a blocking call on a ``Client``: awaited on the client's loop, its result or its exception."""
+
+    def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._wait(method(self._async, *args, **kwargs))
+
+    functools.update_wrapper(call, method)
+    return call
+
+
+def _blocking_items(
+    method: Callable[Concatenate[AsyncClient, P], AsyncIterator[Item]],
+) -> Callable[Concatenate[Client, P], Iterator[Item]]:
+    """``method``'s async iterator as a blocking one: each item read on the client's loop when it is asked for."""
+
+    def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[Item]:
+        items = method(self._async, *args, **kwargs)
+        try:
+            while True:
+                try:
+                    item = self._wait(_following(items))
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            if isinstance(items, AsyncGenerator) and self._stop.alive:
+                self._wait(items.aclose())
+
+    functools.update_wrapper(call, method)
+    return call
 
 
 class Client:
-    """Signoff's API at ``base_url`` as the holder of ``token``; a context manager that closes its connections.
-    ``retry`` says when a request is sent again (429, 503, a failed connection); ``http`` replaces the httpx
-    client (its base URL and headers are then the caller's to set)."""
+    """Signoff's API at ``base_url`` as the holder of ``token``, with blocking calls; a context manager that closes
+    its connections and its loop. It takes ``AsyncClient``'s arguments (``timeout``, ``retry``, ``http``: an
+    ``httpx.AsyncClient``) and hands them to the one it drives."""
 
-    def __init__(
-        self,
-        base_url: str,
-        token: str,
-        *,
-        timeout: float = 30.0,
-        retry: Retry | None = None,
-        http: httpx.Client | None = None,
-    ) -> None:
-        self.retry = retry or Retry()
-        self._http = http or httpx.Client(base_url=base_url, headers=core.headers(token), timeout=timeout)
+    def __init__(self, base_url: str, token: str, **options: Unpack[Options]) -> None:
+        self._async = AsyncClient(base_url, token, **options)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=_serve, args=(self._loop,), name="signoff-client", daemon=True)
+        self._thread.start()
+        # A client dropped without close() stops its loop and thread when it is collected.
+        self._stop = weakref.finalize(self, self._loop.call_soon_threadsafe, self._loop.stop)
+
+    @property
+    def retry(self) -> Retry:
+        return self._async.retry
+
+    @retry.setter
+    def retry(self, retry: Retry) -> None:
+        self._async.retry = retry
 
     def __enter__(self) -> Client:
         return self
@@ -54,99 +99,34 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
-
-    def _do(self, step: core.Request | Pause) -> tuple[httpx.Response | None, httpx.TransportError | None]:
-        if isinstance(step, Pause):
-            time.sleep(step.seconds)
-            return None, None
+        """Close the connections, then stop the loop and its thread; closing twice does nothing more."""
+        if not self._stop.alive:
+            return
         try:
-            return self._http.request(step.method, step.path, params=step.params, json=step.json), None
-        except httpx.TransportError as error:
-            return None, error
+            self._wait(self._async.close())
+        finally:
+            self._stop()
+            self._thread.join()
 
-    def _run(self, plan: Plan[Result]) -> Result:
-        reply, error = None, None
-        while not isinstance(step := core.advance(plan, reply, error), Returned):
-            assert not isinstance(step, Emit), "a plan that returns a value emits nothing"
-            reply, error = self._do(step)
-        return cast(Result, step.value)
+    def _wait(self, work: Coroutine[Any, Any, R]) -> R:
+        """Run ``work`` on the client's loop and wait for it; interrupted (Ctrl-C), the work is cancelled."""
+        future = asyncio.run_coroutine_threadsafe(work, self._loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
 
-    def _iterate(self, plan: Plan[None]) -> Iterator[Any]:
-        reply, error = None, None
-        while not isinstance(step := core.advance(plan, reply, error), Returned):
-            if isinstance(step, Emit):
-                reply, error = None, None
-                yield step.item
-            else:
-                reply, error = self._do(step)
-
-    def flows(self) -> FlowsOut:
-        """The flows the token may read: their labels, fields, model and policy versions."""
-        return self._run(core.flows(self.retry))
-
-    def submit(
-        self, flow: str, cases: Iterable[CaseIn | Mapping[str, Any]], *, batch_size: int = DEFAULT_BATCH
-    ) -> list[SubmittedOut]:
-        """Submit cases (``{"external_id": ..., "fields": {...}}``, the id optional) in batches of ``batch_size``,
-        each all or nothing; one result a case, in order. A case without an external id is given a random one."""
-        return self._run(core.submit(flow, cases, batch_size, self.retry))
-
-    def case(self, case_id: int) -> CaseOut:
-        """The case's whole record, as far as the token may see it."""
-        return self._run(core.case(case_id, self.retry))
-
-    def wait(self, case_id: int, *, timeout: float = 60.0, poll: float = 0.2) -> DecisionOut:
-        """The case's decision once it is made; ``DecisionTimeout`` after ``timeout`` seconds."""
-        return self._run(core.wait(case_id, timeout, poll, self.retry))
-
-    def decisions(
-        self, flow: str, *, after: int = 0, limit: int = 100, follow: float | None = None
-    ) -> Iterator[FlowDecisionOut]:
-        """The flow's decisions after the cursor ``after`` (a decision's ``seq``), in the order they were sealed;
-        it ends when caught up, or with ``follow`` reads on every ``follow`` seconds."""
-        return self._iterate(core.decisions(flow, after, limit, follow, self.retry))
-
-    def record_outcome(
-        self,
-        flow: str,
-        label: str,
-        *,
-        case_id: int | None = None,
-        external_id: str | None = None,
-        source: str | None = None,
-        observed_at: str | None = None,
-    ) -> OutcomeOut:
-        """Record the ground truth of one case, named by ``case_id`` or ``external_id``."""
-        body = core.outcome_body(label, case_id, external_id, source, observed_at)
-        return self.record_outcomes(flow, [body])[0]
-
-    def record_outcomes(
-        self, flow: str, outcomes: Iterable[Mapping[str, Any]], *, batch_size: int = DEFAULT_BATCH
-    ) -> list[OutcomeOut]:
-        """Record outcomes (``case_id`` or ``external_id``, ``label``, optional ``source`` and ``observed_at``)."""
-        return self._run(core.record_outcomes(flow, outcomes, batch_size, self.retry))
-
-    def claim(self, flow: str | None = None, queue: str | None = None) -> ClaimOut | None:
-        """Lease the most urgent task the token may take (of ``flow``, ``queue``), or None when none waits."""
-        return self._run(core.claim(flow, queue, self.retry))
-
-    def held(self) -> list[HeldTaskOut]:
-        """The token's live leases, to go on with or release."""
-        return self._run(core.held(self.retry))
-
-    def submit_review(self, task_id: int, token: int, label: str, comment: str = "") -> SubmittedReviewOut:
-        """Answer a claimed task under its lease ``token``; the answer becomes the case's decision."""
-        return self._run(core.submit_review(task_id, token, label, comment, self.retry))
-
-    def heartbeat(self, task_id: int, token: int) -> HeartbeatOut:
-        """Extend the lease while the review goes on."""
-        return self._run(core.heartbeat(task_id, token, self.retry))
-
-    def skip(self, task_id: int, token: int, reason: str, *, unsure: bool = False) -> SkippedOut:
-        """Pass the task on with a reason (``unsure``: looked, could not decide)."""
-        return self._run(core.skip(task_id, token, reason, unsure, self.retry))
-
-    def release(self, task_id: int, token: int) -> ReleasedOut:
-        """Give the task back to its queue."""
-        return self._run(core.release(task_id, token, self.retry))
+    flows = _blocking(AsyncClient.flows)
+    submit = _blocking(AsyncClient.submit)
+    case = _blocking(AsyncClient.case)
+    wait = _blocking(AsyncClient.wait)
+    decisions = _blocking_items(AsyncClient.decisions)
+    record_outcome = _blocking(AsyncClient.record_outcome)
+    record_outcomes = _blocking(AsyncClient.record_outcomes)
+    claim = _blocking(AsyncClient.claim)
+    held = _blocking(AsyncClient.held)
+    submit_review = _blocking(AsyncClient.submit_review)
+    heartbeat = _blocking(AsyncClient.heartbeat)
+    skip = _blocking(AsyncClient.skip)
+    release = _blocking(AsyncClient.release)

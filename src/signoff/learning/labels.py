@@ -17,34 +17,21 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Row
 
 from signoff.audit import record
 from signoff.config import Flow
-from signoff.domain import AuditEvent, CaseId, CaseStatus, DecidedBy, LabelSource, TaskKind
+from signoff.domain import AuditEvent, CaseId, CaseStatus, ConflictKind, DecidedBy, LabelSource, TaskKind
 from signoff.errors import InvalidInput, NotFound, Problem
 from signoff.learning.records import Label
 from signoff.store import labels as store
 from signoff.store import selections
 from signoff.store.database import Database
+from signoff.store.records import LabelConflict as LabelConflict  # the record the edges name
 
 MAX_REASON = 1000
-
-
-class ConflictKind(StrEnum):
-    """What disagrees. ``reviewers``: the answers a decided case's label rests on (consensus copies, audit
-    reviews) differ, and no adjudication settled them; ``gold``: answers on a gold case differ from its known
-    answer; ``outcome``: the human label differs from an outcome; ``outcomes``: outcomes from different sources
-    differ; ``paused``: the label rests on an answer given before its reviewer was paused for gold accuracy."""
-
-    REVIEWERS = "reviewers"
-    GOLD = "gold"
-    OUTCOME = "outcome"
-    OUTCOMES = "outcomes"
-    PAUSED = "paused"
 
 
 @dataclass(frozen=True)
@@ -55,41 +42,6 @@ class Found:
     case_id: CaseId
     kind: ConflictKind
     details: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class LabelConflict:
-    """A recorded conflict and, once resolved, the label that won, who chose it, when and why."""
-
-    id: int
-    flow: str
-    case_id: CaseId
-    kind: ConflictKind
-    details: dict[str, Any]
-    created_at: datetime
-    resolved_label: str | None
-    resolved_by: str | None
-    resolved_at: datetime | None
-    reason: str | None
-
-    @property
-    def resolved(self) -> bool:
-        return self.resolved_at is not None
-
-    @classmethod
-    def of(cls, row: Row[Any]) -> LabelConflict:
-        return cls(
-            int(row.id),
-            str(row.flow),
-            CaseId(int(row.case_id)),
-            ConflictKind(row.kind),
-            dict(row.details),
-            row.created_at,
-            row.resolved_label,
-            row.resolved_by,
-            row.resolved_at,
-            row.reason,
-        )
 
 
 def anonymous(conflict: LabelConflict) -> LabelConflict:
@@ -249,7 +201,7 @@ def check(db: Database, flow: Flow, actor: str) -> CheckReport:
                 continue
             events.append(AuditEvent(actor, action, "case", str(f.case_id), {"conflict_id": conflict_id, **data}))
         record(db, conn, events, at=now)
-        rows = {int(r.id): LabelConflict.of(r) for r in store.conflicts(conn, [flow.name])}
+        rows = {c.id: c for c in store.conflicts(conn, [flow.name])}
     return CheckReport(
         len(found),
         [rows[i] for i in new],
@@ -266,7 +218,7 @@ def conflicts(
     if status not in ("open", "resolved", "all"):
         raise InvalidInput([Problem("status", "must be open, resolved or all")])
     with db.transaction(write=False) as conn:
-        return [LabelConflict.of(r) for r in store.conflicts(conn, flows, status=status, limit=limit)]
+        return store.conflicts(conn, flows, status=status, limit=limit)
 
 
 def resolve(db: Database, flow: Flow, conflict_id: int, label: str, reason: str, actor: str) -> LabelConflict:
@@ -284,7 +236,7 @@ def resolve(db: Database, flow: Flow, conflict_id: int, label: str, reason: str,
         if row is None or row.flow != flow.name:
             raise NotFound("label conflict", conflict_id)
         if row.resolved_label == label:
-            return LabelConflict.of(row)
+            return row
         now = db.now(conn)
         store.update_conflict(
             conn, conflict_id, resolved_label=label, resolved_by=actor, resolved_at=now, reason=reason.strip()
@@ -292,7 +244,7 @@ def resolve(db: Database, flow: Flow, conflict_id: int, label: str, reason: str,
         data: dict[str, Any] = {
             "conflict_id": conflict_id,
             "flow": flow.name,
-            "kind": row.kind,
+            "kind": row.kind.value,
             "label": label,
             "reason": reason.strip(),
         }
@@ -301,7 +253,7 @@ def resolve(db: Database, flow: Flow, conflict_id: int, label: str, reason: str,
         record(db, conn, [AuditEvent(actor, "label_conflict.resolved", "case", str(row.case_id), data)], at=now)
         found = store.conflict(conn, conflict_id)
     assert found is not None
-    return LabelConflict.of(found)
+    return found
 
 
 def training_labels(conn: Connection, flow: str, *, until: datetime) -> list[Label]:
@@ -329,13 +281,14 @@ def training_labels(conn: Connection, flow: str, *, until: datetime) -> list[Lab
     recorded = store.conflicts(conn, [flow])
     for row in recorded:
         case_id, live = int(row.case_id), found.pop((int(row.case_id), str(row.kind)), None)
-        settled = row.resolved_at is not None and row.resolved_at <= until
+        settled_at = row.resolved_at if row.resolved_at is not None and row.resolved_at <= until else None
+        settled = settled_at is not None
         if live is not None and (not settled or dict(row.details) != live.details):
             blocked.add(case_id)
         elif live is None and not settled and row.created_at <= until:
             blocked.add(case_id)  # recorded and open then, though the evidence of that time no longer shows it
-        elif settled and (case_id not in resolutions or resolutions[case_id][0] < row.resolved_at):
-            resolutions[case_id] = (row.resolved_at, str(row.resolved_label))
+        elif settled_at is not None and (case_id not in resolutions or resolutions[case_id][0] < settled_at):
+            resolutions[case_id] = (settled_at, str(row.resolved_label))
     blocked.update(case_id for case_id, _kind in found)  # found, never recorded: not checked, so not resolved
     inclusion = store.audit_inclusion(conn, flow)
     selected = selections.probabilities(conn, flow)

@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 
-from signoff.store.joins import reviews_with_task
+from signoff.store.joins import ANSWER, REVIEWER, reviews_with_reviewer
+from signoff.store.records import LabelConflict
 from signoff.store.schema import (
     cases,
     decisions,
@@ -20,7 +21,6 @@ from signoff.store.schema import (
     reviews,
     routes,
     tasks,
-    users,
 )
 
 _CHUNK = 1000
@@ -78,17 +78,8 @@ def flow_cases(conn: Connection, flow: str, until: datetime) -> list[Row[Any]]:
 def answers(conn: Connection, flow: str, until: datetime) -> list[Row[Any]]:
     """Every review of the flow's cases: by whom, on which kind of task in which queue, with which label."""
     query = (
-        select(
-            reviews.c.id,
-            reviews.c.case_id,
-            reviews.c.reviewer_id,
-            users.c.name.label("reviewer"),
-            tasks.c.kind,
-            tasks.c.queue,
-            reviews.c.label,
-            reviews.c.created_at,
-        )
-        .select_from(reviews_with_task().join(users, users.c.id == reviews.c.reviewer_id))
+        select(*ANSWER, REVIEWER)
+        .select_from(reviews_with_reviewer())
         .where(tasks.c.flow == flow, reviews.c.created_at <= until)
         .order_by(reviews.c.id)
     )
@@ -145,7 +136,7 @@ def conflicts(
     status: str = "all",
     case_ids: Collection[int] | None = None,
     limit: int | None = None,
-) -> list[Row[Any]]:
+) -> list[LabelConflict]:
     """Recorded conflicts of these flows (None: every flow), oldest first; ``status`` open, resolved or all."""
     query = select(label_conflicts).order_by(label_conflicts.c.id)
     if flows is not None:
@@ -158,12 +149,13 @@ def conflicts(
         query = query.where(label_conflicts.c.case_id.in_(sorted(case_ids)))
     if limit is not None:
         query = query.limit(limit)
-    return list(conn.execute(query))
+    return [LabelConflict.from_row(row) for row in conn.execute(query)]
 
 
-def conflict(conn: Connection, conflict_id: int, *, lock: bool = False) -> Row[Any] | None:
+def conflict(conn: Connection, conflict_id: int, *, lock: bool = False) -> LabelConflict | None:
     query = select(label_conflicts).where(label_conflicts.c.id == conflict_id)
-    return conn.execute(query.with_for_update() if lock else query).first()
+    row = conn.execute(query.with_for_update() if lock else query).first()
+    return None if row is None else LabelConflict.from_row(row)
 
 
 def insert_conflict(conn: Connection, row: dict[str, Any]) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Float, Integer, and_, case, cast, func, or_, select, text
 
-from signoff.store.joins import reviews_with_task, routed
+from signoff.store.joins import ANSWER, DECISION, MODEL_LABEL, reviews_with_task, routed
 from signoff.store.schema import (
     NOT_MODEL,
     audit_events,
@@ -149,15 +149,9 @@ def review_rows(conn: Connection, flow: str, start: datetime, end: datetime) -> 
     label, the case's final decision, and the gold answer for gold tasks."""
     query = (
         select(
-            reviews.c.id,
-            reviews.c.case_id,
-            reviews.c.reviewer_id,
-            reviews.c.label,
-            reviews.c.created_at,
-            tasks.c.kind,
-            tasks.c.queue,
-            predictions.c.label.label("model_label"),
-            decisions.c.label.label("decision"),
+            *ANSWER,
+            MODEL_LABEL,
+            DECISION,
             decisions.c.decided_by,
             gold_answers.c.label.label("gold"),
             routes.c.inclusion_probability,
@@ -201,8 +195,8 @@ def _decided() -> Any:
             cases.c.created_at,
             cases.c.groups,
             routes.c.verdict,
-            predictions.c.label.label("model_label"),
-            decisions.c.label.label("decision"),
+            MODEL_LABEL,
+            DECISION,
             decisions.c.decided_by,
         )
         .select_from(routed(cases, cases.c.id).outerjoin(decisions, decisions.c.case_id == cases.c.id))

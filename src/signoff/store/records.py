@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, Self, get_args, get_type_hints
 from signoff.domain import (
     CaseId,
     CaseStatus,
+    ConflictKind,
     DecidedBy,
     Fields,
     LeaseEnd,
@@ -518,3 +519,23 @@ class StoredCheckpoint:
     note: str
     url: str
     written_at: datetime
+
+
+@dataclass(frozen=True)
+class LabelConflict(_Record):
+    """A recorded label conflict and, once resolved, the label that won, who chose it, when and why."""
+
+    id: int
+    flow: str
+    case_id: CaseId
+    kind: ConflictKind
+    details: dict[str, Any]
+    created_at: datetime
+    resolved_label: str | None
+    resolved_by: str | None
+    resolved_at: datetime | None
+    reason: str | None
+
+    @property
+    def resolved(self) -> bool:
+        return self.resolved_at is not None

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, FromClause, Subquery, case, distinct, func, insert, select
 
 from signoff.domain import ModelVersionId
-from signoff.store.joins import reviews_with_task, routed
+from signoff.store.joins import ANSWER, MODEL_LABEL, reviews_with_task, routed
 from signoff.store.schema import cases, model_versions, policy_versions, predictions, reviews, routes, tasks
 
 
@@ -103,13 +103,7 @@ def audit_reviews(conn: Connection, flow: str) -> list[Any]:
     """Reviews of ``flow``'s random audit tasks, oldest first: the model version that decided the case, its label,
     the reviewer's label and the case's inclusion probability (the audit's unbiased sample of each version)."""
     query = (
-        select(
-            predictions.c.model_version_id,
-            reviews.c.case_id,
-            reviews.c.label,
-            predictions.c.label.label("model_label"),
-            routes.c.inclusion_probability,
-        )
+        select(*ANSWER, predictions.c.model_version_id, MODEL_LABEL, routes.c.inclusion_probability)
         .select_from(routed(reviews_with_task(), reviews.c.case_id))
         .where(tasks.c.flow == flow, tasks.c.kind == "audit", routes.c.inclusion_probability.is_not(None))
         .order_by(reviews.c.id)

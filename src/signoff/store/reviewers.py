@@ -12,7 +12,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from signoff.domain import CaseId, UserId
 from signoff.errors import NotFound
 from signoff.store.database import Database, as_utc
-from signoff.store.joins import reviews_with_task
+from signoff.store.joins import ANSWER, DECISION, REVIEWER, reviews_with_reviewer, reviews_with_task
 from signoff.store.records import ConsensusAnswer, GoldAccuracy, Pause
 from signoff.store.schema import cases, conflicts, decisions, gold_answers, reviewer_pauses, reviews, tasks, users
 
@@ -89,7 +89,7 @@ def lift(conn: Connection, user_id: UserId, flow: str, queue: str, now: datetime
 def pauses(conn: Connection) -> list[Pause]:
     """Open pauses, with the reviewer's name: what a lead must look at."""
     query = (
-        select(reviewer_pauses, users.c.name.label("reviewer"))
+        select(reviewer_pauses, REVIEWER)
         .join(users, users.c.id == reviewer_pauses.c.reviewer_id)
         .where(reviewer_pauses.c.lifted_at.is_(None))
         .order_by(reviewer_pauses.c.id)
@@ -176,9 +176,7 @@ def gold_record(conn: Connection, user_id: UserId, flow: str, queue: str) -> tup
             func.count().label("n"),
             func.count().filter(reviews.c.label == gold_answers.c.label).label("correct"),
         )
-        .select_from(reviews)
-        .join(gold_answers, gold_answers.c.case_id == reviews.c.case_id)
-        .join(tasks, tasks.c.id == reviews.c.task_id)
+        .select_from(reviews_with_task().join(gold_answers, gold_answers.c.case_id == reviews.c.case_id))
         .where(reviews.c.reviewer_id == user_id, tasks.c.flow == flow, tasks.c.queue == queue)
     )
     row = conn.execute(query).one()
@@ -189,16 +187,13 @@ def gold_by_reviewer(conn: Connection, flows: Collection[str] | None) -> list[Go
     """Gold answers and correct ones per reviewer, flow and queue (of ``flows``; None: every flow)."""
     query = (
         select(
-            users.c.name.label("reviewer"),
+            REVIEWER,
             tasks.c.flow,
             tasks.c.queue,
             func.count().label("answered"),
             func.count().filter(reviews.c.label == gold_answers.c.label).label("correct"),
         )
-        .select_from(reviews)
-        .join(gold_answers, gold_answers.c.case_id == reviews.c.case_id)
-        .join(tasks, tasks.c.id == reviews.c.task_id)
-        .join(users, users.c.id == reviews.c.reviewer_id)
+        .select_from(reviews_with_reviewer().join(gold_answers, gold_answers.c.case_id == reviews.c.case_id))
         .group_by(users.c.name, tasks.c.flow, tasks.c.queue)
         .order_by(users.c.name, tasks.c.flow, tasks.c.queue)
     )
@@ -212,25 +207,14 @@ def consensus_reviews(conn: Connection, flows: Collection[str] | None) -> list[C
     case's final decision (None while undecided). Adjudications and gold are left out."""
     multi = (
         select(reviews.c.case_id)
-        .join(tasks, tasks.c.id == reviews.c.task_id)
+        .select_from(reviews_with_task())
         .where(tasks.c.kind == "review")
         .group_by(reviews.c.case_id)
         .having(func.count() > 1)
     )
     query = (
-        select(
-            reviews.c.case_id,
-            tasks.c.flow,
-            tasks.c.queue,
-            users.c.name.label("reviewer"),
-            reviews.c.label,
-            decisions.c.label.label("decision"),
-        )
-        .select_from(
-            reviews_with_task()
-            .join(users, users.c.id == reviews.c.reviewer_id)
-            .outerjoin(decisions, decisions.c.case_id == reviews.c.case_id)
-        )
+        select(*ANSWER, REVIEWER, DECISION)
+        .select_from(reviews_with_reviewer().outerjoin(decisions, decisions.c.case_id == reviews.c.case_id))
         .where(tasks.c.kind == "review", reviews.c.case_id.in_(multi))
         .order_by(reviews.c.case_id, reviews.c.id)
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from typing import Any
 
 from signoff.metrics.estimates import Estimate
 
@@ -25,7 +24,7 @@ def number(value: float | int) -> str:
     return f"{value:.4g}"
 
 
-def value(raw: Any) -> str:
+def value(raw: object) -> str:
     """A case field as text."""
     if raw is None:
         return "—"

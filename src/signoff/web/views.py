@@ -49,7 +49,7 @@ class Views:
         )
         return HTMLResponse(html, status_code=status, headers=security.SECURITY_HEADERS)
 
-    def fragment(self, name: str, **values: Any) -> str:
+    def fragment(self, name: str, **values: object) -> str:
         return self.templates.get_template(name).render(**values)
 
     def error_page(
@@ -94,7 +94,7 @@ def sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
-def json_body(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:
+def json_body(payload: object, status: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(jsonable_encoder(payload), status_code=status, headers=dict(headers or {}))
 
 
@@ -114,7 +114,7 @@ def mark(marks: dict[str, float], name: str) -> Iterator[None]:
         marks[name] = marks.get(name, 0.0) + (time.perf_counter() - started) * 1000
 
 
-def timed(run: Callable[[dict[str, float]], Any]) -> Response:
+def timed(run: Callable[[dict[str, float]], object]) -> Response:
     """Run a page-script action. Its server time goes in a Server-Timing header (the whole as ``app``, and the
     parts the action marked); errors become JSON with a message the page shows."""
     marks: dict[str, float] = {}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -56,7 +55,7 @@ def check_work(site: Site, user: User, work: WorkOn) -> None:
         raise InvalidInput([Problem("queue", f"{work.flow}/{work.queue} is not a queue you may work on")])
 
 
-def next_payload(site: Site, user: User, marks: dict[str, float], work: WorkOn) -> dict[str, Any]:
+def next_payload(site: Site, user: User, marks: dict[str, float], work: WorkOn) -> dict[str, object]:
     """Claim the next task for ``user`` in the queue they chose (checked by ``check_work`` before anything was
     written), or in any, and render it (or the empty queue)."""
     with mark(marks, "claim"):
@@ -65,7 +64,7 @@ def next_payload(site: Site, user: User, marks: dict[str, float], work: WorkOn) 
         return task_payload(site, user, claim)
 
 
-def task_payload(site: Site, user: User, claim: Claim | None) -> dict[str, Any]:
+def task_payload(site: Site, user: User, claim: Claim | None) -> dict[str, object]:
     if claim is None:
         return {"task": None, "html": site.views.fragment("_empty.html")}
     view = site.workspace.view(user, claim)
@@ -76,12 +75,12 @@ def task_payload(site: Site, user: User, claim: Claim | None) -> dict[str, Any]:
 
 
 def answer_then_next(
-    site: Site, user: User, work: SubmitIn | SkipIn, action: str, act: Callable[[], dict[str, Any]]
+    site: Site, user: User, work: SubmitIn | SkipIn, action: str, act: Callable[[], dict[str, object]]
 ) -> Response:
     """Do ``act`` on a task of the chosen queue (timed as ``action``), then claim and render the next task if the
     page asked for it: one round trip per answer."""
 
-    def run(marks: dict[str, float]) -> dict[str, Any]:
+    def run(marks: dict[str, float]) -> dict[str, object]:
         check_work(site, user, work)
         with mark(marks, action):
             answer = act()
@@ -112,7 +111,7 @@ def review_page(request: Request, site: Web, queue: str = "") -> Response:
 def claim_next(site: Web, user: Reviewer, body: WorkOn | None = None) -> Response:
     work = body or WorkOn()
 
-    def run(marks: dict[str, float]) -> dict[str, Any]:
+    def run(marks: dict[str, float]) -> dict[str, object]:
         check_work(site, user, work)
         return next_payload(site, user, marks, work)
 
@@ -121,7 +120,7 @@ def claim_next(site: Web, user: Reviewer, body: WorkOn | None = None) -> Respons
 
 @router.post("/review/tasks/{task_id}/submit")
 def submit(task_id: Id, body: SubmitIn, site: Web, user: Reviewer) -> Response:
-    def act() -> dict[str, Any]:
+    def act() -> dict[str, object]:
         result = review.submit(site.db, site.project, user, TaskId(task_id), body.token, body.label, body.comment)
         return {"review_id": result.review_id, "decision": asdict(result)}
 
@@ -130,7 +129,7 @@ def submit(task_id: Id, body: SubmitIn, site: Web, user: Reviewer) -> Response:
 
 @router.post("/review/tasks/{task_id}/skip")
 def skip(task_id: Id, body: SkipIn, site: Web, user: Reviewer) -> Response:
-    def act() -> dict[str, Any]:
+    def act() -> dict[str, object]:
         review.skip(site.db, user, TaskId(task_id), body.token, body.reason)
         return {"skipped": task_id}
 
@@ -139,7 +138,7 @@ def skip(task_id: Id, body: SkipIn, site: Web, user: Reviewer) -> Response:
 
 @router.post("/review/tasks/{task_id}/heartbeat")
 def heartbeat(task_id: Id, body: LeaseIn, site: Web, user: Reviewer) -> Response:
-    def run(_: dict[str, float]) -> dict[str, Any]:
+    def run(_: dict[str, float]) -> dict[str, object]:
         expires_at = review.heartbeat(site.db, user, TaskId(task_id), body.token)
         return {"lease": {"token": body.token, "expires_at": expires_at}}
 
@@ -151,7 +150,7 @@ def held(site: Web, user: Reviewer) -> Response:
     """The reviewer's live leases, rendered with a way to resume or release each: what a closed or crashed page
     (or another tab) left behind."""
 
-    def run(_: dict[str, float]) -> dict[str, Any]:
+    def run(_: dict[str, float]) -> dict[str, object]:
         found = [{**asdict(h), "kind": review.shown_kind(h.kind)} for h in review.held(site.db, user)]
         return {
             "tasks": [{"id": h["task_id"], "token": h["token"]} for h in found],
@@ -165,7 +164,7 @@ def held(site: Web, user: Reviewer) -> Response:
 def resume(task_id: Id, body: LeaseIn, site: Web, user: Reviewer) -> Response:
     """Take up, on this page, a lease held from elsewhere: the task rendered, as ``/review/next`` renders one."""
 
-    def run(marks: dict[str, float]) -> dict[str, Any]:
+    def run(marks: dict[str, float]) -> dict[str, object]:
         with mark(marks, "resume"):
             claim = review.resume(site.db, user, TaskId(task_id), body.token)
         with mark(marks, "render"):
@@ -176,7 +175,7 @@ def resume(task_id: Id, body: LeaseIn, site: Web, user: Reviewer) -> Response:
 
 @router.post("/review/tasks/{task_id}/release")
 def release(task_id: Id, body: LeaseIn, site: Web, user: Reviewer) -> Response:
-    def run(_: dict[str, float]) -> dict[str, Any]:
+    def run(_: dict[str, float]) -> dict[str, object]:
         review.release(site.db, user, TaskId(task_id), body.token)
         return {"released": task_id}
 
