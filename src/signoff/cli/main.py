@@ -36,27 +36,21 @@ from signoff.domain import Role
 if TYPE_CHECKING:
     from signoff.config import Project
 
-# The command groups of the modules beside this one, in the order `signoff --help` lists them: name -> (module,
-# its Typer app, the group's help). A group is imported and built only when a command names it, so that
-# `signoff --help` and every other command do not pay for the ~50 commands' parameters (about a third of its CPU).
+# The command groups, in the order `signoff --help` lists them, with their help. Group NAME is `NAME_app` in the
+# module `signoff.cli.NAME` (gold's lives with the review commands). A group is imported and built only when a
+# command names it, so that `signoff --help` and every other command do not pay for the ~50 commands' parameters
+# (about a third of its CPU).
 GROUPS = {
-    "users": ("signoff.cli.users", "users_app", "Users, roles, API tokens and web passwords."),
-    "audit": ("signoff.cli.audit", "audit_app", "The tamper-evident audit trail."),
-    "policy": ("signoff.cli.policy", "policy_app", "Routing policies: check, replay on labelled data."),
-    "models": (
-        "signoff.cli.models",
-        "models_app",
-        "Model versions: list, show lineage, evaluate, shadow, canary, promote, roll back; training sets as Parquet.",
-    ),
-    "gold": ("signoff.cli.review", "gold_app", "Gold cases: known answers that measure reviewers."),
-    "labels": ("signoff.cli.labels", "labels_app", "Label validation: find label conflicts and resolve them."),
-    "webhooks": ("signoff.cli.webhooks", "webhooks_app", "Webhooks: the delivery log, replays, signing secrets."),
-    "labelstudio": (
-        "signoff.cli.labelstudio",
-        "labelstudio_app",
-        "Label Studio: export review tasks with the model's predictions, import annotations as reviews.",
-    ),
+    "users": "Users, roles, API tokens and web passwords.",
+    "audit": "The tamper-evident audit trail.",
+    "policy": "Routing policies: check, replay on labelled data.",
+    "models": "Model versions: list, show lineage, evaluate, shadow, canary, promote, roll back; training sets.",
+    "gold": "Gold cases: known answers that measure reviewers.",
+    "labels": "Label validation: find label conflicts and resolve them.",
+    "webhooks": "Webhooks: the delivery log, replays, signing secrets.",
+    "labelstudio": "Label Studio: export review tasks with the model's predictions, import annotations as reviews.",
 }
+MODULE_OF = {"gold": "review"}  # the groups whose module is not named after them
 
 
 class LazyGroups(TyperGroup):
@@ -69,7 +63,7 @@ class LazyGroups(TyperGroup):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands or cmd_name not in GROUPS:
             return self.commands.get(cmd_name)
-        return TyperGroup(name=cmd_name, help=GROUPS[cmd_name][2])  # what the list of commands shows
+        return TyperGroup(name=cmd_name, help=GROUPS[cmd_name])  # what the list of commands shows
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -81,10 +75,10 @@ class LazyGroups(TyperGroup):
     def load(self, name: str) -> click.Command:
         """The group ``name``, imported and built the first time."""
         if name not in self.commands:
-            module, attribute, help_text = GROUPS[name]
+            module, attribute = f"signoff.cli.{MODULE_OF.get(name, name)}", f"{name}_app"
             # __import__, not importlib.import_module: `python -X importtime` sees only the former (the startup test)
             group = typer.main.get_group(getattr(__import__(module, fromlist=[attribute]), attribute))
-            group.name, group.help = name, help_text
+            group.name, group.help = name, GROUPS[name]
             self.commands[name] = group
         return self.commands[name]
 
