@@ -12,7 +12,7 @@ from helpers.scripted import scripted_project, scripted_run
 from signoff import intake
 from signoff.intake import validate_case
 from signoff.metrics.versions import flow_versions
-from signoff.store import registry
+from signoff.store import registry, rollups
 from signoff.store.database import Database
 
 
@@ -43,19 +43,25 @@ def test_the_store_reads_each_versions_use(db: Database, tmp_path: Path) -> None
     model, policy = _second_generation(db, tmp_path)
 
     with db.transaction(write=False) as conn:
-        policies = registry.policy_history(conn, "test-flow")
-        models = registry.model_history(conn, "test-flow")
-        audits = registry.audit_reviews(conn, "test-flow")
-        assert registry.policy_history(conn, "another-flow") == []
+        unfolded = rollups.version_use(conn, "test-flow", 0)  # no cell yet: every case counted above the mark
+    mark = rollups.fold_versions(db, "test-flow", rollups.final_case_id(db), chunk=3)  # in chunks of 3 ids
+    with db.transaction(write=False) as conn:
+        policies = {p.version: p.document for p in registry.policy_versions_of(conn, "test-flow")}
+        models = {m.id: m.version for m in registry.model_versions_of(conn, "test-flow")}
+        used = rollups.version_use(conn, "test-flow", mark)
+        audits = registry.audit_sample(conn, "test-flow")
+        assert registry.policy_versions_of(conn, "another-flow") == []
+        assert rollups.version_use(conn, "another-flow", mark) == rollups.VersionUse({}, {})
 
-    assert {p.version: p.routed for p in policies} == {first_policy: 6, policy: 4}  # gold cases left out
-    assert all(p.last_routed_at is not None and p.document["flow"] == "test-flow" for p in policies)
-    assert [(m.version, m.cases, m.flagged) for m in models] == [(model, 4, 1), ("test-1", 6, 3)]
-    # the three audited cases of the first generation, each with the reviewer's answer and pi = 1
-    assert sorted((a.model_label, a.label, a.inclusion_probability) for a in audits) == [
-        ("bad", "bad", 1.0),
-        ("good", "bad", 1.0),
-        ("good", "good", 1.0),
+    assert used == unfolded
+    assert {p: n for p, (n, _) in used.policies.items()} == {first_policy: 6, policy: 4}  # gold cases left out
+    assert all(policies[p]["flow"] == "test-flow" for p in used.policies)
+    assert used.policies[policy][1] > used.policies[first_policy][1]
+    assert {models[i]: counted for i, counted in used.models.items()} == {model: (4, 1), "test-1": (6, 3)}
+    # the three audited cases of the first generation, each with the reviewer's answer and pi = 1: two right
+    assert sorted((models[m], right, pi, n) for m, right, pi, n in audits) == [
+        ("test-1", False, 1.0, 1),
+        ("test-1", True, 1.0, 2),
     ]
 
 

@@ -13,8 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from signoff.metrics import estimates, kpis
-from signoff.metrics.service import first_per_case, model_accuracy
-from signoff.store import registry
+from signoff.store import registry, rollups
 from signoff.store.database import Database
 
 
@@ -57,30 +56,38 @@ def _rules(document: Any) -> list[tuple[str, str]]:
 
 
 def flow_versions(db: Database, flow: str, serving_model: str, current_policy: str) -> FlowVersions:
-    """Every recorded version of ``flow``'s policy and model, newest first, marking the ones the server runs."""
+    """Every recorded version of ``flow``'s policy and model, newest first, marking the ones the server runs. What
+    each version did comes from the rollups' version cells, folded first (by the database) up to the final cases."""
+    mark = rollups.fold_versions(db, flow, rollups.final_case_id(db))
     with db.transaction(write=False) as conn:
-        policy_rows = registry.policy_history(conn, flow)
-        model_rows = registry.model_history(conn, flow)
-        audit_rows = registry.audit_reviews(conn, flow)
+        policy_rows = registry.policy_versions_of(conn, flow)
+        model_rows = registry.model_versions_of(conn, flow)
+        used = rollups.version_use(conn, flow, mark)
+        sample = registry.audit_sample(conn, flow)
 
-    samples: dict[int, list[Any]] = {}
-    for row in first_per_case(audit_rows).values():
-        samples.setdefault(int(row.model_version_id), []).append(row)
+    samples: dict[int, tuple[list[bool], list[float]]] = {}
+    for model, right, inclusion, n in sample:
+        correct, probabilities = samples.setdefault(model, ([], []))
+        correct.extend([right] * n)
+        probabilities.extend([inclusion] * n)
 
-    policies = [
-        PolicyVersion(
-            version=str(r.version),
-            created_at=r.created_at,
-            rules=_rules(r.document),
-            routed=int(r.routed),
-            last_routed_at=r.last_routed_at,
-            current=r.version == current_policy,
+    policies = []
+    for r in policy_rows:
+        routed, last = used.policies.get(str(r.version), (0, None))
+        policies.append(
+            PolicyVersion(
+                version=str(r.version),
+                created_at=r.created_at,
+                rules=_rules(r.document),
+                routed=routed,
+                last_routed_at=last,
+                current=r.version == current_policy,
+            )
         )
-        for r in policy_rows
-    ]
     models = []
     for r in model_rows:
-        audited = samples.get(int(r.id), [])
+        correct, probabilities = samples.get(int(r.id), ([], []))
+        cases, flagged = used.models.get(int(r.id), (0, 0))
         models.append(
             ModelVersion(
                 version=str(r.version),
@@ -88,11 +95,11 @@ def flow_versions(db: Database, flow: str, serving_model: str, current_policy: s
                 uri=str(r.uri),
                 sha256=r.sha256,
                 created_at=r.created_at,
-                cases=int(r.cases),
-                flagged=int(r.flagged),
-                flag_rate=kpis.flag_rate(int(r.flagged), int(r.cases)),
-                accuracy=model_accuracy(audited),
-                audited=len(audited),
+                cases=cases,
+                flagged=flagged,
+                flag_rate=kpis.flag_rate(flagged, cases),
+                accuracy=estimates.audit_accuracy(correct, probabilities) if correct else None,
+                audited=len(correct),
                 champion=r.version == serving_model,
             )
         )

@@ -29,7 +29,7 @@ def overview(db: Database, *, flows: Collection[str] | None = None, risk_window:
     due within ``risk_window`` s."""
     with db.transaction(write=False) as conn:
         now = db.now(conn)
-        loads = store.by_queue(conn, now, timedelta(seconds=risk_window), flows)
+        loads = store.by_queue(db, conn, now, timedelta(seconds=risk_window), flows)
         reviewers = store.by_reviewer(conn, now)
     queues = [
         replace(q, oldest_age_seconds=None if q.oldest is None else (now - q.oldest).total_seconds()) for q in loads

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, FromClause, Subquery, case, distinct, func, insert, select
+from sqlalchemy import Connection, case, func, insert, select
 
 from signoff.domain import ModelVersionId
-from signoff.store.joins import ANSWER, MODEL_LABEL, reviews_with_task, routed
-from signoff.store.schema import cases, model_versions, policy_versions, predictions, reviews, routes, tasks
+from signoff.store.joins import reviews_with_task, routed
+from signoff.store.schema import model_versions, policy_versions, predictions, reviews, routes, tasks
 
 
 def find_model_version(conn: Connection, flow: str, version: str) -> tuple[ModelVersionId, str | None] | None:
@@ -35,52 +35,22 @@ def insert_policy_version(
 
 
 # ---- history ---------------------------------------------------------------------------------------------------
-# Gold cases are left out of every count: they are a lead's test items, not traffic the model or policy decided.
+# What each version did (cases, flagged, routed) is counted in the rollups' version cells (``rollups.version_use``);
+# gold cases are left out of every count: they are a lead's test items, not traffic the model or policy decided.
 
 
-def _traffic(flow: str, source: FromClause, version: ColumnElement[Any], *measures: ColumnElement[Any]) -> Subquery:
-    """The ``measures`` of the flow's cases (gold left out) in ``source``, per ``version``."""
-    query = select(version, *measures).select_from(source).where(cases.c.flow == flow, cases.c.status != "gold")
-    return query.group_by(version).subquery()
-
-
-def policy_history(conn: Connection, flow: str) -> list[Any]:
-    """Every policy version recorded for ``flow``, newest first, with its document, the number of cases it
-    routed and when it last routed one."""
-    used = _traffic(
-        flow,
-        routes.join(cases, cases.c.id == routes.c.case_id),
-        routes.c.policy_version,
-        func.count().label("routed"),
-        func.max(routes.c.created_at).label("last_routed_at"),
-    )
+def policy_versions_of(conn: Connection, flow: str) -> list[Any]:
+    """Every policy version recorded for ``flow``, newest first, with its document."""
     query = (
-        select(
-            policy_versions.c.version,
-            policy_versions.c.document,
-            policy_versions.c.created_at,
-            func.coalesce(used.c.routed, 0).label("routed"),
-            used.c.last_routed_at,
-        )
-        .select_from(policy_versions.outerjoin(used, used.c.policy_version == policy_versions.c.version))
+        select(policy_versions.c.version, policy_versions.c.document, policy_versions.c.created_at)
         .where(policy_versions.c.flow == flow)
         .order_by(policy_versions.c.created_at.desc(), policy_versions.c.version)
     )
     return list(conn.execute(query))
 
 
-def model_history(conn: Connection, flow: str) -> list[Any]:
-    """Every model version recorded for ``flow``, newest first, with the cases it scored and how many of them
-    its routes sent to review."""
-    scored = _traffic(
-        flow,
-        predictions.join(cases, cases.c.id == predictions.c.case_id).join(
-            routes, routes.c.prediction_id == predictions.c.id
-        ),
-        predictions.c.model_version_id,
-        func.count(distinct(predictions.c.case_id)).label("cases"),
-        func.count(distinct(case((routes.c.verdict == "review", predictions.c.case_id)))).label("flagged"),
-    )
+def model_versions_of(conn: Connection, flow: str) -> list[Any]:
+    """Every model version recorded for ``flow``, newest first."""
     query = (
         select(
             model_versions.c.id,
@@ -89,23 +59,29 @@ def model_history(conn: Connection, flow: str) -> list[Any]:
             model_versions.c.uri,
             model_versions.c.sha256,
             model_versions.c.created_at,
-            func.coalesce(scored.c.cases, 0).label("cases"),
-            func.coalesce(scored.c.flagged, 0).label("flagged"),
         )
-        .select_from(model_versions.outerjoin(scored, scored.c.model_version_id == model_versions.c.id))
         .where(model_versions.c.flow == flow)
         .order_by(model_versions.c.created_at.desc(), model_versions.c.id.desc())
     )
     return list(conn.execute(query))
 
 
-def audit_reviews(conn: Connection, flow: str) -> list[Any]:
-    """Reviews of ``flow``'s random audit tasks, oldest first: the model version that decided the case, its label,
-    the reviewer's label and the case's inclusion probability (the audit's unbiased sample of each version)."""
-    query = (
-        select(*ANSWER, predictions.c.model_version_id, MODEL_LABEL, routes.c.inclusion_probability)
-        .select_from(routed(reviews_with_task(), reviews.c.case_id))
-        .where(tasks.c.flow == flow, tasks.c.kind == "audit", routes.c.inclusion_probability.is_not(None))
-        .order_by(reviews.c.id)
+def audit_sample(conn: Connection, flow: str) -> list[tuple[int, bool, float, int]]:
+    """The random audit of ``flow``'s cases, counted by the database: (model version that decided the case, whether
+    its label matched the first audit review of the case, the case's inclusion probability, cases). Only the first
+    audit review of a case counts (the truth for the model's decision); no review comes back."""
+    audited = reviews_with_task()
+    first = (
+        select(func.min(reviews.c.id))
+        .select_from(audited)
+        .where(tasks.c.flow == flow, tasks.c.kind == "audit")
+        .group_by(reviews.c.case_id)
     )
-    return list(conn.execute(query))
+    right = case((reviews.c.label == predictions.c.label, 1), else_=0)
+    query = (
+        select(predictions.c.model_version_id, right, routes.c.inclusion_probability, func.count())
+        .select_from(routed(reviews, reviews.c.case_id))
+        .where(reviews.c.id.in_(first), routes.c.inclusion_probability.is_not(None))
+        .group_by(predictions.c.model_version_id, right, routes.c.inclusion_probability)
+    )
+    return [(int(model), bool(ok), float(pi), int(n)) for model, ok, pi, n in conn.execute(query)]

@@ -10,9 +10,10 @@ under a SHARE lock on ``cases``, which waits for the writers in flight; on SQLit
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row, case, func, null, select, update
@@ -21,7 +22,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from signoff.store.database import Database
 from signoff.store.joins import routed
-from signoff.store.schema import case_cells, cases, decisions, drift_references, predictions, rollup_marks, routes
+from signoff.store.schema import (
+    as_utc,
+    case_cells,
+    cases,
+    decisions,
+    drift_references,
+    predictions,
+    rollup_marks,
+    routes,
+)
 
 COUNTS = "cases"  # the counts' scopes (verdicts, the model's decisions, groups) start with it: Prometheus reads them
 CellKey = tuple[datetime, str, str]  # (hour, kind, key)
@@ -123,9 +133,17 @@ def verdicts_between(
 def final_case_id(db: Database) -> int:
     """The highest case id below which no case can still appear: on PostgreSQL, read once the writers in flight on
     ``cases`` have finished (a SHARE lock, released at once)."""
-    with db.transaction() as conn:
+    with db.transaction(write=db.dialect == "postgresql") as conn:  # SQLite: no write lock to wait for, none taken
         db.run(conn, "settle_cases")
         return int(conn.execute(select(func.coalesce(func.max(cases.c.id), 0))).scalar_one())
+
+
+def _reached(db: Database, flow: str, scopes: Iterable[str], target: int) -> dict[str, int] | None:
+    """Each scope's mark, if every one of them is at ``target`` already (read without a write lock: a read that
+    finds nothing new to fold never waits for the writers), else None."""
+    with db.transaction(write=False) as conn:
+        positions = {scope: mark(conn, flow, scope) for scope in scopes}
+    return positions if all(p >= target for p in positions.values()) else None
 
 
 def mark(conn: Connection, flow: str, scope: str) -> int:
@@ -177,6 +195,9 @@ def fold(
     The new cases are read once for every scope; a scope whose mark is further on takes only the cases above it.
     ``reads``: the JSON columns any of the ``scopes`` looks at. Returns each scope's mark reached."""
     reads = tuple(reads)
+    reached = _reached(db, flow, scopes, target)
+    if reached is not None:
+        return reached
     while True:
         with db.transaction() as conn:
             now = db.now(conn)
@@ -190,11 +211,102 @@ def fold(
                 if position >= upper:
                     continue
                 _add(db, conn, flow, scope, scopes[scope]([f for f in facts if f.id > position]))
-                conn.execute(
-                    update(rollup_marks)
-                    .where(rollup_marks.c.flow == flow, rollup_marks.c.scope == scope)
-                    .values(position=upper, updated_at=now)
-                )
+                _move_mark(conn, flow, scope, upper, now)
+
+
+def _move_mark(conn: Connection, flow: str, scope: str, position: int, now: datetime) -> None:
+    query = update(rollup_marks).where(rollup_marks.c.flow == flow, rollup_marks.c.scope == scope)
+    conn.execute(query.values(position=position, updated_at=now))
+
+
+VERSIONS = "versions"  # the cells per model and policy version, folded by the database (named query fold_versions)
+SEPARATOR = "\x1f"  # between the parts of a cell's key
+
+
+def fold_versions(db: Database, flow: str, target: int, chunk: int = 200_000) -> int:
+    """Fold the flow's cases up to id ``target`` into the ``VERSIONS`` cells: the database counts each chunk of
+    ids and adds the counts to the cells (``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE``), one
+    transaction a chunk, under the scope's locked mark (see ``fold``). Returns the mark reached."""
+    reached = _reached(db, flow, [VERSIONS], target)
+    if reached is not None:
+        return reached[VERSIONS]
+    while True:
+        with db.transaction() as conn:
+            now = db.now(conn)
+            position = _locked_mark(db, conn, flow, VERSIONS, now)
+            if position >= target:
+                return position
+            upper = min(position + chunk, target)
+            db.run(conn, "fold_versions", flow=flow, scope=VERSIONS, sep=SEPARATOR, above=position, upto=upper)
+            _move_mark(conn, flow, VERSIONS, upper, now)
+
+
+@dataclass(frozen=True)
+class VersionUse:
+    """What each model and policy version of a flow did, over all its cases (gold left out): per model version id,
+    the cases routed on its predictions and how many were flagged; per policy version, the cases it routed and
+    when it last routed one."""
+
+    models: dict[int, tuple[int, int]]
+    policies: dict[str, tuple[int, datetime]]
+
+
+def version_use(conn: Connection, flow: str, mark: int) -> VersionUse:
+    """The ``VERSIONS`` cells (folded up to case id ``mark``) plus the cases above the mark, counted by the
+    database. A policy's last routing time is exact: the latest hour its cells hold, read from that hour's cases
+    (a route is recorded with its case, at the case's time), or from the cases above the mark."""
+    models: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    used: dict[str, int] = defaultdict(int)
+    latest: dict[str, datetime] = {}
+    cells = (
+        select(case_cells.c.kind, case_cells.c.key, func.sum(case_cells.c.count), func.max(case_cells.c.hour))
+        .where(case_cells.c.flow == flow, case_cells.c.scope == VERSIONS, case_cells.c.kind.in_(["model", "policy"]))
+        .group_by(case_cells.c.kind, case_cells.c.key)
+    )
+    hours: dict[str, datetime] = {}
+    for kind, key, n, hour in conn.execute(cells):
+        if kind == "model":
+            version, _, review = str(key).partition(SEPARATOR)
+            models[int(version)][0] += int(n)
+            models[int(version)][1] += int(n) if review == "1" else 0
+        else:
+            used[str(key)] += int(n)
+            hours[str(key)] = as_utc(hour)
+    for version, hour in hours.items():
+        last = conn.execute(
+            select(func.max(routes.c.created_at))
+            .select_from(cases.join(routes, routes.c.case_id == cases.c.id))
+            .where(
+                cases.c.flow == flow,
+                cases.c.created_at >= hour,
+                cases.c.created_at < hour + timedelta(hours=1),
+                cases.c.id <= mark,
+                cases.c.status != "gold",
+                routes.c.policy_version == version,
+            )
+        ).scalar()
+        if last is not None:
+            latest[version] = last
+    flagged = case((routes.c.verdict == "review", 1), else_=0)
+    tail = (
+        select(
+            predictions.c.model_version_id, routes.c.policy_version, func.count(), func.sum(flagged),
+            func.max(routes.c.created_at),
+        )
+        .select_from(routed(cases, cases.c.id))
+        .where(cases.c.id > mark, cases.c.flow == flow, cases.c.status != "gold")
+        .group_by(predictions.c.model_version_id, routes.c.policy_version)
+    )  # fmt: skip
+    for model, policy, n, review, last in conn.execute(tail):
+        models[int(model)][0] += int(n)
+        models[int(model)][1] += int(review)
+        used[str(policy)] += int(n)
+        last = as_utc(last)
+        latest[str(policy)] = max(latest.get(str(policy), last), last)
+    return VersionUse(
+        {version: (n, f) for version, (n, f) in models.items()},
+        {version: (n, latest[version]) for version, n in used.items() if version in latest},
+    )
 
 
 def sums(

@@ -281,6 +281,7 @@ routes = Table(
     Column("inclusion_probability", Float, nullable=True),
 )
 
+OPEN_TASK = "status <> 'done'"  # the open-task indexes' condition, which a query states as written to use them
 tasks = Table(
     "tasks",
     metadata,
@@ -302,6 +303,7 @@ tasks = Table(
     Column("assignee", Id, ForeignKey("users.id"), nullable=True),  # set by a lead: only this reviewer may claim it
     # Claims scan only open tasks in claim order: best priority, then earliest due (no due time last), then oldest.
     Index("ix_tasks_flow_created", "flow", "created_at"),  # the metrics' windows of review work
+    Index("ix_tasks_flow_queue_completed", "flow", "queue", "completed_at"),  # the queue views (store/queues.py)
     Index(
         "ix_tasks_open",
         "flow",
@@ -310,8 +312,8 @@ tasks = Table(
         text("(due_at IS NULL)"),
         "due_at",
         "id",
-        postgresql_where=text("status <> 'done'"),
-        sqlite_where=text("status <> 'done'"),
+        postgresql_where=text(OPEN_TASK),
+        sqlite_where=text(OPEN_TASK),
     ),
     Index(
         "ix_tasks_leased_owner",
@@ -326,8 +328,8 @@ tasks = Table(
         text("(due_at IS NULL)"),
         "due_at",
         "id",
-        postgresql_where=text("status <> 'done'"),
-        sqlite_where=text("status <> 'done'"),
+        postgresql_where=text(OPEN_TASK),
+        sqlite_where=text(OPEN_TASK),
     ),
 )
 

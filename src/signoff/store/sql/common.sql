@@ -90,3 +90,49 @@ UPDATE retrain_runs
 SET status = 'running', attempt = attempt + 1, started_at = :now, heartbeat_at = :now
 WHERE id = :id AND (status = 'queued' OR (status = 'running' AND heartbeat_at < :stale_before))
 RETURNING id, flow, attempt, step, requested_by, created_at, training_set_id, model_version_id, mlflow_run_id;
+
+-- name: fold_versions
+-- The flow's cases (gold left out) with an id in (:above, :upto], counted per hour of creation by the model
+-- version whose prediction their route acted on and whether the route flagged them (kind 'model', key
+-- "<version id><:sep><0 or 1>"), and by the policy version that routed them (kind 'policy'), added to the cells
+-- of :scope. The bound is on the primary key, so the statement walks the ids of the chunk whatever the statistics
+-- say; the database groups and adds, and no case comes back.
+INSERT INTO case_cells (flow, scope, hour, kind, key, count, total)
+SELECT c.flow, CAST(:scope AS VARCHAR(80)),
+-- include: case_hour
+    , v.kind,
+    CASE v.kind
+        WHEN 'model' THEN CAST(p.model_version_id AS VARCHAR(20)) || CAST(:sep AS VARCHAR(1))
+            || CASE WHEN r.verdict = 'review' THEN '1' ELSE '0' END
+        ELSE r.policy_version
+    END,
+    COUNT(*), 0
+FROM cases c
+JOIN routes r ON r.case_id = c.id
+JOIN predictions p ON p.id = r.prediction_id
+CROSS JOIN (SELECT 'model' AS kind UNION ALL SELECT 'policy' AS kind) v
+WHERE c.id > :above AND c.id <= :upto AND c.flow = :flow AND c.status <> 'gold'
+GROUP BY 1, 3, 4, 5
+ON CONFLICT (flow, scope, hour, kind, key) DO UPDATE SET count = case_cells.count + excluded.count;
+
+-- name: queue_completions
+-- Every (flow, queue) that has tasks, with its tasks completed since :since. The pairs are found by walking the
+-- distinct prefixes of ix_tasks_flow_queue_completed (a few index probes a pair, however many tasks each holds),
+-- the completions counted by a range of it: nothing here reads every task.
+WITH RECURSIVE flows(flow) AS (
+    SELECT MIN(flow) FROM tasks
+    UNION ALL
+    SELECT (SELECT MIN(t.flow) FROM tasks t WHERE t.flow > flows.flow) FROM flows WHERE flows.flow IS NOT NULL
+), pairs(flow, queue) AS (
+    SELECT flows.flow, (SELECT MIN(t.queue) FROM tasks t WHERE t.flow = flows.flow) FROM flows
+    WHERE flows.flow IS NOT NULL
+    UNION ALL
+    SELECT pairs.flow, (SELECT MIN(t.queue) FROM tasks t WHERE t.flow = pairs.flow AND t.queue > pairs.queue)
+    FROM pairs WHERE pairs.queue IS NOT NULL
+)
+SELECT pairs.flow, pairs.queue,
+    (SELECT COUNT(*) FROM tasks t
+     WHERE t.flow = pairs.flow AND t.queue = pairs.queue AND t.completed_at >= :since) AS done_last_hour
+FROM pairs
+WHERE pairs.queue IS NOT NULL
+ORDER BY pairs.flow, pairs.queue;

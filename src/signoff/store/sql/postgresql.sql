@@ -156,3 +156,7 @@ WHERE NOT COALESCE(
         )::jsonb::text = c.data::text
     END, false)
 ORDER BY seq;
+
+-- fragment: case_hour
+-- The hour a case was created in (UTC), as the rollups' cells key it.
+    date_trunc('hour', c.created_at, 'UTC')

@@ -136,3 +136,7 @@ WHERE s.seq > :after AND s.seq <= :upto AND NOT COALESCE(
     AND (e.at <= s.sealed_at OR julianday(e.at) <= julianday(s.sealed_at) + (:clock_skew - 1) / 86400.0)
     AND julianday(e.at) >= julianday(p.sealed_at) - (:backdated_after - 1) / 86400.0, 0)
 ORDER BY s.seq;
+
+-- fragment: case_hour
+-- The hour a case was created in, as the rollups' cells key it: the stored UTC text cut at the hour.
+    substr(c.created_at, 1, 13) || ':00:00.000000'
