@@ -340,10 +340,10 @@ class Work:
         return kpis.binned(edges, metric_store.completed_in_bins(conn, flow, start, end, edges))
 
 
-def _series(conn: Any, flow: Flow, edges: list[datetime], work: Work, mark: int) -> list[Point]:
+def _series(flow: Flow, edges: list[datetime], work: Work, counts: list[Counted]) -> list[Point]:
+    """The trend's points: ``counts``, the cases of each window between consecutive ``edges``."""
     series = []
-    for i, (start, end) in enumerate(itertools.pairwise(edges)):
-        cases = _counted(conn, flow, start, end, mark)
+    for i, (start, cases) in enumerate(zip(edges[:-1], counts, strict=True)):
         done = work.turnaround(i)
         labour, system = work.reviews.get(i, 0) * flow.costs.per_review, cases.cases * flow.costs.per_case
         series.append(
@@ -378,8 +378,10 @@ def flow_metrics(
         now = db.now(conn)
         end = end or now
         start, _ = window_bounds(window, end)
-        counted = _counted(conn, flow, start, end, marks.counts)
         edges = [end - span * (points - i) for i in range(points + 1)] if points else [start, end]
+        # the window is the trend's last: its cases are counted once, with the trend's
+        counts = [_counted(conn, flow, a, b, marks.counts) for a, b in itertools.pairwise(edges)]
+        counted = counts[-1]
         work = Work.read(conn, flow.name, edges, now)  # the window is the trend's last
         reviews = metric_store.review_rows(conn, flow.name, start, end)
         previous_reviews = metric_store.review_rows(conn, flow.name, start - span, start)
@@ -387,7 +389,7 @@ def flow_metrics(
         report, late = _fairness(conn, flow, start, end, marks.counts, audits)
         before, _ = _fairness(conn, flow, start - span, start, marks.counts, _audit_labels(previous_reviews))
         data_drift = _drift(conn, flow, source, reference, marks, start, end, counted.cases)
-        series = _series(conn, flow, edges, work, marks.counts) if points else []
+        series = _series(flow, edges, work, counts) if points else []
         last = len(edges) - 2
         spread = work.spread(conn, flow.name, last, start, end)
 
