@@ -287,17 +287,21 @@ def version_use(conn: Connection, flow: str, mark: int) -> VersionUse:
         ).scalar()
         if last is not None:
             latest[version] = last
+    # the cases above the mark: the bound is on the primary key alone (every flow grouped, this one kept), so the
+    # statement walks the ids above the mark whatever the statistics say, never a flow's whole index range
     flagged = case((routes.c.verdict == "review", 1), else_=0)
     tail = (
         select(
-            predictions.c.model_version_id, routes.c.policy_version, func.count(), func.sum(flagged),
+            cases.c.flow, predictions.c.model_version_id, routes.c.policy_version, func.count(), func.sum(flagged),
             func.max(routes.c.created_at),
         )
         .select_from(routed(cases, cases.c.id))
-        .where(cases.c.id > mark, cases.c.flow == flow, cases.c.status != "gold")
-        .group_by(predictions.c.model_version_id, routes.c.policy_version)
+        .where(cases.c.id > mark, cases.c.status != "gold")
+        .group_by(cases.c.flow, predictions.c.model_version_id, routes.c.policy_version)
     )  # fmt: skip
-    for model, policy, n, review, last in conn.execute(tail):
+    for of_flow, model, policy, n, review, last in conn.execute(tail):
+        if of_flow != flow:
+            continue
         models[int(model)][0] += int(n)
         models[int(model)][1] += int(review)
         used[str(policy)] += int(n)
