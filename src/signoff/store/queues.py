@@ -18,8 +18,8 @@ def by_queue(
     """Per flow and queue (of ``flows``; None: every flow) that has tasks: open tasks, how many are leased, the
     oldest, those due soon or overdue, and how many were completed in the last hour. The open tasks are counted
     through the open-task index (``ix_tasks_open``, whose condition is stated as written), the queues and their
-    completions through ``ix_tasks_flow_queue_completed`` (named query ``queue_completions``): the views cost what
-    is open and what was done in the hour, not the history."""
+    completions through ``ix_tasks_flow_queue_completed`` (named query ``queue_pairs``, then a range a queue):
+    the views cost what is open and what was done in the hour, not the history."""
     leased = and_(tasks.c.status == "leased", tasks.c.lease_expires_at > now)
     query = (
         select(
@@ -36,12 +36,16 @@ def by_queue(
     )
     open_tasks = {(row.flow, row.queue): row for row in conn.execute(query)}
     wanted = None if flows is None else set(flows)
+    since = now - timedelta(hours=1)
     found = []
-    for pair in db.run(conn, "queue_completions", since=now - timedelta(hours=1)):
+    for pair in db.run(conn, "queue_pairs"):
         if wanted is not None and pair.flow not in wanted:
             continue
+        recent = select(func.count()).where(
+            tasks.c.flow == pair.flow, tasks.c.queue == pair.queue, tasks.c.completed_at >= since
+        )
+        done = int(conn.execute(recent).scalar_one())
         row = open_tasks.get((pair.flow, pair.queue))
-        done = int(pair.done_last_hour)
         if row is None:
             found.append(QueueLoad(pair.flow, pair.queue, 0, 0, None, 0, 0, done))
         else:

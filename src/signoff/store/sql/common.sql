@@ -115,10 +115,11 @@ WHERE c.id > :above AND c.id <= :upto AND c.flow = :flow AND c.status <> 'gold'
 GROUP BY 1, 3, 4, 5
 ON CONFLICT (flow, scope, hour, kind, key) DO UPDATE SET count = case_cells.count + excluded.count;
 
--- name: queue_completions
--- Every (flow, queue) that has tasks, with its tasks completed since :since. The pairs are found by walking the
--- distinct prefixes of ix_tasks_flow_queue_completed (a few index probes a pair, however many tasks each holds),
--- the completions counted by a range of it: nothing here reads every task.
+-- name: queue_pairs
+-- Every (flow, queue) that has tasks, found by walking the distinct prefixes of ix_tasks_flow_queue_completed: a
+-- few index probes a pair, however many tasks each holds. (The completions of each are counted by a range of the
+-- same index, one statement a pair: in one statement with this one, PostgreSQL's estimate for the recursive rows
+-- made the plan look costly enough to compile it with JIT, which took a second.)
 WITH RECURSIVE flows(flow) AS (
     SELECT MIN(flow) FROM tasks
     UNION ALL
@@ -130,9 +131,7 @@ WITH RECURSIVE flows(flow) AS (
     SELECT pairs.flow, (SELECT MIN(t.queue) FROM tasks t WHERE t.flow = pairs.flow AND t.queue > pairs.queue)
     FROM pairs WHERE pairs.queue IS NOT NULL
 )
-SELECT pairs.flow, pairs.queue,
-    (SELECT COUNT(*) FROM tasks t
-     WHERE t.flow = pairs.flow AND t.queue = pairs.queue AND t.completed_at >= :since) AS done_last_hour
+SELECT pairs.flow, pairs.queue
 FROM pairs
 WHERE pairs.queue IS NOT NULL
 ORDER BY pairs.flow, pairs.queue;
