@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import case, func, insert, select
 
 from helpers.builders import make_project
 from signoff import intake
@@ -251,6 +251,26 @@ def test_rollups_give_the_full_scans_figures_on_random_data(db: Database, tmp_pa
     _compare(db, project, "day", end)
     _compare(db, project, "day", origin + timedelta(hours=49, minutes=59))
     _compare(db, project, "hour", origin + timedelta(hours=30))  # on the hour
+    _compare_versions(db)
+
+
+def _compare_versions(db: Database) -> None:
+    """The versions' cells, folded by the database in chunks, against a full scan of every case with its route."""
+    flagged = func.sum(case((routes.c.verdict == "review", 1), else_=0))
+    with db.transaction(write=False) as conn:
+        scanned = conn.execute(
+            select(predictions.c.model_version_id, routes.c.policy_version, func.count(), flagged,
+                   func.max(routes.c.created_at))
+            .select_from(cases.join(routes, routes.c.case_id == cases.c.id).join(
+                predictions, predictions.c.id == routes.c.prediction_id))
+            .where(cases.c.flow == "test-flow", cases.c.status != "gold")
+            .group_by(predictions.c.model_version_id, routes.c.policy_version)
+        ).all()  # fmt: skip
+    mark = rollups.fold_versions(db, "test-flow", rollups.final_case_id(db), chunk=97)
+    with db.transaction(write=False) as conn:
+        used = rollups.version_use(conn, "test-flow", mark)
+    assert used.models == {int(m): (int(n), int(f)) for m, _, n, f, _ in scanned}
+    assert used.policies == {str(p): (int(n), last) for _, p, n, _, last in scanned}
 
 
 def test_a_fold_adds_each_case_once_whatever_the_chunk(db: Database, tmp_path: Path) -> None:
