@@ -2,7 +2,7 @@
 last hour by a range, and the queues themselves by walking the index's distinct (flow, queue) prefixes, rather
 than by reading every task.
 
-Revision ID: 0030
+Revision ID: 0028
 Revises: 0027
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0030"
+revision = "0028"
 down_revision = "0027"
 branch_labels = None
 depends_on = None
