@@ -28,9 +28,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from faststream.message import StreamMessage
 from review_queue import DEFAULT_POSTGRES, console, database, load_average, machine_facts, verdict
 from rich.table import Table
 
@@ -40,7 +38,7 @@ from signoff.database import upgrade
 from signoff.sim.example import write_example
 from signoff.store.database import Database
 from signoff.streams import Consumer, Names, link_for
-from signoff.streams.brokers import Handler, Link
+from signoff.streams.brokers import Delivery, Handler, Link
 
 TARGET_RATE = 5_000.0
 TARGET_RATIO = 0.5
@@ -124,9 +122,9 @@ class Timed:
         self.link, self.names, self.first = link, link.names, 0.0
 
     async def start(self, handler: Handler, window: int) -> None:
-        async def noted(message: StreamMessage[Any]) -> None:
+        async def noted(deliveries: Sequence[Delivery]) -> None:
             self.first = self.first or time.perf_counter()
-            await handler(message)
+            await handler(deliveries)
 
         await self.link.start(noted, window)
 
@@ -136,11 +134,8 @@ class Timed:
     async def publish(self, bodies: Sequence[bytes], to: str, message_ids: Sequence[str]) -> None:
         await self.link.publish(bodies, to, message_ids)
 
-    async def ack(self, messages: Sequence[StreamMessage[Any]]) -> None:
-        await self.link.ack(messages)
-
-    def key(self, message: StreamMessage[Any]) -> str | None:
-        return self.link.key(message)
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        await self.link.ack(deliveries)
 
 
 async def bare(kind: str, n: int, bodies: list[bytes]) -> float:
@@ -151,12 +146,12 @@ async def bare(kind: str, n: int, bodies: list[bytes]) -> float:
     done = asyncio.Event()
     count = 0
 
-    held: list[Any] = []
+    held: list[Delivery] = []
 
-    async def handle(message: Any) -> None:
+    async def handle(deliveries: Sequence[Delivery]) -> None:
         nonlocal count
-        held.append(message)
-        count += 1
+        held.extend(deliveries)
+        count += len(deliveries)
         if len(held) >= WINDOW or count >= n:
             taken = held[:]
             held.clear()

@@ -9,6 +9,7 @@ consumer comes back, and that is all this module says.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -24,7 +25,19 @@ from signoff.errors import InvalidInput, Problem
 
 log = logging.getLogger(__name__)  # FastStream logs each message at DEBUG here, and its failures
 AT_ONCE = 32  # acknowledgements or publications in flight together
-Handler = Callable[[StreamMessage[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message as the consumer sees it: its body, the key its redeliveries keep (the broker's own message id,
+    if it gives one) and what the link acknowledges it by."""
+
+    body: bytes
+    key: str | None
+    handle: Any
+
+
+Handler = Callable[[Sequence[Delivery]], Awaitable[None]]
 SCHEMES = {"amqp": "RabbitMQ", "amqps": "RabbitMQ", "redis": "Redis Streams", "rediss": "Redis Streams"}
 SCHEMES |= {"nats": "NATS JetStream", "tls": "NATS JetStream"}
 
@@ -50,28 +63,28 @@ class Link(Protocol):
     names: Names
 
     async def start(self, handler: Handler, window: int) -> None:
-        """Connect, declare the queues and start delivering cases to ``handler`` (at most ``window`` unacknowledged)."""
+        """Connect, declare the queues and start delivering cases to ``handler``, as many at a time as the broker
+        hands over together (at most ``window`` unacknowledged)."""
 
     async def stop(self) -> None: ...
 
     async def publish(self, bodies: Sequence[bytes], to: str, message_ids: Sequence[str]) -> None:
         """Publish durably: once this returns, the broker keeps the messages."""
 
-    async def ack(self, messages: Sequence[StreamMessage[Any]]) -> None:
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
         """Acknowledge the messages: the broker forgets them."""
-
-    def key(self, message: StreamMessage[Any]) -> str | None:
-        """The message's own id, the same on every redelivery, if the broker gives one."""
 
 
 MESSAGE = Context("message")  # FastStream's way to hand a subscriber the message object
+Unpack = Callable[[StreamMessage[Any]], Sequence[Delivery]]
 
 
-def _subscribed(handler: Handler) -> Handler:
-    """``handler`` as FastStream calls it: given the message itself (its body is decoded by intake, not here)."""
+def _subscribed(handler: Handler, unpack: Unpack) -> Callable[..., Awaitable[None]]:
+    """``handler`` as FastStream calls it: given the message object itself, one message or a batch, unpacked into
+    deliveries (their bodies are decoded by intake, not here)."""
 
     async def on_message(message: StreamMessage[Any] = MESSAGE) -> None:
-        await handler(message)
+        await handler(unpack(message))
 
     return on_message
 
@@ -103,7 +116,7 @@ class Rabbit:
             RabbitQueue(self.names.cases, durable=True),
             channel=Channel(prefetch_count=window),
             ack_policy=AckPolicy.MANUAL,
-        )(_subscribed(handler))
+        )(_subscribed(handler, self._unpack))
         await self.broker.start()
         for name in (self.names.decisions, self.names.dead):
             await self.broker.declare_queue(RabbitQueue(name, durable=True))
@@ -121,12 +134,13 @@ class Rabbit:
             ]
         )
 
-    async def ack(self, messages: Sequence[StreamMessage[Any]]) -> None:
-        await _each([message.ack() for message in messages])
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        await _each([delivery.handle.ack() for delivery in deliveries])
 
-    def key(self, message: StreamMessage[Any]) -> str | None:
+    def _unpack(self, message: StreamMessage[Any]) -> Sequence[Delivery]:
+        """AMQP hands over one message at a time (the prefetch keeps ``window`` of them on their way)."""
         given = message.raw_message.message_id
-        return None if given is None else f"amqp:{self.names.cases}:{given}"
+        return [Delivery(message.body, None if given is None else f"amqp:{self.names.cases}:{given}", message)]
 
 
 class Redis:
@@ -151,12 +165,17 @@ class Redis:
             if "BUSYGROUP" not in str(error):
                 raise
         me, idle = consumer_name(), max(1, int(self.reclaim * 1000))
-        new = StreamSub(self.names.cases, group=self.names.group, consumer=me, max_records=window, polling_interval=100)
-        left = StreamSub(
-            self.names.cases, group=self.names.group, consumer=me, min_idle_time=idle, polling_interval=500
-        )
-        for stream in (new, left):
-            self.broker.subscriber(stream=stream, ack_policy=AckPolicy.MANUAL)(_subscribed(handler))
+        for idle_for, polling in ((None, 100), (idle, 500)):  # new entries; entries left idle by another consumer
+            stream = StreamSub(
+                self.names.cases,
+                group=self.names.group,
+                consumer=me,
+                max_records=window,
+                batch=True,
+                min_idle_time=idle_for,
+                polling_interval=polling,
+            )
+            self.broker.subscriber(stream=stream, ack_policy=AckPolicy.MANUAL)(_subscribed(handler, self._unpack))
         await self.broker.start()
 
     async def stop(self) -> None:
@@ -169,15 +188,29 @@ class Redis:
                 pipe.xadd(to, {"__data__": body, "message_id": key})
             await pipe.execute()
 
-    async def ack(self, messages: Sequence[StreamMessage[Any]]) -> None:
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
         """One XACK for the whole window."""
-        if messages:
+        if deliveries:
             client = await self.broker.connect()
-            ids = [id_ for message in messages for id_ in message.raw_message["message_ids"]]
-            await client.xack(self.names.cases, self.names.group, *ids)
+            await client.xack(self.names.cases, self.names.group, *(delivery.handle for delivery in deliveries))
 
-    def key(self, message: StreamMessage[Any]) -> str | None:
-        return f"redis:{self.names.cases}:{message.raw_message['message_ids'][0].decode()}"
+    def _unpack(self, message: StreamMessage[Any]) -> Sequence[Delivery]:
+        """A batch read by one XREADGROUP (or XAUTOCLAIM), acknowledged by entry id. An entry's body is read as
+        FastStream reads one message: its ``__data__`` field in FastStream's envelope (as its producers publish)
+        or plain (as Signoff publishes), or else the entry's fields as a JSON object."""
+        raw = message.raw_message
+        return [
+            Delivery(self._body(entry), f"redis:{self.names.cases}:{id_.decode()}", id_)
+            for entry, id_ in zip(raw["data"], raw["message_ids"], strict=True)
+        ]
+
+    def _body(self, entry: dict[bytes, bytes]) -> bytes:
+        data = entry.get(b"__data__")
+        if data is None:
+            fields = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in entry.items()}
+            data = json.dumps(fields).encode()
+        body: bytes = self.broker.message_format.parse(data)[0]
+        return body
 
 
 class Nats:
@@ -201,10 +234,12 @@ class Nats:
             names.cases,
             stream=JStream(self.stream, subjects=[names.cases, names.decisions, names.dead]),
             durable=names.group,
-            pull_sub=PullSub(batch_size=window, timeout=0.1),
+            # A pull asks for a window and returns with what there is. Its timeout only bounds the wait on an empty
+            # stream: a short one, missed on a loaded machine, left messages pulled for nobody until ``ack_wait``.
+            pull_sub=PullSub(batch_size=window, timeout=1.0, batch=True),
             config=ConsumerConfig(ack_wait=self.reclaim, max_ack_pending=4 * window),
             ack_policy=AckPolicy.MANUAL,
-        )(_subscribed(handler))
+        )(_subscribed(handler, self._unpack))
         await self.broker.start()
 
     async def stop(self) -> None:
@@ -218,11 +253,14 @@ class Nats:
             ]
         )
 
-    async def ack(self, messages: Sequence[StreamMessage[Any]]) -> None:
-        await _each([message.ack() for message in messages])
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        await _each([delivery.handle.ack() for delivery in deliveries])
 
-    def key(self, message: StreamMessage[Any]) -> str | None:
-        return f"nats:{self.stream}:{message.raw_message.metadata.sequence.stream}"
+    def _unpack(self, message: StreamMessage[Any]) -> Sequence[Delivery]:
+        """A pulled batch: each NATS message keyed by its sequence in the stream, acknowledged by itself."""
+        return [
+            Delivery(raw.data, f"nats:{self.stream}:{raw.metadata.sequence.stream}", raw) for raw in message.raw_message
+        ]
 
 
 def link_for(url: str, names: Names, *, reclaim: float = 30.0) -> Link:

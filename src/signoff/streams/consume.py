@@ -21,7 +21,6 @@ from datetime import timedelta
 from typing import Any
 
 import anyio.to_thread
-from faststream.message import StreamMessage
 
 from signoff import audit
 from signoff.config import Project
@@ -33,7 +32,7 @@ from signoff.store import audit as audit_store
 from signoff.store import cases as case_store
 from signoff.store import webhooks as cursors
 from signoff.store.database import Database
-from signoff.streams.brokers import Link
+from signoff.streams.brokers import Delivery, Link
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ class Consumer:
     taken: int = 0
     dead: int = 0
     published: int = 0
-    _arrived: asyncio.Queue[StreamMessage[Any]] = field(init=False)
+    _arrived: asyncio.Queue[Delivery] = field(init=False)
 
     @property
     def flow(self) -> str:
@@ -82,8 +81,9 @@ class Consumer:
         finally:
             await self.link.stop()
 
-    async def _arrive(self, message: StreamMessage[Any]) -> None:
-        await self._arrived.put(message)  # waits while a whole window is already waiting: the broker holds the rest
+    async def _arrive(self, deliveries: Sequence[Delivery]) -> None:
+        for delivery in deliveries:  # waits while a whole window is already waiting: the broker holds the rest
+            await self._arrived.put(delivery)
 
     async def _intake(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -98,7 +98,7 @@ class Consumer:
                 await self._settle(messages, dead)
                 messages = []
 
-    async def _gather(self, stop: asyncio.Event) -> list[StreamMessage[Any]]:
+    async def _gather(self, stop: asyncio.Event) -> list[Delivery]:
         """The next window: wait for a first message, then take what arrives within ``linger``."""
         try:
             first = await asyncio.wait_for(self._arrived.get(), timeout=0.2)
@@ -119,7 +119,7 @@ class Consumer:
                 messages.append(self._arrived.get_nowait())
         return messages
 
-    async def _settle(self, messages: list[StreamMessage[Any]], dead: dict[int, str]) -> None:
+    async def _settle(self, messages: list[Delivery], dead: dict[int, str]) -> None:
         """After the commit: dead letters published (the broker keeps them), then every message acknowledged."""
         letters = [self._letter(messages[index], error) for index, error in dead.items()]
         if letters:
@@ -130,9 +130,9 @@ class Consumer:
         self.taken += len(messages) - len(dead)
         self.dead += len(dead)
 
-    def _letter(self, message: StreamMessage[Any], error: str) -> tuple[bytes, str]:
+    def _letter(self, message: Delivery, error: str) -> tuple[bytes, str]:
         """The dead letter of a message: its error and its body, whole (as base64 if it is not UTF-8)."""
-        key = self.link.key(message) or hashlib.sha256(message.body).hexdigest()
+        key = message.key or hashlib.sha256(message.body).hexdigest()
         letter: dict[str, Any] = {"flow": self.flow, "queue": self.link.names.cases, "message": key, "error": error}
         try:
             letter["body"] = message.body.decode()
@@ -140,12 +140,12 @@ class Consumer:
             letter["body_base64"] = base64.b64encode(message.body).decode()
         return json.dumps(letter).encode(), key
 
-    def _write(self, messages: Sequence[StreamMessage[Any]]) -> dict[int, str]:
+    def _write(self, messages: Sequence[Delivery]) -> dict[int, str]:
         """Validate and submit a window in one batch; the errors of the messages that cannot become cases."""
         dead: dict[int, str] = {}
         entries: list[tuple[int, Entry]] = []
         for index, message in enumerate(messages):
-            key = self.link.key(message)
+            key = message.key
             try:
                 body = json.loads(message.body)
             except ValueError as error:
