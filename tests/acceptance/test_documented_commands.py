@@ -83,11 +83,12 @@ NOT_FOLLOWED = {
     "docs/how-to/consume-from-a-broker.md": "followed by test_consume_doc.py, with the broker it needs",
     "docs/how-to/use-a-remote-model.md": "it needs a prediction service; test_remote_model.py runs one and its worker",
     "docs/how-to/receive-webhooks.md": "its secrets and delivery ids are placeholders; test_webhooks.py runs its code",
-    "docs/explanation/audit-trail.md": "its blocks are separate histories (intact, altered with psql, an event deleted, "
-    "sealing stalled, a chain rewritten after a checkpoint) that the page describes but does not make; "
+    "docs/explanation/audit-trail.md": "its blocks are separate histories (intact, altered with psql, an event "
+    "deleted, sealing stalled, a chain rewritten after a checkpoint) that the page describes but does not make; "
     "test_audit_cli.py, test_audit_stall.py and test_audit_checkpoints_cli.py make and check each",
-    "docs/explanation/promotion-gate.md": "its candidate credit-approval-2 is a retrain on hundreds of labels the page "
-    "does not make; test_models_promotion.py and test_models.py run evaluate and promote through the gate",
+    "docs/explanation/promotion-gate.md": "its promotion passes the gate, which needs 200 held-out labels and a real "
+    "gain: retrained on the outcomes `signoff init` writes, credit-approval-2 has 26 and is refused; "
+    "test_models_promotion.py and test_models.py run evaluate and promote through the gate",
 }
 
 
