@@ -84,3 +84,41 @@ def test_a_scenario_that_is_not_one_is_refused_naming_where(
 ) -> None:
     with pytest.raises(ConfigError, match=re.escape(f"- {where}:")):
         parse_scenario({**scenario(1, 1, 1), **change}, tmp_path / "scenario.yaml")
+
+
+def test_a_scenario_policy_replaces_the_flows(tmp_path: Path) -> None:
+    """Every case scores 0.5, inside the flow's review band; the scenario's band leaves it out."""
+    project = reviewed_project(tmp_path)
+    rules = [{"name": "sure-bad", "kind": "band", "label": "bad", "low": 0.9, "high": 1.0, "review": "inside"}]
+    result, html = simulated(tmp_path, project, scenario(1, 20, 2, policy=rules))
+    assert result.cases > 10 and result.sent_to_review == 0
+    assert "sent to review</td><td>0 (0.0%)" in html
+
+
+def test_a_scenario_policy_that_is_not_one_is_refused_naming_the_rule(tmp_path: Path) -> None:
+    project = reviewed_project(tmp_path)
+    rules = [{"name": "odd", "kind": "band", "label": "bad", "low": 0.9, "high": 0.1, "review": "inside"}]
+    with pytest.raises(ConfigError, match=r"scenario policy for flow test-flow[\s\S]*- policy\[0\]\.band: .low."):
+        simulated(tmp_path, project, scenario(1, 20, 2, policy=rules))
+
+
+def test_batched_cases_keep_their_own_arrival_and_the_report_goes_week_by_week(tmp_path: Path) -> None:
+    """Cases taken in by the hour keep their own arrival times; over ten days the report has two weekly rows,
+    each with its flag rate, decisions within the SLA and the model's AUC on the outcomes that came back (1.000:
+    the model's P(bad) is the case's score, and here every bad case scores above every good one)."""
+    project = reviewed_project(tmp_path)
+    rows = "score,group,label\n0.1,a,good\n0.6,b,good\n0.7,a,bad\n0.9,b,bad\n"
+    (tmp_path / "cases.csv").write_text(rows, encoding="utf-8")
+    document = scenario(2, 1.5, 240, outcomes={"delay": "1d"}, sla="2h")
+    document["arrivals"] = {"per_hour": 1.5, "batch": "1h"}
+    result, html = simulated(tmp_path, project, document)
+    assert len(result.arrivals) == result.cases > 200
+    assert sum(a % 3600 != 0 for a in result.arrivals) == result.cases  # not the batch's time
+    weekly = re.search(r"<h2>Week by week</h2>\s*<table>(.*?)</table>", html, re.S)
+    assert weekly is not None
+    cells = [re.findall(r"<td>([^<]*)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", weekly.group(1))[1:]]
+    assert [c[0] for c in cells] == ["2026-01-01", "2026-01-08"]  # weeks counted back from the end (day 10)
+    assert sum(int(c[1].replace(",", "")) for c in cells) == result.cases
+    assert all(c[2].endswith("%") and c[3].endswith("%") for c in cells)
+    assert all(re.fullmatch(r"1\.000 \([\d,]+ outcomes\)", c[5]) for c in cells)
+    assert sum(w.outcomes for w in result.auc_by_week) == result.outcomes

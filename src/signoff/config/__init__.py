@@ -12,6 +12,7 @@ from signoff.config.flows import (
     load_project,
     parse_project,
     with_policy,
+    with_policy_rules,
 )
 from signoff.config.policy import (
     AuditSpec,
@@ -48,4 +49,5 @@ __all__ = [
     "load_project",
     "parse_project",
     "with_policy",
+    "with_policy_rules",
 ]

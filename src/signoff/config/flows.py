@@ -712,9 +712,15 @@ def with_policy(flow: Flow, path: Path) -> Flow:
     """``flow`` with the rules of the policy file ``path`` instead of its own: a YAML list of rules, written as
     under the flow's ``policy:``, checked as the flow file's are (labels, queues, fields)."""
     document = _read_yaml(path, "a policy file is a YAML list of rules, as under a flow's 'policy:'")
-    if not isinstance(document, list):
-        raise ConfigError(str(path), [Problem("(top level)", "must be a list of rules, as under a flow's 'policy:'")])
+    return with_policy_rules(flow, document, str(path), "(top level)")
+
+
+def with_policy_rules(flow: Flow, rules: object, where: str, place: str = "policy") -> Flow:
+    """``flow`` with ``rules`` (a list, as under a flow's ``policy:``) instead of its own, checked as the flow
+    file's are; a ``ConfigError`` names ``where`` and, when ``rules`` is not a list, ``place``."""
+    if not isinstance(rules, list):
+        raise ConfigError(where, [Problem(place, "must be a list of rules, as under a flow's 'policy:'")])
     try:
-        return Flow.model_validate({**dict(flow), "policy": document})
+        return Flow.model_validate({**dict(flow), "policy": rules})
     except ValidationError as error:
-        raise ConfigError(str(path), _problems(error)) from None
+        raise ConfigError(where, _problems(error)) from None

@@ -2,7 +2,8 @@
 
 A scenario names a flow of the project, where its cases come from (a labelled file, or the built-in credit
 applicants), how fast they arrive (per hour, shaped by hour of day and day of week), the reviewer pools that work
-its queues (size, review time, accuracy) and when the true outcomes come back. Durations are written as in the
+its queues (size, review time, accuracy), when the true outcomes come back, and optionally the policy to try
+instead of the flow's (rules written as under a flow's ``policy:``). Durations are written as in the
 project file's neighbours: 90s, 4m, 2h, 7d, or a number of seconds.
 """
 
@@ -111,6 +112,8 @@ class Scenario(_Settings):
     outcomes: Outcomes | None = None
     escalate_every: Seconds = 300.0
     sla: Seconds | None = None  # the time to a decision the report measures against (default: the queue's SLA)
+    policy: tuple[dict[str, object], ...] | None = None  # rules instead of the flow's, as under a flow's ``policy:``
+    case_study: bool = False  # the report sets the run beside the credit case study of Signoff's specification
 
     @field_validator("start")
     @classmethod

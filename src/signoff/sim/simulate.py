@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from signoff import intake, review
+from signoff import config, intake, review
 from signoff.clock import SimulatedClock
 from signoff.config import Project
 from signoff.domain import DecidedBy, Role, TaskId, User, Verdict
@@ -37,7 +37,9 @@ from signoff.inputs.labelled import read_labelled
 from signoff.inputs.validation import CaseInput, Entry, validate_batch
 from signoff.intake.runtime import load as load_runtime
 from signoff.learning import outcomes
+from signoff.learning.assess import auc, truth_index
 from signoff.metrics.service import FlowMetrics, flow_metrics
+from signoff.models.frames import frame_of
 from signoff.review.escalation import escalate
 from signoff.review.queues import totals
 from signoff.sim import credit
@@ -62,6 +64,15 @@ class Sample:
     busy: int
 
 
+@dataclass(frozen=True)
+class WeekAuc:
+    """The serving model's AUC on the cases that arrived in one simulated week and whose outcome came back."""
+
+    start: datetime  # the week's start, as the metrics service's weekly windows start
+    outcomes: int
+    auc: float | None  # None when the outcomes that came back hold one label only
+
+
 @dataclass
 class PoolTally:
     reviews: int = 0
@@ -82,6 +93,7 @@ class Result:
     waits: list[float] = field(default_factory=list)  # arrival to first claim, seconds, of each review task
     services: list[float] = field(default_factory=list)  # the review times drawn, in the order of the claims
     decided: list[float] = field(default_factory=list)  # arrival to a reviewer's decision, seconds
+    decided_arrivals: list[float] = field(default_factory=list)  # the arrival of each case in ``decided``
     samples: list[Sample] = field(default_factory=list)
     pools: dict[str, PoolTally] = field(default_factory=dict)
     outcomes: int = 0
@@ -89,6 +101,7 @@ class Result:
     expired_leases: int = 0
     events: int = 0
     wall_seconds: float = 0.0
+    auc_by_week: list[WeekAuc] = field(default_factory=list)
 
 
 @dataclass
@@ -126,13 +139,28 @@ def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
     ]
 
 
+def weeks(result: Result) -> int:
+    """The weekly windows of a run's report: counted back from its end, the first one holding its start."""
+    return max(1, math.ceil(result.scenario.duration / WEEK))
+
+
+def week_of(result: Result, at: float) -> datetime:
+    """The start of the weekly window (see ``weeks``) that holds ``at`` seconds since the run's start."""
+    back = min(weeks(result), max(1, math.ceil((result.scenario.duration - at) / WEEK)))
+    return result.end - timedelta(seconds=back * WEEK)
+
+
 class Simulation:
     """One run of a scenario against a project's flow, in a new SQLite database at ``database``."""
 
     def __init__(self, scenario: Scenario, project: Project, database: Path) -> None:
         self.scenario = scenario
-        self.project = project
         self.flow = project.flow(scenario.flow)
+        if scenario.policy is not None:  # the scenario's policy instead of the flow's, for intake and review alike
+            where = f"scenario policy for flow {self.flow.name}"
+            self.flow = config.with_policy_rules(self.flow, list(scenario.policy), where)
+            project = project.model_copy(update={"flows": {**project.flows, self.flow.name: self.flow}})
+        self.project = project
         self.clock = SimulatedClock(scenario.start)
         self.db = Database(f"sqlite:///{database}", clock=self.clock)
         migrate.upgrade(self.db)
@@ -151,7 +179,9 @@ class Simulation:
         self.truth: dict[int, str] = {}
         self.claimed: set[int] = set()
         self.due_outcomes: deque[tuple[float, int, str]] = deque()
-        self.pending: list[int] = []  # cases arrived and not yet submitted (``arrivals.batch``)
+        self.pending: list[tuple[int, float]] = []  # (case drawn, arrival) not yet submitted (``arrivals.batch``)
+        self.drawn: dict[int, int] = {}  # case id -> the source case it is
+        self.known: list[int] = []  # the cases whose outcome was recorded, in order
         self.result = Result(scenario, scenario.start, scenario.start + timedelta(seconds=scenario.duration))
         self.result.pools = {pool.name: PoolTally() for pool in scenario.reviewers}
         self.now = 0.0
@@ -176,7 +206,7 @@ class Simulation:
             self.at(OUTCOME_EVERY, self._deliver_outcomes)
         self.at(0.0, self._sample)
         reported = -1.0
-        while self.heap and self.heap[0][0] <= horizon:
+        while self.heap and self.heap[0][0] < horizon:  # the period is [start, end), as the metrics windows are
             when, _, action = heapq.heappop(self.heap)
             self.now = when
             self.clock.set(self.scenario.start + timedelta(seconds=when))
@@ -186,6 +216,7 @@ class Simulation:
                 progress(when / horizon)
                 reported = when
         self.clock.set(self.result.end)
+        self.result.auc_by_week = self._auc_by_week()
         self.result.wall_seconds = time.perf_counter() - began
         if progress is not None:
             progress(1.0)
@@ -209,7 +240,7 @@ class Simulation:
                 return math.inf
 
     def _arrive(self) -> None:
-        self.pending.append(int(self.rng.integers(len(self.source.cases))))
+        self.pending.append((int(self.rng.integers(len(self.source.cases))), self.now))
         if not self.scenario.arrivals.batch:
             self._submit_pending()
         self.at(self._next_arrival(self.now), self._arrive)
@@ -219,28 +250,31 @@ class Simulation:
         self.at(self.now + self.scenario.arrivals.batch, self._every_batch)
 
     def _submit_pending(self) -> None:
-        """Submit the cases that arrived since the last submission through intake, as one batch."""
+        """Submit the cases that arrived since the last submission through intake, as one batch. The engine
+        records them at the submission (its clock's now); the run measures waits and decisions from each case's own
+        arrival, so a batch window delays a case's record by less than the window and its decision not at all."""
         if not self.pending:
             return
-        picks, self.pending = self.pending, []
+        pending, self.pending = self.pending, []
         first = self.result.cases + 1
         cases = [
             CaseInput(f"sim-{first + i}", c.fields, c.groups, c.payload_hash, c.entity)
-            for i, c in enumerate(self.source.cases[pick] for pick in picks)
+            for i, c in enumerate(self.source.cases[pick] for pick, _ in pending)
         ]
         outcome = self.scenario.outcomes
-        for pick, submitted in zip(picks, intake.submit(self.db, self.runtime, cases, ACTOR), strict=True):
+        for (pick, arrived), submitted in zip(pending, intake.submit(self.db, self.runtime, cases, ACTOR), strict=True):
             self.result.cases += 1
             truth = self.source.labels[pick]
-            self.arrived[submitted.case_id] = self.now
-            self.result.arrivals.append(self.now)
+            self.arrived[submitted.case_id] = arrived
+            self.drawn[submitted.case_id] = pick
+            self.result.arrivals.append(arrived)
             self.truth[submitted.case_id] = truth
             if submitted.verdict is Verdict.REVIEW:
                 self.result.sent_to_review += 1
             if submitted.verdict is not Verdict.AUTO or submitted.decided_by is None:
                 self._wake()
             if outcome is not None and self.rng.random() < outcome.share:
-                self.due_outcomes.append((self.now + outcome.delay, submitted.case_id, truth))
+                self.due_outcomes.append((arrived + outcome.delay, submitted.case_id, truth))
 
     def _wake(self) -> None:
         if self.idle:
@@ -310,6 +344,7 @@ class Simulation:
             tally.correct += right
             if done.decided_by is DecidedBy.REVIEWER and case_id in self.arrived:
                 self.result.decided.append(self.now - self.arrived[case_id])
+                self.result.decided_arrivals.append(self.arrived[case_id])
         self._look(reviewer)
 
     # -- the server's background work -------------------------------------------------------------------------
@@ -324,7 +359,9 @@ class Simulation:
             _, case_id, truth = self.due_outcomes.popleft()
             due.append(outcomes.OutcomeIn.of("simulation", {"case_id": case_id, "label": truth, "source": "simulated"}))
         if due:
-            self.result.outcomes += len(outcomes.record(self.db, self.flow, due, ACTOR))
+            recorded = outcomes.record(self.db, self.flow, due, ACTOR)
+            self.result.outcomes += len(recorded)
+            self.known.extend(o.case_id for o in recorded)
         self.at(self.now + OUTCOME_EVERY, self._deliver_outcomes)
 
     def _sample(self) -> None:
@@ -333,10 +370,29 @@ class Simulation:
         self.result.samples.append(Sample(self.now, queued, busy))
         self.at(self.now + self.scenario.duration / SAMPLES, self._sample)
 
+    def _auc_by_week(self) -> list[WeekAuc]:
+        """The AUC, week by week of arrival, of the model that served (the run does not retrain) on the cases whose
+        outcome came back; each source case is scored once, by the same model intake used."""
+        if not self.known:
+            return []
+        frame = frame_of(self.flow, [case.fields for case in self.source.cases])
+        probabilities = self.runtime.model.score(frame).probabilities
+        weeks: dict[datetime, list[int]] = {}
+        for case_id in self.known:
+            weeks.setdefault(week_of(self.result, self.arrived[case_id]), []).append(self.drawn[case_id])
+        found = []
+        for start, picks in sorted(weeks.items()):
+            truth = truth_index(self.flow.labels, [self.source.labels[p] for p in picks])
+            scored = probabilities[picks]
+            usable = ~np.isnan(scored).any(axis=1)
+            found.append(WeekAuc(start, len(picks), auc(scored[usable], truth[usable]) if usable.any() else None))
+        return found
+
     def metrics(self) -> FlowMetrics:
         """The flow's KPIs by the week up to the simulation's end, from the engine's records."""
-        weeks = max(1, math.ceil(self.scenario.duration / WEEK))
-        return flow_metrics(self.db, self.project, self.flow.name, "week", end=self.result.end, points=weeks)
+        return flow_metrics(
+            self.db, self.project, self.flow.name, "week", end=self.result.end, points=weeks(self.result)
+        )
 
     def close(self) -> None:
         self.db.dispose()
