@@ -209,8 +209,10 @@ def render(result: Result, project: Project, metrics: FlowMetrics) -> str:
     )
     body = f"""<h2>What the run measured</h2>
 {table(measured_rows(result, sla), ("measure", "value"))}
-<p class="note">Waits run from a case's arrival to a reviewer's claim of its task. Erlang C (M/M/c) is shown only
-for one pool of reviewers with exponential review times, at the rate of review tasks the run produced.</p>
+<p class="note">Waits run from a case's arrival to a reviewer's claim of its task, so they include the time a
+case waits for its intake batch (the scenario's <code>arrivals.batch</code>), when no reviewer can see it yet.
+Erlang C (M/M/c) is shown only for one pool of reviewers with exponential review times, at the rate of review tasks
+the run produced.</p>
 <h2>Reviewers</h2>
 {table(pool_rows(result), ("pool", "reviewers", "reviews", "time at work", "accuracy"))}
 <div class="charts">{figure(queue_svg, queue_alt)}</div>
