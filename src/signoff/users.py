@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 # argon2-cffi: the maintained binding to the reference Argon2 implementation; Argon2id is OWASP's first choice for
 # password storage. PasswordHasher's defaults are RFC 9106's low-memory profile (t=3, 64 MiB, p=4).
@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
-from signoff.audit import record
+from signoff.audit import change, record
 from signoff.domain import ANY_FLOW, AuditEvent, Grant, Role, User, UserId
 from signoff.errors import Conflict, Forbidden, InvalidInput, LimitReached, NotFound, Problem, Unauthenticated
 from signoff.store import tasks as task_store
@@ -135,6 +135,20 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
+def _grants(user: User) -> dict[str, Any]:
+    """What an audit event shows of a user's roles: their grants, sorted."""
+    return {
+        "grants": [
+            {"role": g.role.value, "flow": g.flow} for g in sorted(user.grants, key=lambda g: (g.role.value, g.flow))
+        ]
+    }
+
+
+def _tokens(count: int) -> dict[str, Any]:
+    """What an audit event shows of a user's API tokens: how many are live, never a token or its hash."""
+    return {"live_tokens": count}
+
+
 def create_user(db: Database, name: str, role: Role, actor: str, flows: Sequence[str] = ()) -> tuple[User, str]:
     """Create a user holding ``role`` on these flows (none: on every flow) with a first API token; the token is
     shown once and only its hash is kept."""
@@ -153,9 +167,12 @@ def create_user(db: Database, name: str, role: Role, actor: str, flows: Sequence
                     "user.created",
                     "user",
                     str(user.id),
-                    {"name": name, "role": role.value, "flows": [g.flow for g in held]},
+                    {"name": name, "role": role.value, "flows": [g.flow for g in held]}
+                    | change(None, {"name": name, "active": True} | _grants(user)),
                 ),
-                AuditEvent(actor, "token.issued", "user", str(user.id), {"name": name}),
+                AuditEvent(
+                    actor, "token.issued", "user", str(user.id), {"name": name} | change(_tokens(0), _tokens(1))
+                ),
             ],
         )
     return user, token
@@ -168,17 +185,10 @@ def grant(db: Database, name: str, role: Role, flows: Sequence[str], actor: str)
         now = db.now(conn)
         user = store.user_by_name(conn, name)
         added = [g.flow for g in held if store.add_grant(conn, user.id, g, now)]
-        if added:
-            record(
-                db,
-                conn,
-                [
-                    AuditEvent(
-                        actor, "user.granted", "user", str(user.id), {"name": name, "role": role.value, "flows": added}
-                    )
-                ],
-            )
         granted = store.user_by_id(conn, user.id)
+        if added:
+            data = {"name": name, "role": role.value, "flows": added} | change(_grants(user), _grants(granted))
+            record(db, conn, [AuditEvent(actor, "user.granted", "user", str(user.id), data)])
     _verified.forget()
     return granted
 
@@ -212,7 +222,8 @@ def revoke(db: Database, name: str, role: Role, flows: Sequence[str], actor: str
                         "role": role.value,
                         "flows": [g.flow for g in held],
                         "returned_tasks": returned,
-                    },
+                    }
+                    | change(_grants(user), _grants(after)),
                 )
             ],
         )
@@ -239,13 +250,11 @@ def issue_token(db: Database, name: str, actor: str, *, revoke_others: bool = Fa
     with db.transaction() as conn:
         now = db.now(conn)
         user = store.user_by_name(conn, name)
+        live = store.live_tokens(conn, user.id)
         revoked = store.revoke_tokens(conn, user.id, now) if revoke_others else 0
         store.add_token(conn, user.id, hash_token(token), now)
-        record(
-            db,
-            conn,
-            [AuditEvent(actor, "token.issued", "user", str(user.id), {"name": name, "revoked": revoked})],
-        )
+        data = {"name": name, "revoked": revoked} | change(_tokens(live), _tokens(live - revoked + 1))
+        record(db, conn, [AuditEvent(actor, "token.issued", "user", str(user.id), data)])
     if revoked:
         _verified.forget()
     return token
@@ -520,7 +529,8 @@ def set_active(db: Database, name: str, active: bool, actor: str) -> bool:
             return False
         ended = 0 if active else store.revoke_sessions(conn, user.id, now)
         action = "user.activated" if active else "user.deactivated"
-        record(db, conn, [AuditEvent(actor, action, "user", str(user.id), {"name": name, "sessions": ended})])
+        data = {"name": name, "sessions": ended} | change({"active": not active}, {"active": active})
+        record(db, conn, [AuditEvent(actor, action, "user", str(user.id), data)])
     _verified.forget()
     return True
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from signoff.audit.chain import GENESIS, chained, event_hash, row_body
+from signoff.audit.changes import change
 from signoff.audit.records import EXPORTS, case_history, csv_lines, jsonl_lines, sealed_events, time_bound, time_range
 from signoff.audit.service import (
     PARALLEL_FROM,
@@ -30,6 +31,7 @@ __all__ = [
     "VerifyReport",
     "case_history",
     "chained",
+    "change",
     "csv_lines",
     "event_hash",
     "jsonl_lines",

@@ -12,17 +12,19 @@ import dataclasses
 import logging
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from signoff.audit import record
+from signoff.audit import change, record
 from signoff.clock import Clock
 from signoff.config import CapacityRule, Flow, OutOfDistributionRule, Project
-from signoff.domain import AuditEvent, Fields, ModelStatus, ModelVersionId
+from signoff.domain import AuditEvent, Fields, ModelStatus, ModelVersionId, content_hash
 from signoff.errors import ModelError
 from signoff.inputs.labelled import calibration_file
 from signoff.learning import calibrate, canary, promotion, registry
@@ -34,10 +36,11 @@ from signoff.routing import Policy
 from signoff.routing.policy import NO_MODEL, PolicyState
 from signoff.routing.state import RoutingState
 from signoff.store import cases as case_store
+from signoff.store import flow_loads as load_store
 from signoff.store import model_versions as model_store
 from signoff.store import registry as policy_store
 from signoff.store.database import Database
-from signoff.store.records import Verified
+from signoff.store.records import FlowLoad, Verified
 
 log = logging.getLogger(__name__)
 
@@ -133,29 +136,50 @@ def _unscored(frame: pd.DataFrame) -> npt.NDArray[np.float64]:
 
 
 def _record(db: Database, flow: Flow, model: LoadedModel | None, actor: str) -> ModelVersionId:
-    """Record the flow file's model (or the cold start's stand-in) and the policy version, once."""
+    """Record the flow file's model (or the cold start's stand-in), the policy version and the flow's settings,
+    each once: a change is audited by the first process that loads it, not at every start."""
     with db.transaction() as conn:
         now = db.now(conn)
         version_id, events = registry.adopt(conn, flow, model, actor, now)
+        last = load_store.last_load(conn, flow.name)
         if not policy_store.has_policy_version(conn, flow.policy_version):
             document = flow.policy_document()
             policy_store.insert_policy_version(
                 conn, flow=flow.name, version=flow.policy_version, document=document, now=now
             )
+            before = None if last is None else load_store.policy_document(conn, last.policy_version)
             events.append(
                 AuditEvent(
                     actor,
                     "policy.registered",
                     "policy_version",
                     flow.policy_version,
-                    {
-                        "flow": flow.name,
-                        "document": document,
-                    },
+                    {"flow": flow.name, "document": document} | change(before, document),
                 )
             )
+        events += _flow_loaded(conn, flow, last, actor, now)
         record(db, conn, events)
     return version_id
+
+
+def _flow_loaded(conn: Connection, flow: Flow, last: FlowLoad | None, actor: str, now: datetime) -> list[AuditEvent]:
+    """A ``flow.loaded`` event when the flow's settings differ from the last recorded ones (none otherwise). Two
+    processes that load the same change race for the same number; the loser's transaction fails and ``_serving``
+    tries again, then finds the change recorded."""
+    document = flow.model_dump(mode="json")
+    digest = content_hash(document)
+    if last is not None and last.digest == digest:
+        return []
+    seq = 1 if last is None else last.seq + 1
+    load_store.add_load(
+        conn, flow=flow.name, seq=seq, digest=digest, policy_version=flow.policy_version, document=document, now=now
+    )
+    data = {"policy_version": flow.policy_version, "digest": digest, "load": seq}
+    return [
+        AuditEvent(
+            actor, "flow.loaded", "flow", flow.name, data | change(None if last is None else last.document, document)
+        )
+    ]
 
 
 def _serving(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from signoff import users
-from signoff.audit import record
+from signoff.audit import change, record
 from signoff.config import Project
 from signoff.domain import ANY_FLOW, AuditEvent, Role, TaskStatus, User
 from signoff.errors import Conflict, FourEyes, InvalidInput, NotFound, Problem
@@ -90,8 +90,10 @@ def set_skills(db: Database, actor: User, reviewer: str, skills: Sequence[str]) 
             raise FourEyes("nobody sets their own skills: another lead or an admin must")
         if not _reviews_under(actor, person):
             raise NotFound("reviewer", f"{reviewer} on the flows you lead")
+        before = sorted(people.skills(conn, person.id))
         people.set_skills(conn, person.id, cleaned)
-        record(db, conn, [AuditEvent(actor.name, "user.skills_set", "user", str(person.id), {"skills": cleaned})])
+        data = {"skills": cleaned} | change({"skills": before}, {"skills": cleaned})
+        record(db, conn, [AuditEvent(actor.name, "user.skills_set", "user", str(person.id), data)])
     return cleaned
 
 

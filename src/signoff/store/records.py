@@ -539,3 +539,14 @@ class LabelConflict(_Record):
     @property
     def resolved(self) -> bool:
         return self.resolved_at is not None
+
+
+@dataclass(frozen=True)
+class FlowLoad(_Record):
+    """The last recorded settings of a flow as its flow file was loaded."""
+
+    flow: str
+    seq: int
+    digest: str
+    policy_version: str
+    document: dict[str, Any]

@@ -627,4 +627,17 @@ drift_references = Table(
     Column("document", Document, nullable=False),
 )
 
+# Each change of a flow's settings as the flow file was loaded: one row per change (not per process start), numbered
+# per flow; two processes loading the same change race for the same (flow, seq) and one of them gives way.
+flow_loads = Table(
+    "flow_loads",
+    metadata,
+    Column("flow", String(63), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("document", Document, nullable=False),
+    _created(),
+)
+
 APPEND_ONLY = ("audit_events", "audit_seals")

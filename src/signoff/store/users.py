@@ -110,6 +110,12 @@ def _revoke_all(conn: Connection, credentials: Table, user_id: UserId, now: date
     return result.rowcount
 
 
+def live_tokens(conn: Connection, user_id: UserId) -> int:
+    """How many API tokens of the user are not revoked (a count: what the audit trail shows of tokens)."""
+    query = select(func.count()).where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
+    return int(conn.execute(query).scalar_one())
+
+
 def revoke_tokens(conn: Connection, user_id: UserId, now: datetime) -> int:
     return _revoke_all(conn, api_tokens, user_id, now)
 
