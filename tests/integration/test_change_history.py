@@ -5,6 +5,8 @@ from the document before to the one after; no token, hash or password is in any 
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +152,20 @@ def test_a_flow_file_change_is_one_event_however_many_processes_load_it(db: Data
     assert back[0].data["after"] == first[0].data["after"]
     audit.seal(db)
     assert audit.verify(db).ok
+
+
+def test_processes_starting_at_once_with_a_changed_file_record_it_once(db: Database, tmp_path: Path) -> None:
+    intake.prepare(db, make_project(tmp_path, db.url), "ops")
+    changed = make_project(tmp_path, db.url, costs={"per_review": 3.0, "per_case": 1.0, "currency": "EUR"})
+    mark = _top(db)
+    start = threading.Barrier(4)
+
+    def load(name: str) -> None:
+        start.wait()
+        intake.prepare(db, changed, name)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(load, ["a", "b", "c", "d"]))
+    loaded = _flow_loads(db, mark)
+    assert [(e.action, e.data["load"]) for e in loaded] == [("flow.loaded", 2)]
+    assert {op["path"] for op in loaded[0].data["diff"]} == {"/costs/per_review", "/costs/per_case", "/costs/currency"}

@@ -147,4 +147,4 @@ def test_preparing_twice_records_model_and_policy_versions_once(db: Database, tm
     assert first.model_version_id == second.model_version_id
     with db.transaction(write=False) as conn:
         actions = conn.execute(select(audit_events.c.action).order_by(audit_events.c.id)).scalars().all()
-    assert actions == ["model.registered", "policy.registered"]
+    assert actions == ["model.registered", "policy.registered", "flow.loaded"]
