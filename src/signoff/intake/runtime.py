@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from signoff.audit import change, record
+from signoff.audit.changes import without_credentials
 from signoff.clock import Clock
 from signoff.config import CapacityRule, Flow, OutOfDistributionRule, Project
 from signoff.domain import AuditEvent, Fields, ModelStatus, ModelVersionId, content_hash
@@ -166,7 +167,7 @@ def _flow_loaded(conn: Connection, flow: Flow, last: FlowLoad | None, actor: str
     """A ``flow.loaded`` event when the flow's settings differ from the last recorded ones (none otherwise). Two
     processes that load the same change race for the same number; the loser's transaction fails and ``_serving``
     tries again, then finds the change recorded."""
-    document = flow.model_dump(mode="json")
+    document = without_credentials(flow.model_dump(mode="json"))
     digest = content_hash(document)
     if last is not None and last.digest == digest:
         return []
