@@ -1,6 +1,6 @@
 """Flow loads: each change of a flow's settings as its flow file was loaded, numbered per flow.
 
-Revision ID: 0032
+Revision ID: 0029
 Revises: 0028
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 from signoff.store.schema import Document, UtcDateTime
 
-revision = "0032"
+revision = "0029"
 down_revision = "0028"
 branch_labels = None
 depends_on = None
