@@ -77,12 +77,8 @@ class Frontier:
         return made
 
     def root(self) -> bytes:
-        if not self.hashes:
-            return EMPTY_ROOT
-        value = self.hashes[-1]
-        for left in reversed(self.hashes[:-1]):
-            value = node_hash(left, value)
-        return value
+        """The tree's root: the right fold of its edge, largest subtree first (``fold``)."""
+        return fold(self.hashes) if self.hashes else EMPTY_ROOT
 
     @classmethod
     def at(cls, size: int, hashes: Sequence[bytes]) -> Frontier:

@@ -77,11 +77,7 @@ def summary(result: RetrainResult) -> list[str]:
 
 def _holding(project: Project) -> list[str]:
     """The flows whose remote model holds cases while it is down (``model.when_down: hold``)."""
-    return [
-        name
-        for name, flow in project.flows.items()
-        if flow.model is not None and flow.model.kind == "http" and flow.model.when_down == "hold"
-    ]
+    return [name for name, flow in project.flows.items() if flow.model is not None and flow.model.holds]
 
 
 def worker(

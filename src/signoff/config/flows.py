@@ -117,6 +117,11 @@ class ModelSpec(_Strict):
     )
     token_env: str | None = Field(default=None, description="environment variable holding a bearer token")
 
+    @property
+    def holds(self) -> bool:
+        """Whether a case this model cannot score is held until it answers (a remote model's ``when_down: hold``)."""
+        return self.kind == "http" and self.when_down == "hold"
+
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
         if self.kind in ("sklearn", "onnx") and not self.path:
@@ -201,8 +206,8 @@ class GateSpec(_Strict):
 
 
 STICKY_TYPES = ("string", "category", "integer")
-NUMERIC = ("number", "integer", "boolean")
 """The field types a canary can keep cases together by (values that name something, not measurements)."""
+NUMERIC = ("number", "integer", "boolean")
 
 
 class CanarySpec(_Strict):

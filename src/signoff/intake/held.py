@@ -34,8 +34,7 @@ ACTOR = "signoff-worker"
 
 def holds(runtime: FlowRuntime) -> bool:
     """Whether the flow holds cases when its model is down."""
-    spec = runtime.flow.model
-    return spec is not None and spec.kind == "http" and spec.when_down == "hold"
+    return runtime.flow.model is not None and runtime.flow.model.holds
 
 
 def release_all(db: Database, runtimes: Mapping[str, FlowRuntime], actor: str = ACTOR) -> int:

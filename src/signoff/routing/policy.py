@@ -125,7 +125,7 @@ class Decisions:
             return Route(Verdict.REVIEW, COLD_START_RULE, NO_MODEL, flow.default_queue)
         problem = self.batch.problems[i]
         if rule_index == INVALID and problem is not None and problem.startswith(MODEL_UNAVAILABLE):
-            if flow.model is not None and flow.model.when_down == "hold":
+            if flow.model is not None and flow.model.holds:
                 return Route(Verdict.REVIEW, HELD_RULE, f"held until the model answers again: {problem}")
             return Route(Verdict.REVIEW, MODEL_DOWN_RULE, f"{problem}: sent to review", flow.default_queue)
         if rule_index == INVALID:
